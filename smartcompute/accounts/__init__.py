@@ -1,0 +1,1 @@
+"""Customer accounts, their users and API keys."""

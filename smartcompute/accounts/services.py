@@ -1,0 +1,177 @@
+"""Users, passwords and API keys: creating them and turning a credential into a principal."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from smartcompute.accounts.models import ROLES, Account, ApiKey, User
+from smartcompute.db import utcnow
+
+API_KEY_PREFIX = "sck_"
+_ALPHABET = string.ascii_letters + string.digits
+_SECRET_LENGTH = 32
+_CHECKSUM_LENGTH = 6
+DEFAULT_SCOPES = ("jobs:read", "jobs:write")
+# Writing last_used_at on every request would turn each read into a write; a minute is precise enough.
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+_password_hasher = PasswordHasher()
+# Verifying against a real hash when the email is unknown keeps both answers equally slow.
+_UNKNOWN_USER_HASH = _password_hasher.hash(secrets.token_urlsafe(16))
+
+
+class AccountError(ValueError):
+    """A request about users or keys that cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the ids every authorization decision needs."""
+
+    user_id: uuid.UUID
+    account_id: uuid.UUID
+    role: str
+    scopes: tuple[str, ...]
+    api_key_id: uuid.UUID | None = None
+
+    def can(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+def _base62(number: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        number, remainder = divmod(number, len(_ALPHABET))
+        digits.append(_ALPHABET[remainder])
+    return "".join(reversed(digits))
+
+
+def _checksum(body: str) -> str:
+    return _base62(zlib.crc32(body.encode()), _CHECKSUM_LENGTH)
+
+
+def api_key_is_well_formed(key: str) -> bool:
+    """Prefix and CRC32 checksum let scanners (and we) spot a real key without a database."""
+    if not key.startswith(API_KEY_PREFIX) or len(key) != len(API_KEY_PREFIX) + _SECRET_LENGTH + _CHECKSUM_LENGTH:
+        return False
+    body, checksum = key[:-_CHECKSUM_LENGTH], key[-_CHECKSUM_LENGTH:]
+    return hmac.compare_digest(_checksum(body), checksum)
+
+
+def _hash_key(key: str) -> bytes:
+    # Keys carry 190 bits of randomness, so a fast hash is safe; a KDF would only slow every request.
+    return hashlib.sha256(key.encode()).digest()
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip().lower()
+    local, _, domain = email.partition("@")
+    if not local or "." not in domain or len(email) > 320:
+        raise AccountError(f"{email!r} is not an email address")
+    return email
+
+
+def create_user(
+    session: Session, email: str, *, password: str | None = None, role: str = "owner",
+    account_id: uuid.UUID | None = None, account_name: str | None = None,
+) -> uuid.UUID:
+    """Create a user, in a new account of their own unless one is given."""
+    email = normalise_email(email)
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+    if password is not None and len(password) < 12:
+        raise AccountError("password must be at least 12 characters")
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise AccountError(f"a user with email {email} already exists")
+    if account_id is None:
+        account = Account(name=account_name or email)
+        session.add(account)
+        session.flush()
+        account_id = account.id
+    user = User(
+        email=email, account_id=account_id, role=role,
+        password_hash=_password_hasher.hash(password) if password else None,
+    )
+    session.add(user)
+    session.flush()
+    return user.id
+
+
+def create_api_key(
+    session: Session, user_id: uuid.UUID, *, name: str = "default",
+    scopes: tuple[str, ...] = DEFAULT_SCOPES, expires_at: datetime | None = None,
+) -> tuple[uuid.UUID, str]:
+    """Returns the key's id and the key itself, which is never stored and cannot be shown again."""
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise AccountError("no such active user")
+    body = API_KEY_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(_SECRET_LENGTH))
+    key = body + _checksum(body)
+    api_key = ApiKey(
+        user_id=user.id, account_id=user.account_id, name=name, prefix=key[:12],
+        key_hash=_hash_key(key), scopes=list(scopes), expires_at=expires_at,
+    )
+    session.add(api_key)
+    session.flush()
+    return api_key.id, key
+
+
+def find_user_id(session: Session, email: str) -> uuid.UUID:
+    user_id = session.scalar(select(User.id).where(User.email == normalise_email(email)))
+    if user_id is None:
+        raise AccountError(f"no user with email {email}")
+    return user_id
+
+
+def authenticate_api_key(session: Session, key: str) -> Principal | None:
+    if not api_key_is_well_formed(key):
+        return None
+    row = session.execute(
+        select(ApiKey, User.role, User.is_active)
+        .join(User, User.id == ApiKey.user_id)
+        .where(ApiKey.key_hash == _hash_key(key))
+    ).first()
+    if row is None:
+        return None
+    api_key, role, is_active = row
+    now = utcnow()
+    if not is_active or api_key.revoked_at is not None or (api_key.expires_at and api_key.expires_at <= now):
+        return None
+    if api_key.last_used_at is None or now - api_key.last_used_at > _LAST_USED_RESOLUTION:
+        session.execute(update(ApiKey).where(ApiKey.id == api_key.id).values(last_used_at=now))
+        session.commit()
+    return Principal(api_key.user_id, api_key.account_id, role, tuple(api_key.scopes), api_key.id)
+
+
+def authenticate_password(session: Session, email: str, password: str) -> uuid.UUID | None:
+    """The user's id if the password is right; the same work is done whether or not the email exists."""
+    try:
+        email = normalise_email(email)
+    except AccountError:
+        email = ""
+    user = session.scalar(select(User).where(User.email == email)) if email else None
+    try:
+        _password_hasher.verify(user.password_hash if user and user.password_hash else _UNKNOWN_USER_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    return user.id if user and user.is_active and user.password_hash else None
+
+
+def principal_for_user(session: Session, user_id: uuid.UUID) -> Principal | None:
+    """A signed-in user, re-read on every request so that disabling them takes effect at once."""
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:
+        return None
+    scopes = ("jobs:read",) if user.role == "viewer" else DEFAULT_SCOPES
+    return Principal(user.id, user.account_id, user.role, scopes)

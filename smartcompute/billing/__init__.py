@@ -1,0 +1,1 @@
+"""Payments: provider webhooks and, later, the credit ledger."""

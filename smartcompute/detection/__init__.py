@@ -1,0 +1,1 @@
+"""The detection engine: a pure library (numpy only) that turns host telemetry into findings."""

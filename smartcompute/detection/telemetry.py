@@ -1,0 +1,251 @@
+"""Host telemetry as the engine sees it, and the one parser that builds it from a job's JSON data.
+
+Every check that can be made before a job is queued lives here, so the API rejects bad input with
+field-level messages and the engine only ever receives arrays it can trust.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+FieldError = tuple[str, str]
+
+
+class InvalidTelemetry(ValueError):
+    """The data cannot be analysed; `errors` lists (field path, message) pairs."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors))
+
+
+@dataclass(frozen=True)
+class Connections:
+    """Network connection records in columns, sorted by timestamp."""
+
+    timestamp: np.ndarray
+    src_ip: np.ndarray
+    dst_ip: np.ndarray
+    dst_port: np.ndarray
+    protocol: np.ndarray
+    bytes_out: np.ndarray
+    bytes_in: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.timestamp.shape[0])
+
+
+@dataclass(frozen=True)
+class Process:
+    timestamp: float
+    name: str
+    cmdline: str
+    user: str | None
+    cpu_percent: float
+    memory_percent: float
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    timestamps: np.ndarray
+    metrics: dict[str, np.ndarray]
+    host: str | None
+    connections: Connections | None = None
+    processes: tuple[Process, ...] = ()
+
+    @property
+    def points(self) -> int:
+        return int(self.timestamps.shape[0])
+
+
+def iso8601(epoch_seconds: float) -> str:
+    """UTC ISO-8601 with a Z suffix; whole seconds unless the input had a fraction."""
+    moment = datetime.fromtimestamp(float(epoch_seconds), tz=timezone.utc)
+    text = moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def _timestamp_to_epoch(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("must be an ISO-8601 string or epoch seconds")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError("must be finite")
+        return float(value)
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO-8601 timestamp") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    raise ValueError("must be an ISO-8601 string or epoch seconds")
+
+
+def parse_timestamps(values: Sequence[Any], field: str = "timestamps") -> np.ndarray:
+    """ISO-8601 strings (naive ones are UTC) or epoch seconds -> float64 epoch seconds."""
+    parsed = np.empty(len(values), dtype=np.float64)
+    for index, value in enumerate(values):
+        try:
+            parsed[index] = _timestamp_to_epoch(value)
+        except ValueError as error:
+            raise InvalidTelemetry([(f"{field}[{index}]", str(error))]) from None
+    return parsed
+
+
+def _require_list(data: Mapping, key: str, path: str) -> list:
+    value = data.get(key)
+    if not isinstance(value, list):
+        raise InvalidTelemetry([(path, "must be an array")])
+    return value
+
+
+def _numeric_array(values: list, field: str) -> np.ndarray:
+    if any(isinstance(value, bool) or not isinstance(value, (int, float)) for value in values):
+        index = next(i for i, v in enumerate(values) if isinstance(v, bool) or not isinstance(v, (int, float)))
+        raise InvalidTelemetry([(f"{field}[{index}]", "must be a number")])
+    array = np.asarray(values, dtype=np.float64)
+    non_finite = np.flatnonzero(~np.isfinite(array))
+    if non_finite.size:
+        raise InvalidTelemetry([(f"{field}[{int(non_finite[0])}]", "must be a finite number")])
+    return array
+
+
+def _strictly_increasing(timestamps: np.ndarray, field: str) -> None:
+    backwards = np.flatnonzero(np.diff(timestamps) <= 0)
+    if backwards.size:
+        index = int(backwards[0]) + 1
+        raise InvalidTelemetry([(f"{field}[{index}]", "timestamps must be strictly increasing")])
+
+
+def _parse_metrics(data: Mapping, points: int) -> dict[str, np.ndarray]:
+    metrics = data.get("metrics")
+    if not isinstance(metrics, Mapping) or not metrics:
+        raise InvalidTelemetry([("data.metrics", "must be an object with at least one metric")])
+    parsed = {}
+    for name, values in metrics.items():
+        field = f"data.metrics.{name}"
+        if not isinstance(values, list):
+            raise InvalidTelemetry([(field, "must be an array of numbers")])
+        if len(values) != points:
+            raise InvalidTelemetry([(field, f"has {len(values)} values but data.timestamps has {points}")])
+        parsed[str(name)] = _numeric_array(values, field)
+    return parsed
+
+
+def _parse_connections(data: Mapping) -> Connections | None:
+    records = data.get("connections")
+    if records is None:
+        return None
+    if not isinstance(records, list):
+        raise InvalidTelemetry([("data.connections", "must be an array")])
+    for index, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            raise InvalidTelemetry([(f"data.connections[{index}]", "must be an object")])
+    column = _column_reader(records, "data.connections")
+    timestamp = parse_timestamps(column("timestamp"), "data.connections.timestamp")
+    order = np.argsort(timestamp, kind="stable")
+    ports = _numeric_array(column("dst_port"), "data.connections.dst_port")
+    bad_port = np.flatnonzero((ports < 0) | (ports > 65535) | (ports != np.floor(ports)))
+    if bad_port.size:
+        raise InvalidTelemetry([(f"data.connections[{int(bad_port[0])}].dst_port", "must be an integer 0..65535")])
+    columns = Connections(
+        timestamp=timestamp,
+        src_ip=_text_array(column("src_ip"), "data.connections.src_ip"),
+        dst_ip=_text_array(column("dst_ip"), "data.connections.dst_ip"),
+        dst_port=ports.astype(np.int64),
+        protocol=np.char.lower(_text_array(column("protocol", "tcp"), "data.connections.protocol").astype(str)).astype(object),
+        bytes_out=_non_negative(column("bytes_out", 0), "data.connections.bytes_out"),
+        bytes_in=_non_negative(column("bytes_in", 0), "data.connections.bytes_in"),
+    )
+    return Connections(*(getattr(columns, name)[order] for name in Connections.__dataclass_fields__))
+
+
+def _column_reader(records: list[Mapping], path: str):
+    def column(key: str, default: Any = None) -> list:
+        values = [record.get(key, default) for record in records]
+        if default is None:
+            missing = next((i for i, value in enumerate(values) if value is None), None)
+            if missing is not None:
+                raise InvalidTelemetry([(f"{path}[{missing}].{key}", "is required")])
+        return values
+
+    return column
+
+
+def _text_array(values: list, field: str) -> np.ndarray:
+    bad = next((i for i, value in enumerate(values) if not isinstance(value, str)), None)
+    if bad is not None:
+        raise InvalidTelemetry([(f"{field}[{bad}]", "must be a string")])
+    return np.asarray(values, dtype=object)
+
+
+def _non_negative(values: list, field: str) -> np.ndarray:
+    array = _numeric_array(values, field)
+    negative = np.flatnonzero(array < 0)
+    if negative.size:
+        raise InvalidTelemetry([(f"{field}[{int(negative[0])}]", "must not be negative")])
+    return array
+
+
+def _parse_processes(data: Mapping) -> tuple[Process, ...]:
+    records = data.get("processes")
+    if records is None:
+        return ()
+    if not isinstance(records, list):
+        raise InvalidTelemetry([("data.processes", "must be an array")])
+    processes = []
+    for index, record in enumerate(records):
+        path = f"data.processes[{index}]"
+        if not isinstance(record, Mapping):
+            raise InvalidTelemetry([(path, "must be an object")])
+        processes.append(_parse_process(record, path))
+    return tuple(sorted(processes, key=lambda process: process.timestamp))
+
+
+def _parse_process(record: Mapping, path: str) -> Process:
+    name, cmdline, user = record.get("name"), record.get("cmdline", ""), record.get("user")
+    if not isinstance(name, str) or not name:
+        raise InvalidTelemetry([(f"{path}.name", "must be a non-empty string")])
+    if not isinstance(cmdline, str):
+        raise InvalidTelemetry([(f"{path}.cmdline", "must be a string")])
+    if user is not None and not isinstance(user, str):
+        raise InvalidTelemetry([(f"{path}.user", "must be a string")])
+    if "timestamp" not in record:
+        raise InvalidTelemetry([(f"{path}.timestamp", "is required")])
+    try:
+        timestamp = _timestamp_to_epoch(record["timestamp"])
+    except ValueError as error:
+        raise InvalidTelemetry([(f"{path}.timestamp", str(error))]) from None
+    usage = {}
+    for key in ("cpu_percent", "memory_percent"):
+        usage[key] = float(_numeric_array([record.get(key, 0.0)], f"{path}.{key}")[0])
+    return Process(timestamp, name, cmdline, user, usage["cpu_percent"], usage["memory_percent"])
+
+
+def parse_telemetry(data: Mapping, *, max_points: int) -> Telemetry:
+    """Validate a job's `data` object and return it as arrays; raises InvalidTelemetry."""
+    if not isinstance(data, Mapping):
+        raise InvalidTelemetry([("data", "must be an object")])
+    raw_timestamps = _require_list(data, "timestamps", "data.timestamps")
+    if not raw_timestamps:
+        raise InvalidTelemetry([("data.timestamps", "must contain at least one timestamp")])
+    if len(raw_timestamps) > max_points:
+        raise InvalidTelemetry([("data.timestamps", f"has {len(raw_timestamps)} points; the maximum is {max_points}")])
+    timestamps = parse_timestamps(raw_timestamps, "data.timestamps")
+    _strictly_increasing(timestamps, "data.timestamps")
+    host = data.get("host")
+    if host is not None and (not isinstance(host, str) or not 0 < len(host) <= 255):
+        raise InvalidTelemetry([("data.host", "must be a string of 1 to 255 characters")])
+    return Telemetry(
+        timestamps=timestamps,
+        metrics=_parse_metrics(data, len(timestamps)),
+        host=host,
+        connections=_parse_connections(data),
+        processes=_parse_processes(data),
+    )

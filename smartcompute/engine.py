@@ -1,0 +1,49 @@
+"""The engine interface the workers call: one entry point for every job type.
+
+Swapping a detector means changing what `analyze` dispatches to; `web/` and `workers/` never change.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from smartcompute.detection.telemetry import InvalidTelemetry, Telemetry, parse_telemetry
+
+ProgressCallback = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    result: dict[str, Any]
+    baseline: dict[str, Any] | None  # the host's detector state to keep, when the job type learns one
+
+
+def validate(data: Mapping[str, Any], *, max_points: int) -> Telemetry:
+    """Everything that can be checked before a job is queued; raises InvalidTelemetry."""
+    return parse_telemetry(data, max_points=max_points)
+
+
+def analyze(
+    job_type: str, data: Mapping[str, Any], *, max_points: int,
+    baseline: dict[str, Any] | None = None, on_progress: ProgressCallback = lambda fraction: None,
+) -> Analysis:
+    telemetry = validate(data, max_points=max_points)
+    on_progress(0.1)
+    if job_type == "anomaly_detection":
+        from smartcompute.detection.anomaly_report import analyze_anomalies
+
+        result, new_baseline = analyze_anomalies(telemetry, baseline)
+        return Analysis(result, new_baseline)
+    if job_type == "threat_analysis":
+        from smartcompute.detection.threat import analyze_threats
+
+        return Analysis(analyze_threats(telemetry), None)
+    if job_type == "performance_analysis":
+        from smartcompute.detection.performance import analyze_performance
+
+        return Analysis(analyze_performance(telemetry), None)
+    raise InvalidTelemetry([("type", f"unknown job type {job_type!r}")])
+
+
+def learns_baseline(job_type: str) -> bool:
+    return job_type == "anomaly_detection"

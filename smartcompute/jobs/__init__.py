@@ -1,0 +1,1 @@
+"""Analysis jobs: what customers submit, their lifecycle, and their results."""

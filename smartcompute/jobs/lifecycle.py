@@ -1,0 +1,130 @@
+"""The one place a job's status changes.
+
+queued -> running -> succeeded | failed; queued | running -> canceled. Each transition is a single
+conditional UPDATE, so concurrent workers, redeliveries and cancels can race without corrupting a row:
+whoever loses the race changes nothing and learns so from the return value.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from smartcompute.db import utcnow
+from smartcompute.jobs.models import FINISHED_STATUSES, Job
+
+
+class JobAlreadyFinished(ValueError):
+    def __init__(self, status: str):
+        self.status = status
+        super().__init__(f"the job has already {status}" if status != "canceled" else "the job was already canceled")
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: uuid.UUID
+    type: str
+    account_id: uuid.UUID
+    host: str | None
+    attempt: int
+    request_id: str | None
+
+
+def claim(session: Session, job_id: uuid.UUID, *, max_attempts: int) -> ClaimedJob | None:
+    """Mark the job running for this delivery; None when it is finished, canceled or out of attempts.
+
+    A job found `running` is claimed again: the caller holds the job's execution lock, so the
+    previous holder is gone (its worker died) and this delivery is the redelivery.
+    """
+    now = utcnow()
+    row = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(("queued", "running")))
+        .values(status="running", attempts=Job.attempts + 1, started_at=now, progress=0.0, updated_at=now)
+        .returning(Job.type, Job.account_id, Job.host, Job.attempts, Job.request_id)
+    ).first()
+    session.commit()
+    if row is None:
+        return None
+    if row.attempts > max_attempts:
+        fail(session, job_id, {"type": "worker_lost", "message": f"the job's worker was lost {max_attempts} times"})
+        session.commit()
+        return None
+    return ClaimedJob(job_id, row.type, row.account_id, row.host, row.attempts, row.request_id)
+
+
+def report_progress(session: Session, job_id: uuid.UUID, progress: float) -> None:
+    session.execute(
+        update(Job).where(Job.id == job_id, Job.status == "running")
+        .values(progress=min(max(progress, 0.0), 0.99), updated_at=utcnow())
+    )
+
+
+def succeed(session: Session, job_id: uuid.UUID, result: dict[str, Any]) -> bool:
+    """Store the result; False when the job was canceled meanwhile (the result is then dropped)."""
+    now = utcnow()
+    done = session.execute(
+        update(Job).where(Job.id == job_id, Job.status == "running")
+        .values(status="succeeded", result=result, error=None, progress=1.0, finished_at=now, updated_at=now)
+        .returning(Job.id)
+    ).first()
+    return done is not None
+
+
+def fail(session: Session, job_id: uuid.UUID, error: dict[str, Any]) -> bool:
+    now = utcnow()
+    done = session.execute(
+        update(Job).where(Job.id == job_id, Job.status.in_(("queued", "running")))
+        .values(status="failed", error=error, finished_at=now, updated_at=now)
+        .returning(Job.id)
+    ).first()
+    return done is not None
+
+
+def cancel(session: Session, job_id: uuid.UUID) -> None:
+    now = utcnow()
+    done = session.execute(
+        update(Job).where(Job.id == job_id, Job.status.in_(("queued", "running")))
+        .values(status="canceled", finished_at=now, updated_at=now)
+        .returning(Job.id)
+    ).first()
+    if done is None:
+        status = session.scalar(select(Job.status).where(Job.id == job_id))
+        raise JobAlreadyFinished(status or "finished")
+
+
+def mark_unpublished(session: Session, job_id: uuid.UUID) -> None:
+    """The broker refused the job; the re-publisher will send it."""
+    session.execute(update(Job).where(Job.id == job_id, Job.status == "queued").values(published_at=None))
+    session.commit()
+
+
+def due_for_publishing(
+    session: Session, *, unsent_after: timedelta, stale_after: timedelta, limit: int = 500,
+) -> list[tuple[uuid.UUID, str, str | None]]:
+    """Queued jobs never sent (broker was down) or sent long ago and still not started; marks them sent.
+
+    Rows are locked with SKIP LOCKED so two re-publishers never send the same job in one round.
+    """
+    now = utcnow()
+    waiting = or_(
+        and_(Job.published_at.is_(None), Job.created_at < now - unsent_after),
+        Job.published_at < now - stale_after,
+    )
+    rows = session.execute(
+        select(Job.id, Job.priority, Job.request_id)
+        .where(Job.status == "queued", waiting)
+        .order_by(Job.created_at).limit(limit).with_for_update(skip_locked=True)
+    ).all()
+    if rows:
+        session.execute(update(Job).where(Job.id.in_([row.id for row in rows])).values(published_at=now))
+    session.commit()
+    return [(row.id, row.priority, row.request_id) for row in rows]
+
+
+def is_finished(status: str) -> bool:
+    return status in FINISHED_STATUSES

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, deferred, mapped_column
+
+from smartcompute.db import Base, new_id, utcnow
+
+JOB_TYPES = ("anomaly_detection", "threat_analysis", "performance_analysis")
+PRIORITIES = ("low", "normal", "high", "critical")
+STATUSES = ("queued", "running", "succeeded", "failed", "canceled")
+FINISHED_STATUSES = ("succeeded", "failed", "canceled")
+
+
+class Job(Base):
+    """One analysis job. Its id is also the Celery task id, so API, database and broker share it."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(f"type IN {JOB_TYPES}", name="type"),
+        CheckConstraint(f"priority IN {PRIORITIES}", name="priority"),
+        CheckConstraint(f"status IN {STATUSES}", name="status"),
+        CheckConstraint("progress >= 0 AND progress <= 1", name="progress"),
+        UniqueConstraint("account_id", "idempotency_key", name="uq_jobs_account_idempotency_key"),
+        Index("ix_jobs_account_newest", "account_id", text("created_at DESC"), text("id DESC")),
+        Index("ix_jobs_waiting", "created_at", postgresql_where=text("status = 'queued'")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    type: Mapped[str] = mapped_column(String(40))
+    priority: Mapped[str] = mapped_column(String(10), default="normal")
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    progress: Mapped[float] = mapped_column(default=0.0)
+    data: Mapped[dict[str, Any]] = deferred(mapped_column(JSONB, nullable=False))
+    result: Mapped[dict[str, Any] | None] = deferred(mapped_column(JSONB))
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    host: Mapped[str | None] = mapped_column(String(255))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class HostBaseline(Base):
+    """The anomaly detector's learned state for one host, so successive jobs continue from it."""
+
+    __tablename__ = "host_baselines"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

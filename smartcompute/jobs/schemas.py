@@ -1,0 +1,115 @@
+"""The job API's request and response shapes. The same models validate requests and write the OpenAPI document."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobType = Literal["anomaly_detection", "threat_analysis", "performance_analysis"]
+Priority = Literal["low", "normal", "high", "critical"]
+Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
+Timestamp = Union[str, float]
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Connection(BaseModel):
+    model_config = _STRICT
+    timestamp: Timestamp
+    src_ip: str = Field(max_length=64)
+    dst_ip: str = Field(max_length=64)
+    dst_port: int = Field(ge=0, le=65535)
+    protocol: str = Field(default="tcp", max_length=16)
+    bytes_out: float = Field(default=0, ge=0)
+    bytes_in: float = Field(default=0, ge=0)
+
+
+class ProcessSample(BaseModel):
+    model_config = _STRICT
+    timestamp: Timestamp
+    name: str = Field(min_length=1, max_length=255)
+    cmdline: str = Field(default="", max_length=8192)
+    user: Optional[str] = Field(default=None, max_length=255)
+    cpu_percent: float = Field(default=0, ge=0)
+    memory_percent: float = Field(default=0, ge=0)
+
+
+class Telemetry(BaseModel):
+    """Host telemetry: timestamps (ISO-8601 or epoch seconds, strictly increasing) and same-length metrics."""
+
+    model_config = _STRICT
+    timestamps: list[Timestamp] = Field(min_length=1)
+    metrics: dict[str, list[float]] = Field(min_length=1)
+    host: Optional[str] = Field(default=None, min_length=1, max_length=255)
+    connections: Optional[list[Connection]] = None
+    processes: Optional[list[ProcessSample]] = None
+
+
+class JobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: JobType
+    data: Telemetry
+    priority: Priority = "normal"
+
+
+class JobError(BaseModel):
+    type: str
+    message: str
+    fields: Optional[list[dict[str, str]]] = None
+
+
+class Job(BaseModel):
+    id: str
+    type: JobType
+    status: Status
+    priority: Priority
+    progress: float = Field(ge=0, le=1)
+    created_at: datetime
+    started_at: Optional[datetime]
+    finished_at: Optional[datetime]
+    expires_at: datetime
+    result: Optional[dict[str, Any]]
+    error: Optional[JobError]
+
+
+class JobSummary(BaseModel):
+    """A job as listed: everything but its result, which `GET /v1/jobs/{id}` returns."""
+
+    id: str
+    type: JobType
+    status: Status
+    priority: Priority
+    progress: float = Field(ge=0, le=1)
+    created_at: datetime
+    started_at: Optional[datetime]
+    finished_at: Optional[datetime]
+    expires_at: datetime
+    error: Optional[JobError]
+
+
+class JobList(BaseModel):
+    items: list[JobSummary]
+    next_cursor: Optional[str]
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: Optional[str] = None
+    instance: Optional[str] = None
+    errors: Optional[list[dict[str, str]]] = None

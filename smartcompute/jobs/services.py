@@ -1,0 +1,135 @@
+"""Submitting, reading, listing and canceling jobs on behalf of an account."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, undefer
+
+from smartcompute.accounts.services import Principal
+from smartcompute.jobs import lifecycle
+from smartcompute.jobs.models import Job
+from smartcompute.db import utcnow
+
+MAX_PAGE_SIZE = 100
+
+
+class JobNotFound(LookupError):
+    pass
+
+
+class IdempotencyConflict(ValueError):
+    """The Idempotency-Key was used before with a different request."""
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Submission:
+    job_id: uuid.UUID
+    created: bool  # False when an Idempotency-Key replay returned the earlier job
+
+
+def request_fingerprint(body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def submit_job(
+    session: Session, principal: Principal, *, job_type: str, data: dict, priority: str,
+    retention: timedelta, idempotency_key: str | None = None, request_id: str | None = None,
+    fingerprint: str | None = None,
+) -> Submission:
+    """Insert a queued job and commit it. Publishing happens after this returns, never before the commit."""
+    if idempotency_key:
+        earlier = _replay(session, principal, idempotency_key, fingerprint)
+        if earlier:
+            return earlier
+    now = utcnow()
+    job = Job(
+        id=uuid.uuid4(), account_id=principal.account_id, user_id=principal.user_id, type=job_type,
+        priority=priority, status="queued", progress=0.0, data=data, host=data.get("host"),
+        idempotency_key=idempotency_key, request_hash=fingerprint, request_id=request_id,
+        created_at=now, published_at=now, expires_at=now + retention, updated_at=now,
+    )
+    session.add(job)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        # A concurrent request with the same Idempotency-Key won the race.
+        earlier = _replay(session, principal, idempotency_key, fingerprint) if idempotency_key else None
+        if earlier is None:
+            raise
+        return earlier
+    return Submission(job.id, created=True)
+
+
+def _replay(session: Session, principal: Principal, key: str, fingerprint: str | None) -> Submission | None:
+    row = session.execute(
+        select(Job.id, Job.request_hash).where(Job.account_id == principal.account_id, Job.idempotency_key == key)
+    ).first()
+    if row is None:
+        return None
+    if row.request_hash != fingerprint:
+        raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
+    return Submission(row.id, created=False)
+
+
+def get_job(session: Session, principal: Principal, job_id: uuid.UUID, *, with_result: bool = True) -> Job:
+    """Another account's job is indistinguishable from a job that does not exist."""
+    query = select(Job).where(Job.id == job_id, Job.account_id == principal.account_id)
+    if with_result:
+        query = query.options(undefer(Job.result))
+    job = session.scalar(query)
+    if job is None:
+        raise JobNotFound(str(job_id))
+    return job
+
+
+def encode_cursor(job: Job) -> str:
+    raw = f"{job.created_at.isoformat()}|{job.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, job_id = raw.split("|")
+        return datetime.fromisoformat(created_at), uuid.UUID(job_id)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidCursor("cursor is not one this API returned") from None
+
+
+def list_jobs(
+    session: Session, principal: Principal, *, status: str | None = None, job_type: str | None = None,
+    limit: int = 20, cursor: str | None = None,
+) -> tuple[list[Job], str | None]:
+    """Newest first, by keyset on (created_at, id) so pages stay stable while jobs are added."""
+    query = select(Job).where(Job.account_id == principal.account_id)
+    if status:
+        query = query.where(Job.status == status)
+    if job_type:
+        query = query.where(Job.type == job_type)
+    if cursor:
+        query = query.where(tuple_(Job.created_at, Job.id) < tuple_(*decode_cursor(cursor)))
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    jobs = list(session.scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)))
+    next_cursor = encode_cursor(jobs[limit - 1]) if len(jobs) > limit else None
+    return jobs[:limit], next_cursor
+
+
+def cancel_job(session: Session, principal: Principal, job_id: uuid.UUID) -> Job:
+    get_job(session, principal, job_id, with_result=False)
+    lifecycle.cancel(session, job_id)
+    session.commit()
+    return get_job(session, principal, job_id)

@@ -1,0 +1,81 @@
+"""The Flask API. `create_app()` builds it; nothing here runs at import."""
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from datetime import timedelta
+from typing import Mapping
+
+from flask import Flask, Response, g, request
+from redis import Redis
+
+from config import Settings
+from config.logging import configure_logging, request_id_var
+from smartcompute.billing.webhooks import configured_providers
+from smartcompute.db import make_engine, make_session_factory
+from web.auth import jwt
+from web.problems import register_problem_handlers
+from web.runtime import WebRuntime, close_db
+from workers.celery_app import create_celery_app
+
+log = logging.getLogger("smartcompute.web")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
+    if settings is None:
+        settings = Settings.from_env()
+    elif not isinstance(settings, Settings):
+        settings = Settings.from_mapping(settings)
+    configure_logging(settings.LOG_LEVEL)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.SECRET_KEY, JWT_SECRET_KEY=settings.JWT_SECRET_KEY, JWT_ALGORITHM="HS256",
+        JWT_DECODE_ALGORITHMS=["HS256"], JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=settings.JWT_ACCESS_TOKEN_MINUTES),
+        MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH, JSON_SORT_KEYS=False,
+    )
+    engine = make_engine(settings.DATABASE_URL)
+    app.extensions["smartcompute"] = WebRuntime(
+        settings=settings, engine=engine, sessions=make_session_factory(engine),
+        celery=create_celery_app(settings),
+        redis=Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2),
+        webhook_providers=configured_providers({"generic": settings.PAYMENT_WEBHOOK_SECRET}),
+    )
+    jwt.init_app(app)
+    register_problem_handlers(app)
+    _register_request_context(app)
+    _register_blueprints(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from web.health import health
+    from web.jobs import jobs
+    from web.openapi import openapi
+    from web.tokens import tokens
+    from web.webhooks import webhooks
+
+    for blueprint in (health, jobs, tokens, webhooks, openapi):
+        app.register_blueprint(blueprint)
+
+
+def _register_request_context(app: Flask) -> None:
+    @app.before_request
+    def _take_request_id() -> None:
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+        request_id_var.set(g.request_id)
+
+    @app.after_request
+    def _stamp_response(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        log.info("request", extra={"method": request.method, "path": request.path, "status": response.status_code,
+                                   "ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2)})
+        return response
+
+    app.teardown_appcontext(close_db)

@@ -1,0 +1,149 @@
+"""The job API: submit (202), poll, list and cancel."""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Response, json, request
+
+from config.logging import request_id_var
+from smartcompute import engine as analysis_engine
+from smartcompute.detection.telemetry import InvalidTelemetry
+from smartcompute.jobs import lifecycle, services
+from smartcompute.jobs.models import JOB_TYPES, STATUSES, Job
+from smartcompute.jobs.schemas import JobRequest
+from web.auth import current_principal, requires
+from web.bodies import read_json
+from web.problems import Problem
+from web.runtime import db, web_runtime
+from workers.publishing import publish_job
+
+log = logging.getLogger("smartcompute.web")
+jobs = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
+_POLL_AFTER_SECONDS = "1"
+
+
+def _timestamp(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def job_view(job: Job, *, with_result: bool = True) -> dict[str, Any]:
+    view = {
+        "id": str(job.id), "type": job.type, "status": job.status, "priority": job.priority,
+        "progress": job.progress, "created_at": _timestamp(job.created_at),
+        "started_at": _timestamp(job.started_at), "finished_at": _timestamp(job.finished_at),
+        "expires_at": _timestamp(job.expires_at), "error": job.error,
+    }
+    if with_result:
+        view["result"] = job.result
+    return view
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json", headers=headers)
+
+
+def _job_uuid(job_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(job_id)
+    except ValueError:
+        raise Problem(404, "no such job", kind="not-found") from None
+
+
+def _validate_telemetry(data: dict) -> None:
+    try:
+        analysis_engine.validate(data, max_points=web_runtime().settings.MAX_POINTS_PER_JOB)
+    except InvalidTelemetry as error:
+        raise Problem(422, "the telemetry cannot be analysed", kind="validation-error",
+                      errors=[{"field": field, "message": message} for field, message in error.errors]) from None
+
+
+@jobs.post("")
+@requires("jobs:write")
+def submit():
+    job_request = read_json(JobRequest)
+    data = job_request.data.model_dump(mode="json", exclude_none=True)
+    _validate_telemetry(data)
+    idempotency_key = request.headers.get("Idempotency-Key")
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= 255:
+        raise Problem(422, "Idempotency-Key must be 1 to 255 characters", kind="validation-error",
+                      errors=[{"field": "Idempotency-Key", "message": "must be 1 to 255 characters"}])
+    runtime = web_runtime()
+    try:
+        submission = services.submit_job(
+            db(), current_principal(), job_type=job_request.type, data=data, priority=job_request.priority,
+            retention=timedelta(days=runtime.settings.JOB_RETENTION_DAYS), idempotency_key=idempotency_key,
+            request_id=request_id_var.get(),
+            fingerprint=services.request_fingerprint(job_request.model_dump(mode="json", exclude_none=True)),
+        )
+    except services.IdempotencyConflict as error:
+        raise Problem(422, str(error), kind="idempotency-conflict",
+                      errors=[{"field": "Idempotency-Key", "message": str(error)}]) from None
+    if submission.created:
+        _publish(submission.job_id, job_request.priority)
+    job = services.get_job(db(), current_principal(), submission.job_id)
+    location = f"/v1/jobs/{job.id}"
+    return _json(job_view(job), 202, {"Location": location, "Retry-After": _POLL_AFTER_SECONDS})
+
+
+def _publish(job_id: uuid.UUID, priority: str) -> None:
+    """The row is committed; if the broker is down now, the re-publisher sends the job later."""
+    try:
+        publish_job(web_runtime().celery, job_id, priority, request_id_var.get())
+    except Exception as error:  # any broker failure: the job is safe in PostgreSQL either way
+        log.warning("broker unavailable; job left for the re-publisher", extra={"job_id": str(job_id), "error": str(error)})
+        lifecycle.mark_unpublished(db(), job_id)
+
+
+@jobs.get("/<job_id>")
+@requires("jobs:read")
+def show(job_id: str):
+    try:
+        job = services.get_job(db(), current_principal(), _job_uuid(job_id))
+    except services.JobNotFound:
+        raise Problem(404, "no such job", kind="not-found") from None
+    headers = {} if lifecycle.is_finished(job.status) else {"Retry-After": _POLL_AFTER_SECONDS}
+    return _json(job_view(job), headers=headers)
+
+
+def _query_choice(name: str, choices: tuple[str, ...]) -> str | None:
+    value = request.args.get(name)
+    if value is not None and value not in choices:
+        raise Problem(422, f"{name} must be one of {', '.join(choices)}", kind="validation-error",
+                      errors=[{"field": name, "message": f"must be one of {', '.join(choices)}"}])
+    return value
+
+
+def _query_limit() -> int:
+    raw = request.args.get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= services.MAX_PAGE_SIZE:
+        raise Problem(422, f"limit must be an integer from 1 to {services.MAX_PAGE_SIZE}", kind="validation-error",
+                      errors=[{"field": "limit", "message": f"must be an integer from 1 to {services.MAX_PAGE_SIZE}"}])
+    return int(raw)
+
+
+@jobs.get("")
+@requires("jobs:read")
+def index():
+    try:
+        items, next_cursor = services.list_jobs(
+            db(), current_principal(), status=_query_choice("status", STATUSES),
+            job_type=_query_choice("type", JOB_TYPES), limit=_query_limit(), cursor=request.args.get("cursor"),
+        )
+    except services.InvalidCursor as error:
+        raise Problem(422, str(error), kind="validation-error", errors=[{"field": "cursor", "message": str(error)}])
+    return _json({"items": [job_view(job, with_result=False) for job in items], "next_cursor": next_cursor})
+
+
+@jobs.post("/<job_id>/cancel")
+@requires("jobs:write")
+def cancel(job_id: str):
+    try:
+        job = services.cancel_job(db(), current_principal(), _job_uuid(job_id))
+    except services.JobNotFound:
+        raise Problem(404, "no such job", kind="not-found") from None
+    except lifecycle.JobAlreadyFinished as error:
+        raise Problem(409, str(error), kind="job-finished") from None
+    return _json(job_view(job))

@@ -1,0 +1,84 @@
+"""RFC 9457 problem details: the API's one error format, for every error, never with a stack trace."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, json, request
+from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("smartcompute.web")
+PROBLEM_JSON = "application/problem+json"
+
+_TITLES = {
+    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type",
+    422: "Unprocessable Content", 429: "Too Many Requests", 500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class Problem(Exception):
+    """Raise anywhere in a request to answer with problem+json."""
+
+    def __init__(self, status: int, detail: str, *, kind: str | None = None,
+                 errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.status, self.detail, self.errors, self.headers = status, detail, errors, headers or {}
+        self.kind = kind or _TITLES.get(status, "error").lower().replace(" ", "-")
+
+
+def problem_response(problem: Problem) -> Response:
+    body = {
+        "type": f"/problems/{problem.kind}",
+        "title": _TITLES.get(problem.status, "Error"),
+        "status": problem.status,
+        "detail": problem.detail,
+        "instance": request.path,
+    }
+    if problem.errors:
+        body["errors"] = problem.errors
+    response = Response(json.dumps(body), status=problem.status, mimetype=PROBLEM_JSON)
+    response.headers.update(problem.headers)
+    if problem.status == 401:
+        response.headers.setdefault("WWW-Authenticate", 'Bearer realm="smartcompute", ApiKey header="X-API-Key"')
+    return response
+
+
+def field_errors(error: ValidationError) -> list[dict[str, str]]:
+    return [
+        {"field": ".".join(str(part) for part in item["loc"]) or "(body)", "message": item["msg"]}
+        for item in error.errors(include_url=False)
+    ]
+
+
+def _from_http_exception(error: HTTPException) -> Response:
+    details = {
+        404: "no such resource", 405: f"{request.method} is not allowed here",
+        413: "the request body is larger than this API accepts",
+    }
+    problem = Problem(error.code or 500, details.get(error.code, error.description or ""))
+    response = problem_response(problem)
+    if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
+
+
+def _from_database_error(error: Exception) -> Response:
+    log.error("database unavailable", exc_info=error)
+    return problem_response(Problem(503, "the database is unavailable; try again shortly",
+                                    kind="dependency-unavailable", headers={"Retry-After": "5"}))
+
+
+def _from_unexpected(error: Exception) -> Response:
+    log.exception("unhandled error")
+    return problem_response(Problem(500, "an unexpected error occurred; it was logged", kind="internal-error"))
+
+
+def register_problem_handlers(app: Flask) -> None:
+    app.register_error_handler(Problem, problem_response)
+    app.register_error_handler(HTTPException, _from_http_exception)
+    app.register_error_handler(OperationalError, _from_database_error)
+    app.register_error_handler(InterfaceError, _from_database_error)
+    app.register_error_handler(Exception, _from_unexpected)

@@ -1,0 +1,40 @@
+"""What a running API process holds: settings, the database, the broker client and Redis."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from celery import Celery
+from flask import current_app, g
+from redis import Redis
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from config import Settings
+from smartcompute.billing.webhooks import WebhookProvider
+
+
+@dataclass
+class WebRuntime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker
+    celery: Celery
+    redis: Redis
+    webhook_providers: dict[str, WebhookProvider]
+
+
+def web_runtime() -> WebRuntime:
+    return current_app.extensions["smartcompute"]
+
+
+def db() -> Session:
+    """The request's session, opened on first use and closed when the request ends."""
+    if "db" not in g:
+        g.db = web_runtime().sessions()
+    return g.db
+
+
+def close_db(_error: BaseException | None = None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()

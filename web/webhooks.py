@@ -1,0 +1,41 @@
+"""Payment-provider webhooks: verify the raw body, store the event once, queue it, answer fast."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, json, request
+
+from config.logging import request_id_var
+from smartcompute.billing import webhooks as billing_webhooks
+from web.problems import Problem
+from web.runtime import db, web_runtime
+from workers.publishing import publish_payment_event
+
+log = logging.getLogger("smartcompute.web")
+webhooks = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks")
+
+
+@webhooks.post("/payments/<provider_name>")
+def receive_payment_event(provider_name: str):
+    provider = web_runtime().webhook_providers.get(provider_name)
+    if provider is None:
+        raise Problem(404, f"no payment provider named {provider_name!r} is configured", kind="not-found")
+    raw_body = request.get_data(cache=False)
+    try:
+        provider.verify(request.headers, raw_body)
+    except billing_webhooks.InvalidSignature as error:
+        log.warning("webhook signature rejected", extra={"provider": provider_name, "reason": str(error)})
+        raise Problem(401, str(error), kind="invalid-signature") from None
+    try:
+        event = provider.parse(raw_body)
+    except billing_webhooks.InvalidEvent as error:
+        raise Problem(400, str(error), kind="invalid-event") from None
+    stored_id = billing_webhooks.record_event(db(), event, raw_body)
+    if stored_id is not None:
+        try:
+            publish_payment_event(web_runtime().celery, stored_id, request_id_var.get())
+        except Exception as error:  # stored durably; the re-publisher will queue it
+            log.warning("broker unavailable; event left for the re-publisher", extra={"error": str(error)})
+            billing_webhooks.mark_unpublished(db(), stored_id)
+    body = {"received": True, "event_id": event.event_id, "duplicate": stored_id is None}
+    return Response(json.dumps(body), status=200, mimetype="application/json")

@@ -1,0 +1,16 @@
+"""Celery workers. `celery -A workers ...` finds the app here; settings are read when it first configures."""
+from celery import signals
+
+from workers.celery_app import app_settings, create_celery_app
+
+app = create_celery_app()
+
+
+@signals.setup_logging.connect
+def _log_json_lines(**kwargs) -> None:
+    from config.logging import configure_logging
+
+    configure_logging(app_settings(app).LOG_LEVEL)
+
+
+from workers import tasks  # noqa: E402,F401  (registers the tasks on `app`)

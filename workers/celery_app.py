@@ -1,0 +1,118 @@
+"""The Celery application: queues, routes, reliability policy and the re-publisher schedule."""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from config import Settings
+
+CORE_QUEUE = "core-analysis"
+PAYMENT_QUEUE = "payment-webhook"
+RUN_ANALYSIS = "workers.tasks.run_analysis"
+PROCESS_PAYMENT_EVENT = "workers.tasks.process_payment_event"
+REPUBLISH = "workers.tasks.republish_waiting_work"
+
+# RabbitMQ serves the highest number first; kombu's Redis transport serves priority step 0 first.
+_RABBITMQ_PRIORITY = {"low": 0, "normal": 3, "high": 6, "critical": 9}
+_REDIS_PRIORITY = {"low": 9, "normal": 6, "high": 3, "critical": 0}
+
+
+def broker_priority(settings: Settings, priority: str) -> int:
+    return (_REDIS_PRIORITY if settings.broker_is_redis else _RABBITMQ_PRIORITY)[priority]
+
+
+def celery_config(settings: Settings) -> dict:
+    exchange = Exchange("smartcompute", type="direct", durable=True)
+    transport_options: dict = {"confirm_publish": True, "max_retries": 0}
+    if settings.broker_is_redis:
+        transport_options = {
+            "visibility_timeout": settings.BROKER_VISIBILITY_TIMEOUT,
+            "priority_steps": list(range(10)),
+            "sep": ":",
+            "queue_order_strategy": "priority",
+            "global_keyprefix": settings.BROKER_KEY_PREFIX or "",
+            "socket_connect_timeout": 2,
+            "socket_timeout": 5,
+            "max_retries": 0,
+        }
+    return {
+        "broker_url": settings.BROKER_URL,
+        "broker_transport_options": transport_options,
+        "broker_connection_timeout": 2,
+        "broker_connection_retry_on_startup": True,
+        "result_backend": None,  # job status lives in PostgreSQL, never in a result backend
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_queues": [
+            Queue(CORE_QUEUE, exchange, routing_key=CORE_QUEUE, durable=True, queue_arguments={"x-max-priority": 9}),
+            Queue(PAYMENT_QUEUE, exchange, routing_key=PAYMENT_QUEUE, durable=True),
+        ],
+        "task_routes": {
+            RUN_ANALYSIS: {"queue": CORE_QUEUE, "routing_key": CORE_QUEUE},
+            REPUBLISH: {"queue": CORE_QUEUE, "routing_key": CORE_QUEUE},
+            PROCESS_PAYMENT_EVENT: {"queue": PAYMENT_QUEUE, "routing_key": PAYMENT_QUEUE},
+        },
+        "task_default_queue": CORE_QUEUE,
+        "task_default_exchange": "smartcompute",
+        "task_default_routing_key": CORE_QUEUE,
+        "task_queue_max_priority": 9,
+        "task_default_priority": _RABBITMQ_PRIORITY["normal"],
+        "task_create_missing_queues": False,
+        # A job is only done when its row says so: acknowledge after the task body, and give a
+        # message back to the queue if the process running it dies.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "task_soft_time_limit": settings.JOB_SOFT_TIME_LIMIT,
+        "task_time_limit": settings.JOB_HARD_TIME_LIMIT,
+        "task_publish_retry": False,
+        "worker_send_task_events": settings.TASK_EVENTS,
+        "task_send_sent_event": settings.TASK_EVENTS,
+        "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
+        "worker_max_memory_per_child": 300_000,  # KiB; a child that grew past this is replaced
+        "beat_schedule": {
+            "republish-waiting-work": {"task": REPUBLISH, "schedule": float(settings.REPUBLISH_INTERVAL),
+                                       "options": {"expires": float(settings.REPUBLISH_INTERVAL)}},
+        },
+    }
+
+
+def create_celery_app(settings: Settings | None = None) -> Celery:
+    """Settings are read when Celery first needs its configuration, not at import."""
+    app = Celery("smartcompute", set_as_current=False)
+    app.smartcompute_settings = settings
+    app.config_from_object(_LazyCeleryConfig(app))
+    return app
+
+
+class _LazyCeleryConfig(Mapping):
+    """Celery reads its config source on first use; only then are the settings read from the environment."""
+
+    def __init__(self, app: Celery):
+        self._app = app
+        self._config: dict | None = None
+
+    def _values(self) -> dict:
+        if self._config is None:
+            self._config = celery_config(app_settings(self._app))
+        return self._config
+
+    def __getitem__(self, key: str):
+        return self._values()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values())
+
+    def __len__(self) -> int:
+        return len(self._values())
+
+
+def app_settings(app: Celery) -> Settings:
+    if app.smartcompute_settings is None:
+        app.smartcompute_settings = Settings.from_env()
+    return app.smartcompute_settings

@@ -1,0 +1,84 @@
+"""Per-process worker resources and the PostgreSQL advisory locks that keep jobs single-flight."""
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from celery import Celery
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from config import Settings
+from smartcompute.db import make_engine, make_session_factory
+from workers.celery_app import app_settings
+
+
+@dataclass
+class WorkerRuntime:
+    pid: int
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker
+
+
+_runtime: WorkerRuntime | None = None
+
+
+def runtime(celery: Celery) -> WorkerRuntime:
+    """Created on first use in each process: a pool inherited across fork would share sockets."""
+    global _runtime
+    if _runtime is None or _runtime.pid != os.getpid():
+        settings = app_settings(celery)
+        engine = make_engine(settings.DATABASE_URL, pool_size=2)
+        _runtime = WorkerRuntime(os.getpid(), settings, engine, make_session_factory(engine))
+    return _runtime
+
+
+def _lock_key(namespace: str, *parts: object) -> int:
+    digest = hashlib.sha256("|".join([namespace, *map(str, parts)]).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextmanager
+def locked_connection(engine: Engine, job_id: uuid.UUID) -> Iterator[Connection | None]:
+    """A connection holding the job's execution lock, or None if another live worker holds it.
+
+    The lock is tied to the connection, so PostgreSQL drops it the moment a SIGKILLed worker's socket
+    closes: a redelivered message then gets the lock and knows the earlier run is gone.
+    """
+    connection = engine.connect()
+    try:
+        acquired = connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": _lock_key("job", job_id)})
+        connection.commit()
+        yield connection if acquired else None
+    finally:
+        try:
+            connection.rollback()
+            connection.execute(text("SELECT pg_advisory_unlock_all()"))
+            connection.commit()
+        finally:
+            connection.close()
+
+
+def job_lock_is_free(connection: Connection, job_id: uuid.UUID) -> bool:
+    """True when no worker is running the job; takes and releases the lock to find out."""
+    key = _lock_key("job", job_id)
+    if not connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}):
+        return False
+    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    return True
+
+
+def lock_host(connection: Connection, account_id: uuid.UUID, host: str) -> None:
+    """Serialise jobs of one host so two never interleave updates to its learned baseline."""
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _lock_key("host", account_id, host)})
+    connection.commit()
+
+
+def session_on(connection: Connection) -> Session:
+    return Session(bind=connection, expire_on_commit=False)

@@ -1,0 +1,171 @@
+"""Task bodies: thin edges that load rows by id, call the domain, and record the outcome in PostgreSQL."""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import timedelta
+
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from config.logging import job_id_var, request_id_var
+from smartcompute import engine as analysis_engine
+from smartcompute.billing import webhooks
+from smartcompute.db import utcnow
+from smartcompute.detection.telemetry import InvalidTelemetry
+from smartcompute.jobs import lifecycle
+from smartcompute.jobs.models import HostBaseline, Job
+from workers import app
+from workers.celery_app import PROCESS_PAYMENT_EVENT, REPUBLISH, RUN_ANALYSIS
+from workers.publishing import publish_job, publish_payment_event
+from workers.runtime import job_lock_is_free, lock_host, locked_connection, runtime, session_on
+
+log = logging.getLogger("smartcompute.worker")
+_PROGRESS_EVERY_SECONDS = 1.0
+
+
+@app.task(name=RUN_ANALYSIS, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+          autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=5)
+def run_analysis(self, job_id: str, request_id: str | None = None) -> None:
+    """Run one job. Safe to deliver any number of times: only one delivery ever stores a result."""
+    job_uuid = uuid.UUID(job_id)
+    job_id_var.set(job_id)
+    request_id_var.set(request_id)
+    worker = runtime(app)
+    with locked_connection(worker.engine, job_uuid) as connection:
+        if connection is None:
+            log.info("job is being run by another worker; this delivery is a duplicate")
+            return
+        session = session_on(connection)
+        claimed = lifecycle.claim(session, job_uuid, max_attempts=worker.settings.JOB_MAX_ATTEMPTS)
+        if claimed is None:
+            log.info("job is finished or canceled; nothing to do")
+            return
+        log.info("job started", extra={"job_type": claimed.type, "attempt": claimed.attempt})
+        _run_claimed(session, connection, claimed, worker.settings.MAX_POINTS_PER_JOB)
+
+
+def _run_claimed(session, connection, claimed: lifecycle.ClaimedJob, max_points: int) -> None:
+    data = session.scalar(select(Job.data).where(Job.id == claimed.id))
+    session.commit()
+    learns = analysis_engine.learns_baseline(claimed.type) and claimed.host
+    baseline = None
+    if learns:
+        lock_host(connection, claimed.account_id, claimed.host)
+        baseline = session.scalar(select(HostBaseline.state).where(
+            HostBaseline.account_id == claimed.account_id, HostBaseline.host == claimed.host))
+        session.commit()
+    started = time.monotonic()
+    try:
+        analysis = analysis_engine.analyze(
+            claimed.type, data, max_points=max_points, baseline=baseline,
+            on_progress=_progress_reporter(session, claimed.id),
+        )
+    except InvalidTelemetry as error:
+        _finish_failed(session, claimed.id, "invalid_data", str(error),
+                       [{"field": field, "message": message} for field, message in error.errors])
+        return
+    except SoftTimeLimitExceeded:
+        _finish_failed(session, claimed.id, "time_limit", "the analysis took longer than the time limit")
+        return
+    except (OperationalError, DBAPIError):
+        raise
+    except Exception:
+        log.exception("analysis crashed")
+        _finish_failed(session, claimed.id, "internal_error", "the analysis failed unexpectedly; it was logged")
+        return
+    _finish_succeeded(session, claimed, analysis if learns else analysis_engine.Analysis(analysis.result, None))
+    log.info("job finished", extra={"seconds": round(time.monotonic() - started, 3)})
+
+
+def _progress_reporter(session, job_id: uuid.UUID):
+    last = [0.0]
+
+    def report(fraction: float) -> None:
+        now = time.monotonic()
+        if now - last[0] >= _PROGRESS_EVERY_SECONDS:
+            last[0] = now
+            lifecycle.report_progress(session, job_id, fraction)
+            session.commit()
+
+    return report
+
+
+def _finish_succeeded(session, claimed: lifecycle.ClaimedJob, analysis: analysis_engine.Analysis) -> None:
+    """Result and learned baseline commit together, or not at all."""
+    if not lifecycle.succeed(session, claimed.id, analysis.result):
+        session.rollback()
+        log.info("job was canceled while running; its result is dropped")
+        return
+    if analysis.baseline is not None:
+        session.execute(
+            insert(HostBaseline)
+            .values(account_id=claimed.account_id, host=claimed.host, state=analysis.baseline,
+                    job_id=claimed.id, updated_at=utcnow())
+            .on_conflict_do_update(index_elements=["account_id", "host"],
+                                   set_={"state": analysis.baseline, "job_id": claimed.id, "updated_at": utcnow()})
+        )
+    session.commit()
+
+
+def _finish_failed(session, job_id: uuid.UUID, kind: str, message: str, fields: list | None = None) -> None:
+    session.rollback()
+    error = {"type": kind, "message": message}
+    if fields:
+        error["fields"] = fields
+    lifecycle.fail(session, job_id, error)
+    session.commit()
+    log.warning("job failed", extra={"error_type": kind, "error": message})
+
+
+@app.task(name=PROCESS_PAYMENT_EVENT, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+          autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=300, max_retries=10)
+def process_payment_event(self, event_id: str, request_id: str | None = None) -> None:
+    request_id_var.set(request_id)
+    with runtime(app).sessions() as session:
+        processed = webhooks.process_event(session, uuid.UUID(event_id))
+    log.info("payment event processed" if processed else "payment event already processed",
+             extra={"event_id": event_id})
+
+
+@app.task(name=REPUBLISH, ignore_result=True, acks_late=False, soft_time_limit=60, time_limit=90)
+def republish_waiting_work() -> None:
+    """Send again what the broker never got or lost, and fail jobs whose worker was killed by the time limit."""
+    worker = runtime(app)
+    settings = worker.settings
+    unsent, stale = timedelta(seconds=settings.REPUBLISH_UNSENT_AFTER), timedelta(seconds=settings.REPUBLISH_STALE_AFTER)
+    with worker.sessions() as session:
+        for job_id, priority, request_id in lifecycle.due_for_publishing(session, unsent_after=unsent, stale_after=stale):
+            try:
+                publish_job(app, job_id, priority, request_id)
+            except Exception:
+                lifecycle.mark_unpublished(session, job_id)
+                log.warning("broker unavailable; will retry publishing", extra={"job_id": str(job_id)})
+                break
+        for event_id in webhooks.due_for_publishing(session, unsent_after=unsent, stale_after=stale):
+            try:
+                publish_payment_event(app, event_id, None)
+            except Exception:
+                webhooks.mark_unpublished(session, event_id)
+                break
+    _fail_jobs_past_time_limit(worker)
+
+
+def _fail_jobs_past_time_limit(worker) -> None:
+    # A killed worker's message may still be redelivered up to the visibility timeout later; only after
+    # that, too, has passed is a job that is still running and unlocked known to be abandoned.
+    settings = worker.settings
+    cutoff = utcnow() - timedelta(seconds=settings.JOB_HARD_TIME_LIMIT + settings.BROKER_VISIBILITY_TIMEOUT + 60)
+    with worker.engine.connect() as connection:
+        session = session_on(connection)
+        overdue = list(session.scalars(select(Job.id).where(Job.status == "running", Job.started_at < cutoff)))
+        session.commit()
+        for job_id in overdue:
+            if job_lock_is_free(connection, job_id):
+                lifecycle.fail(session, job_id, {"type": "time_limit", "message": "the job's worker was stopped at the time limit"})
+                session.commit()
+        connection.execute(text("SELECT pg_advisory_unlock_all()"))
+        connection.commit()
