@@ -1,0 +1,132 @@
+"""Real services for every test: a private PostgreSQL database, a Redis key prefix and a RabbitMQ vhost per run.
+
+Each run creates its own database (migrated once with Alembic, so migrations are exercised too), its own
+RabbitMQ vhost and its own Redis key prefix, and removes them afterwards, so runs never collide.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from config import Settings
+from smartcompute.accounts import services as accounts
+from smartcompute.db import make_engine, make_session_factory
+from smartcompute.accounts.models import User
+from tests.support import Account, migrate, require_service
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672")
+RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    name = f"smartcompute_test_{RUN_ID}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    migrate(url, "head")
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_prefix() -> str:
+    require_service("Redis", "127.0.0.1", 6379)
+    prefix = f"smartcompute-test:{RUN_ID}:"
+    yield prefix
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_vhost() -> str:
+    require_service("RabbitMQ", "127.0.0.1", 5672)
+    vhost = f"smartcompute_test_{RUN_ID}"
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, capture_output=True)
+    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+                   check=True, capture_output=True)
+    yield vhost
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def base_env(database_url: str, redis_prefix: str) -> dict[str, str]:
+    """Environment for the API and workers; secrets are generated for this run."""
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "BROKER_URL": REDIS_URL,
+        "BROKER_KEY_PREFIX": redis_prefix,
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "JWT_SECRET_KEY": secrets.token_urlsafe(32),
+        "PAYMENT_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+        "FLOWER_BASIC_AUTH": f"ops:{secrets.token_urlsafe(12)}",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_env(base_env: dict[str, str], rabbitmq_vhost: str) -> dict[str, str]:
+    return {**base_env, "BROKER_URL": f"{RABBITMQ_URL}/{rabbitmq_vhost}"}
+
+
+@pytest.fixture(scope="session")
+def settings(base_env: dict[str, str]) -> Settings:
+    return Settings.from_mapping(base_env)
+
+
+@pytest.fixture(scope="session")
+def sessions(database_url: str):
+    engine = make_engine(database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings):
+    from web import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def make_account(sessions, role: str = "owner", account_of: Account | None = None) -> Account:
+    email = f"user-{uuid.uuid4().hex[:12]}@example.test"
+    password = secrets.token_urlsafe(16)
+    with sessions() as session:
+        user_id = accounts.create_user(session, email, password=password, role=role,
+                                       account_id=account_of.account_id if account_of else None)
+        _, key = accounts.create_api_key(session, user_id)
+        session.commit()
+        account_id = session.get(User, user_id).account_id
+    return Account(email=email, password=password, api_key=key, user_id=user_id, account_id=account_id)
+
+
+@pytest.fixture
+def account(sessions) -> Account:
+    return make_account(sessions)
+
+
+@pytest.fixture
+def other_account(sessions) -> Account:
+    return make_account(sessions)

@@ -1,0 +1,137 @@
+"""Helpers the tests share: real worker processes, service checks, payloads and polling."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from alembic import command
+from alembic.config import Config
+
+REPO = Path(__file__).resolve().parent.parent
+CELERY = str(Path(sys.executable).with_name("celery"))
+
+
+class ServiceUnavailable(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Account:
+    email: str
+    password: str
+    api_key: str
+    user_id: uuid.UUID
+    account_id: uuid.UUID
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.api_key}
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """A missing service fails the run (CI starts them all); it is never a skip."""
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError as error:
+        raise ServiceUnavailable(f"{name} is not reachable on {host}:{port} ({error}); start it (see .ci/run)")
+
+
+def alembic_config(url: str) -> Config:
+    config = Config(str(REPO / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", url)
+    config.attributes["configure_logging"] = False
+    return config
+
+
+def migrate(url: str, revision: str) -> None:
+    command.upgrade(alembic_config(url), revision)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.05):
+    """Poll an asynchronous outcome (a worker's write, a process start) until it holds or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        outcome = predicate()
+        if outcome:
+            return outcome
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def child_pids(self) -> list[int]:
+        found = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
+        return [int(pid) for pid in found.split()]
+
+
+@contextmanager
+def celery_worker(env: dict[str, str], tmp_path: Path, *, queues: str = "core-analysis,payment-webhook",
+                  concurrency: int = 1, beat: bool = False, name: str | None = None) -> Iterator[WorkerProcess]:
+    """A real `celery -A workers worker` process, started and stopped by the test."""
+    name = name or f"test-{uuid.uuid4().hex[:8]}"
+    log_path = tmp_path / f"{name}.log"
+    args = [CELERY, "-A", "workers", "worker", "-Q", queues, "--concurrency", str(concurrency),
+            "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle", "-P", "prefork"]
+    if beat:
+        args += ["--beat", "--schedule", str(tmp_path / f"{name}-beat")]
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(args, cwd=REPO, env={**os.environ, **env}, stdout=log_file, stderr=log_file,
+                                   start_new_session=True)
+    worker = WorkerProcess(process, log_path)
+    try:
+        wait_until(lambda: " ready." in worker.log() or process.poll() is not None, 60, f"worker {name} to start")
+        if process.poll() is not None:
+            raise AssertionError(f"worker {name} exited:\n{worker.log()[-3000:]}")
+        yield worker
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+
+
+def telemetry(points: int = 200, *, host: str | None = None, seed: int = 7) -> dict:
+    rng = np.random.default_rng(seed)
+    start = 1_767_225_600  # 2026-01-01T00:00:00Z
+    data = {
+        "timestamps": [start + 60 * i for i in range(points)],
+        "metrics": {"cpu_percent": (40 + 5 * rng.standard_normal(points)).round(3).tolist(),
+                    "memory_percent": (55 + 2 * rng.standard_normal(points)).round(3).tolist()},
+    }
+    if host:
+        data["host"] = host
+    return data
+
+
+def job_body(job_type: str = "anomaly_detection", points: int = 200, priority: str | None = None, **extra) -> dict:
+    body = {"type": job_type, "data": telemetry(points, **extra)}
+    if priority:
+        body["priority"] = priority
+    return body

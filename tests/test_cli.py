@@ -1,0 +1,46 @@
+"""The operator CLI: `smartcompute users create` and `smartcompute api-keys create`."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+SMARTCOMPUTE = str(Path(sys.executable).with_name("smartcompute"))
+
+
+def run(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([SMARTCOMPUTE, *args], input=stdin, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "DATABASE_URL": env["DATABASE_URL"]}, timeout=60)
+
+
+def test_creating_a_user_and_an_api_key_prints_the_key_alone(base_env, client):
+    email = f"ops-{uuid.uuid4().hex[:8]}@example.test"
+    created = run(["users", "create", email, "--role", "analyst", "--password-stdin"], base_env, "a-long-password-1\n")
+    assert created.returncode == 0, created.stderr
+    key = run(["api-keys", "create", email], base_env)
+    assert key.returncode == 0
+    assert key.stdout.count("\n") == 1 and key.stdout.startswith("sck_")
+    assert client.get("/v1/jobs", headers={"X-API-Key": key.stdout.strip()}).status_code == 200
+    token = client.post("/v1/auth/token", json={"email": email, "password": "a-long-password-1"})
+    assert token.status_code == 200
+
+
+def test_a_duplicate_user_is_a_one_line_error(base_env):
+    email = f"dup-{uuid.uuid4().hex[:8]}@example.test"
+    run(["users", "create", email], base_env)
+    again = run(["users", "create", email], base_env)
+    assert again.returncode == 1
+    assert again.stderr.strip() == f"Error: a user with email {email} already exists"
+
+
+def test_a_key_for_an_unknown_user_is_a_one_line_error(base_env):
+    result = run(["api-keys", "create", "nobody@example.test"], base_env)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+
+
+def test_a_missing_database_url_is_named(base_env):
+    result = subprocess.run([SMARTCOMPUTE, "users", "create", "x@example.test"], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin"}, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: DATABASE_URL: is required but not set"

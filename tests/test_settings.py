@@ -1,0 +1,55 @@
+"""Settings: read once from the environment, each with a type and a default or a one-line error."""
+from __future__ import annotations
+
+import pytest
+
+from config import ConfigError, Settings
+
+REQUIRED = {"DATABASE_URL": "postgresql://db.example/app", "REDIS_URL": "redis://cache.example:6379/0",
+            "SECRET_KEY": "s" * 32, "JWT_SECRET_KEY": "j" * 32}
+
+
+def test_defaults_fill_in_what_is_optional():
+    settings = Settings.from_mapping(REQUIRED)
+    assert settings.BROKER_URL == REQUIRED["REDIS_URL"]
+    assert settings.PORT == 8000 and settings.FLOWER_PORT == 5555
+    assert settings.MAX_CONTENT_LENGTH == 10 * 1024 * 1024
+    assert settings.PAYMENT_WEBHOOK_SECRET is None
+
+
+def test_paas_postgres_urls_are_accepted():
+    settings = Settings.from_mapping({**REQUIRED, "DATABASE_URL": "postgres://u:p@db.example:5432/app"})
+    assert settings.DATABASE_URL == "postgresql://u:p@db.example:5432/app"
+
+
+def test_a_unix_socket_redis_becomes_a_socket_broker():
+    settings = Settings.from_mapping({**REQUIRED, "REDIS_URL": "unix:///tmp/redis.sock"})
+    assert settings.BROKER_URL == "redis+socket:///tmp/redis.sock"
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_a_missing_required_setting_names_it(name):
+    values = {key: value for key, value in REQUIRED.items() if key != name}
+    with pytest.raises(ConfigError, match=f"^{name}: is required but not set$"):
+        Settings.from_mapping(values)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("DATABASE_URL", "mysql://db/app", "must be a postgresql:// URL"),
+    ("BROKER_URL", "kafka://broker", "must be a redis://"),
+    ("PORT", "eighty", "invalid literal"),
+    ("PORT", "70000", "must be a TCP port"),
+    ("SECRET_KEY", "short", "at least 16 characters"),
+    ("FLOWER_BASIC_AUTH", "nopassword", "must be user:password"),
+    ("TASK_EVENTS", "maybe", "must be true or false"),
+])
+def test_a_malformed_setting_is_one_line_naming_it(name, value, message):
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_mapping({**REQUIRED, name: value})
+    assert str(raised.value).startswith(f"{name}: ") and message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_the_hard_time_limit_must_exceed_the_soft_one():
+    with pytest.raises(ConfigError, match="JOB_HARD_TIME_LIMIT"):
+        Settings.from_mapping({**REQUIRED, "JOB_SOFT_TIME_LIMIT": "60", "JOB_HARD_TIME_LIMIT": "30"})

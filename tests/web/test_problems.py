@@ -1,0 +1,111 @@
+"""Every error is RFC 9457 problem+json with the right status, and never a stack trace."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support import job_body
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response, status: int) -> dict:
+    assert response.status_code == status
+    assert response.mimetype == PROBLEM
+    body = response.get_json()
+    assert body["status"] == status and body["title"] and body["type"].startswith("/problems/")
+    assert "Traceback" not in response.get_data(as_text=True)
+    return body
+
+
+def test_malformed_json_is_400(client, account):
+    response = client.post("/v1/jobs", data="{not json", content_type="application/json", headers=account.headers)
+    assert_problem(response, 400)
+
+
+def test_wrong_content_type_is_415(client, account):
+    response = client.post("/v1/jobs", data=json.dumps(job_body()), content_type="text/plain", headers=account.headers)
+    assert_problem(response, 415)
+
+
+def test_a_missing_field_is_422_naming_it(client, account):
+    response = client.post("/v1/jobs", json={"data": job_body()["data"]}, headers=account.headers)
+    body = assert_problem(response, 422)
+    assert {"field": "type", "message": "Field required"} in body["errors"]
+
+
+@pytest.mark.parametrize("field, value, expected_field", [
+    ("type", "magic", "type"),
+    ("priority", "urgent", "priority"),
+    ("extra", 1, "extra"),
+])
+def test_schema_violations_are_422_naming_the_field(client, account, field, value, expected_field):
+    body = {**job_body(), field: value}
+    problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
+    assert expected_field in [error["field"] for error in problem["errors"]]
+
+
+def test_mismatched_metric_length_is_422_naming_the_metric(client, account):
+    body = job_body(points=20)
+    body["data"]["metrics"]["cpu_percent"] = body["data"]["metrics"]["cpu_percent"][:-1]
+    problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
+    assert problem["errors"][0]["field"] == "data.metrics.cpu_percent"
+    assert "19 values" in problem["errors"][0]["message"]
+
+
+def test_non_monotonic_timestamps_are_422(client, account):
+    body = job_body(points=20)
+    body["data"]["timestamps"][5] = body["data"]["timestamps"][4]
+    problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
+    assert problem["errors"][0]["field"] == "data.timestamps[5]"
+
+
+def test_nan_values_are_422(client, account):
+    raw = json.dumps(job_body(points=5)).replace(str(job_body(points=5)["data"]["metrics"]["cpu_percent"][2]), "NaN", 1)
+    response = client.post("/v1/jobs", data=raw, content_type="application/json", headers=account.headers)
+    problem = assert_problem(response, 422)
+    assert any("cpu_percent" in error["field"] for error in problem["errors"])
+
+
+def test_too_many_points_is_422(app, client, account):
+    limit = app.extensions["smartcompute"].settings.MAX_POINTS_PER_JOB
+    body = {"type": "anomaly_detection", "data": {"timestamps": list(range(limit + 1)),
+                                                  "metrics": {"cpu": [1.0] * (limit + 1)}}}
+    problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
+    assert problem["errors"][0]["field"] == "data.timestamps"
+
+
+def test_a_body_over_the_limit_is_413(app, client, account):
+    limit = app.extensions["smartcompute"].settings.MAX_CONTENT_LENGTH
+    response = client.post("/v1/jobs", data=b"[" + b"1," * (limit // 2) + b"1]", content_type="application/json",
+                           headers=account.headers)
+    assert_problem(response, 413)
+
+
+def test_no_credentials_is_401(client):
+    assert_problem(client.get("/v1/jobs"), 401)
+
+
+def test_a_wrong_api_key_is_401(client, account):
+    assert_problem(client.get("/v1/jobs", headers={"X-API-Key": account.api_key[:-1] + "x"}), 401)
+
+
+def test_a_wrong_method_is_405_with_allow(client, account):
+    response = client.delete("/v1/jobs", headers=account.headers)
+    assert_problem(response, 405)
+    assert "POST" in response.headers["Allow"]
+
+
+def test_an_unknown_path_is_404(client):
+    assert_problem(client.get("/v2/nothing"), 404)
+
+
+def test_database_down_is_503(settings, account):
+    from dataclasses import replace
+
+    from web import create_app
+
+    unreachable = replace(settings, DATABASE_URL="postgresql://postgres@127.0.0.1:1/nowhere")
+    response = create_app(unreachable).test_client().get("/v1/jobs", headers=account.headers)
+    assert_problem(response, 503)

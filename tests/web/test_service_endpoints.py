@@ -1,0 +1,48 @@
+"""Health checks, the OpenAPI document and the docs page."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from web import create_app
+
+
+def test_health_says_the_process_is_up(client):
+    assert client.get("/health").get_json() == {"status": "ok"}
+
+
+def test_ready_checks_database_broker_and_redis(client):
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.get_json()["checks"] == {"database": "ok", "broker": "ok", "redis": "ok"}
+
+
+def test_ready_is_503_naming_what_is_down(settings):
+    broken = replace(settings, REDIS_URL="redis://127.0.0.1:1/0", BROKER_URL="amqp://guest:guest@127.0.0.1:1//")
+    response = create_app(broken).test_client().get("/health/ready")
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["detail"] == "unavailable: broker, redis"
+    assert response.get_json()["checks"]["database"] == "ok"
+
+
+def test_the_openapi_document_is_3_1_and_describes_the_job_api(client):
+    spec = client.get("/v1/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.1")
+    assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/cancel", "/v1/auth/token"} <= set(spec["paths"])
+    job_request = spec["components"]["schemas"]["JobRequest"]
+    assert set(job_request["required"]) == {"type", "data"}
+    assert spec["components"]["schemas"]["Telemetry"]["properties"]["timestamps"]["minItems"] == 1
+
+
+def test_the_openapi_request_schema_is_the_one_that_validates(client, account):
+    """A body the document forbids (an extra property) is refused by the API with 422."""
+    spec = client.get("/v1/openapi.json").get_json()
+    assert spec["components"]["schemas"]["JobRequest"]["additionalProperties"] is False
+    body = {"type": "anomaly_detection", "data": {"timestamps": [1], "metrics": {"cpu": [1]}}, "color": "red"}
+    assert client.post("/v1/jobs", json=body, headers=account.headers).status_code == 422
+
+
+def test_the_docs_page_lists_every_operation(client):
+    page = client.get("/docs").get_data(as_text=True)
+    for operation in ("submitJob", "getJob", "listJobs", "cancelJob", "issueToken"):
+        assert f'id="{operation}"' in page
