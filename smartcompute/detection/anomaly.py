@@ -1,0 +1,215 @@
+"""The streaming anomaly detector: one parameter set for every series, learns online.
+
+For each new point it asks "how unusual is this value, how unusual is this
+step, and how unusual is its difference from the same time on the previous
+days, against the last few thousand points?" (z-scores of the value, of its
+first difference and of its seasonal residual against trailing windows),
+turning the largest into a raw surprise in [0, 1]. The seasonal residual is
+the difference from the closer of the values one and two days earlier (at
+5-minute sampling), so a missing or reshaped daily pattern stands out while a
+one-off event is not echoed a day later; on series without a daily rhythm it
+is just another noisy difference, judged against its own history.
+
+Single surprising points are common in real telemetry, so the reported score
+is an anomaly likelihood in the spirit of Numenta's HTM:
+the recent average surprise is compared with how that average has behaved over
+a longer window, and its Gaussian tail probability is reported on a log scale
+(0.5 = 1 in 100,000; 1.0 = 1 in 10^10). An incident is one finding, not
+hundreds: after a score crosses the alarm level the next points are muted, and
+a point keeps its score only if its likelihood is higher than every one of the
+previous RECORD_WINDOW points, so an event whose likelihood rises, dips and
+rises again reports its first peak and each further rise, never the same level
+twice (whatever threshold a consumer picks, not only the alarm level).
+
+Everything is causal, and the state is the trailing windows only, so a
+snapshot (`snapshot()` / `AnomalyDetector.from_snapshot`) lets a later job
+continue exactly where this one stopped.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from smartcompute.detection.anomaly_stats import (
+    gaussian_tail_log10,
+    seasonal_residual,
+    trailing_mean_inclusive,
+    trailing_max,
+    trailing_mean_std,
+)
+
+SNAPSHOT_VERSION = 3
+SNAPSHOT_KIND = "smartcompute.anomaly_detector"
+
+VALUE_WINDOW = 3000  # points of history a value and a step are compared against
+SEASON_POINTS = 288  # one day at 5-minute sampling
+SEASONS_COMPARED = 2  # the seasonal residual is taken against the closer of 1 and 2 days back
+SEASONAL_MIN_COUNT = 1000  # residuals needed in the window before the seasonal z-score counts
+# Values kept between chunks: a step needs one earlier value, a residual two days more.
+HISTORY_POINTS = VALUE_WINDOW + 1 + SEASONS_COMPARED * SEASON_POINTS
+SURPRISE_FULL_AT_Z = 6.0  # a z-score this large is maximal raw surprise
+SHORT_WINDOW = 10  # points averaged into the recent surprise
+LIKELIHOOD_WINDOW = 1000  # how far back the recent surprise's own baseline reaches
+LOG10_TAIL_FOR_FULL_SCORE = 10.0  # a 1e-10 tail probability scores 1.0
+ALARM_LEVEL = 0.5  # a score at which the detector considers it has raised an alarm
+MUTE_AFTER_ALARM = 300  # points muted after an alarm
+RECORD_WINDOW = 100  # a score is reported only above every likelihood of this many points before it
+WARMUP_POINTS = 10  # no raw surprise before this many points have been seen
+LIKELIHOOD_WARMUP = 50  # no score before the likelihood has this much baseline
+RELATIVE_SCALE_FLOOR = 1e-3  # a flat series' spread is taken as 0.1% of its level
+ABSOLUTE_SCALE_FLOOR = 1e-12
+BLOCK_POINTS = 4096  # points scored per vectorised step; bounds memory on long series
+
+
+class IncompatibleSnapshot(ValueError):
+    """A snapshot that this version of the detector cannot continue from."""
+
+
+class AnomalyDetector:
+    """Scores a stream of values in [0, 1]; call `score` with successive chunks."""
+
+    def __init__(self) -> None:
+        self._values = np.empty(0)  # last HISTORY_POINTS values
+        self._raw = np.empty(0)  # last SHORT_WINDOW - 1 raw surprises
+        self._recent = np.empty(0)  # last LIKELIHOOD_WINDOW recent-surprise averages
+        self._likelihood = np.empty(0)  # last RECORD_WINDOW likelihoods (before muting)
+        self._points_seen = 0
+        self._points_since_alarm: int | None = None
+
+    @property
+    def points_seen(self) -> int:
+        return self._points_seen
+
+    def score(self, values) -> np.ndarray:
+        """Anomaly scores in [0, 1] for `values`, which continue the stream seen so far."""
+        values = np.asarray(values, dtype=float).ravel()
+        if values.size and not np.all(np.isfinite(values)):
+            raise ValueError("values must be finite")
+        scores = [self._score_block(values[start:start + BLOCK_POINTS])
+                  for start in range(0, values.size, BLOCK_POINTS)]
+        return np.concatenate(scores) if scores else np.empty(0)
+
+    def _score_block(self, block: np.ndarray) -> np.ndarray:
+        raw = self._raw_surprise(block)
+        raw_history = np.concatenate([self._raw, raw])
+        recent = trailing_mean_inclusive(raw_history, SHORT_WINDOW, self._raw.size)
+        recent_history = np.concatenate([self._recent, recent])
+        mean, std, count = trailing_mean_std(recent_history, LIKELIHOOD_WINDOW, self._recent.size)
+        z = (recent - mean) / np.maximum(std, 1e-3)
+        likelihood = np.minimum(1.0, gaussian_tail_log10(z) / LOG10_TAIL_FOR_FULL_SCORE)
+        likelihood[count < LIKELIHOOD_WARMUP] = 0.0
+        scores = self._mute_after_alarms(likelihood)
+        likelihood_history = np.concatenate([self._likelihood, likelihood])
+        earlier_peak = trailing_max(likelihood_history, RECORD_WINDOW, self._likelihood.size)
+        scores[likelihood <= earlier_peak] = 0.0
+        self._values = np.concatenate([self._values, block])[-HISTORY_POINTS:]
+        self._raw = raw_history[-(SHORT_WINDOW - 1):]
+        self._recent = recent_history[-LIKELIHOOD_WINDOW:]
+        self._likelihood = likelihood_history[-RECORD_WINDOW:]
+        self._points_seen += block.size
+        return scores
+
+    def _raw_surprise(self, block: np.ndarray) -> np.ndarray:
+        """The largest |z| of value, step and seasonal residual / SURPRISE_FULL_AT_Z, capped at 1."""
+        history = np.concatenate([self._values, block])
+        first = self._values.size
+        # The first point ever has no step: it counts as a step of zero. Once the
+        # window is full, history[0]'s placeholder step falls outside every window.
+        steps = np.diff(history, prepend=history[0])
+        level, spread, _ = trailing_mean_std(history, VALUE_WINDOW, first)
+        floor = RELATIVE_SCALE_FLOOR * np.abs(level) + ABSOLUTE_SCALE_FLOOR
+        value_z = _z(block, level, spread, floor)
+        step_mean, step_spread, _ = trailing_mean_std(steps, VALUE_WINDOW, first)
+        step_z = _z(steps[first:], step_mean, step_spread, floor)
+        seasonal_z = _seasonal_z(history, first, floor)
+        raw = np.minimum(1.0, np.maximum(np.maximum(value_z, step_z), seasonal_z) / SURPRISE_FULL_AT_Z)
+        seen_before = self._points_seen + np.arange(block.size)
+        raw[seen_before < WARMUP_POINTS] = 0.0
+        return raw
+
+    def _mute_after_alarms(self, likelihood: np.ndarray) -> np.ndarray:
+        """Zero the MUTE_AFTER_ALARM points after each alarm (alarms are sparse, so loop on them)."""
+        scores = likelihood.copy()
+        since = self._points_since_alarm
+        last_alarm = None if since is None else -1 - since  # index relative to this block
+        if last_alarm is not None:
+            scores[:max(0, last_alarm + 1 + MUTE_AFTER_ALARM)] = 0.0
+        for index in np.flatnonzero(likelihood >= ALARM_LEVEL):
+            if last_alarm is not None and index - last_alarm <= MUTE_AFTER_ALARM:
+                continue
+            last_alarm = int(index)
+            scores[index + 1:index + 1 + MUTE_AFTER_ALARM] = 0.0
+        if last_alarm is not None:
+            since = likelihood.size - 1 - last_alarm
+            # Beyond the muting span the exact distance no longer matters.
+            self._points_since_alarm = None if since >= MUTE_AFTER_ALARM else since
+        return scores
+
+    def snapshot(self) -> dict:
+        """The detector's learned state as a JSON-serialisable dict (size bounded by its windows)."""
+        return {
+            "kind": SNAPSHOT_KIND,
+            "version": SNAPSHOT_VERSION,
+            "points_seen": self._points_seen,
+            "points_since_alarm": self._points_since_alarm,
+            "values": self._values.tolist(),
+            "raw_surprise": self._raw.tolist(),
+            "recent_surprise": self._recent.tolist(),
+            "likelihood": self._likelihood.tolist(),
+        }
+
+    @classmethod
+    def from_snapshot(cls, snapshot: dict) -> "AnomalyDetector":
+        """A detector that continues the stream `snapshot` was taken from."""
+        _check_snapshot_header(snapshot)
+        detector = cls()
+        try:
+            detector._points_seen = _non_negative_int(snapshot["points_seen"])
+            since = snapshot["points_since_alarm"]
+            detector._points_since_alarm = None if since is None else _non_negative_int(since)
+            detector._values = _finite_tail(snapshot["values"], HISTORY_POINTS)
+            detector._raw = _finite_tail(snapshot["raw_surprise"], SHORT_WINDOW - 1)
+            detector._recent = _finite_tail(snapshot["recent_surprise"], LIKELIHOOD_WINDOW)
+            detector._likelihood = _finite_tail(snapshot["likelihood"], RECORD_WINDOW)
+        except (KeyError, TypeError, ValueError) as error:
+            raise IncompatibleSnapshot(f"anomaly detector snapshot is malformed: {error}") from None
+        return detector
+
+
+def _check_snapshot_header(snapshot) -> None:
+    if not isinstance(snapshot, dict) or snapshot.get("kind") != SNAPSHOT_KIND:
+        raise IncompatibleSnapshot("not an anomaly detector snapshot")
+    if snapshot.get("version") != SNAPSHOT_VERSION:
+        raise IncompatibleSnapshot(
+            f"anomaly detector snapshot version {snapshot.get('version')!r} is not supported "
+            f"(this detector reads version {SNAPSHOT_VERSION}); start from no baseline instead")
+
+
+def _seasonal_z(history: np.ndarray, first: int, floor: np.ndarray) -> np.ndarray:
+    """|z| of each new point's seasonal residual; 0 until SEASONAL_MIN_COUNT residuals exist.
+
+    Residuals are missing in the stream's first SEASON_POINTS points. At the head
+    of a history truncated to HISTORY_POINTS they are missing or compare fewer
+    days, but that head lies before every window used, so chunking changes nothing.
+    """
+    residual, valid = seasonal_residual(history, SEASON_POINTS, SEASONS_COMPARED)
+    mean, spread, count = trailing_mean_std(residual, VALUE_WINDOW, first, valid)
+    z = _z(residual[first:], mean, spread, floor)
+    z[~valid[first:] | (count < SEASONAL_MIN_COUNT)] = 0.0
+    return z
+
+
+def _z(values: np.ndarray, mean: np.ndarray, spread: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    return np.abs(values - mean) / np.maximum(spread, floor)
+
+
+def _non_negative_int(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{value!r} is not a non-negative integer")
+    return value
+
+
+def _finite_tail(values, limit: int) -> np.ndarray:
+    array = np.asarray(values, dtype=float).ravel()
+    if array.size > limit or not np.all(np.isfinite(array)):
+        raise ValueError(f"expected at most {limit} finite numbers")
+    return array

@@ -1,0 +1,153 @@
+import json
+
+import numpy as np
+import pytest
+
+from smartcompute.detection.anomaly import (
+    HISTORY_POINTS,
+    LIKELIHOOD_WINDOW,
+    MUTE_AFTER_ALARM,
+    RECORD_WINDOW,
+    SEASON_POINTS,
+    AnomalyDetector,
+    IncompatibleSnapshot,
+)
+
+
+def daily_series(days: int, seed: int = 3) -> np.ndarray:
+    """A busy period of 100 points in every SEASON_POINTS-point day, with noise."""
+    rng = np.random.default_rng(seed)
+    busy = (np.arange(days * SEASON_POINTS) % SEASON_POINTS >= 100) & (np.arange(days * SEASON_POINTS) % SEASON_POINTS < 200)
+    return 20 + 60 * busy + rng.normal(0, 2, days * SEASON_POINTS)
+
+
+def noisy_series(points: int, seed: int = 7) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 50 + 5 * np.sin(np.arange(points) / 40) + rng.normal(0, 1, points)
+
+
+def test_scores_one_value_in_0_1_per_point():
+    scores = AnomalyDetector().score(noisy_series(2000))
+    assert scores.shape == (2000,)
+    assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_a_level_shift_raises_an_alarm_within_a_few_points():
+    values = noisy_series(1500)
+    values[1200:] += 30
+    scores = AnomalyDetector().score(values)
+    assert scores[:1200].max() < 0.5
+    assert scores[1200:1210].max() >= 0.5
+
+
+def test_a_single_spike_scores_above_anything_in_its_quiet_history():
+    values = noisy_series(1500)
+    values[1200] += 60
+    scores = AnomalyDetector().score(values)
+    assert scores[1200:1210].max() > 2 * scores[:1200].max()
+
+
+def test_score_of_a_point_uses_only_earlier_points():
+    values = noisy_series(1500)
+    changed_future = values.copy()
+    changed_future[1000:] += 100
+    assert np.array_equal(AnomalyDetector().score(values)[:1000],
+                          AnomalyDetector().score(changed_future)[:1000])
+
+
+def test_points_after_an_alarm_are_muted():
+    values = noisy_series(2000)
+    values[1200:] += 30
+    values[1250:] += 80
+    scores = AnomalyDetector().score(values)
+    alarm = 1200 + int(np.argmax(scores[1200:1210] >= 0.5))
+    assert scores[alarm] >= 0.5
+    assert np.all(scores[alarm + 1:alarm + 1 + MUTE_AFTER_ALARM] == 0)
+
+
+def test_a_point_scores_only_above_every_likelihood_of_the_record_window_before_it():
+    values = noisy_series(3000)
+    values[[1200, 1230, 2000]] += [12, 9, 12]  # a weaker echo 30 points after the first spike
+    scores = AnomalyDetector().score(values)
+    assert scores[1200:1210].max() > 0
+    assert np.all(scores[1211:1200 + RECORD_WINDOW] <= scores[1200:1211].max())
+    assert scores[1230:1240].max() == 0
+    assert scores[2000:2010].max() > 0  # long after the first event, a new one scores again
+
+
+def test_restored_snapshot_continues_like_an_uninterrupted_run():
+    values = noisy_series(9000)
+    values[[2500, 6100, 8000]] += [40, -50, 70]
+    uninterrupted = AnomalyDetector().score(values)
+    first = AnomalyDetector()
+    head = first.score(values[:3333])
+    snapshot = json.loads(json.dumps(first.snapshot()))
+    tail = AnomalyDetector.from_snapshot(snapshot).score(values[3333:])
+    np.testing.assert_allclose(np.concatenate([head, tail]), uninterrupted, rtol=0, atol=1e-9)
+
+
+def test_restore_after_the_history_is_truncated_continues_like_an_uninterrupted_run():
+    values = daily_series(40)
+    values[9 * SEASON_POINTS + 100:9 * SEASON_POINTS + 200] = 20  # a day without its busy period
+    uninterrupted = AnomalyDetector().score(values)
+    first = AnomalyDetector()
+    head = np.concatenate([first.score(chunk) for chunk in np.split(values[:7777], range(1000, 7777, 1000))])
+    snapshot = json.loads(json.dumps(first.snapshot()))
+    assert len(snapshot["values"]) == HISTORY_POINTS
+    tail = AnomalyDetector.from_snapshot(snapshot).score(values[7777:])
+    np.testing.assert_allclose(np.concatenate([head, tail]), uninterrupted, rtol=0, atol=1e-9)
+
+
+def test_a_day_missing_its_usual_busy_period_raises_an_alarm():
+    values = daily_series(20)
+    missing_day = 15 * SEASON_POINTS
+    values[missing_day + 100:missing_day + 200] = 20 + np.random.default_rng(5).normal(0, 2, 100)
+    scores = AnomalyDetector().score(values)
+    assert scores[missing_day + 100:missing_day + 200].max() >= 0.5
+    assert scores[8 * SEASON_POINTS:missing_day + 100].max() < 0.5
+
+
+def test_scoring_in_small_chunks_matches_one_call():
+    values = noisy_series(1200)
+    values[900] += 50
+    detector = AnomalyDetector()
+    chunked = np.concatenate([detector.score(values[i:i + 7]) for i in range(0, 1200, 7)])
+    np.testing.assert_allclose(chunked, AnomalyDetector().score(values), rtol=0, atol=1e-9)
+
+
+def test_snapshot_size_is_bounded_by_the_windows_not_the_series_length():
+    detector = AnomalyDetector()
+    detector.score(noisy_series(50_000))
+    snapshot = detector.snapshot()
+    assert len(snapshot["values"]) <= HISTORY_POINTS
+    assert len(snapshot["recent_surprise"]) <= LIKELIHOOD_WINDOW
+    assert len(snapshot["likelihood"]) <= RECORD_WINDOW
+    assert len(json.dumps(snapshot)) < 120_000
+
+
+def test_snapshot_of_another_version_is_rejected_with_a_clear_error():
+    snapshot = AnomalyDetector().snapshot()
+    snapshot["version"] = 999
+    with pytest.raises(IncompatibleSnapshot, match="version 999 is not supported"):
+        AnomalyDetector.from_snapshot(snapshot)
+
+
+def test_malformed_snapshot_is_rejected():
+    snapshot = AnomalyDetector().snapshot()
+    snapshot["values"] = ["not a number"]
+    with pytest.raises(IncompatibleSnapshot, match="malformed"):
+        AnomalyDetector.from_snapshot(snapshot)
+
+
+@pytest.mark.parametrize("values", [
+    [], [3.0], [3.0, 4.0], [7.0] * 500, [-1e6, -2e6] * 300, [1e300, -1e300] * 300, [0.0] * 400 + [1.0],
+], ids=["empty", "one", "two", "constant", "negative", "huge", "flat-then-step"])
+def test_never_fails_and_stays_in_range_on_awkward_series(values):
+    scores = AnomalyDetector().score(values)
+    assert scores.shape == (len(values),)
+    assert np.all(np.isfinite(scores)) and np.all((scores >= 0) & (scores <= 1))
+
+
+def test_non_finite_values_are_refused():
+    with pytest.raises(ValueError, match="finite"):
+        AnomalyDetector().score([1.0, float("nan")])

@@ -1,0 +1,106 @@
+import json
+
+import numpy as np
+import pytest
+
+from smartcompute.detection.anomaly import AnomalyDetector, IncompatibleSnapshot
+from smartcompute.detection.anomaly_report import analyze_anomalies, severity
+from smartcompute.detection.telemetry import Telemetry
+
+START = 1_700_000_000.0
+
+
+def telemetry(metrics: dict[str, np.ndarray], host: str | None = "web-1") -> Telemetry:
+    points = len(next(iter(metrics.values())))
+    return Telemetry(timestamps=START + 300.0 * np.arange(points), metrics=metrics, host=host)
+
+
+def quiet(points: int, seed: int) -> np.ndarray:
+    return 20 + np.random.default_rng(seed).normal(0, 1, points)
+
+
+def test_result_has_a_score_per_point_per_metric_and_a_host_score():
+    result, _ = analyze_anomalies(telemetry({"cpu": quiet(300, 1), "mem": quiet(300, 2)}), None)
+    assert set(result["scores"]) == {"cpu", "mem"}
+    assert all(len(scores) == 300 for scores in result["scores"].values())
+    assert len(result["host_score"]) == 300
+    assert all(0 <= score <= 1 for score in result["host_score"])
+
+
+def test_host_score_is_the_highest_metric_score_at_each_point():
+    result, _ = analyze_anomalies(telemetry({"cpu": quiet(800, 1), "mem": quiet(800, 2) + np.r_[np.zeros(600), np.full(200, 25)]}), None)
+    expected = np.maximum(result["scores"]["cpu"], result["scores"]["mem"])
+    assert np.allclose(result["host_score"], expected)
+
+
+def test_a_level_shift_is_reported_as_a_window_naming_the_metric():
+    cpu = quiet(1000, 3)
+    cpu[700:] += 40
+    result, _ = analyze_anomalies(telemetry({"cpu": cpu, "mem": quiet(1000, 4)}), None)
+    assert len(result["windows"]) == 1
+    window = result["windows"][0]
+    assert window["metrics"] == ["cpu"]
+    assert window["start"].startswith("2023-11-") and window["start"].endswith("Z")
+    assert window["severity"] == severity(window["peak_score"])
+    assert result["summary"]["windows"] == 1
+
+
+@pytest.mark.parametrize("peak, expected", [(0.5, "low"), (0.6, "medium"), (0.8, "high"), (0.95, "critical")])
+def test_severity_grows_with_the_peak_score(peak, expected):
+    assert severity(peak) == expected
+
+
+def test_result_and_baseline_are_json_serialisable():
+    result, baseline = analyze_anomalies(telemetry({"cpu": quiet(50, 5)}), None)
+    assert json.loads(json.dumps(result)) == result
+    assert json.loads(json.dumps(baseline)) == baseline
+
+
+def test_continuing_from_a_baseline_matches_one_long_job():
+    cpu = quiet(2400, 6)
+    cpu[1800:] += 30
+    whole, _ = analyze_anomalies(telemetry({"cpu": cpu}), None)
+    _, baseline = analyze_anomalies(telemetry({"cpu": cpu[:1000]}), None)
+    later = Telemetry(timestamps=START + 300.0 * np.arange(1000, 2400), metrics={"cpu": cpu[1000:]}, host="web-1")
+    continued, _ = analyze_anomalies(later, json.loads(json.dumps(baseline)))
+    np.testing.assert_allclose(continued["scores"]["cpu"], whole["scores"]["cpu"][1000:], atol=1e-4)
+
+
+def test_metrics_absent_from_the_job_are_kept_in_the_baseline_and_new_ones_start_cold():
+    _, baseline = analyze_anomalies(telemetry({"cpu": quiet(100, 7), "disk": quiet(100, 8)}), None)
+    _, updated = analyze_anomalies(telemetry({"cpu": quiet(100, 9), "net": quiet(100, 10)}), baseline)
+    assert updated["metrics"]["disk"] == baseline["metrics"]["disk"]
+    assert updated["metrics"]["cpu"]["points_seen"] == 200
+    assert updated["metrics"]["net"]["points_seen"] == 100
+
+
+def test_a_metric_saved_by_another_detector_version_starts_cold_and_is_reported():
+    _, baseline = analyze_anomalies(telemetry({"cpu": quiet(400, 11), "mem": quiet(400, 12)}), None)
+    baseline["metrics"]["cpu"]["version"] = 1  # as saved by an older detector
+    later = telemetry({"cpu": quiet(600, 13), "mem": quiet(600, 14)})
+    result, updated = analyze_anomalies(later, json.loads(json.dumps(baseline)))
+    cold, _ = analyze_anomalies(telemetry({"cpu": quiet(600, 13)}), None)
+    assert result["summary"]["cold_start_metrics"] == ["cpu"]
+    assert result["scores"]["cpu"] == cold["scores"]["cpu"]
+    assert updated["metrics"]["cpu"]["points_seen"] == 600
+    assert updated["metrics"]["cpu"]["version"] == AnomalyDetector().snapshot()["version"]
+    assert updated["metrics"]["mem"]["points_seen"] == 1000
+
+
+def test_a_job_without_unusable_saved_state_reports_no_cold_start_metrics():
+    _, baseline = analyze_anomalies(telemetry({"cpu": quiet(100, 15)}), None)
+    result, _ = analyze_anomalies(telemetry({"cpu": quiet(100, 16), "net": quiet(100, 17)}), baseline)
+    assert result["summary"]["cold_start_metrics"] == []
+
+
+def test_a_baseline_of_another_version_is_rejected():
+    with pytest.raises(IncompatibleSnapshot, match="version"):
+        analyze_anomalies(telemetry({"cpu": quiet(10, 1)}), {"version": 42, "metrics": {}})
+
+
+@pytest.mark.parametrize("values", [[5.0], [5.0, 5.0], [0.0] * 30, [-3e12, 4e15, -1e-9]],
+                         ids=["one", "two", "constant", "extreme"])
+def test_tiny_and_extreme_series_give_a_complete_result(values):
+    result, _ = analyze_anomalies(telemetry({"cpu": np.array(values)}, host=None), None)
+    assert len(result["host_score"]) == len(values)
+    assert result["summary"]["points"] == len(values)
