@@ -7,7 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from smartcompute.detection.anomaly_report import analyze_anomalies
+from smartcompute.detection.performance import analyze_performance
 from smartcompute.detection.telemetry import InvalidTelemetry, Telemetry, parse_telemetry
+from smartcompute.detection.threat import analyze_threats
 
 ProgressCallback = Callable[[float], None]
 
@@ -30,17 +33,11 @@ def analyze(
     telemetry = validate(data, max_points=max_points)
     on_progress(0.1)
     if job_type == "anomaly_detection":
-        from smartcompute.detection.anomaly_report import analyze_anomalies
-
         result, new_baseline = analyze_anomalies(telemetry, baseline)
         return Analysis(result, new_baseline)
     if job_type == "threat_analysis":
-        from smartcompute.detection.threat import analyze_threats
-
         return Analysis(analyze_threats(telemetry), None)
     if job_type == "performance_analysis":
-        from smartcompute.detection.performance import analyze_performance
-
         return Analysis(analyze_performance(telemetry), None)
     raise InvalidTelemetry([("type", f"unknown job type {job_type!r}")])
 

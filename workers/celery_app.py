@@ -29,6 +29,9 @@ def celery_config(settings: Settings) -> dict:
     if settings.broker_is_redis:
         transport_options = {
             "visibility_timeout": settings.BROKER_VISIBILITY_TIMEOUT,
+            # Sweep for messages whose worker died every few seconds (kombu's default is ~100 s).
+            "unacked_restore_interval": max(1, min(10, settings.BROKER_VISIBILITY_TIMEOUT // 3)),
+            "unacked_restore_throttle": 1,
             "priority_steps": list(range(10)),
             "sep": ":",
             "queue_order_strategy": "priority",

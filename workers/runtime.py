@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from celery import Celery
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,13 +35,38 @@ def runtime(celery: Celery) -> WorkerRuntime:
     if _runtime is None or _runtime.pid != os.getpid():
         settings = app_settings(celery)
         engine = make_engine(settings.DATABASE_URL, pool_size=2)
+        event.listen(engine, "connect", _notice_dead_clients)
         _runtime = WorkerRuntime(os.getpid(), settings, engine, make_session_factory(engine))
     return _runtime
+
+
+def _notice_dead_clients(dbapi_connection, _record) -> None:
+    """Ask PostgreSQL (14+) to check every 2 s that this worker is still there while it waits or works.
+
+    Without it, a backend blocked on a lock keeps the job's execution lock after its worker was
+    SIGKILLed, until the wait ends; with it the lock is freed within seconds and redelivery proceeds.
+    """
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SET client_connection_check_interval = 2000")
+        dbapi_connection.commit()
+    except Exception:  # an older server without the setting: redelivery then waits for the lock instead
+        dbapi_connection.rollback()
+    finally:
+        cursor.close()
 
 
 def _lock_key(namespace: str, *parts: object) -> int:
     digest = hashlib.sha256("|".join([namespace, *map(str, parts)]).encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def job_lock_key(job_id: uuid.UUID) -> int:
+    return _lock_key("job", job_id)
+
+
+def host_lock_key(account_id: uuid.UUID, host: str) -> int:
+    return _lock_key("host", account_id, host)
 
 
 @contextmanager
@@ -53,7 +78,7 @@ def locked_connection(engine: Engine, job_id: uuid.UUID) -> Iterator[Connection 
     """
     connection = engine.connect()
     try:
-        acquired = connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": _lock_key("job", job_id)})
+        acquired = connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": job_lock_key(job_id)})
         connection.commit()
         yield connection if acquired else None
     finally:
@@ -67,7 +92,7 @@ def locked_connection(engine: Engine, job_id: uuid.UUID) -> Iterator[Connection 
 
 def job_lock_is_free(connection: Connection, job_id: uuid.UUID) -> bool:
     """True when no worker is running the job; takes and releases the lock to find out."""
-    key = _lock_key("job", job_id)
+    key = job_lock_key(job_id)
     if not connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}):
         return False
     connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
@@ -76,7 +101,7 @@ def job_lock_is_free(connection: Connection, job_id: uuid.UUID) -> bool:
 
 def lock_host(connection: Connection, account_id: uuid.UUID, host: str) -> None:
     """Serialise jobs of one host so two never interleave updates to its learned baseline."""
-    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _lock_key("host", account_id, host)})
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": host_lock_key(account_id, host)})
     connection.commit()
 
 

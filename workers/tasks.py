@@ -25,6 +25,7 @@ from workers.runtime import job_lock_is_free, lock_host, locked_connection, runt
 
 log = logging.getLogger("smartcompute.worker")
 _PROGRESS_EVERY_SECONDS = 1.0
+_RECHECK_SECONDS = 5
 
 
 @app.task(name=RUN_ANALYSIS, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
@@ -37,7 +38,7 @@ def run_analysis(self, job_id: str, request_id: str | None = None) -> None:
     worker = runtime(app)
     with locked_connection(worker.engine, job_uuid) as connection:
         if connection is None:
-            log.info("job is being run by another worker; this delivery is a duplicate")
+            _recheck_later(self, worker, job_uuid)
             return
         session = session_on(connection)
         claimed = lifecycle.claim(session, job_uuid, max_attempts=worker.settings.JOB_MAX_ATTEMPTS)
@@ -46,6 +47,18 @@ def run_analysis(self, job_id: str, request_id: str | None = None) -> None:
             return
         log.info("job started", extra={"job_type": claimed.type, "attempt": claimed.attempt})
         _run_claimed(session, connection, claimed, worker.settings.MAX_POINTS_PER_JOB)
+
+
+def _recheck_later(task, worker, job_id: uuid.UUID) -> None:
+    """Another process holds the job. It is alive, or it just died and PostgreSQL has not yet freed its lock:
+    look again later, until the job is finished or the holder cannot still be within its time limit."""
+    with worker.sessions() as session:
+        status = session.scalar(select(Job.status).where(Job.id == job_id))
+    if status is None or lifecycle.is_finished(status):
+        return
+    log.info("job is held by another worker; checking again later", extra={"status": status})
+    limit = worker.settings.JOB_HARD_TIME_LIMIT + worker.settings.BROKER_VISIBILITY_TIMEOUT
+    raise task.retry(countdown=_RECHECK_SECONDS, max_retries=limit // _RECHECK_SECONDS + 1)
 
 
 def _run_claimed(session, connection, claimed: lifecycle.ClaimedJob, max_points: int) -> None:
