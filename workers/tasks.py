@@ -146,7 +146,7 @@ def process_payment_event(self, event_id: str, request_id: str | None = None) ->
 
 @app.task(name=REPUBLISH, ignore_result=True, acks_late=False, soft_time_limit=60, time_limit=90)
 def republish_waiting_work() -> None:
-    """Send again what the broker never got or lost, and fail jobs whose worker was killed by the time limit."""
+    """Send again what the broker never got or lost, fail jobs killed at the time limit, delete expired jobs."""
     worker = runtime(app)
     settings = worker.settings
     unsent, stale = timedelta(seconds=settings.REPUBLISH_UNSENT_AFTER), timedelta(seconds=settings.REPUBLISH_STALE_AFTER)
@@ -165,6 +165,10 @@ def republish_waiting_work() -> None:
                 webhooks.mark_unpublished(session, event_id)
                 break
     _fail_jobs_past_time_limit(worker)
+    with worker.sessions() as session:
+        purged = lifecycle.purge_expired(session)
+    if purged:
+        log.info("expired jobs deleted", extra={"count": purged})
 
 
 def _fail_jobs_past_time_limit(worker) -> None:

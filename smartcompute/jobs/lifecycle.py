@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from smartcompute.db import utcnow
@@ -124,6 +124,17 @@ def due_for_publishing(
         session.execute(update(Job).where(Job.id.in_([row.id for row in rows])).values(published_at=now))
     session.commit()
     return [(row.id, row.priority, row.request_id) for row in rows]
+
+
+def purge_expired(session: Session, *, limit: int = 1000) -> int:
+    """Delete finished jobs past their expires_at (their results go with them); returns how many."""
+    expired = (
+        select(Job.id).where(Job.expires_at < utcnow(), Job.status.in_(FINISHED_STATUSES))
+        .limit(limit).with_for_update(skip_locked=True).scalar_subquery()
+    )
+    deleted = session.execute(delete(Job).where(Job.id.in_(expired)).returning(Job.id)).all()
+    session.commit()
+    return len(deleted)
 
 
 def is_finished(status: str) -> bool:

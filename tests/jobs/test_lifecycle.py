@@ -1,0 +1,94 @@
+"""The job lifecycle: each transition happens once, whoever races for it."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from smartcompute.accounts.services import Principal
+from smartcompute.db import utcnow
+from smartcompute.jobs import lifecycle, services
+from smartcompute.jobs.models import Job
+from tests.support import telemetry
+
+
+@pytest.fixture
+def job_id(sessions, account) -> uuid.UUID:
+    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:read", "jobs:write"))
+    with sessions() as session:
+        return services.submit_job(session, principal, job_type="anomaly_detection", data=telemetry(10),
+                                   priority="normal", retention=timedelta(days=1)).job_id
+
+
+def status(sessions, job_id) -> str:
+    with sessions() as session:
+        return session.scalar(select(Job.status).where(Job.id == job_id))
+
+
+def test_a_claimed_job_is_running_and_counts_the_attempt(sessions, job_id):
+    with sessions() as session:
+        claimed = lifecycle.claim(session, job_id, max_attempts=3)
+    assert claimed.attempt == 1 and status(sessions, job_id) == "running"
+
+
+def test_a_result_is_stored_once(sessions, job_id):
+    with sessions() as session:
+        lifecycle.claim(session, job_id, max_attempts=3)
+        assert lifecycle.succeed(session, job_id, {"n": 1})
+        session.commit()
+        assert not lifecycle.succeed(session, job_id, {"n": 2})
+        session.commit()
+        assert session.scalar(select(Job.result).where(Job.id == job_id)) == {"n": 1}
+
+
+def test_a_job_canceled_while_running_drops_its_result(sessions, job_id):
+    with sessions() as session:
+        lifecycle.claim(session, job_id, max_attempts=3)
+        lifecycle.cancel(session, job_id)
+        session.commit()
+        assert not lifecycle.succeed(session, job_id, {"late": True})
+    assert status(sessions, job_id) == "canceled"
+
+
+def test_a_finished_job_cannot_be_claimed_or_canceled(sessions, job_id):
+    with sessions() as session:
+        lifecycle.claim(session, job_id, max_attempts=3)
+        lifecycle.fail(session, job_id, {"type": "x", "message": "y"})
+        session.commit()
+        assert lifecycle.claim(session, job_id, max_attempts=3) is None
+        with pytest.raises(lifecycle.JobAlreadyFinished):
+            lifecycle.cancel(session, job_id)
+
+
+def test_a_job_whose_worker_keeps_dying_fails_after_the_last_attempt(sessions, job_id):
+    with sessions() as session:
+        for _ in range(2):
+            assert lifecycle.claim(session, job_id, max_attempts=2) is not None
+        assert lifecycle.claim(session, job_id, max_attempts=2) is None
+        job = session.scalar(select(Job).where(Job.id == job_id))
+    assert job.status == "failed" and job.error["type"] == "worker_lost"
+
+
+def test_an_unsent_job_is_due_for_publishing_once(sessions, job_id):
+    with sessions() as session:
+        lifecycle.mark_unpublished(session, job_id)
+        session.execute(update(Job).where(Job.id == job_id).values(created_at=utcnow() - timedelta(minutes=1)))
+        session.commit()
+        window = {"unsent_after": timedelta(seconds=10), "stale_after": timedelta(minutes=15)}
+        assert job_id in [row[0] for row in lifecycle.due_for_publishing(session, **window)]
+        assert job_id not in [row[0] for row in lifecycle.due_for_publishing(session, **window)]
+
+
+def test_expired_finished_jobs_are_purged_and_unfinished_ones_kept(sessions, job_id, account):
+    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:write",))
+    with sessions() as session:
+        waiting = services.submit_job(session, principal, job_type="anomaly_detection", data=telemetry(10),
+                                      priority="low", retention=timedelta(days=1)).job_id
+        lifecycle.cancel(session, job_id)
+        session.execute(update(Job).where(Job.id.in_([job_id, waiting])).values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.commit()
+        assert lifecycle.purge_expired(session) >= 1
+    assert status(sessions, job_id) is None
+    assert status(sessions, waiting) == "queued"
