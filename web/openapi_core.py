@@ -1,0 +1,66 @@
+"""The OpenAPI section for jobs, sign-in, payment webhooks and health."""
+from __future__ import annotations
+
+from smartcompute.jobs import schemas
+from web.openapi_parts import AUTH_ERRORS, SECURED, Section, json_body, problem, request_body
+
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+
+
+def core_section() -> Section:
+    """Jobs, sign-in, webhooks and health."""
+    submit_errors = {"400": problem("Malformed JSON"), "413": problem("Body too large"),
+                     "415": problem("Not application/json"), "422": problem("Schema or telemetry violation")}
+    list_params = [
+        {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(schemas.Status.__args__)}},
+        {"name": "type", "in": "query", "schema": {"type": "string", "enum": list(schemas.JobType.__args__)}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    ]
+    paths = {
+        "/v1/jobs": {
+            "post": {
+                "operationId": "submitJob", "summary": "Submit an analysis job", "security": SECURED,
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255}}],
+                "requestBody": request_body("JobRequest"),
+                "responses": {"202": json_body("Job", "Accepted; poll the Location", {"Location": "The job's URL", "Retry-After": "Seconds to wait before polling"}),
+                              **submit_errors, **AUTH_ERRORS},
+            },
+            "get": {
+                "operationId": "listJobs", "summary": "List jobs, newest first", "security": SECURED,
+                "parameters": list_params,
+                "responses": {"200": json_body("JobList", "A page of jobs"), "422": problem("Bad query"), **AUTH_ERRORS},
+            },
+        },
+        "/v1/jobs/{job_id}": {"get": {
+            "operationId": "getJob", "summary": "Poll a job", "security": SECURED, "parameters": [JOB_ID],
+            "responses": {"200": json_body("Job", "The job"), "404": problem("No such job"), **AUTH_ERRORS},
+        }},
+        "/v1/jobs/{job_id}/cancel": {"post": {
+            "operationId": "cancelJob", "summary": "Cancel a queued or running job", "security": SECURED,
+            "parameters": [JOB_ID],
+            "responses": {"200": json_body("Job", "The canceled job"), "404": problem("No such job"),
+                          "409": problem("The job already finished"), **AUTH_ERRORS},
+        }},
+        "/v1/auth/token": {"post": {
+            "operationId": "issueToken", "summary": "Exchange email and password for a JWT", "security": [],
+            "requestBody": request_body("TokenRequest"),
+            "responses": {"200": json_body("Token", "An access token"), "401": problem("Wrong email or password"),
+                          "422": problem("Schema violation")},
+        }},
+        "/v1/webhooks/payments/{provider}": {"post": {
+            "operationId": "receivePaymentWebhook", "summary": "Payment provider webhook (signed)", "security": [],
+            "parameters": [{"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {"200": {"description": "Stored (or a repeat of a stored event)"},
+                          "400": problem("Not a readable event"), "401": problem("Bad or missing signature"),
+                          "404": problem("Unknown provider")},
+        }},
+        "/health": {"get": {"operationId": "health", "summary": "The process is up", "security": [],
+                            "responses": {"200": {"description": "Up"}}}},
+        "/health/ready": {"get": {"operationId": "ready", "summary": "Database, broker and Redis reachable",
+                                  "security": [], "responses": {"200": {"description": "Ready"},
+                                                                "503": problem("A dependency is down")}}},
+    }
+    return Section(paths, request_models=[schemas.JobRequest, schemas.TokenRequest],
+                   response_models=[schemas.Job, schemas.JobList, schemas.Token, schemas.Problem])

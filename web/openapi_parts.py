@@ -1,0 +1,44 @@
+"""Building blocks for the OpenAPI document: references, problem responses and one section per area.
+
+Each area of the API (jobs, accounts, billing...) describes its paths in a `*_section()` function returning
+its paths and the pydantic models they reference; `web/openapi.py` merges the sections.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from smartcompute.jobs import schemas
+
+REF = "#/components/schemas/{model}"
+SECURED = [{"ApiKey": []}, {"Bearer": []}]
+
+
+@dataclass
+class Section:
+    paths: dict[str, Any]
+    request_models: list[type[BaseModel]] = field(default_factory=list)
+    response_models: list[type[BaseModel]] = field(default_factory=list)
+
+
+def problem(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}}
+
+
+def json_body(model: str, description: str, headers: dict | None = None) -> dict:
+    response = {"description": description,
+                "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}}}
+    if headers:
+        response["headers"] = {name: {"schema": {"type": "string"}, "description": text} for name, text in headers.items()}
+    return response
+
+
+def request_body(model: str) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}}}
+
+
+AUTH_ERRORS = {"401": problem("No or invalid credentials"), "403": problem("The credentials lack the scope"),
+               "503": problem("The database or broker is unavailable")}
