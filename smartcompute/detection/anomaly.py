@@ -21,6 +21,14 @@ previous RECORD_WINDOW points, so an event whose likelihood rises, dips and
 rises again reports its first peak and each further rise, never the same level
 twice (whatever threshold a consumer picks, not only the alarm level).
 
+A value that leaves the range of the EXCURSION_WINDOW values before it (by
+more than EXCURSION_MIN of that range) is also scored directly, by how far it
+goes: after a busy stretch the likelihood's baseline is high, so a new extreme
+(a spike above anything of the last week) would otherwise pass unnoticed.
+Excursions are reported only after the learning period (constructor argument,
+DEFAULT_LEARNING_PERIOD points; NAB hands a detector its probationary period),
+and share the alarm muting with the likelihood.
+
 Everything is causal, and the state is the trailing windows only, so a
 snapshot (`snapshot()` / `AnomalyDetector.from_snapshot`) lets a later job
 continue exactly where this one stopped.
@@ -32,12 +40,13 @@ import numpy as np
 from smartcompute.detection.anomaly_stats import (
     gaussian_tail_log10,
     seasonal_residual,
+    trailing_extremes,
     trailing_mean_inclusive,
     trailing_max,
     trailing_mean_std,
 )
 
-SNAPSHOT_VERSION = 3
+SNAPSHOT_VERSION = 4
 SNAPSHOT_KIND = "smartcompute.anomaly_detector"
 
 VALUE_WINDOW = 3000  # points of history a value and a step are compared against
@@ -53,6 +62,11 @@ LOG10_TAIL_FOR_FULL_SCORE = 10.0  # a 1e-10 tail probability scores 1.0
 ALARM_LEVEL = 0.5  # a score at which the detector considers it has raised an alarm
 MUTE_AFTER_ALARM = 300  # points muted after an alarm
 RECORD_WINDOW = 100  # a score is reported only above every likelihood of this many points before it
+EXCURSION_WINDOW = 2000  # a value is an excursion when it leaves the range of this many points before it
+EXCURSION_MIN = 0.05  # ... by more than this fraction of that range
+EXCURSION_BASE = 0.45  # an excursion's score: this, plus (below ALARM_LEVEL until the excess is 1/6 of the range)
+EXCURSION_SLOPE = 0.3  # this times its excess (in ranges), capped at 1
+DEFAULT_LEARNING_PERIOD = 750  # points (~2.6 days at 5-minute sampling) before excursions are reported
 WARMUP_POINTS = 10  # no raw surprise before this many points have been seen
 LIKELIHOOD_WARMUP = 50  # no score before the likelihood has this much baseline
 RELATIVE_SCALE_FLOOR = 1e-3  # a flat series' spread is taken as 0.1% of its level
@@ -67,7 +81,8 @@ class IncompatibleSnapshot(ValueError):
 class AnomalyDetector:
     """Scores a stream of values in [0, 1]; call `score` with successive chunks."""
 
-    def __init__(self) -> None:
+    def __init__(self, learning_period: int = DEFAULT_LEARNING_PERIOD) -> None:
+        self._learning_period = _non_negative_int(learning_period)
         self._values = np.empty(0)  # last HISTORY_POINTS values
         self._raw = np.empty(0)  # last SHORT_WINDOW - 1 raw surprises
         self._recent = np.empty(0)  # last LIKELIHOOD_WINDOW recent-surprise averages
@@ -88,7 +103,12 @@ class AnomalyDetector:
                   for start in range(0, values.size, BLOCK_POINTS)]
         return np.concatenate(scores) if scores else np.empty(0)
 
+    @property
+    def learning_period(self) -> int:
+        return self._learning_period
+
     def _score_block(self, block: np.ndarray) -> np.ndarray:
+        excursion = self._excursion(block)
         raw = self._raw_surprise(block)
         raw_history = np.concatenate([self._raw, raw])
         recent = trailing_mean_inclusive(raw_history, SHORT_WINDOW, self._raw.size)
@@ -97,15 +117,35 @@ class AnomalyDetector:
         z = (recent - mean) / np.maximum(std, 1e-3)
         likelihood = np.minimum(1.0, gaussian_tail_log10(z) / LOG10_TAIL_FOR_FULL_SCORE)
         likelihood[count < LIKELIHOOD_WARMUP] = 0.0
-        scores = self._mute_after_alarms(likelihood)
         likelihood_history = np.concatenate([self._likelihood, likelihood])
         earlier_peak = trailing_max(likelihood_history, RECORD_WINDOW, self._likelihood.size)
-        scores[likelihood <= earlier_peak] = 0.0
+        reported = np.maximum(np.where(likelihood > earlier_peak, likelihood, 0.0), excursion)
+        scores = self._mute_after_alarms(np.maximum(likelihood, excursion), reported)
         self._values = np.concatenate([self._values, block])[-HISTORY_POINTS:]
         self._raw = raw_history[-(SHORT_WINDOW - 1):]
         self._recent = recent_history[-LIKELIHOOD_WINDOW:]
         self._likelihood = likelihood_history[-RECORD_WINDOW:]
         self._points_seen += block.size
+        return scores
+
+    def _excursion(self, block: np.ndarray) -> np.ndarray:
+        """Score of each value that leaves the range of the EXCURSION_WINDOW values before it.
+
+        The range is the trailing window's min..max; a value beyond it by more
+        than EXCURSION_MIN of its width scores EXCURSION_BASE and more with the
+        excess, so a new extreme is reported even when the recent surprise has
+        been high for a while (a busy period raises the likelihood's baseline).
+        Nothing is reported before the learning period has been seen.
+        """
+        history = np.concatenate([self._values, block])
+        first = self._values.size
+        high, low, _ = trailing_extremes(history, EXCURSION_WINDOW, first)
+        width = np.maximum(high - low, RELATIVE_SCALE_FLOOR * np.abs(high) + ABSOLUTE_SCALE_FLOOR)
+        with np.errstate(invalid="ignore", over="ignore"):
+            excess = np.nan_to_num(np.maximum(block - high, low - block) / width, nan=0.0, posinf=0.0)
+        scores = np.where(excess > EXCURSION_MIN, np.minimum(1.0, EXCURSION_BASE + EXCURSION_SLOPE * excess), 0.0)
+        seen_before = self._points_seen + np.arange(block.size)
+        scores[seen_before < max(self._learning_period, WARMUP_POINTS)] = 0.0
         return scores
 
     def _raw_surprise(self, block: np.ndarray) -> np.ndarray:
@@ -126,20 +166,23 @@ class AnomalyDetector:
         raw[seen_before < WARMUP_POINTS] = 0.0
         return raw
 
-    def _mute_after_alarms(self, likelihood: np.ndarray) -> np.ndarray:
-        """Zero the MUTE_AFTER_ALARM points after each alarm (alarms are sparse, so loop on them)."""
-        scores = likelihood.copy()
+    def _mute_after_alarms(self, alarm_level: np.ndarray, reported: np.ndarray) -> np.ndarray:
+        """`reported`, zeroed on the MUTE_AFTER_ALARM points after each point where `alarm_level` >= ALARM_LEVEL.
+
+        Alarms are sparse, so loop on them.
+        """
+        scores = reported.copy()
         since = self._points_since_alarm
         last_alarm = None if since is None else -1 - since  # index relative to this block
         if last_alarm is not None:
             scores[:max(0, last_alarm + 1 + MUTE_AFTER_ALARM)] = 0.0
-        for index in np.flatnonzero(likelihood >= ALARM_LEVEL):
+        for index in np.flatnonzero(alarm_level >= ALARM_LEVEL):
             if last_alarm is not None and index - last_alarm <= MUTE_AFTER_ALARM:
                 continue
             last_alarm = int(index)
             scores[index + 1:index + 1 + MUTE_AFTER_ALARM] = 0.0
         if last_alarm is not None:
-            since = likelihood.size - 1 - last_alarm
+            since = alarm_level.size - 1 - last_alarm
             # Beyond the muting span the exact distance no longer matters.
             self._points_since_alarm = None if since >= MUTE_AFTER_ALARM else since
         return scores
@@ -149,6 +192,7 @@ class AnomalyDetector:
         return {
             "kind": SNAPSHOT_KIND,
             "version": SNAPSHOT_VERSION,
+            "learning_period": self._learning_period,
             "points_seen": self._points_seen,
             "points_since_alarm": self._points_since_alarm,
             "values": self._values.tolist(),
@@ -161,8 +205,8 @@ class AnomalyDetector:
     def from_snapshot(cls, snapshot: dict) -> "AnomalyDetector":
         """A detector that continues the stream `snapshot` was taken from."""
         _check_snapshot_header(snapshot)
-        detector = cls()
         try:
+            detector = cls(learning_period=snapshot["learning_period"])
             detector._points_seen = _non_negative_int(snapshot["points_seen"])
             since = snapshot["points_since_alarm"]
             detector._points_since_alarm = None if since is None else _non_negative_int(since)

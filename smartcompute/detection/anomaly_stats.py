@@ -73,6 +73,35 @@ def trailing_max(values: np.ndarray, window: int, first: int) -> np.ndarray:
         if values.size > first else np.empty(0)
 
 
+def trailing_extremes(values: np.ndarray, window: int, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Max, min and count of the up-to-`window` entries before each index >= `first`.
+
+    O(n) for any window (van Herk / Gil-Werman): the padded series is cut into
+    blocks of `window` entries, and a window's extreme is the larger of the
+    running extreme from its start to its block's end and the running extreme
+    from the next block's start to its end. Where there are no entries the max
+    is -inf and the min +inf.
+    """
+    index = np.arange(first, values.size)
+    count = np.minimum(index, window)
+    if index.size == 0:
+        return np.empty(0), np.empty(0), count
+    return (_window_max(values, window, first), -_window_max(-values, window, first), count)
+
+
+def _window_max(values: np.ndarray, window: int, first: int) -> np.ndarray:
+    padded = np.concatenate([np.full(window, -np.inf), values])
+    # Window for index i (i >= first) is padded[i : i + window].
+    blocks = -(-padded.size // window)
+    full = np.full(blocks * window, -np.inf)
+    full[:padded.size] = padded
+    grid = full.reshape(blocks, window)
+    ahead = np.maximum.accumulate(grid, axis=1).ravel()  # block start .. k
+    behind = np.maximum.accumulate(grid[:, ::-1], axis=1)[:, ::-1].ravel()  # k .. block end
+    start = np.arange(first, values.size)
+    return np.maximum(behind[start], ahead[start + window - 1])
+
+
 def gaussian_tail_log10(z: np.ndarray) -> np.ndarray:
     """-log10 of the upper Gaussian tail probability Q(z), accurate far into the tail.
 

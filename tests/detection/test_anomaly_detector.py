@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from smartcompute.detection.anomaly import (
+    ALARM_LEVEL,
+    EXCURSION_WINDOW,
     HISTORY_POINTS,
     LIKELIHOOD_WINDOW,
     MUTE_AFTER_ALARM,
@@ -12,6 +14,7 @@ from smartcompute.detection.anomaly import (
     AnomalyDetector,
     IncompatibleSnapshot,
 )
+from smartcompute.detection.anomaly_stats import trailing_extremes
 
 
 def daily_series(days: int, seed: int = 3) -> np.ndarray:
@@ -151,3 +154,59 @@ def test_never_fails_and_stays_in_range_on_awkward_series(values):
 def test_non_finite_values_are_refused():
     with pytest.raises(ValueError, match="finite"):
         AnomalyDetector().score([1.0, float("nan")])
+
+
+def busy_then_quiet_series(seed: int = 11) -> np.ndarray:
+    """A quiet level, then a long busy stretch that swings across most of the range seen so far."""
+    rng = np.random.default_rng(seed)
+    values = 33 + rng.normal(0, 0.2, 4000)
+    values[300:320] -= 10  # an early dip sets the range the busy stretch stays inside
+    values[1500:] += 2.5 * np.sign(np.sin(np.arange(2500) * 2 * np.pi / 5))
+    return values
+
+
+def test_a_new_extreme_after_a_busy_stretch_raises_an_alarm():
+    values = busy_then_quiet_series()
+    values[3000] = 45  # well beyond everything of the last EXCURSION_WINDOW points
+    scores = AnomalyDetector().score(values)
+    assert scores[3000] >= ALARM_LEVEL
+    assert scores[2000:3000].max() < ALARM_LEVEL  # once the busy stretch is familiar, it is quiet
+
+
+def test_no_excursion_is_reported_during_the_learning_period():
+    values = noisy_series(1500)
+    values[400] += 200
+    still_learning = AnomalyDetector(learning_period=500).score(values)[400]
+    learnt = AnomalyDetector(learning_period=300).score(values)[400]
+    assert still_learning < learnt
+    assert learnt >= ALARM_LEVEL
+
+
+def test_the_learning_period_is_kept_in_the_snapshot():
+    values = busy_then_quiet_series()
+    values[[900, 3000]] = [60, 45]
+    uninterrupted = AnomalyDetector(learning_period=1000).score(values)
+    first = AnomalyDetector(learning_period=1000)
+    head = first.score(values[:850])
+    restored = AnomalyDetector.from_snapshot(json.loads(json.dumps(first.snapshot())))
+    assert restored.learning_period == 1000
+    np.testing.assert_allclose(np.concatenate([head, restored.score(values[850:])]), uninterrupted, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("learning_period", [-1, 2.5, True, "750"])
+def test_an_invalid_learning_period_is_refused(learning_period):
+    with pytest.raises(ValueError):
+        AnomalyDetector(learning_period=learning_period)
+
+
+@pytest.mark.parametrize("size,window,first", [
+    (50, 7, 0), (50, 7, 13), (3000, EXCURSION_WINDOW, 2500), (5, 10, 0), (10, 3, 10),
+])
+def test_trailing_extremes_match_a_direct_computation(size, window, first):
+    values = np.random.default_rng(size + window).normal(size=size)
+    high, low, count = trailing_extremes(values, window, first)
+    for position, index in enumerate(range(first, size)):
+        earlier = values[max(0, index - window):index]
+        assert count[position] == earlier.size
+        assert high[position] == (earlier.max() if earlier.size else -np.inf)
+        assert low[position] == (earlier.min() if earlier.size else np.inf)
