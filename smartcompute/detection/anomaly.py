@@ -21,6 +21,13 @@ previous RECORD_WINDOW points, so an event whose likelihood rises, dips and
 rises again reports its first peak and each further rise, never the same level
 twice (whatever threshold a consumer picks, not only the alarm level).
 
+Some series have an event at about the same time every day (a nightly job's
+spike, drifting a few minutes). Such an event is expected: the likelihood
+counts only where the recent surprise exceeds, by RECURRING_MARGIN, every
+recent surprise within RECURRING_TOLERANCE points of the same time one and two
+days earlier; an expected event is neither reported nor mutes what follows,
+and it does not enter the record rule's history.
+
 A value that leaves the range of the EXCURSION_WINDOW values before it (by
 more than EXCURSION_MIN of that range) is also scored directly, by how far it
 goes: after a busy stretch the likelihood's baseline is high, so a new extreme
@@ -39,6 +46,7 @@ import numpy as np
 
 from smartcompute.detection.anomaly_stats import (
     gaussian_tail_log10,
+    seasonal_peak,
     seasonal_residual,
     trailing_extremes,
     trailing_mean_inclusive,
@@ -46,7 +54,7 @@ from smartcompute.detection.anomaly_stats import (
     trailing_mean_std,
 )
 
-SNAPSHOT_VERSION = 4
+SNAPSHOT_VERSION = 5
 SNAPSHOT_KIND = "smartcompute.anomaly_detector"
 
 VALUE_WINDOW = 3000  # points of history a value and a step are compared against
@@ -62,6 +70,10 @@ LOG10_TAIL_FOR_FULL_SCORE = 10.0  # a 1e-10 tail probability scores 1.0
 ALARM_LEVEL = 0.5  # a score at which the detector considers it has raised an alarm
 MUTE_AFTER_ALARM = 300  # points muted after an alarm
 RECORD_WINDOW = 100  # a score is reported only above every likelihood of this many points before it
+RECURRING_TOLERANCE = 12  # a likelihood counts only if its recent surprise beats every one this close (in points)
+RECURRING_MARGIN = 1.1  # ... to the same time 1 and 2 days earlier, by this factor (else the event is expected)
+# Recent surprises kept between chunks: the likelihood's baseline, and the same time on the days compared.
+RECENT_HISTORY = max(LIKELIHOOD_WINDOW, SEASONS_COMPARED * SEASON_POINTS + RECURRING_TOLERANCE)
 EXCURSION_WINDOW = 2000  # a value is an excursion when it leaves the range of this many points before it
 EXCURSION_MIN = 0.05  # ... by more than this fraction of that range
 EXCURSION_BASE = 0.45  # an excursion's score: this, plus (below ALARM_LEVEL until the excess is 1/6 of the range)
@@ -85,8 +97,8 @@ class AnomalyDetector:
         self._learning_period = _non_negative_int(learning_period)
         self._values = np.empty(0)  # last HISTORY_POINTS values
         self._raw = np.empty(0)  # last SHORT_WINDOW - 1 raw surprises
-        self._recent = np.empty(0)  # last LIKELIHOOD_WINDOW recent-surprise averages
-        self._likelihood = np.empty(0)  # last RECORD_WINDOW likelihoods (before muting)
+        self._recent = np.empty(0)  # last RECENT_HISTORY recent-surprise averages
+        self._likelihood = np.empty(0)  # last RECORD_WINDOW unexpected likelihoods (before muting)
         self._points_seen = 0
         self._points_since_alarm: int | None = None
 
@@ -117,13 +129,15 @@ class AnomalyDetector:
         z = (recent - mean) / np.maximum(std, 1e-3)
         likelihood = np.minimum(1.0, gaussian_tail_log10(z) / LOG10_TAIL_FOR_FULL_SCORE)
         likelihood[count < LIKELIHOOD_WARMUP] = 0.0
-        likelihood_history = np.concatenate([self._likelihood, likelihood])
+        usual = seasonal_peak(recent_history, SEASON_POINTS, SEASONS_COMPARED, RECURRING_TOLERANCE, self._recent.size)
+        unexpected = np.where(recent > RECURRING_MARGIN * usual, likelihood, 0.0)
+        likelihood_history = np.concatenate([self._likelihood, unexpected])
         earlier_peak = trailing_max(likelihood_history, RECORD_WINDOW, self._likelihood.size)
-        reported = np.maximum(np.where(likelihood > earlier_peak, likelihood, 0.0), excursion)
-        scores = self._mute_after_alarms(np.maximum(likelihood, excursion), reported)
+        reported = np.maximum(np.where(unexpected > earlier_peak, unexpected, 0.0), excursion)
+        scores = self._mute_after_alarms(np.maximum(unexpected, excursion), reported)
         self._values = np.concatenate([self._values, block])[-HISTORY_POINTS:]
         self._raw = raw_history[-(SHORT_WINDOW - 1):]
-        self._recent = recent_history[-LIKELIHOOD_WINDOW:]
+        self._recent = recent_history[-RECENT_HISTORY:]
         self._likelihood = likelihood_history[-RECORD_WINDOW:]
         self._points_seen += block.size
         return scores
@@ -212,7 +226,7 @@ class AnomalyDetector:
             detector._points_since_alarm = None if since is None else _non_negative_int(since)
             detector._values = _finite_tail(snapshot["values"], HISTORY_POINTS)
             detector._raw = _finite_tail(snapshot["raw_surprise"], SHORT_WINDOW - 1)
-            detector._recent = _finite_tail(snapshot["recent_surprise"], LIKELIHOOD_WINDOW)
+            detector._recent = _finite_tail(snapshot["recent_surprise"], RECENT_HISTORY)
             detector._likelihood = _finite_tail(snapshot["likelihood"], RECORD_WINDOW)
         except (KeyError, TypeError, ValueError) as error:
             raise IncompatibleSnapshot(f"anomaly detector snapshot is malformed: {error}") from None

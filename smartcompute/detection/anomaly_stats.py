@@ -116,3 +116,20 @@ def gaussian_tail_log10(z: np.ndarray) -> np.ndarray:
     upper = np.log(0.5) + log_erfc
     lower = np.log1p(-0.5 * np.exp(log_erfc))
     return -np.where(z >= 0, upper, lower) / _LN10
+
+
+def seasonal_peak(values: np.ndarray, period: int, periods: int, tolerance: int, first: int) -> np.ndarray:
+    """For each index i >= `first`, the largest entry within `tolerance` of i - k·`period`, any k in 1..`periods`.
+
+    It is 0 where no such entry exists yet (the stream's first period), so the
+    values must be non-negative. Causal as long as `tolerance` < `period`.
+    """
+    index = np.arange(first, values.size)
+    peak = np.zeros(index.size)
+    # before[j] is the max of values[j - span .. j - 1] (clipped at the start).
+    before = _window_max(np.append(values, 0.0), 2 * tolerance + 1, 0)
+    for k in range(1, periods + 1):
+        end = index - k * period + tolerance  # last entry of the span, inclusive
+        usable = end >= 0
+        peak[usable] = np.maximum(peak[usable], before[end[usable] + 1])
+    return np.maximum(peak, 0.0)

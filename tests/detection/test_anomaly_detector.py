@@ -7,14 +7,14 @@ from smartcompute.detection.anomaly import (
     ALARM_LEVEL,
     EXCURSION_WINDOW,
     HISTORY_POINTS,
-    LIKELIHOOD_WINDOW,
+    RECENT_HISTORY,
     MUTE_AFTER_ALARM,
     RECORD_WINDOW,
     SEASON_POINTS,
     AnomalyDetector,
     IncompatibleSnapshot,
 )
-from smartcompute.detection.anomaly_stats import trailing_extremes
+from smartcompute.detection.anomaly_stats import seasonal_peak, trailing_extremes
 
 
 def daily_series(days: int, seed: int = 3) -> np.ndarray:
@@ -123,7 +123,7 @@ def test_snapshot_size_is_bounded_by_the_windows_not_the_series_length():
     detector.score(noisy_series(50_000))
     snapshot = detector.snapshot()
     assert len(snapshot["values"]) <= HISTORY_POINTS
-    assert len(snapshot["recent_surprise"]) <= LIKELIHOOD_WINDOW
+    assert len(snapshot["recent_surprise"]) <= RECENT_HISTORY
     assert len(snapshot["likelihood"]) <= RECORD_WINDOW
     assert len(json.dumps(snapshot)) < 120_000
 
@@ -210,3 +210,35 @@ def test_trailing_extremes_match_a_direct_computation(size, window, first):
         assert count[position] == earlier.size
         assert high[position] == (earlier.max() if earlier.size else -np.inf)
         assert low[position] == (earlier.min() if earlier.size else np.inf)
+
+
+def spike_every_day(days: int, seed: int = 12) -> np.ndarray:
+    """A quiet series with one spike a day, at the same time of day give or take 5 points."""
+    values = 10 + np.random.default_rng(seed).normal(0, 0.2, days * SEASON_POINTS)
+    for day in range(days):
+        values[day * SEASON_POINTS + 150 + 5 * (-1) ** day] += 20
+    return values
+
+
+def test_a_spike_recurring_at_the_same_time_every_day_stops_raising_alarms():
+    scores = AnomalyDetector().score(spike_every_day(12))
+    alarm_days = [day for day in range(3, 12)
+                  if scores[day * SEASON_POINTS:(day + 1) * SEASON_POINTS].max() >= ALARM_LEVEL]
+    assert len(alarm_days) <= 1
+
+
+def test_a_spike_at_an_unusual_time_of_day_is_still_reported():
+    values = spike_every_day(12)
+    values[10 * SEASON_POINTS + 220] += 20
+    scores = AnomalyDetector().score(values)
+    assert scores[10 * SEASON_POINTS + 220:10 * SEASON_POINTS + 230].max() >= ALARM_LEVEL
+
+
+@pytest.mark.parametrize("size,first,tolerance", [(1500, 0, 12), (1500, 900, 12), (700, 650, 0), (100, 50, 3)])
+def test_seasonal_peak_matches_a_direct_computation(size, first, tolerance):
+    values = np.random.default_rng(size + first).random(size)
+    peak = seasonal_peak(values, SEASON_POINTS, 2, tolerance, first)
+    for position, index in enumerate(range(first, size)):
+        near = [values[max(0, centre - tolerance):centre + tolerance + 1]
+                for centre in (index - SEASON_POINTS, index - 2 * SEASON_POINTS) if centre + tolerance >= 0]
+        assert peak[position] == max([0.0] + [float(span.max()) for span in near])
