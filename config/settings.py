@@ -6,11 +6,24 @@ build `Settings` from a plain dict; nothing here runs at import time.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
+import uuid
+
+from config import billing_settings as billing
+from config.plans import DEFAULT_PLANS, parse_plans, rate_limit
+
 REQUIRED = object()
+_DEFAULT_JOB_PRICES = "anomaly_detection=1+1,threat_analysis=2+1,performance_analysis=1+1"
+_DEFAULT_PACKS = "starter:1000:10,standard:5500:50,large:12000:100"
+_DEFAULT_PLANS = "pro:25000:200,enterprise:150000:1000"
+# Settings that only the API (webhook verification, provider clients) may hold; the core worker drops them.
+PAYMENT_SECRET_SETTINGS = (
+    "PAYMENT_WEBHOOK_SECRET", "COINBASE_COMMERCE_WEBHOOK_SECRET", "BTCPAY_WEBHOOK_SECRET", "NOWPAYMENTS_IPN_SECRET",
+    "STANDARD_WEBHOOKS_SECRET", "COINBASE_COMMERCE_API_KEY", "BTCPAY_API_KEY", "NOWPAYMENTS_API_KEY", "VAULT_TOKEN",
+)
 
 
 class ConfigError(ValueError):
@@ -72,6 +85,21 @@ def _boolean(value: str) -> bool:
     return lowered in {"1", "true", "yes", "on"}
 
 
+def _non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be zero or a positive integer")
+    return number
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    origins = tuple(origin.strip().rstrip("/") for origin in value.split(",") if origin.strip())
+    for origin in origins:
+        if origin == "*" or urlsplit(origin).scheme not in {"http", "https"} or not urlsplit(origin).netloc:
+            raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
+    return origins
+
+
 def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return lambda value: parse(value) if value else None
 
@@ -89,7 +117,33 @@ class Settings:
     SECRET_KEY: str = _setting(_secret)
     JWT_SECRET_KEY: str = _setting(_secret)
     JWT_ACCESS_TOKEN_MINUTES: int = _setting(_positive_int, default="15")
-    PAYMENT_WEBHOOK_SECRET: str | None = _setting(_optional(_secret), default="")
+    PAYMENT_WEBHOOK_SECRET: str | None = _setting(_optional(billing.webhook_secret), default="")
+    # Payments and credits: webhook and API secrets may be secret references (see config/billing_settings.py).
+    COINBASE_COMMERCE_WEBHOOK_SECRET: str | None = _setting(_optional(billing.webhook_secret), default="")
+    BTCPAY_WEBHOOK_SECRET: str | None = _setting(_optional(billing.webhook_secret), default="")
+    NOWPAYMENTS_IPN_SECRET: str | None = _setting(_optional(billing.webhook_secret), default="")
+    STANDARD_WEBHOOKS_SECRET: str | None = _setting(_optional(billing.standard_webhooks_secret), default="")
+    STANDARD_WEBHOOKS_TOLERANCE: int = _setting(_positive_int, default="300", doc="seconds a timestamp may be off")
+    COINBASE_COMMERCE_API_URL: str = _setting(billing.http_url, default="https://api.commerce.coinbase.com")
+    COINBASE_COMMERCE_API_KEY: str | None = _setting(_optional(billing.plain_or_reference), default="")
+    BTCPAY_URL: str | None = _setting(_optional(billing.http_url), default="", doc="your BTCPay Server")
+    BTCPAY_API_KEY: str | None = _setting(_optional(billing.plain_or_reference), default="")
+    BTCPAY_STORE_ID: str | None = _setting(_optional(str), default="")
+    NOWPAYMENTS_API_URL: str = _setting(billing.http_url, default="https://api.nowpayments.io")
+    NOWPAYMENTS_API_KEY: str | None = _setting(_optional(billing.plain_or_reference), default="")
+    PUBLIC_BASE_URL: str | None = _setting(_optional(billing.http_url), default="", doc="for provider callbacks")
+    VAULT_ADDR: str | None = _setting(_optional(billing.http_url), default="")
+    VAULT_TOKEN: str | None = _setting(_optional(str), default="")
+    VAULT_KV_MOUNT: str = _setting(str, default="secret", doc="the KV v2 mount of vault: references")
+    AWS_SECRETS_REGION: str = _setting(str, default="us-east-1")
+    AWS_SECRETS_ENDPOINT_URL: str | None = _setting(_optional(billing.http_url), default="")
+    JOB_PRICES: tuple = _setting(billing.job_prices, default=_DEFAULT_JOB_PRICES, doc="type=base+per_1k,...")
+    CREDIT_PACKS: tuple = _setting(billing.products, default=_DEFAULT_PACKS, doc="name:credits:price,...")
+    CREDIT_PLANS: tuple = _setting(billing.products, default=_DEFAULT_PLANS, doc="name:credits:price,...")
+    PRICE_CURRENCY: str = _setting(str.upper, default="USD")
+    PAYMENT_EXPIRY_MINUTES: int = _setting(_positive_int, default="60")
+    PAYMENT_AMOUNT_TOLERANCE: Any = _setting(billing.percent, default="0.5", doc="percent short still counted as paid")
+    PAYMENT_EVENT_MAX_ATTEMPTS: int = _setting(_positive_int, default="8", doc="tries before dead-lettering")
     FLOWER_BASIC_AUTH: str | None = _setting(_optional(_basic_auth), default="")
     PORT: int = _setting(_port, default="8000")
     FLOWER_PORT: int = _setting(_port, default="5555")
@@ -105,6 +159,19 @@ class Settings:
     BROKER_VISIBILITY_TIMEOUT: int = _setting(_positive_int, default="", doc="Redis broker redelivery delay")
     TASK_EVENTS: bool = _setting(_boolean, default="true", doc="send task events for Flower")
     LOG_LEVEL: str = _setting(str.upper, default="INFO")
+    # Access control and fair use (see README, "Access control").
+    JWT_REFRESH_TOKEN_DAYS: int = _setting(_positive_int, default="14", doc="refresh-token lifetime")
+    PLANS: dict = _setting(parse_plans, default=DEFAULT_PLANS, doc="limits per plan, see config/plans.py")
+    DEFAULT_PLAN: str = _setting(str, default="free", doc="plan of a new account")
+    ANONYMOUS_RATE_LIMIT: str = _setting(rate_limit, default="60/minute", doc="per client address, no credentials")
+    LOGIN_RATE_LIMIT_PER_EMAIL: str = _setting(rate_limit, default="5/minute", doc="failed sign-ins per email")
+    LOGIN_RATE_LIMIT_PER_ADDRESS: str = _setting(rate_limit, default="20/minute", doc="failed sign-ins per address")
+    RATE_LIMIT_KEY_PREFIX: str = _setting(str, default="smartcompute-rl", doc="Redis key prefix of rate limits")
+    TRUSTED_PROXY_COUNT: int = _setting(_non_negative_int, default="0", doc="proxies whose X-Forwarded-For counts")
+    CORS_ORIGINS: tuple | None = _setting(_origins, default="", doc="comma-separated origins; unset = CORS closed")
+    API_KEY_MAX_GRACE_SECONDS: int = _setting(_positive_int, default="604800", doc="longest rotation grace")
+    BENCH_NO_AUTH_USER_ID: uuid.UUID | None = _setting(
+        uuid.UUID, default="", doc="UNSAFE, bench/ only: no auth or limits, every request acts as this user")
 
     def __post_init__(self) -> None:
         if self.BROKER_URL is None:
@@ -113,6 +180,12 @@ class Settings:
             object.__setattr__(self, "BROKER_VISIBILITY_TIMEOUT", self.JOB_HARD_TIME_LIMIT + 60)
         if self.JOB_HARD_TIME_LIMIT <= self.JOB_SOFT_TIME_LIMIT:
             raise ConfigError("JOB_HARD_TIME_LIMIT: must be greater than JOB_SOFT_TIME_LIMIT")
+        if self.DEFAULT_PLAN not in self.PLANS:
+            raise ConfigError(f"DEFAULT_PLAN: {self.DEFAULT_PLAN!r} is not one of PLANS ({', '.join(self.PLANS)})")
+
+    def without_payment_secrets(self) -> "Settings":
+        """The same settings with every payment secret removed (what the core worker runs with)."""
+        return replace(self, **{name: None for name in PAYMENT_SECRET_SETTINGS})
 
     @property
     def broker_is_redis(self) -> bool:
@@ -158,3 +231,11 @@ def database_url_from_env() -> str:
         return _database_url(raw)
     except ValueError as error:
         raise ConfigError(f"DATABASE_URL: {error}") from None
+
+
+def plans_from_env() -> dict:
+    """Just PLANS, for the operator CLI, which needs nothing else."""
+    try:
+        return parse_plans(os.environ.get("PLANS") or DEFAULT_PLANS)
+    except ValueError as error:
+        raise ConfigError(f"PLANS: {error}") from None

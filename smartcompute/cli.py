@@ -79,3 +79,21 @@ def _attach_detect() -> None:
 
 
 _attach_detect()
+
+
+def _attach_credits() -> None:
+    from smartcompute.billing.cli import credits
+
+    main.add_command(credits)
+
+
+_attach_credits()
+
+
+def _attach_access_control() -> None:
+    from smartcompute.accounts.cli import attach
+
+    attach(main, users)
+
+
+_attach_access_control()

@@ -1,7 +1,7 @@
 """Every table, imported in one place so Alembic and the tests see the whole schema."""
-from smartcompute.accounts.models import Account, ApiKey, User
-from smartcompute.billing.models import WebhookEvent
+from smartcompute.accounts.models import Account, ApiKey, AuditEvent, AuthSession, RefreshToken, User
+from smartcompute.billing.models import CreditBalance, CreditHold, LedgerEntry, Payment, WebhookEvent
 from smartcompute.db import Base
 from smartcompute.jobs.models import HostBaseline, Job
 
-__all__ = ["Account", "ApiKey", "Base", "HostBaseline", "Job", "User", "WebhookEvent"]
+__all__ = ["Account", "ApiKey", "AuditEvent", "AuthSession", "RefreshToken", "Base", "HostBaseline", "Job", "User", "WebhookEvent", "CreditBalance", "CreditHold", "LedgerEntry", "Payment"]

@@ -5,6 +5,7 @@ RabbitMQ vhost and its own Redis key prefix, and removes them afterwards, so run
 """
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import subprocess
@@ -16,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from config import Settings
 from smartcompute.accounts import services as accounts
+from smartcompute.billing import ledger
 from smartcompute.db import make_engine, make_session_factory
 from smartcompute.accounts.models import User
 from tests.support import Account, migrate, require_service
@@ -24,6 +26,13 @@ POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://pos
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672")
 RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"
+TEST_CREDITS = 1_000_000
+# Every payment provider is configured in tests, each with a secret generated for this run.
+PAYMENT_PROVIDER_SECRETS = {
+    "COINBASE_COMMERCE_WEBHOOK_SECRET": secrets.token_urlsafe(32), "BTCPAY_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+    "NOWPAYMENTS_IPN_SECRET": secrets.token_urlsafe(32),
+    "STANDARD_WEBHOOKS_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+}
 
 
 @pytest.fixture(scope="session")
@@ -76,8 +85,16 @@ def base_env(database_url: str, redis_prefix: str) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(32),
         "JWT_SECRET_KEY": secrets.token_urlsafe(32),
         "PAYMENT_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+        **PAYMENT_PROVIDER_SECRETS,
         "FLOWER_BASIC_AUTH": f"ops:{secrets.token_urlsafe(12)}",
         "LOG_LEVEL": "INFO",
+        # Rate limits and quotas generous enough for the suite; tests/security tighten them where they test them.
+        "RATE_LIMIT_KEY_PREFIX": f"{redis_prefix}rl",
+        "ANONYMOUS_RATE_LIMIT": "100000/minute",
+        "LOGIN_RATE_LIMIT_PER_EMAIL": "100000/minute",
+        "LOGIN_RATE_LIMIT_PER_ADDRESS": "100000/minute",
+        "PLANS": ";".join(f"{plan}:requests=100000/minute,jobs_per_day=100000,concurrent_jobs=100000,"
+                          "points_per_job=10000000" for plan in ("free", "pro", "enterprise")),
     }
 
 
@@ -110,7 +127,7 @@ def client(app):
     return app.test_client()
 
 
-def make_account(sessions, role: str = "owner", account_of: Account | None = None) -> Account:
+def make_account(sessions, role: str = "owner", account_of: Account | None = None, credits: int = TEST_CREDITS) -> Account:
     email = f"user-{uuid.uuid4().hex[:12]}@example.test"
     password = secrets.token_urlsafe(16)
     with sessions() as session:
@@ -119,6 +136,9 @@ def make_account(sessions, role: str = "owner", account_of: Account | None = Non
         _, key = accounts.create_api_key(session, user_id)
         session.commit()
         account_id = session.get(User, user_id).account_id
+        if credits and account_of is None:  # test accounts can pay for jobs unless a test says otherwise
+            ledger.grant(session, account_id, credits, f"test-grant:{account_id}")
+            session.commit()
     return Account(email=email, password=password, api_key=key, user_id=user_id, account_id=account_id)
 
 

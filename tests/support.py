@@ -89,12 +89,16 @@ class WorkerProcess:
 
 
 @contextmanager
-def celery_worker(env: dict[str, str], tmp_path: Path, *, queues: str = "core-analysis,payment-webhook",
-                  concurrency: int = 1, beat: bool = False, name: str | None = None) -> Iterator[WorkerProcess]:
-    """A real `celery -A workers worker` process, started and stopped by the test."""
+def celery_worker(env: dict[str, str], tmp_path: Path, *, queues: str = "core-analysis",
+                  concurrency: int = 1, beat: bool = False, name: str | None = None,
+                  app: str = "workers") -> Iterator[WorkerProcess]:
+    """A real `celery -A <app> worker` process, started and stopped by the test.
+
+    `workers` is the core app (core-analysis only); `workers.payment_worker` the payment app (payment-webhook).
+    """
     name = name or f"test-{uuid.uuid4().hex[:8]}"
     log_path = tmp_path / f"{name}.log"
-    args = [CELERY, "-A", "workers", "worker", "-Q", queues, "--concurrency", str(concurrency),
+    args = [CELERY, "-A", app, "worker", "-Q", queues, "--concurrency", str(concurrency),
             "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle", "-P", "prefork"]
     if beat:
         args += ["--beat", "--schedule", str(tmp_path / f"{name}-beat")]

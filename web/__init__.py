@@ -13,11 +13,14 @@ from redis import Redis
 
 from config import Settings
 from config.logging import configure_logging, request_id_var
+from smartcompute.billing.secrets import resolve_settings, webhook_secrets
 from smartcompute.billing.webhooks import configured_providers
 from smartcompute.db import make_engine, make_session_factory
 from web.auth import jwt
 from web.problems import register_problem_handlers
 from web.runtime import WebRuntime, close_db
+from web.payments import init_payments
+from web.security import register_access_control
 from workers.celery_app import create_celery_app
 
 log = logging.getLogger("smartcompute.web")
@@ -29,6 +32,7 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
         settings = Settings.from_env()
     elif not isinstance(settings, Settings):
         settings = Settings.from_mapping(settings)
+    settings = resolve_settings(settings)  # secret references (vault:, aws-sm:) become their values, or stop here
     configure_logging(settings.LOG_LEVEL)
     app = Flask(__name__)
     app.config.update(
@@ -41,12 +45,14 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
         settings=settings, engine=engine, sessions=make_session_factory(engine),
         celery=create_celery_app(settings),
         redis=Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2),
-        webhook_providers=configured_providers({"generic": settings.PAYMENT_WEBHOOK_SECRET}),
+        webhook_providers=configured_providers(webhook_secrets(settings), tolerance=settings.STANDARD_WEBHOOKS_TOLERANCE),
     )
     jwt.init_app(app)
     register_problem_handlers(app)
     _register_request_context(app)
     _register_blueprints(app)
+    init_payments(app, settings)  # provider API clients and the billing, payments and dead-letter blueprints
+    register_access_control(app, settings)  # after the blueprints: it wraps the sign-in view with its limits
     return app
 
 
@@ -58,6 +64,12 @@ def _register_blueprints(app: Flask) -> None:
     from web.webhooks import webhooks
 
     for blueprint in (health, jobs, tokens, webhooks, openapi):
+        app.register_blueprint(blueprint)
+    from web.account import account
+    from web.admin import admin
+    from web.api_keys import api_keys
+
+    for blueprint in (api_keys, account, admin):
         app.register_blueprint(blueprint)
 
 

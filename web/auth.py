@@ -1,4 +1,10 @@
-"""Who is calling: an `X-API-Key` or an `Authorization: Bearer <JWT>`, resolved on every request."""
+"""Who is calling: an `X-API-Key` or an `Authorization: Bearer <JWT>`, resolved once per request.
+
+`resolve_principal` runs before every request (before the rate limiter, which keys on the result); views
+then ask `current_principal()` or guard themselves with `requires(scope)`, `requires_user` or
+`requires_staff`. Everything is re-read from PostgreSQL each time, so disabling a user, changing a role,
+revoking a key or logging out takes effect on the next request.
+"""
 from __future__ import annotations
 
 import uuid
@@ -6,51 +12,75 @@ from functools import wraps
 from typing import Callable
 
 from flask import g, request
-from flask_jwt_extended import JWTManager, create_access_token, decode_token
-from jwt import PyJWTError
+from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token, decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt import PyJWTError
 
 from smartcompute.accounts.services import Principal, authenticate_api_key, principal_for_user
 from web.problems import Problem
-from web.runtime import db
+from web.runtime import db, web_runtime
 
 jwt = JWTManager()
+_MISSING = "send an X-API-Key header or an Authorization: Bearer token"
+_INVALID = "the credentials are invalid, expired or revoked"
 
 
-def issue_access_token(user_id: uuid.UUID) -> str:
-    return create_access_token(identity=str(user_id))
+def issue_access_token(user_id: uuid.UUID, session_id: uuid.UUID) -> str:
+    return create_access_token(identity=str(user_id), additional_claims={"sid": str(session_id)})
 
 
-def _principal_from_bearer(token: str) -> Principal | None:
+def issue_refresh_token(user_id: uuid.UUID, session_id: uuid.UUID, refresh_id: uuid.UUID, lifetime) -> str:
+    return create_refresh_token(identity=str(user_id), expires_delta=lifetime,
+                                additional_claims={"sid": str(session_id), "jti": str(refresh_id)})
+
+
+def decode(token: str, expected_type: str) -> dict | None:
+    """Verified claims (HS256 only, signature, expiry, type), or None."""
     try:
         claims = decode_token(token)
     except (PyJWTError, JWTExtendedException, ValueError):
         return None
-    if claims.get("type") != "access":
+    if claims.get("type") != expected_type:
         return None
     try:
-        user_id = uuid.UUID(str(claims.get("sub")))
+        claims["sub"], claims["sid"] = uuid.UUID(str(claims.get("sub"))), uuid.UUID(str(claims.get("sid")))
     except ValueError:
         return None
-    # Re-read the user each time so a disabled user or changed role takes effect at once.
-    return principal_for_user(db(), user_id)
+    return claims
+
+
+def _principal_from_bearer(token: str) -> Principal | None:
+    claims = decode(token, "access")
+    return principal_for_user(db(), claims["sub"], claims["sid"]) if claims else None
+
+
+def _bearer_token() -> str | None:
+    authorization = request.headers.get("Authorization", "")
+    return authorization[7:].strip() if authorization[:7].lower() == "bearer " else None
+
+
+def resolve_principal() -> None:
+    """Before each request: `g.principal` is the caller, or None (no or bad credentials)."""
+    fixed = web_runtime().bench_principal
+    if fixed is not None:  # BENCH_NO_AUTH_USER_ID: benchmarks only
+        g.principal = fixed
+        return
+    api_key, token = request.headers.get("X-API-Key"), _bearer_token()
+    g.credentials_sent = bool(api_key or token)
+    if api_key:
+        g.principal = authenticate_api_key(db(), api_key.strip())
+    elif token:
+        g.principal = _principal_from_bearer(token)
+    else:
+        g.principal = None
 
 
 def current_principal() -> Principal:
-    if "principal" in g:
-        return g.principal
-    api_key = request.headers.get("X-API-Key")
-    authorization = request.headers.get("Authorization", "")
-    if api_key:
-        principal = authenticate_api_key(db(), api_key.strip())
-    elif authorization[:7].lower() == "bearer ":
-        principal = _principal_from_bearer(authorization[7:].strip())
-    else:
-        raise Problem(401, "send an X-API-Key header or an Authorization: Bearer token", kind="unauthenticated")
-    if principal is None:
-        raise Problem(401, "the credentials are invalid, expired or revoked", kind="unauthenticated")
-    g.principal = principal
-    return principal
+    if "principal" not in g:
+        resolve_principal()
+    if g.principal is None:
+        raise Problem(401, _INVALID if g.get("credentials_sent") else _MISSING, kind="unauthenticated")
+    return g.principal
 
 
 def requires(scope: str) -> Callable:
@@ -68,3 +98,28 @@ def requires(scope: str) -> Callable:
         return guarded
 
     return decorate
+
+
+def requires_user(view: Callable) -> Callable:
+    """A signed-in user (JWT), not an API key: for acting on the sign-in itself."""
+
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        if current_principal().session_id is None:
+            raise Problem(403, "sign in with email and password (a JWT) for this; API keys cannot", kind="forbidden")
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+def requires_staff(view: Callable) -> Callable:
+    """Platform staff, signed in with a JWT. API keys never carry staff powers."""
+
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        principal = current_principal()
+        if not principal.is_staff or principal.session_id is None:
+            raise Problem(403, "this is for platform staff, signed in with a JWT", kind="forbidden")
+        return view(*args, **kwargs)
+
+    return guarded

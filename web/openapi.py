@@ -8,6 +8,8 @@ from flask import Blueprint, Response, json, render_template
 from pydantic.json_schema import models_json_schema
 
 import smartcompute
+from web.openapi_accounts import accounts_section
+from web.openapi_billing import billing_section
 from web.openapi_core import core_section
 from web.openapi_parts import REF, Section
 
@@ -15,7 +17,7 @@ openapi = Blueprint("openapi", __name__, template_folder="templates")
 
 
 def _sections() -> list[Section]:
-    return [core_section()]
+    return [core_section(), accounts_section(), billing_section()]
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,7 @@ JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "
 
 
 def core_section() -> Section:
-    """Jobs, sign-in, webhooks and health."""
+    """Jobs, webhooks and health (sign-in is in the accounts section)."""
     submit_errors = {"400": problem("Malformed JSON"), "413": problem("Body too large"),
                      "415": problem("Not application/json"), "422": problem("Schema or telemetry violation")}
     list_params = [
@@ -42,15 +42,10 @@ def core_section() -> Section:
             "responses": {"200": json_body("Job", "The canceled job"), "404": problem("No such job"),
                           "409": problem("The job already finished"), **AUTH_ERRORS},
         }},
-        "/v1/auth/token": {"post": {
-            "operationId": "issueToken", "summary": "Exchange email and password for a JWT", "security": [],
-            "requestBody": request_body("TokenRequest"),
-            "responses": {"200": json_body("Token", "An access token"), "401": problem("Wrong email or password"),
-                          "422": problem("Schema violation")},
-        }},
         "/v1/webhooks/payments/{provider}": {"post": {
             "operationId": "receivePaymentWebhook", "summary": "Payment provider webhook (signed)", "security": [],
-            "parameters": [{"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "parameters": [{"name": "provider", "in": "path", "required": True, "schema": {"type": "string", "enum": [
+                "generic", "coinbase-commerce", "btcpay", "nowpayments", "standard-webhooks"]}}],
             "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
             "responses": {"200": {"description": "Stored (or a repeat of a stored event)"},
                           "400": problem("Not a readable event"), "401": problem("Bad or missing signature"),

@@ -41,4 +41,5 @@ def request_body(model: str) -> dict:
 
 
 AUTH_ERRORS = {"401": problem("No or invalid credentials"), "403": problem("The credentials lack the scope"),
+               "429": problem("Rate limit or quota exceeded; see Retry-After"),
                "503": problem("The database or broker is unavailable")}

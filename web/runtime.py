@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
+from smartcompute.accounts.services import Principal
 from smartcompute.billing.webhooks import WebhookProvider
 
 
@@ -21,6 +22,7 @@ class WebRuntime:
     celery: Celery
     redis: Redis
     webhook_providers: dict[str, WebhookProvider]
+    bench_principal: Principal | None = None  # BENCH_NO_AUTH_USER_ID only: auth and limits off
 
 
 def web_runtime() -> WebRuntime:

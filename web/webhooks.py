@@ -1,4 +1,7 @@
-"""Payment-provider webhooks: verify the raw body, store the event once, queue it, answer fast."""
+"""Payment-provider webhooks: verify the raw body, store the event once, queue it, answer fast.
+
+Nothing is acknowledged before the event is committed: the 200 is sent only after `record_event` commits.
+"""
 from __future__ import annotations
 
 import logging
@@ -22,12 +25,12 @@ def receive_payment_event(provider_name: str):
         raise Problem(404, f"no payment provider named {provider_name!r} is configured", kind="not-found")
     raw_body = request.get_data(cache=False)
     try:
-        provider.verify(request.headers, raw_body)
+        provider.verify(request.headers, raw_body)  # before anything reads the body
     except billing_webhooks.InvalidSignature as error:
         log.warning("webhook signature rejected", extra={"provider": provider_name, "reason": str(error)})
         raise Problem(401, str(error), kind="invalid-signature") from None
     try:
-        event = provider.parse(raw_body)
+        event = provider.parse(request.headers, raw_body)
     except billing_webhooks.InvalidEvent as error:
         raise Problem(400, str(error), kind="invalid-event") from None
     stored_id = billing_webhooks.record_event(db(), event, raw_body)

@@ -3,7 +3,7 @@ from celery import signals
 
 from workers.celery_app import app_settings, create_celery_app
 
-app = create_celery_app()
+app = create_celery_app(role="core")  # payment tasks live in workers.payment_worker, not here
 
 
 @signals.setup_logging.connect

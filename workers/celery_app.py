@@ -13,6 +13,10 @@ PAYMENT_QUEUE = "payment-webhook"
 RUN_ANALYSIS = "workers.tasks.run_analysis"
 PROCESS_PAYMENT_EVENT = "workers.tasks.process_payment_event"
 REPUBLISH = "workers.tasks.republish_waiting_work"
+REPUBLISH_PAYMENTS = "workers.payment_tasks.republish_payment_events"
+# Which process a Celery app is for: the API publishes to both queues; each worker knows only its own queue,
+# and the core worker's settings carry no payment secrets (it cannot verify, create or process payments).
+ROLES = ("web", "core", "payments")
 
 # RabbitMQ serves the highest number first; kombu's Redis transport serves priority step 0 first.
 _RABBITMQ_PRIORITY = {"low": 0, "normal": 3, "high": 6, "critical": 9}
@@ -85,10 +89,25 @@ def celery_config(settings: Settings) -> dict:
     }
 
 
-def create_celery_app(settings: Settings | None = None) -> Celery:
+def for_role(config: dict, role: str, settings: Settings) -> dict:
+    """The web role keeps everything but the schedule; each worker keeps only its own queue and schedule."""
+    if role == "web":
+        return {**config, "beat_schedule": {}}
+    if role == "core":
+        return {**config, "task_queues": [q for q in config["task_queues"] if q.name == CORE_QUEUE]}
+    interval = float(settings.REPUBLISH_INTERVAL)
+    return {**config, "task_queues": [q for q in config["task_queues"] if q.name == PAYMENT_QUEUE],
+            "task_default_queue": PAYMENT_QUEUE, "task_default_routing_key": PAYMENT_QUEUE,
+            "task_routes": {**config["task_routes"], REPUBLISH_PAYMENTS: {"queue": PAYMENT_QUEUE, "routing_key": PAYMENT_QUEUE}},
+            "beat_schedule": {"republish-payment-events": {"task": REPUBLISH_PAYMENTS, "schedule": interval,
+                                                           "options": {"expires": interval}}}}
+
+
+def create_celery_app(settings: Settings | None = None, role: str = "web") -> Celery:
     """Settings are read when Celery first needs its configuration, not at import."""
     app = Celery("smartcompute", set_as_current=False)
     app.smartcompute_settings = settings
+    app.smartcompute_role = role
     app.config_from_object(_LazyCeleryConfig(app))
     return app
 
@@ -102,7 +121,8 @@ class _LazyCeleryConfig(Mapping):
 
     def _values(self) -> dict:
         if self._config is None:
-            self._config = celery_config(app_settings(self._app))
+            settings = app_settings(self._app)
+            self._config = for_role(celery_config(settings), getattr(self._app, "smartcompute_role", "web"), settings)
         return self._config
 
     def __getitem__(self, key: str):
@@ -118,4 +138,6 @@ class _LazyCeleryConfig(Mapping):
 def app_settings(app: Celery) -> Settings:
     if app.smartcompute_settings is None:
         app.smartcompute_settings = Settings.from_env()
+        if getattr(app, "smartcompute_role", "web") == "core":
+            app.smartcompute_settings = app.smartcompute_settings.without_payment_secrets()
     return app.smartcompute_settings

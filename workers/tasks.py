@@ -13,14 +13,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from config.logging import job_id_var, request_id_var
 from smartcompute import engine as analysis_engine
-from smartcompute.billing import webhooks
 from smartcompute.db import utcnow
 from smartcompute.detection.telemetry import InvalidTelemetry
 from smartcompute.jobs import lifecycle
 from smartcompute.jobs.models import HostBaseline, Job
 from workers import app
-from workers.celery_app import PROCESS_PAYMENT_EVENT, REPUBLISH, RUN_ANALYSIS
-from workers.publishing import publish_job, publish_payment_event
+from workers.celery_app import REPUBLISH, RUN_ANALYSIS
+from workers.publishing import publish_job
 from workers.runtime import job_lock_is_free, lock_host, locked_connection, runtime, session_on
 
 log = logging.getLogger("smartcompute.worker")
@@ -28,7 +27,7 @@ _PROGRESS_EVERY_SECONDS = 1.0
 _RECHECK_SECONDS = 5
 
 
-@app.task(name=RUN_ANALYSIS, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+@app.task(name=RUN_ANALYSIS, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
           autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=5)
 def run_analysis(self, job_id: str, request_id: str | None = None) -> None:
     """Run one job. Safe to deliver any number of times: only one delivery ever stores a result."""
@@ -134,19 +133,11 @@ def _finish_failed(session, job_id: uuid.UUID, kind: str, message: str, fields: 
     log.warning("job failed", extra={"error_type": kind, "error": message})
 
 
-@app.task(name=PROCESS_PAYMENT_EVENT, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-          autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=300, max_retries=10)
-def process_payment_event(self, event_id: str, request_id: str | None = None) -> None:
-    request_id_var.set(request_id)
-    with runtime(app).sessions() as session:
-        processed = webhooks.process_event(session, uuid.UUID(event_id))
-    log.info("payment event processed" if processed else "payment event already processed",
-             extra={"event_id": event_id})
-
-
-@app.task(name=REPUBLISH, ignore_result=True, acks_late=False, soft_time_limit=60, time_limit=90)
+@app.task(name=REPUBLISH, ignore_result=True, shared=False, acks_late=False, soft_time_limit=60, time_limit=90)
 def republish_waiting_work() -> None:
-    """Send again what the broker never got or lost, fail jobs killed at the time limit, delete expired jobs."""
+    """Send again jobs the broker never got or lost, fail jobs killed at the time limit, delete expired jobs.
+
+    Payment events are re-sent by the payment worker's own schedule (workers/payment_tasks.py)."""
     worker = runtime(app)
     settings = worker.settings
     unsent, stale = timedelta(seconds=settings.REPUBLISH_UNSENT_AFTER), timedelta(seconds=settings.REPUBLISH_STALE_AFTER)
@@ -157,12 +148,6 @@ def republish_waiting_work() -> None:
             except Exception:
                 lifecycle.mark_unpublished(session, job_id)
                 log.warning("broker unavailable; will retry publishing", extra={"job_id": str(job_id)})
-                break
-        for event_id in webhooks.due_for_publishing(session, unsent_after=unsent, stale_after=stale):
-            try:
-                publish_payment_event(app, event_id, None)
-            except Exception:
-                webhooks.mark_unpublished(session, event_id)
                 break
     _fail_jobs_past_time_limit(worker)
     with worker.sessions() as session:

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from smartcompute.accounts.models import ROLES, Account, ApiKey, User
+from smartcompute.accounts.models import ROLES, Account, ApiKey, AuthSession, User
 from smartcompute.db import utcnow
 
 API_KEY_PREFIX = "sck_"
@@ -23,6 +23,14 @@ _ALPHABET = string.ascii_letters + string.digits
 _SECRET_LENGTH = 32
 _CHECKSUM_LENGTH = 6
 DEFAULT_SCOPES = ("jobs:read", "jobs:write")
+# What each role may do. A key's scopes are cut down to its user's role on every request, so demoting a
+# user narrows their keys at once.
+ROLE_SCOPES = {
+    "owner": ("jobs:read", "jobs:write", "keys:read", "keys:write", "members:read", "members:write", "audit:read"),
+    "analyst": ("jobs:read", "jobs:write", "keys:read", "keys:write"),
+    "viewer": ("jobs:read",),
+}
+ALL_SCOPES = ROLE_SCOPES["owner"]
 # Writing last_used_at on every request would turn each read into a write; a minute is precise enough.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -44,6 +52,10 @@ class Principal:
     role: str
     scopes: tuple[str, ...]
     api_key_id: uuid.UUID | None = None
+    plan: str = "free"
+    is_staff: bool = False
+    email: str = ""
+    session_id: uuid.UUID | None = None  # the sign-in a JWT belongs to
 
     def can(self, scope: str) -> bool:
         return scope in self.scopes
@@ -84,7 +96,7 @@ def normalise_email(email: str) -> str:
 
 def create_user(
     session: Session, email: str, *, password: str | None = None, role: str = "owner",
-    account_id: uuid.UUID | None = None, account_name: str | None = None,
+    account_id: uuid.UUID | None = None, account_name: str | None = None, plan: str = "free",
 ) -> uuid.UUID:
     """Create a user, in a new account of their own unless one is given."""
     email = normalise_email(email)
@@ -95,7 +107,7 @@ def create_user(
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise AccountError(f"a user with email {email} already exists")
     if account_id is None:
-        account = Account(name=account_name or email)
+        account = Account(name=account_name or email, plan=plan)
         session.add(account)
         session.flush()
         account_id = account.id
@@ -134,24 +146,41 @@ def find_user_id(session: Session, email: str) -> uuid.UUID:
     return user_id
 
 
+def _role_scopes(role: str, granted: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    allowed = ROLE_SCOPES.get(role, ())
+    return tuple(scope for scope in granted if scope in allowed)
+
+
+# Built once: these run on every request, and constructing a select costs more than executing it.
+_API_KEY_QUERY = (
+    select(ApiKey.id, ApiKey.user_id, ApiKey.account_id, ApiKey.key_hash, ApiKey.scopes, ApiKey.expires_at,
+           ApiKey.revoked_at, ApiKey.last_used_at, User.role, User.is_active, User.is_staff, User.email, Account.plan)
+    .join(User, User.id == ApiKey.user_id)
+    .join(Account, Account.id == ApiKey.account_id)
+    .where(ApiKey.key_hash == bindparam("key_hash"))
+)
+_USER_QUERY = (select(User.id, User.account_id, User.role, User.is_active, User.is_staff, User.email, Account.plan)
+               .join(Account, Account.id == User.account_id).where(User.id == bindparam("user_id")))
+_SIGNED_IN_USER_QUERY = _USER_QUERY.join(AuthSession, AuthSession.user_id == User.id).where(
+    AuthSession.id == bindparam("session_id"), AuthSession.revoked_at.is_(None),
+    AuthSession.expires_at > bindparam("now"))
+
+
 def authenticate_api_key(session: Session, key: str) -> Principal | None:
     if not api_key_is_well_formed(key):
         return None
-    row = session.execute(
-        select(ApiKey, User.role, User.is_active)
-        .join(User, User.id == ApiKey.user_id)
-        .where(ApiKey.key_hash == _hash_key(key))
-    ).first()
-    if row is None:
+    key_hash = _hash_key(key)
+    row = session.connection().execute(_API_KEY_QUERY, {"key_hash": key_hash}).first()
+    if row is None or not hmac.compare_digest(row.key_hash, key_hash):
         return None
-    api_key, role, is_active = row
     now = utcnow()
-    if not is_active or api_key.revoked_at is not None or (api_key.expires_at and api_key.expires_at <= now):
+    if not row.is_active or row.revoked_at is not None or (row.expires_at and row.expires_at <= now):
         return None
-    if api_key.last_used_at is None or now - api_key.last_used_at > _LAST_USED_RESOLUTION:
-        session.execute(update(ApiKey).where(ApiKey.id == api_key.id).values(last_used_at=now))
+    if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
+        session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
         session.commit()
-    return Principal(api_key.user_id, api_key.account_id, role, tuple(api_key.scopes), api_key.id)
+    return Principal(row.user_id, row.account_id, row.role, _role_scopes(row.role, row.scopes), row.id,
+                     plan=row.plan, is_staff=row.is_staff, email=row.email)
 
 
 def authenticate_password(session: Session, email: str, password: str) -> uuid.UUID | None:
@@ -168,10 +197,15 @@ def authenticate_password(session: Session, email: str, password: str) -> uuid.U
     return user.id if user and user.is_active and user.password_hash else None
 
 
-def principal_for_user(session: Session, user_id: uuid.UUID) -> Principal | None:
-    """A signed-in user, re-read on every request so that disabling them takes effect at once."""
-    user = session.get(User, user_id)
-    if user is None or not user.is_active:
+def principal_for_user(session: Session, user_id: uuid.UUID, session_id: uuid.UUID | None = None) -> Principal | None:
+    """A signed-in user, re-read on every request so that disabling them, a new role or a logout take effect
+    at once. With `session_id`, the sign-in must also be live (not logged out, not revoked, not expired)."""
+    if session_id is None:
+        row = session.connection().execute(_USER_QUERY, {"user_id": user_id}).first()
+    else:
+        row = session.connection().execute(
+            _SIGNED_IN_USER_QUERY, {"user_id": user_id, "session_id": session_id, "now": utcnow()}).first()
+    if row is None or not row.is_active:
         return None
-    scopes = ("jobs:read",) if user.role == "viewer" else DEFAULT_SCOPES
-    return Principal(user.id, user.account_id, user.role, scopes)
+    return Principal(row.id, row.account_id, row.role, ROLE_SCOPES[row.role], plan=row.plan,
+                     is_staff=row.is_staff, email=row.email, session_id=session_id)

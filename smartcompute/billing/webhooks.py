@@ -1,91 +1,29 @@
-"""Payment-provider webhooks: verify the raw body, then store each provider event exactly once."""
+"""Payment-provider webhook events: store each verified delivery once, process it once, dead-letter what keeps
+failing. Verification and normalisation live in `billing/providers/`; payment state in `billing/payments.py`.
+"""
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Mapping, Protocol
+from decimal import Decimal
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from smartcompute.billing import payments
 from smartcompute.billing.models import WebhookEvent
+from smartcompute.billing.providers import (  # noqa: F401  (re-exported: the API's names for them)
+    InvalidEvent, InvalidSignature, ProviderEvent, WebhookProvider, configured_providers,
+)
+from smartcompute.billing.providers.generic import GenericProvider  # noqa: F401
 from smartcompute.db import utcnow
 
-
-class InvalidSignature(ValueError):
-    """The delivery is not from the provider; nothing about it may be stored."""
+MAX_ERROR_LENGTH = 2000
 
 
-class InvalidEvent(ValueError):
-    """Correctly signed, but not an event we can read."""
-
-
-@dataclass(frozen=True)
-class ProviderEvent:
-    provider: str
-    event_id: str
-    event_type: str | None
-    payload: dict[str, Any]
-
-
-class WebhookProvider(Protocol):
-    name: str
-
-    def verify(self, headers: Mapping[str, str], raw_body: bytes) -> None: ...
-
-    def parse(self, raw_body: bytes) -> ProviderEvent: ...
-
-
-def _json_object(raw_body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidEvent("the body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise InvalidEvent("the body is not a JSON object")
-    return payload
-
-
-class GenericProvider:
-    """The seed design's scheme: `X-Webhook-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>`."""
-
-    name = "generic"
-    header = "X-Webhook-Signature"
-
-    def __init__(self, secret: str):
-        self._secret = secret.encode()
-
-    def sign(self, raw_body: bytes) -> str:
-        return "sha256=" + hmac.new(self._secret, raw_body, hashlib.sha256).hexdigest()
-
-    def verify(self, headers: Mapping[str, str], raw_body: bytes) -> None:
-        given = headers.get(self.header, "")
-        if not given:
-            raise InvalidSignature(f"the {self.header} header is missing")
-        # compare_digest runs in time independent of where the strings differ.
-        if not hmac.compare_digest(given.strip().encode(), self.sign(raw_body).encode()):
-            raise InvalidSignature(f"the {self.header} header does not match the body")
-
-    def parse(self, raw_body: bytes) -> ProviderEvent:
-        payload = _json_object(raw_body)
-        event_id = payload.get("id")
-        if not isinstance(event_id, str) or not 0 < len(event_id) <= 255:
-            raise InvalidEvent("the event has no string id")
-        event_type = payload.get("type")
-        return ProviderEvent(self.name, event_id, event_type if isinstance(event_type, str) else None, payload)
-
-
-def configured_providers(secrets: Mapping[str, str | None]) -> dict[str, WebhookProvider]:
-    """Providers whose secret is set; any other provider name is unknown to the API."""
-    providers: dict[str, WebhookProvider] = {}
-    if secrets.get("generic"):
-        providers["generic"] = GenericProvider(secrets["generic"])
-    return providers
+class EventNotFound(LookupError):
+    pass
 
 
 def record_event(session: Session, event: ProviderEvent, raw_body: bytes) -> uuid.UUID | None:
@@ -94,7 +32,8 @@ def record_event(session: Session, event: ProviderEvent, raw_body: bytes) -> uui
         insert(WebhookEvent)
         .values(
             id=uuid.uuid4(), provider=event.provider, event_id=event.event_id, event_type=event.event_type,
-            raw_body=raw_body, payload=event.payload, status="received", attempts=0, published_at=utcnow(),
+            raw_body=raw_body, payload=event.payload, normalized=event.normalized(), status="received",
+            attempts=0, received_at=utcnow(), published_at=utcnow(),
         )
         .on_conflict_do_nothing(constraint="uq_webhook_events_provider_event_id")
         .returning(WebhookEvent.id)
@@ -127,12 +66,49 @@ def due_for_publishing(
     return ids
 
 
-def process_event(session: Session, event_id: uuid.UUID) -> bool:
-    """Process a stored event once; False when it was processed before. Payment handling grows here."""
+def process_event(session: Session, event_id: uuid.UUID, *, tolerance: Decimal = payments.DEFAULT_TOLERANCE) -> bool:
+    """Apply a stored event to its payment, once; False when it was processed before (or does not exist).
+
+    The event row stays locked until the commit, so a concurrent delivery of the same message waits and then
+    finds it processed. Exceptions propagate with nothing committed; the task counts the attempt.
+    """
     event = session.scalar(select(WebhookEvent).where(WebhookEvent.id == event_id).with_for_update())
-    if event is None or event.status == "processed":
+    if event is None or event.status in ("processed", "dead"):
         session.rollback()
         return False
+    payment_id = payments.apply_event(session, event.provider, event.normalized or {}, tolerance=tolerance)
     event.status, event.attempts, event.processed_at = "processed", event.attempts + 1, utcnow()
+    event.payment_id, event.error = payment_id, None
     session.commit()
     return True
+
+
+def record_failure(session: Session, event_id: uuid.UUID, error: str, *, max_attempts: int) -> int:
+    """Count a failed attempt; at `max_attempts` the event is dead-lettered. Returns the attempts so far."""
+    session.rollback()
+    row = session.execute(
+        update(WebhookEvent).where(WebhookEvent.id == event_id, WebhookEvent.status == "received")
+        .values(attempts=WebhookEvent.attempts + 1, error=error[:MAX_ERROR_LENGTH])
+        .returning(WebhookEvent.attempts)
+    ).first()
+    attempts = row.attempts if row else max_attempts
+    if row and attempts >= max_attempts:
+        session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id).values(status="dead"))
+    session.commit()
+    return attempts
+
+
+def dead_letters(session: Session, *, limit: int = 100) -> list[WebhookEvent]:
+    return list(session.scalars(
+        select(WebhookEvent).where(WebhookEvent.status == "dead").order_by(WebhookEvent.received_at).limit(limit)))
+
+
+def replay(session: Session, event_id: uuid.UUID) -> None:
+    """Give a dead-lettered event a fresh set of attempts; the caller publishes it after this commits."""
+    row = session.execute(
+        update(WebhookEvent).where(WebhookEvent.id == event_id, WebhookEvent.status == "dead")
+        .values(status="received", attempts=0, published_at=utcnow()).returning(WebhookEvent.id)
+    ).first()
+    session.commit()
+    if row is None:
+        raise EventNotFound(str(event_id))

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from smartcompute.billing import ledger
 from smartcompute.db import utcnow
 from smartcompute.jobs.models import FINISHED_STATUSES, Job
 
@@ -72,6 +73,8 @@ def succeed(session: Session, job_id: uuid.UUID, result: dict[str, Any]) -> bool
         .values(status="succeeded", result=result, error=None, progress=1.0, finished_at=now, updated_at=now)
         .returning(Job.id)
     ).first()
+    if done is not None:
+        ledger.charge(session, job_id)  # the held cost is spent, in the same transaction
     return done is not None
 
 
@@ -82,6 +85,8 @@ def fail(session: Session, job_id: uuid.UUID, error: dict[str, Any]) -> bool:
         .values(status="failed", error=error, finished_at=now, updated_at=now)
         .returning(Job.id)
     ).first()
+    if done is not None:
+        ledger.release(session, job_id)  # the held cost is spendable again, in the same transaction
     return done is not None
 
 
@@ -92,6 +97,8 @@ def cancel(session: Session, job_id: uuid.UUID) -> None:
         .values(status="canceled", finished_at=now, updated_at=now)
         .returning(Job.id)
     ).first()
+    if done is not None:
+        ledger.release(session, job_id)
     if done is None:
         status = session.scalar(select(Job.status).where(Job.id == job_id))
         raise JobAlreadyFinished(status or "finished")

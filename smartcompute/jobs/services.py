@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, undefer
 
 from smartcompute.accounts.services import Principal
+from smartcompute.billing import ledger
 from smartcompute.jobs import lifecycle
 from smartcompute.jobs.models import Job
 from smartcompute.db import utcnow
@@ -47,9 +48,12 @@ def request_fingerprint(body: Any) -> str:
 def submit_job(
     session: Session, principal: Principal, *, job_type: str, data: dict, priority: str,
     retention: timedelta, idempotency_key: str | None = None, request_id: str | None = None,
-    fingerprint: str | None = None,
+    fingerprint: str | None = None, cost: int = 0,
 ) -> Submission:
-    """Insert a queued job and commit it. Publishing happens after this returns, never before the commit."""
+    """Insert a queued job and commit it. Publishing happens after this returns, never before the commit.
+
+    `cost` credits are held for the job in the same transaction (billing.ledger.InsufficientCredits if short).
+    """
     if idempotency_key:
         earlier = _replay(session, principal, idempotency_key, fingerprint)
         if earlier:
@@ -63,7 +67,11 @@ def submit_job(
     )
     session.add(job)
     try:
+        ledger.hold(session, principal.account_id, job.id, cost)
         session.commit()
+    except ledger.InsufficientCredits:
+        session.rollback()
+        raise
     except IntegrityError:
         session.rollback()
         # A concurrent request with the same Idempotency-Key won the race.

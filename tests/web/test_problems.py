@@ -88,7 +88,8 @@ def test_no_credentials_is_401(client):
 
 
 def test_a_wrong_api_key_is_401(client, account):
-    assert_problem(client.get("/v1/jobs", headers={"X-API-Key": account.api_key[:-1] + "x"}), 401)
+    last = "y" if account.api_key.endswith("x") else "x"
+    assert_problem(client.get("/v1/jobs", headers={"X-API-Key": account.api_key[:-1] + last}), 401)
 
 
 def test_a_wrong_method_is_405_with_allow(client, account):

@@ -27,7 +27,7 @@ def event_row(sessions, event_id: str) -> WebhookEvent | None:
 def test_a_stored_event_is_processed_once_by_the_payment_worker(broker_env, broker_client, sessions, tmp_path):
     event_id = f"evt_{uuid.uuid4().hex}"
     env = {**broker_env, "BROKER_KEY_PREFIX": f"{broker_env['BROKER_KEY_PREFIX']}pay{uuid.uuid4().hex[:6]}:"}
-    with celery_worker(env, tmp_path, queues="payment-webhook") as worker:
+    with celery_worker(env, tmp_path, queues="payment-webhook", app="workers.payment_worker") as worker:
         from web import create_app
 
         client = create_app(env).test_client()

@@ -1,0 +1,133 @@
+"""What authentication and rate limiting add to `GET /v1/jobs/{id}`: p50 with an API key and with a JWT,
+against the same endpoint with auth and limits switched off (BENCH_NO_AUTH_USER_ID).
+
+    python -m bench.auth_overhead [--requests 3000] [--warmup 300] [--json out.json]
+
+One run creates a private database (migrated), starts two gunicorn servers (1 worker, 1 thread each) on
+the same code: one as deployed (auth + flask-limiter on Redis), one with auth and limits off. A single
+client sends keep-alive requests in rounds (off, API key, JWT, in rotating order) so drift hits all three
+alike. Target: p50(API key) - p50(off) <= 1 ms and p50(JWT) - p50(off) <= 1 ms. See bench/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import statistics
+import sys
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy.orm import Session
+
+from bench import procs
+from bench.platform_bench import bench_environment
+from tests.support import free_port
+
+TARGET_MS = 1.0
+UNLIMITED = ";".join(f"{plan}:requests=100000000/minute" for plan in ("free", "pro", "enterprise"))
+
+
+def _fixture(engine) -> tuple[str, str, str, str]:
+    """A user with a password and an API key, and one finished job of theirs: (user id, email, key, job id)."""
+    from smartcompute.accounts import services as accounts
+    from smartcompute.accounts.models import User
+    from smartcompute.db import utcnow
+    from smartcompute.jobs.models import Job
+
+    email, password = f"bench-{secrets.token_hex(6)}@example.test", secrets.token_urlsafe(16)
+    with Session(engine) as session:
+        user_id = accounts.create_user(session, email, password=password)
+        _, key = accounts.create_api_key(session, user_id)
+        account_id, now = session.get(User, user_id).account_id, utcnow()
+        job = Job(id=uuid.uuid4(), account_id=account_id, user_id=user_id, type="anomaly_detection",
+                  priority="normal", status="succeeded", progress=1.0, data={"timestamps": [1], "metrics": {}},
+                  result={"score": 0.1}, created_at=now, started_at=now, finished_at=now,
+                  expires_at=now + timedelta(days=1), updated_at=now)
+        session.add(job)
+        session.commit()
+        return str(user_id), f"{email}\n{password}", key, str(job.id)
+
+
+def _timed_get(client: httpx.Client, path: str, headers: dict[str, str]) -> float:
+    started = time.perf_counter()
+    response = client.get(path, headers=headers)
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        raise RuntimeError(f"GET {path} answered {response.status_code}: {response.text[:300]}")
+    return elapsed
+
+
+def _measure(clients: dict[str, tuple[httpx.Client, dict]], path: str, requests: int, warmup: int) -> dict:
+    samples: dict[str, list[float]] = {mode: [] for mode in clients}
+    modes = list(clients)
+    for round_number in range(warmup + requests):
+        order = modes[round_number % len(modes):] + modes[:round_number % len(modes)]
+        for mode in order:
+            client, headers = clients[mode]
+            elapsed = _timed_get(client, path, headers)
+            if round_number >= warmup:
+                samples[mode].append(elapsed)
+    return {mode: _summary(values) for mode, values in samples.items()}
+
+
+def _summary(values: list[float]) -> dict:
+    cuts = statistics.quantiles(values, n=100)
+    return {"p50_ms": round(statistics.median(values), 3), "p90_ms": round(cuts[89], 3),
+            "p99_ms": round(cuts[98], 3), "n": len(values)}
+
+
+def run(requests: int, warmup: int) -> dict:
+    with bench_environment({"LOG_LEVEL": "WARNING", "PLANS": UNLIMITED}) as bench:
+        bench.env["RATE_LIMIT_KEY_PREFIX"] = f"{bench.redis_prefix}rl"
+        user_id, credentials, key, job_id = _fixture(bench.engine)
+        on_port, off_port = free_port(), free_port()
+        on = procs.start_gunicorn("api-auth-on", "web:create_app()", bench.env, bench.log_dir,
+                                  port=on_port, workers=1, threads=1)
+        off = procs.start_gunicorn("api-auth-off", "web:create_app()", {**bench.env, "BENCH_NO_AUTH_USER_ID": user_id},
+                                   bench.log_dir, port=off_port, workers=1, threads=1)
+        try:
+            email, password = credentials.split("\n")
+            with httpx.Client(base_url=f"http://127.0.0.1:{on_port}") as on_client, \
+                    httpx.Client(base_url=f"http://127.0.0.1:{off_port}") as off_client:
+                token = on_client.post("/v1/auth/token", json={"email": email, "password": password}).json()["access_token"]
+                clients = {"off": (off_client, {}), "api_key": (on_client, {"X-API-Key": key}),
+                           "jwt": (on_client, {"Authorization": f"Bearer {token}"})}
+                results = _measure(clients, f"/v1/jobs/{job_id}", requests, warmup)
+        finally:
+            on.stop()
+            off.stop()
+    for mode in ("api_key", "jwt"):
+        results[mode]["p50_overhead_ms"] = round(results[mode]["p50_ms"] - results["off"]["p50_ms"], 3)
+    results["target_met"] = all(results[mode]["p50_overhead_ms"] <= TARGET_MS for mode in ("api_key", "jwt"))
+    return results
+
+
+def report(results: dict) -> str:
+    lines = ["| mode | p50 ms | p90 ms | p99 ms | p50 overhead ms |", "|---|---|---|---|---|"]
+    for mode in ("off", "api_key", "jwt"):
+        row = results[mode]
+        lines.append(f"| {mode} | {row['p50_ms']} | {row['p90_ms']} | {row['p99_ms']} | "
+                     f"{row.get('p50_overhead_ms', '-')} |")
+    lines.append(f"target (p50 overhead <= {TARGET_MS} ms, both): {'met' if results['target_met'] else 'NOT met'}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000, help="measured requests per mode")
+    parser.add_argument("--warmup", type=int, default=300, help="unmeasured rounds first")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    options = parser.parse_args(argv)
+    results = run(options.requests, options.warmup)
+    print(report(results))
+    if options.json:
+        options.json.write_text(json.dumps(results, indent=2))
+    return 0 if results["target_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Payment webhook intake benchmark: verified deliveries/s with 32 senders, p99 at a steady 100/s, and
+whether the payment worker keeps up (no growing backlog).
+
+    python -m bench.webhook_intake [--deliveries 5000] [--clients 32] [--rate 100] [--seconds 20]
+
+Starts the real API (gunicorn) and payment worker (celery -A workers.payment_worker) on a private database
+and Redis key prefix; every delivery is a distinct, correctly signed `generic` event (HMAC-SHA256 over the
+raw body), so each one is verified, stored (one INSERT, committed) and published. The steady phase sends
+confirmations of real pending payments, so processing includes the payment transition and ledger credit.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bench import procs
+from tests.support import free_port, migrate
+
+POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def signed(secret: str, payment_id: str, status: str) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps({"id": f"evt_{uuid.uuid4().hex}", "type": f"payment.{status}",
+                       "data": {"payment_id": payment_id, "status": status}}).encode()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return body, {"X-Webhook-Signature": signature, "Content-Type": "application/json"}
+
+
+async def burst(url: str, deliveries: list, clients: int) -> tuple[float, int]:
+    queue, errors = list(reversed(deliveries)), [0]
+
+    async def sender(session):
+        while queue:
+            body, headers = queue.pop()
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                errors[0] += response.status != 200
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(sender(session) for _ in range(clients)))
+    return len(deliveries) / (time.perf_counter() - started), errors[0]
+
+
+async def steady(url: str, deliveries: list, rate: float) -> tuple[list[float], int]:
+    latencies, errors = [], [0]
+
+    async def one(session, body, headers, scheduled):
+        async with session.post(url, data=body, headers=headers) as response:
+            await response.read()
+            errors[0] += response.status != 200
+        latencies.append((time.perf_counter() - scheduled) * 1000)
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
+        start, tasks = time.perf_counter() + 0.05, []
+        for index, (body, headers) in enumerate(deliveries):
+            scheduled = start + index / rate
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(session, body, headers, scheduled)))
+        await asyncio.gather(*tasks)
+    return latencies, errors[0]
+
+
+def open_payments(database_url: str, count: int) -> list[str]:
+    from smartcompute.accounts import services as accounts
+    from smartcompute.billing import payments
+    from smartcompute.billing.prices import Product
+    from smartcompute.db import make_engine, make_session_factory
+
+    import smartcompute.models  # noqa: F401
+
+    sessions = make_session_factory(make_engine(database_url))
+    with sessions() as session:
+        user_id = accounts.create_user(session, f"bench-{uuid.uuid4().hex[:8]}@example.test")
+        session.commit()
+        account_id = session.scalar(text("SELECT account_id FROM users WHERE id = :u"), {"u": user_id})
+    product = Product("pack", "starter", 1000, Decimal("10"), "USD")
+    ids = []
+    with sessions() as session:
+        for _ in range(count):
+            ids.append(str(payments.open_payment(session, account_id=account_id, user_id=None, product=product,
+                                                 provider="generic", pay_currency="BTC", expiry=timedelta(hours=1)).id))
+    return ids
+
+
+def backlog(engine) -> int:
+    with engine.connect() as connection:
+        return connection.scalar(text("SELECT count(*) FROM webhook_events WHERE status = 'received'"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--deliveries", type=int, default=5000)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=2)
+    args = parser.parse_args()
+    name = f"smartcompute_bench_pay_{secrets.token_hex(3)}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    database_url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    secret = secrets.token_urlsafe(32)
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "BROKER_KEY_PREFIX": f"bench-pay:{name}:",
+           "SECRET_KEY": secrets.token_urlsafe(32), "JWT_SECRET_KEY": secrets.token_urlsafe(32),
+           "PAYMENT_WEBHOOK_SECRET": secret, "LOG_LEVEL": "WARNING", "TASK_EVENTS": "false"}
+    services = []
+    try:
+        migrate(database_url, "head")
+        log_dir = Path(tempfile.mkdtemp(prefix="bench-pay-"))
+        port = free_port()
+        services.append(procs.start_gunicorn("web", "web:create_app()", env, log_dir, port=port,
+                                             workers=args.web_workers, threads=args.web_threads))
+        services.append(procs.start_celery("payments", "workers.payment_worker", "payment-webhook", {**env, "LOG_LEVEL": "INFO"}, log_dir,
+                                           concurrency=args.concurrency))
+        url = f"http://127.0.0.1:{port}/v1/webhooks/payments/generic"
+        engine = create_engine(database_url)
+        steady_count = int(args.rate * args.seconds)
+        payment_ids = open_payments(database_url, steady_count)
+        asyncio.run(burst(url, [signed(secret, payment_ids[i], "pending") for i in range(200)], args.clients))  # warm-up
+        rate, burst_errors = asyncio.run(burst(
+            url, [signed(secret, payment_ids[i % steady_count], "pending") for i in range(args.deliveries)], args.clients))
+        drained_at = time.perf_counter()
+        while backlog(engine) and time.perf_counter() - drained_at < 120:
+            time.sleep(0.5)
+        drain_seconds = time.perf_counter() - drained_at
+        backlog_samples = []
+        latencies, steady_errors = [], 0
+        latencies, steady_errors = asyncio.run(steady(url, [signed(secret, pid, "confirmed") for pid in payment_ids], args.rate))
+        for _ in range(10):
+            backlog_samples.append(backlog(engine))
+            time.sleep(0.5)
+        with engine.connect() as connection:
+            credited = connection.scalar(text("SELECT count(*) FROM credit_ledger WHERE reason = 'payment'"))
+        latencies.sort()
+        result = {
+            "burst_deliveries_per_s": round(rate, 1), "burst_errors": burst_errors, "burst_backlog_drain_s": round(drain_seconds, 1),
+            "steady_rate": args.rate, "steady_p50_ms": round(statistics.median(latencies), 2),
+            "steady_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 2), "steady_errors": steady_errors,
+            "backlog_after_steady": backlog_samples, "credited": credited, "expected_credits": steady_count,
+        }
+        print(json.dumps(result, indent=2))
+        engine.dispose()
+    finally:
+        for service in reversed(services):
+            service.stop()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Plan limits as a typed setting: what each plan (free, pro, enterprise...) may use.
+
+`PLANS` is written `name:key=value,key=value;name:...`, for example
+`free:requests=60/minute,jobs_per_day=100,concurrent_jobs=2,points_per_job=50000`.
+A plan written without a key takes that key's default (the `free` values below).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields, replace
+
+_RATE = re.compile(r"^\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?$")
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+@dataclass(frozen=True)
+class PlanLimits:
+    requests: str = "60/minute"  # API calls per key (or user), flask-limiter notation
+    jobs_per_day: int = 100  # jobs submitted per account in the current UTC day
+    concurrent_jobs: int = 2  # jobs of the account queued or running at once
+    points_per_job: int = 50_000  # timestamps x metrics in one job
+
+
+DEFAULT_PLANS = (
+    "free:requests=60/minute,jobs_per_day=100,concurrent_jobs=2,points_per_job=50000;"
+    "pro:requests=600/minute,jobs_per_day=5000,concurrent_jobs=10,points_per_job=200000;"
+    "enterprise:requests=3000/minute,jobs_per_day=100000,concurrent_jobs=50,points_per_job=200000"
+)
+
+
+def rate_limit(value: str) -> str:
+    value = value.strip()
+    if not _RATE.match(value):
+        raise ValueError(f"{value!r} is not a rate such as 60/minute")
+    return value
+
+
+def _plan(name: str, spec: str) -> PlanLimits:
+    known = {item.name: item.type for item in fields(PlanLimits)}
+    plan = PlanLimits()
+    for pair in filter(None, (part.strip() for part in spec.split(","))):
+        key, _, raw = pair.partition("=")
+        key = key.strip()
+        if key not in known:
+            raise ValueError(f"plan {name}: unknown limit {key!r} (known: {', '.join(known)})")
+        if key == "requests":
+            plan = replace(plan, requests=rate_limit(raw))
+            continue
+        number = int(raw)
+        if number <= 0:
+            raise ValueError(f"plan {name}: {key} must be a positive integer")
+        plan = replace(plan, **{key: number})
+    return plan
+
+
+def parse_plans(value: str) -> dict[str, PlanLimits]:
+    plans = {}
+    for entry in filter(None, (part.strip() for part in value.split(";"))):
+        name, _, spec = entry.partition(":")
+        name = name.strip()
+        if not _NAME.match(name):
+            raise ValueError(f"{name!r} is not a plan name (lower-case letters, digits, - and _)")
+        plans[name] = _plan(name, spec)
+    if not plans:
+        raise ValueError("must name at least one plan")
+    return plans

@@ -1,0 +1,82 @@
+"""The audit log: who did what, when and from where. Owners read their account's events, staff all of them."""
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from smartcompute.accounts.models import AuditEvent
+from smartcompute.db import utcnow
+
+MAX_PAGE_SIZE = 100
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts and from where; built by the web layer from the principal, or by the CLI for an operator."""
+
+    label: str  # an email, "cli:<operator>" or "anonymous"
+    user_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+    client_address: str | None = None
+    request_id: str | None = None
+
+
+def record(session: Session, actor: Actor, action: str, *, account_id: uuid.UUID | None,
+           target_type: str | None = None, target_id: Any = None, details: dict[str, Any] | None = None) -> None:
+    """Add an event to the caller's transaction: it commits (or rolls back) with the change it describes."""
+    session.add(AuditEvent(
+        occurred_at=utcnow(), account_id=account_id, actor_user_id=actor.user_id, actor_api_key_id=actor.api_key_id,
+        actor=actor.label[:320], action=action, target_type=target_type,
+        target_id=str(target_id) if target_id is not None else None, client_address=actor.client_address,
+        request_id=actor.request_id, details=details or {},
+    ))
+
+
+def _encode_cursor(event: AuditEvent) -> str:
+    raw = f"{event.occurred_at.isoformat()}|{event.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        occurred_at, event_id = raw.split("|")
+        return datetime.fromisoformat(occurred_at), uuid.UUID(event_id)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidCursor("cursor is not one this API returned") from None
+
+
+def list_events(session: Session, *, account_id: uuid.UUID | None, action: str | None = None, limit: int = 50,
+                cursor: str | None = None) -> tuple[list[AuditEvent], str | None]:
+    """Newest first. `account_id=None` means every account (staff only; the caller decides)."""
+    query = select(AuditEvent)
+    if account_id is not None:
+        query = query.where(AuditEvent.account_id == account_id)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if cursor:
+        query = query.where(tuple_(AuditEvent.occurred_at, AuditEvent.id) < tuple_(*_decode_cursor(cursor)))
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    rows = list(session.scalars(query.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit + 1)))
+    return rows[:limit], (_encode_cursor(rows[limit - 1]) if len(rows) > limit else None)
+
+
+def event_view(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": str(event.id), "occurred_at": event.occurred_at.isoformat(),
+        "account_id": str(event.account_id) if event.account_id else None, "actor": event.actor,
+        "actor_user_id": str(event.actor_user_id) if event.actor_user_id else None,
+        "actor_api_key_id": str(event.actor_api_key_id) if event.actor_api_key_id else None,
+        "action": event.action, "target_type": event.target_type, "target_id": event.target_id,
+        "client_address": event.client_address, "request_id": event.request_id, "details": event.details,
+    }

@@ -1,0 +1,74 @@
+"""Job quotas from the account's plan: points per job, jobs per UTC day and jobs in flight at once.
+
+The request-rate limit lives in the web layer (flask-limiter, Redis); these quotas are counted in
+PostgreSQL, so they hold exactly, and still hold when Redis is down.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from config.plans import PlanLimits
+from smartcompute.db import utcnow
+from smartcompute.jobs.models import Job
+
+# The class id of our two-key advisory locks (a key space apart from the workers' single-key job locks).
+_QUOTA_LOCK_CLASS = 4_201
+
+
+class QuotaExceeded(Exception):
+    """A quota is used up: `retry_after` says when trying again can succeed."""
+
+    def __init__(self, detail: str, retry_after: int, quota: str):
+        super().__init__(detail)
+        self.detail, self.retry_after, self.quota = detail, retry_after, quota
+
+
+class PlanLimitExceeded(ValueError):
+    """The request itself is bigger than the plan allows; retrying will not help."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    jobs_today: int
+    jobs_in_flight: int
+
+
+def points_in(data: dict) -> int:
+    return len(data.get("timestamps") or ()) * max(1, len(data.get("metrics") or {}))
+
+
+def _start_of_day(now: datetime) -> datetime:
+    return now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def usage(session: Session, account_id: uuid.UUID) -> Usage:
+    since = _start_of_day(utcnow())
+    today = session.scalar(select(func.count()).select_from(Job).where(
+        Job.account_id == account_id, Job.created_at >= since))
+    in_flight = session.scalar(select(func.count()).select_from(Job).where(
+        Job.account_id == account_id, Job.status.in_(("queued", "running"))))
+    return Usage(today or 0, in_flight or 0)
+
+
+def check_job_quota(session: Session, account_id: uuid.UUID, plan_name: str, plan: PlanLimits, data: dict) -> None:
+    """Call in the transaction that inserts the job: the lock holds other submissions of the account until
+    it commits, so two concurrent requests cannot both take the last slot."""
+    points = points_in(data)
+    if points > plan.points_per_job:
+        raise PlanLimitExceeded(f"the {plan_name} plan allows {plan.points_per_job} points per job; this job has {points}")
+    session.execute(text("SELECT pg_advisory_xact_lock(:class_id, hashtext(:account))"),
+                    {"class_id": _QUOTA_LOCK_CLASS, "account": str(account_id)})
+    used = usage(session, account_id)
+    if used.jobs_today >= plan.jobs_per_day:
+        now = utcnow()
+        tomorrow = _start_of_day(now) + timedelta(days=1)
+        raise QuotaExceeded(f"the {plan_name} plan allows {plan.jobs_per_day} jobs per day (UTC)",
+                            max(1, int((tomorrow - now).total_seconds())), "jobs_per_day")
+    if used.jobs_in_flight >= plan.concurrent_jobs:
+        raise QuotaExceeded(f"the {plan_name} plan allows {plan.concurrent_jobs} jobs queued or running at once",
+                            5, "concurrent_jobs")

@@ -1,0 +1,159 @@
+"""Request and response shapes of sign-in, API keys, members, audit and admin. Requests forbid unknown
+fields, so no body can set a role, account, plan or credit it was not meant to (no mass assignment)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["owner", "analyst", "viewer"]
+Scope = Literal["jobs:read", "jobs:write", "keys:read", "keys:write", "members:read", "members:write", "audit:read"]
+_REQUEST = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+    refresh_expires_in: int
+
+
+class RefreshRequest(BaseModel):
+    model_config = _REQUEST
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class LogoutRequest(BaseModel):
+    """Optional: a refresh token to end its sign-in when no access token is at hand."""
+
+    model_config = _REQUEST
+    refresh_token: Optional[str] = Field(default=None, min_length=1, max_length=4096)
+
+
+class ApiKeyRequest(BaseModel):
+    model_config = _REQUEST
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[Scope] = Field(default=["jobs:read", "jobs:write"], min_length=1, max_length=10)
+    expires_at: Optional[datetime] = None
+
+
+class RotateRequest(BaseModel):
+    model_config = _REQUEST
+    grace_seconds: int = Field(default=3600, ge=0, le=31_536_000)
+
+
+class ApiKey(BaseModel):
+    id: str
+    name: str
+    prefix: str
+    scopes: list[str]
+    user_id: str
+    created_at: datetime
+    last_used_at: Optional[datetime]
+    expires_at: Optional[datetime]
+    revoked_at: Optional[datetime]
+    replaced_by: Optional[str]
+
+
+class NewApiKey(ApiKey):
+    key: str = Field(description="The key itself. It is shown once and cannot be recovered.")
+
+
+class RotatedApiKey(BaseModel):
+    old: ApiKey
+    new: NewApiKey
+
+
+class ApiKeyList(BaseModel):
+    items: list[ApiKey]
+
+
+class Usage(BaseModel):
+    jobs_today: int
+    jobs_in_flight: int
+
+
+class PlanLimits(BaseModel):
+    requests: str
+    jobs_per_day: int
+    concurrent_jobs: int
+    points_per_job: int
+
+
+class AccountInfo(BaseModel):
+    id: str
+    name: str
+    plan: str
+    created_at: datetime
+    limits: PlanLimits
+    usage: Usage
+    role: Role
+    scopes: list[str]
+
+
+class Member(BaseModel):
+    id: str
+    account_id: str
+    email: str
+    role: Role
+    is_active: bool
+    is_staff: bool
+    created_at: datetime
+
+
+class MemberList(BaseModel):
+    items: list[Member]
+
+
+class MemberRequest(BaseModel):
+    model_config = _REQUEST
+    email: str = Field(min_length=3, max_length=320)
+    role: Role = "viewer"
+    password: Optional[str] = Field(default=None, min_length=12, max_length=1024)
+
+
+class MemberUpdate(BaseModel):
+    """What an owner (or staff) may change about a user; nothing else can be sent."""
+
+    model_config = _REQUEST
+    role: Optional[Role] = None
+    is_active: Optional[bool] = None
+
+
+class AccountSummary(BaseModel):
+    id: str
+    name: str
+    plan: str
+    created_at: datetime
+    members: int
+
+
+class AccountList(BaseModel):
+    items: list[AccountSummary]
+
+
+class AccountUpdate(BaseModel):
+    model_config = _REQUEST
+    plan: str = Field(min_length=1, max_length=40)
+
+
+class AuditEvent(BaseModel):
+    id: str
+    occurred_at: datetime
+    account_id: Optional[str]
+    actor: str
+    actor_user_id: Optional[str]
+    actor_api_key_id: Optional[str]
+    action: str
+    target_type: Optional[str]
+    target_id: Optional[str]
+    client_address: Optional[str]
+    request_id: Optional[str]
+    details: dict[str, Any]
+
+
+class AuditEventList(BaseModel):
+    items: list[AuditEvent]
+    next_cursor: Optional[str]

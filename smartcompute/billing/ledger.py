@@ -1,0 +1,154 @@
+"""The credit ledger: every change of an account's balance is one appended row.
+
+PostgreSQL enforces the invariants (migration 0003): a trigger adds each ledger amount to `credit_balances`,
+whose CHECKs keep the balance from going negative or under what is held for jobs, and ledger rows cannot be
+updated or deleted. Each row has an `entry_key` naming the change (`payment:<id>:credit`, `job:<id>:charge`),
+unique, so repeating a change is a no-op: that is what makes a payment credit happen exactly once.
+
+A job's cost is *held* when it is submitted (spendable = balance - held), *charged* when it succeeds (a ledger
+row) and *released* when it fails or is canceled (no ledger row: the balance never changed).
+"""
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from smartcompute.billing.models import CreditBalance, CreditHold, LedgerEntry
+from smartcompute.db import utcnow
+
+MAX_PAGE_SIZE = 100
+
+
+class InsufficientCredits(ValueError):
+    def __init__(self, needed: int, available: int):
+        self.needed, self.available = needed, available
+        super().__init__(f"this needs {needed} credits and {available} are available")
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Balance:
+    balance: int
+    held: int
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+
+def balance_of(session: Session, account_id: uuid.UUID) -> Balance:
+    row = session.execute(
+        select(CreditBalance.balance, CreditBalance.held).where(CreditBalance.account_id == account_id)
+    ).first()
+    return Balance(row.balance, row.held) if row else Balance(0, 0)
+
+
+def record(
+    session: Session, account_id: uuid.UUID, amount: int, reason: str, entry_key: str, *,
+    job_id: uuid.UUID | None = None, payment_id: uuid.UUID | None = None, note: str | None = None,
+) -> bool:
+    """Append one change; False when a change with this key was recorded before (nothing happens then).
+
+    A change that would take the balance below zero (or below what is held) raises IntegrityError.
+    """
+    inserted = session.execute(
+        insert(LedgerEntry)
+        .values(id=uuid.uuid4(), account_id=account_id, amount=amount, reason=reason, entry_key=entry_key,
+                job_id=job_id, payment_id=payment_id, note=note, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["entry_key"])
+        .returning(LedgerEntry.id)
+    ).first()
+    return inserted is not None
+
+
+def grant(session: Session, account_id: uuid.UUID, amount: int, entry_key: str, note: str | None = None) -> bool:
+    """Credits given by an operator (or the sign-up grant); negative amounts take them back."""
+    return record(session, account_id, amount, "grant", entry_key, note=note)
+
+
+def hold(session: Session, account_id: uuid.UUID, job_id: uuid.UUID, amount: int) -> None:
+    """Reserve a job's cost in the caller's transaction, or raise InsufficientCredits."""
+    if amount <= 0:
+        return
+    reserved = session.execute(
+        update(CreditBalance)
+        .where(CreditBalance.account_id == account_id, CreditBalance.balance - CreditBalance.held >= amount)
+        .values(held=CreditBalance.held + amount, updated_at=utcnow())
+        .returning(CreditBalance.account_id)
+    ).first()
+    if reserved is None:
+        raise InsufficientCredits(amount, balance_of(session, account_id).available)
+    session.add(CreditHold(job_id=job_id, account_id=account_id, amount=amount, status="held", created_at=utcnow()))
+    session.flush()
+
+
+def _settle(session: Session, job_id: uuid.UUID, status: str):
+    return session.execute(
+        update(CreditHold).where(CreditHold.job_id == job_id, CreditHold.status == "held")
+        .values(status=status, settled_at=utcnow())
+        .returning(CreditHold.account_id, CreditHold.amount)
+    ).first()
+
+
+def _unhold(session: Session, account_id: uuid.UUID, amount: int) -> None:
+    session.execute(
+        update(CreditBalance).where(CreditBalance.account_id == account_id)
+        .values(held=CreditBalance.held - amount, updated_at=utcnow())
+    )
+
+
+def charge(session: Session, job_id: uuid.UUID) -> int:
+    """The job succeeded: its held cost leaves the balance. Returns the amount (0 if nothing was held)."""
+    settled = _settle(session, job_id, "charged")
+    if settled is None:
+        return 0
+    _unhold(session, settled.account_id, settled.amount)  # first, so `held <= balance` holds at every step
+    record(session, settled.account_id, -settled.amount, "job", f"job:{job_id}:charge", job_id=job_id)
+    return settled.amount
+
+
+def release(session: Session, job_id: uuid.UUID) -> int:
+    """The job failed or was canceled: its held cost is spendable again. Returns the amount released."""
+    settled = _settle(session, job_id, "released")
+    if settled is None:
+        return 0
+    _unhold(session, settled.account_id, settled.amount)
+    return settled.amount
+
+
+def ledger_sum(session: Session, account_id: uuid.UUID) -> int:
+    return int(session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.account_id == account_id)))
+
+
+def _encode_cursor(entry: LedgerEntry) -> str:
+    return base64.urlsafe_b64encode(f"{entry.created_at.isoformat()}|{entry.id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        created_at, entry_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
+        return datetime.fromisoformat(created_at), uuid.UUID(entry_id)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidCursor("cursor is not one this API returned") from None
+
+
+def entries(
+    session: Session, account_id: uuid.UUID, *, limit: int = 20, cursor: str | None = None,
+) -> tuple[list[LedgerEntry], str | None]:
+    """Newest first, keyset-paginated on (created_at, id)."""
+    query = select(LedgerEntry).where(LedgerEntry.account_id == account_id)
+    if cursor:
+        query = query.where(tuple_(LedgerEntry.created_at, LedgerEntry.id) < tuple_(*_decode_cursor(cursor)))
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    rows = list(session.scalars(query.order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc()).limit(limit + 1)))
+    return rows[:limit], (_encode_cursor(rows[limit - 1]) if len(rows) > limit else None)

@@ -1,0 +1,185 @@
+"""Payments and their state machine: the one place a payment's status changes.
+
+pending -> confirmed | failed | expired; confirmed -> refunded. Provider events may arrive late, twice or out
+of order, so each event is applied to the payment row under a row lock and only moves it forward:
+- a `pending` event never moves a payment back; `failed`/`expired` only end a pending payment;
+- `confirmed` also wins over failed/expired (crypto paid after the deadline is still money received) and
+  credits the account exactly once: the ledger entry's key is `payment:<id>:credit`;
+- `refunded` after a confirmation takes the credits back, as many as are still spendable (the rest is
+  recorded as `unrecovered`); before one, it just ends the payment.
+The amount paid is compared with the amount asked: short by more than PAYMENT_AMOUNT_TOLERANCE percent is
+`underpaid` and credits pro rata; more is `overpaid` and credits the full pack (the surplus is for support to
+refund); within it, `exact`.
+"""
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from smartcompute.billing import ledger
+from smartcompute.billing.models import CreditBalance, Payment
+from smartcompute.billing.prices import Product
+from smartcompute.db import utcnow
+
+DEFAULT_TOLERANCE = Decimal("0.5")
+
+
+class PaymentNotFound(LookupError):
+    """The event names a payment we do not (yet) have: retried, then dead-lettered."""
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """What the provider's API answered: what the customer must do to pay."""
+
+    provider_payment_id: str
+    checkout_url: str | None = None
+    pay_address: str | None = None
+    pay_amount: Decimal | None = None
+    expires_at: datetime | None = None
+
+
+def open_payment(
+    session: Session, *, account_id: uuid.UUID, user_id: uuid.UUID | None, product: Product, provider: str,
+    pay_currency: str, expiry: timedelta,
+) -> Payment:
+    """A pending payment, committed before the provider is asked, so its events always find it."""
+    now = utcnow()
+    payment = Payment(
+        id=uuid.uuid4(), account_id=account_id, user_id=user_id, provider=provider, product_kind=product.kind,
+        product=product.name, credits=product.credits, price_amount=product.price, price_currency=product.currency,
+        pay_currency=pay_currency.upper(), status="pending", credited=0, unrecovered=0, expires_at=now + expiry,
+        created_at=now, updated_at=now,
+    )
+    session.add(payment)
+    session.commit()
+    return payment
+
+
+def attach_checkout(session: Session, payment_id: uuid.UUID, checkout: Checkout) -> Payment:
+    payment = session.scalar(select(Payment).where(Payment.id == payment_id).with_for_update())
+    payment.provider_payment_id = checkout.provider_payment_id
+    payment.checkout_url, payment.pay_address, payment.pay_amount = checkout.checkout_url, checkout.pay_address, checkout.pay_amount
+    if checkout.expires_at:
+        payment.expires_at = checkout.expires_at
+    session.commit()
+    return payment
+
+
+def abandon(session: Session, payment_id: uuid.UUID) -> None:
+    """The provider refused to create it: the payment failed before anyone could pay."""
+    payment = session.scalar(select(Payment).where(Payment.id == payment_id).with_for_update())
+    if payment is not None and payment.status == "pending":
+        payment.status = "failed"
+    session.commit()
+
+
+def apply_event(session: Session, provider: str, event: dict[str, Any], *,
+                tolerance: Decimal = DEFAULT_TOLERANCE) -> uuid.UUID | None:
+    """Apply one normalised provider event in the caller's transaction; returns the payment's id.
+
+    None when the event names no payment at all (nothing to do); PaymentNotFound when it names one we lack.
+    """
+    if not (event.get("payment_id") or event.get("provider_payment_id")):
+        return None
+    payment = _find(session, provider, event)
+    if payment is None:
+        raise PaymentNotFound(f"no {provider} payment {event.get('payment_id') or event.get('provider_payment_id')}")
+    if payment.provider_payment_id is None and event.get("provider_payment_id"):
+        payment.provider_payment_id = event["provider_payment_id"]
+    payment.last_event_at = utcnow()
+    status = event.get("status")
+    if status == "confirmed":
+        _confirm(session, payment, event, tolerance)
+    elif status in ("failed", "expired") and payment.status == "pending":
+        payment.status = status
+    elif status == "refunded":
+        _refund(session, payment)
+    return payment.id
+
+
+def _find(session: Session, provider: str, event: dict[str, Any]) -> Payment | None:
+    query = select(Payment).where(Payment.provider == provider).with_for_update()
+    try:
+        ours = uuid.UUID(str(event.get("payment_id"))) if event.get("payment_id") else None
+    except ValueError:
+        ours = None
+    if ours is not None:
+        found = session.scalar(query.where(Payment.id == ours))
+        if found is not None:
+            return found
+    if event.get("provider_payment_id"):
+        return session.scalar(query.where(Payment.provider_payment_id == str(event["provider_payment_id"])))
+    return None
+
+
+def _confirm(session: Session, payment: Payment, event: dict[str, Any], tolerance: Decimal) -> None:
+    if payment.status in ("confirmed", "refunded"):
+        return
+    settlement, paid, credits = settle(payment, event, tolerance)
+    payment.status, payment.settlement, payment.amount_paid = "confirmed", settlement, paid
+    payment.confirmed_at, payment.credited = utcnow(), credits
+    if credits > 0:
+        ledger.record(session, payment.account_id, credits, "payment", f"payment:{payment.id}:credit",
+                      payment_id=payment.id, note=f"{payment.product_kind} {payment.product} ({settlement})")
+
+
+def settle(payment: Payment, event: dict[str, Any], tolerance: Decimal) -> tuple[str, Decimal | None, int]:
+    """(settlement, amount paid, credits to give) for a confirmation."""
+    paid = _decimal(event.get("amount"))
+    currency = (event.get("currency") or "").upper()
+    expected = None
+    if paid is not None and currency == payment.pay_currency and payment.pay_amount:
+        expected = Decimal(payment.pay_amount)
+    elif paid is not None and currency == payment.price_currency:
+        expected = Decimal(payment.price_amount)
+    if expected is None:
+        overpaid = (event.get("hints") or {}).get("overPaid")
+        return ("overpaid" if overpaid else "exact"), paid, payment.credits
+    ratio = paid / expected
+    if ratio < 1 - tolerance / 100:
+        return "underpaid", paid, max(0, math.floor(payment.credits * ratio))
+    if ratio > 1 + tolerance / 100:
+        return "overpaid", paid, payment.credits
+    return "exact", paid, payment.credits
+
+
+def _refund(session: Session, payment: Payment) -> None:
+    if payment.status == "refunded":
+        return
+    if payment.status == "confirmed" and payment.credited > 0:
+        balance = session.scalar(
+            select(CreditBalance).where(CreditBalance.account_id == payment.account_id).with_for_update())
+        take = min(payment.credited, balance.balance - balance.held if balance else 0)
+        if take > 0:
+            ledger.record(session, payment.account_id, -take, "refund", f"payment:{payment.id}:refund",
+                          payment_id=payment.id, note="payment refunded by the provider")
+        payment.unrecovered = payment.credited - take
+    payment.status = "refunded"
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        number = Decimal(str(value)) if value is not None else None
+    except InvalidOperation:
+        return None
+    return number if number is not None and number.is_finite() and number >= 0 else None
+
+
+def get_payment(session: Session, account_id: uuid.UUID, payment_id: uuid.UUID) -> Payment | None:
+    return session.scalar(select(Payment).where(Payment.id == payment_id, Payment.account_id == account_id))
+
+
+def list_payments(session: Session, account_id: uuid.UUID, *, limit: int = 20,
+                  before: tuple[datetime, uuid.UUID] | None = None) -> list[Payment]:
+    query = select(Payment).where(Payment.account_id == account_id)
+    if before:
+        query = query.where(tuple_(Payment.created_at, Payment.id) < tuple_(*before))
+    return list(session.scalars(query.order_by(Payment.created_at.desc(), Payment.id.desc()).limit(limit)))

@@ -1,0 +1,108 @@
+"""Payment providers' webhooks: each verifies a delivery over the raw body, in constant time, before anything
+parses it, then turns it into one `ProviderEvent` (provider, event id, payment ids, status, amount, currency,
+time). Statuses are ours: pending, confirmed, failed, expired, refunded (None when the event says nothing
+about a payment's state).
+
+Provider names are the operator contract: `generic`, `coinbase-commerce`, `btcpay`, `nowpayments`,
+`standard-webhooks`. A provider whose secret is not configured is not offered at all (its URL is 404).
+"""
+from __future__ import annotations
+
+import hmac
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Protocol
+
+PAYMENT_STATUSES = ("pending", "confirmed", "failed", "expired", "refunded")
+
+
+class InvalidSignature(ValueError):
+    """The delivery is not from the provider; nothing about it may be stored."""
+
+
+class InvalidEvent(ValueError):
+    """Correctly signed, but not an event we can read."""
+
+
+@dataclass(frozen=True)
+class ProviderEvent:
+    provider: str
+    event_id: str
+    event_type: str | None
+    payload: dict[str, Any]
+    status: str | None = None
+    payment_id: str | None = None  # ours, when the provider echoes the metadata we sent
+    provider_payment_id: str | None = None
+    amount: str | None = None
+    currency: str | None = None
+    occurred_at: str | None = None
+    hints: dict[str, Any] = field(default_factory=dict)  # e.g. {"overpaid": True} from the provider
+
+    def normalized(self) -> dict[str, Any]:
+        view = asdict(self)
+        view.pop("payload")
+        return view
+
+
+class WebhookProvider(Protocol):
+    name: str
+
+    def verify(self, headers: Mapping[str, str], raw_body: bytes) -> None: ...
+
+    def parse(self, headers: Mapping[str, str], raw_body: bytes) -> ProviderEvent: ...
+
+
+def same(given: str | bytes, expected: str | bytes) -> bool:
+    """Constant-time comparison (time independent of where the two differ)."""
+    given = given.encode() if isinstance(given, str) else given
+    expected = expected.encode() if isinstance(expected, str) else expected
+    return hmac.compare_digest(given, expected)
+
+
+def required_header(headers: Mapping[str, str], name: str) -> str:
+    value = headers.get(name, "")
+    if not value:
+        raise InvalidSignature(f"the {name} header is missing")
+    return value.strip()
+
+
+def json_object(raw_body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(raw_body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidEvent("the body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise InvalidEvent("the body is not a JSON object")
+    return payload
+
+
+def text(value: Any, limit: int = 255) -> str | None:
+    """A short string field, or None (numbers become their text)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float, str)) and 0 < len(str(value)) <= limit:
+        return str(value)
+    return None
+
+
+def event_id_of(value: Any) -> str:
+    found = text(value)
+    if found is None:
+        raise InvalidEvent("the event has no id")
+    return found
+
+
+def configured_providers(secrets: Mapping[str, str | None], *, tolerance: int = 300) -> dict[str, WebhookProvider]:
+    """Providers whose secret is set, by their URL name. `secrets` maps URL names to resolved secrets."""
+    from smartcompute.billing.providers.btcpay import BTCPayProvider
+    from smartcompute.billing.providers.coinbase_commerce import CoinbaseCommerceProvider
+    from smartcompute.billing.providers.generic import GenericProvider
+    from smartcompute.billing.providers.nowpayments import NowPaymentsProvider
+    from smartcompute.billing.providers.standard_webhooks import StandardWebhooksProvider
+
+    factories = {
+        "generic": GenericProvider, "coinbase-commerce": CoinbaseCommerceProvider, "btcpay": BTCPayProvider,
+        "nowpayments": NowPaymentsProvider,
+        "standard-webhooks": lambda secret: StandardWebhooksProvider(secret, tolerance=tolerance),
+    }
+    return {name: factory(secrets[name]) for name, factory in factories.items() if secrets.get(name)}

@@ -1,0 +1,52 @@
+"""BTCPay Server (Greenfield webhooks): `BTCPay-Sig: sha256=<hex HMAC-SHA256(secret, raw body)>`.
+
+Body: `{"deliveryId", "webhookId", "originalDeliveryId", "isRedelivery", "type": "Invoice...", "timestamp",
+"storeId", "invoiceId", "metadata": {"orderId": "<our payment id>"}, "overPaid", "partiallyPaid", ...}`.
+A redelivery gets a new deliveryId but keeps `originalDeliveryId`, which is therefore the event's id.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime, timezone
+from typing import Mapping
+
+from smartcompute.billing.providers import (
+    InvalidSignature, ProviderEvent, event_id_of, json_object, required_header, same, text,
+)
+
+STATUSES = {
+    "InvoiceCreated": "pending", "InvoiceReceivedPayment": "pending", "InvoiceProcessing": "pending",
+    "InvoicePaymentSettled": "pending", "InvoiceSettled": "confirmed", "InvoiceExpired": "expired",
+    "InvoiceInvalid": "failed",
+}
+
+
+class BTCPayProvider:
+    name = "btcpay"
+    header = "BTCPay-Sig"
+
+    def __init__(self, secret: str):
+        self._secret = secret.encode()
+
+    def sign(self, raw_body: bytes) -> str:
+        return "sha256=" + hmac.new(self._secret, raw_body, hashlib.sha256).hexdigest()
+
+    def verify(self, headers: Mapping[str, str], raw_body: bytes) -> None:
+        if not same(required_header(headers, self.header), self.sign(raw_body)):
+            raise InvalidSignature(f"the {self.header} header does not match the body")
+
+    def parse(self, headers: Mapping[str, str], raw_body: bytes) -> ProviderEvent:
+        payload = json_object(raw_body)
+        metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {}
+        event_type = text(payload.get("type"), 100)
+        timestamp = payload.get("timestamp")
+        occurred = (datetime.fromtimestamp(timestamp, timezone.utc).isoformat()
+                    if isinstance(timestamp, (int, float)) and not isinstance(timestamp, bool) else None)
+        hints = {key: True for key in ("overPaid", "partiallyPaid", "manuallyMarked") if payload.get(key) is True}
+        return ProviderEvent(
+            provider=self.name, event_id=event_id_of(payload.get("originalDeliveryId") or payload.get("deliveryId")),
+            event_type=event_type, payload=payload, status=STATUSES.get(event_type or ""),
+            payment_id=text(metadata.get("orderId")), provider_payment_id=text(payload.get("invoiceId")),
+            occurred_at=occurred, hints=hints,
+        )

@@ -1,0 +1,68 @@
+"""Coinbase Commerce: `X-CC-Webhook-Signature` is the hex HMAC-SHA256 of the raw body with the shared secret.
+
+The body is `{"id": ..., "scheduled_for": ..., "event": {"id", "type": "charge:<state>", "created_at",
+"data": <charge>}}`; the charge carries our payment id in `metadata.payment_id` (we set it when creating it),
+its payments in `payments[].value.crypto` and its own id in `id`.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from decimal import Decimal, InvalidOperation
+from typing import Any, Mapping
+
+from smartcompute.billing.providers import (
+    InvalidEvent, InvalidSignature, ProviderEvent, event_id_of, json_object, required_header, same, text,
+)
+
+# charge:delayed is a payment accepted after the charge expired; charge:resolved a manually settled one.
+STATUSES = {
+    "charge:created": "pending", "charge:pending": "pending", "charge:confirmed": "confirmed",
+    "charge:resolved": "confirmed", "charge:delayed": "confirmed", "charge:failed": "failed",
+}
+
+
+class CoinbaseCommerceProvider:
+    name = "coinbase-commerce"
+    header = "X-CC-Webhook-Signature"
+
+    def __init__(self, secret: str):
+        self._secret = secret.encode()
+
+    def sign(self, raw_body: bytes) -> str:
+        return hmac.new(self._secret, raw_body, hashlib.sha256).hexdigest()
+
+    def verify(self, headers: Mapping[str, str], raw_body: bytes) -> None:
+        if not same(required_header(headers, self.header).lower(), self.sign(raw_body)):
+            raise InvalidSignature(f"the {self.header} header does not match the body")
+
+    def parse(self, headers: Mapping[str, str], raw_body: bytes) -> ProviderEvent:
+        payload = json_object(raw_body)
+        event = payload.get("event")
+        if not isinstance(event, dict):
+            raise InvalidEvent("the body has no event object")
+        charge = event.get("data") if isinstance(event.get("data"), dict) else {}
+        metadata = charge.get("metadata") if isinstance(charge.get("metadata"), dict) else {}
+        event_type = text(event.get("type"), 100)
+        amount, currency = _paid(charge)
+        return ProviderEvent(
+            provider=self.name, event_id=event_id_of(event.get("id")), event_type=event_type, payload=payload,
+            status=STATUSES.get(event_type or ""), payment_id=text(metadata.get("payment_id")),
+            provider_payment_id=text(charge.get("id")), amount=amount, currency=currency,
+            occurred_at=text(event.get("created_at"), 64),
+        )
+
+
+def _paid(charge: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The crypto amount received over all of the charge's payments, when they are in one currency."""
+    total, currency = Decimal(0), None
+    for payment in charge.get("payments") or []:
+        crypto = ((payment or {}).get("value") or {}).get("crypto") or {}
+        try:
+            amount = Decimal(str(crypto.get("amount")))
+        except InvalidOperation:
+            continue
+        if currency not in (None, crypto.get("currency")):
+            return None, None
+        total, currency = total + amount, crypto.get("currency")
+    return (str(total), str(currency).upper()) if currency else (None, None)

@@ -1,0 +1,58 @@
+"""Standard Webhooks (standardwebhooks.com): `webhook-id`, `webhook-timestamp` (Unix seconds) and
+`webhook-signature`, a space-separated list of `v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>`,
+where the key is the base64 after `whsec_`. Several signatures let the sender rotate secrets; we accept a
+match with any of ours (STANDARD_WEBHOOKS_SECRET may hold several, space-separated). Timestamps further
+than the tolerance in the past or future are refused, so a captured delivery cannot be replayed later.
+
+Body: `{"type": "payment.<status>", "timestamp": ISO-8601, "data": {"payment_id", "status", "amount",
+"currency", "provider_payment_id"}}`; the event id is the `webhook-id` header.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from typing import Mapping
+
+from smartcompute.billing.providers import (
+    PAYMENT_STATUSES, InvalidSignature, ProviderEvent, event_id_of, json_object, required_header, same, text,
+)
+
+
+class StandardWebhooksProvider:
+    name = "standard-webhooks"
+
+    def __init__(self, secrets: str, *, tolerance: int = 300):
+        self._keys = [base64.b64decode(secret[len("whsec_"):]) for secret in secrets.split()]
+        self._tolerance = tolerance
+
+    def sign(self, message_id: str, timestamp: int, raw_body: bytes, key_index: int = 0) -> str:
+        content = f"{message_id}.{timestamp}.".encode() + raw_body
+        return "v1," + base64.b64encode(hmac.new(self._keys[key_index], content, hashlib.sha256).digest()).decode()
+
+    def verify(self, headers: Mapping[str, str], raw_body: bytes) -> None:
+        message_id = required_header(headers, "webhook-id")
+        stamp = required_header(headers, "webhook-timestamp")
+        given = required_header(headers, "webhook-signature").split()
+        if not stamp.isdigit():
+            raise InvalidSignature("the webhook-timestamp header is not Unix seconds")
+        if abs(time.time() - int(stamp)) > self._tolerance:
+            raise InvalidSignature("the webhook-timestamp is too old or too new")
+        expected = [self.sign(message_id, int(stamp), raw_body, index) for index in range(len(self._keys))]
+        # Compare every pair, so the time taken does not depend on which one matched.
+        if not [1 for signature in given for wanted in expected if same(signature, wanted)]:
+            raise InvalidSignature("no webhook-signature matches the body")
+
+    def parse(self, headers: Mapping[str, str], raw_body: bytes) -> ProviderEvent:
+        payload = json_object(raw_body)
+        event_type = text(payload.get("type"), 100)
+        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+        status = data.get("status") or (event_type or "").rpartition(".")[2]
+        return ProviderEvent(
+            provider=self.name, event_id=event_id_of(headers.get("webhook-id")), event_type=event_type,
+            payload=payload, status=status if status in PAYMENT_STATUSES else None,
+            payment_id=text(data.get("payment_id")), provider_payment_id=text(data.get("provider_payment_id")),
+            amount=text(data.get("amount"), 64), currency=(text(data.get("currency"), 16) or "").upper() or None,
+            occurred_at=text(payload.get("timestamp"), 64),
+        )

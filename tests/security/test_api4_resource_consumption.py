@@ -1,0 +1,122 @@
+"""API4 Unrestricted Resource Consumption: per-plan rate limits (Redis), job quotas, size limits."""
+from __future__ import annotations
+
+import logging
+
+from smartcompute.accounts.models import Account
+from tests.security.conftest import bearer, sign_in
+from tests.support import job_body
+
+TIGHT = "free:requests=3/minute,jobs_per_day=100,concurrent_jobs=100,points_per_job=100000;pro:requests=10/minute"
+
+
+def _assert_rate_limited(response) -> None:
+    assert response.status_code == 429 and response.mimetype == "application/problem+json"
+    assert response.get_json()["type"] == "/problems/rate-limited"
+    assert 0 < int(response.headers["Retry-After"]) <= 61
+
+
+def test_the_plan_limit_holds_per_key_with_ietf_and_x_ratelimit_headers(make_app, account):
+    client = make_app(PLANS=TIGHT).test_client()
+    first = client.get("/v1/jobs", headers=account.headers)
+    assert first.headers["RateLimit-Policy"] == '"plan";q=3;w=60'
+    assert first.headers["RateLimit"].startswith('"plan";r=2;t=')
+    assert (first.headers["X-RateLimit-Limit"], first.headers["X-RateLimit-Remaining"]) == ("3", "2")
+    assert int(first.headers["X-RateLimit-Reset"]) > 0
+    assert [client.get("/v1/jobs", headers=account.headers).status_code for _ in range(2)] == [200, 200]
+    _assert_rate_limited(client.get("/v1/jobs", headers=account.headers))
+    # A JWT of the same user is counted for the user, apart from the key.
+    token = bearer(sign_in(client, account)["access_token"])
+    assert client.get("/v1/jobs", headers=token).status_code == 200
+
+
+def test_a_better_plan_raises_the_limit_on_the_next_request(make_app, sessions, account):
+    client = make_app(PLANS=TIGHT).test_client()
+    assert all(client.get("/v1/jobs", headers=account.headers).status_code == 200 for _ in range(3))
+    _assert_rate_limited(client.get("/v1/jobs", headers=account.headers))
+    with sessions() as session:
+        session.get(Account, account.account_id).plan = "pro"
+        session.commit()
+    response = client.get("/v1/jobs", headers=account.headers)
+    assert response.status_code == 200 and response.headers["X-RateLimit-Limit"] == "10"
+
+
+def test_anonymous_calls_are_limited_per_address_and_x_forwarded_for_cannot_dodge_it(make_app):
+    client = make_app(ANONYMOUS_RATE_LIMIT="2/minute").test_client()
+    spoofed = [client.get("/v1/openapi.json", headers={"X-Forwarded-For": f"198.51.100.{i}"}) for i in range(3)]
+    assert [response.status_code for response in spoofed[:2]] == [200, 200]
+    _assert_rate_limited(spoofed[2])
+    assert spoofed[0].headers["RateLimit-Policy"] == '"anonymous";q=2;w=60'
+
+
+def test_behind_one_trusted_proxy_the_proxys_entry_is_the_client(make_app):
+    client = make_app(ANONYMOUS_RATE_LIMIT="2/minute", TRUSTED_PROXY_COUNT="1").test_client()
+
+    def via_proxy(client_claims: str, proxy_saw: str):
+        return client.get("/v1/openapi.json", headers={"X-Forwarded-For": f"{client_claims}, {proxy_saw}"}).status_code
+
+    # The client forges the first entry each time; the proxy appends the real address last.
+    assert [via_proxy(f"10.0.0.{i}", "203.0.113.7") for i in range(3)] == [200, 200, 429]
+    assert via_proxy("10.0.0.1", "203.0.113.8") == 200
+
+
+def test_health_is_not_rate_limited(make_app):
+    client = make_app(ANONYMOUS_RATE_LIMIT="1/minute").test_client()
+    assert [client.get("/health").status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_points_per_job_beyond_the_plan_is_422(make_app, account):
+    client = make_app(PLANS="free:points_per_job=50").test_client()
+    response = client.post("/v1/jobs", json=job_body(points=30), headers=account.headers)  # 30 x 2 metrics
+    assert response.status_code == 422 and response.get_json()["type"] == "/problems/plan-limit-exceeded"
+    assert client.post("/v1/jobs", json=job_body(points=25), headers=account.headers).status_code == 202
+
+
+def test_jobs_per_day_quota_is_429_until_tomorrow(make_app, account):
+    client = make_app(PLANS="free:jobs_per_day=2,concurrent_jobs=100").test_client()
+    assert [client.post("/v1/jobs", json=job_body(points=10), headers=account.headers).status_code
+            for _ in range(2)] == [202, 202]
+    response = client.post("/v1/jobs", json=job_body(points=10), headers=account.headers)
+    assert response.status_code == 429 and response.get_json()["type"] == "/problems/quota-exceeded"
+    assert 0 < int(response.headers["Retry-After"]) <= 86400
+
+
+def test_concurrent_jobs_quota_frees_up_when_a_job_finishes(make_app, account):
+    client = make_app(PLANS="free:concurrent_jobs=1").test_client()
+    first = client.post("/v1/jobs", json=job_body(points=10), headers=account.headers).get_json()["id"]
+    blocked = client.post("/v1/jobs", json=job_body(points=10), headers=account.headers)
+    assert blocked.status_code == 429 and blocked.headers["Retry-After"] == "5"
+    assert client.post(f"/v1/jobs/{first}/cancel", headers=account.headers).status_code == 200
+    assert client.post("/v1/jobs", json=job_body(points=10), headers=account.headers).status_code == 202
+
+
+def test_oversized_fields_and_pages_are_refused(client, account):
+    token = bearer(sign_in(client, account)["access_token"])
+    assert client.post("/v1/api-keys", json={"name": "n" * 201}, headers=token).status_code == 422
+    assert client.get("/v1/account/audit-events?limit=1000", headers=token).status_code == 422
+    assert client.get("/v1/jobs?limit=1000", headers=account.headers).status_code == 422
+    huge_password = {"email": account.email, "password": "p" * 5000}
+    assert client.post("/v1/auth/token", json=huge_password).status_code == 422
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_with_redis_down_the_api_serves_limits_hold_per_process_and_readiness_fails(make_app, account):
+    app = make_app(REDIS_URL="redis://127.0.0.1:1/0", PLANS=TIGHT)
+    client, collected, logger = app.test_client(), _Collect(), logging.getLogger("smartcompute.web")
+    logger.addHandler(collected)
+    try:
+        statuses = [client.get("/v1/jobs", headers=account.headers).status_code for _ in range(4)]
+    finally:
+        logger.removeHandler(collected)
+    assert statuses == [200, 200, 200, 429]
+    assert any("rate-limit storage (Redis) unreachable" in message for message in collected.messages)
+    ready = client.get("/health/ready")
+    assert ready.status_code == 503 and ready.get_json()["checks"]["redis"] == "unavailable"

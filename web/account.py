@@ -1,0 +1,87 @@
+"""The caller's account: plan, limits and usage; its members (owners manage them); its audit log."""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from flask import Blueprint, request
+
+from smartcompute.accounts import admin as accounts_admin, audit
+from smartcompute.accounts.limits import usage
+from smartcompute.accounts.models import Account
+from smartcompute.accounts.schemas import MemberRequest, MemberUpdate
+from smartcompute.accounts.services import AccountError
+from web.auth import current_principal, requires
+from web.bodies import read_json
+from web.problems import Problem
+from web.replies import actor, json_response, path_uuid, query_limit, query_text
+from web.runtime import db, web_runtime
+
+account = Blueprint("account", __name__, url_prefix="/v1/account")
+
+
+@account.get("")
+@requires("jobs:read")
+def show():
+    principal, session = current_principal(), db()
+    row = session.get(Account, principal.account_id)
+    settings = web_runtime().settings
+    limits = settings.PLANS.get(row.plan, settings.PLANS[settings.DEFAULT_PLAN])
+    used = usage(session, principal.account_id)
+    return json_response({**accounts_admin.account_view(row), "limits": asdict(limits),
+                          "usage": {"jobs_today": used.jobs_today, "jobs_in_flight": used.jobs_in_flight},
+                          "role": principal.role, "scopes": list(principal.scopes)})
+
+
+@account.get("/members")
+@requires("members:read")
+def members():
+    users = accounts_admin.search_users(db(), account_id=current_principal().account_id,
+                                        query=query_text("q"), limit=query_limit(100))
+    return json_response({"items": [accounts_admin.user_view(user) for user in users]})
+
+
+@account.post("/members")
+@requires("members:write")
+def add_member():
+    body = read_json(MemberRequest)
+    principal, session = current_principal(), db()
+    try:
+        user = accounts_admin.add_member(session, actor(), principal.account_id, email=body.email, role=body.role,
+                                         password=body.password)
+    except AccountError as error:
+        status = 409 if "already exists" in str(error) else 422
+        raise Problem(status, str(error), kind="conflict" if status == 409 else "validation-error") from None
+    session.commit()
+    return json_response(accounts_admin.user_view(user), 201, {"Location": f"/v1/account/members/{user.id}"})
+
+
+@account.patch("/members/<user_id>")
+@requires("members:write")
+def update_member(user_id: str):
+    body = read_json(MemberUpdate)
+    principal, session = current_principal(), db()
+    try:
+        user = accounts_admin.find_user(session, path_uuid(user_id, "member"), account_id=principal.account_id)
+        accounts_admin.update_user(session, actor(), user, role=body.role, is_active=body.is_active)
+    except accounts_admin.NotFound:
+        raise Problem(404, "no such member", kind="not-found") from None
+    except AccountError as error:
+        raise Problem(409, str(error), kind="conflict") from None
+    session.commit()
+    return json_response(accounts_admin.user_view(user))
+
+
+@account.get("/audit-events")
+@requires("audit:read")
+def audit_events():
+    return json_response(audit_page(current_principal().account_id))
+
+
+def audit_page(account_id) -> dict:
+    """One page of the audit log, for an account (owners) or for all (staff: account_id None)."""
+    try:
+        events, next_cursor = audit.list_events(db(), account_id=account_id, action=query_text("action", 60),
+                                                limit=query_limit(), cursor=request.args.get("cursor"))
+    except audit.InvalidCursor as error:
+        raise Problem(422, str(error), kind="validation-error", errors=[{"field": "cursor", "message": str(error)}]) from None
+    return {"items": [audit.event_view(event) for event in events], "next_cursor": next_cursor}

@@ -1,0 +1,141 @@
+"""Buying credits: `POST /v1/payments`, `GET /v1/payments`, `GET /v1/payments/{id}`; staff's dead letters."""
+from __future__ import annotations
+
+import base64
+import logging
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from flask import Blueprint, Flask, Response, current_app, json, request
+
+from config import Settings
+from config.logging import request_id_var
+from smartcompute.billing import payments as billing_payments, prices, webhooks as billing_webhooks
+from smartcompute.billing.clients import ProviderApiError, configured_clients
+from smartcompute.billing.models import Payment
+from smartcompute.billing.schemas import PaymentRequest
+from web.auth import current_principal, requires, requires_staff
+from web.billing import billing, page_limit
+from web.bodies import read_json
+from web.problems import Problem
+from web.runtime import db, web_runtime
+from workers.publishing import publish_payment_event
+
+log = logging.getLogger("smartcompute.web")
+payments = Blueprint("payments", __name__, url_prefix="/v1/payments")
+dead_letters = Blueprint("payment_dead_letters", __name__, url_prefix="/v1/admin/payment-events")
+
+
+def init_payments(app: Flask, settings: Settings) -> None:
+    app.extensions["smartcompute_payment_clients"] = configured_clients(settings)
+    for blueprint in (billing, payments, dead_letters):
+        app.register_blueprint(blueprint)
+
+
+def _json(body, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json", headers=headers)
+
+
+def payment_view(payment: Payment) -> dict:
+    def text(value):  # decimals without the column's trailing zeros: "0.00025", "10"
+        return None if value is None else format(Decimal(value).normalize(), "f")
+
+    return {
+        "id": str(payment.id), "status": payment.status, "provider": payment.provider, "kind": payment.product_kind,
+        "product": payment.product, "credits": payment.credits, "price": text(payment.price_amount),
+        "price_currency": payment.price_currency, "pay_currency": payment.pay_currency,
+        "pay_amount": text(payment.pay_amount), "pay_address": payment.pay_address,
+        "checkout_url": payment.checkout_url, "expires_at": payment.expires_at.isoformat(),
+        "settlement": payment.settlement, "amount_paid": text(payment.amount_paid), "credited": payment.credited,
+        "created_at": payment.created_at.isoformat(),
+    }
+
+
+@payments.post("")
+@requires("jobs:write")
+def create():
+    wanted = read_json(PaymentRequest)
+    settings = web_runtime().settings
+    client = current_app.extensions["smartcompute_payment_clients"].get(wanted.provider)
+    if client is None:
+        raise Problem(422, f"the {wanted.provider} provider is not configured here", kind="validation-error",
+                      errors=[{"field": "provider", "message": "not configured"}])
+    try:
+        product = prices.find_product(settings, wanted.kind, wanted.product)
+    except prices.UnknownProduct as error:
+        raise Problem(422, str(error), kind="validation-error", errors=[{"field": "product", "message": str(error)}]) from None
+    principal = current_principal()
+    payment = billing_payments.open_payment(
+        db(), account_id=principal.account_id, user_id=principal.user_id, product=product, provider=wanted.provider,
+        pay_currency=wanted.currency, expiry=timedelta(minutes=settings.PAYMENT_EXPIRY_MINUTES))
+    callback = f"{settings.PUBLIC_BASE_URL}/v1/webhooks/payments/{wanted.provider}" if settings.PUBLIC_BASE_URL else None
+    try:
+        checkout = client.create(payment, callback_url=callback)
+    except ProviderApiError as error:
+        billing_payments.abandon(db(), payment.id)
+        log.warning("provider refused a payment", extra={"provider": wanted.provider, "error": str(error)})
+        raise Problem(502, f"{wanted.provider}: {error}; try again", kind="provider-unavailable") from None
+    payment = billing_payments.attach_checkout(db(), payment.id, checkout)
+    return _json(payment_view(payment), 201, {"Location": f"/v1/payments/{payment.id}"})
+
+
+@payments.get("/<payment_id>")
+@requires("jobs:read")
+def show(payment_id: str):
+    try:
+        found = billing_payments.get_payment(db(), current_principal().account_id, uuid.UUID(payment_id))
+    except ValueError:
+        found = None
+    if found is None:
+        raise Problem(404, "no such payment", kind="not-found")
+    return _json(payment_view(found))
+
+
+def _cursor(payment: Payment) -> str:
+    return base64.urlsafe_b64encode(f"{payment.created_at.isoformat()}|{payment.id}".encode()).decode().rstrip("=")
+
+
+def _before() -> tuple[datetime, uuid.UUID] | None:
+    cursor = request.args.get("cursor")
+    if not cursor:
+        return None
+    try:
+        created_at, payment_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
+        return datetime.fromisoformat(created_at), uuid.UUID(payment_id)
+    except (ValueError, UnicodeDecodeError):
+        raise Problem(422, "cursor is not one this API returned", kind="validation-error",
+                      errors=[{"field": "cursor", "message": "not one this API returned"}]) from None
+
+
+@payments.get("")
+@requires("jobs:read")
+def index():
+    limit = page_limit()
+    rows = billing_payments.list_payments(db(), current_principal().account_id, limit=limit + 1, before=_before())
+    next_cursor = _cursor(rows[limit - 1]) if len(rows) > limit else None
+    return _json({"items": [payment_view(row) for row in rows[:limit]], "next_cursor": next_cursor})
+
+
+@dead_letters.get("/dead")
+@requires_staff
+def list_dead():
+    events = billing_webhooks.dead_letters(db(), limit=page_limit())
+    return _json({"items": [{"id": str(e.id), "provider": e.provider, "event_id": e.event_id, "event_type": e.event_type,
+                             "attempts": e.attempts, "error": e.error, "received_at": e.received_at.isoformat(),
+                             "normalized": e.normalized} for e in events]})
+
+
+@dead_letters.post("/<event_id>/replay")
+@requires_staff
+def replay(event_id: str):
+    try:
+        stored_id = uuid.UUID(event_id)
+        billing_webhooks.replay(db(), stored_id)
+    except (ValueError, billing_webhooks.EventNotFound):
+        raise Problem(404, "no dead-lettered payment event with this id", kind="not-found") from None
+    try:
+        publish_payment_event(web_runtime().celery, stored_id, request_id_var.get())
+    except Exception:  # the re-publisher sends it
+        billing_webhooks.mark_unpublished(db(), stored_id)
+    return _json({"id": event_id, "status": "received"}, 202)

@@ -1,0 +1,147 @@
+"""Fair use: per-plan request limits with flask-limiter on Redis, the IETF and X-RateLimit headers, 429s.
+
+Authenticated calls are counted per API key (or per user, for a JWT), anonymous ones per client address
+(`request.remote_addr`, which `TRUSTED_PROXY_COUNT` lets ProxyFix take from the trusted proxy's
+X-Forwarded-For entry only). Failed sign-ins are counted per email and per address on top.
+
+Redis down: limits fall back to each process's memory (flask-limiter's in-memory fallback) until Redis
+answers again, with one error log line on the switch and `/health/ready` failing. Failing open would drop
+the sign-in brute-force limit; failing closed would turn a Redis outage into an API outage. Per-process
+limits keep both: the API serves, and a client gets at most (processes x limit).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from flask import Flask, Response, g, request
+from flask_limiter import Limiter, RateLimitExceeded
+from limits.storage import RedisStorage
+
+from config import Settings
+from web.problems import Problem, problem_response
+
+log = logging.getLogger("smartcompute.web")
+_EXEMPT_ENDPOINTS = {"health.alive", "health.ready", "webhooks.receive_payment_event"}  # webhooks: signed by providers
+_LOGIN_ENDPOINT = "tokens.issue_token"
+
+
+def _client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def rate_key() -> str:
+    principal = g.get("principal")
+    if principal is None:
+        return f"addr:{_client_address()}"
+    return f"key:{principal.api_key_id}" if principal.api_key_id else f"user:{principal.user_id}"
+
+
+def _login_email_key() -> str:
+    body = request.get_json(silent=True, cache=True)
+    email = body.get("email") if isinstance(body, dict) else None
+    return f"login-email:{email.strip().lower()[:320]}" if isinstance(email, str) and email.strip() else "login-email:-"
+
+
+def _login_address_key() -> str:
+    return f"login-addr:{_client_address()}"
+
+
+def _failed_sign_in(response: Response) -> bool:
+    return response.status_code == 401
+
+
+def _storage_uri(redis_url: str) -> str:
+    # redis-py writes a unix socket as unix://; the limits library spells it redis+unix://.
+    return "redis+unix://" + redis_url[len("unix://"):] if redis_url.startswith("unix://") else redis_url
+
+
+def create_limiter(app: Flask, settings: Settings) -> Limiter:
+    """Call after the request hook that resolves the principal, so limits can be keyed by it."""
+    default_plan = settings.PLANS[settings.DEFAULT_PLAN]
+
+    def request_limit() -> str:
+        principal = g.get("principal")
+        if principal is None:
+            return settings.ANONYMOUS_RATE_LIMIT
+        return settings.PLANS.get(principal.plan, default_plan).requests
+
+    app.config.update(
+        RATELIMIT_ENABLED=settings.BENCH_NO_AUTH_USER_ID is None,
+        RATELIMIT_STORAGE_URI=_storage_uri(settings.REDIS_URL),
+        RATELIMIT_STORAGE_OPTIONS={"key_prefix": settings.RATE_LIMIT_KEY_PREFIX, "socket_connect_timeout": 0.5,
+                                   "socket_timeout": 0.5},
+        RATELIMIT_STRATEGY="fixed-window", RATELIMIT_HEADERS_ENABLED=False,
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True, RATELIMIT_SWALLOW_ERRORS=True,
+    )
+    limiter = Limiter(key_func=rate_key, application_limits=[request_limit])
+    limiter.request_filter(lambda: request.endpoint in _EXEMPT_ENDPOINTS)
+    limiter.init_app(app)
+    _limit_sign_in(app, limiter, settings)
+    app.register_error_handler(RateLimitExceeded, lambda error: _too_many_requests(limiter, error))
+    app.after_request(lambda response: _stamp_headers(limiter, response))
+    return limiter
+
+
+def _limit_sign_in(app: Flask, limiter: Limiter, settings: Settings) -> None:
+    view = app.view_functions[_LOGIN_ENDPOINT]
+    view = limiter.limit(settings.LOGIN_RATE_LIMIT_PER_EMAIL, key_func=_login_email_key,
+                         deduct_when=_failed_sign_in, override_defaults=False)(view)
+    view = limiter.limit(settings.LOGIN_RATE_LIMIT_PER_ADDRESS, key_func=_login_address_key,
+                         deduct_when=_failed_sign_in, override_defaults=False)(view)
+    app.view_functions[_LOGIN_ENDPOINT] = view
+
+
+def _seconds_until(reset_at: float) -> int:
+    return max(1, math.ceil(reset_at - time.time()))
+
+
+def _too_many_requests(limiter: Limiter, error: RateLimitExceeded) -> Response:
+    current = limiter.current_limit
+    retry_after = _seconds_until(current.reset_at) if current else 60
+    return problem_response(Problem(429, f"rate limit of {error.limit.limit} exceeded; retry in {retry_after}s",
+                                    kind="rate-limited", headers={"Retry-After": str(retry_after)}))
+
+
+def _note_storage_state(limiter: Limiter) -> None:
+    # flask-limiter switches to its in-memory fallback when Redis fails and back when it answers again.
+    dead = bool(getattr(limiter, "_storage_dead", False))
+    if dead != limiter.__dict__.get("_smartcompute_storage_dead", False):
+        limiter.__dict__["_smartcompute_storage_dead"] = dead
+        if dead:
+            log.error("rate-limit storage (Redis) unreachable: limits are now kept per process in memory")
+        else:
+            log.warning("rate-limit storage (Redis) reachable again: limits are shared again")
+
+
+def _window(limiter: Limiter, current) -> tuple[int, float]:
+    """(remaining, reset time) of the limit reported. On Redis, one pipelined round trip instead of the
+    two separate commands flask-limiter's `RequestLimit.window` sends (this is on every request's path)."""
+    storage = limiter.storage
+    if isinstance(storage, RedisStorage) and not getattr(limiter, "_storage_dead", False):
+        key = storage.prefixed_key(current.limit.key_for(*current.request_args))
+        count, ttl = storage.get_connection(True).pipeline(transaction=False).get(key).ttl(key).execute()
+        return max(0, current.limit.amount - int(count or 0)), time.time() + max(ttl, 0)
+    return max(0, current.remaining), current.reset_at
+
+
+def _stamp_headers(limiter: Limiter, response: Response) -> Response:
+    _note_storage_state(limiter)
+    current = limiter.current_limit if limiter.enabled else None
+    if current is None:
+        return response
+    try:
+        amount, window = current.limit.amount, current.limit.get_expiry()
+        remaining, reset_at = _window(limiter, current)
+        reset = _seconds_until(reset_at)
+    except Exception as error:  # Redis failed after the check; the response matters more than its headers
+        log.warning("rate-limit headers skipped", extra={"error": str(error)})
+        return response
+    policy = "plan" if g.get("principal") is not None else "anonymous"
+    response.headers["RateLimit-Policy"] = f'"{policy}";q={amount};w={window}'
+    response.headers["RateLimit"] = f'"{policy}";r={remaining};t={reset}'
+    response.headers["X-RateLimit-Limit"] = str(amount)
+    response.headers["X-RateLimit-Remaining"] = str(remaining)
+    response.headers["X-RateLimit-Reset"] = str(int(reset_at))
+    return response

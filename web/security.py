@@ -1,0 +1,75 @@
+"""Secure defaults for every response, and the order in which access control runs.
+
+- Security headers on every response (errors included); no caching of API answers.
+- CORS closed unless `CORS_ORIGINS` lists the origin; never `*`, never with cookies (we use none).
+- The client address comes from the socket, or from the trusted proxy's X-Forwarded-For entry when
+  `TRUSTED_PROXY_COUNT` says a proxy is in front; a client's own X-Forwarded-For entries are ignored.
+- Then: resolve the caller (`web.auth.resolve_principal`), then rate-limit keyed by them (`web.ratelimit`).
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import Settings
+from smartcompute.accounts.services import principal_for_user
+from web.auth import resolve_principal
+from web.ratelimit import create_limiter
+
+log = logging.getLogger("smartcompute.web")
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
+                               "base-uri 'none'; form-action 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+_CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-API-Key, Idempotency-Key, X-Request-ID"
+_CORS_EXPOSE_HEADERS = ("Location, Retry-After, X-Request-ID, RateLimit, RateLimit-Policy, X-RateLimit-Limit, "
+                        "X-RateLimit-Remaining, X-RateLimit-Reset")
+
+
+def register_access_control(app: Flask, settings: Settings) -> None:
+    """Call once blueprints are registered (the sign-in view gets its own limits)."""
+    app.config.update(DEBUG=False, PROPAGATE_EXCEPTIONS=False, TRAP_HTTP_EXCEPTIONS=False)
+    if settings.TRUSTED_PROXY_COUNT:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXY_COUNT,
+                                x_proto=settings.TRUSTED_PROXY_COUNT)
+    if settings.BENCH_NO_AUTH_USER_ID is not None:
+        _switch_off_for_bench(app, settings)
+    app.before_request(resolve_principal)
+    create_limiter(app, settings)
+    origins = frozenset(settings.CORS_ORIGINS or ())
+    app.after_request(lambda response: _secure(response, origins))
+
+
+def _switch_off_for_bench(app: Flask, settings: Settings) -> None:
+    runtime = app.extensions["smartcompute"]
+    with runtime.sessions() as session:
+        runtime.bench_principal = principal_for_user(session, settings.BENCH_NO_AUTH_USER_ID)
+    if runtime.bench_principal is None:
+        raise RuntimeError("BENCH_NO_AUTH_USER_ID: no such active user")
+    log.warning("BENCH_NO_AUTH_USER_ID is set: authentication and rate limits are OFF; benchmarks only")
+
+
+def _secure(response: Response, origins: frozenset[str]) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    origin = request.headers.get("Origin")
+    if origins:
+        response.vary.add("Origin")
+    if origin and origin in origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = _CORS_EXPOSE_HEADERS
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, DELETE"
+            response.headers["Access-Control-Allow-Headers"] = _CORS_ALLOW_HEADERS
+            response.headers["Access-Control-Max-Age"] = "600"
+    return response

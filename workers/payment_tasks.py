@@ -1,0 +1,71 @@
+"""Payment task bodies, registered only on the payment worker's app (`workers/payment_worker.py`).
+
+An event is processed in one transaction (event row locked, payment moved, ledger credited, event marked).
+A failure rolls that back, counts the attempt on the event row and retries with exponential backoff; after
+PAYMENT_EVENT_MAX_ATTEMPTS the event is dead-lettered (status `dead`) for staff to list and replay.
+Messages are acknowledged late and requeued if the worker dies, so a SIGKILL mid-credit means the credit
+transaction never committed and the redelivery does it once.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from config.logging import request_id_var
+import smartcompute.models  # noqa: F401  (every table, so foreign keys resolve)
+from smartcompute.billing import webhooks
+from workers.celery_app import PROCESS_PAYMENT_EVENT, REPUBLISH_PAYMENTS
+from workers.payment_worker import app
+from workers.publishing import publish_payment_event
+from workers.runtime import runtime
+
+log = logging.getLogger("smartcompute.worker")
+MAX_BACKOFF_SECONDS = 300
+
+
+@app.task(name=PROCESS_PAYMENT_EVENT, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+          max_retries=None, soft_time_limit=60, time_limit=90)
+def process_payment_event(self, event_id: str, request_id: str | None = None) -> None:
+    request_id_var.set(request_id)
+    worker = runtime(app)
+    settings = worker.settings
+    with worker.sessions() as session:
+        try:
+            processed = webhooks.process_event(session, uuid.UUID(event_id), tolerance=settings.PAYMENT_AMOUNT_TOLERANCE)
+        except Exception as error:  # any failure: count it, then retry or dead-letter
+            attempts = _count_failure(session, event_id, error, settings.PAYMENT_EVENT_MAX_ATTEMPTS)
+            if attempts is not None and attempts >= settings.PAYMENT_EVENT_MAX_ATTEMPTS:
+                log.error("payment event dead-lettered", extra={"event_id": event_id, "error": str(error)})
+                return
+            countdown = min(MAX_BACKOFF_SECONDS, 2 ** (attempts or 1))
+            log.warning("payment event failed; retrying", extra={"event_id": event_id, "error": str(error),
+                                                                 "attempt": attempts, "retry_in": countdown})
+            raise self.retry(countdown=countdown) from None
+    log.info("payment event processed" if processed else "payment event already processed",
+             extra={"event_id": event_id})
+
+
+def _count_failure(session, event_id: str, error: Exception, max_attempts: int) -> int | None:
+    try:
+        return webhooks.record_failure(session, uuid.UUID(event_id), f"{type(error).__name__}: {error}",
+                                       max_attempts=max_attempts)
+    except Exception:  # the database itself is down: retry without counting
+        log.exception("could not record the payment event's failure")
+        return None
+
+
+@app.task(name=REPUBLISH_PAYMENTS, ignore_result=True, shared=False, acks_late=False, soft_time_limit=60, time_limit=90)
+def republish_payment_events() -> None:
+    """Send again stored events the broker never got (it was down at intake) or lost."""
+    worker = runtime(app)
+    settings = worker.settings
+    unsent, stale = timedelta(seconds=settings.REPUBLISH_UNSENT_AFTER), timedelta(seconds=settings.REPUBLISH_STALE_AFTER)
+    with worker.sessions() as session:
+        for event_id in webhooks.due_for_publishing(session, unsent_after=unsent, stale_after=stale):
+            try:
+                publish_payment_event(app, event_id, None)
+            except Exception:
+                webhooks.mark_unpublished(session, event_id)
+                log.warning("broker unavailable; will retry publishing", extra={"event_id": str(event_id)})
+                break
