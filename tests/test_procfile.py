@@ -1,0 +1,173 @@
+"""The Procfile is how every environment runs SmartCompute: its entries, and a job driven through them under honcho."""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+from honcho.environ import parse_procfile
+
+from tests.conftest import make_account
+from tests.support import REPO, free_port, job_body, wait_until
+
+BIN = Path(sys.executable).parent
+PROCESSES = ("web", "worker-core", "worker-payments", "flower")
+
+
+def procfile() -> dict[str, str]:
+    return dict(parse_procfile((REPO / "Procfile").read_text()).processes)
+
+
+def option(command: str, name: str) -> str | None:
+    """The value given to `name` in a Procfile command (`-Q x` or `--address=x`)."""
+    words = shlex.split(command)
+    for index, word in enumerate(words):
+        if word == name and index + 1 < len(words):
+            return words[index + 1]
+        if word.startswith(f"{name}="):
+            return word.partition("=")[2]
+    return None
+
+
+def test_the_procfile_declares_release_web_both_workers_and_flower():
+    entries = procfile()
+    assert {"release", *PROCESSES} <= set(entries)
+    assert entries["release"] == "alembic upgrade head"
+    assert shlex.split(entries["web"])[0] == "gunicorn"
+    assert option(entries["web"], "--config") == "python:web.gunicorn_conf"  # binds BIND_ADDRESS:PORT
+    assert option(entries["worker-core"], "-Q") == "core-analysis"
+    assert option(entries["worker-payments"], "-Q") == "payment-webhook"
+    assert "--beat" in shlex.split(entries["worker-core"])  # the re-publisher's schedule
+    assert shlex.split(entries["flower"])[:4] == ["celery", "-A", "workers", "flower"]
+    assert option(entries["flower"], "--address") == "${FLOWER_ADDRESS:-0.0.0.0}"
+    assert option(entries["flower"], "--basic-auth").startswith("${FLOWER_BASIC_AUTH:?")  # never without auth
+
+
+def test_the_release_step_migrates_with_nothing_but_database_url(database_url):
+    """Run as a platform would: the database is already at head, so the step must succeed and change nothing."""
+    env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DATABASE_URL": database_url}
+    finished = subprocess.run(procfile()["release"], shell=True, cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=60)
+    assert finished.returncode == 0, finished.stderr
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen
+    log_path: Path
+    api: str
+    flower: str
+    flower_auth: tuple[str, str]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.api}/health/ready", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+
+def stop_honcho(process: subprocess.Popen, log_path: Path) -> None:
+    """SIGTERM honcho's process group: honcho stops each process (each in its own group), then exits."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+    for pid in re.findall(r"started \(pid=(\d+)\)", log_path.read_text(errors="replace")):
+        try:  # a safety net: honcho already stopped them unless it was killed itself
+            os.killpg(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture
+def stack(base_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+    port, flower_port = free_port(), free_port()
+    env = {**os.environ, **base_env, "PORT": str(port), "FLOWER_PORT": str(flower_port),
+           "BIND_ADDRESS": "127.0.0.1", "FLOWER_ADDRESS": "127.0.0.1", "WEB_CONCURRENCY": "1",
+           "CORE_CONCURRENCY": "1", "PAYMENT_CONCURRENCY": "1", "CELERY_BEAT_SCHEDULE": str(tmp_path / "beat"),
+           "PAYMENT_BEAT_SCHEDULE": str(tmp_path / "payments-beat"),
+           "PYTHONUNBUFFERED": "1", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    log_path = tmp_path / "honcho.log"
+    args = [str(BIN / "honcho"), "start", "-f", str(REPO / "Procfile"), "-d", str(REPO), "-e", os.devnull, *PROCESSES]
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(args, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    user, _, password = base_env["FLOWER_BASIC_AUTH"].partition(":")
+    stack = Stack(process, log_path, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{flower_port}", (user, password))
+    try:
+        wait_until(lambda: process.poll() is not None or stack.ready(), 60, "the API to be ready", interval=0.3)
+        assert process.poll() is None, f"honcho exited:\n{stack.log()[-4000:]}"
+        yield stack
+    finally:
+        stop_honcho(process, log_path)
+
+
+def flower_workers(stack: Stack) -> list[str]:
+    answer = httpx.get(f"{stack.flower}/api/workers", params={"refresh": 1}, auth=stack.flower_auth, timeout=10)
+    return sorted(answer.json()) if answer.status_code == 200 else []
+
+
+def test_a_job_runs_end_to_end_through_the_procfile_processes(stack, sessions):
+    def both_workers() -> list[str] | None:
+        names = flower_workers(stack)
+        return names if {name.partition("@")[0] for name in names} >= {"core", "payments"} else None
+
+    wait_until(both_workers, 45, "Flower to list the core and payments workers", interval=0.5)
+    assert httpx.get(f"{stack.flower}/api/workers", timeout=5).status_code == 401
+
+    account = make_account(sessions)
+    submitted = httpx.post(f"{stack.api}/v1/jobs", json=job_body(), headers=account.headers, timeout=10)
+    assert submitted.status_code == 202, submitted.text
+    job_id = submitted.json()["id"]
+
+    def finished() -> dict | None:
+        job = httpx.get(f"{stack.api}/v1/jobs/{job_id}", headers=account.headers, timeout=5).json()
+        return job if job["status"] in {"succeeded", "failed", "cancelled"} else None
+
+    job = wait_until(finished, 60, f"job {job_id} to finish", interval=0.3)
+    assert job["status"] == "succeeded", job
+    assert job["result"]
+
+    def task_in_flower() -> dict | None:
+        task = httpx.get(f"{stack.flower}/api/task/info/{job_id}", auth=stack.flower_auth, timeout=5)
+        return task.json() if task.status_code == 200 and task.json().get("state") == "SUCCESS" else None
+
+    task = wait_until(task_in_flower, 15, "Flower to show the job's task", interval=0.3)
+    assert task["worker"].startswith("core@")
+    assert_sigterm_stops_everything(stack)  # what a platform (or Ctrl-C via bin/dev) does at the end
+
+
+def assert_sigterm_stops_everything(stack: Stack) -> None:
+    started = [int(pid) for pid in re.findall(r"started \(pid=(\d+)\)", stack.log())]
+    assert len(started) == len(PROCESSES)
+    os.killpg(stack.process.pid, signal.SIGTERM)
+    stack.process.wait(30)
+    deadline = time.monotonic() + 10
+    alive = started
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in alive if _group_alive(pid)]
+        time.sleep(0.2)
+    assert not alive, f"still running: {alive}\n{stack.log()[-3000:]}"
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
