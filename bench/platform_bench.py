@@ -1,0 +1,362 @@
+"""Job-platform benchmark: end-to-end jobs/s against a bare Celery pipeline, latency at 100 req/s, and RSS.
+
+    python -m bench.platform_bench [--jobs 2000] [--clients 32] [--brokers rabbitmq,redis] [--json out.json]
+
+One run creates a private PostgreSQL database (migrated with Alembic), RabbitMQ vhost and Redis key prefix,
+starts the real API (gunicorn) and workers (celery), and for each broker measures:
+  (a) jobs/s from the first POST /v1/jobs to the last `finished_at` of a succeeded job in PostgreSQL,
+      with `--clients` closed-loop clients, small anomaly_detection jobs (1,000 samples, two metrics);
+  (b) the same for `bench/bare_pipeline.py` under the same gunicorn and celery settings;
+  (c) POST and GET /v1/jobs latency at a fixed 100 requests/s (open loop, from the scheduled send time);
+  (d) resident memory of every API and worker process afterwards.
+Everything it created is removed at the end. See bench/README.md, "Job platform".
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+
+from bench import bare_pipeline, load, procs
+from tests.support import free_port, job_body, migrate
+
+POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+RABBITMQ_URL = os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672")
+REAL_API, REAL_WORKERS, REAL_QUEUE = "web:create_app()", "workers", "core-analysis"
+BARE_API, BARE_WORKERS = "bench.bare_pipeline:create_app()", "bench.bare_pipeline:celery_app"
+CPU_COMPONENTS = {"postgres": "postgres", "rabbitmq": "beam.smp", "redis": "redis-server"}
+TARGETS = {"ratio": 0.60, "post_p99_ms": 25.0, "get_p99_ms": 10.0, "worker_rss_mib": 150.0}
+
+
+@dataclass(frozen=True)
+class Options:
+    jobs: int
+    clients: int
+    brokers: list[str]
+    web_workers: int
+    web_threads: int
+    concurrency: int
+    rate: float
+    latency_seconds: float
+    warmup: int
+    json_path: Path | None
+    extra_env: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Bench:
+    """What one run created: its database, broker namespaces, environment and scratch directory."""
+
+    database_url: str
+    engine: Engine
+    vhost: str
+    redis_prefix: str
+    env: dict[str, str]
+    log_dir: Path
+
+    def broker_url(self, broker: str) -> str:
+        return f"{RABBITMQ_URL}/{self.vhost}" if broker == "rabbitmq" else REDIS_URL
+
+
+# --- setting up and tearing down -----------------------------------------------------------------
+
+@contextmanager
+def bench_environment(extra_env: dict[str, str]) -> Iterator[Bench]:
+    run_id = f"{os.getpid()}_{secrets.token_hex(3)}"
+    name = vhost = f"smartcompute_bench_{run_id}"
+    prefix = f"smartcompute-bench:{run_id}:"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        migrate(url, "head")
+        _rabbitmqctl("add_vhost", vhost)
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        engine = create_engine(url, pool_size=2)
+        bare_pipeline.create_tables(engine)
+        env = {"DATABASE_URL": url, "REDIS_URL": REDIS_URL, "BROKER_KEY_PREFIX": prefix,
+               "SECRET_KEY": secrets.token_urlsafe(32), "JWT_SECRET_KEY": secrets.token_urlsafe(32),
+               "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+               "BARE_DATABASE_URL": url, "BARE_KEY_PREFIX": prefix, **extra_env}
+        with tempfile.TemporaryDirectory(prefix="platform-bench-") as log_dir:
+            yield Bench(url, engine, vhost, prefix, env, Path(log_dir))
+        engine.dispose()
+    finally:
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True)
+        _delete_redis_keys(prefix)
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True)
+
+
+def _delete_redis_keys(prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def new_api_key(engine: Engine) -> tuple[str, str]:
+    """A fresh user in a fresh account: (api key, account id). Each phase gets its own, to count its jobs."""
+    from smartcompute.accounts import services as accounts
+    from smartcompute.accounts.models import User
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as session:
+        user_id = accounts.create_user(session, f"bench-{secrets.token_hex(6)}@example.test")
+        _, key = accounts.create_api_key(session, user_id)
+        account_id = session.get(User, user_id).account_id
+        _grant_credits(session, account_id)
+        session.commit()
+    return key, str(account_id)
+
+
+def _grant_credits(session, account_id) -> None:
+    """Enough credits that billing never refuses a benchmark job (when the tree has a credit ledger)."""
+    try:
+        from smartcompute.billing import ledger
+    except ImportError:
+        return
+    ledger.grant(session, account_id, 10**12, f"bench-{account_id}", note="platform benchmark")
+
+
+@contextmanager
+def pipeline(bench: Bench, opts: Options, broker: str, *, bare: bool) -> Iterator[tuple[str, list[procs.Service]]]:
+    """gunicorn + celery for the real or the bare pipeline, same sizes either way; yields (base url, services)."""
+    kind = "bare" if bare else "real"
+    env = {**bench.env, "BROKER_URL": bench.broker_url(broker), "BARE_BROKER_URL": bench.broker_url(broker)}
+    port = free_port()
+    started: list[procs.Service] = []
+    try:
+        started.append(procs.start_celery(f"{kind}-{broker}-worker", BARE_WORKERS if bare else REAL_WORKERS,
+                                          bare_pipeline.QUEUE if bare else REAL_QUEUE, env, bench.log_dir,
+                                          concurrency=opts.concurrency))
+        started.append(procs.start_gunicorn(f"{kind}-{broker}-api", BARE_API if bare else REAL_API, env,
+                                            bench.log_dir, port=port, workers=opts.web_workers,
+                                            threads=opts.web_threads))
+        yield f"http://127.0.0.1:{port}", started
+    finally:
+        for service in reversed(started):
+            service.stop()
+
+
+# --- measuring --------------------------------------------------------------------------------------
+
+class CpuMeter:
+    """CPU seconds spent by each component between start() and stop()."""
+
+    def __init__(self, services: dict[str, procs.Service], broker: str, database: str):
+        self.services, self.broker, self.database = services, broker, database
+
+    def _sample(self) -> dict[str, float]:
+        sample = {name: procs.cpu_seconds([s.process.pid, *procs.descendants(s.process.pid)])
+                  for name, s in self.services.items()}
+        # Only the backends serving this run's database: other PostgreSQL users of the machine are "other".
+        sample["postgres"] = procs.cpu_seconds(procs.pids_named(CPU_COMPONENTS["postgres"], f" {self.database} "))
+        sample["broker"] = procs.cpu_seconds(procs.pids_named(CPU_COMPONENTS[self.broker]))
+        sample["loadgen"] = sum(os.times()[:2])
+        sample["machine_busy"], sample["machine_total"] = procs.machine_cpu_seconds()
+        return sample
+
+    def start(self) -> None:
+        self.before = self._sample()
+
+    def stop(self) -> dict[str, float]:
+        after = self._sample()
+        spent = {name: after[name] - self.before[name] for name in after}
+        ours = sum(value for name, value in spent.items() if not name.startswith("machine"))
+        spent["other"] = max(spent["machine_busy"] - ours, 0.0)  # anything else running on the machine
+        return spent
+
+
+def wait_for_jobs(engine: Engine, count_sql: str, params: dict, expected: int,
+                  timeout: float) -> tuple[int, int, float]:
+    """Poll PostgreSQL until `expected` jobs are finished: (succeeded, failed, last finished_at as epoch)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as connection:
+            succeeded, failed, last = connection.execute(text(count_sql), params).one()
+        if succeeded + failed >= expected or time.monotonic() > deadline:
+            return succeeded, failed, float(last or 0)
+        time.sleep(0.25)
+
+
+REAL_COUNT = """SELECT count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'failed'),
+                       extract(epoch FROM max(finished_at)) FROM jobs WHERE account_id = :account"""
+BARE_COUNT = """SELECT count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status <> 'succeeded'),
+                       extract(epoch FROM max(finished_at)) FROM bare_results"""
+
+
+def throughput(bench: Bench, opts: Options, base_url: str, meter: CpuMeter, *, bare: bool,
+               jobs: int, body: bytes) -> dict:
+    """Closed-loop POSTs of `jobs` jobs, then jobs/s from the first POST to the last finished_at."""
+    headers, params = {}, {}
+    if bare:
+        bare_pipeline.clear_tables(bench.engine)
+    else:
+        key, account = new_api_key(bench.engine)
+        headers, params = {"X-API-Key": key}, {"account": account}
+    meter.start()
+    sent = load.closed_loop(base_url, "/jobs" if bare else "/v1/jobs", body, headers, total=jobs,
+                            clients=opts.clients, time_limit=180)
+    accepted = len(sent.job_ids)
+    succeeded, failed, last = wait_for_jobs(bench.engine, BARE_COUNT if bare else REAL_COUNT, params, accepted, 120)
+    cpu = meter.stop()
+    seconds = max(last - sent.first_send, 1e-9)
+    return {"jobs": jobs, "accepted": accepted, "succeeded": succeeded, "failed": failed,
+            "http_errors": sent.errors, "seconds": round(seconds, 3), "jobs_per_second": round(succeeded / seconds, 1),
+            "posts_per_second": round(accepted / max(sent.last_response - sent.first_send, 1e-9), 1),
+            "cpu_ms_per_job": {name: round(1000 * value / max(succeeded, 1), 2) for name, value in cpu.items()
+                               if not name.startswith("machine")},
+            "machine_cpu_busy": round(cpu["machine_busy"] / max(cpu["machine_total"], 1e-9), 3),
+            "other_cpu_share": round(cpu["other"] / max(cpu["machine_total"], 1e-9), 3),
+            "api_key": headers.get("X-API-Key"), "account": params.get("account"), "job_ids": sent.job_ids}
+
+
+def measure_pipeline(bench: Bench, opts: Options, broker: str, body: bytes, *, bare: bool) -> dict:
+    with pipeline(bench, opts, broker, bare=bare) as (base_url, (worker, api)):
+        meter = CpuMeter({"api": api, "worker": worker}, broker, make_url(bench.database_url).database)
+        # Warm-up: imports, connection pools and keep-alive connections, awaited and not counted.
+        throughput(bench, opts, base_url, meter, bare=bare, jobs=opts.warmup, body=body)
+        result = throughput(bench, opts, base_url, meter, bare=bare, jobs=opts.jobs, body=body)
+        if not result["accepted"]:
+            raise RuntimeError(f"{'bare' if bare else 'real'} {broker}: no job was accepted: {result['http_errors']}")
+        if not bare:
+            result["latency"] = latency(bench, opts, base_url, body, result)
+        result["rss_mib"] = {"api": api.rss_mib(), "worker": worker.rss_mib()}
+    for private in ("job_ids", "api_key", "account"):
+        result.pop(private)
+    return result
+
+
+def latency(bench: Bench, opts: Options, base_url: str, body: bytes, measured: dict) -> dict:
+    """POST, then GET, each at a fixed `opts.rate` for `opts.latency_seconds`, open loop."""
+    count = int(opts.rate * opts.latency_seconds)
+    headers = {"X-API-Key": measured["api_key"]}
+    job_ids = measured["job_ids"]
+    post = load.open_loop(base_url, headers, rate=opts.rate, count=count, request=lambda client, i: client.request(
+        "POST", "/v1/jobs", data=body, headers={"Content-Type": "application/json"}))
+    # Let the workers finish what the POST phase queued, so the GETs read a settled system.
+    wait_for_jobs(bench.engine, REAL_COUNT, {"account": measured["account"]},
+                  measured["accepted"] + len(post.latencies_ms), 120)
+    get = load.open_loop(base_url, headers, rate=opts.rate, count=count,
+                         request=lambda client, i: client.request("GET", f"/v1/jobs/{job_ids[i % len(job_ids)]}"))
+    return {name: {"requests": count, "ok": len(run.latencies_ms), "errors": run.errors,
+                   "p50_ms": _round(run.percentile(50)), "p95_ms": _round(run.percentile(95)),
+                   "p99_ms": _round(run.percentile(99)), "max_ms": _round(max(run.latencies_ms, default=None)),
+                   "generator_lag_max_ms": round(run.lag_ms_max, 2)}
+            for name, run in (("post", post), ("get", get))}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+# --- reporting ----------------------------------------------------------------------------------------
+
+def report(results: dict, opts: Options) -> str:
+    lines = [f"job platform benchmark: {opts.jobs} jobs, {opts.clients} clients, gunicorn {opts.web_workers}x"
+             f"{opts.web_threads} threads, celery concurrency {opts.concurrency}, {os.cpu_count()} CPUs"
+             + "".join(f", {name}={value}" for name, value in opts.extra_env.items()), ""]
+    lines.append(f"{'broker':9} {'pipeline':8} {'jobs/s':>7} {'ok':>5} {'fail':>4}  "
+                 f"CPU ms/job: {'api':>5} {'worker':>6} {'pg':>5} {'broker':>6} {'loadgen':>7}  busy  other")
+    for broker, result in results.items():
+        for kind in ("bare", "real"):
+            row = result[kind]
+            cpu = row["cpu_ms_per_job"]
+            lines.append(f"{broker:9} {kind:8} {row['jobs_per_second']:7.1f} {row['succeeded']:5} {row['failed']:4}  "
+                         f"{'':11} {cpu['api']:5.2f} {cpu['worker']:6.2f} {cpu['postgres']:5.2f} "
+                         f"{cpu['broker']:6.2f} {cpu['loadgen']:7.2f}  {row['machine_cpu_busy']:4.0%}  "
+                         f"{row['other_cpu_share']:4.0%}")
+        lines.append(f"{'':9} {'ratio':8} {result['ratio']:7.0%}  (target >= {TARGETS['ratio']:.0%})")
+    lines += ["", f"latency at {opts.rate:g} req/s, open loop ({int(opts.rate * opts.latency_seconds)} requests each):"]
+    for broker, result in results.items():
+        for name in ("post", "get"):
+            row = result["real"]["latency"][name]
+            target = TARGETS[f"{name}_p99_ms"]
+            lines.append(f"  {broker:9} {name.upper():4} p50 {row['p50_ms']:6.2f}  p95 {row['p95_ms']:6.2f}  "
+                         f"p99 {row['p99_ms']:6.2f} ms (target <= {target:g})  max {row['max_ms']:.1f}  "
+                         f"errors {sum(row['errors'].values())}")
+    lines += ["", "resident memory after the run (MiB):"]
+    for broker, result in results.items():
+        for kind in ("bare", "real"):
+            for role, rss in result[kind]["rss_mib"].items():
+                values = " ".join(f"{key.split(':')[0]} {value:.0f}" for key, value in rss.items())
+                lines.append(f"  {broker:9} {kind:5} {role:7} {values}")
+    return "\n".join(lines)
+
+
+def run(opts: Options) -> dict:
+    body = json.dumps(job_body(points=1000)).encode()
+    results: dict = {}
+    with bench_environment(opts.extra_env) as bench:
+        for broker in opts.brokers:
+            print(f"[{broker}] bare pipeline ...", file=sys.stderr, flush=True)
+            bare = measure_pipeline(bench, opts, broker, body, bare=True)
+            print(f"[{broker}] real pipeline ...", file=sys.stderr, flush=True)
+            real = measure_pipeline(bench, opts, broker, body, bare=False)
+            results[broker] = {"bare": bare, "real": real,
+                               "ratio": round(real["jobs_per_second"] / max(bare["jobs_per_second"], 1e-9), 3)}
+    return results
+
+
+def parse_options(argv: list[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m bench.platform_bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=2000, help="jobs per pipeline and broker (default 2000)")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent closed-loop clients (default 32)")
+    parser.add_argument("--brokers", default="rabbitmq,redis", help="comma-separated: rabbitmq, redis")
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn WEB_CONCURRENCY (default 2)")
+    parser.add_argument("--web-threads", type=int, default=8, help="gunicorn WEB_THREADS (default 8)")
+    parser.add_argument("--concurrency", type=int, default=4, help="celery --concurrency (default 4)")
+    parser.add_argument("--rate", type=float, default=100.0, help="open-loop requests/s (default 100)")
+    parser.add_argument("--latency-seconds", type=float, default=15.0, help="open-loop duration each (default 15)")
+    parser.add_argument("--warmup", type=int, default=200, help="jobs sent and awaited before measuring")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the API and workers, e.g. TASK_EVENTS=false (repeatable)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    brokers = [b.strip() for b in args.brokers.split(",") if b.strip()]
+    if not brokers or set(brokers) - {"rabbitmq", "redis"}:
+        parser.error("--brokers takes rabbitmq and/or redis")
+    if any("=" not in item for item in args.env):
+        parser.error("--env takes NAME=VALUE")
+    return Options(args.jobs, args.clients, brokers, args.web_workers, args.web_threads, args.concurrency,
+                   args.rate, args.latency_seconds, args.warmup, args.json,
+                   dict(item.split("=", 1) for item in args.env))
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_options(argv)
+    # A SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the processes, database and vhost are removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    results = run(opts)
+    print(report(results, opts))
+    if opts.json_path:
+        opts.json_path.write_text(json.dumps({"options": {**vars(opts), "json_path": str(opts.json_path)},
+                                              "results": results}, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
