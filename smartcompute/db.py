@@ -8,6 +8,8 @@ from sqlalchemy import DateTime, MetaData, create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
+from smartcompute import jsoncodec
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -31,11 +33,16 @@ def new_id() -> uuid.UUID:
 
 
 def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
+    # No pre-ping: it costs a round trip on every checkout. A connection the server dropped fails one
+    # statement instead; SQLAlchemy then invalidates the pool and the caller's error handling (503 in the
+    # API, a retry in workers) covers it. pool_recycle retires connections before server-side timeouts.
     return create_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=10,
-        pool_pre_ping=True,
+        pool_recycle=1800,
+        json_serializer=jsoncodec.dumps,
+        json_deserializer=jsoncodec.loads,
         connect_args={"connect_timeout": 5, "application_name": "smartcompute"},
     )
 

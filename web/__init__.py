@@ -9,12 +9,14 @@ from datetime import timedelta
 from typing import Mapping
 
 from flask import Flask, Response, g, request
+from flask.json.provider import JSONProvider
 from redis import Redis
 
 from config import Settings
 from config.logging import configure_logging, request_id_var
 from smartcompute.billing.secrets import resolve_settings, webhook_secrets
 from smartcompute.billing.webhooks import configured_providers
+from smartcompute import jsoncodec
 from smartcompute.db import make_engine, make_session_factory
 from web.auth import jwt
 from web.problems import register_problem_handlers
@@ -35,6 +37,7 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
     settings = resolve_settings(settings)  # secret references (vault:, aws-sm:) become their values, or stop here
     configure_logging(settings.LOG_LEVEL)
     app = Flask(__name__)
+    app.json = _FastJson(app)
     app.config.update(
         SECRET_KEY=settings.SECRET_KEY, JWT_SECRET_KEY=settings.JWT_SECRET_KEY, JWT_ALGORITHM="HS256",
         JWT_DECODE_ALGORITHMS=["HS256"], JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=settings.JWT_ACCESS_TOKEN_MINUTES),
@@ -56,20 +59,27 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
     return app
 
 
+class _FastJson(JSONProvider):
+    """Flask's JSON through the project's one codec."""
+
+    def dumps(self, obj, **kwargs) -> str:
+        return jsoncodec.dumps(obj)
+
+    def loads(self, s, **kwargs):
+        return jsoncodec.loads(s)
+
+
 def _register_blueprints(app: Flask) -> None:
+    from web.account import account
+    from web.admin import admin
+    from web.api_keys import api_keys
     from web.health import health
     from web.jobs import jobs
     from web.openapi import openapi
     from web.tokens import tokens
     from web.webhooks import webhooks
 
-    for blueprint in (health, jobs, tokens, webhooks, openapi):
-        app.register_blueprint(blueprint)
-    from web.account import account
-    from web.admin import admin
-    from web.api_keys import api_keys
-
-    for blueprint in (api_keys, account, admin):
+    for blueprint in (health, jobs, tokens, webhooks, openapi, api_keys, account, admin):
         app.register_blueprint(blueprint)
 
 

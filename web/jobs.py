@@ -80,7 +80,7 @@ def submit():
             db(), current_principal(), job_type=job_request.type, data=data, priority=job_request.priority,
             retention=timedelta(days=runtime.settings.JOB_RETENTION_DAYS), idempotency_key=idempotency_key,
             request_id=request_id_var.get(),
-            fingerprint=services.request_fingerprint(job_request.model_dump(mode="json", exclude_none=True)),
+            fingerprint=_fingerprint(job_request) if idempotency_key else None,
             cost=prices.job_cost(runtime.settings, job_request.type, data),
         )
     except ledger.InsufficientCredits as error:
@@ -90,9 +90,14 @@ def submit():
                       errors=[{"field": "Idempotency-Key", "message": str(error)}]) from None
     if submission.created:
         _publish(submission.job_id, job_request.priority)
-    job = services.get_job(db(), current_principal(), submission.job_id)
+    job = submission.job or services.get_job(db(), current_principal(), submission.job_id)
     location = f"/v1/jobs/{job.id}"
     return _json(job_view(job), 202, {"Location": location, "Retry-After": _POLL_AFTER_SECONDS})
+
+
+def _fingerprint(job_request: JobRequest) -> str:
+    """What an Idempotency-Key replay must match: the request as parsed, so formatting does not matter."""
+    return services.request_fingerprint(job_request.model_dump(mode="json", exclude_none=True))
 
 
 def _publish(job_id: uuid.UUID, priority: str) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from smartcompute.jobs import schemas
 
 REF = "#/components/schemas/{model}"
 SECURED = [{"ApiKey": []}, {"Bearer": []}]

@@ -10,7 +10,7 @@ from typing import Iterator
 
 from celery import Celery
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
@@ -70,40 +70,38 @@ def host_lock_key(account_id: uuid.UUID, host: str) -> int:
 
 
 @contextmanager
-def locked_connection(engine: Engine, job_id: uuid.UUID) -> Iterator[Connection | None]:
-    """A connection holding the job's execution lock, or None if another live worker holds it.
+def locked_job_session(engine: Engine, job_id: uuid.UUID) -> Iterator[Session | None]:
+    """A session whose connection holds the job's execution lock, or None if another live worker holds it.
 
     The lock is tied to the connection, so PostgreSQL drops it the moment a SIGKILLed worker's socket
-    closes: a redelivered message then gets the lock and knows the earlier run is gone.
+    closes: a redelivered message then gets the lock and knows the earlier run is gone. It is taken in the
+    session's first transaction, which the claim commits, to spare a round trip.
     """
     connection = engine.connect()
+    session = Session(bind=connection, expire_on_commit=False)
     try:
-        acquired = connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": job_lock_key(job_id)})
-        connection.commit()
-        yield connection if acquired else None
+        acquired = session.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": job_lock_key(job_id)})
+        yield session if acquired else None
     finally:
         try:
-            connection.rollback()
-            connection.execute(text("SELECT pg_advisory_unlock_all()"))
-            connection.commit()
+            session.rollback()  # a session-level advisory lock outlives a rollback; it is released below
+            session.execute(text("SELECT pg_advisory_unlock_all()"))
+            session.commit()
         finally:
+            session.close()
             connection.close()
 
 
-def job_lock_is_free(connection: Connection, job_id: uuid.UUID) -> bool:
-    """True when no worker is running the job; takes and releases the lock to find out."""
+def job_lock_is_free(session: Session, job_id: uuid.UUID) -> bool:
+    """True when no worker is running the job; takes and releases the lock (in one transaction) to find out."""
     key = job_lock_key(job_id)
-    if not connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}):
+    if not session.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}):
         return False
-    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    session.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
     return True
 
 
-def lock_host(connection: Connection, account_id: uuid.UUID, host: str) -> None:
+def lock_host(session: Session, account_id: uuid.UUID, host: str) -> None:
     """Serialise jobs of one host so two never interleave updates to its learned baseline."""
-    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": host_lock_key(account_id, host)})
-    connection.commit()
-
-
-def session_on(connection: Connection) -> Session:
-    return Session(bind=connection, expire_on_commit=False)
+    session.execute(text("SELECT pg_advisory_lock(:key)"), {"key": host_lock_key(account_id, host)})
+    session.commit()

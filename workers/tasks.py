@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -20,7 +20,7 @@ from smartcompute.jobs.models import HostBaseline, Job
 from workers import app
 from workers.celery_app import REPUBLISH, RUN_ANALYSIS
 from workers.publishing import publish_job
-from workers.runtime import job_lock_is_free, lock_host, locked_connection, runtime, session_on
+from workers.runtime import job_lock_is_free, lock_host, locked_job_session, runtime
 
 log = logging.getLogger("smartcompute.worker")
 _PROGRESS_EVERY_SECONDS = 1.0
@@ -35,17 +35,16 @@ def run_analysis(self, job_id: str, request_id: str | None = None) -> None:
     job_id_var.set(job_id)
     request_id_var.set(request_id)
     worker = runtime(app)
-    with locked_connection(worker.engine, job_uuid) as connection:
-        if connection is None:
+    with locked_job_session(worker.engine, job_uuid) as session:
+        if session is None:
             _recheck_later(self, worker, job_uuid)
             return
-        session = session_on(connection)
         claimed = lifecycle.claim(session, job_uuid, max_attempts=worker.settings.JOB_MAX_ATTEMPTS)
         if claimed is None:
             log.info("job is finished or canceled; nothing to do")
             return
         log.info("job started", extra={"job_type": claimed.type, "attempt": claimed.attempt})
-        _run_claimed(session, connection, claimed, worker.settings.MAX_POINTS_PER_JOB)
+        _run_claimed(session, claimed, worker.settings.MAX_POINTS_PER_JOB)
 
 
 def _recheck_later(task, worker, job_id: uuid.UUID) -> None:
@@ -60,13 +59,12 @@ def _recheck_later(task, worker, job_id: uuid.UUID) -> None:
     raise task.retry(countdown=_RECHECK_SECONDS, max_retries=limit // _RECHECK_SECONDS + 1)
 
 
-def _run_claimed(session, connection, claimed: lifecycle.ClaimedJob, max_points: int) -> None:
-    data = session.scalar(select(Job.data).where(Job.id == claimed.id))
-    session.commit()
+def _run_claimed(session, claimed: lifecycle.ClaimedJob, max_points: int) -> None:
+    data = claimed.data
     learns = analysis_engine.learns_baseline(claimed.type) and claimed.host
     baseline = None
     if learns:
-        lock_host(connection, claimed.account_id, claimed.host)
+        lock_host(session, claimed.account_id, claimed.host)
         baseline = session.scalar(select(HostBaseline.state).where(
             HostBaseline.account_id == claimed.account_id, HostBaseline.host == claimed.host))
         session.commit()
@@ -94,7 +92,7 @@ def _run_claimed(session, connection, claimed: lifecycle.ClaimedJob, max_points:
 
 
 def _progress_reporter(session, job_id: uuid.UUID):
-    last = [0.0]
+    last = [time.monotonic()]  # jobs shorter than the interval write no progress at all
 
     def report(fraction: float) -> None:
         now = time.monotonic()
@@ -161,13 +159,9 @@ def _fail_jobs_past_time_limit(worker) -> None:
     # that, too, has passed is a job that is still running and unlocked known to be abandoned.
     settings = worker.settings
     cutoff = utcnow() - timedelta(seconds=settings.JOB_HARD_TIME_LIMIT + settings.BROKER_VISIBILITY_TIMEOUT + 60)
-    with worker.engine.connect() as connection:
-        session = session_on(connection)
+    with worker.sessions() as session:
         overdue = list(session.scalars(select(Job.id).where(Job.status == "running", Job.started_at < cutoff)))
-        session.commit()
         for job_id in overdue:
-            if job_lock_is_free(connection, job_id):
+            if job_lock_is_free(session, job_id):
                 lifecycle.fail(session, job_id, {"type": "time_limit", "message": "the job's worker was stopped at the time limit"})
-                session.commit()
-        connection.execute(text("SELECT pg_advisory_unlock_all()"))
-        connection.commit()
+            session.commit()

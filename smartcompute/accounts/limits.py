@@ -9,16 +9,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from config.plans import PlanLimits
+from smartcompute.accounts.models import JobQuotaUsage
 from smartcompute.db import utcnow
 from smartcompute.jobs.models import Job
-
-# The class id of our two-key advisory locks (a key space apart from the workers' single-key job locks).
-_QUOTA_LOCK_CLASS = 4_201
-
 
 class QuotaExceeded(Exception):
     """A quota is used up: `retry_after` says when trying again can succeed."""
@@ -46,13 +44,27 @@ def _start_of_day(now: datetime) -> datetime:
     return now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def _jobs_in_flight(session: Session, account_id: uuid.UUID) -> int:
+    return session.scalar(select(func.count()).select_from(Job).where(
+        Job.account_id == account_id, Job.status.in_(("queued", "running")))) or 0
+
+
 def usage(session: Session, account_id: uuid.UUID) -> Usage:
-    since = _start_of_day(utcnow())
-    today = session.scalar(select(func.count()).select_from(Job).where(
-        Job.account_id == account_id, Job.created_at >= since))
-    in_flight = session.scalar(select(func.count()).select_from(Job).where(
-        Job.account_id == account_id, Job.status.in_(("queued", "running"))))
-    return Usage(today or 0, in_flight or 0)
+    today = session.scalar(select(JobQuotaUsage.jobs).where(
+        JobQuotaUsage.account_id == account_id, JobQuotaUsage.day == _start_of_day(utcnow()).date()))
+    return Usage(today or 0, _jobs_in_flight(session, account_id))
+
+
+def _count_todays_job(session: Session, account_id: uuid.UUID) -> int:
+    """Add this job to today's counter and return the new count; the row stays locked until the caller's
+    transaction ends, so concurrent submissions of the account queue here and cannot both take the last slot.
+    If the job is refused or its transaction rolls back, the count goes back with it."""
+    day = _start_of_day(utcnow()).date()
+    return session.execute(
+        insert(JobQuotaUsage).values(account_id=account_id, day=day, jobs=1)
+        .on_conflict_do_update(index_elements=["account_id", "day"], set_={"jobs": JobQuotaUsage.jobs + 1})
+        .returning(JobQuotaUsage.jobs)
+    ).scalar_one()
 
 
 def check_job_quota(session: Session, account_id: uuid.UUID, plan_name: str, plan: PlanLimits, data: dict) -> None:
@@ -61,14 +73,11 @@ def check_job_quota(session: Session, account_id: uuid.UUID, plan_name: str, pla
     points = points_in(data)
     if points > plan.points_per_job:
         raise PlanLimitExceeded(f"the {plan_name} plan allows {plan.points_per_job} points per job; this job has {points}")
-    session.execute(text("SELECT pg_advisory_xact_lock(:class_id, hashtext(:account))"),
-                    {"class_id": _QUOTA_LOCK_CLASS, "account": str(account_id)})
-    used = usage(session, account_id)
-    if used.jobs_today >= plan.jobs_per_day:
+    if _count_todays_job(session, account_id) > plan.jobs_per_day:
         now = utcnow()
         tomorrow = _start_of_day(now) + timedelta(days=1)
         raise QuotaExceeded(f"the {plan_name} plan allows {plan.jobs_per_day} jobs per day (UTC)",
                             max(1, int((tomorrow - now).total_seconds())), "jobs_per_day")
-    if used.jobs_in_flight >= plan.concurrent_jobs:
+    if _jobs_in_flight(session, account_id) >= plan.concurrent_jobs:
         raise QuotaExceeded(f"the {plan_name} plan allows {plan.concurrent_jobs} jobs queued or running at once",
                             5, "concurrent_jobs")

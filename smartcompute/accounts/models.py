@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from typing import Any
 
@@ -106,3 +106,13 @@ class AuditEvent(Base):
     client_address: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(128))
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+class JobQuotaUsage(Base):
+    """Jobs an account submitted on one UTC day: one counter row, so the daily quota costs one upsert."""
+
+    __tablename__ = "job_quota_usage"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    jobs: Mapped[int] = mapped_column(default=0)

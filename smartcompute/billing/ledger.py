@@ -83,7 +83,7 @@ def hold(session: Session, account_id: uuid.UUID, job_id: uuid.UUID, amount: int
         update(CreditBalance)
         .where(CreditBalance.account_id == account_id, CreditBalance.balance - CreditBalance.held >= amount)
         .values(held=CreditBalance.held + amount, updated_at=utcnow())
-        .returning(CreditBalance.account_id)
+        .returning(CreditBalance.account_id).execution_options(synchronize_session=False)
     ).first()
     if reserved is None:
         raise InsufficientCredits(amount, balance_of(session, account_id).available)
@@ -95,7 +95,7 @@ def _settle(session: Session, job_id: uuid.UUID, status: str):
     return session.execute(
         update(CreditHold).where(CreditHold.job_id == job_id, CreditHold.status == "held")
         .values(status=status, settled_at=utcnow())
-        .returning(CreditHold.account_id, CreditHold.amount)
+        .returning(CreditHold.account_id, CreditHold.amount).execution_options(synchronize_session=False)
     ).first()
 
 
@@ -103,6 +103,7 @@ def _unhold(session: Session, account_id: uuid.UUID, amount: int) -> None:
     session.execute(
         update(CreditBalance).where(CreditBalance.account_id == account_id)
         .values(held=CreditBalance.held - amount, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -33,6 +33,7 @@ class ClaimedJob:
     host: str | None
     attempt: int
     request_id: str | None
+    data: dict[str, Any]
 
 
 def claim(session: Session, job_id: uuid.UUID, *, max_attempts: int) -> ClaimedJob | None:
@@ -46,7 +47,8 @@ def claim(session: Session, job_id: uuid.UUID, *, max_attempts: int) -> ClaimedJ
         update(Job)
         .where(Job.id == job_id, Job.status.in_(("queued", "running")))
         .values(status="running", attempts=Job.attempts + 1, started_at=now, progress=0.0, updated_at=now)
-        .returning(Job.type, Job.account_id, Job.host, Job.attempts, Job.request_id)
+        .returning(Job.type, Job.account_id, Job.host, Job.attempts, Job.request_id, Job.data)
+        .execution_options(synchronize_session=False)
     ).first()
     session.commit()
     if row is None:
@@ -55,13 +57,14 @@ def claim(session: Session, job_id: uuid.UUID, *, max_attempts: int) -> ClaimedJ
         fail(session, job_id, {"type": "worker_lost", "message": f"the job's worker was lost {max_attempts} times"})
         session.commit()
         return None
-    return ClaimedJob(job_id, row.type, row.account_id, row.host, row.attempts, row.request_id)
+    return ClaimedJob(job_id, row.type, row.account_id, row.host, row.attempts, row.request_id, row.data)
 
 
 def report_progress(session: Session, job_id: uuid.UUID, progress: float) -> None:
     session.execute(
         update(Job).where(Job.id == job_id, Job.status == "running")
         .values(progress=min(max(progress, 0.0), 0.99), updated_at=utcnow())
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -71,7 +74,7 @@ def succeed(session: Session, job_id: uuid.UUID, result: dict[str, Any]) -> bool
     done = session.execute(
         update(Job).where(Job.id == job_id, Job.status == "running")
         .values(status="succeeded", result=result, error=None, progress=1.0, finished_at=now, updated_at=now)
-        .returning(Job.id)
+        .returning(Job.id).execution_options(synchronize_session=False)
     ).first()
     if done is not None:
         ledger.charge(session, job_id)  # the held cost is spent, in the same transaction
@@ -83,7 +86,7 @@ def fail(session: Session, job_id: uuid.UUID, error: dict[str, Any]) -> bool:
     done = session.execute(
         update(Job).where(Job.id == job_id, Job.status.in_(("queued", "running")))
         .values(status="failed", error=error, finished_at=now, updated_at=now)
-        .returning(Job.id)
+        .returning(Job.id).execution_options(synchronize_session=False)
     ).first()
     if done is not None:
         ledger.release(session, job_id)  # the held cost is spendable again, in the same transaction
@@ -95,7 +98,7 @@ def cancel(session: Session, job_id: uuid.UUID) -> None:
     done = session.execute(
         update(Job).where(Job.id == job_id, Job.status.in_(("queued", "running")))
         .values(status="canceled", finished_at=now, updated_at=now)
-        .returning(Job.id)
+        .returning(Job.id).execution_options(synchronize_session=False)
     ).first()
     if done is not None:
         ledger.release(session, job_id)

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
@@ -28,6 +28,7 @@ class Job(Base):
         UniqueConstraint("account_id", "idempotency_key", name="uq_jobs_account_idempotency_key"),
         Index("ix_jobs_account_newest", "account_id", text("created_at DESC"), text("id DESC")),
         Index("ix_jobs_waiting", "created_at", postgresql_where=text("status = 'queued'")),
+        Index("ix_jobs_in_flight", "account_id", postgresql_where=text("status IN ('queued', 'running')")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

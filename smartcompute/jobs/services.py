@@ -38,6 +38,7 @@ class InvalidCursor(ValueError):
 class Submission:
     job_id: uuid.UUID
     created: bool  # False when an Idempotency-Key replay returned the earlier job
+    job: Job | None = None  # the inserted row, when created: the caller can answer without reading it back
 
 
 def request_fingerprint(body: Any) -> str:
@@ -61,7 +62,7 @@ def submit_job(
     now = utcnow()
     job = Job(
         id=uuid.uuid4(), account_id=principal.account_id, user_id=principal.user_id, type=job_type,
-        priority=priority, status="queued", progress=0.0, data=data, host=data.get("host"),
+        priority=priority, status="queued", progress=0.0, data=data, result=None, error=None, host=data.get("host"),
         idempotency_key=idempotency_key, request_hash=fingerprint, request_id=request_id,
         created_at=now, published_at=now, expires_at=now + retention, updated_at=now,
     )
@@ -79,7 +80,7 @@ def submit_job(
         if earlier is None:
             raise
         return earlier
-    return Submission(job.id, created=True)
+    return Submission(job.id, created=True, job=job)
 
 
 def _replay(session: Session, principal: Principal, key: str, fingerprint: str | None) -> Submission | None:

