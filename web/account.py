@@ -58,13 +58,18 @@ def add_member():
 @account.patch("/members/<user_id>")
 @requires("members:write")
 def update_member(user_id: str):
+    return apply_user_update(user_id, account_id=current_principal().account_id, noun="member")
+
+
+def apply_user_update(user_id: str, *, account_id, noun: str):
+    """Change a user's role or active flag; within one account for owners, any account for staff."""
     body = read_json(MemberUpdate)
-    principal, session = current_principal(), db()
+    session = db()
     try:
-        user = accounts_admin.find_user(session, path_uuid(user_id, "member"), account_id=principal.account_id)
+        user = accounts_admin.find_user(session, path_uuid(user_id, noun), account_id=account_id)
         accounts_admin.update_user(session, actor(), user, role=body.role, is_active=body.is_active)
     except accounts_admin.NotFound:
-        raise Problem(404, "no such member", kind="not-found") from None
+        raise Problem(404, f"no such {noun}", kind="not-found") from None
     except AccountError as error:
         raise Problem(409, str(error), kind="conflict") from None
     session.commit()

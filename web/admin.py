@@ -6,9 +6,9 @@ import uuid
 from flask import Blueprint, request
 
 from smartcompute.accounts import admin as accounts_admin
-from smartcompute.accounts.schemas import AccountUpdate, MemberUpdate
+from smartcompute.accounts.schemas import AccountUpdate
 from smartcompute.accounts.services import AccountError
-from web.account import audit_page
+from web.account import apply_user_update, audit_page
 from web.auth import requires_staff
 from web.bodies import read_json
 from web.problems import Problem
@@ -62,17 +62,7 @@ def users():
 @admin.patch("/users/<user_id>")
 @requires_staff
 def update_user(user_id: str):
-    body = read_json(MemberUpdate)
-    session = db()
-    try:
-        user = accounts_admin.find_user(session, path_uuid(user_id, "user"))
-        accounts_admin.update_user(session, actor(), user, role=body.role, is_active=body.is_active)
-    except accounts_admin.NotFound:
-        raise Problem(404, "no such user", kind="not-found") from None
-    except AccountError as error:
-        raise Problem(409, str(error), kind="conflict") from None
-    session.commit()
-    return json_response(accounts_admin.user_view(user))
+    return apply_user_update(user_id, account_id=None, noun="user")
 
 
 @admin.get("/audit-events")

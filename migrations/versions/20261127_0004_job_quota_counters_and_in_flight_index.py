@@ -1,4 +1,4 @@
-"""job quota counters and in-flight index
+"""job quota counters, in-flight index, lz4 for job payloads
 
 Revision ID: 0004
 Revises: 0003
@@ -29,9 +29,25 @@ def upgrade() -> None:
         WHERE created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
         GROUP BY 1, 2
     """)
+    # Job data and results are tens of KB of JSON: lz4 compresses them about twice as fast as the default
+    # pglz on insert. Servers built without lz4 keep pglz.
+    op.execute("""
+        DO $$ BEGIN
+            ALTER TABLE jobs ALTER COLUMN data SET COMPRESSION lz4, ALTER COLUMN result SET COMPRESSION lz4;
+            ALTER TABLE host_baselines ALTER COLUMN state SET COMPRESSION lz4;
+        EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN NULL;
+        END $$
+    """)
     op.create_index('ix_jobs_in_flight', 'jobs', ['account_id'], unique=False, postgresql_where=sa.text("status IN ('queued', 'running')"))
 
 
 def downgrade() -> None:
+    op.execute("""
+        DO $$ BEGIN
+            ALTER TABLE jobs ALTER COLUMN data SET COMPRESSION pglz, ALTER COLUMN result SET COMPRESSION pglz;
+            ALTER TABLE host_baselines ALTER COLUMN state SET COMPRESSION pglz;
+        EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN NULL;
+        END $$
+    """)
     op.drop_index('ix_jobs_in_flight', table_name='jobs', postgresql_where=sa.text("status IN ('queued', 'running')"))
     op.drop_table('job_quota_usage')

@@ -87,8 +87,8 @@ def hold(session: Session, account_id: uuid.UUID, job_id: uuid.UUID, amount: int
     ).first()
     if reserved is None:
         raise InsufficientCredits(amount, balance_of(session, account_id).available)
-    session.add(CreditHold(job_id=job_id, account_id=account_id, amount=amount, status="held", created_at=utcnow()))
-    session.flush()
+    session.execute(insert(CreditHold).values(job_id=job_id, account_id=account_id, amount=amount, status="held",
+                                              created_at=utcnow()))
 
 
 def _settle(session: Session, job_id: uuid.UUID, status: str):

@@ -87,8 +87,18 @@ def _timestamp_to_epoch(value: Any) -> float:
     raise ValueError("must be an ISO-8601 string or epoch seconds")
 
 
+_NUMBER_TYPES = {int, float}
+
+
+def _all_numbers(values: Sequence[Any]) -> bool:
+    # One pass over the types, in C; bool is its own type here, so True/False are not numbers.
+    return set(map(type, values)) <= _NUMBER_TYPES
+
+
 def parse_timestamps(values: Sequence[Any], field: str = "timestamps") -> np.ndarray:
     """ISO-8601 strings (naive ones are UTC) or epoch seconds -> float64 epoch seconds."""
+    if _all_numbers(values):
+        return _finite_array(values, field, "must be finite")
     parsed = np.empty(len(values), dtype=np.float64)
     for index, value in enumerate(values):
         try:
@@ -106,13 +116,17 @@ def _require_list(data: Mapping, key: str, path: str) -> list:
 
 
 def _numeric_array(values: list, field: str) -> np.ndarray:
-    if any(isinstance(value, bool) or not isinstance(value, (int, float)) for value in values):
-        index = next(i for i, v in enumerate(values) if isinstance(v, bool) or not isinstance(v, (int, float)))
+    if not _all_numbers(values):
+        index = next(i for i, v in enumerate(values) if type(v) not in _NUMBER_TYPES)
         raise InvalidTelemetry([(f"{field}[{index}]", "must be a number")])
+    return _finite_array(values, field, "must be a finite number")
+
+
+def _finite_array(values: Sequence[float], field: str, message: str) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64)
     non_finite = np.flatnonzero(~np.isfinite(array))
     if non_finite.size:
-        raise InvalidTelemetry([(f"{field}[{int(non_finite[0])}]", "must be a finite number")])
+        raise InvalidTelemetry([(f"{field}[{int(non_finite[0])}]", message)])
     return array
 
 

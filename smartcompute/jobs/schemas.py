@@ -58,20 +58,6 @@ class JobError(BaseModel):
     fields: Optional[list[dict[str, str]]] = None
 
 
-class Job(BaseModel):
-    id: str
-    type: JobType
-    status: Status
-    priority: Priority
-    progress: float = Field(ge=0, le=1)
-    created_at: datetime
-    started_at: Optional[datetime]
-    finished_at: Optional[datetime]
-    expires_at: datetime
-    result: Optional[dict[str, Any]]
-    error: Optional[JobError]
-
-
 class JobSummary(BaseModel):
     """A job as listed: everything but its result, which `GET /v1/jobs/{id}` returns."""
 
@@ -85,6 +71,12 @@ class JobSummary(BaseModel):
     finished_at: Optional[datetime]
     expires_at: datetime
     error: Optional[JobError]
+
+
+class Job(JobSummary):
+    """A job with its result (null until it succeeds)."""
+
+    result: Optional[dict[str, Any]]
 
 
 class JobList(BaseModel):

@@ -8,6 +8,7 @@ Provider names are the operator contract: `generic`, `coinbase-commerce`, `btcpa
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 from dataclasses import asdict, dataclass, field
@@ -64,6 +65,26 @@ def required_header(headers: Mapping[str, str], name: str) -> str:
     if not value:
         raise InvalidSignature(f"the {name} header is missing")
     return value.strip()
+
+
+class HexHmacSha256Provider:
+    """Providers whose signature header is the hex HMAC-SHA256 of the raw body (after an optional prefix)."""
+
+    name: str
+    header: str
+    prefix: str = ""
+
+    def __init__(self, secret: str):
+        self._secret = secret.encode()
+
+    def sign(self, raw_body: bytes) -> str:
+        return self.prefix + hmac.new(self._secret, raw_body, hashlib.sha256).hexdigest()
+
+    def verify(self, headers: Mapping[str, str], raw_body: bytes) -> None:
+        given = required_header(headers, self.header)
+        # Hex digits are case-insensitive; compare_digest (in same) runs in constant time.
+        if not same(given[:len(self.prefix)] + given[len(self.prefix):].lower(), self.sign(raw_body)):
+            raise InvalidSignature(f"the {self.header} header does not match the body")
 
 
 def json_object(raw_body: bytes) -> dict[str, Any]:

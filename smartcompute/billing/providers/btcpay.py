@@ -6,13 +6,11 @@ A redelivery gets a new deliveryId but keeps `originalDeliveryId`, which is ther
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import datetime, timezone
 from typing import Mapping
 
 from smartcompute.billing.providers import (
-    InvalidSignature, ProviderEvent, event_id_of, json_object, required_header, same, text,
+    HexHmacSha256Provider, ProviderEvent, event_id_of, json_object, text,
 )
 
 STATUSES = {
@@ -22,19 +20,10 @@ STATUSES = {
 }
 
 
-class BTCPayProvider:
+class BTCPayProvider(HexHmacSha256Provider):
     name = "btcpay"
     header = "BTCPay-Sig"
-
-    def __init__(self, secret: str):
-        self._secret = secret.encode()
-
-    def sign(self, raw_body: bytes) -> str:
-        return "sha256=" + hmac.new(self._secret, raw_body, hashlib.sha256).hexdigest()
-
-    def verify(self, headers: Mapping[str, str], raw_body: bytes) -> None:
-        if not same(required_header(headers, self.header), self.sign(raw_body)):
-            raise InvalidSignature(f"the {self.header} header does not match the body")
+    prefix = "sha256="
 
     def parse(self, headers: Mapping[str, str], raw_body: bytes) -> ProviderEvent:
         payload = json_object(raw_body)

@@ -6,13 +6,11 @@ its payments in `payments[].value.crypto` and its own id in `id`.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
 from smartcompute.billing.providers import (
-    InvalidEvent, InvalidSignature, ProviderEvent, event_id_of, json_object, required_header, same, text,
+    HexHmacSha256Provider, InvalidEvent, ProviderEvent, event_id_of, json_object, text,
 )
 
 # charge:delayed is a payment accepted after the charge expired; charge:resolved a manually settled one.
@@ -22,19 +20,9 @@ STATUSES = {
 }
 
 
-class CoinbaseCommerceProvider:
+class CoinbaseCommerceProvider(HexHmacSha256Provider):
     name = "coinbase-commerce"
     header = "X-CC-Webhook-Signature"
-
-    def __init__(self, secret: str):
-        self._secret = secret.encode()
-
-    def sign(self, raw_body: bytes) -> str:
-        return hmac.new(self._secret, raw_body, hashlib.sha256).hexdigest()
-
-    def verify(self, headers: Mapping[str, str], raw_body: bytes) -> None:
-        if not same(required_header(headers, self.header).lower(), self.sign(raw_body)):
-            raise InvalidSignature(f"the {self.header} header does not match the body")
 
     def parse(self, headers: Mapping[str, str], raw_body: bytes) -> ProviderEvent:
         payload = json_object(raw_body)

@@ -6,28 +6,17 @@ Body: `{"id": "evt_...", "type": "payment.<status>", "created_at": ISO-8601,
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Mapping
 
 from smartcompute.billing.providers import (
-    PAYMENT_STATUSES, InvalidSignature, ProviderEvent, event_id_of, json_object, required_header, same, text,
+    HexHmacSha256Provider, PAYMENT_STATUSES, ProviderEvent, event_id_of, json_object, text,
 )
 
 
-class GenericProvider:
+class GenericProvider(HexHmacSha256Provider):
     name = "generic"
     header = "X-Webhook-Signature"
-
-    def __init__(self, secret: str):
-        self._secret = secret.encode()
-
-    def sign(self, raw_body: bytes) -> str:
-        return "sha256=" + hmac.new(self._secret, raw_body, hashlib.sha256).hexdigest()
-
-    def verify(self, headers: Mapping[str, str], raw_body: bytes) -> None:
-        if not same(required_header(headers, self.header), self.sign(raw_body)):
-            raise InvalidSignature(f"the {self.header} header does not match the body")
+    prefix = "sha256="
 
     def parse(self, headers: Mapping[str, str], raw_body: bytes) -> ProviderEvent:
         payload = json_object(raw_body)
