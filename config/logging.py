@@ -7,9 +7,12 @@ import sys
 from contextvars import ContextVar
 from datetime import datetime, timezone
 
+import orjson
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 job_id_var: ContextVar[str | None] = ContextVar("job_id", default=None)
 
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 _STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
@@ -28,7 +31,12 @@ class JsonLinesFormatter(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRIBUTES})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        # orjson: this runs for every request and job, and is several times faster than json.dumps here;
+        # the standard library takes what orjson refuses (integers beyond 64 bits).
+        try:
+            return orjson.dumps(entry, default=str, option=_ORJSON_OPTIONS).decode()
+        except TypeError:
+            return json.dumps(entry, default=str)
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -40,3 +48,7 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     for noisy in ("urllib3", "amqp", "kombu"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # Celery's own per-task INFO lines ("received", "succeeded in") repeat what our task logs say with the
+    # job and request ids, and cost two more JSON lines per job; its warnings and errors still come through.
+    for per_task in ("celery.worker.strategy", "celery.app.trace"):
+        logging.getLogger(per_task).setLevel(max(logging.WARNING, root.level))

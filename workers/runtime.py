@@ -69,27 +69,45 @@ def host_lock_key(account_id: uuid.UUID, host: str) -> int:
     return _lock_key("host", account_id, host)
 
 
+_TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
+_UNLOCK = text("SELECT pg_advisory_unlock(:key)")
+_UNLOCK_ALL = text("SELECT pg_advisory_unlock_all()")
+_HOST_LOCK = text("SELECT pg_advisory_lock(:key)")
+
+
 @contextmanager
 def locked_job_session(engine: Engine, job_id: uuid.UUID) -> Iterator[Session | None]:
     """A session whose connection holds the job's execution lock, or None if another live worker holds it.
 
     The lock is tied to the connection, so PostgreSQL drops it the moment a SIGKILLed worker's socket
     closes: a redelivered message then gets the lock and knows the earlier run is gone. It is taken in the
-    session's first transaction, which the claim commits, to spare a round trip.
+    session's first transaction, which the claim commits, to spare a round trip; the task normally gives it
+    back in its finishing transaction (`release_job_lock`), and otherwise it is given back here.
     """
     connection = engine.connect()
     session = Session(bind=connection, expire_on_commit=False)
     try:
-        acquired = session.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": job_lock_key(job_id)})
+        acquired = session.connection().execute(_TRY_LOCK, {"key": job_lock_key(job_id)}).scalar()
         yield session if acquired else None
     finally:
         try:
             session.rollback()  # a session-level advisory lock outlives a rollback; it is released below
-            session.execute(text("SELECT pg_advisory_unlock_all()"))
-            session.commit()
+            if not session.info.get("job_lock_released") or session.info.get("host_locked"):
+                session.connection().execute(_UNLOCK_ALL)
+                session.commit()
         finally:
             session.close()
             connection.close()
+
+
+def release_job_lock(session: Session, job_id: uuid.UUID) -> None:
+    """Give the job's lock back inside the transaction that finishes the job, sparing one of its own.
+
+    Safe before that commit: a duplicate delivery that takes the lock now runs its claim, whose UPDATE waits
+    for this transaction's row lock and then finds the job finished (or, if this rolls back, runs it).
+    """
+    session.connection().execute(_UNLOCK, {"key": job_lock_key(job_id)})
+    session.info["job_lock_released"] = True
 
 
 def job_lock_is_free(session: Session, job_id: uuid.UUID) -> bool:
@@ -103,5 +121,6 @@ def job_lock_is_free(session: Session, job_id: uuid.UUID) -> bool:
 
 def lock_host(session: Session, account_id: uuid.UUID, host: str) -> None:
     """Serialise jobs of one host so two never interleave updates to its learned baseline."""
-    session.execute(text("SELECT pg_advisory_lock(:key)"), {"key": host_lock_key(account_id, host)})
+    session.connection().execute(_HOST_LOCK, {"key": host_lock_key(account_id, host)})
+    session.info["host_locked"] = True  # released only after the baseline commits (see locked_job_session)
     session.commit()

@@ -20,7 +20,7 @@ from smartcompute.jobs.models import HostBaseline, Job
 from workers import app
 from workers.celery_app import REPUBLISH, RUN_ANALYSIS
 from workers.publishing import publish_job
-from workers.runtime import job_lock_is_free, lock_host, locked_job_session, runtime
+from workers.runtime import job_lock_is_free, lock_host, locked_job_session, release_job_lock, runtime
 
 log = logging.getLogger("smartcompute.worker")
 _PROGRESS_EVERY_SECONDS = 1.0
@@ -118,6 +118,7 @@ def _finish_succeeded(session, claimed: lifecycle.ClaimedJob, analysis: analysis
             .on_conflict_do_update(index_elements=["account_id", "host"],
                                    set_={"state": analysis.baseline, "job_id": claimed.id, "updated_at": utcnow()})
         )
+    release_job_lock(session, claimed.id)
     session.commit()
 
 
@@ -127,6 +128,7 @@ def _finish_failed(session, job_id: uuid.UUID, kind: str, message: str, fields: 
     if fields:
         error["fields"] = fields
     lifecycle.fail(session, job_id, error)
+    release_job_lock(session, job_id)
     session.commit()
     log.warning("job failed", extra={"error_type": kind, "error": message})
 

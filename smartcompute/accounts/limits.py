@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -44,9 +44,19 @@ def _start_of_day(now: datetime) -> datetime:
     return now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+_jobs = Job.__table__
+# Built once with their parameters apart: both run on every submission.
+_IN_FLIGHT = (select(func.count()).select_from(_jobs)
+              .where(_jobs.c.account_id == bindparam("b_account"), _jobs.c.status.in_(("queued", "running"))))
+_COUNT_TODAY = (
+    insert(JobQuotaUsage.__table__).values(account_id=bindparam("b_account"), day=bindparam("b_day"), jobs=1)
+    .on_conflict_do_update(index_elements=["account_id", "day"], set_={"jobs": JobQuotaUsage.__table__.c.jobs + 1})
+    .returning(JobQuotaUsage.__table__.c.jobs)
+)
+
+
 def _jobs_in_flight(session: Session, account_id: uuid.UUID) -> int:
-    return session.scalar(select(func.count()).select_from(Job).where(
-        Job.account_id == account_id, Job.status.in_(("queued", "running")))) or 0
+    return session.connection().execute(_IN_FLIGHT, {"b_account": account_id}).scalar() or 0
 
 
 def usage(session: Session, account_id: uuid.UUID) -> Usage:
@@ -60,11 +70,7 @@ def _count_todays_job(session: Session, account_id: uuid.UUID) -> int:
     transaction ends, so concurrent submissions of the account queue here and cannot both take the last slot.
     If the job is refused or its transaction rolls back, the count goes back with it."""
     day = _start_of_day(utcnow()).date()
-    return session.execute(
-        insert(JobQuotaUsage).values(account_id=account_id, day=day, jobs=1)
-        .on_conflict_do_update(index_elements=["account_id", "day"], set_={"jobs": JobQuotaUsage.jobs + 1})
-        .returning(JobQuotaUsage.jobs)
-    ).scalar_one()
+    return session.connection().execute(_COUNT_TODAY, {"b_account": account_id, "b_day": day}).scalar_one()
 
 
 def check_job_quota(session: Session, account_id: uuid.UUID, plan_name: str, plan: PlanLimits, data: dict) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from smartcompute.billing import ledger
@@ -36,20 +36,43 @@ class ClaimedJob:
     data: dict[str, Any]
 
 
+# Built once, with their parameters apart, and run on the session's connection: building an ORM `update()`
+# per call (and its cache key, which walks the values, a 15 KB result included) cost more than executing it.
+_jobs = Job.__table__
+_LIVE = ("queued", "running")
+_CLAIM = (
+    update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status.in_(_LIVE))
+    .values(status="running", attempts=_jobs.c.attempts + 1, started_at=bindparam("b_now"), progress=0.0,
+            updated_at=bindparam("b_now"))
+    .returning(_jobs.c.type, _jobs.c.account_id, _jobs.c.host, _jobs.c.attempts, _jobs.c.request_id, _jobs.c.data)
+)
+_PROGRESS = (update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status == "running")
+             .values(progress=bindparam("b_progress"), updated_at=bindparam("b_now")))
+_SUCCEED = (
+    update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status == "running")
+    .values(status="succeeded", result=bindparam("b_result"), error=None, progress=1.0,
+            finished_at=bindparam("b_now"), updated_at=bindparam("b_now"))
+    .returning(_jobs.c.id)
+)
+_FAIL = (
+    update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status.in_(_LIVE))
+    .values(status="failed", error=bindparam("b_error"), finished_at=bindparam("b_now"), updated_at=bindparam("b_now"))
+    .returning(_jobs.c.id)
+)
+_CANCEL = (
+    update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status.in_(_LIVE))
+    .values(status="canceled", finished_at=bindparam("b_now"), updated_at=bindparam("b_now"))
+    .returning(_jobs.c.id)
+)
+
+
 def claim(session: Session, job_id: uuid.UUID, *, max_attempts: int) -> ClaimedJob | None:
     """Mark the job running for this delivery; None when it is finished, canceled or out of attempts.
 
     A job found `running` is claimed again: the caller holds the job's execution lock, so the
     previous holder is gone (its worker died) and this delivery is the redelivery.
     """
-    now = utcnow()
-    row = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status.in_(("queued", "running")))
-        .values(status="running", attempts=Job.attempts + 1, started_at=now, progress=0.0, updated_at=now)
-        .returning(Job.type, Job.account_id, Job.host, Job.attempts, Job.request_id, Job.data)
-        .execution_options(synchronize_session=False)
-    ).first()
+    row = session.connection().execute(_CLAIM, {"b_id": job_id, "b_now": utcnow()}).first()
     session.commit()
     if row is None:
         return None
@@ -61,45 +84,27 @@ def claim(session: Session, job_id: uuid.UUID, *, max_attempts: int) -> ClaimedJ
 
 
 def report_progress(session: Session, job_id: uuid.UUID, progress: float) -> None:
-    session.execute(
-        update(Job).where(Job.id == job_id, Job.status == "running")
-        .values(progress=min(max(progress, 0.0), 0.99), updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    session.connection().execute(
+        _PROGRESS, {"b_id": job_id, "b_progress": min(max(progress, 0.0), 0.99), "b_now": utcnow()})
 
 
 def succeed(session: Session, job_id: uuid.UUID, result: dict[str, Any]) -> bool:
     """Store the result; False when the job was canceled meanwhile (the result is then dropped)."""
-    now = utcnow()
-    done = session.execute(
-        update(Job).where(Job.id == job_id, Job.status == "running")
-        .values(status="succeeded", result=result, error=None, progress=1.0, finished_at=now, updated_at=now)
-        .returning(Job.id).execution_options(synchronize_session=False)
-    ).first()
+    done = session.connection().execute(_SUCCEED, {"b_id": job_id, "b_result": result, "b_now": utcnow()}).first()
     if done is not None:
         ledger.charge(session, job_id)  # the held cost is spent, in the same transaction
     return done is not None
 
 
 def fail(session: Session, job_id: uuid.UUID, error: dict[str, Any]) -> bool:
-    now = utcnow()
-    done = session.execute(
-        update(Job).where(Job.id == job_id, Job.status.in_(("queued", "running")))
-        .values(status="failed", error=error, finished_at=now, updated_at=now)
-        .returning(Job.id).execution_options(synchronize_session=False)
-    ).first()
+    done = session.connection().execute(_FAIL, {"b_id": job_id, "b_error": error, "b_now": utcnow()}).first()
     if done is not None:
         ledger.release(session, job_id)  # the held cost is spendable again, in the same transaction
     return done is not None
 
 
 def cancel(session: Session, job_id: uuid.UUID) -> None:
-    now = utcnow()
-    done = session.execute(
-        update(Job).where(Job.id == job_id, Job.status.in_(("queued", "running")))
-        .values(status="canceled", finished_at=now, updated_at=now)
-        .returning(Job.id).execution_options(synchronize_session=False)
-    ).first()
+    done = session.connection().execute(_CANCEL, {"b_id": job_id, "b_now": utcnow()}).first()
     if done is not None:
         ledger.release(session, job_id)
     if done is None:
