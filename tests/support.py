@@ -112,13 +112,19 @@ def celery_worker(env: dict[str, str], tmp_path: Path, *, queues: str = "core-an
             raise AssertionError(f"worker {name} exited:\n{worker.log()[-3000:]}")
         yield worker
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
+        stop_process_group(process, grace=20)
+
+
+def stop_process_group(process: subprocess.Popen, *, grace: float) -> None:
+    """SIGTERM a process started in its own session, then SIGKILL its group if it outlives the grace."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
 
 
 def telemetry(points: int = 200, *, host: str | None = None, seed: int = 7) -> dict:

@@ -17,7 +17,7 @@ import pytest
 from honcho.environ import parse_procfile
 
 from tests.conftest import make_account
-from tests.support import REPO, free_port, job_body, wait_until
+from tests.support import REPO, free_port, job_body, stop_process_group, wait_until
 
 BIN = Path(sys.executable).parent
 PROCESSES = ("web", "worker-core", "worker-payments", "flower")
@@ -80,13 +80,7 @@ class Stack:
 
 def stop_honcho(process: subprocess.Popen, log_path: Path) -> None:
     """SIGTERM honcho's process group: honcho stops each process (each in its own group), then exits."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
+    stop_process_group(process, grace=30)
     for pid in re.findall(r"started \(pid=(\d+)\)", log_path.read_text(errors="replace")):
         try:  # a safety net: honcho already stopped them unless it was killed itself
             os.killpg(int(pid), signal.SIGKILL)

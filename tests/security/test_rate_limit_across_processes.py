@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import REPO, free_port, wait_until
+from tests.support import REPO, free_port, stop_process_group, wait_until
 
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 LIMIT = 12
@@ -48,8 +47,7 @@ def test_two_gunicorn_workers_share_the_limit(base_env, account, tmp_path):
         with ThreadPoolExecutor(max_workers=8) as pool:
             statuses = list(pool.map(lambda _: _get(port, account.api_key), range(3 * LIMIT)))
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
+        stop_process_group(process, grace=30)
     assert statuses.count(200) == LIMIT and statuses.count(429) == 2 * LIMIT
     served_by = {line.split()[0] for line in access_log.read_text().splitlines() if line.endswith((" 200", " 429"))}
     assert len(served_by) == 2, f"expected both workers to serve; pids seen: {served_by}"
