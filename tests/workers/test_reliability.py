@@ -164,3 +164,22 @@ def test_a_job_accepted_while_rabbitmq_is_unreachable_runs_once_it_is_back(
     with celery_worker({**rabbitmq_env, **FAST_REPUBLISH}, tmp_path, beat=True):
         done = wait_for_status(sessions, job_id, ("succeeded",), timeout=60)
     assert done.attempts == 1
+
+
+def test_two_jobs_for_one_host_never_interleave_their_baseline_updates(
+        private_env, account, sessions, host_lock, tmp_path):
+    """Both jobs start together and wait on the host; each then learns on top of the other's baseline."""
+    host = f"host-{uuid.uuid4().hex[:6]}"
+    host_lock.hold(account.account_id, host)
+    client = api(private_env)
+    first, second = (submit(client, account, job_body(points=120, host=host, seed=seed)) for seed in (1, 2))
+    with celery_worker(private_env, tmp_path, concurrency=2):
+        for job_id in (first, second):
+            wait_for_status(sessions, job_id, ("running",))
+        host_lock.release()
+        for job_id in (first, second):
+            wait_for_status(sessions, job_id, ("succeeded",))
+    with sessions() as session:
+        baseline = session.scalar(select(HostBaseline).where(HostBaseline.host == host))
+    learned = {name: metric["points_seen"] for name, metric in baseline.state["metrics"].items()}
+    assert learned == {"cpu_percent": 240, "memory_percent": 240}
