@@ -96,12 +96,5 @@ def percent(value: str) -> Decimal:
     return number
 
 
-def non_negative_int(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise ValueError("must be 0 or more")
-    return number
-
-
 def _items(value: str) -> list[str]:
     return [item for item in (part.strip() for part in value.split(",")) if item]

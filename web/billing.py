@@ -7,6 +7,7 @@ from smartcompute.billing import ledger, prices
 from smartcompute.billing.models import LedgerEntry
 from web.auth import current_principal, requires
 from web.problems import Problem
+from web.replies import query_limit
 from web.runtime import db, web_runtime
 
 billing = Blueprint("billing", __name__, url_prefix="/v1/billing")
@@ -25,14 +26,6 @@ def entry_view(entry: LedgerEntry) -> dict:
             "note": entry.note, "created_at": entry.created_at.isoformat()}
 
 
-def page_limit() -> int:
-    raw = request.args.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= ledger.MAX_PAGE_SIZE:
-        raise Problem(422, f"limit must be an integer from 1 to {ledger.MAX_PAGE_SIZE}", kind="validation-error",
-                      errors=[{"field": "limit", "message": f"must be an integer from 1 to {ledger.MAX_PAGE_SIZE}"}])
-    return int(raw)
-
-
 @billing.get("/balance")
 @requires("jobs:read")
 def balance():
@@ -48,10 +41,7 @@ def balance():
 @billing.get("/ledger")
 @requires("jobs:read")
 def entries():
-    try:
-        rows, next_cursor = ledger.entries(db(), current_principal().account_id, limit=page_limit(),
-                                           cursor=request.args.get("cursor"))
-    except ledger.InvalidCursor as error:
-        raise Problem(422, str(error), kind="validation-error", errors=[{"field": "cursor", "message": str(error)}]) from None
+    rows, next_cursor = ledger.entries(db(), current_principal().account_id, limit=query_limit(default=20),
+                                       cursor=request.args.get("cursor"))
     return Response(json.dumps({"items": [entry_view(row) for row in rows], "next_cursor": next_cursor}),
                     mimetype="application/json")

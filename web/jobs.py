@@ -20,6 +20,7 @@ from web.billing import insufficient_credits
 from web.bodies import read_json
 from web.limits import enforce_job_quota
 from web.problems import Problem
+from web.replies import query_limit
 from web.runtime import db, web_runtime
 from workers.publishing import publish_job
 
@@ -131,24 +132,13 @@ def _query_choice(name: str, choices: tuple[str, ...]) -> str | None:
     return value
 
 
-def _query_limit() -> int:
-    raw = request.args.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= services.MAX_PAGE_SIZE:
-        raise Problem(422, f"limit must be an integer from 1 to {services.MAX_PAGE_SIZE}", kind="validation-error",
-                      errors=[{"field": "limit", "message": f"must be an integer from 1 to {services.MAX_PAGE_SIZE}"}])
-    return int(raw)
-
-
 @jobs.get("")
 @requires("jobs:read")
 def index():
-    try:
-        items, next_cursor = services.list_jobs(
-            db(), current_principal(), status=_query_choice("status", STATUSES),
-            job_type=_query_choice("type", JOB_TYPES), limit=_query_limit(), cursor=request.args.get("cursor"),
-        )
-    except services.InvalidCursor as error:
-        raise Problem(422, str(error), kind="validation-error", errors=[{"field": "cursor", "message": str(error)}])
+    items, next_cursor = services.list_jobs(
+        db(), current_principal(), status=_query_choice("status", STATUSES),
+        job_type=_query_choice("type", JOB_TYPES), limit=query_limit(default=20), cursor=request.args.get("cursor"),
+    )
     return _json({"items": [job_view(job, with_result=False) for job in items], "next_cursor": next_cursor})
 
 

@@ -1,10 +1,9 @@
 """Buying credits: `POST /v1/payments`, `GET /v1/payments`, `GET /v1/payments/{id}`; staff's dead letters."""
 from __future__ import annotations
 
-import base64
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from flask import Blueprint, Flask, Response, current_app, json, request
@@ -16,7 +15,8 @@ from smartcompute.billing.clients import ProviderApiError, configured_clients
 from smartcompute.billing.models import Payment
 from smartcompute.billing.schemas import PaymentRequest
 from web.auth import current_principal, requires, requires_staff
-from web.billing import billing, page_limit
+from web.billing import billing
+from web.replies import query_limit
 from web.bodies import read_json
 from web.problems import Problem
 from web.runtime import db, web_runtime
@@ -92,35 +92,18 @@ def show(payment_id: str):
     return _json(payment_view(found))
 
 
-def _cursor(payment: Payment) -> str:
-    return base64.urlsafe_b64encode(f"{payment.created_at.isoformat()}|{payment.id}".encode()).decode().rstrip("=")
-
-
-def _before() -> tuple[datetime, uuid.UUID] | None:
-    cursor = request.args.get("cursor")
-    if not cursor:
-        return None
-    try:
-        created_at, payment_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
-        return datetime.fromisoformat(created_at), uuid.UUID(payment_id)
-    except (ValueError, UnicodeDecodeError):
-        raise Problem(422, "cursor is not one this API returned", kind="validation-error",
-                      errors=[{"field": "cursor", "message": "not one this API returned"}]) from None
-
-
 @payments.get("")
 @requires("jobs:read")
 def index():
-    limit = page_limit()
-    rows = billing_payments.list_payments(db(), current_principal().account_id, limit=limit + 1, before=_before())
-    next_cursor = _cursor(rows[limit - 1]) if len(rows) > limit else None
-    return _json({"items": [payment_view(row) for row in rows[:limit]], "next_cursor": next_cursor})
+    rows, next_cursor = billing_payments.list_payments(
+        db(), current_principal().account_id, limit=query_limit(default=20), cursor=request.args.get("cursor"))
+    return _json({"items": [payment_view(row) for row in rows], "next_cursor": next_cursor})
 
 
 @dead_letters.get("/dead")
 @requires_staff
 def list_dead():
-    events = billing_webhooks.dead_letters(db(), limit=page_limit())
+    events = billing_webhooks.dead_letters(db(), limit=query_limit(default=20))
     return _json({"items": [{"id": str(e.id), "provider": e.provider, "event_id": e.event_id, "event_type": e.event_type,
                              "attempts": e.attempts, "error": e.error, "received_at": e.received_at.isoformat(),
                              "normalized": e.normalized} for e in events]})

@@ -8,6 +8,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from smartcompute.pagination import InvalidCursor
+
 log = logging.getLogger("smartcompute.web")
 PROBLEM_JSON = "application/problem+json"
 
@@ -76,8 +78,14 @@ def _from_unexpected(error: Exception) -> Response:
     return problem_response(Problem(500, "an unexpected error occurred; it was logged", kind="internal-error"))
 
 
+def _from_invalid_cursor(error: InvalidCursor) -> Response:
+    return problem_response(Problem(422, str(error), kind="validation-error",
+                                    errors=[{"field": "cursor", "message": str(error)}]))
+
+
 def register_problem_handlers(app: Flask) -> None:
     app.register_error_handler(Problem, problem_response)
+    app.register_error_handler(InvalidCursor, _from_invalid_cursor)
     app.register_error_handler(HTTPException, _from_http_exception)
     app.register_error_handler(OperationalError, _from_database_error)
     app.register_error_handler(InterfaceError, _from_database_error)

@@ -1,23 +1,17 @@
 """The audit log: who did what, when and from where. Owners read their account's events, staff all of them."""
 from __future__ import annotations
 
-import base64
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from smartcompute import pagination
 from smartcompute.accounts.models import AuditEvent
 from smartcompute.db import utcnow
 
-MAX_PAGE_SIZE = 100
-
-
-class InvalidCursor(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -42,20 +36,6 @@ def record(session: Session, actor: Actor, action: str, *, account_id: uuid.UUID
     ))
 
 
-def _encode_cursor(event: AuditEvent) -> str:
-    raw = f"{event.occurred_at.isoformat()}|{event.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        occurred_at, event_id = raw.split("|")
-        return datetime.fromisoformat(occurred_at), uuid.UUID(event_id)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidCursor("cursor is not one this API returned") from None
-
-
 def list_events(session: Session, *, account_id: uuid.UUID | None, action: str | None = None, limit: int = 50,
                 cursor: str | None = None) -> tuple[list[AuditEvent], str | None]:
     """Newest first. `account_id=None` means every account (staff only; the caller decides)."""
@@ -64,11 +44,7 @@ def list_events(session: Session, *, account_id: uuid.UUID | None, action: str |
         query = query.where(AuditEvent.account_id == account_id)
     if action:
         query = query.where(AuditEvent.action == action)
-    if cursor:
-        query = query.where(tuple_(AuditEvent.occurred_at, AuditEvent.id) < tuple_(*_decode_cursor(cursor)))
-    limit = max(1, min(limit, MAX_PAGE_SIZE))
-    rows = list(session.scalars(query.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit + 1)))
-    return rows[:limit], (_encode_cursor(rows[limit - 1]) if len(rows) > limit else None)
+    return pagination.newest_first(session, query, AuditEvent.occurred_at, AuditEvent.id, limit=limit, cursor=cursor)
 
 
 def event_view(event: AuditEvent) -> dict[str, Any]:

@@ -30,7 +30,6 @@ ROLE_SCOPES = {
     "analyst": ("jobs:read", "jobs:write", "keys:read", "keys:write"),
     "viewer": ("jobs:read",),
 }
-ALL_SCOPES = ROLE_SCOPES["owner"]
 # Writing last_used_at on every request would turn each read into a write; a minute is precise enough.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
 

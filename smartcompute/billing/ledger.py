@@ -10,29 +10,23 @@ row) and *released* when it fails or is canceled (no ledger row: the balance nev
 """
 from __future__ import annotations
 
-import base64
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import func, select, text, tuple_
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from smartcompute import pagination
 from smartcompute.billing.models import CreditBalance, LedgerEntry
 from smartcompute.db import utcnow
 
-MAX_PAGE_SIZE = 100
 
 
 class InsufficientCredits(ValueError):
     def __init__(self, needed: int, available: int):
         self.needed, self.available = needed, available
         super().__init__(f"this needs {needed} credits and {available} are available")
-
-
-class InvalidCursor(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -134,25 +128,9 @@ def ledger_sum(session: Session, account_id: uuid.UUID) -> int:
         select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.account_id == account_id)))
 
 
-def _encode_cursor(entry: LedgerEntry) -> str:
-    return base64.urlsafe_b64encode(f"{entry.created_at.isoformat()}|{entry.id}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        created_at, entry_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
-        return datetime.fromisoformat(created_at), uuid.UUID(entry_id)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidCursor("cursor is not one this API returned") from None
-
-
 def entries(
     session: Session, account_id: uuid.UUID, *, limit: int = 20, cursor: str | None = None,
 ) -> tuple[list[LedgerEntry], str | None]:
     """Newest first, keyset-paginated on (created_at, id)."""
     query = select(LedgerEntry).where(LedgerEntry.account_id == account_id)
-    if cursor:
-        query = query.where(tuple_(LedgerEntry.created_at, LedgerEntry.id) < tuple_(*_decode_cursor(cursor)))
-    limit = max(1, min(limit, MAX_PAGE_SIZE))
-    rows = list(session.scalars(query.order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc()).limit(limit + 1)))
-    return rows[:limit], (_encode_cursor(rows[limit - 1]) if len(rows) > limit else None)
+    return pagination.newest_first(session, query, LedgerEntry.created_at, LedgerEntry.id, limit=limit, cursor=cursor)

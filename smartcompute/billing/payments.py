@@ -20,9 +20,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from smartcompute import pagination
 from smartcompute.billing import ledger
 from smartcompute.billing.models import CreditBalance, Payment
 from smartcompute.billing.prices import Product
@@ -178,8 +179,6 @@ def get_payment(session: Session, account_id: uuid.UUID, payment_id: uuid.UUID) 
 
 
 def list_payments(session: Session, account_id: uuid.UUID, *, limit: int = 20,
-                  before: tuple[datetime, uuid.UUID] | None = None) -> list[Payment]:
+                  cursor: str | None = None) -> tuple[list[Payment], str | None]:
     query = select(Payment).where(Payment.account_id == account_id)
-    if before:
-        query = query.where(tuple_(Payment.created_at, Payment.id) < tuple_(*before))
-    return list(session.scalars(query.order_by(Payment.created_at.desc(), Payment.id.desc()).limit(limit)))
+    return pagination.newest_first(session, query, Payment.created_at, Payment.id, limit=limit, cursor=cursor)

@@ -1,25 +1,24 @@
 """Submitting, reading, listing and canceling jobs on behalf of an account."""
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, select, tuple_
+from sqlalchemy import Text, bindparam, cast, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, undefer
 
+from smartcompute import pagination
 from smartcompute.accounts.services import Principal
 from smartcompute.billing import ledger
 from smartcompute.jobs import lifecycle
 from smartcompute.jobs.models import Job
 from smartcompute.db import utcnow
 
-MAX_PAGE_SIZE = 100
 
 
 class JobNotFound(LookupError):
@@ -28,10 +27,6 @@ class JobNotFound(LookupError):
 
 class IdempotencyConflict(ValueError):
     """The Idempotency-Key was used before with a different request."""
-
-
-class InvalidCursor(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -131,20 +126,6 @@ def get_job_with_result_json(session: Session, principal: Principal, job_id: uui
     return row
 
 
-def encode_cursor(job: Job) -> str:
-    raw = f"{job.created_at.isoformat()}|{job.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created_at, job_id = raw.split("|")
-        return datetime.fromisoformat(created_at), uuid.UUID(job_id)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidCursor("cursor is not one this API returned") from None
-
-
 def list_jobs(
     session: Session, principal: Principal, *, status: str | None = None, job_type: str | None = None,
     limit: int = 20, cursor: str | None = None,
@@ -155,12 +136,7 @@ def list_jobs(
         query = query.where(Job.status == status)
     if job_type:
         query = query.where(Job.type == job_type)
-    if cursor:
-        query = query.where(tuple_(Job.created_at, Job.id) < tuple_(*decode_cursor(cursor)))
-    limit = max(1, min(limit, MAX_PAGE_SIZE))
-    jobs = list(session.scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)))
-    next_cursor = encode_cursor(jobs[limit - 1]) if len(jobs) > limit else None
-    return jobs[:limit], next_cursor
+    return pagination.newest_first(session, query, Job.created_at, Job.id, limit=limit, cursor=cursor)
 
 
 def cancel_job(session: Session, principal: Principal, job_id: uuid.UUID) -> Job:
