@@ -11,10 +11,9 @@ import uuid
 from functools import wraps
 from typing import Callable
 
-from flask import g, request
-from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token, decode_token
-from flask_jwt_extended.exceptions import JWTExtendedException
-from jwt import PyJWTError
+import jwt as pyjwt
+from flask import current_app, g, request
+from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token
 
 from smartcompute.accounts.services import Principal, authenticate_api_key, principal_for_user
 from web.problems import Problem
@@ -34,11 +33,20 @@ def issue_refresh_token(user_id: uuid.UUID, session_id: uuid.UUID, refresh_id: u
                                 additional_claims={"sid": str(session_id), "jti": str(refresh_id)})
 
 
+_REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "type"]
+
+
 def decode(token: str, expected_type: str) -> dict | None:
-    """Verified claims (HS256 only, signature, expiry, type), or None."""
+    """Verified claims (HS256 only, signature, expiry, type), or None.
+
+    flask-jwt-extended issues the tokens; they are verified here with one PyJWT pass under the same key and
+    algorithm list, because its `decode_token` parses every token twice (once unverified) and this runs on
+    every request."""
     try:
-        claims = decode_token(token)
-    except (PyJWTError, JWTExtendedException, ValueError):
+        claims = pyjwt.decode(token, current_app.config["JWT_SECRET_KEY"],
+                              algorithms=current_app.config["JWT_DECODE_ALGORITHMS"],
+                              options={"require": _REQUIRED_CLAIMS})
+    except (pyjwt.PyJWTError, ValueError):
         return None
     if claims.get("type") != expected_type:
         return None
