@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from contextvars import ContextVar
 
 from flask import Flask, Response, g, request
 from flask_limiter import Limiter, RateLimitExceeded
@@ -52,9 +53,42 @@ def _failed_sign_in(response: Response) -> bool:
     return response.status_code == 401
 
 
+# (limit key, count after this request's hit, when its window ends): set by the hit, read by the headers.
+_last_hit: ContextVar[tuple[str, int, float] | None] = ContextVar("rate_limit_last_hit", default=None)
+_INCR_EXPIRE_TTL = """
+local current = redis.call("incrby", KEYS[1], tonumber(ARGV[2]))
+if current == tonumber(ARGV[2]) then redis.call("expire", KEYS[1], ARGV[1]) end
+return {current, redis.call("pttl", KEYS[1])}
+"""
+
+
+class HitReportingRedisStorage(RedisStorage):
+    """limits' Redis storage whose fixed-window hit also reads the window's remaining time, in the same
+    script, so the rate-limit headers need no second round trip to Redis on every request."""
+
+    STORAGE_SCHEME = ["smartcompute+redis", "smartcompute+rediss", "smartcompute+redis+unix"]
+
+    def __init__(self, uri: str, **options) -> None:
+        super().__init__(uri.removeprefix("smartcompute+"), **options)
+
+    def initialize_storage(self, uri: str) -> None:
+        super().initialize_storage(uri)
+        self.lua_incr_expire_ttl = self.get_connection().register_script(_INCR_EXPIRE_TTL)
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        count, ttl_ms = self.lua_incr_expire_ttl([self.prefixed_key(key)], [expiry, amount])
+        _last_hit.set((key, int(count), time.time() + max(int(ttl_ms), 0) / 1000))
+        return int(count)
+
+
+def _forget_last_hit() -> None:
+    _last_hit.set(None)
+
+
 def _storage_uri(redis_url: str) -> str:
     # redis-py writes a unix socket as unix://; the limits library spells it redis+unix://.
-    return "redis+unix://" + redis_url[len("unix://"):] if redis_url.startswith("unix://") else redis_url
+    uri = "redis+unix://" + redis_url[len("unix://"):] if redis_url.startswith("unix://") else redis_url
+    return "smartcompute+" + uri
 
 
 def create_limiter(app: Flask, settings: Settings) -> Limiter:
@@ -76,6 +110,7 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True, RATELIMIT_SWALLOW_ERRORS=True,
     )
     limiter = Limiter(key_func=rate_key, application_limits=[request_limit])
+    app.before_request(_forget_last_hit)  # registered before the limiter's own check, so it runs first
     limiter.request_filter(lambda: request.endpoint in _EXEMPT_ENDPOINTS)
     limiter.init_app(app)
     _limit_sign_in(app, limiter, settings)
@@ -116,11 +151,14 @@ def _note_storage_state(limiter: Limiter) -> None:
 
 
 def _window(limiter: Limiter, current) -> tuple[int, float]:
-    """(remaining, reset time) of the limit reported. On Redis, one pipelined round trip instead of the
-    two separate commands flask-limiter's `RequestLimit.window` sends (this is on every request's path)."""
-    storage = limiter.storage
+    """(remaining, reset time) of the limit reported: from this request's own hit when there was one (no
+    round trip), else one pipelined round trip instead of the two commands `RequestLimit.window` sends."""
+    storage, key = limiter.storage, current.limit.key_for(*current.request_args)
+    hit = _last_hit.get()
+    if isinstance(storage, HitReportingRedisStorage) and hit is not None and hit[0] == key:
+        return max(0, current.limit.amount - hit[1]), hit[2]
     if isinstance(storage, RedisStorage) and not getattr(limiter, "_storage_dead", False):
-        key = storage.prefixed_key(current.limit.key_for(*current.request_args))
+        key = storage.prefixed_key(key)
         count, ttl = storage.get_connection(True).pipeline(transaction=False).get(key).ttl(key).execute()
         return max(0, current.limit.amount - int(count or 0)), time.time() + max(ttl, 0)
     return max(0, current.remaining), current.reset_at
