@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ARRAY, Boolean, DateTime, LargeBinary, String, Uuid, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
-from smartcompute.accounts.models import ROLES, Account, ApiKey, AuthSession, User
+from smartcompute.accounts.models import ROLES, Account, ApiKey, User
 from smartcompute.db import utcnow
 
 API_KEY_PREFIX = "sck_"
@@ -151,18 +151,16 @@ def _role_scopes(role: str, granted: tuple[str, ...] | list[str]) -> tuple[str, 
 
 
 # Built once: these run on every request, and constructing a select costs more than executing it.
-_API_KEY_QUERY = (
-    select(ApiKey.id, ApiKey.user_id, ApiKey.account_id, ApiKey.key_hash, ApiKey.scopes, ApiKey.expires_at,
-           ApiKey.revoked_at, ApiKey.last_used_at, User.role, User.is_active, User.is_staff, User.email, Account.plan)
-    .join(User, User.id == ApiKey.user_id)
-    .join(Account, Account.id == ApiKey.account_id)
-    .where(ApiKey.key_hash == bindparam("key_hash"))
-)
+# Functions from migration 0005 (PostgreSQL keeps their plans); the columns say how to read the rows back.
+_PRINCIPAL_COLUMNS = {"id": Uuid(), "account_id": Uuid(), "role": String(), "is_active": Boolean(),
+                      "is_staff": Boolean(), "email": String(), "plan": String()}
+_API_KEY_QUERY = text("SELECT * FROM api_key_principal(:key_hash)").columns(
+    **_PRINCIPAL_COLUMNS, user_id=Uuid(), key_hash=LargeBinary(), scopes=ARRAY(String()),
+    expires_at=DateTime(timezone=True), revoked_at=DateTime(timezone=True), last_used_at=DateTime(timezone=True))
+_SIGNED_IN_USER_QUERY = text("SELECT * FROM signed_in_principal(:user_id, :session_id, :now)").columns(
+    **_PRINCIPAL_COLUMNS)
 _USER_QUERY = (select(User.id, User.account_id, User.role, User.is_active, User.is_staff, User.email, Account.plan)
                .join(Account, Account.id == User.account_id).where(User.id == bindparam("user_id")))
-_SIGNED_IN_USER_QUERY = _USER_QUERY.join(AuthSession, AuthSession.user_id == User.id).where(
-    AuthSession.id == bindparam("session_id"), AuthSession.revoked_at.is_(None),
-    AuthSession.expires_at > bindparam("now"))
 
 
 def authenticate_api_key(session: Session, key: str) -> Principal | None:
