@@ -7,8 +7,8 @@ import uuid
 from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from config.logging import job_id_var, request_id_var
@@ -104,6 +104,15 @@ def _progress_reporter(session, job_id: uuid.UUID):
     return report
 
 
+# Text, so SQLAlchemy compiles it once (it never caches its PostgreSQL insert(), which ON CONFLICT needs).
+_SAVE_BASELINE = text("""
+    INSERT INTO host_baselines (account_id, host, state, job_id, updated_at)
+    VALUES (:account_id, :host, :state, :job_id, :now)
+    ON CONFLICT (account_id, host) DO UPDATE
+    SET state = excluded.state, job_id = excluded.job_id, updated_at = excluded.updated_at""").bindparams(
+    bindparam("state", type_=JSONB))
+
+
 def _finish_succeeded(session, claimed: lifecycle.ClaimedJob, analysis: analysis_engine.Analysis) -> None:
     """Result and learned baseline commit together, or not at all."""
     if not lifecycle.succeed(session, claimed.id, analysis.result):
@@ -111,13 +120,9 @@ def _finish_succeeded(session, claimed: lifecycle.ClaimedJob, analysis: analysis
         log.info("job was canceled while running; its result is dropped")
         return
     if analysis.baseline is not None:
-        session.execute(
-            insert(HostBaseline)
-            .values(account_id=claimed.account_id, host=claimed.host, state=analysis.baseline,
-                    job_id=claimed.id, updated_at=utcnow())
-            .on_conflict_do_update(index_elements=["account_id", "host"],
-                                   set_={"state": analysis.baseline, "job_id": claimed.id, "updated_at": utcnow()})
-        )
+        session.connection().execute(_SAVE_BASELINE, {
+            "account_id": claimed.account_id, "host": claimed.host, "state": analysis.baseline,
+            "job_id": claimed.id, "now": utcnow()})
     release_job_lock(session, claimed.id)
     session.commit()
 

@@ -9,8 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from config.plans import PlanLimits
@@ -48,11 +47,11 @@ _jobs = Job.__table__
 # Built once with their parameters apart: both run on every submission.
 _IN_FLIGHT = (select(func.count()).select_from(_jobs)
               .where(_jobs.c.account_id == bindparam("b_account"), _jobs.c.status.in_(("queued", "running"))))
-_COUNT_TODAY = (
-    insert(JobQuotaUsage.__table__).values(account_id=bindparam("b_account"), day=bindparam("b_day"), jobs=1)
-    .on_conflict_do_update(index_elements=["account_id", "day"], set_={"jobs": JobQuotaUsage.__table__.c.jobs + 1})
-    .returning(JobQuotaUsage.__table__.c.jobs)
-)
+# As text: SQLAlchemy 2.0 never caches the compiled form of its PostgreSQL insert(), and ON CONFLICT needs it.
+_COUNT_TODAY = text("""
+    INSERT INTO job_quota_usage (account_id, day, jobs) VALUES (:b_account, :b_day, 1)
+    ON CONFLICT (account_id, day) DO UPDATE SET jobs = job_quota_usage.jobs + 1
+    RETURNING jobs""")
 
 
 def _jobs_in_flight(session: Session, account_id: uuid.UUID) -> int:

@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from smartcompute import pagination
@@ -54,14 +53,18 @@ def record(
 
     A change that would take the balance below zero (or below what is held) raises IntegrityError.
     """
-    inserted = session.execute(
-        insert(LedgerEntry)
-        .values(id=uuid.uuid4(), account_id=account_id, amount=amount, reason=reason, entry_key=entry_key,
-                job_id=job_id, payment_id=payment_id, note=note, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["entry_key"])
-        .returning(LedgerEntry.id)
-    ).first()
+    inserted = session.connection().execute(_RECORD, {
+        "id": uuid.uuid4(), "account_id": account_id, "amount": amount, "reason": reason, "entry_key": entry_key,
+        "job_id": job_id, "payment_id": payment_id, "note": note, "created_at": utcnow()}).first()
     return inserted is not None
+
+
+# Statements with ON CONFLICT are text: SQLAlchemy 2.0 never caches the compiled form of its PostgreSQL insert().
+_RECORD = text("""
+    INSERT INTO credit_ledger (id, account_id, amount, reason, entry_key, job_id, payment_id, note, created_at)
+    VALUES (:id, :account_id, :amount, :reason, :entry_key, :job_id, :payment_id, :note, :created_at)
+    ON CONFLICT (entry_key) DO NOTHING
+    RETURNING id""")
 
 
 def grant(session: Session, account_id: uuid.UUID, amount: int, entry_key: str, note: str | None = None) -> bool:
