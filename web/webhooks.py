@@ -1,6 +1,7 @@
 """Payment-provider webhooks: verify the raw body, store the event once, queue it, answer fast.
 
-Nothing is acknowledged before the event is committed: the 200 is sent only after `record_event` commits.
+Nothing is acknowledged before the event is durable: the 200 is sent only after `record_event`'s INSERT has
+committed (it runs on an autocommit connection, so the statement is its own transaction).
 """
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def receive_payment_event(provider_name: str):
         event = provider.parse(request.headers, raw_body)
     except billing_webhooks.InvalidEvent as error:
         raise Problem(400, str(error), kind="invalid-event") from None
-    stored_id = billing_webhooks.record_event(db(), event, raw_body)
+    with web_runtime().engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        stored_id = billing_webhooks.record_event(connection, event, raw_body)
     if stored_id is not None:
         try:
             publish_payment_event(web_runtime().celery, stored_id, request_id_var.get())

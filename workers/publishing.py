@@ -19,5 +19,5 @@ def publish_job(celery: Celery, job_id: uuid.UUID, priority: str, request_id: st
 def publish_payment_event(celery: Celery, event_id: uuid.UUID, request_id: str | None) -> None:
     celery.send_task(
         PROCESS_PAYMENT_EVENT, args=[str(event_id)], kwargs={"request_id": request_id},
-        task_id=str(event_id), retry=False,
+        task_id=str(event_id), retry=False, argsrepr=f"('{event_id}',)", kwargsrepr="{}",
     )

@@ -7,8 +7,9 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import LargeBinary, Uuid, and_, bindparam, or_, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from smartcompute.billing import payments
@@ -26,20 +27,25 @@ class EventNotFound(LookupError):
     pass
 
 
-def record_event(session: Session, event: ProviderEvent, raw_body: bytes) -> uuid.UUID | None:
-    """Store the event and commit; None when this provider event was stored before (a redelivery)."""
-    stored_id = session.execute(
-        insert(WebhookEvent)
-        .values(
-            id=uuid.uuid4(), provider=event.provider, event_id=event.event_id, event_type=event.event_type,
-            raw_body=raw_body, payload=event.payload, normalized=event.normalized(), status="received",
-            attempts=0, received_at=utcnow(), published_at=utcnow(),
-        )
-        .on_conflict_do_nothing(constraint="uq_webhook_events_provider_event_id")
-        .returning(WebhookEvent.id)
-    ).scalar()
-    session.commit()
-    return stored_id
+# Text, so SQLAlchemy compiles it once (it never caches its PostgreSQL insert(), which ON CONFLICT needs).
+_INSERT_EVENT = text("""
+    INSERT INTO webhook_events (id, provider, event_id, event_type, raw_body, payload, normalized, status, attempts,
+                                received_at, published_at)
+    VALUES (:id, :provider, :event_id, :event_type, :raw_body, :payload, :normalized, 'received', 0, :now, :now)
+    ON CONFLICT ON CONSTRAINT uq_webhook_events_provider_event_id DO NOTHING
+    RETURNING id""").bindparams(bindparam("payload", type_=JSONB), bindparam("normalized", type_=JSONB),
+                                bindparam("raw_body", type_=LargeBinary)).columns(id=Uuid())
+
+
+def record_event(connection: Connection, event: ProviderEvent, raw_body: bytes) -> uuid.UUID | None:
+    """Store the event durably; None when this provider event was stored before (a redelivery).
+
+    One INSERT, so on an autocommit connection it is its own transaction: durable when this returns, with no
+    BEGIN and COMMIT round trips. On a connection in a transaction, the caller commits."""
+    return connection.execute(_INSERT_EVENT, {
+        "id": uuid.uuid4(), "provider": event.provider, "event_id": event.event_id, "event_type": event.event_type,
+        "raw_body": raw_body, "payload": event.payload, "normalized": event.normalized(), "now": utcnow(),
+    }).scalar()
 
 
 def mark_unpublished(session: Session, event_id: uuid.UUID) -> None:
