@@ -32,10 +32,12 @@ def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
-def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
+def make_engine(database_url: str, *, pool_size: int = 5, autocommit: bool = False) -> Engine:
     # No pre-ping: it costs a round trip on every checkout. A connection the server dropped fails one
     # statement instead; SQLAlchemy then invalidates the pool and the caller's error handling (503 in the
     # API, a retry in workers) covers it. pool_recycle retires connections before server-side timeouts.
+    # `autocommit`: a pool whose connections stay in autocommit, for single statements that are their own
+    # transaction (no BEGIN/COMMIT round trips, and no switching a shared connection's mode back and forth).
     return create_engine(
         database_url,
         pool_size=pool_size,
@@ -44,6 +46,7 @@ def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
         json_serializer=jsoncodec.dumps,
         json_deserializer=jsoncodec.loads,
         connect_args={"connect_timeout": 5, "application_name": "smartcompute"},
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
 
 

@@ -46,6 +46,7 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
     engine = make_engine(settings.DATABASE_URL)
     app.extensions["smartcompute"] = WebRuntime(
         settings=settings, engine=engine, sessions=make_session_factory(engine),
+        autocommit_engine=make_engine(settings.DATABASE_URL, pool_size=2, autocommit=True),
         celery=create_celery_app(settings),
         redis=Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2),
         webhook_providers=configured_providers(webhook_secrets(settings), tolerance=settings.STANDARD_WEBHOOKS_TOLERANCE),

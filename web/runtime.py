@@ -18,6 +18,7 @@ from smartcompute.billing.webhooks import WebhookProvider
 class WebRuntime:
     settings: Settings
     engine: Engine
+    autocommit_engine: Engine  # single-statement writes (webhook intake): each statement commits itself
     sessions: sessionmaker
     celery: Celery
     redis: Redis

@@ -34,7 +34,7 @@ def receive_payment_event(provider_name: str):
         event = provider.parse(request.headers, raw_body)
     except billing_webhooks.InvalidEvent as error:
         raise Problem(400, str(error), kind="invalid-event") from None
-    with web_runtime().engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+    with web_runtime().autocommit_engine.connect() as connection:
         stored_id = billing_webhooks.record_event(connection, event, raw_body)
     if stored_id is not None:
         try:
