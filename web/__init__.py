@@ -43,10 +43,12 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
         JWT_DECODE_ALGORITHMS=["HS256"], JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=settings.JWT_ACCESS_TOKEN_MINUTES),
         MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH, JSON_SORT_KEYS=False,
     )
-    engine = make_engine(settings.DATABASE_URL)
+    # One kept-open connection per request thread: a smaller pool opens and closes overflow connections (a
+    # PostgreSQL process each) under load.
+    engine = make_engine(settings.DATABASE_URL, pool_size=settings.WEB_THREADS)
     app.extensions["smartcompute"] = WebRuntime(
         settings=settings, engine=engine, sessions=make_session_factory(engine),
-        autocommit_engine=make_engine(settings.DATABASE_URL, pool_size=2, autocommit=True),
+        autocommit_engine=make_engine(settings.DATABASE_URL, pool_size=settings.WEB_THREADS, autocommit=True),
         celery=create_celery_app(settings),
         redis=Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2),
         webhook_providers=configured_providers(webhook_secrets(settings), tolerance=settings.STANDARD_WEBHOOKS_TOLERANCE),
