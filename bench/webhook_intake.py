@@ -30,6 +30,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench import procs
+from bench.platform_bench import CpuMeter
 from tests.support import free_port, migrate
 
 POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -123,7 +124,7 @@ def main() -> None:
     secret = secrets.token_urlsafe(32)
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "BROKER_KEY_PREFIX": f"bench-pay:{name}:",
            "SECRET_KEY": secrets.token_urlsafe(32), "JWT_SECRET_KEY": secrets.token_urlsafe(32),
-           "PAYMENT_WEBHOOK_SECRET": secret, "LOG_LEVEL": "WARNING", "TASK_EVENTS": "false"}
+           "PAYMENT_WEBHOOK_SECRET": secret, "LOG_LEVEL": "WARNING"}
     services = []
     try:
         migrate(database_url, "head")
@@ -138,12 +139,16 @@ def main() -> None:
         steady_count = int(args.rate * args.seconds)
         payment_ids = open_payments(database_url, steady_count)
         asyncio.run(burst(url, [signed(secret, payment_ids[i], "pending") for i in range(200)], args.clients))  # warm-up
-        rate, burst_errors = asyncio.run(burst(
-            url, [signed(secret, payment_ids[i % steady_count], "pending") for i in range(args.deliveries)], args.clients))
+        deliveries = [signed(secret, payment_ids[i % steady_count], "pending") for i in range(args.deliveries)]
+        meter = CpuMeter({"api": services[0], "payment_worker": services[1]}, "redis", name)
+        meter.start()
+        rate, burst_errors = asyncio.run(burst(url, deliveries, args.clients))
         drained_at = time.perf_counter()
         while backlog(engine) and time.perf_counter() - drained_at < 120:
-            time.sleep(0.5)
+            time.sleep(0.1)
         drain_seconds = time.perf_counter() - drained_at
+        cpu = {component: round(seconds * 1000 / args.deliveries, 2) for component, seconds in meter.stop().items()
+               if not component.startswith("machine")}
         backlog_samples = []
         latencies, steady_errors = [], 0
         latencies, steady_errors = asyncio.run(steady(url, [signed(secret, pid, "confirmed") for pid in payment_ids], args.rate))
@@ -155,6 +160,7 @@ def main() -> None:
         latencies.sort()
         result = {
             "burst_deliveries_per_s": round(rate, 1), "burst_errors": burst_errors, "burst_backlog_drain_s": round(drain_seconds, 1),
+            "burst_cpu_ms_per_delivery": cpu,
             "steady_rate": args.rate, "steady_p50_ms": round(statistics.median(latencies), 2),
             "steady_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 2), "steady_errors": steady_errors,
             "backlog_after_steady": backlog_samples, "credited": credited, "expected_credits": steady_count,

@@ -159,7 +159,9 @@ class Settings:
     REPUBLISH_UNSENT_AFTER: int = _setting(_positive_int, default="10", doc="seconds a never-sent job waits")
     REPUBLISH_STALE_AFTER: int = _setting(_positive_int, default="900", doc="seconds a sent job may sit queued")
     BROKER_VISIBILITY_TIMEOUT: int = _setting(_positive_int, default="", doc="Redis broker redelivery delay")
-    TASK_EVENTS: bool = _setting(_boolean, default="true", doc="send task events for Flower")
+    TASK_EVENTS: bool = _setting(_boolean, default="true", doc="workers send task events for Flower")
+    TASK_SENT_EVENTS: bool = _setting(_boolean, default="false", doc="the API also sends task-sent events, so "
+                                      "Flower lists a task before a worker takes it; one more broker publish each")
     LOG_LEVEL: str = _setting(str.upper, default="INFO")
     # Access control and fair use (see README, "Access control").
     JWT_REFRESH_TOKEN_DAYS: int = _setting(_positive_int, default="14", doc="refresh-token lifetime")

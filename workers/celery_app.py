@@ -78,7 +78,9 @@ def celery_config(settings: Settings) -> dict:
         "task_time_limit": settings.JOB_HARD_TIME_LIMIT,
         "task_publish_retry": False,
         "worker_send_task_events": settings.TASK_EVENTS,
-        "task_send_sent_event": settings.TASK_EVENTS,
+        # Off by default (as in Celery): Flower lists a task from its task-received event; waiting ones are
+        # counted on its broker page. A sent event would cost the API a second publish per job.
+        "task_send_sent_event": settings.TASK_EVENTS and settings.TASK_SENT_EVENTS,
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
         "worker_max_memory_per_child": 300_000,  # KiB; a child that grew past this is replaced
