@@ -78,15 +78,23 @@ def process_event(session: Session, event_id: uuid.UUID, *, tolerance: Decimal =
     The event row stays locked until the commit, so a concurrent delivery of the same message waits and then
     finds it processed. Exceptions propagate with nothing committed; the task counts the attempt.
     """
-    event = session.scalar(select(WebhookEvent).where(WebhookEvent.id == event_id).with_for_update())
+    event = session.connection().execute(_LOCK_EVENT, {"b_id": event_id}).first()
     if event is None or event.status in ("processed", "dead"):
         session.rollback()
         return False
     payment_id = payments.apply_event(session, event.provider, event.normalized or {}, tolerance=tolerance)
-    event.status, event.attempts, event.processed_at = "processed", event.attempts + 1, utcnow()
-    event.payment_id, event.error = payment_id, None
+    session.connection().execute(_MARK_PROCESSED, {"b_id": event_id, "b_payment": payment_id, "b_now": utcnow()})
     session.commit()
     return True
+
+
+# Built once, and only the columns processing needs (not the raw body or the payload): this runs per event.
+_events = WebhookEvent.__table__
+_LOCK_EVENT = (select(_events.c.provider, _events.c.status, _events.c.normalized)
+               .where(_events.c.id == bindparam("b_id")).with_for_update())
+_MARK_PROCESSED = (update(_events).where(_events.c.id == bindparam("b_id"))
+                   .values(status="processed", attempts=_events.c.attempts + 1, processed_at=bindparam("b_now"),
+                           payment_id=bindparam("b_payment"), error=None))
 
 
 def record_failure(session: Session, event_id: uuid.UUID, error: str, *, max_attempts: int) -> int:
