@@ -1,4 +1,7 @@
-"""Credits: `GET /v1/billing/balance`, `GET /v1/billing/ledger` (newest first, paginated) and the 402 problem."""
+"""Credits: `GET /v1/billing/balance`, `GET /v1/billing/ledger` (newest first, paginated) and the 402 problem.
+
+Both need `billing:read`, which only owners hold.
+"""
 from __future__ import annotations
 
 from flask import Blueprint, Response, json, request
@@ -15,7 +18,7 @@ billing = Blueprint("billing", __name__, url_prefix="/v1/billing")
 
 def insufficient_credits(error: ledger.InsufficientCredits) -> Problem:
     return Problem(402, f"this job costs {error.needed} credits and {error.available} are available; "
-                        f"buy credits with POST /v1/payments", kind="insufficient-credits",
+                        f"an account owner can buy credits with POST /v1/payments", kind="insufficient-credits",
                    errors=[{"field": "credits", "message": f"needed {error.needed}, available {error.available}"}])
 
 
@@ -27,7 +30,7 @@ def entry_view(entry: LedgerEntry) -> dict:
 
 
 @billing.get("/balance")
-@requires("jobs:read")
+@requires("billing:read")
 def balance():
     settings = web_runtime().settings
     current = ledger.balance_of(db(), current_principal().account_id)
@@ -39,7 +42,7 @@ def balance():
 
 
 @billing.get("/ledger")
-@requires("jobs:read")
+@requires("billing:read")
 def entries():
     rows, next_cursor = ledger.entries(db(), current_principal().account_id, limit=query_limit(default=20),
                                        cursor=request.args.get("cursor"))

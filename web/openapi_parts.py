@@ -15,6 +15,13 @@ REF = "#/components/schemas/{model}"
 SECURED = [{"ApiKey": []}, {"Bearer": []}]
 
 
+def needs_scope(scope: str, holders: str) -> dict:
+    """An operation's security naming the scope it needs (OpenAPI 3.1 lets API-key and bearer schemes list
+    such roles), and a description saying who holds it, for readers of the docs page."""
+    return {"security": [{"ApiKey": [scope]}, {"Bearer": [scope]}],
+            "description": f"Needs the `{scope}` scope ({holders})."}
+
+
 @dataclass
 class Section:
     paths: dict[str, Any]

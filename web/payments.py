@@ -1,4 +1,5 @@
-"""Buying credits: `POST /v1/payments`, `GET /v1/payments`, `GET /v1/payments/{id}`; staff's dead letters."""
+"""Buying credits: `POST /v1/payments` (`billing:write`), `GET /v1/payments`, `GET /v1/payments/{id}`
+(`billing:read`); staff's dead letters."""
 from __future__ import annotations
 
 import logging
@@ -53,7 +54,7 @@ def payment_view(payment: Payment) -> dict:
 
 
 @payments.post("")
-@requires("jobs:write")
+@requires("billing:write")
 def create():
     wanted = read_json(PaymentRequest)
     settings = web_runtime().settings
@@ -81,7 +82,7 @@ def create():
 
 
 @payments.get("/<payment_id>")
-@requires("jobs:read")
+@requires("billing:read")
 def show(payment_id: str):
     try:
         found = billing_payments.get_payment(db(), current_principal().account_id, uuid.UUID(payment_id))
@@ -93,7 +94,7 @@ def show(payment_id: str):
 
 
 @payments.get("")
-@requires("jobs:read")
+@requires("billing:read")
 def index():
     rows, next_cursor = billing_payments.list_payments(
         db(), current_principal().account_id, limit=query_limit(default=20), cursor=request.args.get("cursor"))

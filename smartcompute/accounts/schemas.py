@@ -8,7 +8,8 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 Role = Literal["owner", "analyst", "viewer"]
-Scope = Literal["jobs:read", "jobs:write", "keys:read", "keys:write", "members:read", "members:write", "audit:read"]
+Scope = Literal["jobs:read", "jobs:write", "keys:read", "keys:write", "members:read", "members:write", "audit:read",
+                "billing:read", "billing:write"]
 _REQUEST = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 

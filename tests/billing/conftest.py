@@ -1,4 +1,5 @@
-"""Billing fixtures: payments opened directly in the domain (as POST /v1/payments does before asking a provider)."""
+"""Billing fixtures: payments opened directly in the domain (as POST /v1/payments does before asking a provider),
+owner keys that may use the billing API, and an API whose payment providers are a local fake."""
 from __future__ import annotations
 
 import uuid
@@ -8,14 +9,17 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from smartcompute.accounts import services as accounts
 from smartcompute.billing import ledger, payments
 from smartcompute.billing.models import Payment, WebhookEvent
 from smartcompute.billing.prices import Product
 from smartcompute.billing import webhooks
+from tests.billing.fake_providers import API_KEY, STORE_ID, FakeProviders
 from tests.billing.signing import SECRET_SETTINGS, body_for, headers_for
 from tests.conftest import make_account
 
 STARTER = Product("pack", "starter", 1000, Decimal("10"), "USD")
+BILLING_SCOPES = ("billing:read", "billing:write")
 
 
 @pytest.fixture
@@ -23,13 +27,46 @@ def poor_account(sessions):
     return make_account(sessions, credits=0)
 
 
+def billing_headers(sessions, account, scopes: tuple[str, ...] = BILLING_SCOPES) -> dict[str, str]:
+    """Headers with a new API key of the account's user; make_account's own key holds jobs scopes only."""
+    with sessions() as session:
+        _, key = accounts.create_api_key(session, account.user_id, name="billing", scopes=scopes)
+        session.commit()
+    return {"X-API-Key": key}
+
+
+@pytest.fixture
+def buyer(sessions, account) -> dict[str, str]:
+    """`account`'s owner, with a key that may read and buy credits."""
+    return billing_headers(sessions, account)
+
+
+@pytest.fixture(scope="module")
+def providers():
+    with FakeProviders() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def paying_client(base_env, providers):
+    """An API whose Coinbase Commerce, BTCPay and NOWPayments clients talk to the local fake."""
+    from web import create_app
+
+    app = create_app({**base_env, "COINBASE_COMMERCE_API_URL": providers.url, "COINBASE_COMMERCE_API_KEY": API_KEY,
+                      "BTCPAY_URL": providers.url, "BTCPAY_API_KEY": API_KEY, "BTCPAY_STORE_ID": STORE_ID,
+                      "NOWPAYMENTS_API_URL": providers.url, "NOWPAYMENTS_API_KEY": API_KEY,
+                      "PUBLIC_BASE_URL": "https://api.smartcompute.example"})
+    return app.test_client()
+
+
 def open_payment(sessions, account, provider: str = "generic", *, pay_amount: str | None = None,
-                 credits: int = 1000) -> uuid.UUID:
+                 credits: int = 1000, expiry: timedelta = timedelta(hours=1)) -> uuid.UUID:
+    """A pending payment; a negative `expiry` makes one already past its deadline."""
     product = Product("pack", "starter", credits, Decimal("10"), "USD")
     with sessions() as session:
         payment = payments.open_payment(session, account_id=account.account_id, user_id=account.user_id,
                                         product=product, provider=provider, pay_currency="BTC",
-                                        expiry=timedelta(hours=1))
+                                        expiry=expiry)
         if pay_amount:
             payments.attach_checkout(session, payment.id, payments.Checkout(
                 provider_payment_id=str(uuid.uuid4().int)[:10], pay_amount=Decimal(pay_amount)))

@@ -13,7 +13,7 @@ from smartcompute.accounts.services import Principal
 from smartcompute.billing import ledger, prices
 from smartcompute.billing.models import CreditBalance
 from smartcompute.jobs import lifecycle, services
-from tests.billing.conftest import balance, deliver, ledger_sum, open_payment, process_all
+from tests.billing.conftest import balance, billing_headers, deliver, ledger_sum, open_payment, process_all
 from tests.conftest import make_account
 from tests.support import job_body, telemetry
 
@@ -67,13 +67,14 @@ def test_balance_and_a_paginated_ledger(client, settings, sessions, poor_account
     payment_id = open_payment(sessions, poor_account, "generic")
     deliver(client, settings, "generic", payment_id, "confirmed")
     process_all(sessions, payment_id)
-    body = client.get("/v1/billing/balance", headers=poor_account.headers).get_json()
+    headers = billing_headers(sessions, poor_account)
+    body = client.get("/v1/billing/balance", headers=headers).get_json()
     assert (body["balance"], body["held"], body["available"]) == (1015, 0, 1015)
-    first = client.get("/v1/billing/ledger?limit=2", headers=poor_account.headers).get_json()
+    first = client.get("/v1/billing/ledger?limit=2", headers=headers).get_json()
     assert [item["amount"] for item in first["items"]] == [1000, 5] and first["items"][0]["payment_id"] == str(payment_id)
-    rest = client.get(f"/v1/billing/ledger?limit=2&cursor={first['next_cursor']}", headers=poor_account.headers).get_json()
+    rest = client.get(f"/v1/billing/ledger?limit=2&cursor={first['next_cursor']}", headers=headers).get_json()
     assert [item["amount"] for item in rest["items"]] == [5, 5] and rest["next_cursor"] is None
-    assert client.get("/v1/billing/ledger?cursor=zzz", headers=poor_account.headers).status_code == 422
+    assert client.get("/v1/billing/ledger?cursor=zzz", headers=headers).status_code == 422
 
 
 def test_the_ledger_is_append_only_and_never_negative(sessions, poor_account):
