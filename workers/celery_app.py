@@ -14,6 +14,7 @@ RUN_ANALYSIS = "workers.tasks.run_analysis"
 PROCESS_PAYMENT_EVENT = "workers.tasks.process_payment_event"
 REPUBLISH = "workers.tasks.republish_waiting_work"
 REPUBLISH_PAYMENTS = "workers.payment_tasks.republish_payment_events"
+EXPIRE_PAYMENTS = "workers.payment_tasks.expire_overdue_payments"
 # Which process a Celery app is for: the API publishes to both queues; each worker knows only its own queue,
 # and the core worker's settings carry no payment secrets (it cannot verify, create or process payments).
 ROLES = ("web", "core", "payments")
@@ -97,12 +98,15 @@ def for_role(config: dict, role: str, settings: Settings) -> dict:
         return {**config, "beat_schedule": {}}
     if role == "core":
         return {**config, "task_queues": [q for q in config["task_queues"] if q.name == CORE_QUEUE]}
+    # The expiry sweep shares the re-publisher's interval: a payment may still show `pending` for up to one
+    # interval past its deadline, which is harmless (a payment made late is credited anyway).
     interval = float(settings.REPUBLISH_INTERVAL)
+    every_interval = {"schedule": interval, "options": {"expires": interval}}
     return {**config, "task_queues": [q for q in config["task_queues"] if q.name == PAYMENT_QUEUE],
             "task_default_queue": PAYMENT_QUEUE, "task_default_routing_key": PAYMENT_QUEUE,
             "task_routes": {**config["task_routes"], REPUBLISH_PAYMENTS: {"queue": PAYMENT_QUEUE, "routing_key": PAYMENT_QUEUE}},
-            "beat_schedule": {"republish-payment-events": {"task": REPUBLISH_PAYMENTS, "schedule": interval,
-                                                           "options": {"expires": interval}}}}
+            "beat_schedule": {"republish-payment-events": {"task": REPUBLISH_PAYMENTS, **every_interval},
+                              "expire-overdue-payments": {"task": EXPIRE_PAYMENTS, **every_interval}}}
 
 
 def create_celery_app(settings: Settings | None = None, role: str = "web") -> Celery:

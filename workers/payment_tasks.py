@@ -3,6 +3,7 @@
 An event is processed in one transaction (event row locked, payment moved, ledger credited, event marked).
 A failure rolls that back, counts the attempt on the event row and retries with exponential backoff; after
 PAYMENT_EVENT_MAX_ATTEMPTS the event is dead-lettered (status `dead`) for staff to list and replay.
+On a schedule, the worker also re-publishes events the broker never got and expires overdue pending payments.
 Messages are acknowledged late and requeued if the worker dies, so a SIGKILL mid-credit means the credit
 transaction never committed and the redelivery does it once.
 """
@@ -14,8 +15,8 @@ from datetime import timedelta
 
 from config.logging import request_id_var
 import smartcompute.models  # noqa: F401  (every table, so foreign keys resolve)
-from smartcompute.billing import webhooks
-from workers.celery_app import PROCESS_PAYMENT_EVENT, REPUBLISH_PAYMENTS
+from smartcompute.billing import payments, webhooks
+from workers.celery_app import EXPIRE_PAYMENTS, PROCESS_PAYMENT_EVENT, REPUBLISH_PAYMENTS
 from workers.payment_worker import app
 from workers.publishing import publish_payment_event
 from workers.runtime import runtime
@@ -69,3 +70,12 @@ def republish_payment_events() -> None:
                 webhooks.mark_unpublished(session, event_id)
                 log.warning("broker unavailable; will retry publishing", extra={"event_id": str(event_id)})
                 break
+
+
+@app.task(name=EXPIRE_PAYMENTS, ignore_result=True, shared=False, acks_late=False, soft_time_limit=60, time_limit=90)
+def expire_overdue_payments() -> None:
+    """Expire pending payments past their deadline that no provider event ended; a lost run is redone next time."""
+    with runtime(app).sessions() as session:
+        expired = payments.expire_overdue(session)
+    if expired:
+        log.info("overdue payments expired", extra={"expired": expired})

@@ -59,6 +59,8 @@ class Payment(Base):
         CheckConstraint("credits > 0", name="credits"),
         UniqueConstraint("provider", "provider_payment_id", name="uq_payments_provider_payment_id"),
         Index("ix_payments_account_newest", "account_id", text("created_at DESC"), text("id DESC")),
+        # The expiry sweep's scan: only pending payments, by deadline.
+        Index("ix_payments_pending_expiry", "expires_at", postgresql_where=text("status = 'pending'")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

@@ -7,6 +7,8 @@ of order, so each event is applied to the payment row under a row lock and only 
   credits the account exactly once: the ledger entry's key is `payment:<id>:credit`;
 - `refunded` after a confirmation takes the credits back, as many as are still spendable (the rest is
   recorded as `unrecovered`); before one, it just ends the payment.
+A pending payment past its `expires_at` is moved to `expired` by a periodic sweep (`expire_overdue`) when no
+provider event says so; a confirmation arriving later still credits, as above.
 The amount paid is compared with the amount asked: short by more than PAYMENT_AMOUNT_TOLERANCE percent is
 `underpaid` and credits pro rata; more is `overpaid` and credits the full pack (the surplus is for support to
 refund); within it, `exact`.
@@ -20,7 +22,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from smartcompute import pagination
@@ -30,6 +32,7 @@ from smartcompute.billing.prices import Product
 from smartcompute.db import utcnow
 
 DEFAULT_TOLERANCE = Decimal("0.5")
+EXPIRY_BATCH_SIZE = 500
 
 
 class PaymentNotFound(LookupError):
@@ -80,6 +83,27 @@ def abandon(session: Session, payment_id: uuid.UUID) -> None:
     if payment is not None and payment.status == "pending":
         payment.status = "failed"
     session.commit()
+
+
+def expire_overdue(session: Session, *, batch_size: int = EXPIRY_BATCH_SIZE) -> int:
+    """Mark pending payments whose `expires_at` has passed as expired; returns how many it expired.
+
+    Each batch is its own short transaction, so a large backlog never holds many row locks for long. Rows
+    another transaction holds (a concurrent sweep, or an event being applied, which may be the confirmation)
+    are skipped rather than waited for: the next sweep sees them again if they are still pending.
+    """
+    expired = 0
+    while True:
+        now = utcnow()
+        ids = list(session.scalars(
+            select(Payment.id).where(Payment.status == "pending", Payment.expires_at < now)
+            .order_by(Payment.expires_at).limit(batch_size).with_for_update(skip_locked=True)))
+        if ids:
+            session.execute(update(Payment).where(Payment.id.in_(ids)).values(status="expired", updated_at=now))
+        session.commit()
+        expired += len(ids)
+        if len(ids) < batch_size:
+            return expired
 
 
 def apply_event(session: Session, provider: str, event: dict[str, Any], *,
