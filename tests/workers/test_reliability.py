@@ -14,25 +14,9 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from smartcompute.jobs.models import HostBaseline
-from tests.conftest import RABBITMQ_URL
 from tests.support import celery_worker, free_port, job_body, wait_until
 from tests.workers.conftest import FAST_REPUBLISH, job_row, wait_for_status
 from workers.runtime import host_lock_key
-
-
-@pytest.fixture(params=["redis", "rabbitmq"])
-def private_env(request, base_env):
-    """The run's database, with a broker namespace no other worker listens on."""
-    env = {**base_env, **FAST_REPUBLISH, "BROKER_VISIBILITY_TIMEOUT": "3"}
-    if request.param == "redis":
-        yield {**env, "BROKER_KEY_PREFIX": f"{base_env['BROKER_KEY_PREFIX']}{uuid.uuid4().hex[:8]}:"}
-        return
-    vhost = f"smartcompute_test_{uuid.uuid4().hex[:10]}"
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, capture_output=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-                   check=True, capture_output=True)
-    yield {**env, "BROKER_URL": f"{RABBITMQ_URL}/{vhost}"}
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True)
 
 
 def api(env):
