@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import sys
+from typing import get_args
 
 import click
 
 from smartcompute.accounts import services as accounts
 from smartcompute.accounts.models import ROLES
+from smartcompute.accounts.schemas import Scope
 
 
 def _sessions():
@@ -59,11 +61,14 @@ def api_keys() -> None:
 @api_keys.command("create")
 @click.argument("email")
 @click.option("--name", default="default", show_default=True)
-def create_api_key(email: str, name: str) -> None:
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(get_args(Scope)),
+              help="repeat for each scope; default: jobs:read and jobs:write (a key never exceeds its user's role)")
+def create_api_key(email: str, name: str, scopes: tuple[str, ...]) -> None:
     """Create an API key for a user and print it, alone, on stdout. It cannot be shown again."""
     with _sessions()() as session:
         try:
-            _, key = accounts.create_api_key(session, accounts.find_user_id(session, email), name=name)
+            _, key = accounts.create_api_key(session, accounts.find_user_id(session, email), name=name,
+                                             scopes=scopes or accounts.DEFAULT_SCOPES)
             session.commit()
         except accounts.AccountError as error:
             raise click.ClickException(str(error)) from None

@@ -26,6 +26,19 @@ def test_creating_a_user_and_an_api_key_prints_the_key_alone(base_env, client):
     assert token.status_code == 200
 
 
+def test_an_owner_key_with_billing_scopes_reads_the_balance_and_nothing_else(base_env, client):
+    email = f"owner-{uuid.uuid4().hex[:8]}@example.test"
+    assert run(["users", "create", email], base_env).returncode == 0
+    key = run(["api-keys", "create", email, "--scope", "billing:read"], base_env).stdout.strip()
+    assert client.get("/v1/billing/balance", headers={"X-API-Key": key}).status_code == 200
+    assert client.get("/v1/jobs", headers={"X-API-Key": key}).status_code == 403
+
+
+def test_an_unknown_scope_is_refused_by_name(base_env):
+    result = run(["api-keys", "create", "someone@example.test", "--scope", "root"], base_env)
+    assert result.returncode == 2 and "'root' is not one of" in result.stderr
+
+
 def test_a_duplicate_user_is_a_one_line_error(base_env):
     email = f"dup-{uuid.uuid4().hex[:8]}@example.test"
     run(["users", "create", email], base_env)
