@@ -96,6 +96,7 @@ def for_role(config: dict, role: str, settings: Settings) -> dict:
     """The web role keeps everything but the schedule; each worker keeps only its own queue and schedule."""
     if role == "web":
         return {**config, "beat_schedule": {}}
+    config = _without_publish_confirms(config)
     if role == "core":
         return {**config, "task_queues": [q for q in config["task_queues"] if q.name == CORE_QUEUE]}
     # The expiry sweep shares the re-publisher's interval: a payment may still show `pending` for up to one
@@ -107,6 +108,15 @@ def for_role(config: dict, role: str, settings: Settings) -> dict:
             "task_routes": {**config["task_routes"], REPUBLISH_PAYMENTS: {"queue": PAYMENT_QUEUE, "routing_key": PAYMENT_QUEUE}},
             "beat_schedule": {"republish-payment-events": {"task": REPUBLISH_PAYMENTS, **every_interval},
                               "expire-overdue-payments": {"task": EXPIRE_PAYMENTS, **every_interval}}}
+
+
+def _without_publish_confirms(config: dict) -> dict:
+    """Workers publish Flower's task events from their event loop, and waiting for a RabbitMQ confirm on each
+    one stalled that loop (half the main process's time). Their other publishes (retries, re-publisher sends)
+    are backed by PostgreSQL: a lost one is sent again once REPUBLISH_STALE_AFTER passes. The API keeps
+    confirms, so a job it accepts while the broker is failing is known unsent and re-published promptly."""
+    options = {key: value for key, value in config["broker_transport_options"].items() if key != "confirm_publish"}
+    return {**config, "broker_transport_options": options}
 
 
 def create_celery_app(settings: Settings | None = None, role: str = "web") -> Celery:
