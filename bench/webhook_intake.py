@@ -1,10 +1,10 @@
 """Payment webhook intake benchmark: verified deliveries/s with 32 senders, p99 at a steady 100/s, and
 whether the payment worker keeps up (no growing backlog).
 
-    python -m bench.webhook_intake [--deliveries 5000] [--clients 32] [--rate 100] [--seconds 20]
+    python -m bench.webhook_intake [--broker redis|rabbitmq] [--deliveries 5000] [--clients 32] [--rate 100]
 
 Starts the real API (gunicorn) and payment worker (celery -A workers.payment_worker) on a private database
-and Redis key prefix; every delivery is a distinct, correctly signed `generic` event (HMAC-SHA256 over the
+and broker namespace (Redis key prefix or RabbitMQ vhost); every delivery is a distinct, correctly signed `generic` event (HMAC-SHA256 over the
 raw body), so each one is verified, stored (one INSERT, committed) and published. The steady phase sends
 confirmations of real pending payments, so processing includes the payment transition and ledger credit.
 """
@@ -15,26 +15,21 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import aiohttp
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bench import procs
-from bench.platform_bench import CpuMeter
-from tests.support import free_port, migrate
+from bench.platform_bench import CpuMeter, bench_environment
+from tests.support import free_port
 
-POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def signed(secret: str, payment_id: str, status: str) -> tuple[bytes, dict[str, str]]:
@@ -115,64 +110,59 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--broker", choices=("redis", "rabbitmq"), default="redis",
+                        help="the Celery broker (default redis, which BROKER_URL defaults to)")
     args = parser.parse_args()
-    name = f"smartcompute_bench_pay_{secrets.token_hex(3)}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    database_url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     secret = secrets.token_urlsafe(32)
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "BROKER_KEY_PREFIX": f"bench-pay:{name}:",
-           "SECRET_KEY": secrets.token_urlsafe(32), "JWT_SECRET_KEY": secrets.token_urlsafe(32),
-           "PAYMENT_WEBHOOK_SECRET": secret, "LOG_LEVEL": "WARNING"}
-    services = []
-    try:
-        migrate(database_url, "head")
-        log_dir = Path(tempfile.mkdtemp(prefix="bench-pay-"))
+    with bench_environment({"PAYMENT_WEBHOOK_SECRET": secret, "LOG_LEVEL": "WARNING"}) as bench:
+        env = {**bench.env, "BROKER_URL": bench.broker_url(args.broker)}
         port = free_port()
-        services.append(procs.start_gunicorn("web", "web:create_app()", env, log_dir, port=port,
-                                             workers=args.web_workers, threads=args.web_threads))
-        services.append(procs.start_celery("payments", "workers.payment_worker", "payment-webhook", {**env, "LOG_LEVEL": "INFO"}, log_dir,
-                                           concurrency=args.concurrency))
-        url = f"http://127.0.0.1:{port}/v1/webhooks/payments/generic"
-        engine = create_engine(database_url)
-        steady_count = int(args.rate * args.seconds)
-        payment_ids = open_payments(database_url, steady_count)
-        asyncio.run(burst(url, [signed(secret, payment_ids[i], "pending") for i in range(200)], args.clients))  # warm-up
-        deliveries = [signed(secret, payment_ids[i % steady_count], "pending") for i in range(args.deliveries)]
-        meter = CpuMeter({"api": services[0], "payment_worker": services[1]}, "redis", name)
-        meter.start()
-        rate, burst_errors = asyncio.run(burst(url, deliveries, args.clients))
-        drained_at = time.perf_counter()
-        while backlog(engine) and time.perf_counter() - drained_at < 120:
-            time.sleep(0.1)
-        drain_seconds = time.perf_counter() - drained_at
-        cpu = {component: round(seconds * 1000 / args.deliveries, 2) for component, seconds in meter.stop().items()
-               if not component.startswith("machine")}
-        backlog_samples = []
-        latencies, steady_errors = [], 0
-        latencies, steady_errors = asyncio.run(steady(url, [signed(secret, pid, "confirmed") for pid in payment_ids], args.rate))
-        for _ in range(10):
-            backlog_samples.append(backlog(engine))
-            time.sleep(0.5)
-        with engine.connect() as connection:
-            credited = connection.scalar(text("SELECT count(*) FROM credit_ledger WHERE reason = 'payment'"))
-        latencies.sort()
-        result = {
-            "burst_deliveries_per_s": round(rate, 1), "burst_errors": burst_errors, "burst_backlog_drain_s": round(drain_seconds, 1),
-            "burst_cpu_ms_per_delivery": cpu,
-            "steady_rate": args.rate, "steady_p50_ms": round(statistics.median(latencies), 2),
-            "steady_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 2), "steady_errors": steady_errors,
-            "backlog_after_steady": backlog_samples, "credited": credited, "expected_credits": steady_count,
-        }
-        print(json.dumps(result, indent=2))
-        engine.dispose()
-    finally:
-        for service in reversed(services):
-            service.stop()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        services = [procs.start_gunicorn("web", "web:create_app()", env, bench.log_dir, port=port,
+                                         workers=args.web_workers, threads=args.web_threads)]
+        try:
+            services.append(procs.start_celery("payments", "workers.payment_worker", "payment-webhook",
+                                               {**env, "LOG_LEVEL": "INFO"}, bench.log_dir,
+                                               concurrency=args.concurrency))
+            result = measure(args, bench, services, f"http://127.0.0.1:{port}/v1/webhooks/payments/generic", secret)
+        finally:
+            for service in reversed(services):
+                service.stop()
+    print(json.dumps({"broker": args.broker, **result}, indent=2))
+
+
+def measure(args, bench, services: list, url: str, secret: str) -> dict:
+    """The burst (with CPU per delivery until the backlog drains), then the steady rate; the figures."""
+    engine = bench.engine
+    steady_count = int(args.rate * args.seconds)
+    payment_ids = open_payments(bench.database_url, steady_count)
+    asyncio.run(burst(url, [signed(secret, payment_ids[i], "pending") for i in range(200)], args.clients))  # warm-up
+    deliveries = [signed(secret, payment_ids[i % steady_count], "pending") for i in range(args.deliveries)]
+    meter = CpuMeter({"api": services[0], "payment_worker": services[1]}, args.broker,
+                     make_url(bench.database_url).database)
+    meter.start()
+    rate, burst_errors = asyncio.run(burst(url, deliveries, args.clients))
+    drained_at = time.perf_counter()
+    while backlog(engine) and time.perf_counter() - drained_at < 120:
+        time.sleep(0.1)
+    drain_seconds = time.perf_counter() - drained_at
+    cpu = {component: round(seconds * 1000 / args.deliveries, 2) for component, seconds in meter.stop().items()
+           if not component.startswith("machine")}
+    latencies, steady_errors = asyncio.run(
+        steady(url, [signed(secret, pid, "confirmed") for pid in payment_ids], args.rate))
+    backlog_samples = []
+    for _ in range(10):
+        backlog_samples.append(backlog(engine))
+        time.sleep(0.5)
+    with engine.connect() as connection:
+        credited = connection.scalar(text("SELECT count(*) FROM credit_ledger WHERE reason = 'payment'"))
+    latencies.sort()
+    return {
+        "burst_deliveries_per_s": round(rate, 1), "burst_errors": burst_errors,
+        "burst_backlog_drain_s": round(drain_seconds, 1), "burst_cpu_ms_per_delivery": cpu,
+        "steady_rate": args.rate, "steady_p50_ms": round(statistics.median(latencies), 2),
+        "steady_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 2), "steady_errors": steady_errors,
+        "backlog_after_steady": backlog_samples, "credited": credited, "expected_credits": steady_count,
+    }
 
 
 if __name__ == "__main__":
