@@ -34,8 +34,10 @@ def billing_section() -> Section:
             "operationId": "getPayment", "summary": "A payment's status", **READ, "parameters": [ID],
             "responses": {"200": json_body("PaymentView", "The payment"), "404": problem("No such payment"), **AUTH_ERRORS}}},
         "/v1/admin/payment-events/dead": {"get": {
-            "operationId": "listDeadPaymentEvents", "summary": "Staff: payment events that kept failing",
-            "security": [{"Bearer": []}], "responses": {"200": {"description": "Dead-lettered events"}, **AUTH_ERRORS}}},
+            "operationId": "listDeadPaymentEvents", "summary": "Staff: payment events that kept failing, newest first",
+            "security": [{"Bearer": []}], "parameters": PAGE,
+            "responses": {"200": {"description": "A page of dead-lettered events and next_cursor"},
+                          "422": problem("Bad query"), **AUTH_ERRORS}}},
         "/v1/admin/payment-events/{event_id}/replay": {"post": {
             "operationId": "replayPaymentEvent", "summary": "Staff: process a dead-lettered event again",
             "security": [{"Bearer": []}],

@@ -104,10 +104,11 @@ def index():
 @dead_letters.get("/dead")
 @requires_staff
 def list_dead():
-    events = billing_webhooks.dead_letters(db(), limit=query_limit(default=20))
+    events, next_cursor = billing_webhooks.dead_letters(db(), limit=query_limit(default=20),
+                                                        cursor=request.args.get("cursor"))
     return _json({"items": [{"id": str(e.id), "provider": e.provider, "event_id": e.event_id, "event_type": e.event_type,
                              "attempts": e.attempts, "error": e.error, "received_at": e.received_at.isoformat(),
-                             "normalized": e.normalized} for e in events]})
+                             "normalized": e.normalized} for e in events], "next_cursor": next_cursor})
 
 
 @dead_letters.post("/<event_id>/replay")

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from smartcompute import pagination
 from smartcompute.billing import payments
 from smartcompute.billing.models import WebhookEvent
 from smartcompute.billing.providers import (  # noqa: F401  (re-exported: the API's names for them)
@@ -112,9 +113,11 @@ def record_failure(session: Session, event_id: uuid.UUID, error: str, *, max_att
     return attempts
 
 
-def dead_letters(session: Session, *, limit: int = 100) -> list[WebhookEvent]:
-    return list(session.scalars(
-        select(WebhookEvent).where(WebhookEvent.status == "dead").order_by(WebhookEvent.received_at).limit(limit)))
+def dead_letters(session: Session, *, limit: int = 20, cursor: str | None = None) -> tuple[list[WebhookEvent], str | None]:
+    """One page of dead-lettered events, newest first, and the cursor of the next page (None on the last)."""
+    query = select(WebhookEvent).where(WebhookEvent.status == "dead")
+    return pagination.newest_first(session, query, WebhookEvent.received_at, WebhookEvent.id, limit=limit,
+                                   cursor=cursor)
 
 
 def replay(session: Session, event_id: uuid.UUID) -> None:

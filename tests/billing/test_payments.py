@@ -8,7 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from smartcompute.billing import webhooks
+from smartcompute.accounts.models import User
 from smartcompute.billing.models import LedgerEntry, WebhookEvent
+from tests.conftest import make_account
+from tests.security.conftest import bearer, sign_in
 from tests.billing.conftest import balance, deliver, ledger_sum, open_payment, payment_row, process_all
 from tests.billing.signing import PROVIDERS, body_for, headers_for
 
@@ -128,9 +131,38 @@ def test_an_event_for_an_unknown_payment_fails_until_dead_lettered_then_replays(
                 webhooks.process_event(session, event_id)
             assert webhooks.record_failure(session, event_id, "PaymentNotFound", max_attempts=3) == attempt
     with sessions() as session:
-        assert event_id in [event.id for event in webhooks.dead_letters(session)]
+        assert event_id in [event.id for event in webhooks.dead_letters(session)[0]]
         webhooks.replay(session, event_id)
         assert session.get(WebhookEvent, event_id).status == "received"
+
+
+def _dead_event(client, settings, sessions) -> uuid.UUID:
+    payment_id = uuid.uuid4()  # a payment we never opened: processing fails
+    deliver(client, settings, "generic", payment_id, "confirmed")
+    with sessions() as session:
+        event_id = session.scalar(select(WebhookEvent.id).where(
+            WebhookEvent.normalized["payment_id"].astext == str(payment_id)))
+        assert webhooks.record_failure(session, event_id, "PaymentNotFound", max_attempts=1) == 1
+    return event_id
+
+
+def test_staff_page_through_dead_letters_newest_first(client, settings, sessions):
+    ours = [_dead_event(client, settings, sessions) for _ in range(3)]
+    staff = make_account(sessions)
+    with sessions() as session:
+        session.get(User, staff.user_id).is_staff = True
+        session.commit()
+    headers = bearer(sign_in(client, staff)["access_token"])
+    listed, cursor = [], None
+    while True:
+        page = client.get("/v1/admin/payment-events/dead", headers=headers,
+                          query_string={"limit": 2, **({"cursor": cursor} if cursor else {})}).get_json()
+        assert len(page["items"]) <= 2
+        listed += [uuid.UUID(item["id"]) for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [event_id for event_id in listed if event_id in ours] == list(reversed(ours))
 
 
 def test_dead_letters_are_for_staff_only(client, account):
