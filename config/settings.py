@@ -118,7 +118,7 @@ class Settings:
     JWT_SECRET_KEY: str = _setting(_secret)
     JWT_ACCESS_TOKEN_MINUTES: int = _setting(_positive_int, default="15")
     WEB_THREADS: int = _setting(_positive_int, default="8", doc="request threads per API process (gunicorn reads "
-                                "it too); each process keeps that many database connections open")
+                                "it too); each process pools that many database connections, and as many for webhooks")
     PAYMENT_WEBHOOK_SECRET: str | None = _setting(_optional(billing.webhook_secret), default="")
     # Payments and credits: webhook and API secrets may be secret references (see config/billing_settings.py).
     COINBASE_COMMERCE_WEBHOOK_SECRET: str | None = _setting(_optional(billing.webhook_secret), default="")
