@@ -10,6 +10,7 @@ from flask import Blueprint, Response, json, request
 
 from config.logging import request_id_var
 from smartcompute import engine as analysis_engine, jsoncodec
+from smartcompute.accounts import limits
 from smartcompute.billing import ledger, prices
 from smartcompute.detection.telemetry import InvalidTelemetry
 from smartcompute.jobs import lifecycle, services
@@ -18,7 +19,7 @@ from smartcompute.jobs.schemas import JobRequest
 from web.auth import current_principal, requires
 from web.billing import insufficient_credits
 from web.bodies import read_json
-from web.limits import enforce_job_quota
+from web.limits import check_job_size, job_admission, quota_exceeded
 from web.problems import Problem
 from web.replies import query_limit
 from web.runtime import db, web_runtime
@@ -70,7 +71,7 @@ def submit():
     job_request = read_json(JobRequest)
     data = job_request.data.model_dump(mode="json", exclude_none=True)
     _validate_telemetry(data)
-    enforce_job_quota(data)
+    check_job_size(data)
     idempotency_key = request.headers.get("Idempotency-Key")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= 255:
         raise Problem(422, "Idempotency-Key must be 1 to 255 characters", kind="validation-error",
@@ -82,10 +83,12 @@ def submit():
             retention=timedelta(days=runtime.settings.JOB_RETENTION_DAYS), idempotency_key=idempotency_key,
             request_id=request_id_var.get(),
             fingerprint=_fingerprint(job_request) if idempotency_key else None,
-            cost=prices.job_cost(runtime.settings, job_request.type, data),
+            cost=prices.job_cost(runtime.settings, job_request.type, data), admit=job_admission(),
         )
     except ledger.InsufficientCredits as error:
         raise insufficient_credits(error) from None
+    except limits.QuotaExceeded as error:
+        raise quota_exceeded(error) from None
     except services.IdempotencyConflict as error:
         raise Problem(422, str(error), kind="idempotency-conflict",
                       errors=[{"field": "Idempotency-Key", "message": str(error)}]) from None

@@ -1,20 +1,37 @@
 """Job quotas at submission: the account plan's points per job, jobs per day and jobs in flight."""
 from __future__ import annotations
 
+from typing import Callable
+
+from sqlalchemy.orm import Session
+
+from config.plans import PlanLimits
 from smartcompute.accounts import limits
 from web.auth import current_principal
 from web.problems import Problem
-from web.runtime import db, web_runtime
+from web.runtime import web_runtime
 
 
-def enforce_job_quota(data: dict) -> None:
-    """Run in the request's transaction just before the job is inserted (see limits.check_job_quota)."""
+def _plan() -> PlanLimits:
     settings, principal = web_runtime().settings, current_principal()
-    plan = settings.PLANS.get(principal.plan, settings.PLANS[settings.DEFAULT_PLAN])
+    return settings.PLANS.get(principal.plan, settings.PLANS[settings.DEFAULT_PLAN])
+
+
+def check_job_size(data: dict) -> None:
+    """Before anything is written: the plan's points per job (422, retrying will not help)."""
     try:
-        limits.check_job_quota(db(), principal.account_id, principal.plan, plan, data)
+        limits.check_job_size(current_principal().plan, _plan(), data)
     except limits.PlanLimitExceeded as error:
         raise Problem(422, str(error), kind="plan-limit-exceeded",
                       errors=[{"field": "data", "message": str(error)}]) from None
-    except limits.QuotaExceeded as error:
-        raise Problem(429, error.detail, kind="quota-exceeded", headers={"Retry-After": str(error.retry_after)}) from None
+
+
+def job_admission() -> Callable[[Session], None]:
+    """The daily and in-flight quota check that job submission runs last in its transaction (see
+    limits.admit_job); it raises limits.QuotaExceeded, which `quota_exceeded` answers."""
+    principal, plan = current_principal(), _plan()
+    return lambda session: limits.admit_job(session, principal.account_id, principal.plan, plan)
+
+
+def quota_exceeded(error: limits.QuotaExceeded) -> Problem:
+    return Problem(429, error.detail, kind="quota-exceeded", headers={"Retry-After": str(error.retry_after)})

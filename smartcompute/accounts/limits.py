@@ -72,17 +72,25 @@ def _count_todays_job(session: Session, account_id: uuid.UUID) -> int:
     return session.connection().execute(_COUNT_TODAY, {"b_account": account_id, "b_day": day}).scalar_one()
 
 
-def check_job_quota(session: Session, account_id: uuid.UUID, plan_name: str, plan: PlanLimits, data: dict) -> None:
-    """Call in the transaction that inserts the job: the lock holds other submissions of the account until
-    it commits, so two concurrent requests cannot both take the last slot."""
+def check_job_size(plan_name: str, plan: PlanLimits, data: dict) -> None:
+    """Before anything is written: a job bigger than the plan allows is refused outright."""
     points = points_in(data)
     if points > plan.points_per_job:
         raise PlanLimitExceeded(f"the {plan_name} plan allows {plan.points_per_job} points per job; this job has {points}")
+
+
+def admit_job(session: Session, account_id: uuid.UUID, plan_name: str, plan: PlanLimits) -> None:
+    """Count the job against the daily and in-flight quotas, or raise QuotaExceeded.
+
+    Call in the submitting transaction after the job's row is inserted, as its last statements before the
+    commit. The counter row stays locked until then, so the account's concurrent submissions pass here one
+    at a time and cannot both take the last slot; keeping this last keeps that queue short. The new job is
+    already visible to the in-flight count, so it counts itself."""
     if _count_todays_job(session, account_id) > plan.jobs_per_day:
         now = utcnow()
         tomorrow = _start_of_day(now) + timedelta(days=1)
         raise QuotaExceeded(f"the {plan_name} plan allows {plan.jobs_per_day} jobs per day (UTC)",
                             max(1, int((tomorrow - now).total_seconds())), "jobs_per_day")
-    if _jobs_in_flight(session, account_id) >= plan.concurrent_jobs:
+    if _jobs_in_flight(session, account_id) > plan.concurrent_jobs:
         raise QuotaExceeded(f"the {plan_name} plan allows {plan.concurrent_jobs} jobs queued or running at once",
                             5, "concurrent_jobs")

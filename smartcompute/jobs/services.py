@@ -6,7 +6,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import Text, bindparam, cast, select
 from sqlalchemy.exc import IntegrityError
@@ -47,11 +47,14 @@ _INSERT_JOB = Job.__table__.insert()
 def submit_job(
     session: Session, principal: Principal, *, job_type: str, data: dict, priority: str,
     retention: timedelta, idempotency_key: str | None = None, request_id: str | None = None,
-    fingerprint: str | None = None, cost: int = 0,
+    fingerprint: str | None = None, cost: int = 0, admit: Callable[[Session], None] | None = None,
 ) -> Submission:
     """Insert a queued job and commit it. Publishing happens after this returns, never before the commit.
 
     `cost` credits are held for the job in the same transaction (billing.ledger.InsufficientCredits if short).
+    `admit` (the account's quota check) runs last, after the insert and the hold: what it locks serialises the
+    account's submissions until the commit, so the heavy insert stays outside that queue. Whatever it raises
+    rolls the whole submission back.
     """
     if idempotency_key:
         earlier = _replay(session, principal, idempotency_key, fingerprint)
@@ -70,10 +73,9 @@ def submit_job(
         # work (or building a VALUES clause per call) costs more than the statement itself.
         session.execute(_INSERT_JOB, values)
         ledger.hold(session, principal.account_id, values["id"], cost)
+        if admit is not None:
+            admit(session)
         session.commit()
-    except ledger.InsufficientCredits:
-        session.rollback()
-        raise
     except IntegrityError:
         session.rollback()
         # A concurrent request with the same Idempotency-Key won the race.
@@ -81,6 +83,9 @@ def submit_job(
         if earlier is None:
             raise
         return earlier
+    except BaseException:  # refused (credits, quota) or failed: nothing of the submission stays
+        session.rollback()
+        raise
     job = Job(**values)  # the row as inserted, for the caller's answer; not attached to the session
     return Submission(job.id, created=True, job=job)
 

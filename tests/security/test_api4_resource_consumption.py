@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import func, select
 
 from smartcompute.accounts.models import Account
+from smartcompute.billing.models import CreditHold
+from smartcompute.jobs.models import Job
 from tests.security.conftest import bearer, sign_in
 from tests.support import job_body
 
@@ -81,6 +87,24 @@ def test_jobs_per_day_quota_is_429_until_tomorrow(make_app, account):
     response = client.post("/v1/jobs", json=job_body(points=10), headers=account.headers)
     assert response.status_code == 429 and response.get_json()["type"] == "/problems/quota-exceeded"
     assert 0 < int(response.headers["Retry-After"]) <= 86400
+
+
+def test_concurrent_submissions_cannot_both_take_the_last_slot(make_app, sessions, account):
+    app = make_app(PLANS="free:jobs_per_day=3,concurrent_jobs=100")
+    barrier = threading.Barrier(12)
+
+    def submit() -> int:
+        client = app.test_client()
+        barrier.wait()
+        return client.post("/v1/jobs", json=job_body(points=10), headers=account.headers).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = sorted(pool.map(lambda _: submit(), range(12)))
+    assert statuses == [202] * 3 + [429] * 9
+    with sessions() as session:  # refused submissions leave no job and no held credits behind
+        assert session.scalar(select(func.count()).select_from(Job).where(Job.account_id == account.account_id)) == 3
+        assert session.scalar(select(func.count()).select_from(CreditHold).where(
+            CreditHold.account_id == account.account_id)) == 3
 
 
 def test_concurrent_jobs_quota_frees_up_when_a_job_finishes(make_app, account):
