@@ -51,6 +51,7 @@ class Options:
     web_workers: int
     web_threads: int
     concurrency: int
+    worker_niceness: int
     rate: float
     latency_seconds: float
     warmup: int
@@ -155,7 +156,7 @@ def pipeline(bench: Bench, opts: Options, broker: str, *, bare: bool) -> Iterato
     try:
         started.append(procs.start_celery(f"{kind}-{broker}-worker", BARE_WORKERS if bare else REAL_WORKERS,
                                           bare_pipeline.QUEUE if bare else REAL_QUEUE, env, bench.log_dir,
-                                          concurrency=opts.concurrency))
+                                          concurrency=opts.concurrency, niceness=opts.worker_niceness))
         started.append(procs.start_gunicorn(f"{kind}-{broker}-api", BARE_API if bare else REAL_API, env,
                                             bench.log_dir, port=port, workers=opts.web_workers,
                                             threads=opts.web_threads))
@@ -333,6 +334,8 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn WEB_CONCURRENCY (default 2)")
     parser.add_argument("--web-threads", type=int, default=8, help="gunicorn WEB_THREADS (default 8)")
     parser.add_argument("--concurrency", type=int, default=4, help="celery --concurrency (default 4)")
+    parser.add_argument("--worker-niceness", type=int, default=0,
+                        help="CPU niceness of both pipelines' workers (the Procfile runs workers at 10)")
     parser.add_argument("--rate", type=float, default=100.0, help="open-loop requests/s (default 100)")
     parser.add_argument("--latency-seconds", type=float, default=15.0, help="open-loop duration each (default 15)")
     parser.add_argument("--warmup", type=int, default=200, help="jobs sent and awaited before measuring")
@@ -346,7 +349,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
     if any("=" not in item for item in args.env):
         parser.error("--env takes NAME=VALUE")
     return Options(args.jobs, args.clients, brokers, args.web_workers, args.web_threads, args.concurrency,
-                   args.rate, args.latency_seconds, args.warmup, args.json,
+                   args.worker_niceness, args.rate, args.latency_seconds, args.warmup, args.json,
                    dict(item.split("=", 1) for item in args.env))
 
 
