@@ -110,6 +110,8 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--worker-niceness", type=int, default=10,
+                        help="CPU niceness of the payment worker (default 10, as the Procfile runs it)")
     parser.add_argument("--broker", choices=("redis", "rabbitmq"), default="redis",
                         help="the Celery broker (default redis, which BROKER_URL defaults to)")
     args = parser.parse_args()
@@ -122,7 +124,7 @@ def main() -> None:
         try:
             services.append(procs.start_celery("payments", "workers.payment_worker", "payment-webhook",
                                                {**env, "LOG_LEVEL": "INFO"}, bench.log_dir,
-                                               concurrency=args.concurrency))
+                                               concurrency=args.concurrency, niceness=args.worker_niceness))
             result = measure(args, bench, services, f"http://127.0.0.1:{port}/v1/webhooks/payments/generic", secret)
         finally:
             for service in reversed(services):
