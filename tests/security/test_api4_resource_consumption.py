@@ -89,6 +89,16 @@ def test_jobs_per_day_quota_is_429_until_tomorrow(make_app, account):
     assert 0 < int(response.headers["Retry-After"]) <= 86400
 
 
+def test_an_idempotent_retry_after_the_quota_is_used_up_returns_the_job(make_app, account):
+    client = make_app(PLANS="free:jobs_per_day=1,concurrent_jobs=100").test_client()
+    headers = {**account.headers, "Idempotency-Key": "retry-after-quota"}
+    first = client.post("/v1/jobs", json=job_body(points=10), headers=headers)
+    again = client.post("/v1/jobs", json=job_body(points=10), headers=headers)
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert client.post("/v1/jobs", json=job_body(points=10), headers=account.headers).status_code == 429
+
+
 def test_concurrent_submissions_cannot_both_take_the_last_slot(make_app, sessions, account):
     app = make_app(PLANS="free:jobs_per_day=3,concurrent_jobs=100")
     barrier = threading.Barrier(12)
