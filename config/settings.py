@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import uuid
 
 from config import billing_settings as billing
-from config.plans import DEFAULT_PLANS, parse_plans, rate_limit
+from config.plans import DEFAULT_PLANS, PlanLimits, parse_plans, rate_limit
 
 REQUIRED = object()
 _DEFAULT_JOB_PRICES = "anomaly_detection=1+1,threat_analysis=2+1,performance_analysis=1+1"
@@ -190,6 +190,10 @@ class Settings:
     def without_payment_secrets(self) -> "Settings":
         """The same settings with every payment secret removed (what the core worker runs with)."""
         return replace(self, **{name: None for name in PAYMENT_SECRET_SETTINGS})
+
+    def plan_limits(self, plan: str) -> PlanLimits:
+        """The limits of an account's plan; a plan no longer configured falls back to DEFAULT_PLAN's."""
+        return self.PLANS.get(plan, self.PLANS[self.DEFAULT_PLAN])
 
     @property
     def broker_is_redis(self) -> bool:

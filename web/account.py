@@ -25,7 +25,7 @@ def show():
     principal, session = current_principal(), db()
     row = session.get(Account, principal.account_id)
     settings = web_runtime().settings
-    limits = settings.PLANS.get(row.plan, settings.PLANS[settings.DEFAULT_PLAN])
+    limits = settings.plan_limits(row.plan)
     used = usage(session, principal.account_id)
     return json_response({**accounts_admin.account_view(row), "limits": asdict(limits),
                           "usage": {"jobs_today": used.jobs_today, "jobs_in_flight": used.jobs_in_flight},

@@ -13,8 +13,7 @@ from web.runtime import web_runtime
 
 
 def _plan() -> PlanLimits:
-    settings, principal = web_runtime().settings, current_principal()
-    return settings.PLANS.get(principal.plan, settings.PLANS[settings.DEFAULT_PLAN])
+    return web_runtime().settings.plan_limits(current_principal().plan)
 
 
 def check_job_size(data: dict) -> None:

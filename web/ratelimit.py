@@ -93,13 +93,12 @@ def _storage_uri(redis_url: str) -> str:
 
 def create_limiter(app: Flask, settings: Settings) -> Limiter:
     """Call after the request hook that resolves the principal, so limits can be keyed by it."""
-    default_plan = settings.PLANS[settings.DEFAULT_PLAN]
 
     def request_limit() -> str:
         principal = g.get("principal")
         if principal is None:
             return settings.ANONYMOUS_RATE_LIMIT
-        return settings.PLANS.get(principal.plan, default_plan).requests
+        return settings.plan_limits(principal.plan).requests
 
     app.config.update(
         RATELIMIT_ENABLED=settings.BENCH_NO_AUTH_USER_ID is None,
