@@ -17,7 +17,7 @@ from flask_jwt_extended import JWTManager, create_access_token, create_refresh_t
 
 from smartcompute.accounts.services import Principal, authenticate_api_key, principal_for_user
 from web.problems import Problem
-from web.runtime import db, web_runtime
+from web.runtime import statement_db, web_runtime
 
 jwt = JWTManager()
 _MISSING = "send an X-API-Key header or an Authorization: Bearer token"
@@ -59,7 +59,7 @@ def decode(token: str, expected_type: str) -> dict | None:
 
 def _principal_from_bearer(token: str) -> Principal | None:
     claims = decode(token, "access")
-    return principal_for_user(db(), claims["sub"], claims["sid"]) if claims else None
+    return principal_for_user(statement_db(), claims["sub"], claims["sid"]) if claims else None
 
 
 def _bearer_token() -> str | None:
@@ -76,7 +76,7 @@ def resolve_principal() -> None:
     api_key, token = request.headers.get("X-API-Key"), _bearer_token()
     g.credentials_sent = bool(api_key or token)
     if api_key:
-        g.principal = authenticate_api_key(db(), api_key.strip())
+        g.principal = authenticate_api_key(statement_db(), api_key.strip())
     elif token:
         g.principal = _principal_from_bearer(token)
     else:

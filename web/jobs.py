@@ -22,7 +22,7 @@ from web.bodies import read_json
 from web.limits import check_job_size, job_admission, quota_exceeded
 from web.problems import Problem
 from web.replies import query_limit
-from web.runtime import db, web_runtime
+from web.runtime import db, statement_db, web_runtime
 from workers.publishing import publish_job
 
 log = logging.getLogger("smartcompute.web")
@@ -79,11 +79,11 @@ def submit():
     runtime = web_runtime()
     try:
         submission = services.submit_job(
-            db(), current_principal(), job_type=job_request.type, data=data, priority=job_request.priority,
+            statement_db(), current_principal(), job_type=job_request.type, data=data, priority=job_request.priority,
             retention=timedelta(days=runtime.settings.JOB_RETENTION_DAYS), idempotency_key=idempotency_key,
             request_id=request_id_var.get(),
             fingerprint=_fingerprint(job_request) if idempotency_key else None,
-            cost=prices.job_cost(runtime.settings, job_request.type, data), admit=job_admission(),
+            cost=prices.job_cost(runtime.settings, job_request.type, data), admission=job_admission(),
         )
     except ledger.InsufficientCredits as error:
         raise insufficient_credits(error) from None
@@ -117,7 +117,7 @@ def _publish(job_id: uuid.UUID, priority: str) -> None:
 @requires("jobs:read")
 def show(job_id: str):
     try:
-        job = services.get_job_with_result_json(db(), current_principal(), _job_uuid(job_id))
+        job = services.get_job_with_result_json(statement_db(), current_principal(), _job_uuid(job_id))
     except services.JobNotFound:
         raise Problem(404, "no such job", kind="not-found") from None
     headers = {} if lifecycle.is_finished(job.status) else {"Retry-After": _POLL_AFTER_SECONDS}

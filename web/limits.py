@@ -1,10 +1,6 @@
 """Job quotas at submission: the account plan's points per job, jobs per day and jobs in flight."""
 from __future__ import annotations
 
-from typing import Callable
-
-from sqlalchemy.orm import Session
-
 from config.plans import PlanLimits
 from smartcompute.accounts import limits
 from web.auth import current_principal
@@ -25,11 +21,10 @@ def check_job_size(data: dict) -> None:
                       errors=[{"field": "data", "message": str(error)}]) from None
 
 
-def job_admission() -> Callable[[Session], None]:
-    """The daily and in-flight quota check that job submission runs last in its transaction (see
-    limits.admit_job); it raises limits.QuotaExceeded, which `quota_exceeded` answers."""
-    principal, plan = current_principal(), _plan()
-    return lambda session: limits.admit_job(session, principal.account_id, principal.plan, plan)
+def job_admission() -> limits.Admission:
+    """The caller's daily and in-flight quotas, which job submission counts (see limits.Admission); a
+    used-up one raises limits.QuotaExceeded, which `quota_exceeded` answers."""
+    return limits.Admission(current_principal().plan, _plan())
 
 
 def quota_exceeded(error: limits.QuotaExceeded) -> Problem:

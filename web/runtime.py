@@ -18,7 +18,7 @@ from smartcompute.billing.webhooks import WebhookProvider
 class WebRuntime:
     settings: Settings
     engine: Engine
-    autocommit_engine: Engine  # single-statement writes (webhook intake): each statement commits itself
+    autocommit_engine: Engine  # single statements that are their own transaction (see `statement_db`)
     sessions: sessionmaker
     celery: Celery
     redis: Redis
@@ -37,7 +37,17 @@ def db() -> Session:
     return g.db
 
 
+def statement_db() -> Session:
+    """The request's session for work that is one statement, each its own transaction: the caller's lookup,
+    job submission (one function) and job reads. It sends no BEGIN or COMMIT, and holds no transaction open
+    while the request's Python runs. Anything that must commit several statements together uses `db()`."""
+    if "statement_db" not in g:
+        g.statement_db = Session(bind=web_runtime().autocommit_engine, expire_on_commit=False)
+    return g.statement_db
+
+
 def close_db(_error: BaseException | None = None) -> None:
-    session = g.pop("db", None)
-    if session is not None:
-        session.close()
+    for name in ("db", "statement_db"):
+        session = g.pop(name, None)
+        if session is not None:
+            session.close()

@@ -24,6 +24,7 @@ class WorkerRuntime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker
+    job_engine: Engine  # autocommit: a job's claim and finish are one statement (and transaction) each
 
 
 _runtime: WorkerRuntime | None = None
@@ -35,8 +36,10 @@ def runtime(celery: Celery) -> WorkerRuntime:
     if _runtime is None or _runtime.pid != os.getpid():
         settings = app_settings(celery)
         engine = make_engine(settings.DATABASE_URL, pool_size=2)
-        event.listen(engine, "connect", _notice_dead_clients)
-        _runtime = WorkerRuntime(os.getpid(), settings, engine, make_session_factory(engine))
+        job_engine = make_engine(settings.DATABASE_URL, pool_size=1, autocommit=True)  # one task at a time
+        for each in (engine, job_engine):
+            event.listen(each, "connect", _notice_dead_clients)
+        _runtime = WorkerRuntime(os.getpid(), settings, engine, make_session_factory(engine), job_engine)
     return _runtime
 
 
@@ -69,44 +72,35 @@ def host_lock_key(account_id: uuid.UUID, host: str) -> int:
     return _lock_key("host", account_id, host)
 
 
-_TRY_LOCK = text("SELECT pg_try_advisory_lock(:key)")
-_UNLOCK = text("SELECT pg_advisory_unlock(:key)")
 _UNLOCK_ALL = text("SELECT pg_advisory_unlock_all()")
 _HOST_LOCK = text("SELECT pg_advisory_lock(:key)")
 
 
 @contextmanager
-def locked_job_session(engine: Engine, job_id: uuid.UUID) -> Iterator[Session | None]:
-    """A session whose connection holds the job's execution lock, or None if another live worker holds it.
+def job_session(job_engine: Engine) -> Iterator[Session]:
+    """A session on one autocommit connection, which holds the advisory locks of one job run.
 
-    The lock is tied to the connection, so PostgreSQL drops it the moment a SIGKILLed worker's socket
-    closes: a redelivered message then gets the lock and knows the earlier run is gone. It is taken in the
-    session's first transaction, which the claim commits, to spare a round trip; the task normally gives it
-    back in its finishing transaction (`release_job_lock`), and otherwise it is given back here.
+    The job's execution lock is taken by its claim and normally given back by its finishing statement
+    (`job_lock_released`). Advisory locks are tied to the connection, so PostgreSQL drops them the moment a
+    SIGKILLed worker's socket closes: a redelivered message then gets the lock and knows the earlier run is
+    gone. Whatever is still held at the end (a host lock, or the job's after an error) is given back here,
+    before the connection returns to the pool.
     """
-    connection = engine.connect()
+    connection = job_engine.connect()
     session = Session(bind=connection, expire_on_commit=False)
     try:
-        acquired = session.connection().execute(_TRY_LOCK, {"key": job_lock_key(job_id)}).scalar()
-        yield session if acquired else None
+        yield session
     finally:
         try:
-            session.rollback()  # a session-level advisory lock outlives a rollback; it is released below
             if not session.info.get("job_lock_released") or session.info.get("host_locked"):
                 session.connection().execute(_UNLOCK_ALL)
-                session.commit()
         finally:
             session.close()
             connection.close()
 
 
-def release_job_lock(session: Session, job_id: uuid.UUID) -> None:
-    """Give the job's lock back inside the transaction that finishes the job, sparing one of its own.
-
-    Safe before that commit: a duplicate delivery that takes the lock now runs its claim, whose UPDATE waits
-    for this transaction's row lock and then finds the job finished (or, if this rolls back, runs it).
-    """
-    session.connection().execute(_UNLOCK, {"key": job_lock_key(job_id)})
+def job_lock_released(session: Session) -> None:
+    """The job's finishing statement gave its execution lock back (lifecycle's `unlock_key`)."""
     session.info["job_lock_released"] = True
 
 
@@ -122,5 +116,4 @@ def job_lock_is_free(session: Session, job_id: uuid.UUID) -> bool:
 def lock_host(session: Session, account_id: uuid.UUID, host: str) -> None:
     """Serialise jobs of one host so two never interleave updates to its learned baseline."""
     session.connection().execute(_HOST_LOCK, {"key": host_lock_key(account_id, host)})
-    session.info["host_locked"] = True  # released only after the baseline commits (see locked_job_session)
-    session.commit()
+    session.info["host_locked"] = True  # released only after the baseline commits (see job_session)

@@ -7,8 +7,7 @@ import uuid
 from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import bindparam, select, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from config.logging import job_id_var, request_id_var
@@ -20,7 +19,7 @@ from smartcompute.jobs.models import HostBaseline, Job
 from workers import app
 from workers.celery_app import REPUBLISH, RUN_ANALYSIS
 from workers.publishing import publish_job
-from workers.runtime import job_lock_is_free, lock_host, locked_job_session, release_job_lock, runtime
+from workers.runtime import job_lock_is_free, job_lock_key, job_lock_released, job_session, lock_host, runtime
 
 log = logging.getLogger("smartcompute.worker")
 _PROGRESS_EVERY_SECONDS = 1.0
@@ -35,11 +34,13 @@ def run_analysis(self, job_id: str, request_id: str | None = None) -> None:
     job_id_var.set(job_id)
     request_id_var.set(request_id)
     worker = runtime(app)
-    with locked_job_session(worker.engine, job_uuid) as session:
-        if session is None:
+    with job_session(worker.job_engine) as session:
+        try:
+            claimed = lifecycle.claim(session, job_uuid, max_attempts=worker.settings.JOB_MAX_ATTEMPTS,
+                                      lock_key=job_lock_key(job_uuid))
+        except lifecycle.JobHeld:
             _recheck_later(self, worker, job_uuid)
             return
-        claimed = lifecycle.claim(session, job_uuid, max_attempts=worker.settings.JOB_MAX_ATTEMPTS)
         if claimed is None:
             log.info("job is finished or canceled; nothing to do")
             return
@@ -67,7 +68,6 @@ def _run_claimed(session, claimed: lifecycle.ClaimedJob, max_points: int) -> Non
         lock_host(session, claimed.account_id, claimed.host)
         baseline = session.scalar(select(HostBaseline.state).where(
             HostBaseline.account_id == claimed.account_id, HostBaseline.host == claimed.host))
-        session.commit()
     started = time.monotonic()
     try:
         analysis = analysis_engine.analyze(
@@ -104,37 +104,21 @@ def _progress_reporter(session, job_id: uuid.UUID):
     return report
 
 
-# Text, so SQLAlchemy compiles it once (it never caches its PostgreSQL insert(), which ON CONFLICT needs).
-_SAVE_BASELINE = text("""
-    INSERT INTO host_baselines (account_id, host, state, job_id, updated_at)
-    VALUES (:account_id, :host, :state, :job_id, :now)
-    ON CONFLICT (account_id, host) DO UPDATE
-    SET state = excluded.state, job_id = excluded.job_id, updated_at = excluded.updated_at""").bindparams(
-    bindparam("state", type_=JSONB))
-
-
 def _finish_succeeded(session, claimed: lifecycle.ClaimedJob, analysis: analysis_engine.Analysis) -> None:
-    """Result and learned baseline commit together, or not at all."""
-    if not lifecycle.succeed(session, claimed.id, analysis.result):
-        session.rollback()
+    """Result and learned baseline commit together (one statement), or not at all."""
+    stored = lifecycle.succeed(session, claimed.id, analysis.result, baseline=analysis.baseline,
+                               unlock_key=job_lock_key(claimed.id))
+    job_lock_released(session)
+    if not stored:
         log.info("job was canceled while running; its result is dropped")
-        return
-    if analysis.baseline is not None:
-        session.connection().execute(_SAVE_BASELINE, {
-            "account_id": claimed.account_id, "host": claimed.host, "state": analysis.baseline,
-            "job_id": claimed.id, "now": utcnow()})
-    release_job_lock(session, claimed.id)
-    session.commit()
 
 
 def _finish_failed(session, job_id: uuid.UUID, kind: str, message: str, fields: list | None = None) -> None:
-    session.rollback()
     error = {"type": kind, "message": message}
     if fields:
         error["fields"] = fields
-    lifecycle.fail(session, job_id, error)
-    release_job_lock(session, job_id)
-    session.commit()
+    lifecycle.fail(session, job_id, error, unlock_key=job_lock_key(job_id))
+    job_lock_released(session)
     log.warning("job failed", extra={"error_type": kind, "error": message})
 
 

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from config.plans import PlanLimits
@@ -39,19 +39,34 @@ def points_in(data: dict) -> int:
     return len(data.get("timestamps") or ()) * max(1, len(data.get("metrics") or {}))
 
 
-def _start_of_day(now: datetime) -> datetime:
+def start_of_day(now: datetime) -> datetime:
     return now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 _jobs = Job.__table__
-# Built once with their parameters apart: both run on every submission.
 _IN_FLIGHT = (select(func.count()).select_from(_jobs)
               .where(_jobs.c.account_id == bindparam("b_account"), _jobs.c.status.in_(("queued", "running"))))
-# As text: SQLAlchemy 2.0 never caches the compiled form of its PostgreSQL insert(), and ON CONFLICT needs it.
-_COUNT_TODAY = text("""
-    INSERT INTO job_quota_usage (account_id, day, jobs) VALUES (:b_account, :b_day, 1)
-    ON CONFLICT (account_id, day) DO UPDATE SET jobs = job_quota_usage.jobs + 1
-    RETURNING jobs""")
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The account's daily and in-flight quotas, counted by job submission as its last step (the
+    `submit_job` function, migration 0008): the daily counter's row stays locked until the submission
+    commits, so the account's concurrent submissions pass one at a time and cannot both take the last slot,
+    and the new job counts itself in flight."""
+
+    plan_name: str
+    plan: PlanLimits
+
+    def refused(self, quota: str) -> QuotaExceeded:
+        """The error for a quota that `submit_job` found used up."""
+        if quota == "jobs_per_day":
+            now = utcnow()
+            tomorrow = start_of_day(now) + timedelta(days=1)
+            return QuotaExceeded(f"the {self.plan_name} plan allows {self.plan.jobs_per_day} jobs per day (UTC)",
+                                 max(1, int((tomorrow - now).total_seconds())), quota)
+        return QuotaExceeded(f"the {self.plan_name} plan allows {self.plan.concurrent_jobs} jobs queued or "
+                             "running at once", 5, quota)
 
 
 def _jobs_in_flight(session: Session, account_id: uuid.UUID) -> int:
@@ -60,16 +75,8 @@ def _jobs_in_flight(session: Session, account_id: uuid.UUID) -> int:
 
 def usage(session: Session, account_id: uuid.UUID) -> Usage:
     today = session.scalar(select(JobQuotaUsage.jobs).where(
-        JobQuotaUsage.account_id == account_id, JobQuotaUsage.day == _start_of_day(utcnow()).date()))
+        JobQuotaUsage.account_id == account_id, JobQuotaUsage.day == start_of_day(utcnow()).date()))
     return Usage(today or 0, _jobs_in_flight(session, account_id))
-
-
-def _count_todays_job(session: Session, account_id: uuid.UUID) -> int:
-    """Add this job to today's counter and return the new count; the row stays locked until the caller's
-    transaction ends, so concurrent submissions of the account queue here and cannot both take the last slot.
-    If the job is refused or its transaction rolls back, the count goes back with it."""
-    day = _start_of_day(utcnow()).date()
-    return session.connection().execute(_COUNT_TODAY, {"b_account": account_id, "b_day": day}).scalar_one()
 
 
 def check_job_size(plan_name: str, plan: PlanLimits, data: dict) -> None:
@@ -77,20 +84,3 @@ def check_job_size(plan_name: str, plan: PlanLimits, data: dict) -> None:
     points = points_in(data)
     if points > plan.points_per_job:
         raise PlanLimitExceeded(f"the {plan_name} plan allows {plan.points_per_job} points per job; this job has {points}")
-
-
-def admit_job(session: Session, account_id: uuid.UUID, plan_name: str, plan: PlanLimits) -> None:
-    """Count the job against the daily and in-flight quotas, or raise QuotaExceeded.
-
-    Call in the submitting transaction after the job's row is inserted, as its last statements before the
-    commit. The counter row stays locked until then, so the account's concurrent submissions pass here one
-    at a time and cannot both take the last slot; keeping this last keeps that queue short. The new job is
-    already visible to the in-flight count, so it counts itself."""
-    if _count_todays_job(session, account_id) > plan.jobs_per_day:
-        now = utcnow()
-        tomorrow = _start_of_day(now) + timedelta(days=1)
-        raise QuotaExceeded(f"the {plan_name} plan allows {plan.jobs_per_day} jobs per day (UTC)",
-                            max(1, int((tomorrow - now).total_seconds())), "jobs_per_day")
-    if _jobs_in_flight(session, account_id) > plan.concurrent_jobs:
-        raise QuotaExceeded(f"the {plan_name} plan allows {plan.concurrent_jobs} jobs queued or running at once",
-                            5, "concurrent_jobs")

@@ -6,7 +6,9 @@ updated or deleted. Each row has an `entry_key` naming the change (`payment:<id>
 unique, so repeating a change is a no-op: that is what makes a payment credit happen exactly once.
 
 A job's cost is *held* when it is submitted (spendable = balance - held), *charged* when it succeeds (a ledger
-row) and *released* when it fails or is canceled (no ledger row: the balance never changed).
+row) and *released* when it fails or is canceled (no ledger row: the balance never changed). Holding is part
+of the `submit_job` function (migration 0008) and settling is `settle_job_hold` (migration 0007), so each
+rule has one home, in PostgreSQL, whichever statement applies it.
 """
 from __future__ import annotations
 
@@ -72,58 +74,17 @@ def grant(session: Session, account_id: uuid.UUID, amount: int, entry_key: str, 
     return record(session, account_id, amount, "grant", entry_key, note=note)
 
 
-# Each money movement of a job is one statement (data-modifying CTEs), built once: a hold, a charge or a
-# release is one round trip inside the caller's transaction instead of two or three, and atomic by itself.
-# The ledger row's trigger (migration 0003) runs after the statement, so it sees `held` already lowered and
-# `held <= balance` holds at every step.
-_HOLD = text("""
-    WITH reserved AS (
-        UPDATE credit_balances SET held = held + :amount, updated_at = :now
-        WHERE account_id = CAST(:account_id AS uuid) AND balance - held >= :amount
-        RETURNING account_id)
-    INSERT INTO credit_holds (job_id, account_id, amount, status, created_at)
-    SELECT CAST(:job_id AS uuid), account_id, :amount, 'held', :now FROM reserved
-    RETURNING job_id""")
-_SETTLE = """
-    WITH settled AS (
-        UPDATE credit_holds SET status = :status, settled_at = :now
-        WHERE job_id = CAST(:job_id AS uuid) AND status = 'held'
-        RETURNING account_id, amount),
-    unheld AS (
-        UPDATE credit_balances SET held = credit_balances.held - settled.amount, updated_at = :now
-        FROM settled WHERE credit_balances.account_id = settled.account_id
-        RETURNING settled.account_id, settled.amount)"""
-_RELEASE = text(_SETTLE + " SELECT amount FROM unheld")
-_CHARGE = text(_SETTLE + """
-    INSERT INTO credit_ledger (id, account_id, amount, reason, entry_key, job_id, created_at)
-    SELECT CAST(:entry_id AS uuid), account_id, -amount, 'job', :entry_key, CAST(:job_id AS uuid), :now FROM unheld
-    ON CONFLICT (entry_key) DO NOTHING
-    RETURNING -amount""")
-
-
-def hold(session: Session, account_id: uuid.UUID, job_id: uuid.UUID, amount: int) -> None:
-    """Reserve a job's cost in the caller's transaction, or raise InsufficientCredits."""
-    if amount <= 0:
-        return
-    reserved = session.connection().execute(
-        _HOLD, {"account_id": str(account_id), "job_id": str(job_id), "amount": amount, "now": utcnow()}).first()
-    if reserved is None:
-        raise InsufficientCredits(amount, balance_of(session, account_id).available)
-
-
-def charge(session: Session, job_id: uuid.UUID) -> int:
-    """The job succeeded: its held cost leaves the balance. Returns the amount (0 if nothing was held)."""
-    charged = session.connection().execute(_CHARGE, {
-        "status": "charged", "job_id": str(job_id), "entry_id": str(uuid.uuid4()),
-        "entry_key": f"job:{job_id}:charge", "now": utcnow()}).scalar()
-    return charged or 0
+# Settling a hold (charge or release) is the function `settle_job_hold` (migration 0007), which finishing a
+# job also calls inside PostgreSQL: one home for the rule.
+_SETTLE = text("SELECT settle_job_hold(CAST(:job_id AS uuid), :outcome, :now)")
 
 
 def release(session: Session, job_id: uuid.UUID) -> int:
-    """The job failed or was canceled: its held cost is spendable again. Returns the amount released."""
-    released = session.connection().execute(
-        _RELEASE, {"status": "released", "job_id": str(job_id), "now": utcnow()}).scalar()
-    return released or 0
+    """The job was canceled: its held cost is spendable again. Returns the amount released.
+
+    A job that succeeds or fails is settled by `finish_job` (smartcompute.jobs.lifecycle) in the same way."""
+    return int(session.connection().execute(
+        _SETTLE, {"job_id": str(job_id), "outcome": "released", "now": utcnow()}).scalar() or 0)
 
 
 def ledger_sum(session: Session, account_id: uuid.UUID) -> int:

@@ -2,7 +2,8 @@
 
 queued -> running -> succeeded | failed; queued | running -> canceled. Each transition is a single
 conditional UPDATE, so concurrent workers, redeliveries and cancels can race without corrupting a row:
-whoever loses the race changes nothing and learns so from the return value.
+whoever loses the race changes nothing and learns so from the return value. Claiming and finishing run in
+PostgreSQL functions (`claim_job`, `finish_job`, migration 0007) that this module alone calls.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from smartcompute.billing import ledger
@@ -40,25 +42,8 @@ class ClaimedJob:
 # per call (and its cache key, which walks the values, a 15 KB result included) cost more than executing it.
 _jobs = Job.__table__
 _LIVE = ("queued", "running")
-_CLAIM = (
-    update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status.in_(_LIVE))
-    .values(status="running", attempts=_jobs.c.attempts + 1, started_at=bindparam("b_now"), progress=0.0,
-            updated_at=bindparam("b_now"))
-    .returning(_jobs.c.type, _jobs.c.account_id, _jobs.c.host, _jobs.c.attempts, _jobs.c.request_id, _jobs.c.data)
-)
 _PROGRESS = (update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status == "running")
              .values(progress=bindparam("b_progress"), updated_at=bindparam("b_now")))
-_SUCCEED = (
-    update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status == "running")
-    .values(status="succeeded", result=bindparam("b_result"), error=None, progress=1.0,
-            finished_at=bindparam("b_now"), updated_at=bindparam("b_now"))
-    .returning(_jobs.c.id)
-)
-_FAIL = (
-    update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status.in_(_LIVE))
-    .values(status="failed", error=bindparam("b_error"), finished_at=bindparam("b_now"), updated_at=bindparam("b_now"))
-    .returning(_jobs.c.id)
-)
 _CANCEL = (
     update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status.in_(_LIVE))
     .values(status="canceled", finished_at=bindparam("b_now"), updated_at=bindparam("b_now"))
@@ -66,14 +51,30 @@ _CANCEL = (
 )
 
 
-def claim(session: Session, job_id: uuid.UUID, *, max_attempts: int) -> ClaimedJob | None:
+# Claiming and finishing are PL/pgSQL functions (migration 0007): on a worker's autocommit connection each is
+# one round trip and one transaction, and PostgreSQL keeps their plans. In a caller's transaction they simply
+# join it.
+_CLAIM = text("SELECT * FROM claim_job(CAST(:job_id AS uuid), :lock_key, :now)")
+_JSON_OR_NULL = JSONB(none_as_null=True)
+_FINISH = text("SELECT finish_job(CAST(:job_id AS uuid), :succeeded, :result, :error, :baseline, :lock_key, :now)") \
+    .bindparams(*(bindparam(name, type_=_JSON_OR_NULL) for name in ("result", "error", "baseline")))
+
+
+class JobHeld(Exception):
+    """Another live worker holds the job's execution lock."""
+
+
+def claim(session: Session, job_id: uuid.UUID, *, max_attempts: int, lock_key: int | None = None) -> ClaimedJob | None:
     """Mark the job running for this delivery; None when it is finished, canceled or out of attempts.
 
-    A job found `running` is claimed again: the caller holds the job's execution lock, so the
-    previous holder is gone (its worker died) and this delivery is the redelivery.
+    With `lock_key`, the job's session-level execution lock is taken first (JobHeld if another worker has
+    it); it stays held after this returns. A job found `running` is claimed again: whoever holds the lock
+    knows the previous holder is gone (its worker died) and this delivery is the redelivery.
     """
-    row = session.connection().execute(_CLAIM, {"b_id": job_id, "b_now": utcnow()}).first()
+    row = session.connection().execute(_CLAIM, {"job_id": str(job_id), "lock_key": lock_key, "now": utcnow()}).first()
     session.commit()
+    if row is not None and not row.locked:
+        raise JobHeld(str(job_id))
     if row is None:
         return None
     if row.attempts > max_attempts:
@@ -88,19 +89,24 @@ def report_progress(session: Session, job_id: uuid.UUID, progress: float) -> Non
         _PROGRESS, {"b_id": job_id, "b_progress": min(max(progress, 0.0), 0.99), "b_now": utcnow()})
 
 
-def succeed(session: Session, job_id: uuid.UUID, result: dict[str, Any]) -> bool:
-    """Store the result; False when the job was canceled meanwhile (the result is then dropped)."""
-    done = session.connection().execute(_SUCCEED, {"b_id": job_id, "b_result": result, "b_now": utcnow()}).first()
-    if done is not None:
-        ledger.charge(session, job_id)  # the held cost is spent, in the same transaction
-    return done is not None
+def succeed(session: Session, job_id: uuid.UUID, result: dict[str, Any], *, baseline: dict[str, Any] | None = None,
+            unlock_key: int | None = None) -> bool:
+    """Store the result and charge the held cost; with `baseline`, the host's learned state in the same
+    transaction. False when the job was canceled meanwhile: the result is then dropped. `unlock_key`: the
+    execution lock to give back in that transaction."""
+    return _finish(session, job_id, True, result=result, baseline=baseline, unlock_key=unlock_key)
 
 
-def fail(session: Session, job_id: uuid.UUID, error: dict[str, Any]) -> bool:
-    done = session.connection().execute(_FAIL, {"b_id": job_id, "b_error": error, "b_now": utcnow()}).first()
-    if done is not None:
-        ledger.release(session, job_id)  # the held cost is spendable again, in the same transaction
-    return done is not None
+def fail(session: Session, job_id: uuid.UUID, error: dict[str, Any], *, unlock_key: int | None = None) -> bool:
+    """Store the error and release the held cost; False when the job had already finished."""
+    return _finish(session, job_id, False, error=error, unlock_key=unlock_key)
+
+
+def _finish(session: Session, job_id: uuid.UUID, succeeded: bool, *, result=None, error=None, baseline=None,
+            unlock_key: int | None) -> bool:
+    return bool(session.connection().execute(_FINISH, {
+        "job_id": str(job_id), "succeeded": succeeded, "result": result, "error": error, "baseline": baseline,
+        "lock_key": unlock_key, "now": utcnow()}).scalar())
 
 
 def cancel(session: Session, job_id: uuid.UUID) -> None:

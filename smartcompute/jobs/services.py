@@ -6,13 +6,15 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Text, bindparam, cast, select, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, undefer
 
 from smartcompute import pagination
+from smartcompute.accounts import limits
 from smartcompute.accounts.services import Principal
 from smartcompute.billing import ledger
 from smartcompute.jobs import lifecycle
@@ -41,40 +43,45 @@ def request_fingerprint(body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-_INSERT_JOB = Job.__table__.insert()
+# Insert, credit hold and quotas in one statement (migration 0008); see `submit_job` below.
+_SUBMIT = text("""
+    SELECT submit_job(CAST(:id AS uuid), CAST(:account_id AS uuid), CAST(:user_id AS uuid), :type, :priority, :data,
+                      :host, :idempotency_key, :request_hash, :request_id, :now, :expires_at, :cost, :day,
+                      :jobs_per_day, :concurrent_jobs)""").bindparams(bindparam("data", type_=JSONB))
+_INSUFFICIENT_CREDITS, _QUOTA_USED_UP = "SC402", "SC429"
 
 
 def submit_job(
     session: Session, principal: Principal, *, job_type: str, data: dict, priority: str,
     retention: timedelta, idempotency_key: str | None = None, request_id: str | None = None,
-    fingerprint: str | None = None, cost: int = 0, admit: Callable[[Session], None] | None = None,
+    fingerprint: str | None = None, cost: int = 0, admission: limits.Admission | None = None,
 ) -> Submission:
     """Insert a queued job and commit it. Publishing happens after this returns, never before the commit.
 
-    `cost` credits are held for the job in the same transaction (billing.ledger.InsufficientCredits if short).
-    `admit` (the account's quota check) runs last, after the insert and the hold: what it locks serialises the
-    account's submissions until the commit, so the heavy insert stays outside that queue. Whatever it raises
-    rolls the whole submission back.
+    One statement, the `submit_job` function, inserts the job, holds its `cost` in credits (else
+    billing.ledger.InsufficientCredits) and, with `admission`, counts it against the account's daily and
+    in-flight quotas (else accounts.limits.QuotaExceeded). Run on an autocommit session it is also the whole
+    transaction, so the account rows it locks are held for the shortest time. A refusal leaves nothing.
     """
     if idempotency_key:
         earlier = _replay(session, principal, idempotency_key, fingerprint)
         if earlier:
             return earlier
     now = utcnow()
-    values = dict(
-        id=uuid.uuid4(), account_id=principal.account_id, user_id=principal.user_id, type=job_type,
-        priority=priority, status="queued", progress=0.0, data=data, result=None, error=None, host=data.get("host"),
-        idempotency_key=idempotency_key, request_hash=fingerprint, request_id=request_id, attempts=0,
-        created_at=now, published_at=now, started_at=None, finished_at=None, expires_at=now + retention,
-        updated_at=now,
-    )
+    job = Job(id=uuid.uuid4(), account_id=principal.account_id, user_id=principal.user_id, type=job_type,
+              priority=priority, status="queued", progress=0.0, data=data, result=None, error=None,
+              host=data.get("host"), idempotency_key=idempotency_key, request_hash=fingerprint,
+              request_id=request_id, attempts=0, created_at=now, published_at=now, started_at=None,
+              finished_at=None, expires_at=now + retention, updated_at=now)
+    plan = admission.plan if admission else None
     try:
-        # A plain table insert with its parameters apart: compiled once and cached, where the ORM's unit of
-        # work (or building a VALUES clause per call) costs more than the statement itself.
-        session.execute(_INSERT_JOB, values)
-        ledger.hold(session, principal.account_id, values["id"], cost)
-        if admit is not None:
-            admit(session)
+        session.connection().execute(_SUBMIT, {
+            "id": str(job.id), "account_id": str(job.account_id), "user_id": str(job.user_id) if job.user_id else None,
+            "type": job_type, "priority": priority, "data": data, "host": job.host,
+            "idempotency_key": idempotency_key, "request_hash": fingerprint, "request_id": request_id,
+            "now": now, "expires_at": job.expires_at, "cost": cost, "day": limits.start_of_day(now).date(),
+            "jobs_per_day": plan.jobs_per_day if plan else None,
+            "concurrent_jobs": plan.concurrent_jobs if plan else None})
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -83,11 +90,24 @@ def submit_job(
         if earlier is None:
             raise
         return earlier
-    except BaseException:  # refused (credits, quota) or failed: nothing of the submission stays
+    except DBAPIError as error:
+        session.rollback()
+        raise _refusal(error, cost, admission) from None
+    except BaseException:
         session.rollback()
         raise
-    job = Job(**values)  # the row as inserted, for the caller's answer; not attached to the session
-    return Submission(job.id, created=True, job=job)
+    return Submission(job.id, created=True, job=job)  # the row as inserted, not attached to the session
+
+
+def _refusal(error: DBAPIError, cost: int, admission: limits.Admission | None) -> Exception:
+    """The error `submit_job` raised, as the domain's exception (or the database error itself)."""
+    code = getattr(error.orig, "pgcode", None)
+    diagnostics = getattr(error.orig, "diag", None)
+    if code == _INSUFFICIENT_CREDITS:
+        return ledger.InsufficientCredits(cost, int(diagnostics.message_detail))
+    if code == _QUOTA_USED_UP and admission is not None:
+        return admission.refused(diagnostics.message_primary)
+    return error
 
 
 def _replay(session: Session, principal: Principal, key: str, fingerprint: str | None) -> Submission | None:
