@@ -151,15 +151,18 @@ class AnomalyDetector:
         been high for a while (a busy period raises the likelihood's baseline).
         Nothing is reported before the learning period has been seen.
         """
+        scores = np.zeros(block.size)
+        # Points still inside the learning period score 0 whatever their range: only the rest are computed.
+        quiet = min(block.size, max(0, max(self._learning_period, WARMUP_POINTS) - self._points_seen))
+        if quiet == block.size:
+            return scores
         history = np.concatenate([self._values, block])
-        first = self._values.size
-        high, low, _ = trailing_extremes(history, EXCURSION_WINDOW, first)
+        high, low, _ = trailing_extremes(history, EXCURSION_WINDOW, self._values.size + quiet)
+        values = block[quiet:]
         width = np.maximum(high - low, RELATIVE_SCALE_FLOOR * np.abs(high) + ABSOLUTE_SCALE_FLOOR)
         with np.errstate(invalid="ignore", over="ignore"):
-            excess = np.nan_to_num(np.maximum(block - high, low - block) / width, nan=0.0, posinf=0.0)
-        scores = np.where(excess > EXCURSION_MIN, np.minimum(1.0, EXCURSION_BASE + EXCURSION_SLOPE * excess), 0.0)
-        seen_before = self._points_seen + np.arange(block.size)
-        scores[seen_before < max(self._learning_period, WARMUP_POINTS)] = 0.0
+            excess = np.nan_to_num(np.maximum(values - high, low - values) / width, nan=0.0, posinf=0.0)
+        scores[quiet:] = np.where(excess > EXCURSION_MIN, np.minimum(1.0, EXCURSION_BASE + EXCURSION_SLOPE * excess), 0.0)
         return scores
 
     def _raw_surprise(self, block: np.ndarray) -> np.ndarray:
@@ -249,6 +252,9 @@ def _seasonal_z(history: np.ndarray, first: int, floor: np.ndarray) -> np.ndarra
     of a history truncated to HISTORY_POINTS they are missing or compare fewer
     days, but that head lies before every window used, so chunking changes nothing.
     """
+    if history.size - 1 - SEASON_POINTS < SEASONAL_MIN_COUNT:
+        # Too short a history for any new point to have SEASONAL_MIN_COUNT residuals before it: all 0.
+        return np.zeros(history.size - first)
     residual, valid = seasonal_residual(history, SEASON_POINTS, SEASONS_COMPARED)
     mean, spread, count = trailing_mean_std(residual, VALUE_WINDOW, first, valid)
     z = _z(residual[first:], mean, spread, floor)
