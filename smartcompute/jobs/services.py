@@ -73,15 +73,8 @@ def submit_job(
               host=data.get("host"), idempotency_key=idempotency_key, request_hash=fingerprint,
               request_id=request_id, attempts=0, created_at=now, published_at=now, started_at=None,
               finished_at=None, expires_at=now + retention, updated_at=now)
-    plan = admission.plan if admission else None
     try:
-        session.connection().execute(_SUBMIT, {
-            "id": str(job.id), "account_id": str(job.account_id), "user_id": str(job.user_id) if job.user_id else None,
-            "type": job_type, "priority": priority, "data": data, "host": job.host,
-            "idempotency_key": idempotency_key, "request_hash": fingerprint, "request_id": request_id,
-            "now": now, "expires_at": job.expires_at, "cost": cost, "day": limits.start_of_day(now).date(),
-            "jobs_per_day": plan.jobs_per_day if plan else None,
-            "concurrent_jobs": plan.concurrent_jobs if plan else None})
+        session.connection().execute(_SUBMIT, _submission_parameters(job, cost, admission))
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -92,22 +85,36 @@ def submit_job(
         return earlier
     except DBAPIError as error:
         session.rollback()
-        raise _refusal(error, cost, admission) from None
+        refusal = _refusal(error, cost, admission)
+        if refusal is None:
+            raise
+        raise refusal from None
     except BaseException:
         session.rollback()
         raise
     return Submission(job.id, created=True, job=job)  # the row as inserted, not attached to the session
 
 
-def _refusal(error: DBAPIError, cost: int, admission: limits.Admission | None) -> Exception:
-    """The error `submit_job` raised, as the domain's exception (or the database error itself)."""
+def _submission_parameters(job: Job, cost: int, admission: limits.Admission | None) -> dict[str, Any]:
+    plan = admission.plan if admission else None
+    return {
+        "id": str(job.id), "account_id": str(job.account_id), "user_id": str(job.user_id) if job.user_id else None,
+        "type": job.type, "priority": job.priority, "data": job.data, "host": job.host,
+        "idempotency_key": job.idempotency_key, "request_hash": job.request_hash, "request_id": job.request_id,
+        "now": job.created_at, "expires_at": job.expires_at, "cost": cost,
+        "day": limits.start_of_day(job.created_at).date(),
+        "jobs_per_day": plan.jobs_per_day if plan else None, "concurrent_jobs": plan.concurrent_jobs if plan else None}
+
+
+def _refusal(error: DBAPIError, cost: int, admission: limits.Admission | None) -> Exception | None:
+    """The refusal `submit_job` raised as the domain's exception; None for any other database error."""
     code = getattr(error.orig, "pgcode", None)
     diagnostics = getattr(error.orig, "diag", None)
     if code == _INSUFFICIENT_CREDITS:
         return ledger.InsufficientCredits(cost, int(diagnostics.message_detail))
     if code == _QUOTA_USED_UP and admission is not None:
         return admission.refused(diagnostics.message_primary)
-    return error
+    return None
 
 
 def _replay(session: Session, principal: Principal, key: str, fingerprint: str | None) -> Submission | None:
