@@ -31,23 +31,22 @@ def upgrade() -> None:
     """)
     # Job data and results are tens of KB of JSON: lz4 compresses them about twice as fast as the default
     # pglz on insert. Servers built without lz4 keep pglz.
-    op.execute("""
-        DO $$ BEGIN
-            ALTER TABLE jobs ALTER COLUMN data SET COMPRESSION lz4, ALTER COLUMN result SET COMPRESSION lz4;
-            ALTER TABLE host_baselines ALTER COLUMN state SET COMPRESSION lz4;
-        EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN NULL;
-        END $$
-    """)
+    _set_json_compression("lz4")
     op.create_index('ix_jobs_in_flight', 'jobs', ['account_id'], unique=False, postgresql_where=sa.text("status IN ('queued', 'running')"))
 
 
 def downgrade() -> None:
-    op.execute("""
+    _set_json_compression("pglz")
+    op.drop_index('ix_jobs_in_flight', table_name='jobs', postgresql_where=sa.text("status IN ('queued', 'running')"))
+    op.drop_table('job_quota_usage')
+
+
+def _set_json_compression(method: str) -> None:
+    """TOAST compression of the large JSON columns; a server that lacks the method keeps what it has."""
+    op.execute(f"""
         DO $$ BEGIN
-            ALTER TABLE jobs ALTER COLUMN data SET COMPRESSION pglz, ALTER COLUMN result SET COMPRESSION pglz;
-            ALTER TABLE host_baselines ALTER COLUMN state SET COMPRESSION pglz;
+            ALTER TABLE jobs ALTER COLUMN data SET COMPRESSION {method}, ALTER COLUMN result SET COMPRESSION {method};
+            ALTER TABLE host_baselines ALTER COLUMN state SET COMPRESSION {method};
         EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN NULL;
         END $$
     """)
-    op.drop_index('ix_jobs_in_flight', table_name='jobs', postgresql_where=sa.text("status IN ('queued', 'running')"))
-    op.drop_table('job_quota_usage')
