@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from config.plans import PlanLimits
@@ -43,11 +43,6 @@ def start_of_day(now: datetime) -> datetime:
     return now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-_jobs = Job.__table__
-_IN_FLIGHT = (select(func.count()).select_from(_jobs)
-              .where(_jobs.c.account_id == bindparam("b_account"), _jobs.c.status.in_(("queued", "running"))))
-
-
 @dataclass(frozen=True)
 class Admission:
     """The account's daily and in-flight quotas, counted by job submission as its last step (the
@@ -69,14 +64,13 @@ class Admission:
                              "running at once", 5, quota)
 
 
-def _jobs_in_flight(session: Session, account_id: uuid.UUID) -> int:
-    return session.connection().execute(_IN_FLIGHT, {"b_account": account_id}).scalar() or 0
-
-
 def usage(session: Session, account_id: uuid.UUID) -> Usage:
+    """What the account view shows; submission counts its quotas itself, in `submit_job`."""
     today = session.scalar(select(JobQuotaUsage.jobs).where(
         JobQuotaUsage.account_id == account_id, JobQuotaUsage.day == start_of_day(utcnow()).date()))
-    return Usage(today or 0, _jobs_in_flight(session, account_id))
+    in_flight = session.scalar(select(func.count()).select_from(Job).where(
+        Job.account_id == account_id, Job.status.in_(("queued", "running"))))
+    return Usage(today or 0, in_flight or 0)
 
 
 def check_job_size(plan_name: str, plan: PlanLimits, data: dict) -> None:
