@@ -1,7 +1,8 @@
 """Payment-provider webhooks: verify the raw body, store the event once, queue it, answer fast.
 
 Nothing is acknowledged before the event is durable: the 200 is sent only after `record_event`'s INSERT has
-committed (it runs on an autocommit connection, so the statement is its own transaction).
+committed (it runs on the request's autocommit session, `statement_db`, so the statement is its own
+transaction).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from flask import Blueprint, Response, json, request
 from config.logging import request_id_var
 from smartcompute.billing import webhooks as billing_webhooks
 from web.problems import Problem
-from web.runtime import db, web_runtime
+from web.runtime import db, statement_db, web_runtime
 from workers.publishing import publish_payment_event
 
 log = logging.getLogger("smartcompute.web")
@@ -34,8 +35,7 @@ def receive_payment_event(provider_name: str):
         event = provider.parse(request.headers, raw_body)
     except billing_webhooks.InvalidEvent as error:
         raise Problem(400, str(error), kind="invalid-event") from None
-    with web_runtime().autocommit_engine.connect() as connection:
-        stored_id = billing_webhooks.record_event(connection, event, raw_body)
+    stored_id = billing_webhooks.record_event(statement_db().connection(), event, raw_body)
     if stored_id is not None:
         try:
             publish_payment_event(web_runtime().celery, stored_id, request_id_var.get())
