@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, or_, select, text, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.orm import Session
 
 from smartcompute.billing import ledger
@@ -55,7 +55,7 @@ _CANCEL = (
 # one round trip and one transaction, and PostgreSQL keeps their plans. In a caller's transaction they simply
 # join it.
 _CLAIM = text("SELECT * FROM claim_job(CAST(:job_id AS uuid), :lock_key, :now)")
-_JSON_OR_NULL = JSONB(none_as_null=True)
+_JSON_OR_NULL = JSON(none_as_null=True)
 _FINISH = text("SELECT finish_job(CAST(:job_id AS uuid), :succeeded, :result, :error, :baseline, :lock_key, :now)") \
     .bindparams(*(bindparam(name, type_=_JSON_OR_NULL) for name in ("result", "error", "baseline")))
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from smartcompute.db import Base, new_id, utcnow
@@ -38,9 +38,9 @@ class Job(Base):
     priority: Mapped[str] = mapped_column(String(10), default="normal")
     status: Mapped[str] = mapped_column(String(10), default="queued")
     progress: Mapped[float] = mapped_column(default=0.0)
-    data: Mapped[dict[str, Any]] = deferred(mapped_column(JSONB, nullable=False))
-    result: Mapped[dict[str, Any] | None] = deferred(mapped_column(JSONB))
-    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    data: Mapped[dict[str, Any]] = deferred(mapped_column(JSON, nullable=False))
+    result: Mapped[dict[str, Any] | None] = deferred(mapped_column(JSON))
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     host: Mapped[str | None] = mapped_column(String(255))
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))
@@ -61,6 +61,6 @@ class HostBaseline(Base):
 
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     host: Mapped[str] = mapped_column(String(255), primary_key=True)
-    state: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
     job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

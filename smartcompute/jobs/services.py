@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Text, bindparam, cast, select, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, undefer
 
@@ -47,7 +47,7 @@ def request_fingerprint(body: Any) -> str:
 _SUBMIT = text("""
     SELECT submit_job(CAST(:id AS uuid), CAST(:account_id AS uuid), CAST(:user_id AS uuid), :type, :priority, :data,
                       :host, :idempotency_key, :request_hash, :request_id, :now, :expires_at, :cost, :day,
-                      :jobs_per_day, :concurrent_jobs)""").bindparams(bindparam("data", type_=JSONB))
+                      :jobs_per_day, :concurrent_jobs)""").bindparams(bindparam("data", type_=JSON))
 _INSUFFICIENT_CREDITS, _QUOTA_USED_UP = "SC402", "SC429"
 
 
