@@ -22,6 +22,8 @@ ROLES = ("web", "core", "payments")
 # RabbitMQ serves the highest number first; kombu's Redis transport serves priority step 0 first.
 _RABBITMQ_PRIORITY = {"low": 0, "normal": 3, "high": 6, "critical": 9}
 _REDIS_PRIORITY = {"low": 9, "normal": 6, "high": 3, "critical": 0}
+# One Redis list per priority we publish: a worker's BRPOP names every step's list, each time it waits.
+REDIS_PRIORITY_STEPS = sorted(set(_REDIS_PRIORITY.values()))
 
 
 def broker_priority(settings: Settings, priority: str) -> int:
@@ -37,7 +39,7 @@ def celery_config(settings: Settings) -> dict:
             # Sweep for messages whose worker died every few seconds (kombu's default is ~100 s).
             "unacked_restore_interval": max(1, min(10, settings.BROKER_VISIBILITY_TIMEOUT // 3)),
             "unacked_restore_throttle": 1,
-            "priority_steps": list(range(10)),
+            "priority_steps": REDIS_PRIORITY_STEPS,
             "sep": ":",
             "queue_order_strategy": "priority",
             "global_keyprefix": settings.BROKER_KEY_PREFIX or "",

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from smartcompute.billing.models import WebhookEvent
 from tests.support import celery_worker, wait_until
+from workers.celery_app import REDIS_PRIORITY_STEPS
 
 
 def deliver(client, secret: str, event_id: str):
@@ -60,7 +61,7 @@ def waiting_messages(env: dict[str, str], queue: str) -> int:
         client = redis.Redis.from_url(env["BROKER_URL"])
         prefix = env["BROKER_KEY_PREFIX"] + queue
         return sum(client.llen(key) for key in client.scan_iter(match=f"{prefix}*") if key.decode() in
-                   {prefix, *(f"{prefix}:{step}" for step in range(10))})
+                   {prefix, *(f"{prefix}:{step}" for step in REDIS_PRIORITY_STEPS)})
     from kombu import Connection
 
     with Connection(env["BROKER_URL"]) as connection:
