@@ -20,22 +20,44 @@ def trailing_mean_std(values: np.ndarray, window: int, first: int,
     rescaled by a power of two (an exact operation), so huge magnitudes neither
     overflow when squared nor lose the window's variance to cancellation.
     """
-    weight = np.ones(values.size) if valid is None else valid.astype(float)
-    reference = values[int(np.argmax(weight))] if weight.any() else 0.0
-    centred = (values - reference) * weight
+    if valid is None:  # every entry counts: no masking, and the counts are the windows' lengths
+        reference = values[0] if values.size else 0.0
+        centred = values - reference
+        count = _window_totals(np.arange(values.size + 1), first, window)
+    else:
+        weight = valid.astype(float)
+        reference = values[int(np.argmax(weight))] if weight.any() else 0.0
+        centred = (values - reference) * weight
+        count = _window_totals(_prefix_sums(weight), first, window).astype(int)
     spread = float(np.max(np.abs(centred))) if values.size else 0.0
     scale = 2.0 ** np.ceil(np.log2(spread)) if spread > 0 else 1.0
     unit = centred / scale
-    sums = np.concatenate([[0.0], np.cumsum(unit)])
-    squares = np.concatenate([[0.0], np.cumsum(unit * unit)])
-    counts = np.concatenate([[0.0], np.cumsum(weight)])
-    index = np.arange(first, values.size)
-    start = np.maximum(0, index - window)
-    count = counts[index] - counts[start]
     per = np.maximum(count, 1)
-    mean = (sums[index] - sums[start]) / per
-    variance = np.maximum((squares[index] - squares[start]) / per - mean * mean, 0.0)
-    return mean * scale + reference, np.sqrt(variance) * scale, count.astype(int)
+    mean = _window_totals(_prefix_sums(unit), first, window) / per
+    variance = np.maximum(_window_totals(_prefix_sums(unit * unit), first, window) / per - mean * mean, 0.0)
+    return mean * scale + reference, np.sqrt(variance) * scale, count
+
+
+def _prefix_sums(values: np.ndarray) -> np.ndarray:
+    """0 followed by the running sums: entry k is the sum of the first k values."""
+    sums = np.empty(values.size + 1)
+    sums[0] = 0
+    np.cumsum(values, out=sums[1:])
+    return sums
+
+
+def _window_totals(prefix: np.ndarray, first: int, window: int) -> np.ndarray:
+    """From prefix sums, the total of the up-to-`window` entries before each index >= `first`.
+
+    prefix[i] - prefix[max(i - window, 0)], with slices instead of gathers: the start stays 0
+    until the window is full, then moves with the index.
+    """
+    end = prefix.size - 1
+    totals = prefix[first:end].copy()
+    full_from = max(first, window)  # first index whose window no longer starts at entry 0
+    if full_from < end:
+        totals[full_from - first:] -= prefix[full_from - window:end - window]
+    return totals
 
 
 def seasonal_residual(values: np.ndarray, period: int, periods: int) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +81,7 @@ def seasonal_residual(values: np.ndarray, period: int, periods: int) -> tuple[np
 
 def trailing_mean_inclusive(values: np.ndarray, window: int, first: int) -> np.ndarray:
     """Mean of the up-to-`window` entries ending at (and including) each index >= `first`."""
-    sums = np.concatenate([[0.0], np.cumsum(values)])
+    sums = _prefix_sums(values)
     end = np.arange(first, values.size) + 1
     start = np.maximum(0, end - window)
     return (sums[end] - sums[start]) / (end - start)
@@ -67,10 +89,7 @@ def trailing_mean_inclusive(values: np.ndarray, window: int, first: int) -> np.n
 
 def trailing_max(values: np.ndarray, window: int, first: int) -> np.ndarray:
     """Maximum of the up-to-`window` entries before each index >= `first` (-inf where there are none)."""
-    padded = np.concatenate([np.full(window, -np.inf), values])
-    # Row i of the view holds padded[first + i : first + i + window], i.e. values[first + i - window : first + i].
-    return np.lib.stride_tricks.sliding_window_view(padded[first:-1], window).max(axis=1) \
-        if values.size > first else np.empty(0)
+    return _window_max(values, window, first)
 
 
 def trailing_extremes(values: np.ndarray, window: int, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -90,6 +109,15 @@ def trailing_extremes(values: np.ndarray, window: int, first: int) -> tuple[np.n
 
 
 def _window_max(values: np.ndarray, window: int, first: int) -> np.ndarray:
+    """Maximum of values[i - window : i] for each index i >= `first` (-inf where that is empty)."""
+    if values.size == 0:
+        return np.empty(0)
+    if values.size <= window + 1:
+        # No window has dropped an entry yet: each is all the values before it, a running maximum.
+        running = np.empty(values.size)
+        running[0] = -np.inf
+        np.maximum.accumulate(values[:-1], out=running[1:])
+        return running[first:]
     padded = np.concatenate([np.full(window, -np.inf), values])
     # Window for index i (i >= first) is padded[i : i + window].
     blocks = -(-padded.size // window)

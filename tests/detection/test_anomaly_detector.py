@@ -14,7 +14,7 @@ from smartcompute.detection.anomaly import (
     AnomalyDetector,
     IncompatibleSnapshot,
 )
-from smartcompute.detection.anomaly_stats import seasonal_peak, trailing_extremes
+from smartcompute.detection.anomaly_stats import seasonal_peak, trailing_extremes, trailing_max, trailing_mean_std
 
 
 def daily_series(days: int, seed: int = 3) -> np.ndarray:
@@ -210,6 +210,30 @@ def test_trailing_extremes_match_a_direct_computation(size, window, first):
         assert count[position] == earlier.size
         assert high[position] == (earlier.max() if earlier.size else -np.inf)
         assert low[position] == (earlier.min() if earlier.size else np.inf)
+
+
+@pytest.mark.parametrize("size,window,first", [(50, 7, 0), (50, 7, 13), (40, 100, 5), (41, 40, 0), (42, 40, 0), (1, 5, 0)])
+def test_trailing_max_matches_a_direct_computation(size, window, first):
+    values = np.random.default_rng(size * window).normal(size=size)
+    values[0] = 10.0  # the largest value leaves the window first
+    expected = [values[max(0, index - window):index].max(initial=-np.inf) for index in range(first, size)]
+    assert trailing_max(values, window, first).tolist() == expected
+
+
+@pytest.mark.parametrize("size,window,first,masked", [
+    (60, 7, 0, False), (60, 7, 20, True), (30, 100, 3, False), (30, 100, 3, True), (200, 50, 199, True),
+])
+def test_trailing_mean_and_std_match_a_direct_computation(size, window, first, masked):
+    rng = np.random.default_rng(size + window)
+    values = 1e6 + rng.normal(size=size)
+    valid = rng.random(size) > 0.3 if masked else np.ones(size, dtype=bool)
+    mean, std, count = trailing_mean_std(values, window, first, valid if masked else None)
+    for position, index in enumerate(range(first, size)):
+        earlier = values[max(0, index - window):index][valid[max(0, index - window):index]]
+        assert count[position] == earlier.size
+        if earlier.size:
+            assert mean[position] == pytest.approx(earlier.mean(), abs=1e-9)
+            assert std[position] == pytest.approx(earlier.std(), abs=1e-7)
 
 
 def spike_every_day(days: int, seed: int = 12) -> np.ndarray:
