@@ -29,11 +29,13 @@ def validate(data: Mapping[str, Any], *, max_points: int) -> Telemetry:
 def analyze(
     job_type: str, data: Mapping[str, Any], *, max_points: int,
     baseline: dict[str, Any] | None = None, on_progress: ProgressCallback = lambda fraction: None,
+    learn: bool = True,
 ) -> Analysis:
+    """`learn=False`: the learned state will not be kept (the job names no host), so none is returned."""
     telemetry = validate(data, max_points=max_points)
     on_progress(0.1)
     if job_type == "anomaly_detection":
-        result, new_baseline = analyze_anomalies(telemetry, baseline)
+        result, new_baseline = analyze_anomalies(telemetry, baseline, keep_state=learn)
         return Analysis(result, new_baseline)
     if job_type == "threat_analysis":
         return Analysis(analyze_threats(telemetry), None)

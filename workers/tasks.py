@@ -62,7 +62,7 @@ def _recheck_later(task, worker, job_id: uuid.UUID) -> None:
 
 def _run_claimed(session, claimed: lifecycle.ClaimedJob, max_points: int) -> None:
     data = claimed.data
-    learns = analysis_engine.learns_baseline(claimed.type) and claimed.host
+    learns = bool(analysis_engine.learns_baseline(claimed.type) and claimed.host)
     baseline = None
     if learns:
         lock_host(session, claimed.account_id, claimed.host)
@@ -72,7 +72,7 @@ def _run_claimed(session, claimed: lifecycle.ClaimedJob, max_points: int) -> Non
     try:
         analysis = analysis_engine.analyze(
             claimed.type, data, max_points=max_points, baseline=baseline,
-            on_progress=_progress_reporter(session, claimed.id),
+            on_progress=_progress_reporter(session, claimed.id), learn=learns,
         )
     except InvalidTelemetry as error:
         _finish_failed(session, claimed.id, "invalid_data", str(error),
@@ -87,7 +87,7 @@ def _run_claimed(session, claimed: lifecycle.ClaimedJob, max_points: int) -> Non
         log.exception("analysis crashed")
         _finish_failed(session, claimed.id, "internal_error", "the analysis failed unexpectedly; it was logged")
         return
-    _finish_succeeded(session, claimed, analysis if learns else analysis_engine.Analysis(analysis.result, None))
+    _finish_succeeded(session, claimed, analysis)
     log.info("job finished", extra={"seconds": round(time.monotonic() - started, 3)})
 
 

@@ -14,7 +14,7 @@ WINDOW_MERGE_GAP = 12  # detections at most this many points apart form one wind
 SEVERITY_FLOORS = (("critical", 0.9), ("high", 0.75), ("medium", 0.6), ("low", 0.0))
 
 
-def analyze_anomalies(telemetry: Telemetry, baseline: dict | None) -> tuple[dict, dict]:
+def analyze_anomalies(telemetry: Telemetry, baseline: dict | None, *, keep_state: bool = True) -> tuple[dict, dict | None]:
     """Score each metric, combine them per point, and find the anomaly windows.
 
     Returns (result, new_baseline). `baseline` is the previous job's new_baseline
@@ -22,7 +22,7 @@ def analyze_anomalies(telemetry: Telemetry, baseline: dict | None) -> tuple[dict
     carried over unchanged, and metrics new to it start cold. The baseline is only
     a cache of learned state: a metric whose saved state this detector cannot
     continue (e.g. saved by an older version) starts cold too, and is named in the
-    summary's "cold_start_metrics".
+    summary's "cold_start_metrics". With `keep_state` False no new baseline is built (None is returned).
     """
     snapshots = _baseline_snapshots(baseline)
     scores, new_snapshots, cold_start = {}, dict(snapshots), []
@@ -32,7 +32,8 @@ def analyze_anomalies(telemetry: Telemetry, baseline: dict | None) -> tuple[dict
             detector = AnomalyDetector()
             cold_start.append(name)
         scores[name] = detector.score(values)
-        new_snapshots[name] = detector.snapshot()
+        if keep_state:
+            new_snapshots[name] = detector.snapshot()
     host_score = np.max(np.vstack(list(scores.values())), axis=0) if scores else np.zeros(telemetry.points)
     windows = find_windows(telemetry.timestamps, scores, host_score)
     result = {
@@ -48,7 +49,7 @@ def analyze_anomalies(telemetry: Telemetry, baseline: dict | None) -> tuple[dict
             "cold_start_metrics": sorted(cold_start),
         },
     }
-    return result, {"version": BASELINE_VERSION, "metrics": new_snapshots}
+    return result, {"version": BASELINE_VERSION, "metrics": new_snapshots} if keep_state else None
 
 
 def find_windows(timestamps: np.ndarray, scores: dict[str, np.ndarray], host_score: np.ndarray) -> list[dict]:

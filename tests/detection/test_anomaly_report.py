@@ -104,3 +104,11 @@ def test_tiny_and_extreme_series_give_a_complete_result(values):
     result, _ = analyze_anomalies(telemetry({"cpu": np.array(values)}, host=None), None)
     assert len(result["host_score"]) == len(values)
     assert result["summary"]["points"] == len(values)
+
+
+def test_a_job_whose_state_is_not_kept_gets_the_same_result_and_no_baseline():
+    data = telemetry({"cpu": quiet(900, 18), "mem": quiet(900, 19) + np.r_[np.zeros(850), np.full(50, 30)]})
+    kept, baseline = analyze_anomalies(data, None)
+    not_kept, no_baseline = analyze_anomalies(data, None, keep_state=False)
+    assert not_kept == kept
+    assert baseline is not None and no_baseline is None
