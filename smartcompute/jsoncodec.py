@@ -1,5 +1,5 @@
 """The one JSON codec: orjson, several times faster than the standard library on results of thousands of
-scores, used for JSONB columns and API responses alike. numpy numbers from the engine serialise as numbers."""
+scores, used for the JSON columns and API responses alike. numpy numbers from the engine serialise as numbers."""
 from __future__ import annotations
 
 from typing import Any
