@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, Protocol
 
 PAYMENT_STATUSES = ("pending", "confirmed", "failed", "expired", "refunded")
@@ -40,8 +40,9 @@ class ProviderEvent:
     hints: dict[str, Any] = field(default_factory=dict)  # e.g. {"overpaid": True} from the provider
 
     def normalized(self) -> dict[str, Any]:
-        view = asdict(self)
-        view.pop("payload")
+        """Every field but the provider's payload (asdict would deep-copy the payload only to drop it)."""
+        view = {each.name: getattr(self, each.name) for each in fields(self) if each.name != "payload"}
+        view["hints"] = dict(self.hints)
         return view
 
 
