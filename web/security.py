@@ -60,8 +60,9 @@ def _switch_off_for_bench(app: Flask, settings: Settings) -> None:
 
 
 def _secure(response: Response, origins: frozenset[str]) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    # One pass over the headers already set; setdefault would scan them all again for each security header.
+    present = {name.lower() for name in response.headers.keys()}
+    response.headers.extend((name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present)
     origin = request.headers.get("Origin")
     if origins:
         response.vary.add("Origin")
