@@ -81,6 +81,7 @@ def celery_config(settings: Settings) -> dict:
         "task_time_limit": settings.JOB_HARD_TIME_LIMIT,
         "task_publish_retry": False,
         "worker_send_task_events": settings.TASK_EVENTS,
+        "worker_consumer": "workers.consumer:Consumer",  # task events in batches (see workers/consumer.py)
         # Off by default (as in Celery): Flower lists a task from its task-received event; waiting ones are
         # counted on its broker page. A sent event would cost the API a second publish per job.
         "task_send_sent_event": settings.TASK_EVENTS and settings.TASK_SENT_EVENTS,
