@@ -49,6 +49,8 @@ def celery_config(settings: Settings) -> dict:
         }
     return {
         "broker_url": settings.BROKER_URL,
+        # kombu's Redis transport, with one redis-py client per channel (see workers/redis_transport.py).
+        **({"broker_transport": "workers.redis_transport:Transport"} if settings.broker_is_redis else {}),
         "broker_transport_options": transport_options,
         "broker_connection_timeout": 2,
         "broker_connection_retry_on_startup": True,
