@@ -334,8 +334,8 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn WEB_CONCURRENCY (default 2)")
     parser.add_argument("--web-threads", type=int, default=8, help="gunicorn WEB_THREADS (default 8)")
     parser.add_argument("--concurrency", type=int, default=4, help="celery --concurrency (default 4)")
-    parser.add_argument("--worker-niceness", type=int, default=10,
-                        help="CPU niceness of both pipelines' workers (default 10, as the Procfile runs them)")
+    parser.add_argument("--worker-niceness", type=int, default=19,
+                        help="CPU niceness of both pipelines' workers (default 19, as the Procfile runs them)")
     parser.add_argument("--rate", type=float, default=100.0, help="open-loop requests/s (default 100)")
     parser.add_argument("--latency-seconds", type=float, default=15.0, help="open-loop duration each (default 15)")
     parser.add_argument("--warmup", type=int, default=200, help="jobs sent and awaited before measuring")

@@ -110,8 +110,8 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--worker-niceness", type=int, default=10,
-                        help="CPU niceness of the payment worker (default 10, as the Procfile runs it)")
+    parser.add_argument("--worker-niceness", type=int, default=19,
+                        help="CPU niceness of the payment worker (default 19, as the Procfile runs it)")
     parser.add_argument("--broker", choices=("redis", "rabbitmq"), default="redis",
                         help="the Celery broker (default redis, which BROKER_URL defaults to)")
     args = parser.parse_args()

@@ -48,7 +48,7 @@ def test_the_procfile_declares_release_web_both_workers_and_flower():
     assert option(entries["worker-payments"], "-Q") == "payment-webhook"
     assert "--beat" in shlex.split(entries["worker-core"])  # the re-publisher's schedule
     for worker in ("worker-core", "worker-payments"):  # on a shared host the API's answers come first
-        assert shlex.split(entries[worker])[:3] == ["nice", "-n", "${WORKER_NICENESS:-10}"]
+        assert shlex.split(entries[worker])[:3] == ["nice", "-n", "${WORKER_NICENESS:-19}"]
     assert shlex.split(entries["flower"])[:4] == ["celery", "-A", "workers", "flower"]
     assert option(entries["flower"], "--address") == "${FLOWER_ADDRESS:-0.0.0.0}"
     assert option(entries["flower"], "--basic-auth").startswith("${FLOWER_BASIC_AUTH:?")  # never without auth
