@@ -38,8 +38,8 @@ def downgrade() -> None:
 def _convert(old: str, new: str) -> None:
     """Drop the functions, change the columns' type, and create the functions again for the new type.
 
-    The functions' text (and the columns' compression) is the one their own revisions wrote (Alembic's "replaceable objects" recipe), with
-    only the JSON type changed, so there is one definition of each.
+    The functions' text, and the columns' compression, come from the revisions that wrote them (Alembic's
+    "replaceable objects" recipe), with only the JSON type changed, so each has one definition.
     """
     for _, _, signature in _FUNCTIONS:
         op.execute(f"DROP FUNCTION {_with_type(signature, old)}")

@@ -14,7 +14,8 @@ WINDOW_MERGE_GAP = 12  # detections at most this many points apart form one wind
 SEVERITY_FLOORS = (("critical", 0.9), ("high", 0.75), ("medium", 0.6), ("low", 0.0))
 
 
-def analyze_anomalies(telemetry: Telemetry, baseline: dict | None, *, keep_state: bool = True) -> tuple[dict, dict | None]:
+def analyze_anomalies(telemetry: Telemetry, baseline: dict | None, *,
+                      keep_state: bool = True) -> tuple[dict, dict | None]:
     """Score each metric, combine them per point, and find the anomaly windows.
 
     Returns (result, new_baseline). `baseline` is the previous job's new_baseline
@@ -49,7 +50,7 @@ def analyze_anomalies(telemetry: Telemetry, baseline: dict | None, *, keep_state
             "cold_start_metrics": sorted(cold_start),
         },
     }
-    return result, {"version": BASELINE_VERSION, "metrics": new_snapshots} if keep_state else None
+    return result, ({"version": BASELINE_VERSION, "metrics": new_snapshots} if keep_state else None)
 
 
 def find_windows(timestamps: np.ndarray, scores: dict[str, np.ndarray], host_score: np.ndarray) -> list[dict]:
