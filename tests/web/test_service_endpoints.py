@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from web import create_app
 
 
@@ -46,3 +48,14 @@ def test_the_docs_page_lists_every_operation(client):
     page = client.get("/docs").get_data(as_text=True)
     for operation in ("submitJob", "getJob", "listJobs", "cancelJob", "issueToken"):
         assert f'id="{operation}"' in page
+
+
+def test_the_api_keeps_no_cookie_session(app, client, account):
+    from flask import session
+
+    submitted = client.post("/v1/jobs", json={"type": "anomaly_detection", "data": {
+        "timestamps": [1, 2, 3], "metrics": {"cpu": [1.0, 2.0, 3.0]}}}, headers=account.headers)
+    assert submitted.status_code == 202
+    assert "Set-Cookie" not in submitted.headers
+    with app.test_request_context("/health"), pytest.raises(RuntimeError):
+        session["user"] = "anyone"  # nothing may be kept in one, by mistake or otherwise
