@@ -88,28 +88,13 @@ def trailing_mean_inclusive(values: np.ndarray, window: int, first: int) -> np.n
 
 
 def trailing_max(values: np.ndarray, window: int, first: int) -> np.ndarray:
-    """Maximum of the up-to-`window` entries before each index >= `first` (-inf where there are none)."""
-    return _window_max(values, window, first)
-
-
-def trailing_extremes(values: np.ndarray, window: int, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Max, min and count of the up-to-`window` entries before each index >= `first`.
+    """Maximum of the up-to-`window` entries before each index >= `first` (-inf where there are none).
 
     O(n) for any window (van Herk / Gil-Werman): the padded series is cut into
-    blocks of `window` entries, and a window's extreme is the larger of the
-    running extreme from its start to its block's end and the running extreme
-    from the next block's start to its end. Where there are no entries the max
-    is -inf and the min +inf.
+    blocks of `window` entries, and a window's maximum is the larger of the
+    running maximum from its start to its block's end and the running maximum
+    from the next block's start to its end.
     """
-    index = np.arange(first, values.size)
-    count = np.minimum(index, window)
-    if index.size == 0:
-        return np.empty(0), np.empty(0), count
-    return (_window_max(values, window, first), -_window_max(-values, window, first), count)
-
-
-def _window_max(values: np.ndarray, window: int, first: int) -> np.ndarray:
-    """Maximum of values[i - window : i] for each index i >= `first` (-inf where that is empty)."""
     if values.size == 0:
         return np.empty(0)
     if values.size <= window + 1:
@@ -128,6 +113,18 @@ def _window_max(values: np.ndarray, window: int, first: int) -> np.ndarray:
     behind = np.maximum.accumulate(grid[:, ::-1], axis=1)[:, ::-1].ravel()  # k .. block end
     start = np.arange(first, values.size)
     return np.maximum(behind[start], ahead[start + window - 1])
+
+
+def trailing_extremes(values: np.ndarray, window: int, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Max, min and count of the up-to-`window` entries before each index >= `first`.
+
+    Where there are no entries the max is -inf and the min +inf.
+    """
+    index = np.arange(first, values.size)
+    count = np.minimum(index, window)
+    if index.size == 0:
+        return np.empty(0), np.empty(0), count
+    return (trailing_max(values, window, first), -trailing_max(-values, window, first), count)
 
 
 def gaussian_tail_log10(z: np.ndarray) -> np.ndarray:
@@ -155,7 +152,7 @@ def seasonal_peak(values: np.ndarray, period: int, periods: int, tolerance: int,
     index = np.arange(first, values.size)
     peak = np.zeros(index.size)
     # before[j] is the max of values[j - span .. j - 1] (clipped at the start).
-    before = _window_max(np.append(values, 0.0), 2 * tolerance + 1, 0)
+    before = trailing_max(np.append(values, 0.0), 2 * tolerance + 1, 0)
     for k in range(1, periods + 1):
         end = index - k * period + tolerance  # last entry of the span, inclusive
         usable = end >= 0
