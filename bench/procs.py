@@ -80,7 +80,8 @@ def start_gunicorn(name: str, app: str, env: dict[str, str], log_dir: Path, *, p
 def start_celery(name: str, app: str, queue: str, env: dict[str, str], log_dir: Path, *, concurrency: int,
                  niceness: int = 0) -> Service:
     """A prefork celery worker on one queue, at the given CPU niceness; ready when it logs ' ready.'"""
-    args = ["nice", "-n", str(niceness), str(BIN / "celery"), "-A", app, "worker", "-Q", queue, "--concurrency", str(concurrency),
+    args = ["nice", "-n", str(niceness), str(BIN / "celery"), "-A", app, "worker", "-Q", queue,
+            "--concurrency", str(concurrency),
             "--hostname", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-P", "prefork"]
     service = _start(name, args, env, log_dir)
     _wait(service, lambda: " ready." in service.log(), 60, "' ready.' in its log")

@@ -39,8 +39,9 @@ def db() -> Session:
 
 def statement_db() -> Session:
     """The request's session for work that is one statement, each its own transaction: the caller's lookup,
-    job submission (one function), job reads and webhook intake. It sends no BEGIN or COMMIT, and holds no transaction open
-    while the request's Python runs. Anything that must commit several statements together uses `db()`."""
+    job submission (one function), job reads and webhook intake. It sends no BEGIN or COMMIT, and holds no
+    transaction open while the request's Python runs. Anything that must commit several statements together
+    uses `db()`."""
     if "statement_db" not in g:
         g.statement_db = Session(bind=web_runtime().autocommit_engine, expire_on_commit=False)
     return g.statement_db

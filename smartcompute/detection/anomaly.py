@@ -162,7 +162,8 @@ class AnomalyDetector:
         width = np.maximum(high - low, RELATIVE_SCALE_FLOOR * np.abs(high) + ABSOLUTE_SCALE_FLOOR)
         with np.errstate(invalid="ignore", over="ignore"):
             excess = np.nan_to_num(np.maximum(values - high, low - values) / width, nan=0.0, posinf=0.0)
-        scores[quiet:] = np.where(excess > EXCURSION_MIN, np.minimum(1.0, EXCURSION_BASE + EXCURSION_SLOPE * excess), 0.0)
+        scores[quiet:] = np.where(excess > EXCURSION_MIN,
+                                  np.minimum(1.0, EXCURSION_BASE + EXCURSION_SLOPE * excess), 0.0)
         return scores
 
     def _raw_surprise(self, block: np.ndarray) -> np.ndarray:
