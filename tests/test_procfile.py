@@ -145,7 +145,17 @@ def test_a_job_runs_end_to_end_through_the_procfile_processes(stack, sessions):
 
     task = wait_until(task_in_flower, 15, "Flower to show the job's task", interval=0.3)
     assert task["worker"].startswith("core@")
+    assert_workers_yield_the_cpu_to_the_api(stack)
     assert_sigterm_stops_everything(stack)  # what a platform (or Ctrl-C via bin/dev) does at the end
+
+
+def assert_workers_yield_the_cpu_to_the_api(stack: Stack) -> None:
+    """Each process runs in a session of its own; the workers' sessions carry their niceness (workers/priority.py)."""
+    if not Path("/proc/self/autogroup").exists():
+        return  # without autogroup, the niceness `nice` gives the workers already ranks them below the API
+    sessions = dict(re.findall(r"(\S+)\.1 started \(pid=(\d+)\)", stack.log()))
+    niceness = {name: Path(f"/proc/{sessions[name]}/autogroup").read_text().split()[-1] for name in PROCESSES}
+    assert niceness == {"web": "0", "worker-core": "19", "worker-payments": "19", "flower": "0"}
 
 
 def assert_sigterm_stops_everything(stack: Stack) -> None:

@@ -2,8 +2,11 @@
 from celery import signals
 
 from workers.celery_app import app_settings, create_celery_app
+from workers.priority import on_worker_setup
 
 app = create_celery_app(role="core")  # payment tasks live in workers.payment_worker, not here
+
+signals.celeryd_after_setup.connect(on_worker_setup)  # workers yield the CPU to the API (workers/priority.py)
 
 
 @signals.setup_logging.connect

@@ -6,8 +6,11 @@ neither, so neither worker can run the other's tasks.
 from celery import signals
 
 from workers.celery_app import app_settings, create_celery_app
+from workers.priority import on_worker_setup
 
 app = create_celery_app(role="payments")
+
+signals.celeryd_after_setup.connect(on_worker_setup)  # workers yield the CPU to the API (workers/priority.py)
 
 
 @signals.setup_logging.connect
