@@ -84,8 +84,18 @@ def start_celery(name: str, app: str, queue: str, env: dict[str, str], log_dir: 
             "--concurrency", str(concurrency),
             "--hostname", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-P", "prefork"]
     service = _start(name, args, env, log_dir)
+    _give_session_niceness(service.process.pid, niceness)
     _wait(service, lambda: " ready." in service.log(), 60, "' ready.' in its log")
     return service
+
+
+def _give_session_niceness(pid: int, niceness: int) -> None:
+    """What workers/priority.py does for our own workers, done here for any worker (the bare pipeline's too), so
+    both pipelines' workers yield to their API alike. Without autogroup, `nice` alone does that already."""
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(str(niceness))
+    except OSError:
+        pass
 
 
 def _port_open(port: int) -> bool:
