@@ -39,6 +39,10 @@ class EventListener:
     def of_task(self, task_id: str) -> dict[str, float]:
         return {event["type"]: seen for seen, event in self.events if event.get("uuid") == task_id}
 
+    def received(self, task_id: str) -> dict:
+        return next(event for _, event in self.events if event.get("uuid") == task_id
+                    and event["type"] == "task-received")
+
 
 def test_monitors_see_each_task_received_started_and_succeeded(broker_app, broker_client, shared_worker, account):
     with EventListener(broker_app.extensions["smartcompute"].celery) as listener:
@@ -48,3 +52,12 @@ def test_monitors_see_each_task_received_started_and_succeeded(broker_app, broke
         seen = wait_until(lambda: TASK_STATES <= set(listener.of_task(job["id"])) and listener.of_task(job["id"]),
                           10, "the job's task events")
     assert seen["task-succeeded"] - finished < 2  # batched, but not held back
+
+
+def test_monitors_show_the_job_id_and_request_id_a_task_was_sent_with(broker_app, broker_client, shared_worker,
+                                                                       account):
+    with EventListener(broker_app.extensions["smartcompute"].celery) as listener:
+        job = submit(broker_client, account, job_body(points=100), **{"X-Request-ID": "req-shown-1"})
+        wait_until(lambda: "task-received" in listener.of_task(job["id"]), 10, "the job's task-received event")
+    received = listener.received(job["id"])
+    assert (received["args"], received["kwargs"]) == (f"['{job['id']}']", "{'request_id': 'req-shown-1'}")
