@@ -15,7 +15,7 @@ from pathlib import Path
 AUTOGROUP = Path("/proc/self/autogroup")
 
 
-def lower_session_priority(autogroup: Path = AUTOGROUP) -> int | None:
+def lower_session_priority() -> int | None:
     """Give this process's session the niceness this process runs at; the niceness set, or None if left alone.
 
     Only a session that is the worker's own: led by the worker or by the shell that started it (a Procfile
@@ -27,8 +27,8 @@ def lower_session_priority(autogroup: Path = AUTOGROUP) -> int | None:
     if niceness <= 0 or session not in (os.getpid(), os.getppid()) or _has_terminal():
         return None
     try:
-        autogroup.write_text(str(niceness))
-    except OSError:  # no such file (autogroup compiled out or off), or not permitted
+        AUTOGROUP.write_text(str(niceness))  # with autogroup switched off, kept but without effect
+    except OSError:  # no such file (a kernel built without autogroup), or not permitted
         return None
     return niceness
 
