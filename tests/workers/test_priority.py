@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.procs import REPO
+from tests.support import REPO
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/autogroup").exists(),
                                 reason="this kernel has no autogroup (CONFIG_SCHED_AUTOGROUP), so nice already ranks "
