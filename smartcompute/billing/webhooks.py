@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import LargeBinary, Uuid, and_, bindparam, or_, select, text, update
+from sqlalchemy import LargeBinary, Uuid, and_, bindparam, column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -28,14 +28,15 @@ class EventNotFound(LookupError):
     pass
 
 
-# Text, so SQLAlchemy compiles it once (it never caches its PostgreSQL insert(), which ON CONFLICT needs).
+# Text, so SQLAlchemy compiles it once (it never caches its PostgreSQL insert(), which ON CONFLICT needs); its
+# column given by position, so the way to read the RETURNING row is cached too (by name it is rebuilt per call).
 _INSERT_EVENT = text("""
     INSERT INTO webhook_events (id, provider, event_id, event_type, raw_body, payload, normalized, status, attempts,
                                 received_at, published_at)
     VALUES (:id, :provider, :event_id, :event_type, :raw_body, :payload, :normalized, 'received', 0, :now, :now)
     ON CONFLICT ON CONSTRAINT uq_webhook_events_provider_event_id DO NOTHING
     RETURNING id""").bindparams(bindparam("payload", type_=JSONB), bindparam("normalized", type_=JSONB),
-                                bindparam("raw_body", type_=LargeBinary)).columns(id=Uuid())
+                                bindparam("raw_body", type_=LargeBinary)).columns(column("id", Uuid()))
 
 
 def record_event(connection: Connection, event: ProviderEvent, raw_body: bytes) -> uuid.UUID | None:
