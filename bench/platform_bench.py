@@ -4,9 +4,12 @@
 
 One run creates a private PostgreSQL database (migrated with Alembic), RabbitMQ vhost and Redis key prefix,
 starts the real API (gunicorn) and workers (celery), and for each broker measures:
-  (a) jobs/s from the first POST /v1/jobs to the last `finished_at` of a succeeded job in PostgreSQL,
-      with `--clients` closed-loop clients, small anomaly_detection jobs (1,000 samples, two metrics);
-  (b) the same for `bench/bare_pipeline.py` under the same gunicorn and celery settings;
+  (a) jobs/s from the first POST /v1/jobs to the last `finished_at` of a succeeded job in PostgreSQL, summed
+      over the pipeline's turns, with `--clients` closed-loop clients, small anomaly_detection jobs (1,000
+      samples, two metrics);
+  (b) the same for `bench/bare_pipeline.py` under the same gunicorn and celery settings, both pipelines up at
+      once and measured in turns (bare, real, real, bare; half the jobs each), so drift in the machine's
+      speed weighs on both alike;
   (c) POST and GET /v1/jobs latency at a fixed 100 requests/s (open loop, from the scheduled send time);
   (d) resident memory of every API and worker process afterwards.
 Everything it created is removed at the end. See bench/README.md, "Job platform".
@@ -239,20 +242,54 @@ def throughput(bench: Bench, opts: Options, base_url: str, meter: CpuMeter, *, b
             "api_key": headers.get("X-API-Key"), "account": params.get("account"), "job_ids": sent.job_ids}
 
 
-def measure_pipeline(bench: Bench, opts: Options, broker: str, body: bytes, *, bare: bool) -> dict:
-    with pipeline(bench, opts, broker, bare=bare) as (base_url, (worker, api)):
-        meter = CpuMeter({"api": api, "worker": worker}, broker, make_url(bench.database_url).database)
-        # Warm-up: imports, connection pools and keep-alive connections, awaited and not counted.
-        throughput(bench, opts, base_url, meter, bare=bare, jobs=opts.warmup, body=body)
-        result = throughput(bench, opts, base_url, meter, bare=bare, jobs=opts.jobs, body=body)
-        if not result["accepted"]:
-            raise RuntimeError(f"{'bare' if bare else 'real'} {broker}: no job was accepted: {result['http_errors']}")
-        if not bare:
-            result["latency"] = latency(bench, opts, base_url, body, result)
-        result["rss_mib"] = {"api": api.rss_mib(), "worker": worker.rss_mib()}
-    for private in ("job_ids", "api_key", "account"):
-        result.pop(private)
-    return result
+# Bare and real alternate in ABBA order, half the jobs per turn: the VM's speed drifts by tens of percent within
+# minutes, and a linear drift then weighs on both pipelines alike instead of on whichever ran second.
+TURNS = ("bare", "real", "real", "bare")
+
+
+def measure_broker(bench: Bench, opts: Options, broker: str, body: bytes) -> dict:
+    """Both pipelines up at once; warm each, then the ABBA turns; then latency (real) and memory (both)."""
+    with pipeline(bench, opts, broker, bare=True) as (bare_url, (bare_worker, bare_api)), \
+            pipeline(bench, opts, broker, bare=False) as (real_url, (real_worker, real_api)):
+        database = make_url(bench.database_url).database
+        sides = {"bare": (bare_url, CpuMeter({"api": bare_api, "worker": bare_worker}, broker, database)),
+                 "real": (real_url, CpuMeter({"api": real_api, "worker": real_worker}, broker, database))}
+        for kind, (base_url, meter) in sides.items():  # imports, pools, keep-alive connections; not counted
+            throughput(bench, opts, base_url, meter, bare=kind == "bare", jobs=opts.warmup, body=body)
+        turns: dict[str, list[dict]] = {"bare": [], "real": []}
+        for index, kind in enumerate(TURNS):
+            jobs = opts.jobs // 2 if index < 2 else opts.jobs - opts.jobs // 2
+            base_url, meter = sides[kind]
+            print(f"[{broker}] {kind} pipeline, {jobs} jobs ...", file=sys.stderr, flush=True)
+            turns[kind].append(throughput(bench, opts, base_url, meter, bare=kind == "bare", jobs=jobs, body=body))
+        results = {kind: combined(measured) for kind, measured in turns.items()}
+        for kind, result in results.items():
+            if not result["accepted"]:
+                raise RuntimeError(f"{kind} {broker}: no job was accepted: {result['http_errors']}")
+        results["real"]["latency"] = latency(bench, opts, real_url, body, turns["real"][-1])
+        results["bare"]["rss_mib"] = {"api": bare_api.rss_mib(), "worker": bare_worker.rss_mib()}
+        results["real"]["rss_mib"] = {"api": real_api.rss_mib(), "worker": real_worker.rss_mib()}
+    return results
+
+
+def combined(turns: list[dict]) -> dict:
+    """One pipeline's turns as one measurement: jobs/s over the turns' total time, CPU per job over all jobs."""
+    succeeded, seconds = sum(t["succeeded"] for t in turns), sum(t["seconds"] for t in turns)
+    errors: dict[str, int] = {}
+    for turn in turns:
+        for name, count in turn["http_errors"].items():
+            errors[name] = errors.get(name, 0) + count
+    cpu_names = turns[0]["cpu_ms_per_job"]
+    return {
+        "jobs": sum(t["jobs"] for t in turns), "accepted": sum(t["accepted"] for t in turns), "succeeded": succeeded,
+        "failed": sum(t["failed"] for t in turns), "http_errors": errors, "seconds": round(seconds, 3),
+        "jobs_per_second": round(succeeded / max(seconds, 1e-9), 1),
+        "turns_jobs_per_second": [t["jobs_per_second"] for t in turns],
+        "cpu_ms_per_job": {name: round(sum(t["cpu_ms_per_job"][name] * t["succeeded"] for t in turns)
+                                       / max(succeeded, 1), 2) for name in cpu_names},
+        "machine_cpu_busy": round(sum(t["machine_cpu_busy"] * t["seconds"] for t in turns) / max(seconds, 1e-9), 3),
+        "other_cpu_share": round(sum(t["other_cpu_share"] * t["seconds"] for t in turns) / max(seconds, 1e-9), 3),
+    }
 
 
 def latency(bench: Bench, opts: Options, base_url: str, body: bytes, measured: dict) -> dict:
@@ -272,6 +309,10 @@ def latency(bench: Bench, opts: Options, base_url: str, body: bytes, measured: d
                    "p99_ms": _round(run.percentile(99)), "max_ms": _round(max(run.latencies_ms, default=None)),
                    "generator_lag_max_ms": round(run.lag_ms_max, 2)}
             for name, run in (("post", post), ("get", get))}
+
+
+def _turns(result: dict) -> str:
+    return " and ".join(f"{value:.1f}" for value in result["turns_jobs_per_second"])
 
 
 def _round(value: float | None) -> float | None:
@@ -294,7 +335,8 @@ def report(results: dict, opts: Options) -> str:
                          f"{'':11} {cpu['api']:5.2f} {cpu['worker']:6.2f} {cpu['postgres']:5.2f} "
                          f"{cpu['broker']:6.2f} {cpu['loadgen']:7.2f}  {row['machine_cpu_busy']:4.0%}  "
                          f"{row['other_cpu_share']:4.0%}")
-        lines.append(f"{'':9} {'ratio':8} {result['ratio']:7.0%}  (target >= {TARGETS['ratio']:.0%})")
+        lines.append(f"{'':9} {'ratio':8} {result['ratio']:7.0%}  (target >= {TARGETS['ratio']:.0%}); turns in "
+                     f"order {' '.join(TURNS)}: bare {_turns(result['bare'])}, real {_turns(result['real'])} jobs/s")
     lines += ["", f"latency at {opts.rate:g} req/s, open loop ({int(opts.rate * opts.latency_seconds)} requests each):"]
     for broker, result in results.items():
         for name in ("post", "get"):
@@ -317,12 +359,9 @@ def run(opts: Options) -> dict:
     results: dict = {}
     with bench_environment(opts.extra_env) as bench:
         for broker in opts.brokers:
-            print(f"[{broker}] bare pipeline ...", file=sys.stderr, flush=True)
-            bare = measure_pipeline(bench, opts, broker, body, bare=True)
-            print(f"[{broker}] real pipeline ...", file=sys.stderr, flush=True)
-            real = measure_pipeline(bench, opts, broker, body, bare=False)
-            results[broker] = {"bare": bare, "real": real,
-                               "ratio": round(real["jobs_per_second"] / max(bare["jobs_per_second"], 1e-9), 3)}
+            measured = measure_broker(bench, opts, broker, body)
+            results[broker] = {**measured, "ratio": round(measured["real"]["jobs_per_second"]
+                                                          / max(measured["bare"]["jobs_per_second"], 1e-9), 3)}
     return results
 
 
