@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -275,14 +276,11 @@ def measure_broker(bench: Bench, opts: Options, broker: str, body: bytes) -> dic
 def combined(turns: list[dict]) -> dict:
     """One pipeline's turns as one measurement: jobs/s over the turns' total time, CPU per job over all jobs."""
     succeeded, seconds = sum(t["succeeded"] for t in turns), sum(t["seconds"] for t in turns)
-    errors: dict[str, int] = {}
-    for turn in turns:
-        for name, count in turn["http_errors"].items():
-            errors[name] = errors.get(name, 0) + count
+    errors = sum((Counter(t["http_errors"]) for t in turns), Counter())
     cpu_names = turns[0]["cpu_ms_per_job"]
     return {
         "jobs": sum(t["jobs"] for t in turns), "accepted": sum(t["accepted"] for t in turns), "succeeded": succeeded,
-        "failed": sum(t["failed"] for t in turns), "http_errors": errors, "seconds": round(seconds, 3),
+        "failed": sum(t["failed"] for t in turns), "http_errors": dict(errors), "seconds": round(seconds, 3),
         "jobs_per_second": round(succeeded / max(seconds, 1e-9), 1),
         "turns_jobs_per_second": [t["jobs_per_second"] for t in turns],
         "cpu_ms_per_job": {name: round(sum(t["cpu_ms_per_job"][name] * t["succeeded"] for t in turns)
@@ -311,10 +309,6 @@ def latency(bench: Bench, opts: Options, base_url: str, body: bytes, measured: d
             for name, run in (("post", post), ("get", get))}
 
 
-def _turns(result: dict) -> str:
-    return " and ".join(f"{value:.1f}" for value in result["turns_jobs_per_second"])
-
-
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
@@ -336,7 +330,8 @@ def report(results: dict, opts: Options) -> str:
                          f"{cpu['broker']:6.2f} {cpu['loadgen']:7.2f}  {row['machine_cpu_busy']:4.0%}  "
                          f"{row['other_cpu_share']:4.0%}")
         lines.append(f"{'':9} {'ratio':8} {result['ratio']:7.0%}  (target >= {TARGETS['ratio']:.0%}); turns in "
-                     f"order {' '.join(TURNS)}: bare {_turns(result['bare'])}, real {_turns(result['real'])} jobs/s")
+                     f"order {' '.join(TURNS)}: bare {result['bare']['turns_jobs_per_second']}, "
+                     f"real {result['real']['turns_jobs_per_second']} jobs/s")
     lines += ["", f"latency at {opts.rate:g} req/s, open loop ({int(opts.rate * opts.latency_seconds)} requests each):"]
     for broker, result in results.items():
         for name in ("post", "get"):
