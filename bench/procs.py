@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from workers.priority import set_session_niceness
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 _PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -84,18 +86,11 @@ def start_celery(name: str, app: str, queue: str, env: dict[str, str], log_dir: 
             "--concurrency", str(concurrency),
             "--hostname", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-P", "prefork"]
     service = _start(name, args, env, log_dir)
-    _give_session_niceness(service.process.pid, niceness)
+    # What our workers do themselves (workers/priority.py), done here for any worker, the bare pipeline's too,
+    # so both pipelines' workers yield to their API alike. Without autogroup, `nice` alone does that already.
+    set_session_niceness(niceness, service.process.pid)
     _wait(service, lambda: " ready." in service.log(), 60, "' ready.' in its log")
     return service
-
-
-def _give_session_niceness(pid: int, niceness: int) -> None:
-    """What workers/priority.py does for our own workers, done here for any worker (the bare pipeline's too), so
-    both pipelines' workers yield to their API alike. Without autogroup, `nice` alone does that already."""
-    try:
-        Path(f"/proc/{pid}/autogroup").write_text(str(niceness))
-    except OSError:
-        pass
 
 
 def _port_open(port: int) -> bool:

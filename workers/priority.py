@@ -12,7 +12,14 @@ import logging
 import os
 from pathlib import Path
 
-AUTOGROUP = Path("/proc/self/autogroup")
+def set_session_niceness(niceness: int, pid: int | str = "self") -> bool:
+    """Write the niceness of a process's session group; False where the kernel has no autogroup, or it is not
+    permitted. With autogroup switched off the value is kept but has no effect."""
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(str(niceness))
+    except OSError:
+        return False
+    return True
 
 
 def lower_session_priority() -> int | None:
@@ -26,11 +33,7 @@ def lower_session_priority() -> int | None:
     session = os.getsid(0)
     if niceness <= 0 or session not in (os.getpid(), os.getppid()) or _has_terminal():
         return None
-    try:
-        AUTOGROUP.write_text(str(niceness))  # with autogroup switched off, kept but without effect
-    except OSError:  # no such file (a kernel built without autogroup), or not permitted
-        return None
-    return niceness
+    return niceness if set_session_niceness(niceness) else None
 
 
 def _has_terminal() -> bool:
