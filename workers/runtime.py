@@ -10,7 +10,7 @@ from typing import Iterator
 
 from celery import Celery
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
@@ -76,32 +76,36 @@ _UNLOCK_ALL = text("SELECT pg_advisory_unlock_all()")
 _HOST_LOCK = text("SELECT pg_advisory_lock(:key)")
 
 
-@contextmanager
-def job_session(job_engine: Engine) -> Iterator[Session]:
-    """A session on one autocommit connection, which holds the advisory locks of one job run.
+@dataclass
+class JobRun:
+    """One delivery's autocommit connection, and whether it may still hold advisory locks (see `job_run`)."""
 
-    The job's execution lock is taken by its claim and normally given back by its finishing statement
-    (`job_lock_released`). Advisory locks are tied to the connection, so PostgreSQL drops them the moment a
-    SIGKILLed worker's socket closes: a redelivered message then gets the lock and knows the earlier run is
-    gone. Whatever is still held at the end (a host lock, or the job's after an error) is given back here,
-    before the connection returns to the pool.
+    connection: Connection
+    job_lock_released: bool = False  # the finishing statement gave the job's execution lock back
+    host_locked: bool = False  # `lock_host` took the host's lock; it is only given back at the end
+
+
+@contextmanager
+def job_run(job_engine: Engine) -> Iterator[JobRun]:
+    """A Core connection in autocommit, which holds the advisory locks of one job run.
+
+    The job's execution lock is taken by its claim and normally given back by its finishing statement. Advisory
+    locks are tied to the connection, so PostgreSQL drops them the moment a SIGKILLed worker's socket closes: a
+    redelivered message then gets the lock and knows the earlier run is gone. Whatever is still held at the end
+    (a host lock, or the job's after an error) is given back here, before the connection returns to the pool.
+    No ORM Session: every statement of a run is a single Core statement, and a Session's bookkeeping around
+    them cost about as much as the statements' own client work.
     """
     connection = job_engine.connect()
-    session = Session(bind=connection, expire_on_commit=False)
+    run = JobRun(connection)
     try:
-        yield session
+        yield run
     finally:
         try:
-            if not session.info.get("job_lock_released") or session.info.get("host_locked"):
-                session.connection().execute(_UNLOCK_ALL)
+            if not run.job_lock_released or run.host_locked:
+                connection.execute(_UNLOCK_ALL)
         finally:
-            session.close()
             connection.close()
-
-
-def job_lock_released(session: Session) -> None:
-    """The job's finishing statement gave its execution lock back (lifecycle's `unlock_key`)."""
-    session.info["job_lock_released"] = True
 
 
 def job_lock_is_free(session: Session, job_id: uuid.UUID) -> bool:
@@ -113,7 +117,7 @@ def job_lock_is_free(session: Session, job_id: uuid.UUID) -> bool:
     return True
 
 
-def lock_host(session: Session, account_id: uuid.UUID, host: str) -> None:
+def lock_host(run: JobRun, account_id: uuid.UUID, host: str) -> None:
     """Serialise jobs of one host so two never interleave updates to its learned baseline."""
-    session.connection().execute(_HOST_LOCK, {"key": host_lock_key(account_id, host)})
-    session.info["host_locked"] = True  # released only after the baseline commits (see job_session)
+    run.connection.execute(_HOST_LOCK, {"key": host_lock_key(account_id, host)})
+    run.host_locked = True  # released only after the baseline commits (see job_run)

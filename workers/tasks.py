@@ -19,7 +19,7 @@ from smartcompute.jobs.models import HostBaseline, Job
 from workers import app
 from workers.celery_app import REPUBLISH, RUN_ANALYSIS
 from workers.publishing import publish_job
-from workers.runtime import job_lock_is_free, job_lock_key, job_lock_released, job_session, lock_host, runtime
+from workers.runtime import JobRun, job_lock_is_free, job_lock_key, job_run, lock_host, runtime
 
 log = logging.getLogger("smartcompute.worker")
 _PROGRESS_EVERY_SECONDS = 1.0
@@ -34,9 +34,9 @@ def run_analysis(self, job_id: str, request_id: str | None = None) -> None:
     job_id_var.set(job_id)
     request_id_var.set(request_id)
     worker = runtime(app)
-    with job_session(worker.job_engine) as session:
+    with job_run(worker.job_engine) as run:
         try:
-            claimed = lifecycle.claim(session, job_uuid, max_attempts=worker.settings.JOB_MAX_ATTEMPTS,
+            claimed = lifecycle.claim(run.connection, job_uuid, max_attempts=worker.settings.JOB_MAX_ATTEMPTS,
                                       lock_key=job_lock_key(job_uuid))
         except lifecycle.JobHeld:
             _recheck_later(self, worker, job_uuid)
@@ -45,7 +45,7 @@ def run_analysis(self, job_id: str, request_id: str | None = None) -> None:
             log.info("job is finished or canceled; nothing to do")
             return
         log.info("job started", extra={"job_type": claimed.type, "attempt": claimed.attempt})
-        _run_claimed(session, claimed, worker.settings.MAX_POINTS_PER_JOB)
+        _run_claimed(run, claimed, worker.settings.MAX_POINTS_PER_JOB)
 
 
 def _recheck_later(task, worker, job_id: uuid.UUID) -> None:
@@ -60,65 +60,64 @@ def _recheck_later(task, worker, job_id: uuid.UUID) -> None:
     raise task.retry(countdown=_RECHECK_SECONDS, max_retries=limit // _RECHECK_SECONDS + 1)
 
 
-def _run_claimed(session, claimed: lifecycle.ClaimedJob, max_points: int) -> None:
+def _run_claimed(run: JobRun, claimed: lifecycle.ClaimedJob, max_points: int) -> None:
     data = claimed.data
     learns = bool(analysis_engine.learns_baseline(claimed.type) and claimed.host)
     baseline = None
     if learns:
-        lock_host(session, claimed.account_id, claimed.host)
-        baseline = session.scalar(select(HostBaseline.state).where(
+        lock_host(run, claimed.account_id, claimed.host)
+        baseline = run.connection.scalar(select(HostBaseline.state).where(
             HostBaseline.account_id == claimed.account_id, HostBaseline.host == claimed.host))
     started = time.monotonic()
     try:
         analysis = analysis_engine.analyze(
             claimed.type, data, max_points=max_points, baseline=baseline,
-            on_progress=_progress_reporter(session, claimed.id), learn=learns,
+            on_progress=_progress_reporter(run, claimed.id), learn=learns,
         )
     except InvalidTelemetry as error:
-        _finish_failed(session, claimed.id, "invalid_data", str(error),
+        _finish_failed(run, claimed.id, "invalid_data", str(error),
                        [{"field": field, "message": message} for field, message in error.errors])
         return
     except SoftTimeLimitExceeded:
-        _finish_failed(session, claimed.id, "time_limit", "the analysis took longer than the time limit")
+        _finish_failed(run, claimed.id, "time_limit", "the analysis took longer than the time limit")
         return
     except (OperationalError, DBAPIError):
         raise
     except Exception:
         log.exception("analysis crashed")
-        _finish_failed(session, claimed.id, "internal_error", "the analysis failed unexpectedly; it was logged")
+        _finish_failed(run, claimed.id, "internal_error", "the analysis failed unexpectedly; it was logged")
         return
-    _finish_succeeded(session, claimed, analysis)
+    _finish_succeeded(run, claimed, analysis)
     log.info("job finished", extra={"seconds": round(time.monotonic() - started, 3)})
 
 
-def _progress_reporter(session, job_id: uuid.UUID):
+def _progress_reporter(run: JobRun, job_id: uuid.UUID):
     last = [time.monotonic()]  # jobs shorter than the interval write no progress at all
 
     def report(fraction: float) -> None:
         now = time.monotonic()
         if now - last[0] >= _PROGRESS_EVERY_SECONDS:
             last[0] = now
-            lifecycle.report_progress(session, job_id, fraction)
-            session.commit()
+            lifecycle.report_progress(run.connection, job_id, fraction)  # autocommit: visible at once
 
     return report
 
 
-def _finish_succeeded(session, claimed: lifecycle.ClaimedJob, analysis: analysis_engine.Analysis) -> None:
+def _finish_succeeded(run: JobRun, claimed: lifecycle.ClaimedJob, analysis: analysis_engine.Analysis) -> None:
     """Result and learned baseline commit together (one statement), or not at all."""
-    stored = lifecycle.succeed(session, claimed.id, analysis.result, baseline=analysis.baseline,
+    stored = lifecycle.succeed(run.connection, claimed.id, analysis.result, baseline=analysis.baseline,
                                unlock_key=job_lock_key(claimed.id))
-    job_lock_released(session)
+    run.job_lock_released = True
     if not stored:
         log.info("job was canceled while running; its result is dropped")
 
 
-def _finish_failed(session, job_id: uuid.UUID, kind: str, message: str, fields: list | None = None) -> None:
+def _finish_failed(run: JobRun, job_id: uuid.UUID, kind: str, message: str, fields: list | None = None) -> None:
     error = {"type": kind, "message": message}
     if fields:
         error["fields"] = fields
-    lifecycle.fail(session, job_id, error, unlock_key=job_lock_key(job_id))
-    job_lock_released(session)
+    lifecycle.fail(run.connection, job_id, error, unlock_key=job_lock_key(job_id))
+    run.job_lock_released = True
     log.warning("job failed", extra={"error_type": kind, "error": message})
 
 

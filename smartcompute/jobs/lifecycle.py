@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, text, update
+from sqlalchemy import Boolean, Integer, String, Uuid, and_, bindparam, column, delete, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSON
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from smartcompute.billing import ledger
@@ -53,58 +54,69 @@ _CANCEL = (
 
 # Claiming and finishing are PL/pgSQL functions (migration 0007): on a worker's autocommit connection each is
 # one round trip and one transaction, and PostgreSQL keeps their plans. In a caller's transaction they simply
-# join it.
-_CLAIM = text("SELECT * FROM claim_job(CAST(:job_id AS uuid), :lock_key, :now)")
+# join it. Their result columns are typed so SQLAlchemy builds each one's result metadata once, not per call.
+_CLAIM = text("SELECT locked, type, account_id, host, attempts, request_id, data "
+              "FROM claim_job(CAST(:job_id AS uuid), :lock_key, :now)").columns(
+    column("locked", Boolean()), column("type", String()), column("account_id", Uuid()), column("host", String()),
+    column("attempts", Integer()), column("request_id", String()), column("data", JSON()))
 _JSON_OR_NULL = JSON(none_as_null=True)
-_FINISH = text("SELECT finish_job(CAST(:job_id AS uuid), :succeeded, :result, :error, :baseline, :lock_key, :now)") \
-    .bindparams(*(bindparam(name, type_=_JSON_OR_NULL) for name in ("result", "error", "baseline")))
+_FINISH = text("SELECT finish_job(CAST(:job_id AS uuid), :succeeded, :result, :error, :baseline, :lock_key, :now) "
+               "AS finished").bindparams(*(bindparam(name, type_=_JSON_OR_NULL) for name in ("result", "error", "baseline"))
+                                         ).columns(column("finished", Boolean()))
+
+# A worker runs a job on a bare autocommit Connection (workers/runtime.py); tests and housekeeping pass a Session.
+Database = Session | Connection
+
+
+def _connection(db: Database) -> Connection:
+    return db.connection() if isinstance(db, Session) else db
 
 
 class JobHeld(Exception):
     """Another live worker holds the job's execution lock."""
 
 
-def claim(session: Session, job_id: uuid.UUID, *, max_attempts: int, lock_key: int | None = None) -> ClaimedJob | None:
+def claim(db: Database, job_id: uuid.UUID, *, max_attempts: int, lock_key: int | None = None) -> ClaimedJob | None:
     """Mark the job running for this delivery; None when it is finished, canceled or out of attempts.
 
     With `lock_key`, the job's session-level execution lock is taken first (JobHeld if another worker has
     it); it stays held after this returns. A job found `running` is claimed again: whoever holds the lock
     knows the previous holder is gone (its worker died) and this delivery is the redelivery.
     """
-    row = session.connection().execute(_CLAIM, {"job_id": str(job_id), "lock_key": lock_key, "now": utcnow()}).first()
-    session.commit()
+    row = _connection(db).execute(_CLAIM, {"job_id": str(job_id), "lock_key": lock_key, "now": utcnow()}).first()
+    db.commit()
     if row is not None and not row.locked:
         raise JobHeld(str(job_id))
     if row is None:
         return None
     if row.attempts > max_attempts:
-        fail(session, job_id, {"type": "worker_lost", "message": f"the job's worker was lost {max_attempts} times"})
-        session.commit()
+        fail(db, job_id, {"type": "worker_lost", "message": f"the job's worker was lost {max_attempts} times"})
+        db.commit()
         return None
     return ClaimedJob(job_id, row.type, row.account_id, row.host, row.attempts, row.request_id, row.data)
 
 
-def report_progress(session: Session, job_id: uuid.UUID, progress: float) -> None:
-    session.connection().execute(
+def report_progress(db: Database, job_id: uuid.UUID, progress: float) -> None:
+    _connection(db).execute(
         _PROGRESS, {"b_id": job_id, "b_progress": min(max(progress, 0.0), 0.99), "b_now": utcnow()})
 
 
-def succeed(session: Session, job_id: uuid.UUID, result: dict[str, Any], *, baseline: dict[str, Any] | None = None,
+def succeed(db: Database, job_id: uuid.UUID, result: dict[str, Any], *, baseline: dict[str, Any] | None = None,
             unlock_key: int | None = None) -> bool:
     """Store the result and charge the held cost; with `baseline`, the host's learned state in the same
     transaction. False when the job was canceled meanwhile: the result is then dropped. `unlock_key`: the
     execution lock to give back in that transaction."""
-    return _finish(session, job_id, True, result=result, baseline=baseline, unlock_key=unlock_key)
+    return _finish(db, job_id, True, result=result, baseline=baseline, unlock_key=unlock_key)
 
 
-def fail(session: Session, job_id: uuid.UUID, error: dict[str, Any], *, unlock_key: int | None = None) -> bool:
+def fail(db: Database, job_id: uuid.UUID, error: dict[str, Any], *, unlock_key: int | None = None) -> bool:
     """Store the error and release the held cost; False when the job had already finished."""
-    return _finish(session, job_id, False, error=error, unlock_key=unlock_key)
+    return _finish(db, job_id, False, error=error, unlock_key=unlock_key)
 
 
-def _finish(session: Session, job_id: uuid.UUID, succeeded: bool, *, result=None, error=None, baseline=None,
+def _finish(db: Database, job_id: uuid.UUID, succeeded: bool, *, result=None, error=None, baseline=None,
             unlock_key: int | None) -> bool:
-    return bool(session.connection().execute(_FINISH, {
+    return bool(_connection(db).execute(_FINISH, {
         "job_id": str(job_id), "succeeded": succeeded, "result": result, "error": error, "baseline": baseline,
         "lock_key": unlock_key, "now": utcnow()}).scalar())
 
