@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from smartcompute.detection.anomaly import ALARM_LEVEL, AnomalyDetector, IncompatibleSnapshot
+from smartcompute.detection.anomaly import ALARM_LEVEL, AnomalyDetector, IncompatibleSnapshot, score_together
 from smartcompute.detection.telemetry import Telemetry, iso8601
 
 BASELINE_VERSION = 1
@@ -26,15 +26,16 @@ def analyze_anomalies(telemetry: Telemetry, baseline: dict | None, *,
     summary's "cold_start_metrics". With `keep_state` False no new baseline is built (None is returned).
     """
     snapshots = _baseline_snapshots(baseline)
-    scores, new_snapshots, cold_start = {}, dict(snapshots), []
-    for name, values in telemetry.metrics.items():
+    detectors, new_snapshots, cold_start = {}, dict(snapshots), []
+    for name in telemetry.metrics:
         detector = _restored_detector(snapshots.get(name))
         if detector is None:
             detector = AnomalyDetector()
             cold_start.append(name)
-        scores[name] = detector.score(values)
-        if keep_state:
-            new_snapshots[name] = detector.snapshot()
+        detectors[name] = detector
+    scores = dict(zip(detectors, score_together(list(detectors.values()), list(telemetry.metrics.values()))))
+    if keep_state:
+        new_snapshots.update((name, detector.snapshot()) for name, detector in detectors.items())
     host_score = np.max(np.vstack(list(scores.values())), axis=0) if scores else np.zeros(telemetry.points)
     windows = find_windows(telemetry.timestamps, scores, host_score)
     result = {

@@ -3,6 +3,10 @@
 Every function here looks only backwards: the value for index i uses entries at
 or before i (`trailing_*` windows end just before i), so the detector stays
 streaming while numpy does the per-point work.
+
+Series run along the last axis: a 2-D array is several series of one length,
+each row computed exactly as it would be alone (the same operations in the
+same order, so the same bits), in one numpy call instead of one per series.
 """
 from __future__ import annotations
 
@@ -19,18 +23,19 @@ def trailing_mean_std(values: np.ndarray, window: int, first: int,
     count; the count returned is theirs. Sums are taken on values centred and
     rescaled by a power of two (an exact operation), so huge magnitudes neither
     overflow when squared nor lose the window's variance to cancellation.
+    Without `valid`, the count is the same for every series (one row).
     """
     if valid is None:  # every entry counts: no masking, and the counts are the windows' lengths
-        reference = values[0] if values.size else 0.0
+        reference = values[..., :1] if values.shape[-1] else np.zeros(values.shape[:-1] + (1,))
         centred = values - reference
-        count = _window_totals(np.arange(values.size + 1), first, window)
+        count = _window_totals(np.arange(values.shape[-1] + 1), first, window)
     else:
         weight = valid.astype(float)
-        reference = values[int(np.argmax(weight))] if weight.any() else 0.0
+        counted = np.argmax(weight, axis=-1)[..., np.newaxis]
+        reference = np.where(weight.any(axis=-1, keepdims=True), np.take_along_axis(values, counted, -1), 0.0)
         centred = (values - reference) * weight
         count = _window_totals(_prefix_sums(weight), first, window).astype(int)
-    spread = float(np.max(np.abs(centred))) if values.size else 0.0
-    scale = 2.0 ** np.ceil(np.log2(spread)) if spread > 0 else 1.0
+    scale = _power_of_two_scale(centred)
     unit = centred / scale
     per = np.maximum(count, 1)
     mean = _window_totals(_prefix_sums(unit), first, window) / per
@@ -38,11 +43,20 @@ def trailing_mean_std(values: np.ndarray, window: int, first: int,
     return mean * scale + reference, np.sqrt(variance) * scale, count
 
 
+def _power_of_two_scale(centred: np.ndarray) -> np.ndarray:
+    """Per series, the power of two at or above its largest magnitude (1 for an all-zero or empty series)."""
+    if not centred.shape[-1]:
+        return np.ones(centred.shape[:-1] + (1,))
+    spread = np.max(np.abs(centred), axis=-1, keepdims=True)
+    positive = spread > 0
+    return np.where(positive, 2.0 ** np.ceil(np.log2(np.where(positive, spread, 1.0))), 1.0)
+
+
 def _prefix_sums(values: np.ndarray) -> np.ndarray:
     """0 followed by the running sums: entry k is the sum of the first k values."""
-    sums = np.empty(values.size + 1)
-    sums[0] = 0
-    np.cumsum(values, out=sums[1:])
+    sums = np.empty(values.shape[:-1] + (values.shape[-1] + 1,))
+    sums[..., 0] = 0
+    np.cumsum(values, axis=-1, out=sums[..., 1:])
     return sums
 
 
@@ -52,11 +66,11 @@ def _window_totals(prefix: np.ndarray, first: int, window: int) -> np.ndarray:
     prefix[i] - prefix[max(i - window, 0)], with slices instead of gathers: the start stays 0
     until the window is full, then moves with the index.
     """
-    end = prefix.size - 1
-    totals = prefix[first:end].copy()
+    end = prefix.shape[-1] - 1
+    totals = prefix[..., first:end].copy()
     full_from = max(first, window)  # first index whose window no longer starts at entry 0
     if full_from < end:
-        totals[full_from - first:] -= prefix[full_from - window:end - window]
+        totals[..., full_from - first:] -= prefix[..., full_from - window:end - window]
     return totals
 
 
@@ -67,13 +81,13 @@ def seasonal_residual(values: np.ndarray, period: int, periods: int) -> tuple[np
     is not echoed a period later (the other period still matches), while a
     change to the usual daily shape differs from every earlier day.
     """
-    residual = np.full(values.size, np.inf)
+    residual = np.full(values.shape, np.inf)
     for k in range(1, periods + 1):
         lag = k * period
-        if values.size <= lag:
+        if values.shape[-1] <= lag:
             break
-        candidate = np.full(values.size, np.inf)
-        candidate[lag:] = values[lag:] - values[:-lag]
+        candidate = np.full(values.shape, np.inf)
+        candidate[..., lag:] = values[..., lag:] - values[..., :-lag]
         residual = np.where(np.abs(candidate) < np.abs(residual), candidate, residual)
     valid = np.isfinite(residual)
     return np.where(valid, residual, 0.0), valid
@@ -82,9 +96,14 @@ def seasonal_residual(values: np.ndarray, period: int, periods: int) -> tuple[np
 def trailing_mean_inclusive(values: np.ndarray, window: int, first: int) -> np.ndarray:
     """Mean of the up-to-`window` entries ending at (and including) each index >= `first`."""
     sums = _prefix_sums(values)
-    end = np.arange(first, values.size) + 1
-    start = np.maximum(0, end - window)
-    return (sums[end] - sums[start]) / (end - start)
+    size = values.shape[-1]
+    # Entry i's window is sums[i + 1] - sums[max(0, i + 1 - window)]: slices, the start held at 0 until full.
+    start = np.maximum(0, np.arange(first, size) + 1 - window)
+    starts = np.zeros(values.shape[:-1] + (size - first,))
+    moving_from = max(first, window - 1)  # first index whose window no longer starts at entry 0
+    if moving_from < size:
+        starts[..., moving_from - first:] = sums[..., moving_from + 1 - window:size + 1 - window]
+    return (sums[..., first + 1:] - starts) / (np.arange(first, size) + 1 - start)
 
 
 def trailing_max(values: np.ndarray, window: int, first: int) -> np.ndarray:
@@ -95,24 +114,24 @@ def trailing_max(values: np.ndarray, window: int, first: int) -> np.ndarray:
     running maximum from its start to its block's end and the running maximum
     from the next block's start to its end.
     """
-    if values.size == 0:
-        return np.empty(0)
-    if values.size <= window + 1:
+    size, rows = values.shape[-1], values.shape[:-1]
+    if size == 0:
+        return np.empty(values.shape)
+    if size <= window + 1:
         # No window has dropped an entry yet: each is all the values before it, a running maximum.
-        running = np.empty(values.size)
-        running[0] = -np.inf
-        np.maximum.accumulate(values[:-1], out=running[1:])
-        return running[first:]
-    padded = np.concatenate([np.full(window, -np.inf), values])
+        running = np.empty(values.shape)
+        running[..., 0] = -np.inf
+        np.maximum.accumulate(values[..., :-1], axis=-1, out=running[..., 1:])
+        return running[..., first:]
+    padded = np.concatenate([np.full(rows + (window,), -np.inf), values], axis=-1)
     # Window for index i (i >= first) is padded[i : i + window].
-    blocks = -(-padded.size // window)
-    full = np.full(blocks * window, -np.inf)
-    full[:padded.size] = padded
-    grid = full.reshape(blocks, window)
-    ahead = np.maximum.accumulate(grid, axis=1).ravel()  # block start .. k
-    behind = np.maximum.accumulate(grid[:, ::-1], axis=1)[:, ::-1].ravel()  # k .. block end
-    start = np.arange(first, values.size)
-    return np.maximum(behind[start], ahead[start + window - 1])
+    blocks = -(-padded.shape[-1] // window)
+    full = np.full(rows + (blocks * window,), -np.inf)
+    full[..., :padded.shape[-1]] = padded
+    grid = full.reshape(rows + (blocks, window))
+    ahead = np.maximum.accumulate(grid, axis=-1).reshape(rows + (-1,))  # block start .. k
+    behind = np.maximum.accumulate(grid[..., ::-1], axis=-1)[..., ::-1].reshape(rows + (-1,))  # k .. block end
+    return np.maximum(behind[..., first:size], ahead[..., first + window - 1:size + window - 1])
 
 
 def trailing_extremes(values: np.ndarray, window: int, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -120,10 +139,10 @@ def trailing_extremes(values: np.ndarray, window: int, first: int) -> tuple[np.n
 
     Where there are no entries the max is -inf and the min +inf.
     """
-    index = np.arange(first, values.size)
+    index = np.arange(first, values.shape[-1])
     count = np.minimum(index, window)
     if index.size == 0:
-        return np.empty(0), np.empty(0), count
+        return np.empty(values.shape[:-1] + (0,)), np.empty(values.shape[:-1] + (0,)), count
     return (trailing_max(values, window, first), -trailing_max(-values, window, first), count)
 
 
@@ -149,12 +168,14 @@ def seasonal_peak(values: np.ndarray, period: int, periods: int, tolerance: int,
     It is 0 where no such entry exists yet (the stream's first period), so the
     values must be non-negative. Causal as long as `tolerance` < `period`.
     """
-    index = np.arange(first, values.size)
-    peak = np.zeros(index.size)
+    index = np.arange(first, values.shape[-1])
+    peak = np.zeros(values.shape[:-1] + (index.size,))
     # before[j] is the max of values[j - span .. j - 1] (clipped at the start).
-    before = trailing_max(np.append(values, 0.0), 2 * tolerance + 1, 0)
+    before = trailing_max(np.concatenate([values, np.zeros(values.shape[:-1] + (1,))], axis=-1), 2 * tolerance + 1, 0)
     for k in range(1, periods + 1):
-        end = index - k * period + tolerance  # last entry of the span, inclusive
-        usable = end >= 0
-        peak[usable] = np.maximum(peak[usable], before[end[usable] + 1])
+        lag = k * period - tolerance  # index i's span ends (inclusive) at entry i - lag
+        usable = max(first, lag) - first  # the first index whose span has an entry; all later ones do too
+        if usable < index.size:
+            span_ends = before[..., first + usable - lag + 1:values.shape[-1] - lag + 1]
+            peak[..., usable:] = np.maximum(peak[..., usable:], span_ends)
     return np.maximum(peak, 0.0)

@@ -60,9 +60,11 @@ _CLAIM = text("SELECT locked, type, account_id, host, attempts, request_id, data
     column("locked", Boolean()), column("type", String()), column("account_id", Uuid()), column("host", String()),
     column("attempts", Integer()), column("request_id", String()), column("data", JSON()))
 _JSON_OR_NULL = JSON(none_as_null=True)
-_FINISH = text("SELECT finish_job(CAST(:job_id AS uuid), :succeeded, :result, :error, :baseline, :lock_key, :now) "
-               "AS finished").bindparams(*(bindparam(name, type_=_JSON_OR_NULL) for name in ("result", "error", "baseline"))
-                                         ).columns(column("finished", Boolean()))
+_FINISH = (
+    text("SELECT finish_job(CAST(:job_id AS uuid), :succeeded, :result, :error, :baseline, :lock_key, :now) AS finished")
+    .bindparams(*(bindparam(name, type_=_JSON_OR_NULL) for name in ("result", "error", "baseline")))
+    .columns(column("finished", Boolean()))
+)
 
 # A worker runs a job on a bare autocommit Connection (workers/runtime.py); tests and housekeeping pass a Session.
 Database = Session | Connection

@@ -13,6 +13,7 @@ from smartcompute.detection.anomaly import (
     SEASON_POINTS,
     AnomalyDetector,
     IncompatibleSnapshot,
+    score_together,
 )
 from smartcompute.detection.anomaly_stats import seasonal_peak, trailing_extremes, trailing_max, trailing_mean_std
 
@@ -116,6 +117,24 @@ def test_scoring_in_small_chunks_matches_one_call():
     detector = AnomalyDetector()
     chunked = np.concatenate([detector.score(values[i:i + 7]) for i in range(0, 1200, 7)])
     np.testing.assert_allclose(chunked, AnomalyDetector().score(values), rtol=0, atol=1e-9)
+
+
+def test_series_scored_together_score_exactly_as_each_does_alone():
+    # A host's metrics: two with the same history (scored as one batch), one with a longer history, one level.
+    histories = [noisy_series(4000, seed=1), noisy_series(4000, seed=2), daily_series(20)[:5000], np.full(4000, 3.0)]
+    chunks = [noisy_series(1500, seed=3), daily_series(6)[:1500], noisy_series(1500, seed=4), np.full(1500, 3.0)]
+    chunks[0][700] += 40
+    chunks[3][1200] = 9.0
+    together = [AnomalyDetector() for _ in histories]
+    alone = [AnomalyDetector() for _ in histories]
+    for detectors in (together, alone):
+        for detector, history in zip(detectors, histories):
+            detector.score(history)
+    scores = score_together(together, chunks)
+    for detector_together, detector_alone, chunk, score in zip(together, alone, chunks, scores):
+        assert score.tobytes() == detector_alone.score(chunk).tobytes()
+        assert detector_together.snapshot() == detector_alone.snapshot()
+    assert scores[0][700] >= ALARM_LEVEL and scores[3][1200] >= ALARM_LEVEL
 
 
 def test_snapshot_size_is_bounded_by_the_windows_not_the_series_length():
