@@ -5,8 +5,8 @@ import uuid
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, MetaData, create_engine
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from smartcompute import jsoncodec
 
@@ -52,3 +52,14 @@ def make_engine(database_url: str, *, pool_size: int = 5, autocommit: bool = Fal
 
 def make_session_factory(engine: Engine) -> sessionmaker:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+# Single statements that are their own transaction run on a bare autocommit Connection (a worker's job run, the
+# API's `statement_db`): an ORM Session's bookkeeping around them cost about as much client CPU as the statement.
+# Functions that run such statements take either; tests and multi-statement callers pass a Session.
+Database = Session | Connection
+
+
+def connection_of(db: Database) -> Connection:
+    """The Core connection a statement runs on: the Session's current one, or the Connection itself."""
+    return db.connection() if isinstance(db, Session) else db

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from celery import Celery
 from flask import current_app, g
 from redis import Redis
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
@@ -37,18 +37,19 @@ def db() -> Session:
     return g.db
 
 
-def statement_db() -> Session:
-    """The request's session for work that is one statement, each its own transaction: the caller's lookup,
-    job submission (one function), job reads and webhook intake. It sends no BEGIN or COMMIT, and holds no
-    transaction open while the request's Python runs. Anything that must commit several statements together
-    uses `db()`."""
+def statement_db() -> Connection:
+    """The request's autocommit connection for work that is one statement, each its own transaction: the
+    caller's lookup, job submission (one function), job reads and webhook intake. It sends no BEGIN or COMMIT,
+    and holds no transaction open while the request's Python runs. It is a Core connection, not a Session: no
+    ORM object is loaded through it, and a Session's bookkeeping cost as much as the statements' own client
+    work. Anything that must commit several statements together uses `db()`."""
     if "statement_db" not in g:
-        g.statement_db = Session(bind=web_runtime().autocommit_engine, expire_on_commit=False)
+        g.statement_db = web_runtime().autocommit_engine.connect()
     return g.statement_db
 
 
 def close_db(_error: BaseException | None = None) -> None:
     for name in ("db", "statement_db"):
-        session = g.pop(name, None)
-        if session is not None:
-            session.close()
+        session_or_connection = g.pop(name, None)
+        if session_or_connection is not None:
+            session_or_connection.close()

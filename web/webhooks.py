@@ -1,7 +1,7 @@
 """Payment-provider webhooks: verify the raw body, store the event once, queue it, answer fast.
 
 Nothing is acknowledged before the event is durable: the 200 is sent only after `record_event`'s INSERT has
-committed (it runs on the request's autocommit session, `statement_db`, so the statement is its own
+committed (it runs on the request's autocommit connection, `statement_db`, so the statement is its own
 transaction).
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ def receive_payment_event(provider_name: str):
         event = provider.parse(request.headers, raw_body)
     except billing_webhooks.InvalidEvent as error:
         raise Problem(400, str(error), kind="invalid-event") from None
-    stored_id = billing_webhooks.record_event(statement_db().connection(), event, raw_body)
+    stored_id = billing_webhooks.record_event(statement_db(), event, raw_body)
     if stored_id is not None:
         try:
             publish_payment_event(web_runtime().celery, stored_id, request_id_var.get())

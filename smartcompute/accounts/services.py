@@ -17,7 +17,7 @@ from sqlalchemy import (ARRAY, Boolean, DateTime, LargeBinary, String, Uuid, bin
 from sqlalchemy.orm import Session
 
 from smartcompute.accounts.models import ROLES, Account, ApiKey, User
-from smartcompute.db import utcnow
+from smartcompute.db import Database, connection_of, utcnow
 
 API_KEY_PREFIX = "sck_"
 _ALPHABET = string.ascii_letters + string.digits
@@ -175,19 +175,19 @@ _USER_QUERY = (select(User.id, User.account_id, User.role, User.is_active, User.
                .join(Account, Account.id == User.account_id).where(User.id == bindparam("user_id")))
 
 
-def authenticate_api_key(session: Session, key: str) -> Principal | None:
+def authenticate_api_key(db: Database, key: str) -> Principal | None:
     if not api_key_is_well_formed(key):
         return None
     key_hash = _hash_key(key)
-    row = session.connection().execute(_API_KEY_QUERY, {"key_hash": key_hash}).first()
+    row = connection_of(db).execute(_API_KEY_QUERY, {"key_hash": key_hash}).first()
     if row is None or not hmac.compare_digest(row.key_hash, key_hash):
         return None
     now = utcnow()
     if not row.is_active or row.revoked_at is not None or (row.expires_at and row.expires_at <= now):
         return None
     if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
-        session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
-        session.commit()
+        connection_of(db).execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+        db.commit()
     return Principal(row.user_id, row.account_id, row.role, _role_scopes(row.role, row.scopes), row.id,
                      plan=row.plan, is_staff=row.is_staff, email=row.email)
 
@@ -206,13 +206,13 @@ def authenticate_password(session: Session, email: str, password: str) -> uuid.U
     return user.id if user and user.is_active and user.password_hash else None
 
 
-def principal_for_user(session: Session, user_id: uuid.UUID, session_id: uuid.UUID | None = None) -> Principal | None:
+def principal_for_user(db: Database, user_id: uuid.UUID, session_id: uuid.UUID | None = None) -> Principal | None:
     """A signed-in user, re-read on every request so that disabling them, a new role or a logout take effect
     at once. With `session_id`, the sign-in must also be live (not logged out, not revoked, not expired)."""
     if session_id is None:
-        row = session.connection().execute(_USER_QUERY, {"user_id": user_id}).first()
+        row = connection_of(db).execute(_USER_QUERY, {"user_id": user_id}).first()
     else:
-        row = session.connection().execute(
+        row = connection_of(db).execute(
             _SIGNED_IN_USER_QUERY, {"user_id": user_id, "session_id": session_id, "now": utcnow()}).first()
     if row is None or not row.is_active:
         return None

@@ -14,11 +14,10 @@ from typing import Any
 
 from sqlalchemy import Boolean, Integer, String, Uuid, and_, bindparam, column, delete, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSON
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from smartcompute.billing import ledger
-from smartcompute.db import utcnow
+from smartcompute.db import Database, connection_of, utcnow
 from smartcompute.jobs.models import FINISHED_STATUSES, Job
 
 
@@ -66,13 +65,6 @@ _FINISH = (
     .columns(column("finished", Boolean()))
 )
 
-# A worker runs a job on a bare autocommit Connection (workers/runtime.py); tests and housekeeping pass a Session.
-Database = Session | Connection
-
-
-def _connection(db: Database) -> Connection:
-    return db.connection() if isinstance(db, Session) else db
-
 
 class JobHeld(Exception):
     """Another live worker holds the job's execution lock."""
@@ -85,7 +77,7 @@ def claim(db: Database, job_id: uuid.UUID, *, max_attempts: int, lock_key: int |
     it); it stays held after this returns. A job found `running` is claimed again: whoever holds the lock
     knows the previous holder is gone (its worker died) and this delivery is the redelivery.
     """
-    row = _connection(db).execute(_CLAIM, {"job_id": str(job_id), "lock_key": lock_key, "now": utcnow()}).first()
+    row = connection_of(db).execute(_CLAIM, {"job_id": str(job_id), "lock_key": lock_key, "now": utcnow()}).first()
     db.commit()
     if row is not None and not row.locked:
         raise JobHeld(str(job_id))
@@ -99,7 +91,7 @@ def claim(db: Database, job_id: uuid.UUID, *, max_attempts: int, lock_key: int |
 
 
 def report_progress(db: Database, job_id: uuid.UUID, progress: float) -> None:
-    _connection(db).execute(
+    connection_of(db).execute(
         _PROGRESS, {"b_id": job_id, "b_progress": min(max(progress, 0.0), 0.99), "b_now": utcnow()})
 
 
@@ -118,7 +110,7 @@ def fail(db: Database, job_id: uuid.UUID, error: dict[str, Any], *, unlock_key: 
 
 def _finish(db: Database, job_id: uuid.UUID, succeeded: bool, *, result=None, error=None, baseline=None,
             unlock_key: int | None) -> bool:
-    return bool(_connection(db).execute(_FINISH, {
+    return bool(connection_of(db).execute(_FINISH, {
         "job_id": str(job_id), "succeeded": succeeded, "result": result, "error": error, "baseline": baseline,
         "lock_key": unlock_key, "now": utcnow()}).scalar())
 

@@ -19,7 +19,7 @@ from smartcompute.accounts.services import Principal
 from smartcompute.billing import ledger
 from smartcompute.jobs import lifecycle
 from smartcompute.jobs.models import Job
-from smartcompute.db import utcnow
+from smartcompute.db import Database, connection_of, utcnow
 
 
 
@@ -52,7 +52,7 @@ _INSUFFICIENT_CREDITS, _QUOTA_USED_UP = "SC402", "SC429"
 
 
 def submit_job(
-    session: Session, principal: Principal, *, job_type: str, data: dict, priority: str,
+    db: Database, principal: Principal, *, job_type: str, data: dict, priority: str,
     retention: timedelta, idempotency_key: str | None = None, request_id: str | None = None,
     fingerprint: str | None = None, cost: int = 0, admission: limits.Admission | None = None,
 ) -> Submission:
@@ -64,7 +64,7 @@ def submit_job(
     transaction, so the account rows it locks are held for the shortest time. A refusal leaves nothing.
     """
     if idempotency_key:
-        earlier = _replay(session, principal, idempotency_key, fingerprint)
+        earlier = _replay(db, principal, idempotency_key, fingerprint)
         if earlier:
             return earlier
     now = utcnow()
@@ -74,23 +74,23 @@ def submit_job(
               request_id=request_id, attempts=0, created_at=now, published_at=now, started_at=None,
               finished_at=None, expires_at=now + retention, updated_at=now)
     try:
-        session.connection().execute(_SUBMIT, _submission_parameters(job, cost, admission))
-        session.commit()
+        connection_of(db).execute(_SUBMIT, _submission_parameters(job, cost, admission))
+        db.commit()
     except IntegrityError:
-        session.rollback()
+        db.rollback()
         # A concurrent request with the same Idempotency-Key won the race.
-        earlier = _replay(session, principal, idempotency_key, fingerprint) if idempotency_key else None
+        earlier = _replay(db, principal, idempotency_key, fingerprint) if idempotency_key else None
         if earlier is None:
             raise
         return earlier
     except DBAPIError as error:
-        session.rollback()
+        db.rollback()
         refusal = _refusal(error, cost, admission)
         if refusal is None:
             raise
         raise refusal from None
     except BaseException:
-        session.rollback()
+        db.rollback()
         raise
     return Submission(job.id, created=True, job=job)  # the row as inserted, not attached to the session
 
@@ -117,8 +117,8 @@ def _refusal(error: DBAPIError, cost: int, admission: limits.Admission | None) -
     return None
 
 
-def _replay(session: Session, principal: Principal, key: str, fingerprint: str | None) -> Submission | None:
-    row = session.execute(
+def _replay(db: Database, principal: Principal, key: str, fingerprint: str | None) -> Submission | None:
+    row = connection_of(db).execute(
         select(Job.id, Job.request_hash).where(Job.account_id == principal.account_id, Job.idempotency_key == key)
     ).first()
     if row is None:
@@ -149,9 +149,9 @@ _JOB_WITH_RESULT_TEXT = (
 )
 
 
-def get_job_with_result_json(session: Session, principal: Principal, job_id: uuid.UUID):
+def get_job_with_result_json(db: Database, principal: Principal, job_id: uuid.UUID):
     """The job's columns (no data) and `result_json`, its result as JSON text or None; JobNotFound otherwise."""
-    row = session.connection().execute(
+    row = connection_of(db).execute(
         _JOB_WITH_RESULT_TEXT, {"b_id": job_id, "b_account": principal.account_id}).first()
     if row is None:
         raise JobNotFound(str(job_id))
