@@ -159,6 +159,9 @@ class Settings:
     REPUBLISH_UNSENT_AFTER: int = _setting(_positive_int, default="10", doc="seconds a never-sent job waits")
     REPUBLISH_STALE_AFTER: int = _setting(_positive_int, default="900", doc="seconds a sent job may sit queued")
     BROKER_VISIBILITY_TIMEOUT: int = _setting(_positive_int, default="", doc="Redis broker redelivery delay")
+    BROKER_PUBLISH_CONFIRMS: bool = _setting(
+        _boolean, default="true", doc="the API waits for RabbitMQ to confirm each publish, so a job sent into a "
+        "failing broker is re-sent after REPUBLISH_UNSENT_AFTER, not REPUBLISH_STALE_AFTER")
     TASK_EVENTS: bool = _setting(_boolean, default="true", doc="workers send task events for Flower")
     TASK_SENT_EVENTS: bool = _setting(_boolean, default="false", doc="the API also sends task-sent events, so "
                                       "Flower lists a task before a worker takes it; one more broker publish each")

@@ -53,3 +53,16 @@ def test_a_malformed_setting_is_one_line_naming_it(name, value, message):
 def test_the_hard_time_limit_must_exceed_the_soft_one():
     with pytest.raises(ConfigError, match="JOB_HARD_TIME_LIMIT"):
         Settings.from_mapping({**REQUIRED, "JOB_SOFT_TIME_LIMIT": "60", "JOB_HARD_TIME_LIMIT": "30"})
+
+
+@pytest.mark.parametrize(("value", "confirmed"), [(None, True), ("false", False)])
+def test_the_api_waits_for_rabbitmq_publish_confirms_unless_told_not_to(value, confirmed):
+    from workers.celery_app import celery_config, for_role
+
+    env = {**REQUIRED, "BROKER_URL": "amqp://guest:guest@mq.example:5672//"}
+    if value is not None:
+        env["BROKER_PUBLISH_CONFIRMS"] = value
+    settings = Settings.from_mapping(env)
+    web = for_role(celery_config(settings), "web", settings)
+    assert web["broker_transport_options"]["confirm_publish"] is confirmed
+    assert "confirm_publish" not in for_role(celery_config(settings), "core", settings)["broker_transport_options"]

@@ -32,7 +32,7 @@ def broker_priority(settings: Settings, priority: str) -> int:
 
 def celery_config(settings: Settings) -> dict:
     exchange = Exchange("smartcompute", type="direct", durable=True)
-    transport_options: dict = {"confirm_publish": True, "max_retries": 0}
+    transport_options: dict = {"confirm_publish": settings.BROKER_PUBLISH_CONFIRMS, "max_retries": 0}
     if settings.broker_is_redis:
         transport_options = {
             "visibility_timeout": settings.BROKER_VISIBILITY_TIMEOUT,
