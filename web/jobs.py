@@ -69,7 +69,7 @@ def _validate_telemetry(data: dict) -> None:
 @requires("jobs:write")
 def submit():
     job_request = read_json(JobRequest)
-    data = job_request.data.model_dump(mode="json", exclude_none=True)
+    data = job_request.data.document()
     _validate_telemetry(data)
     check_job_size(data)
     idempotency_key = request.headers.get("Idempotency-Key")
