@@ -5,7 +5,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from smartcompute.accounts.services import Principal
 from smartcompute.db import utcnow
@@ -92,3 +92,21 @@ def test_expired_finished_jobs_are_purged_and_unfinished_ones_kept(sessions, job
         assert lifecycle.purge_expired(session) >= 1
     assert status(sessions, job_id) is None
     assert status(sessions, waiting) == "queued"
+
+
+def _synchronous_commit_after(sessions, statement, params) -> str:
+    """The synchronous_commit setting a statement leaves its own transaction to commit with."""
+    with sessions() as session:
+        session.execute(text(statement), params)
+        setting = session.scalar(text("SHOW synchronous_commit"))
+        session.rollback()
+    return setting
+
+
+def test_only_the_claim_commits_without_waiting_for_its_wal_flush(sessions, job_id):
+    # A crash may undo a claim (the job is queued again and its message redelivered); never a result.
+    now = utcnow()
+    assert _synchronous_commit_after(
+        sessions, "SELECT * FROM claim_job(:id, NULL, :now)", {"id": job_id, "now": now}) == "off"
+    assert _synchronous_commit_after(
+        sessions, "SELECT finish_job(:id, true, '{}', NULL, NULL, NULL, :now)", {"id": job_id, "now": now}) == "on"
