@@ -60,7 +60,8 @@ _CLAIM = text("SELECT locked, type, account_id, host, attempts, request_id, data
     column("attempts", Integer()), column("request_id", String()), column("data", JSON()))
 _JSON_OR_NULL = JSON(none_as_null=True)
 _FINISH = (
-    text("SELECT finish_job(CAST(:job_id AS uuid), :succeeded, :result, :error, :baseline, :lock_key, :now) AS finished")
+    text("SELECT finish_job(CAST(:job_id AS uuid), :succeeded, :result, :error, :baseline, :lock_key, :now) "
+         "AS finished")
     .bindparams(*(bindparam(name, type_=_JSON_OR_NULL) for name in ("result", "error", "baseline")))
     .columns(column("finished", Boolean()))
 )
@@ -76,6 +77,9 @@ def claim(db: Database, job_id: uuid.UUID, *, max_attempts: int, lock_key: int |
     With `lock_key`, the job's session-level execution lock is taken first (JobHeld if another worker has
     it); it stays held after this returns. A job found `running` is claimed again: whoever holds the lock
     knows the previous holder is gone (its worker died) and this delivery is the redelivery.
+
+    The claim commits without waiting for its WAL flush (migration 0010): a crash may undo it, never a result.
+    Run in a caller's transaction, that whole transaction commits so; a worker runs it alone, in autocommit.
     """
     row = connection_of(db).execute(_CLAIM, {"job_id": str(job_id), "lock_key": lock_key, "now": utcnow()}).first()
     db.commit()
