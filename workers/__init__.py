@@ -1,4 +1,7 @@
-"""Celery workers. `celery -A workers ...` finds the app here; settings are read when it first configures."""
+"""Celery workers. `celery -A workers ...` finds the app here; settings are read when it first configures.
+
+The signal receivers below serve both workers: Python runs this module before any `workers.*` module, the
+payment worker's `workers.payment_worker` included."""
 from celery import signals
 
 from workers.celery_app import app_settings, create_celery_app
