@@ -32,11 +32,8 @@ def downgrade() -> None:
 
 def _claim_job(*, asynchronous: bool) -> str:
     """claim_job as revision 0009 left it (0007's text, for json), optionally committing asynchronously: its
-    text keeps one home (Alembic's "replaceable objects" recipe)."""
-    sql = _revision_module("0009")._with_type(_revision_module("0007")._CLAIM_JOB, "json")
+    text keeps one home (Alembic's "replaceable objects" recipe, through 0009's own helpers)."""
+    json_columns = ScriptDirectory.from_config(op.get_context().config).get_revision("0009").module
+    sql = json_columns._with_type(json_columns._revision_module("0007")._CLAIM_JOB, "json")
     sql = sql.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
     return sql.replace("BEGIN\n", "BEGIN\n" + _ASYNCHRONOUS_COMMIT, 1) if asynchronous else sql
-
-
-def _revision_module(revision_id: str):
-    return ScriptDirectory.from_config(op.get_context().config).get_revision(revision_id).module
