@@ -60,13 +60,13 @@ def _prefix_sums(values: np.ndarray) -> np.ndarray:
     return sums
 
 
-def _window_totals(prefix: np.ndarray, first: int, window: int) -> np.ndarray:
-    """From prefix sums, the total of the up-to-`window` entries before each index >= `first`.
+def _window_totals(prefix: np.ndarray, first: int, window: int, end: int | None = None) -> np.ndarray:
+    """From prefix sums, the total of the up-to-`window` entries before each index in [`first`, `end`).
 
     prefix[i] - prefix[max(i - window, 0)], with slices instead of gathers: the start stays 0
-    until the window is full, then moves with the index.
+    until the window is full, then moves with the index. `end` defaults to the last entry's index.
     """
-    end = prefix.shape[-1] - 1
+    end = prefix.shape[-1] - 1 if end is None else end
     totals = prefix[..., first:end].copy()
     full_from = max(first, window)  # first index whose window no longer starts at entry 0
     if full_from < end:
@@ -95,15 +95,10 @@ def seasonal_residual(values: np.ndarray, period: int, periods: int) -> tuple[np
 
 def trailing_mean_inclusive(values: np.ndarray, window: int, first: int) -> np.ndarray:
     """Mean of the up-to-`window` entries ending at (and including) each index >= `first`."""
-    sums = _prefix_sums(values)
     size = values.shape[-1]
-    # Entry i's window is sums[i + 1] - sums[max(0, i + 1 - window)]: slices, the start held at 0 until full.
-    start = np.maximum(0, np.arange(first, size) + 1 - window)
-    starts = np.zeros(values.shape[:-1] + (size - first,))
-    moving_from = max(first, window - 1)  # first index whose window no longer starts at entry 0
-    if moving_from < size:
-        starts[..., moving_from - first:] = sums[..., moving_from + 1 - window:size + 1 - window]
-    return (sums[..., first + 1:] - starts) / (np.arange(first, size) + 1 - start)
+    # The window ending at i is the one before i + 1.
+    totals = _window_totals(_prefix_sums(values), first + 1, window, end=size + 1)
+    return totals / np.minimum(np.arange(first, size) + 1, window)
 
 
 def trailing_max(values: np.ndarray, window: int, first: int) -> np.ndarray:
