@@ -31,11 +31,12 @@ def process_payment_event(self, event_id: str, request_id: str | None = None) ->
     request_id_var.set(request_id)
     worker = runtime(app)
     settings = worker.settings
-    with worker.sessions() as session:
+    with worker.engine.connect() as connection:  # every statement is Core: no ORM Session to keep
         try:
-            processed = webhooks.process_event(session, uuid.UUID(event_id), tolerance=settings.PAYMENT_AMOUNT_TOLERANCE)
+            processed = webhooks.process_event(connection, uuid.UUID(event_id),
+                                               tolerance=settings.PAYMENT_AMOUNT_TOLERANCE)
         except Exception as error:  # any failure: count it, then retry or dead-letter
-            attempts = _count_failure(session, event_id, error, settings.PAYMENT_EVENT_MAX_ATTEMPTS)
+            attempts = _count_failure(connection, event_id, error, settings.PAYMENT_EVENT_MAX_ATTEMPTS)
             if attempts is not None and attempts >= settings.PAYMENT_EVENT_MAX_ATTEMPTS:
                 log.error("payment event dead-lettered", extra={"event_id": event_id, "error": str(error)})
                 return
@@ -47,9 +48,9 @@ def process_payment_event(self, event_id: str, request_id: str | None = None) ->
              extra={"event_id": event_id})
 
 
-def _count_failure(session, event_id: str, error: Exception, max_attempts: int) -> int | None:
+def _count_failure(connection, event_id: str, error: Exception, max_attempts: int) -> int | None:
     try:
-        return webhooks.record_failure(session, uuid.UUID(event_id), f"{type(error).__name__}: {error}",
+        return webhooks.record_failure(connection, uuid.UUID(event_id), f"{type(error).__name__}: {error}",
                                        max_attempts=max_attempts)
     except Exception:  # the database itself is down: retry without counting
         log.exception("could not record the payment event's failure")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from smartcompute import pagination
 from smartcompute.billing.models import CreditBalance, LedgerEntry
-from smartcompute.db import utcnow
+from smartcompute.db import Database, connection_of, utcnow
 
 
 
@@ -48,14 +48,14 @@ def balance_of(session: Session, account_id: uuid.UUID) -> Balance:
 
 
 def record(
-    session: Session, account_id: uuid.UUID, amount: int, reason: str, entry_key: str, *,
+    db: Database, account_id: uuid.UUID, amount: int, reason: str, entry_key: str, *,
     job_id: uuid.UUID | None = None, payment_id: uuid.UUID | None = None, note: str | None = None,
 ) -> bool:
     """Append one change; False when a change with this key was recorded before (nothing happens then).
 
     A change that would take the balance below zero (or below what is held) raises IntegrityError.
     """
-    inserted = session.connection().execute(_RECORD, {
+    inserted = connection_of(db).execute(_RECORD, {
         "id": uuid.uuid4(), "account_id": account_id, "amount": amount, "reason": reason, "entry_key": entry_key,
         "job_id": job_id, "payment_id": payment_id, "note": note, "created_at": utcnow()}).first()
     return inserted is not None

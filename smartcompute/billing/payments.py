@@ -22,14 +22,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from smartcompute import pagination
 from smartcompute.billing import ledger
 from smartcompute.billing.models import CreditBalance, Payment
 from smartcompute.billing.prices import Product
-from smartcompute.db import utcnow
+from smartcompute.db import Database, connection_of, utcnow
 
 DEFAULT_TOLERANCE = Decimal("0.5")
 EXPIRY_BATCH_SIZE = 500
@@ -106,57 +107,78 @@ def expire_overdue(session: Session, *, batch_size: int = EXPIRY_BATCH_SIZE) -> 
             return expired
 
 
-def apply_event(session: Session, provider: str, event: dict[str, Any], *,
+def apply_event(db: Database, provider: str, event: dict[str, Any], *,
                 tolerance: Decimal = DEFAULT_TOLERANCE) -> uuid.UUID | None:
     """Apply one normalised provider event in the caller's transaction; returns the payment's id.
 
     None when the event names no payment at all (nothing to do); PaymentNotFound when it names one we lack.
+    The payment is read as a row and changed by one UPDATE: the payment worker runs this for every event,
+    and loading and flushing an ORM object cost more CPU than the statements themselves.
     """
     if not (event.get("payment_id") or event.get("provider_payment_id")):
         return None
-    payment = _find(session, provider, event)
+    connection = connection_of(db)
+    payment = _find(connection, provider, event)
     if payment is None:
         raise PaymentNotFound(f"no {provider} payment {event.get('payment_id') or event.get('provider_payment_id')}")
+    now = utcnow()
+    changes: dict[str, Any] = {"last_event_at": now, "updated_at": now}
     if payment.provider_payment_id is None and event.get("provider_payment_id"):
-        payment.provider_payment_id = event["provider_payment_id"]
-    payment.last_event_at = utcnow()
+        changes["provider_payment_id"] = event["provider_payment_id"]
     status = event.get("status")
     if status == "confirmed":
-        _confirm(session, payment, event, tolerance)
+        changes.update(_confirm(connection, payment, event, tolerance, now))
     elif status in ("failed", "expired") and payment.status == "pending":
-        payment.status = status
+        changes["status"] = status
     elif status == "refunded":
-        _refund(session, payment)
+        changes.update(_refund(connection, payment))
+    connection.execute(update(_payments).where(_payments.c.id == payment.id).values(changes))
     return payment.id
 
 
-def _find(session: Session, provider: str, event: dict[str, Any]) -> Payment | None:
-    query = select(Payment).where(Payment.provider == provider).with_for_update()
+# Built once: what applying an event reads of a payment, locked until the caller's transaction ends.
+_payments = Payment.__table__
+_PAYMENT_FOR_EVENT = select(
+    _payments.c.id, _payments.c.account_id, _payments.c.provider_payment_id, _payments.c.status,
+    _payments.c.credits, _payments.c.credited, _payments.c.price_amount, _payments.c.price_currency,
+    _payments.c.pay_currency, _payments.c.pay_amount, _payments.c.product_kind, _payments.c.product,
+).where(_payments.c.provider == bindparam("b_provider")).with_for_update()
+_BY_OUR_ID = _PAYMENT_FOR_EVENT.where(_payments.c.id == bindparam("b_id"))
+_BY_PROVIDER_ID = _PAYMENT_FOR_EVENT.where(_payments.c.provider_payment_id == bindparam("b_provider_payment_id"))
+_balances = CreditBalance.__table__
+_BALANCE_FOR_UPDATE = (select(_balances.c.balance, _balances.c.held)
+                       .where(_balances.c.account_id == bindparam("b_account")).with_for_update())
+
+
+def _find(connection: Connection, provider: str, event: dict[str, Any]) -> Row | None:
     try:
         ours = uuid.UUID(str(event.get("payment_id"))) if event.get("payment_id") else None
     except ValueError:
         ours = None
     if ours is not None:
-        found = session.scalar(query.where(Payment.id == ours))
+        found = connection.execute(_BY_OUR_ID, {"b_provider": provider, "b_id": ours}).first()
         if found is not None:
             return found
     if event.get("provider_payment_id"):
-        return session.scalar(query.where(Payment.provider_payment_id == str(event["provider_payment_id"])))
+        return connection.execute(_BY_PROVIDER_ID, {
+            "b_provider": provider, "b_provider_payment_id": str(event["provider_payment_id"])}).first()
     return None
 
 
-def _confirm(session: Session, payment: Payment, event: dict[str, Any], tolerance: Decimal) -> None:
+def _confirm(connection: Connection, payment: Row, event: dict[str, Any], tolerance: Decimal,
+             now: datetime) -> dict[str, Any]:
+    """The payment's changes for a confirmation; the credit, once, in the ledger."""
     if payment.status in ("confirmed", "refunded"):
-        return
+        return {}
     settlement, paid, credits = settle(payment, event, tolerance)
-    payment.status, payment.settlement, payment.amount_paid = "confirmed", settlement, paid
-    payment.confirmed_at, payment.credited = utcnow(), credits
     if credits > 0:
-        ledger.record(session, payment.account_id, credits, "payment", f"payment:{payment.id}:credit",
+        ledger.record(connection, payment.account_id, credits, "payment", f"payment:{payment.id}:credit",
                       payment_id=payment.id, note=f"{payment.product_kind} {payment.product} ({settlement})")
+    return {"status": "confirmed", "settlement": settlement, "amount_paid": paid, "confirmed_at": now,
+            "credited": credits}
 
 
-def settle(payment: Payment, event: dict[str, Any], tolerance: Decimal) -> tuple[str, Decimal | None, int]:
+def settle(payment: Payment | Row, event: dict[str, Any], tolerance: Decimal) -> tuple[str, Decimal | None, int]:
     """(settlement, amount paid, credits to give) for a confirmation."""
     paid = _decimal(event.get("amount"))
     currency = (event.get("currency") or "").upper()
@@ -176,18 +198,19 @@ def settle(payment: Payment, event: dict[str, Any], tolerance: Decimal) -> tuple
     return "exact", paid, payment.credits
 
 
-def _refund(session: Session, payment: Payment) -> None:
+def _refund(connection: Connection, payment: Row) -> dict[str, Any]:
+    """The payment's changes for a refund; the credits still spendable taken back in the ledger."""
     if payment.status == "refunded":
-        return
+        return {}
+    changes: dict[str, Any] = {"status": "refunded"}
     if payment.status == "confirmed" and payment.credited > 0:
-        balance = session.scalar(
-            select(CreditBalance).where(CreditBalance.account_id == payment.account_id).with_for_update())
+        balance = connection.execute(_BALANCE_FOR_UPDATE, {"b_account": payment.account_id}).first()
         take = min(payment.credited, balance.balance - balance.held if balance else 0)
         if take > 0:
-            ledger.record(session, payment.account_id, -take, "refund", f"payment:{payment.id}:refund",
+            ledger.record(connection, payment.account_id, -take, "refund", f"payment:{payment.id}:refund",
                           payment_id=payment.id, note="payment refunded by the provider")
-        payment.unrecovered = payment.credited - take
-    payment.status = "refunded"
+        changes["unrecovered"] = payment.credited - take
+    return changes
 
 
 def _decimal(value: Any) -> Decimal | None:

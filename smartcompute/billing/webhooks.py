@@ -19,7 +19,7 @@ from smartcompute.billing.providers import (  # noqa: F401  (re-exported: the AP
     InvalidEvent, InvalidSignature, ProviderEvent, WebhookProvider, configured_providers,
 )
 from smartcompute.billing.providers.generic import GenericProvider  # noqa: F401
-from smartcompute.db import utcnow
+from smartcompute.db import Database, connection_of, utcnow
 
 MAX_ERROR_LENGTH = 2000
 
@@ -74,19 +74,20 @@ def due_for_publishing(
     return ids
 
 
-def process_event(session: Session, event_id: uuid.UUID, *, tolerance: Decimal = payments.DEFAULT_TOLERANCE) -> bool:
+def process_event(db: Database, event_id: uuid.UUID, *, tolerance: Decimal = payments.DEFAULT_TOLERANCE) -> bool:
     """Apply a stored event to its payment, once; False when it was processed before (or does not exist).
 
     The event row stays locked until the commit, so a concurrent delivery of the same message waits and then
     finds it processed. Exceptions propagate with nothing committed; the task counts the attempt.
     """
-    event = session.connection().execute(_LOCK_EVENT, {"b_id": event_id}).first()
+    connection = connection_of(db)
+    event = connection.execute(_LOCK_EVENT, {"b_id": event_id}).first()
     if event is None or event.status in ("processed", "dead"):
-        session.rollback()
+        db.rollback()
         return False
-    payment_id = payments.apply_event(session, event.provider, event.normalized or {}, tolerance=tolerance)
-    session.connection().execute(_MARK_PROCESSED, {"b_id": event_id, "b_payment": payment_id, "b_now": utcnow()})
-    session.commit()
+    payment_id = payments.apply_event(connection, event.provider, event.normalized or {}, tolerance=tolerance)
+    connection.execute(_MARK_PROCESSED, {"b_id": event_id, "b_payment": payment_id, "b_now": utcnow()})
+    db.commit()
     return True
 
 
@@ -99,18 +100,19 @@ _MARK_PROCESSED = (update(_events).where(_events.c.id == bindparam("b_id"))
                            payment_id=bindparam("b_payment"), error=None))
 
 
-def record_failure(session: Session, event_id: uuid.UUID, error: str, *, max_attempts: int) -> int:
+def record_failure(db: Database, event_id: uuid.UUID, error: str, *, max_attempts: int) -> int:
     """Count a failed attempt; at `max_attempts` the event is dead-lettered. Returns the attempts so far."""
-    session.rollback()
-    row = session.execute(
-        update(WebhookEvent).where(WebhookEvent.id == event_id, WebhookEvent.status == "received")
-        .values(attempts=WebhookEvent.attempts + 1, error=error[:MAX_ERROR_LENGTH])
-        .returning(WebhookEvent.attempts)
+    db.rollback()
+    connection = connection_of(db)
+    row = connection.execute(
+        update(_events).where(_events.c.id == event_id, _events.c.status == "received")
+        .values(attempts=_events.c.attempts + 1, error=error[:MAX_ERROR_LENGTH])
+        .returning(_events.c.attempts)
     ).first()
     attempts = row.attempts if row else max_attempts
     if row and attempts >= max_attempts:
-        session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id).values(status="dead"))
-    session.commit()
+        connection.execute(update(_events).where(_events.c.id == event_id).values(status="dead"))
+    db.commit()
     return attempts
 
 
