@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import statistics
 import time
 import uuid
 from datetime import timedelta
@@ -26,10 +25,11 @@ import aiohttp
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from bench import procs
+from bench import load, procs
 from bench.platform_bench import CpuMeter, bench_environment
 from tests.support import free_port
 
+WEBHOOK_PATH = "/v1/webhooks/payments/generic"
 
 
 def signed(secret: str, payment_id: str, status: str) -> tuple[bytes, dict[str, str]]:
@@ -55,23 +55,10 @@ async def burst(url: str, deliveries: list, clients: int) -> tuple[float, int]:
     return len(deliveries) / (time.perf_counter() - started), errors[0]
 
 
-async def steady(url: str, deliveries: list, rate: float) -> tuple[list[float], int]:
-    latencies, errors = [], [0]
-
-    async def one(session, body, headers, scheduled):
-        async with session.post(url, data=body, headers=headers) as response:
-            await response.read()
-            errors[0] += response.status != 200
-        latencies.append((time.perf_counter() - scheduled) * 1000)
-
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
-        start, tasks = time.perf_counter() + 0.05, []
-        for index, (body, headers) in enumerate(deliveries):
-            scheduled = start + index / rate
-            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-            tasks.append(asyncio.create_task(one(session, body, headers, scheduled)))
-        await asyncio.gather(*tasks)
-    return latencies, errors[0]
+def steady(base_url: str, deliveries: list, rate: float) -> load.OpenLoopResult:
+    """The deliveries at a fixed rate, open loop (bench/load.py): latency counts from each scheduled send."""
+    return load.open_loop(base_url, {}, rate=rate, count=len(deliveries), request=lambda client, index: client.request(
+        "POST", WEBHOOK_PATH, data=deliveries[index][0], headers=deliveries[index][1]))
 
 
 def open_payments(database_url: str, count: int) -> list[str]:
@@ -125,44 +112,45 @@ def main() -> None:
             services.append(procs.start_celery("payments", "workers.payment_worker", "payment-webhook",
                                                {**env, "LOG_LEVEL": "INFO"}, bench.log_dir,
                                                concurrency=args.concurrency, niceness=args.worker_niceness))
-            result = measure(args, bench, services, f"http://127.0.0.1:{port}/v1/webhooks/payments/generic", secret)
+            result = measure(args, bench, services, f"http://127.0.0.1:{port}", secret)
         finally:
             for service in reversed(services):
                 service.stop()
     print(json.dumps({"broker": args.broker, **result}, indent=2))
 
 
-def measure(args, bench, services: list, url: str, secret: str) -> dict:
+def measure(args, bench, services: list, base_url: str, secret: str) -> dict:
     """The burst (with CPU per delivery until the backlog drains), then the steady rate; the figures."""
     engine = bench.engine
     steady_count = int(args.rate * args.seconds)
     payment_ids = open_payments(bench.database_url, steady_count)
+    url = base_url + WEBHOOK_PATH
     asyncio.run(burst(url, [signed(secret, payment_ids[i], "pending") for i in range(200)], args.clients))  # warm-up
     deliveries = [signed(secret, payment_ids[i % steady_count], "pending") for i in range(args.deliveries)]
     meter = CpuMeter({"api": services[0], "payment_worker": services[1]}, args.broker,
                      make_url(bench.database_url).database)
     meter.start()
     rate, burst_errors = asyncio.run(burst(url, deliveries, args.clients))
-    drained_at = time.perf_counter()
+    drained_at, left_at_end = time.perf_counter(), backlog(engine)
     while backlog(engine) and time.perf_counter() - drained_at < 120:
         time.sleep(0.1)
     drain_seconds = time.perf_counter() - drained_at
     cpu = {component: round(seconds * 1000 / args.deliveries, 2) for component, seconds in meter.stop().items()
            if not component.startswith("machine")}
-    latencies, steady_errors = asyncio.run(
-        steady(url, [signed(secret, pid, "confirmed") for pid in payment_ids], args.rate))
+    steady_run = steady(base_url, [signed(secret, pid, "confirmed") for pid in payment_ids], args.rate)
     backlog_samples = []
     for _ in range(10):
         backlog_samples.append(backlog(engine))
         time.sleep(0.5)
     with engine.connect() as connection:
         credited = connection.scalar(text("SELECT count(*) FROM credit_ledger WHERE reason = 'payment'"))
-    latencies.sort()
     return {
         "burst_deliveries_per_s": round(rate, 1), "burst_errors": burst_errors,
-        "burst_backlog_drain_s": round(drain_seconds, 1), "burst_cpu_ms_per_delivery": cpu,
-        "steady_rate": args.rate, "steady_p50_ms": round(statistics.median(latencies), 2),
-        "steady_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 2), "steady_errors": steady_errors,
+        "burst_backlog_at_end": left_at_end, "burst_backlog_drain_s": round(drain_seconds, 1),
+        "burst_cpu_ms_per_delivery": cpu,
+        "steady_rate": args.rate, "steady_p50_ms": round(steady_run.percentile(50), 2),
+        "steady_p99_ms": round(steady_run.percentile(99), 2), "steady_errors": steady_run.errors,
+        "steady_generator_lag_max_ms": round(steady_run.lag_ms_max, 2),
         "backlog_after_steady": backlog_samples, "credited": credited, "expected_credits": steady_count,
     }
 
