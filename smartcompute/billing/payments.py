@@ -122,7 +122,7 @@ def apply_event(db: Database, provider: str, event: dict[str, Any], *,
     if payment is None:
         raise PaymentNotFound(f"no {provider} payment {event.get('payment_id') or event.get('provider_payment_id')}")
     now = utcnow()
-    changes: dict[str, Any] = {"last_event_at": now, "updated_at": now}
+    changes: dict[str, Any] = {"last_event_at": now}  # updated_at: the column's own onupdate
     if payment.provider_payment_id is None and event.get("provider_payment_id"):
         changes["provider_payment_id"] = event["provider_payment_id"]
     status = event.get("status")
@@ -178,7 +178,7 @@ def _confirm(connection: Connection, payment: Row, event: dict[str, Any], tolera
             "credited": credits}
 
 
-def settle(payment: Payment | Row, event: dict[str, Any], tolerance: Decimal) -> tuple[str, Decimal | None, int]:
+def settle(payment: Row, event: dict[str, Any], tolerance: Decimal) -> tuple[str, Decimal | None, int]:
     """(settlement, amount paid, credits to give) for a confirmation."""
     paid = _decimal(event.get("amount"))
     currency = (event.get("currency") or "").upper()
