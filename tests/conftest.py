@@ -12,6 +12,8 @@ import subprocess
 import uuid
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -125,6 +127,22 @@ def app(settings: Settings):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_clients_close_responses():
+    """Every app's test client is a BufferedClient, in every test."""
+    Flask.test_client_class = BufferedClient
+    yield
+    Flask.test_client_class = None
+
+
+class BufferedClient(FlaskClient):
+    """Flask's test client, reading each response to its end and closing it as a WSGI server does, so the
+    work a request leaves for after its response (web/after_response.py) has run when the call returns."""
+
+    def open(self, *args, buffered: bool = True, **kwargs):
+        return super().open(*args, buffered=buffered, **kwargs)
 
 
 def make_account(sessions, role: str = "owner", account_of: Account | None = None, credits: int = TEST_CREDITS) -> Account:

@@ -19,6 +19,7 @@ from smartcompute.billing.secrets import resolve_settings, webhook_secrets
 from smartcompute.billing.webhooks import configured_providers
 from smartcompute import jsoncodec
 from smartcompute.db import make_engine, make_session_factory
+from web.after_response import AfterResponse
 from web.auth import jwt
 from web.problems import register_problem_handlers
 from web.runtime import WebRuntime, close_db
@@ -61,6 +62,7 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
     _register_blueprints(app)
     init_payments(app, settings)  # provider API clients and the billing, payments and dead-letter blueprints
     register_access_control(app, settings)  # after the blueprints: it wraps the sign-in view with its limits
+    app.wsgi_app = AfterResponse(app.wsgi_app)  # publishes once the response is sent (web/after_response.py)
     return app
 
 

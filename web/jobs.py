@@ -16,6 +16,7 @@ from smartcompute.detection.telemetry import InvalidTelemetry
 from smartcompute.jobs import lifecycle, services
 from smartcompute.jobs.models import JOB_TYPES, STATUSES, Job
 from smartcompute.jobs.schemas import JobRequest
+from web.after_response import publish_after_response
 from web.auth import current_principal, requires
 from web.billing import insufficient_credits
 from web.bodies import read_json
@@ -105,12 +106,9 @@ def _fingerprint(job_request: JobRequest) -> str:
 
 
 def _publish(job_id: uuid.UUID, priority: str) -> None:
-    """The row is committed; if the broker is down now, the re-publisher sends the job later."""
-    try:
-        publish_job(web_runtime().celery, job_id, priority, request_id_var.get())
-    except Exception as error:  # any broker failure: the job is safe in PostgreSQL either way
-        log.warning("broker unavailable; job left for the re-publisher", extra={"job_id": str(job_id), "error": str(error)})
-        lifecycle.mark_unpublished(db(), job_id)
+    request_id = request_id_var.get()
+    publish_after_response("job", job_id, lambda celery: publish_job(celery, job_id, priority, request_id),
+                           lifecycle.mark_unpublished)
 
 
 @jobs.get("/<job_id>")

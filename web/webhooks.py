@@ -2,7 +2,7 @@
 
 Nothing is acknowledged before the event is durable: the 200 is sent only after `record_event`'s INSERT has
 committed (it runs on the request's autocommit connection, `statement_db`, so the statement is its own
-transaction).
+transaction). The event is published to the payment queue once the 200 is sent (web/after_response.py).
 """
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from flask import Blueprint, Response, json, request
 
 from config.logging import request_id_var
 from smartcompute.billing import webhooks as billing_webhooks
+from web.after_response import publish_after_response
 from web.problems import Problem
-from web.runtime import db, statement_db, web_runtime
+from web.runtime import statement_db, web_runtime
 from workers.publishing import publish_payment_event
 
 log = logging.getLogger("smartcompute.web")
@@ -37,10 +38,9 @@ def receive_payment_event(provider_name: str):
         raise Problem(400, str(error), kind="invalid-event") from None
     stored_id = billing_webhooks.record_event(statement_db(), event, raw_body)
     if stored_id is not None:
-        try:
-            publish_payment_event(web_runtime().celery, stored_id, request_id_var.get())
-        except Exception as error:  # stored durably; the re-publisher will queue it
-            log.warning("broker unavailable; event left for the re-publisher", extra={"error": str(error)})
-            billing_webhooks.mark_unpublished(db(), stored_id)
+        request_id = request_id_var.get()
+        publish_after_response("event", stored_id,
+                               lambda celery: publish_payment_event(celery, stored_id, request_id),
+                               billing_webhooks.mark_unpublished)
     body = {"received": True, "event_id": event.event_id, "duplicate": stored_id is None}
     return Response(json.dumps(body), status=200, mimetype="application/json")
