@@ -1,7 +1,6 @@
 """The job API: submit (202), poll, list and cancel."""
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -26,7 +25,6 @@ from web.replies import query_limit
 from web.runtime import db, statement_db, web_runtime
 from workers.publishing import publish_job
 
-log = logging.getLogger("smartcompute.web")
 jobs = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 _POLL_AFTER_SECONDS = "1"
 
