@@ -315,10 +315,12 @@ def _round(value: float | None) -> float | None:
 
 # --- reporting ----------------------------------------------------------------------------------------
 
-def report(results: dict, opts: Options) -> str:
+def report(results: dict, opts: Options, loop_seconds: tuple[float, float]) -> str:
     lines = [f"job platform benchmark: {opts.jobs} jobs, {opts.clients} clients, gunicorn {opts.web_workers}x"
              f"{opts.web_threads} threads, celery concurrency {opts.concurrency}, {os.cpu_count()} CPUs"
-             + "".join(f", {name}={value}" for name, value in opts.extra_env.items()), ""]
+             + "".join(f", {name}={value}" for name, value in opts.extra_env.items()),
+             f"machine speed: a fixed Python loop took {loop_seconds[0]:.2f} s before and {loop_seconds[1]:.2f} s "
+             "after the run (lower is faster; see bench/README.md)", ""]
     lines.append(f"{'broker':9} {'pipeline':8} {'jobs/s':>7} {'ok':>5} {'fail':>4}  "
                  f"CPU ms/job: {'api':>5} {'worker':>6} {'pg':>5} {'broker':>6} {'loadgen':>7}  busy  other")
     for broker, result in results.items():
@@ -391,11 +393,14 @@ def main(argv: list[str] | None = None) -> int:
     opts = parse_options(argv)
     # A SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the processes, database and vhost are removed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    before = procs.python_loop_seconds()
     results = run(opts)
-    print(report(results, opts))
+    loop_seconds = (before, procs.python_loop_seconds())
+    print(report(results, opts, loop_seconds))
     if opts.json_path:
         opts.json_path.write_text(json.dumps({"options": {**vars(opts), "json_path": str(opts.json_path)},
-                                              "results": results}, indent=2, default=str))
+                                              "python_loop_seconds": loop_seconds, "results": results},
+                                             indent=2, default=str))
     return 0
 
 

@@ -159,6 +159,21 @@ def pids_named(command: str, cmdline_contains: str = "") -> list[int]:
     return found
 
 
+# Run at module level (global names), as the calibration loop quoted in bench/README.md since stop 9 was.
+_CALIBRATION_LOOP = compile("total = 0\nfor number in range(3_000_000):\n    total += number * number % 7\n",
+                            "<calibration>", "exec")
+
+
+def python_loop_seconds() -> float:
+    """CPU seconds this process takes for a fixed pure-Python loop: how fast the machine runs Python now.
+
+    On a shared VM the same code runs several times faster or slower from hour to hour, so every benchmark
+    prints this beside its figures: two runs compare only at similar values (lower is faster)."""
+    started = time.process_time()
+    exec(_CALIBRATION_LOOP, {})
+    return round(time.process_time() - started, 3)
+
+
 def machine_cpu_seconds() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
     with open("/proc/stat") as stat:

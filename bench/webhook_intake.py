@@ -104,6 +104,7 @@ def main() -> None:
     parser.add_argument("--broker", choices=("redis", "rabbitmq"), default="redis",
                         help="the Celery broker (default redis, which BROKER_URL defaults to)")
     args = parser.parse_args()
+    loop_before = procs.python_loop_seconds()
     secret = secrets.token_urlsafe(32)
     with bench_environment({"PAYMENT_WEBHOOK_SECRET": secret, "LOG_LEVEL": "WARNING"}) as bench:
         env = {**bench.env, "BROKER_URL": bench.broker_url(args.broker)}
@@ -118,7 +119,8 @@ def main() -> None:
         finally:
             for service in reversed(services):
                 service.stop()
-    print(json.dumps({"broker": args.broker, **result}, indent=2))
+    print(json.dumps({"broker": args.broker, "python_loop_seconds": [loop_before, procs.python_loop_seconds()],
+                      **result}, indent=2))
 
 
 def measure(args, bench, services: list, base_url: str, secret: str) -> dict:
