@@ -108,17 +108,18 @@ def expire_overdue(session: Session, *, batch_size: int = EXPIRY_BATCH_SIZE) -> 
 
 
 def apply_event(db: Database, provider: str, event: dict[str, Any], *,
-                tolerance: Decimal = DEFAULT_TOLERANCE) -> uuid.UUID | None:
+                tolerance: Decimal = DEFAULT_TOLERANCE, payment: Row | None = None) -> uuid.UUID | None:
     """Apply one normalised provider event in the caller's transaction; returns the payment's id.
 
     None when the event names no payment at all (nothing to do); PaymentNotFound when it names one we lack.
     The payment is read as a row and changed by one UPDATE: the payment worker runs this for every event,
-    and loading and flushing an ORM object cost more CPU than the statements themselves.
+    and loading and flushing an ORM object cost more CPU than the statements themselves. `payment`: the row
+    (EVENT_PAYMENT_COLUMNS) the caller already locked in this transaction, found by the event's payment id.
     """
     if not (event.get("payment_id") or event.get("provider_payment_id")):
         return None
     connection = connection_of(db)
-    payment = _find(connection, provider, event)
+    payment = payment or _find(connection, provider, event)
     if payment is None:
         raise PaymentNotFound(f"no {provider} payment {event.get('payment_id') or event.get('provider_payment_id')}")
     now = utcnow()
@@ -138,11 +139,10 @@ def apply_event(db: Database, provider: str, event: dict[str, Any], *,
 
 # Built once: what applying an event reads of a payment, locked until the caller's transaction ends.
 _payments = Payment.__table__
-_PAYMENT_FOR_EVENT = select(
-    _payments.c.id, _payments.c.account_id, _payments.c.provider_payment_id, _payments.c.status,
-    _payments.c.credits, _payments.c.credited, _payments.c.price_amount, _payments.c.price_currency,
-    _payments.c.pay_currency, _payments.c.pay_amount, _payments.c.product_kind, _payments.c.product,
-).where(_payments.c.provider == bindparam("b_provider")).with_for_update()
+EVENT_PAYMENT_COLUMNS = ("id", "account_id", "provider_payment_id", "status", "credits", "credited", "price_amount",
+                         "price_currency", "pay_currency", "pay_amount", "product_kind", "product")
+_PAYMENT_FOR_EVENT = (select(*(_payments.c[name] for name in EVENT_PAYMENT_COLUMNS))
+                      .where(_payments.c.provider == bindparam("b_provider")).with_for_update())
 _BY_OUR_ID = _PAYMENT_FOR_EVENT.where(_payments.c.id == bindparam("b_id"))
 _BY_PROVIDER_ID = _PAYMENT_FOR_EVENT.where(_payments.c.provider_payment_id == bindparam("b_provider_payment_id"))
 _balances = CreditBalance.__table__

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from smartcompute import pagination
 from smartcompute.billing import payments
-from smartcompute.billing.models import WebhookEvent
+from smartcompute.billing.models import Payment, WebhookEvent
 from smartcompute.billing.providers import (  # noqa: F401  (re-exported: the API's names for them)
     InvalidEvent, InvalidSignature, ProviderEvent, WebhookProvider, configured_providers,
 )
@@ -77,27 +77,31 @@ def due_for_publishing(
 def process_event(db: Database, event_id: uuid.UUID, *, tolerance: Decimal = payments.DEFAULT_TOLERANCE) -> bool:
     """Apply a stored event to its payment, once; False when it was processed before (or does not exist).
 
-    The event row stays locked until the commit, so a concurrent delivery of the same message waits and then
-    finds it processed. Exceptions propagate with nothing committed; the task counts the attempt.
+    The first statement locks the payment the event names by our id, marks the event processed (which locks it
+    until the commit, so a concurrent delivery of the same message waits and then finds it processed) and
+    returns both; the payment's changes follow in the same transaction. Exceptions propagate with nothing
+    committed; the task counts the attempt.
     """
     connection = connection_of(db)
-    event = connection.execute(_LOCK_EVENT, {"b_id": event_id}).first()
-    if event is None or event.status in ("processed", "dead"):
+    claimed = connection.execute(_CLAIM_EVENT, {"b_id": event_id, "b_now": utcnow()}).first()
+    if claimed is None:
         db.rollback()
         return False
-    payment_id = payments.apply_event(connection, event.provider, event.normalized or {}, tolerance=tolerance)
-    connection.execute(_MARK_PROCESSED, {"b_id": event_id, "b_payment": payment_id, "b_now": utcnow()})
+    locked = claimed if claimed.id is not None else None  # else named another way: apply_event looks it up
+    payment_id = payments.apply_event(connection, claimed.provider, claimed.normalized or {}, tolerance=tolerance,
+                                      payment=locked)
+    if payment_id != claimed.id:
+        connection.execute(_LINK_PAYMENT, {"b_id": event_id, "b_payment": payment_id})
     db.commit()
     return True
 
 
-# Built once, and only the columns processing needs (not the raw body or the payload): this runs per event.
+# One round trip where there were three (lock the event, lock its payment, mark the event): the function
+# `claim_payment_event` (migration 0011). Its payment columns are those `payments.apply_event` reads.
 _events = WebhookEvent.__table__
-_LOCK_EVENT = (select(_events.c.provider, _events.c.status, _events.c.normalized)
-               .where(_events.c.id == bindparam("b_id")).with_for_update())
-_MARK_PROCESSED = (update(_events).where(_events.c.id == bindparam("b_id"))
-                   .values(status="processed", attempts=_events.c.attempts + 1, processed_at=bindparam("b_now"),
-                           payment_id=bindparam("b_payment"), error=None))
+_CLAIM_EVENT = text("SELECT * FROM claim_payment_event(:b_id, :b_now)").columns(
+    _events.c.provider, _events.c.normalized, *(Payment.__table__.c[name] for name in payments.EVENT_PAYMENT_COLUMNS))
+_LINK_PAYMENT = update(_events).where(_events.c.id == bindparam("b_id")).values(payment_id=bindparam("b_payment"))
 
 
 def record_failure(db: Database, event_id: uuid.UUID, error: str, *, max_attempts: int) -> int:

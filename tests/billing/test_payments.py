@@ -5,7 +5,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from smartcompute.billing import webhooks
 from smartcompute.accounts.models import User
@@ -60,6 +60,23 @@ def test_fifty_distinct_confirmations_of_one_payment_credit_once(client, setting
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert sum(pool.map(lambda event_id: _process(sessions, event_id), ids)) == 50
     assert credits_of(sessions, payment_id) == 1 and balance(sessions, poor_account).balance == 1000
+
+
+def test_each_processed_event_is_linked_to_its_payment_however_it_names_it(client, settings, sessions, poor_account):
+    payment_id = open_payment(sessions, poor_account, "generic", pay_amount="0.001")
+    theirs = payment_row(sessions, payment_id).provider_payment_id
+    deliver(client, settings, "generic", payment_id, "pending")  # our id, as we write it
+    deliver(client, settings, "generic", str(payment_id).upper(), "pending")  # our id, in capitals
+    deliver(client, settings, "generic", "", "confirmed", provider_payment_id=theirs, amount="0.001")  # theirs only
+    with sessions() as session:
+        ids = list(session.scalars(select(WebhookEvent.id).where(or_(
+            WebhookEvent.normalized["payment_id"].astext.ilike(str(payment_id)),
+            WebhookEvent.normalized["provider_payment_id"].astext == theirs)).order_by(WebhookEvent.received_at)))
+    assert [_process(sessions, event_id) for event_id in ids] == [True, True, True]
+    with sessions() as session:
+        linked = [session.get(WebhookEvent, event_id).payment_id for event_id in ids]
+    assert linked == [payment_id] * 3
+    assert payment_row(sessions, payment_id).status == "confirmed" and credits_of(sessions, payment_id) == 1
 
 
 def _process(sessions, event_id) -> bool:
