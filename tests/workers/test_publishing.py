@@ -1,0 +1,57 @@
+"""Publishing keeps one producer and broker connection per thread, and drops it when a publish fails."""
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+
+from config import Settings
+from tests.support import free_port
+from workers import publishing
+from workers.celery_app import PAYMENT_QUEUE, create_celery_app
+
+
+def taken_from_payment_queue(celery) -> int:
+    """Take every message waiting in the payment queue; how many there were."""
+    queue = next(queue for queue in celery.conf.task_queues if queue.name == PAYMENT_QUEUE)
+    taken = 0
+    with celery.connection_for_write() as connection:
+        bound = queue(connection.default_channel)
+        while bound.get(no_ack=True) is not None:
+            taken += 1
+    return taken
+
+
+def test_a_threads_messages_go_out_on_one_kept_connection_and_all_arrive(private_env):
+    celery = create_celery_app(Settings.from_mapping(private_env))
+    publishing.publish_payment_event(celery, uuid.uuid4(), "first")
+    kept = publishing._kept_producer(celery)
+    for _ in range(4):
+        publishing.publish_payment_event(celery, uuid.uuid4(), None)
+
+    assert publishing._kept_producer(celery) is kept and kept.declared == {PAYMENT_QUEUE}
+    assert taken_from_payment_queue(celery) == 5
+
+
+def test_each_thread_publishes_on_a_connection_of_its_own(private_env):
+    celery = create_celery_app(Settings.from_mapping(private_env))
+    publishing.publish_payment_event(celery, uuid.uuid4(), None)
+    other = []
+    thread = threading.Thread(target=lambda: (publishing.publish_payment_event(celery, uuid.uuid4(), None),
+                                              other.append(publishing._kept_producer(celery))))
+    thread.start()
+    thread.join()
+
+    assert other[0].connection is not publishing._kept_producer(celery).connection
+    assert taken_from_payment_queue(celery) == 2
+
+
+@pytest.mark.parametrize("scheme", ["redis", "amqp"])
+def test_a_failed_publish_raises_and_leaves_no_producer_behind(base_env, scheme):
+    url = f"redis://127.0.0.1:{free_port()}/0" if scheme == "redis" else f"amqp://guest:guest@127.0.0.1:{free_port()}//"
+    celery = create_celery_app(Settings.from_mapping({**base_env, "BROKER_URL": url}))
+    with pytest.raises(Exception):
+        publishing.publish_payment_event(celery, uuid.uuid4(), None)
+
+    assert celery not in publishing._kept.by_app  # the next publish starts on a new connection
