@@ -33,7 +33,7 @@ def _timestamp(moment) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def job_view(job: Job, *, with_result: bool = True) -> dict[str, Any]:
+def job_view(job: Job | services.QueuedJob, *, with_result: bool = True) -> dict[str, Any]:
     view = {
         "id": str(job.id), "type": job.type, "status": job.status, "priority": job.priority,
         "progress": job.progress, "created_at": _timestamp(job.created_at),
