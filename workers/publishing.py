@@ -4,7 +4,8 @@ Each thread publishes through a producer it keeps, on a broker connection of its
 took a producer and a pooled connection for every message and bound them together again, and kombu copied the
 queue to check it had been declared: together about a third of the API's CPU for a webhook delivery. A kept
 producer declares its queue with its first message only (kombu, too, declares once per connection). Any
-failure drops it, so the next message opens a new connection and declares again.
+failure drops it. A kept connection can have been closed by the broker since its last message (a restart):
+the message then goes once more at once, on a new connection, rather than waiting for the re-publisher.
 """
 from __future__ import annotations
 
@@ -44,17 +45,25 @@ _kept = threading.local()
 
 
 def _send(celery: Celery, task: str, queue: str, record_id: uuid.UUID, request_id: str | None, **options) -> None:
+    message = {"args": [str(record_id)], "kwargs": {"request_id": request_id}, "task_id": str(record_id),
+               "retry": False, **_shown_as(record_id, request_id), **options}
     kept = _kept_producer(celery)
     try:
-        celery.send_task(
-            task, args=[str(record_id)], kwargs={"request_id": request_id}, task_id=str(record_id), retry=False,
-            producer=kept.producer, declare=[] if queue in kept.declared else None,  # None: Celery declares it
-            **_shown_as(record_id, request_id), **options,
-        )
+        _send_with(celery, kept, task, queue, message)
+    except Exception:
+        if not kept.declared:  # it was a new connection: the broker is down, and the caller marks the row unsent
+            raise
+        _send_with(celery, _kept_producer(celery), task, queue, message)
+
+
+def _send_with(celery: Celery, kept: _KeptProducer, task: str, queue: str, message: dict) -> None:
+    """Publish on `kept`, which is dropped if that fails."""
+    try:
+        celery.send_task(task, producer=kept.producer, declare=[] if queue in kept.declared else None, **message)
     except BaseException:
         _drop(celery, kept)
         raise
-    kept.declared.add(queue)
+    kept.declared.add(queue)  # None above: Celery declared the task's queue with the message
 
 
 def _kept_producer(celery: Celery) -> _KeptProducer:

@@ -1,6 +1,7 @@
 """Publishing keeps one producer and broker connection per thread, and drops it when a publish fails."""
 from __future__ import annotations
 
+import subprocess
 import threading
 import uuid
 
@@ -55,3 +56,19 @@ def test_a_failed_publish_raises_and_leaves_no_producer_behind(base_env, scheme)
         publishing.publish_payment_event(celery, uuid.uuid4(), None)
 
     assert celery not in publishing._kept.by_app  # the next publish starts on a new connection
+
+
+@pytest.mark.parametrize("private_env", ["rabbitmq"], indirect=True)
+def test_a_message_after_the_broker_closed_the_kept_connection_goes_out_at_once_on_a_new_one(private_env):
+    celery = create_celery_app(Settings.from_mapping(private_env))
+    vhost = private_env["BROKER_URL"].rsplit("/", 1)[1]
+    publishing.publish_payment_event(celery, uuid.uuid4(), None)
+    for line in subprocess.run(["rabbitmqctl", "-q", "list_connections", "pid", "vhost"], check=True,
+                               capture_output=True, text=True).stdout.splitlines():
+        pid, _, on = line.partition("\t")
+        if on.strip() == vhost:  # as a broker restart would
+            subprocess.run(["rabbitmqctl", "-q", "close_connection", pid, "test"], check=True, capture_output=True)
+
+    publishing.publish_payment_event(celery, uuid.uuid4(), None)
+
+    assert taken_from_payment_queue(celery) == 2
