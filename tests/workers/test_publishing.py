@@ -1,4 +1,5 @@
-"""Publishing keeps one producer and broker connection per thread, and drops it when a publish fails."""
+"""Publishing keeps one producer and broker connection per thread, drops it when a publish fails, and sends a
+message again at once when the broker has closed the kept connection."""
 from __future__ import annotations
 
 import subprocess
