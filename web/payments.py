@@ -15,6 +15,7 @@ from smartcompute.billing import payments as billing_payments, prices, webhooks 
 from smartcompute.billing.clients import ProviderApiError, configured_clients
 from smartcompute.billing.models import Payment
 from smartcompute.billing.schemas import PaymentRequest
+from web.after_response import publish_after_response
 from web.auth import current_principal, requires, requires_staff
 from web.billing import billing
 from web.replies import query_limit
@@ -119,8 +120,7 @@ def replay(event_id: str):
         billing_webhooks.replay(db(), stored_id)
     except (ValueError, billing_webhooks.EventNotFound):
         raise Problem(404, "no dead-lettered payment event with this id", kind="not-found") from None
-    try:
-        publish_payment_event(web_runtime().celery, stored_id, request_id_var.get())
-    except Exception:  # the re-publisher sends it
-        billing_webhooks.mark_unpublished(db(), stored_id)
+    request_id = request_id_var.get()
+    publish_after_response("event", stored_id, lambda celery: publish_payment_event(celery, stored_id, request_id),
+                           billing_webhooks.mark_unpublished)
     return _json({"id": event_id, "status": "received"}, 202)
