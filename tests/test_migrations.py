@@ -7,6 +7,7 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import make_url
 
 from tests.conftest import POSTGRES_ADMIN_URL
@@ -50,3 +51,23 @@ def test_upgrade_then_downgrade_then_upgrade_again(empty_database_url):
 def test_the_models_match_the_migrations(database_url):
     """Alembic's own check: autogenerate finds nothing to add."""
     command.check(alembic_config(database_url))
+
+
+def test_large_json_columns_compress_with_lz4_where_the_server_has_it(database_url):
+    """A job's telemetry, its result and a host's baseline; a server built without LZ4 keeps its default."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            try:
+                connection.execute(text("SET default_toast_compression = 'lz4'"))
+                expected = "l"
+            except DBAPIError:  # "invalid value for parameter": this server has no LZ4
+                connection.rollback()
+                expected = ""
+            methods = dict(connection.execute(text(
+                "SELECT attrelid::regclass::text || '.' || attname, attcompression FROM pg_attribute "
+                "WHERE (attrelid, attname) IN (('jobs'::regclass, 'data'), ('jobs'::regclass, 'result'), "
+                "('host_baselines'::regclass, 'state'))")).all())
+    finally:
+        engine.dispose()
+    assert methods == {"jobs.data": expected, "jobs.result": expected, "host_baselines.state": expected}

@@ -38,6 +38,7 @@ class Job(Base):
     priority: Mapped[str] = mapped_column(String(10), default="normal")
     status: Mapped[str] = mapped_column(String(10), default="queued")
     progress: Mapped[float] = mapped_column(default=0.0)
+    # data, result and HostBaseline.state are compressed with LZ4 where the server has it (migration 0012).
     data: Mapped[dict[str, Any]] = deferred(mapped_column(JSON, nullable=False))
     result: Mapped[dict[str, Any] | None] = deferred(mapped_column(JSON))
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
