@@ -16,9 +16,9 @@ from datetime import timedelta
 from config.logging import request_id_var
 import smartcompute.models  # noqa: F401  (every table, so foreign keys resolve)
 from smartcompute.billing import payments, webhooks
-from workers.celery_app import EXPIRE_PAYMENTS, PROCESS_PAYMENT_EVENT, REPUBLISH_PAYMENTS
+from workers.celery_app import EXPIRE_PAYMENTS, PAYMENT_QUEUE, PROCESS_PAYMENT_EVENT, REPUBLISH_PAYMENTS
 from workers.payment_worker import app
-from workers.publishing import publish_payment_event
+from workers.publishing import publish_payment_event, resend_after
 from workers.runtime import runtime
 
 log = logging.getLogger("smartcompute.worker")
@@ -62,7 +62,7 @@ def republish_payment_events() -> None:
     """Send again stored events the broker never got (it was down at intake) or lost."""
     worker = runtime(app)
     settings = worker.settings
-    unsent, stale = timedelta(seconds=settings.REPUBLISH_UNSENT_AFTER), timedelta(seconds=settings.REPUBLISH_STALE_AFTER)
+    unsent, stale = timedelta(seconds=settings.REPUBLISH_UNSENT_AFTER), resend_after(app, PAYMENT_QUEUE)
     with worker.sessions() as session:
         for event_id in webhooks.due_for_publishing(session, unsent_after=unsent, stale_after=stale):
             try:

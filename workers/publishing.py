@@ -14,6 +14,7 @@ import threading
 import uuid
 import weakref
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from celery import Celery
 from kombu import Connection, Producer
@@ -31,6 +32,30 @@ def publish_job(celery: Celery, job_id: uuid.UUID, priority: str, request_id: st
 
 def publish_payment_event(celery: Celery, event_id: uuid.UUID, request_id: str | None) -> None:
     _send(celery, PROCESS_PAYMENT_EVENT, PAYMENT_QUEUE, event_id, request_id)
+
+
+def resend_after(celery: Celery, queue_name: str) -> timedelta:
+    """How long a sent message may go untaken before the re-publisher sends it again.
+
+    While the broker's queue still holds messages, ours may be waiting among them: REPUBLISH_STALE_AFTER. Once
+    it holds none, a message sent longer ago than REPUBLISH_MISSING_AFTER and still not taken was lost (a Redis
+    restarted without persistence, a RabbitMQ that crashed before writing it, a publish into a connection that
+    had died): it goes again then, not a quarter of an hour later. Workers take one message per free process
+    (late acknowledgement, prefetch 1), so a message a worker holds is started at once, not left waiting.
+    """
+    settings = app_settings(celery)
+    try:
+        waiting = _waiting_messages(celery, queue_name)
+    except Exception:  # the broker is unreachable: publishing will fail and mark what it could not send
+        waiting = None
+    return timedelta(seconds=settings.REPUBLISH_MISSING_AFTER if waiting == 0 else settings.REPUBLISH_STALE_AFTER)
+
+
+def _waiting_messages(celery: Celery, queue_name: str) -> int:
+    """Messages in `queue_name` that no consumer has taken; declaring it (as configured) reports the count."""
+    queue = next(queue for queue in celery.conf.task_queues if queue.name == queue_name)
+    with celery.connection_for_read() as connection:
+        return queue(connection.default_channel).queue_declare().message_count
 
 
 @dataclass

@@ -17,8 +17,8 @@ from smartcompute.detection.telemetry import InvalidTelemetry
 from smartcompute.jobs import lifecycle
 from smartcompute.jobs.models import HostBaseline, Job
 from workers import app
-from workers.celery_app import REPUBLISH, RUN_ANALYSIS
-from workers.publishing import publish_job
+from workers.celery_app import CORE_QUEUE, REPUBLISH, RUN_ANALYSIS
+from workers.publishing import publish_job, resend_after
 from workers.runtime import JobRun, job_lock_is_free, job_lock_key, job_run, lock_host, runtime
 
 log = logging.getLogger("smartcompute.worker")
@@ -128,7 +128,7 @@ def republish_waiting_work() -> None:
     Payment events are re-sent by the payment worker's own schedule (workers/payment_tasks.py)."""
     worker = runtime(app)
     settings = worker.settings
-    unsent, stale = timedelta(seconds=settings.REPUBLISH_UNSENT_AFTER), timedelta(seconds=settings.REPUBLISH_STALE_AFTER)
+    unsent, stale = timedelta(seconds=settings.REPUBLISH_UNSENT_AFTER), resend_after(app, CORE_QUEUE)
     with worker.sessions() as session:
         for job_id, priority, request_id in lifecycle.due_for_publishing(session, unsent_after=unsent, stale_after=stale):
             try:

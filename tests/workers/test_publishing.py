@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -73,3 +74,28 @@ def test_a_message_after_the_broker_closed_the_kept_connection_goes_out_at_once_
     publishing.publish_payment_event(celery, uuid.uuid4(), None)
 
     assert taken_from_payment_queue(celery) == 2
+
+
+WINDOWS = {"REPUBLISH_STALE_AFTER": "900", "REPUBLISH_MISSING_AFTER": "30"}
+
+
+def test_a_sent_message_may_wait_the_stale_window_while_its_queue_holds_messages(private_env):
+    celery = create_celery_app(Settings.from_mapping({**private_env, **WINDOWS}))
+    publishing.publish_payment_event(celery, uuid.uuid4(), None)
+
+    assert publishing.resend_after(celery, PAYMENT_QUEUE) == timedelta(seconds=900)
+
+
+def test_a_sent_message_still_untaken_once_its_queue_is_empty_is_resent_after_the_missing_window(private_env):
+    celery = create_celery_app(Settings.from_mapping({**private_env, **WINDOWS}))
+    publishing.publish_payment_event(celery, uuid.uuid4(), None)
+    taken_from_payment_queue(celery)  # as a broker that lost it would
+
+    assert publishing.resend_after(celery, PAYMENT_QUEUE) == timedelta(seconds=30)
+
+
+def test_an_unreachable_broker_keeps_the_stale_window(base_env):
+    url = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
+    celery = create_celery_app(Settings.from_mapping({**base_env, **WINDOWS, "BROKER_URL": url}))
+
+    assert publishing.resend_after(celery, PAYMENT_QUEUE) == timedelta(seconds=900)

@@ -1,4 +1,5 @@
-"""No accepted job is lost or run twice: SIGKILLed workers, a broker that is down, priorities, cancellation.
+"""No accepted job is lost or run twice: SIGKILLed workers, a broker that is down or loses a message, priorities,
+cancellation.
 
 Each test gets a broker namespace of its own (a fresh Redis key prefix or RabbitMQ vhost) so no other
 worker of the run can take its messages.
@@ -13,9 +14,12 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, select, text
 
+from config import Settings
 from smartcompute.jobs.models import HostBaseline
 from tests.support import celery_worker, free_port, job_body, wait_until
 from tests.workers.conftest import FAST_REPUBLISH, job_row, wait_for_status
+from workers import publishing
+from workers.celery_app import CORE_QUEUE, create_celery_app
 from workers.runtime import host_lock_key
 
 
@@ -146,6 +150,38 @@ def test_a_job_accepted_while_rabbitmq_is_unreachable_runs_once_it_is_back(
     assert job_row(sessions, job_id).status == "queued"
     assert job_row(sessions, job_id).published_at is None
     with celery_worker({**rabbitmq_env, **FAST_REPUBLISH}, tmp_path, beat=True):
+        done = wait_for_status(sessions, job_id, ("succeeded",), timeout=60)
+    assert done.attempts == 1
+
+
+def waiting_jobs(env) -> int:
+    return publishing._waiting_messages(create_celery_app(Settings.from_mapping(env)), CORE_QUEUE)
+
+
+def test_a_job_whose_message_a_restarted_redis_lost_runs_once_a_worker_finds_the_queue_empty(
+        base_env, private_redis, account, sessions, tmp_path):
+    port, start, stop = private_redis
+    env = {**base_env, **FAST_REPUBLISH, "REPUBLISH_MISSING_AFTER": "1", "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+           "BROKER_URL": f"redis://127.0.0.1:{port}/0"}
+    job_id = submit(api(env), account, job_body(points=80))
+    wait_until(lambda: waiting_jobs(env) == 1, 10, "the job's message in Redis")
+    stop()
+    start()  # it keeps nothing on disk: the message is gone, the job is still queued and marked sent
+    assert waiting_jobs(env) == 0 and job_row(sessions, job_id).published_at is not None
+    with celery_worker(env, tmp_path, beat=True):
+        done = wait_for_status(sessions, job_id, ("succeeded",), timeout=60)
+    assert done.attempts == 1
+
+
+@pytest.mark.parametrize("private_env", ["rabbitmq"], indirect=True)
+def test_a_job_whose_message_rabbitmq_lost_runs_once_a_worker_finds_the_queue_empty(
+        private_env, account, sessions, tmp_path):
+    env = {**private_env, "REPUBLISH_MISSING_AFTER": "1"}
+    job_id = submit(api(env), account, job_body(points=80))
+    wait_until(lambda: waiting_jobs(env) == 1, 10, "the job's message in RabbitMQ")
+    vhost = env["BROKER_URL"].rsplit("/", 1)[1]
+    subprocess.run(["rabbitmqctl", "-q", "purge_queue", "-p", vhost, CORE_QUEUE], check=True, capture_output=True)
+    with celery_worker(env, tmp_path, beat=True):
         done = wait_for_status(sessions, job_id, ("succeeded",), timeout=60)
     assert done.attempts == 1
 
