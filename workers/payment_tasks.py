@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
 
 from config.logging import request_id_var
 import smartcompute.models  # noqa: F401  (every table, so foreign keys resolve)
 from smartcompute.billing import payments, webhooks
 from workers.celery_app import EXPIRE_PAYMENTS, PAYMENT_QUEUE, PROCESS_PAYMENT_EVENT, REPUBLISH_PAYMENTS
 from workers.payment_worker import app
-from workers.publishing import publish_payment_event, resend_after
+from workers.publishing import publish_payment_event, republish_windows
 from workers.runtime import runtime
 
 log = logging.getLogger("smartcompute.worker")
@@ -61,10 +60,9 @@ def _count_failure(connection, event_id: str, error: Exception, max_attempts: in
 def republish_payment_events() -> None:
     """Send again stored events the broker never got (it was down at intake) or lost."""
     worker = runtime(app)
-    settings = worker.settings
-    unsent, stale = timedelta(seconds=settings.REPUBLISH_UNSENT_AFTER), resend_after(app, PAYMENT_QUEUE)
+    windows = republish_windows(app, PAYMENT_QUEUE)
     with worker.sessions() as session:
-        for event_id in webhooks.due_for_publishing(session, unsent_after=unsent, stale_after=stale):
+        for event_id in webhooks.due_for_publishing(session, **windows):
             try:
                 publish_payment_event(app, event_id, None)
             except Exception:

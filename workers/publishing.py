@@ -34,6 +34,13 @@ def publish_payment_event(celery: Celery, event_id: uuid.UUID, request_id: str |
     _send(celery, PROCESS_PAYMENT_EVENT, PAYMENT_QUEUE, event_id, request_id)
 
 
+def republish_windows(celery: Celery, queue_name: str) -> dict[str, timedelta]:
+    """The re-publisher's windows for `queue_name`, as `due_for_publishing` takes them: how long a message never
+    sent (the broker refused it) and one sent but not yet taken may wait before they are sent again."""
+    return {"unsent_after": timedelta(seconds=app_settings(celery).REPUBLISH_UNSENT_AFTER),
+            "stale_after": resend_after(celery, queue_name)}
+
+
 def resend_after(celery: Celery, queue_name: str) -> timedelta:
     """How long a sent message may go untaken before the re-publisher sends it again.
 
@@ -54,9 +61,13 @@ def resend_after(celery: Celery, queue_name: str) -> timedelta:
 
 def _waiting_messages(celery: Celery, queue_name: str) -> int:
     """Messages in `queue_name` that no consumer has taken; declaring it (as configured) reports the count."""
-    queue = next(queue for queue in celery.conf.task_queues if queue.name == queue_name)
     with celery.connection_for_read() as connection:
-        return queue(connection.default_channel).queue_declare().message_count
+        return configured_queue(celery, queue_name)(connection.default_channel).queue_declare().message_count
+
+
+def configured_queue(celery: Celery, queue_name: str):
+    """The kombu Queue of that name in the app's configuration (with its exchange and arguments)."""
+    return next(queue for queue in celery.conf.task_queues if queue.name == queue_name)
 
 
 @dataclass

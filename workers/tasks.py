@@ -18,7 +18,7 @@ from smartcompute.jobs import lifecycle
 from smartcompute.jobs.models import HostBaseline, Job
 from workers import app
 from workers.celery_app import CORE_QUEUE, REPUBLISH, RUN_ANALYSIS
-from workers.publishing import publish_job, resend_after
+from workers.publishing import publish_job, republish_windows
 from workers.runtime import JobRun, job_lock_is_free, job_lock_key, job_run, lock_host, runtime
 
 log = logging.getLogger("smartcompute.worker")
@@ -127,10 +127,9 @@ def republish_waiting_work() -> None:
 
     Payment events are re-sent by the payment worker's own schedule (workers/payment_tasks.py)."""
     worker = runtime(app)
-    settings = worker.settings
-    unsent, stale = timedelta(seconds=settings.REPUBLISH_UNSENT_AFTER), resend_after(app, CORE_QUEUE)
+    windows = republish_windows(app, CORE_QUEUE)
     with worker.sessions() as session:
-        for job_id, priority, request_id in lifecycle.due_for_publishing(session, unsent_after=unsent, stale_after=stale):
+        for job_id, priority, request_id in lifecycle.due_for_publishing(session, **windows):
             try:
                 publish_job(app, job_id, priority, request_id)
             except Exception:

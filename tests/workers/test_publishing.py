@@ -17,10 +17,9 @@ from workers.celery_app import PAYMENT_QUEUE, create_celery_app
 
 def taken_from_payment_queue(celery) -> int:
     """Take every message waiting in the payment queue; how many there were."""
-    queue = next(queue for queue in celery.conf.task_queues if queue.name == PAYMENT_QUEUE)
     taken = 0
     with celery.connection_for_write() as connection:
-        bound = queue(connection.default_channel)
+        bound = publishing.configured_queue(celery, PAYMENT_QUEUE)(connection.default_channel)
         while bound.get(no_ack=True) is not None:
             taken += 1
     return taken
