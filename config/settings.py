@@ -162,8 +162,8 @@ class Settings:
                                             "once the broker holds no message waiting on its queue (it was lost)")
     BROKER_VISIBILITY_TIMEOUT: int = _setting(_positive_int, default="", doc="Redis broker redelivery delay")
     BROKER_PUBLISH_CONFIRMS: bool = _setting(
-        _boolean, default="true", doc="the API waits for RabbitMQ to confirm each publish, so a job sent into a "
-        "failing broker is re-sent after REPUBLISH_UNSENT_AFTER, not once its queue has emptied")
+        _boolean, default="false", doc="the API waits for RabbitMQ to confirm each publish, so a job lost in a "
+        "crashing broker is re-sent after REPUBLISH_UNSENT_AFTER, not once its queue has emptied")
     TASK_EVENTS: bool = _setting(_boolean, default="true", doc="workers send task events for Flower")
     TASK_SENT_EVENTS: bool = _setting(_boolean, default="false", doc="the API also sends task-sent events, so "
                                       "Flower lists a task before a worker takes it; one more broker publish each")

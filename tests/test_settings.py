@@ -55,8 +55,8 @@ def test_the_hard_time_limit_must_exceed_the_soft_one():
         Settings.from_mapping({**REQUIRED, "JOB_SOFT_TIME_LIMIT": "60", "JOB_HARD_TIME_LIMIT": "30"})
 
 
-@pytest.mark.parametrize(("value", "confirmed"), [(None, True), ("false", False)])
-def test_the_api_waits_for_rabbitmq_publish_confirms_unless_told_not_to(value, confirmed):
+@pytest.mark.parametrize(("value", "confirmed"), [(None, False), ("true", True)])
+def test_the_api_waits_for_rabbitmq_publish_confirms_only_when_told_to(value, confirmed):
     from workers.celery_app import celery_config, for_role
 
     env = {**REQUIRED, "BROKER_URL": "amqp://guest:guest@mq.example:5672//"}

@@ -118,8 +118,8 @@ def for_role(config: dict, role: str, settings: Settings) -> dict:
 def _without_publish_confirms(config: dict) -> dict:
     """Workers publish Flower's task events from their event loop, and waiting for a RabbitMQ confirm on each
     one stalled that loop (half the main process's time). Their other publishes (retries, re-publisher sends)
-    are backed by PostgreSQL: the re-publisher sends a lost one again (`workers.publishing.resend_after`). The
-    API keeps confirms, so a job it accepts while the broker is failing is known unsent and re-published promptly."""
+    are backed by PostgreSQL: the re-publisher sends a lost one again (`workers.publishing.resend_after`). Only
+    the API may wait for confirms, with BROKER_PUBLISH_CONFIRMS (off by default; see README, Configuration)."""
     options = {key: value for key, value in config["broker_transport_options"].items() if key != "confirm_publish"}
     return {**config, "broker_transport_options": options}
 

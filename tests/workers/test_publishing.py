@@ -59,19 +59,28 @@ def test_a_failed_publish_raises_and_leaves_no_producer_behind(base_env, scheme)
     assert celery not in publishing._kept.by_app  # the next publish starts on a new connection
 
 
-@pytest.mark.parametrize("private_env", ["rabbitmq"], indirect=True)
-def test_a_message_after_the_broker_closed_the_kept_connection_goes_out_at_once_on_a_new_one(private_env):
-    celery = create_celery_app(Settings.from_mapping(private_env))
-    vhost = private_env["BROKER_URL"].rsplit("/", 1)[1]
-    publishing.publish_payment_event(celery, uuid.uuid4(), None)
+def close_rabbitmq_connections(vhost: str) -> None:
+    """As a broker restart would: RabbitMQ closes every client connection of the vhost."""
     for line in subprocess.run(["rabbitmqctl", "-q", "list_connections", "pid", "vhost"], check=True,
                                capture_output=True, text=True).stdout.splitlines():
         pid, _, on = line.partition("\t")
-        if on.strip() == vhost:  # as a broker restart would
+        if on.strip() == vhost:
             subprocess.run(["rabbitmqctl", "-q", "close_connection", pid, "test"], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("confirms", ["true", "false"])
+@pytest.mark.parametrize("private_env", ["rabbitmq"], indirect=True)
+def test_a_message_after_the_broker_closed_the_kept_connection_goes_out_at_once_on_a_new_one(private_env, confirms):
+    """With or without confirms: py-amqp reads what the broker sent before each publish, so the closed
+    connection fails the publish (it does not vanish into it), and `_send` repeats it on a new connection."""
+    celery = create_celery_app(Settings.from_mapping({**private_env, "BROKER_PUBLISH_CONFIRMS": confirms}))
+    publishing.publish_payment_event(celery, uuid.uuid4(), None)
+    first = publishing._kept_producer(celery)
+    close_rabbitmq_connections(private_env["BROKER_URL"].rsplit("/", 1)[1])
 
     publishing.publish_payment_event(celery, uuid.uuid4(), None)
 
+    assert publishing._kept_producer(celery) is not first
     assert taken_from_payment_queue(celery) == 2
 
 
