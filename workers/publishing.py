@@ -5,7 +5,9 @@ took a producer and a pooled connection for every message and bound them togethe
 queue to check it had been declared: together about a third of the API's CPU for a webhook delivery. A kept
 producer declares its queue with its first message only (kombu, too, declares once per connection). Any
 failure drops it. A kept connection can have been closed by the broker since its last message (a restart):
-the message then goes once more at once, on a new connection, rather than waiting for the re-publisher.
+the message then goes once more at once, on a new connection, rather than waiting for the re-publisher. On
+RabbitMQ that holds without publisher confirms too: py-amqp reads what the broker sent before each publish, so
+a closed connection fails the publish instead of swallowing it (tests/workers/test_publishing.py checks both).
 """
 from __future__ import annotations
 
