@@ -48,8 +48,8 @@ def resend_after(celery: Celery, queue_name: str) -> timedelta:
 
     While the broker's queue still holds messages, ours may be waiting among them: REPUBLISH_STALE_AFTER. Once
     it holds none, a message sent longer ago than REPUBLISH_MISSING_AFTER and still not taken was lost (a Redis
-    restarted without persistence, a RabbitMQ that crashed before writing it, a publish into a connection that
-    had died): it goes again then, not a quarter of an hour later. Workers take one message per free process
+    restarted without persistence, a RabbitMQ that crashed before writing it, a publish written just as the
+    broker went down): it goes again then, not a quarter of an hour later. Workers take one message per free process
     (late acknowledgement, prefetch 1), so a message a worker holds is started at once, not left waiting; only
     a retry waiting out its countdown may then be sent twice, and a second delivery changes nothing.
     """
