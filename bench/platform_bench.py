@@ -81,18 +81,27 @@ class Bench:
 # --- setting up and tearing down -----------------------------------------------------------------
 
 @contextmanager
-def bench_environment(extra_env: dict[str, str]) -> Iterator[Bench]:
-    run_id = f"{os.getpid()}_{secrets.token_hex(3)}"
-    name = vhost = f"smartcompute_bench_{run_id}"
-    prefix = f"smartcompute-bench:{run_id}:"
+def scratch_database(name: str) -> Iterator[str]:
+    """A new database of that name, migrated to head; yields its URL and drops it at the end."""
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
         url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
         migrate(url, "head")
-        _rabbitmqctl("add_vhost", vhost)
-        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def bench_environment(extra_env: dict[str, str]) -> Iterator[Bench]:
+    run_id = f"{os.getpid()}_{secrets.token_hex(3)}"
+    name = vhost = f"smartcompute_bench_{run_id}"
+    prefix = f"smartcompute-bench:{run_id}:"
+    with scratch_database(name) as url, _broker_namespaces(vhost, prefix):
         engine = create_engine(url, pool_size=2)
         bare_pipeline.create_tables(engine)
         env = {"DATABASE_URL": url, "REDIS_URL": REDIS_URL, "BROKER_KEY_PREFIX": prefix,
@@ -102,12 +111,17 @@ def bench_environment(extra_env: dict[str, str]) -> Iterator[Bench]:
         with tempfile.TemporaryDirectory(prefix="platform-bench-") as log_dir:
             yield Bench(url, engine, vhost, prefix, env, Path(log_dir))
         engine.dispose()
+
+
+@contextmanager
+def _broker_namespaces(vhost: str, prefix: str) -> Iterator[None]:
+    try:
+        _rabbitmqctl("add_vhost", vhost)
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield
     finally:
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True)
         _delete_redis_keys(prefix)
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _rabbitmqctl(*args: str) -> None:
