@@ -26,7 +26,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from bench.platform_bench import scratch_database
+from bench.platform_bench import grant_bench_credits, scratch_database
 from bench.procs import cpu_seconds, python_loop_seconds
 from tests.support import job_body
 
@@ -37,14 +37,13 @@ def _account(url: str) -> tuple[uuid.UUID, uuid.UUID]:
     """A user whose account can pay for every job of the run: (user id, account id)."""
     from smartcompute.accounts import services as accounts
     from smartcompute.accounts.models import User
-    from smartcompute.billing import ledger
     from smartcompute.db import make_engine
 
     engine = make_engine(url)
     with Session(engine) as session:
         user_id = accounts.create_user(session, f"bench-{secrets.token_hex(6)}@example.test")
         account_id = session.get(User, user_id).account_id
-        ledger.grant(session, account_id, 10**12, f"bench-{account_id}", note="job statements benchmark")
+        grant_bench_credits(session, account_id)
         session.commit()
     engine.dispose()
     return user_id, account_id

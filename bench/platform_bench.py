@@ -152,16 +152,16 @@ def new_api_key(engine: Engine) -> tuple[str, str]:
         _, key = accounts.create_api_key(session, user_id)
         account_id = session.get(User, user_id).account_id
         session.get(Account, account_id).plan = "bench"
-        _grant_credits(session, account_id)
+        grant_bench_credits(session, account_id)
         session.commit()
     return key, str(account_id)
 
 
-def _grant_credits(session, account_id) -> None:
+def grant_bench_credits(session, account_id) -> None:
     """Enough credits that billing never refuses a benchmark job."""
     from smartcompute.billing import ledger
 
-    ledger.grant(session, account_id, 10**12, f"bench-{account_id}", note="platform benchmark")
+    ledger.grant(session, account_id, 10**12, f"bench-{account_id}", note="benchmark credits")
 
 
 @contextmanager
