@@ -26,7 +26,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from bench.platform_bench import grant_bench_credits, scratch_database
+from bench.platform_bench import new_bench_user, scratch_database
 from bench.procs import cpu_seconds, python_loop_seconds
 from tests.support import job_body
 
@@ -35,15 +35,11 @@ _BACKEND_PID = text("SELECT pg_backend_pid()")
 
 def _account(url: str) -> tuple[uuid.UUID, uuid.UUID]:
     """A user whose account can pay for every job of the run: (user id, account id)."""
-    from smartcompute.accounts import services as accounts
-    from smartcompute.accounts.models import User
     from smartcompute.db import make_engine
 
     engine = make_engine(url)
     with Session(engine) as session:
-        user_id = accounts.create_user(session, f"bench-{secrets.token_hex(6)}@example.test")
-        account_id = session.get(User, user_id).account_id
-        grant_bench_credits(session, account_id)
+        user_id, account_id = new_bench_user(session)
         session.commit()
     engine.dispose()
     return user_id, account_id

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -144,24 +145,28 @@ BENCH_PLANS = f"{DEFAULT_PLANS};bench:requests=10000000/minute,jobs_per_day=1000
 def new_api_key(engine: Engine) -> tuple[str, str]:
     """A fresh user in a fresh account: (api key, account id). Each phase gets its own, to count its jobs."""
     from smartcompute.accounts import services as accounts
-    from smartcompute.accounts.models import Account, User
+    from smartcompute.accounts.models import Account
     from sqlalchemy.orm import Session
 
     with Session(engine) as session:
-        user_id = accounts.create_user(session, f"bench-{secrets.token_hex(6)}@example.test")
+        user_id, account_id = new_bench_user(session)
         _, key = accounts.create_api_key(session, user_id)
-        account_id = session.get(User, user_id).account_id
         session.get(Account, account_id).plan = "bench"
-        grant_bench_credits(session, account_id)
         session.commit()
     return key, str(account_id)
 
 
-def grant_bench_credits(session, account_id) -> None:
-    """Enough credits that billing never refuses a benchmark job."""
+def new_bench_user(session) -> tuple[uuid.UUID, uuid.UUID]:
+    """A new user in a new account with enough credits that billing never refuses a benchmark job:
+    (user id, account id). The caller commits."""
+    from smartcompute.accounts import services as accounts
+    from smartcompute.accounts.models import User
     from smartcompute.billing import ledger
 
+    user_id = accounts.create_user(session, f"bench-{secrets.token_hex(6)}@example.test")
+    account_id = session.get(User, user_id).account_id
     ledger.grant(session, account_id, 10**12, f"bench-{account_id}", note="benchmark credits")
+    return user_id, account_id
 
 
 @contextmanager
@@ -195,9 +200,8 @@ class CpuMeter:
     def _sample(self) -> dict[str, float]:
         sample = {name: procs.cpu_seconds([s.process.pid, *procs.descendants(s.process.pid)])
                   for name, s in self.services.items()}
-        # Only the backends serving this run's database: other PostgreSQL users of the machine are "other".
-        sample["postgres"] = procs.cpu_seconds(procs.pids_named(CPU_COMPONENTS["postgres"], f" {self.database} "))
-        sample["broker"] = procs.cpu_seconds(procs.pids_named(CPU_COMPONENTS[self.broker]))
+        sample["postgres"] = postgres_cpu_seconds(self.database)
+        sample["broker"] = broker_cpu_seconds(self.broker)
         sample["loadgen"] = sum(os.times()[:2])
         sample["machine_busy"], sample["machine_total"] = procs.machine_cpu_seconds()
         return sample
@@ -211,6 +215,15 @@ class CpuMeter:
         ours = sum(value for name, value in spent.items() if not name.startswith("machine"))
         spent["other"] = max(spent["machine_busy"] - ours, 0.0)  # anything else running on the machine
         return spent
+
+
+def postgres_cpu_seconds(database: str) -> float:
+    """CPU of the backends serving `database` only: other PostgreSQL users of the machine are "other"."""
+    return procs.cpu_seconds(procs.pids_named(CPU_COMPONENTS["postgres"], f" {database} "))
+
+
+def broker_cpu_seconds(broker: str) -> float:
+    return procs.cpu_seconds(procs.pids_named(CPU_COMPONENTS[broker]))
 
 
 def wait_for_jobs(engine: Engine, count_sql: str, params: dict, expected: int,
@@ -231,20 +244,34 @@ BARE_COUNT = """SELECT count(*) FILTER (WHERE status = 'succeeded'), count(*) FI
                        extract(epoch FROM max(finished_at)) FROM bare_results"""
 
 
+@dataclass(frozen=True)
+class Submitter:
+    """Where one turn posts its jobs and how it counts them: a new API key and account for the real pipeline
+    (its jobs are the account's), emptied tables for the bare one."""
+
+    path: str
+    headers: dict[str, str]
+    count_sql: str
+    params: dict[str, str]
+
+
+def new_submitter(bench: Bench, *, bare: bool) -> Submitter:
+    if bare:
+        bare_pipeline.clear_tables(bench.engine)
+        return Submitter("/jobs", {}, BARE_COUNT, {})
+    key, account = new_api_key(bench.engine)
+    return Submitter("/v1/jobs", {"X-API-Key": key}, REAL_COUNT, {"account": account})
+
+
 def throughput(bench: Bench, opts: Options, base_url: str, meter: CpuMeter, *, bare: bool,
                jobs: int, body: bytes) -> dict:
     """Closed-loop POSTs of `jobs` jobs, then jobs/s from the first POST to the last finished_at."""
-    headers, params = {}, {}
-    if bare:
-        bare_pipeline.clear_tables(bench.engine)
-    else:
-        key, account = new_api_key(bench.engine)
-        headers, params = {"X-API-Key": key}, {"account": account}
+    submitter = new_submitter(bench, bare=bare)
+    headers, params = submitter.headers, submitter.params
     meter.start()
-    sent = load.closed_loop(base_url, "/jobs" if bare else "/v1/jobs", body, headers, total=jobs,
-                            clients=opts.clients, time_limit=180)
+    sent = load.closed_loop(base_url, submitter.path, body, headers, total=jobs, clients=opts.clients, time_limit=180)
     accepted = len(sent.job_ids)
-    succeeded, failed, last = wait_for_jobs(bench.engine, BARE_COUNT if bare else REAL_COUNT, params, accepted, 120)
+    succeeded, failed, last = wait_for_jobs(bench.engine, submitter.count_sql, params, accepted, 120)
     cpu = meter.stop()
     seconds = max(last - sent.first_send, 1e-9)
     return {"jobs": jobs, "accepted": accepted, "succeeded": succeeded, "failed": failed,

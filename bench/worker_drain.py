@@ -29,34 +29,28 @@ _PARTS = ("main", "children", "postgres", "broker")
 def _part_seconds(worker: procs.Service, database: str, broker: str) -> dict[str, float]:
     return {"main": procs.cpu_seconds([worker.process.pid]),
             "children": procs.cpu_seconds(procs.descendants(worker.process.pid)),
-            "postgres": procs.cpu_seconds(procs.pids_named("postgres", f" {database} ")),
-            "broker": procs.cpu_seconds(procs.pids_named(platform_bench.CPU_COMPONENTS[broker]))}
+            "postgres": platform_bench.postgres_cpu_seconds(database),
+            "broker": platform_bench.broker_cpu_seconds(broker)}
 
 
 def drain(bench: platform_bench.Bench, opts: platform_bench.Options, broker: str, *, bare: bool, jobs: int,
           body: bytes) -> dict:
     """One turn: a warmed-up pipeline, `jobs` jobs queued behind its stopped worker, then the drain measured."""
-    count_sql = platform_bench.BARE_COUNT if bare else platform_bench.REAL_COUNT
     with platform_bench.pipeline(bench, opts, broker, bare=bare) as (base_url, (worker, _api)):
-        headers, params = {}, {}
-        if bare:
-            platform_bench.bare_pipeline.clear_tables(bench.engine)
-        else:
-            key, account = platform_bench.new_api_key(bench.engine)
-            headers, params = {"X-API-Key": key}, {"account": account}
-        path = "/jobs" if bare else "/v1/jobs"
+        submitter = platform_bench.new_submitter(bench, bare=bare)
         warmup = opts.warmup
-        load.closed_loop(base_url, path, body, headers, total=warmup, clients=8, time_limit=120)
-        platform_bench.wait_for_jobs(bench.engine, count_sql, params, warmup, 120)
+        load.closed_loop(base_url, submitter.path, body, submitter.headers, total=warmup, clients=8, time_limit=120)
+        platform_bench.wait_for_jobs(bench.engine, submitter.count_sql, submitter.params, warmup, 120)
         os.killpg(worker.process.pid, signal.SIGSTOP)
         try:
-            sent = load.closed_loop(base_url, path, body, headers, total=jobs, clients=16, time_limit=180)
+            sent = load.closed_loop(base_url, submitter.path, body, submitter.headers, total=jobs, clients=16,
+                                    time_limit=180)
             database = bench.engine.url.database
             before, started = _part_seconds(worker, database, broker), time.time()
         finally:
             os.killpg(worker.process.pid, signal.SIGCONT)
         succeeded, failed, last_finished = platform_bench.wait_for_jobs(
-            bench.engine, count_sql, params, warmup + len(sent.job_ids), 180)
+            bench.engine, submitter.count_sql, submitter.params, warmup + len(sent.job_ids), 180)
         after = _part_seconds(worker, database, broker)
     seconds = max(last_finished - started, 1e-3)  # to the last finished_at: the poll's 0.25 s steps left out
     drained = max(succeeded + failed - warmup, 1)
