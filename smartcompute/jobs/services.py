@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, select, text
+from sqlalchemy import Text, bindparam, cast, column, select, text
 from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, undefer
+from sqlalchemy.types import NullType
 
 from smartcompute import pagination
 from smartcompute.accounts import limits
@@ -68,11 +69,13 @@ def request_fingerprint(body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-# Insert, credit hold and quotas in one statement (migration 0008); see `submit_job` below.
+# Insert, credit hold and quotas in one statement (migration 0008); see `submit_job` below. Its (void) column
+# is named and typed so SQLAlchemy builds the result's metadata once, not on every submission.
 _SUBMIT = text("""
     SELECT submit_job(CAST(:id AS uuid), CAST(:account_id AS uuid), CAST(:user_id AS uuid), :type, :priority, :data,
                       :host, :idempotency_key, :request_hash, :request_id, :now, :expires_at, :cost, :day,
-                      :jobs_per_day, :concurrent_jobs)""").bindparams(bindparam("data", type_=JSON))
+                      :jobs_per_day, :concurrent_jobs) AS submitted""").bindparams(
+    bindparam("data", type_=JSON)).columns(column("submitted", NullType()))
 _INSUFFICIENT_CREDITS, _QUOTA_USED_UP = "SC402", "SC429"
 
 
