@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine
 from sqlalchemy.engine import Connection, Engine
@@ -30,6 +31,19 @@ def utcnow() -> datetime:
 
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
+
+
+def storable(value: Any) -> Any:
+    """`value` with each NUL character (U+0000) in its strings and keys replaced by U+FFFD, which PostgreSQL's
+    text and jsonb can hold. Only for data that must be kept whatever it holds, with its original bytes stored
+    beside it; the API refuses NUL in what clients send instead."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(item) for item in value]
+    return value
 
 
 def make_engine(database_url: str, *, pool_size: int = 5, autocommit: bool = False) -> Engine:

@@ -26,3 +26,9 @@ def dumps(value: Any) -> str:
 
 
 loads = orjson.loads
+
+
+def may_hold_nul(raw: bytes) -> bool:
+    """False when no string parsed from this JSON can hold U+0000: JSON carries it only as the escape `\\u0000`
+    (a raw NUL byte is not valid JSON). True may be a false alarm (an escaped backslash before `u0000`)."""
+    return b"\\u0000" in raw

@@ -8,6 +8,7 @@ from flask import Response, g, json, request
 
 from config.logging import request_id_var
 from smartcompute.accounts.audit import Actor
+from web.bodies import NUL_MESSAGE
 from web.problems import Problem
 
 
@@ -33,8 +34,12 @@ def query_limit(default: int = 50, maximum: int = 100) -> int:
 
 def query_text(name: str, max_length: int = 320) -> str | None:
     value = request.args.get(name)
+    message = None
     if value is not None and len(value) > max_length:
         message = f"must be at most {max_length} characters"
+    elif value is not None and "\x00" in value:
+        message = NUL_MESSAGE
+    if message:
         raise Problem(422, f"{name} {message}", kind="validation-error", errors=[{"field": name, "message": message}])
     return value or None
 

@@ -12,14 +12,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from smartcompute import pagination
+from smartcompute import jsoncodec, pagination
 from smartcompute.billing import payments
 from smartcompute.billing.models import Payment, WebhookEvent
 from smartcompute.billing.providers import (  # noqa: F401  (re-exported: the API's names for them)
     InvalidEvent, InvalidSignature, ProviderEvent, WebhookProvider, configured_providers,
 )
 from smartcompute.billing.providers.generic import GenericProvider  # noqa: F401
-from smartcompute.db import Database, connection_of, utcnow
+from smartcompute.db import Database, connection_of, storable, utcnow
 
 MAX_ERROR_LENGTH = 2000
 
@@ -43,10 +43,17 @@ def record_event(connection: Connection, event: ProviderEvent, raw_body: bytes) 
     """Store the event durably; None when this provider event was stored before (a redelivery).
 
     One INSERT, so on an autocommit connection it is its own transaction: durable when this returns, with no
-    BEGIN and COMMIT round trips. On a connection in a transaction, the caller commits."""
+    BEGIN and COMMIT round trips. On a connection in a transaction, the caller commits.
+
+    A verified event is stored whatever its text holds: NUL characters, which PostgreSQL cannot store in text or
+    jsonb, become U+FFFD in the parsed columns (the same way on every redelivery), and `raw_body` keeps the bytes
+    as sent."""
+    values = {"event_id": event.event_id, "event_type": event.event_type, "payload": event.payload,
+              "normalized": event.normalized()}
+    if jsoncodec.may_hold_nul(raw_body):  # headers cannot carry NUL at all
+        values = storable(values)
     return connection.execute(_INSERT_EVENT, {
-        "id": uuid.uuid4(), "provider": event.provider, "event_id": event.event_id, "event_type": event.event_type,
-        "raw_body": raw_body, "payload": event.payload, "normalized": event.normalized(), "now": utcnow(),
+        "id": uuid.uuid4(), "provider": event.provider, "raw_body": raw_body, "now": utcnow(), **values,
     }).scalar()
 
 

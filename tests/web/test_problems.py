@@ -102,6 +102,53 @@ def test_an_unknown_path_is_404(client):
     assert_problem(client.get("/v2/nothing"), 404)
 
 
+# PostgreSQL cannot store U+0000 in text: a request carrying it is refused up front, never a 500 later.
+NUL_MESSAGE = "must not contain the NUL character (\\u0000)"
+
+
+def _jobs_of(sessions, account) -> int:
+    from sqlalchemy import func, select
+
+    from smartcompute.jobs.models import Job
+
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(Job).where(Job.account_id == account.account_id))
+
+
+def test_a_nul_character_in_a_job_is_422_naming_the_field_and_nothing_is_stored(client, sessions, account):
+    body = job_body(points=10, host="web\x00-1")
+    problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
+    assert problem["errors"] == [{"field": "data.host", "message": NUL_MESSAGE}]
+    assert _jobs_of(sessions, account) == 0
+
+
+def test_every_nul_in_a_body_is_named_metric_names_and_nested_text_included(client, account):
+    body = job_body(job_type="threat_analysis", points=10)
+    body["data"]["metrics"]["disk\x00io"] = body["data"]["metrics"]["cpu_percent"]
+    body["data"]["processes"] = [{"timestamp": body["data"]["timestamps"][0], "name": "bash",
+                                  "cmdline": "bash\x00-i", "user": "root", "cpu_percent": 1.0, "memory_percent": 1.0}]
+    problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
+    assert sorted(error["field"] for error in problem["errors"]) == ["data.metrics", "data.processes.0.cmdline"]
+
+
+def test_an_escaped_backslash_before_u0000_is_ordinary_text(client, account):
+    response = client.post("/v1/jobs", json=job_body(points=10, host="C:\\u0000"), headers=account.headers)
+    assert response.status_code == 202
+
+
+def test_a_nul_character_in_a_sign_in_email_is_422_not_500(client, account):
+    response = client.post("/v1/auth/token", json={"email": account.email + "\x00", "password": account.password})
+    assert assert_problem(response, 422)["errors"] == [{"field": "email", "message": NUL_MESSAGE}]
+
+
+def test_a_nul_character_in_a_search_is_422_naming_the_parameter(client, account):
+    from tests.security.conftest import bearer, sign_in
+
+    token = bearer(sign_in(client, account)["access_token"])
+    problem = assert_problem(client.get("/v1/account/members?q=a%00b", headers=token), 422)
+    assert problem["errors"] == [{"field": "q", "message": NUL_MESSAGE}]
+
+
 def test_database_down_is_503(settings, account):
     from dataclasses import replace
 

@@ -74,3 +74,19 @@ def test_an_unknown_provider_is_404(client, settings):
 def test_a_signed_body_without_an_event_id_is_400(client, settings):
     body = json.dumps({"type": "payment.confirmed"}).encode()
     assert client.post(URL, data=body, headers=signed(settings.PAYMENT_WEBHOOK_SECRET, body)).status_code == 400
+
+
+def test_a_signed_event_with_nul_characters_is_stored_once_with_its_bytes_as_sent(client, settings, sessions):
+    """PostgreSQL cannot store U+0000 in text or jsonb; a verified event must be kept all the same."""
+    body = json.dumps({"id": "evt_nul\x00", "type": "payment.confirmed\x00",
+                       "data": {"payment_id": "pay\x00", "note": {"a\x00": "b\x00"}}}).encode()
+    headers = signed(settings.PAYMENT_WEBHOOK_SECRET, body)
+    first, again = client.post(URL, data=body, headers=headers), client.post(URL, data=body, headers=headers)
+    assert first.status_code == 200 and first.get_json()["duplicate"] is False
+    assert again.status_code == 200 and again.get_json()["duplicate"] is True
+    assert stored(sessions, "evt_nul\ufffd") == 1
+    with sessions() as session:
+        event = session.scalar(select(WebhookEvent).where(WebhookEvent.event_id == "evt_nul\ufffd"))
+        assert bytes(event.raw_body) == body
+        assert event.event_type == "payment.confirmed\ufffd"
+        assert event.payload["data"]["note"] == {"a\ufffd": "b\ufffd"}
