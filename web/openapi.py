@@ -11,7 +11,7 @@ import smartcompute
 from web.openapi_accounts import accounts_section
 from web.openapi_billing import billing_section
 from web.openapi_core import core_section
-from web.openapi_parts import REF, Section
+from web.openapi_parts import REF, Section, with_input_errors
 
 openapi = Blueprint("openapi", __name__, template_folder="templates")
 
@@ -35,7 +35,7 @@ def openapi_document() -> dict[str, Any]:
         "info": {"title": "SmartCompute API", "version": smartcompute.__version__,
                  "description": "Submit host telemetry for anomaly, threat and performance analysis; poll for results."},
         "servers": [{"url": "/"}],
-        "paths": paths,
+        "paths": with_input_errors(paths),
         "components": {
             "schemas": definitions["$defs"],
             "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},

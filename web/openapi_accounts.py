@@ -7,8 +7,6 @@ from web.openapi_parts import AUTH_ERRORS, SECURED, Section, json_body, problem,
 
 BEARER_ONLY = [{"Bearer": []}]
 RATE_LIMITED = {"429": problem("Rate limit exceeded; see Retry-After")}
-BAD_BODY = {"400": problem("Malformed JSON"), "415": problem("Not application/json"),
-            "422": problem("Schema violation")}
 
 
 def _path_id(name: str) -> dict:
@@ -39,15 +37,15 @@ def _auth_paths() -> dict:
     return {
         "/v1/auth/token": {"post": _op(
             "issueToken", "Exchange email and password for an access and a refresh token",
-            {"200": json_body("TokenPair", "Tokens"), "401": problem("Wrong email or password"), **BAD_BODY},
+            {"200": json_body("TokenPair", "Tokens"), "401": problem("Wrong email or password")},
             security=[], body="TokenRequest")},
         "/v1/auth/refresh": {"post": _op(
             "refreshToken", "Rotate a refresh token (each is usable once; reuse revokes the sign-in)",
-            {"200": json_body("TokenPair", "New tokens"), "401": problem("Invalid, expired, revoked or reused"),
-             **BAD_BODY}, security=[], body="RefreshRequest")},
+            {"200": json_body("TokenPair", "New tokens"), "401": problem("Invalid, expired, revoked or reused")},
+            security=[], body="RefreshRequest")},
         "/v1/auth/logout": {"post": {**_op(
             "logout", "End the sign-in of this access token (or of the refresh token in the body)",
-            {**no_content, **BAD_BODY, **AUTH_ERRORS}, security=BEARER_ONLY + [{}]),
+            {**no_content, **AUTH_ERRORS}, security=BEARER_ONLY + [{}]),
             "requestBody": {"required": False, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/LogoutRequest"}}}}}},
     }
@@ -58,7 +56,7 @@ def _key_paths() -> dict:
     return {
         "/v1/api-keys": {
             "post": _op("createApiKey", "Create an API key; the key is shown once",
-                        {"201": json_body("NewApiKey", "The new key"), **BAD_BODY, **AUTH_ERRORS}, body="ApiKeyRequest"),
+                        {"201": json_body("NewApiKey", "The new key"), **AUTH_ERRORS}, body="ApiKeyRequest"),
             "get": _op("listApiKeys", "Your API keys (an owner's: the account's)",
                        {"200": json_body("ApiKeyList", "Keys, newest first"), **AUTH_ERRORS}),
         },
@@ -70,7 +68,7 @@ def _key_paths() -> dict:
             "rotateApiKey", "Issue a replacement; the old key lives for grace_seconds more",
             {"201": json_body("RotatedApiKey", "The old key (now expiring) and the new one"),
              "404": problem("No such key"), "409": problem("Revoked, expired or already rotated"),
-             **BAD_BODY, **AUTH_ERRORS}, body="RotateRequest", parameters=[key_id])},
+             **AUTH_ERRORS}, body="RotateRequest", parameters=[key_id])},
     }
 
 
@@ -82,20 +80,20 @@ def _account_paths() -> dict:
                                    {"200": json_body("AccountInfo", "The account"), **AUTH_ERRORS})},
         "/v1/account/members": {
             "get": _op("listMembers", "The account's members (owners)",
-                       {"200": json_body("MemberList", "Members"), "422": problem("Bad query"), **AUTH_ERRORS},
+                       {"200": json_body("MemberList", "Members"), **AUTH_ERRORS},
                        parameters=[*_paging(100), _query("q", {"type": "string", "maxLength": 320})]),
             "post": _op("addMember", "Add a member (owners)",
                         {"201": json_body("Member", "The new member"), "409": problem("The email is taken"),
-                         **BAD_BODY, **AUTH_ERRORS}, body="MemberRequest"),
+                         **AUTH_ERRORS}, body="MemberRequest"),
         },
         "/v1/account/members/{user_id}": {"patch": _op(
             "updateMember", "Change a member's role or enable/disable them (owners)",
             {"200": json_body("Member", "The member"), "404": problem("No such member"),
-             "409": problem("Would leave no active owner"), **BAD_BODY, **AUTH_ERRORS},
+             "409": problem("Would leave no active owner"), **AUTH_ERRORS},
             body="MemberUpdate", parameters=[_path_id("user_id")])},
         "/v1/account/audit-events": {"get": _op(
             "listAuditEvents", "The account's audit log, newest first (owners)",
-            {"200": json_body("AuditEventList", "Events"), "422": problem("Bad query"), **AUTH_ERRORS},
+            {"200": json_body("AuditEventList", "Events"), **AUTH_ERRORS},
             parameters=audit_params)},
     }
 
@@ -105,23 +103,23 @@ def _admin_paths() -> dict:
     search = [*_paging(50), _query("q", {"type": "string", "maxLength": 320})]
     return {
         "/v1/admin/accounts": {"get": _op("adminListAccounts", "Search accounts (staff)",
-                                          {"200": json_body("AccountList", "Accounts"), "422": problem("Bad query"),
+                                          {"200": json_body("AccountList", "Accounts"),
                                            **AUTH_ERRORS}, security=BEARER_ONLY, parameters=search)},
         "/v1/admin/accounts/{account_id}": {"patch": _op(
             "adminUpdateAccount", "Change an account's plan (staff)",
-            {"200": json_body("AccountSummary", "The account"), "404": problem("No such account"), **BAD_BODY,
+            {"200": json_body("AccountSummary", "The account"), "404": problem("No such account"),
              **AUTH_ERRORS}, security=BEARER_ONLY, body="AccountUpdate", parameters=[_path_id("account_id")])},
         "/v1/admin/users": {"get": _op("adminListUsers", "Search users (staff)",
-                                       {"200": json_body("MemberList", "Users"), "422": problem("Bad query"),
+                                       {"200": json_body("MemberList", "Users"),
                                         **AUTH_ERRORS}, security=BEARER_ONLY, parameters=[*search, account_filter])},
         "/v1/admin/users/{user_id}": {"patch": _op(
             "adminUpdateUser", "Disable/enable a user or change their role (staff)",
             {"200": json_body("Member", "The user"), "404": problem("No such user"),
-             "409": problem("Would leave no active owner"), **BAD_BODY, **AUTH_ERRORS},
+             "409": problem("Would leave no active owner"), **AUTH_ERRORS},
             security=BEARER_ONLY, body="MemberUpdate", parameters=[_path_id("user_id")])},
         "/v1/admin/audit-events": {"get": _op(
             "adminListAuditEvents", "The whole audit log (staff)",
-            {"200": json_body("AuditEventList", "Events"), "422": problem("Bad query"), **AUTH_ERRORS},
+            {"200": json_body("AuditEventList", "Events"), **AUTH_ERRORS},
             security=BEARER_ONLY, parameters=[*_paging(50), account_filter, _query("cursor", {"type": "string"}),
                                               _query("action", {"type": "string", "maxLength": 60})])},
     }

@@ -19,8 +19,7 @@ def billing_section() -> Section:
             **READ, "responses": {"200": json_body("BalanceView", "The balance"), **AUTH_ERRORS}}},
         "/v1/billing/ledger": {"get": {
             "operationId": "listLedger", "summary": "Every change of the balance, newest first", **READ,
-            "parameters": PAGE, "responses": {"200": {"description": "A page of LedgerEntryView items and next_cursor"},
-                                              "422": problem("Bad query"), **AUTH_ERRORS}}},
+            "parameters": PAGE, "responses": {"200": {"description": "A page of LedgerEntryView items and next_cursor"}, **AUTH_ERRORS}}},
         "/v1/payments": {
             "post": {"operationId": "createPayment", "summary": "Buy a credit pack or plan with crypto", **WRITE,
                      "requestBody": request_body("PaymentRequest"),
@@ -36,8 +35,7 @@ def billing_section() -> Section:
         "/v1/admin/payment-events/dead": {"get": {
             "operationId": "listDeadPaymentEvents", "summary": "Staff: payment events that kept failing, newest first",
             "security": [{"Bearer": []}], "parameters": PAGE,
-            "responses": {"200": {"description": "A page of dead-lettered events and next_cursor"},
-                          "422": problem("Bad query"), **AUTH_ERRORS}}},
+            "responses": {"200": {"description": "A page of dead-lettered events and next_cursor"}, **AUTH_ERRORS}}},
         "/v1/admin/payment-events/{event_id}/replay": {"post": {
             "operationId": "replayPaymentEvent", "summary": "Staff: process a dead-lettered event again",
             "security": [{"Bearer": []}],

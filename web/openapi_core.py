@@ -9,8 +9,6 @@ JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "
 
 def core_section() -> Section:
     """Jobs, webhooks and health (sign-in is in the accounts section)."""
-    submit_errors = {"400": problem("Malformed JSON"), "413": problem("Body too large"),
-                     "415": problem("Not application/json"), "422": problem("Schema or telemetry violation")}
     list_params = [
         {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(schemas.Status.__args__)}},
         {"name": "type", "in": "query", "schema": {"type": "string", "enum": list(schemas.JobType.__args__)}},
@@ -24,12 +22,12 @@ def core_section() -> Section:
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255}}],
                 "requestBody": request_body("JobRequest"),
                 "responses": {"202": json_body("Job", "Accepted; poll the Location", {"Location": "The job's URL", "Retry-After": "Seconds to wait before polling"}),
-                              **submit_errors, **AUTH_ERRORS},
+                              "422": problem("Schema or telemetry violation"), **AUTH_ERRORS},
             },
             "get": {
                 "operationId": "listJobs", "summary": "List jobs, newest first", "security": SECURED,
                 "parameters": list_params,
-                "responses": {"200": json_body("JobList", "A page of jobs"), "422": problem("Bad query"), **AUTH_ERRORS},
+                "responses": {"200": json_body("JobList", "A page of jobs"), **AUTH_ERRORS},
             },
         },
         "/v1/jobs/{job_id}": {"get": {
@@ -49,6 +47,7 @@ def core_section() -> Section:
             "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
             "responses": {"200": {"description": "Stored (or a repeat of a stored event)"},
                           "400": problem("Not a readable event"), "401": problem("Bad or missing signature"),
+                          "413": problem("Body too large"),
                           "404": problem("Unknown provider")},
         }},
         "/health": {"get": {"operationId": "health", "summary": "The process is up", "security": [],

@@ -49,3 +49,24 @@ def request_body(model: str) -> dict:
 AUTH_ERRORS = {"401": problem("No or invalid credentials"), "403": problem("The credentials lack the scope"),
                "429": problem("Rate limit or quota exceeded; see Retry-After"),
                "503": problem("The database or broker is unavailable")}
+
+
+# What any operation answers for bad input, by its shape: a JSON body read by `web.bodies.read_json`, query
+# parameters checked by `web.replies` and the views. Added to every such operation (an operation's own, more
+# specific description of a status is kept), so that no section has to remember them.
+BODY_ERRORS = {"400": problem("Malformed JSON"), "413": problem("Body too large"),
+               "415": problem("Not application/json"), "422": problem("Schema violation")}
+QUERY_ERRORS = {"422": problem("Bad query")}
+
+
+def with_input_errors(paths: dict[str, Any]) -> dict[str, Any]:
+    for operations in paths.values():
+        for operation in operations.values():
+            errors = {}
+            if "$ref" in str(operation.get("requestBody", {})):
+                errors.update(BODY_ERRORS)
+            if any(parameter["in"] == "query" for parameter in operation.get("parameters", [])):
+                errors.update(QUERY_ERRORS)
+            responses = operation["responses"]
+            responses.update((status, problem) for status, problem in errors.items() if status not in responses)
+    return paths

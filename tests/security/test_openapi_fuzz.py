@@ -1,10 +1,12 @@
-"""Schemathesis over the whole OpenAPI document, authenticated: no 5xx, no response that breaks the schema."""
+"""Schemathesis over the whole OpenAPI document, authenticated: no 5xx, no response that breaks the schema,
+no status the document does not list."""
 from __future__ import annotations
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
+                                              status_code_conformance)
 from schemathesis.checks import not_a_server_error
 
 from smartcompute.accounts.models import User
@@ -38,4 +40,5 @@ schema = schemathesis.pytest.from_fixture("api_schema")
           suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_its_contract(case, fuzz_headers):
     case.call_and_validate(headers=fuzz_headers,
-                           checks=[not_a_server_error, response_schema_conformance, content_type_conformance])
+                           checks=[not_a_server_error, response_schema_conformance, content_type_conformance,
+                                   status_code_conformance])

@@ -44,6 +44,37 @@ def test_the_openapi_request_schema_is_the_one_that_validates(client, account):
     assert client.post("/v1/jobs", json=body, headers=account.headers).status_code == 422
 
 
+def _operations(spec):
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            yield f"{method.upper()} {path}", operation
+
+
+def test_every_operation_with_a_json_body_lists_the_body_errors(client):
+    spec = client.get("/v1/openapi.json").get_json()
+    for name, operation in _operations(spec):
+        if "$ref" in str(operation.get("requestBody", {})):
+            assert {"400", "413", "415", "422"} <= set(operation["responses"]), name
+
+
+def test_every_operation_with_query_parameters_lists_422(client):
+    spec = client.get("/v1/openapi.json").get_json()
+    for name, operation in _operations(spec):
+        if any(parameter["in"] == "query" for parameter in operation.get("parameters", [])):
+            assert "422" in operation["responses"], name
+
+
+def test_a_malformed_payment_request_and_a_bad_page_size_answer_documented_statuses(client, account):
+    from tests.security.conftest import bearer, sign_in
+
+    spec, owner = client.get("/v1/openapi.json").get_json(), bearer(sign_in(client, account)["access_token"])
+    malformed = client.post("/v1/payments", data="{", content_type="application/json", headers=owner)
+    too_many = client.get("/v1/payments?limit=101", headers=owner)
+    assert (malformed.status_code, too_many.status_code) == (400, 422)
+    assert str(malformed.status_code) in spec["paths"]["/v1/payments"]["post"]["responses"]
+    assert str(too_many.status_code) in spec["paths"]["/v1/payments"]["get"]["responses"]
+
+
 def test_the_docs_page_lists_every_operation(client):
     page = client.get("/docs").get_data(as_text=True)
     for operation in ("submitJob", "getJob", "listJobs", "cancelJob", "issueToken"):
