@@ -29,7 +29,8 @@ def create():
     try:
         new = keys.create_key(session, principal, name=body.name, scopes=list(body.scopes), expires_at=body.expires_at)
     except AccountError as error:
-        raise Problem(422, str(error), kind="validation-error", errors=[{"field": "scopes", "message": str(error)}]) from None
+        raise Problem(422, str(error), kind="validation-error",
+                      errors=[{"field": error.field or "(body)", "message": str(error)}]) from None
     audit.record(session, actor(), "api_key.created", account_id=principal.account_id, target_type="api_key",
                  target_id=new.key_id, details={"name": body.name, "scopes": list(body.scopes)})
     session.commit()

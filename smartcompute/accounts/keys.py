@@ -55,14 +55,14 @@ def check_scopes(principal: Principal, scopes: list[str]) -> tuple[str, ...]:
     """A key can never do more than the person creating it."""
     beyond = sorted(set(scopes) - set(principal.scopes))
     if beyond:
-        raise AccountError(f"you cannot grant scopes you do not hold: {', '.join(beyond)}")
+        raise AccountError(f"you cannot grant scopes you do not hold: {', '.join(beyond)}", field="scopes")
     return tuple(dict.fromkeys(scopes))
 
 
 def create_key(session: Session, principal: Principal, *, name: str, scopes: list[str],
                expires_at: datetime | None) -> NewKey:
     if expires_at is not None and expires_at <= utcnow():
-        raise AccountError("expires_at must be in the future")
+        raise AccountError("expires_at must be in the future", field="expires_at")
     key_id, key = create_api_key(session, principal.user_id, name=name, scopes=check_scopes(principal, scopes),
                                  expires_at=expires_at)
     return NewKey(key_id, key)

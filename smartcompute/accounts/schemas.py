@@ -2,15 +2,27 @@
 fields, so no body can set a role, account, plan or credit it was not meant to (no mass assignment)."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal, Optional
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 Role = Literal["owner", "analyst", "viewer"]
 Scope = Literal["jobs:read", "jobs:write", "keys:read", "keys:write", "members:read", "members:write", "audit:read",
                 "billing:read", "billing:write"]
 _REQUEST = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _in_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("must be a time from year 1 to 9999 in UTC") from None
+
+
+# A moment a client names: with its offset (a naive time would be a guess), kept in UTC, as PostgreSQL stores
+# it (it refuses offsets beyond 15:59, which Python and ISO-8601 allow).
+Moment = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 class TokenPair(BaseModel):
@@ -37,7 +49,7 @@ class ApiKeyRequest(BaseModel):
     model_config = _REQUEST
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Scope] = Field(default=["jobs:read", "jobs:write"], min_length=1, max_length=10)
-    expires_at: Optional[datetime] = None
+    expires_at: Optional[Moment] = None
 
 
 class RotateRequest(BaseModel):

@@ -41,7 +41,11 @@ _UNKNOWN_USER_HASH = _password_hasher.hash(secrets.token_urlsafe(16))
 
 
 class AccountError(ValueError):
-    """A request about users or keys that cannot be done; the message says why."""
+    """A request about users or keys that cannot be done; the message says why, and `field` what it is about."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)

@@ -95,16 +95,25 @@ def _all_numbers(values: Sequence[Any]) -> bool:
     return set(map(type, values)) <= _NUMBER_TYPES
 
 
+# The times a result can name: iso8601 writes years 1 to 9999 in UTC.
+_EARLIEST = datetime(1, 1, 1, tzinfo=timezone.utc).timestamp()
+_AFTER_LATEST = datetime(9999, 12, 31, tzinfo=timezone.utc).timestamp() + 86_400
+
+
 def parse_timestamps(values: Sequence[Any], field: str = "timestamps") -> np.ndarray:
     """ISO-8601 strings (naive ones are UTC) or epoch seconds -> float64 epoch seconds."""
     if _all_numbers(values):
-        return _finite_array(values, field, "must be finite")
-    parsed = np.empty(len(values), dtype=np.float64)
-    for index, value in enumerate(values):
-        try:
-            parsed[index] = _timestamp_to_epoch(value)
-        except ValueError as error:
-            raise InvalidTelemetry([(f"{field}[{index}]", str(error))]) from None
+        parsed = _finite_array(values, field, "must be finite")
+    else:
+        parsed = np.empty(len(values), dtype=np.float64)
+        for index, value in enumerate(values):
+            try:
+                parsed[index] = _timestamp_to_epoch(value)
+            except ValueError as error:
+                raise InvalidTelemetry([(f"{field}[{index}]", str(error))]) from None
+    outside = np.flatnonzero((parsed < _EARLIEST) | (parsed >= _AFTER_LATEST))
+    if outside.size:
+        raise InvalidTelemetry([(f"{field}[{int(outside[0])}]", "must be a time from year 1 to 9999 (UTC)")])
     return parsed
 
 

@@ -149,6 +149,38 @@ def test_a_nul_character_in_a_search_is_422_naming_the_parameter(client, account
     assert problem["errors"] == [{"field": "q", "message": NUL_MESSAGE}]
 
 
+@pytest.mark.parametrize("timestamp", [1e300, -1e18, "0001-01-01T00:00:00+15:00"])
+def test_a_timestamp_no_result_could_name_is_422_before_the_job_is_queued(client, sessions, account, timestamp):
+    body = job_body(points=10)
+    body["data"]["timestamps"][0] = timestamp
+    problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
+    assert problem["errors"][0] == {"field": "data.timestamps[0]", "message": "must be a time from year 1 to 9999 (UTC)"}
+    assert _jobs_of(sessions, account) == 0
+
+
+def _new_key(client, account, expires_at):
+    from tests.security.conftest import bearer, sign_in
+
+    token = bearer(sign_in(client, account)["access_token"])
+    return client.post("/v1/api-keys", json={"name": "ci", "expires_at": expires_at}, headers=token)
+
+
+def test_a_key_expiry_with_any_utc_offset_is_kept_in_utc(client, account):
+    created = _new_key(client, account, "2030-01-01T00:00:00+20:05")
+    assert created.status_code == 201
+    assert created.get_json()["expires_at"] == "2029-12-31T03:55:00+00:00"
+
+
+@pytest.mark.parametrize("expires_at, message", [
+    ("2030-01-01T00:00:00", "Input should have timezone info"),
+    ("9999-12-31T23:59:59-15:00", "Value error, must be a time from year 1 to 9999 in UTC"),
+    ("2000-01-01T00:00:00Z", "expires_at must be in the future"),
+])
+def test_a_key_expiry_that_cannot_be_kept_is_422_naming_it(client, account, expires_at, message):
+    problem = assert_problem(_new_key(client, account, expires_at), 422)
+    assert problem["errors"] == [{"field": "expires_at", "message": message}]
+
+
 def test_database_down_is_503(settings, account):
     from dataclasses import replace
 
