@@ -2,6 +2,7 @@
 scores, used for the JSON columns and API responses alike. numpy numbers from the engine serialise as numbers."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -18,7 +19,13 @@ def _fallback(value: Any) -> Any:
 
 
 def dumps_bytes(value: Any) -> bytes:
-    return orjson.dumps(value, default=_fallback, option=_OPTIONS)
+    try:
+        return orjson.dumps(value, default=_fallback, option=_OPTIONS)
+    except orjson.JSONEncodeError:
+        # JSON allows integers beyond 64 bits (a provider's event may hold one) and orjson refuses them; the
+        # standard library writes them, slowly, and refuses what is not JSON (NaN) like orjson's other errors.
+        return json.dumps(value, default=_fallback, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False).encode()
 
 
 def dumps(value: Any) -> str:

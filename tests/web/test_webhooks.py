@@ -90,3 +90,11 @@ def test_a_signed_event_with_nul_characters_is_stored_once_with_its_bytes_as_sen
         assert bytes(event.raw_body) == body
         assert event.event_type == "payment.confirmed\ufffd"
         assert event.payload["data"]["note"] == {"a\ufffd": "b\ufffd"}
+
+
+def test_a_signed_event_with_an_integer_beyond_64_bits_is_stored(client, settings, sessions):
+    body = json.dumps({"id": "evt_big", "type": "payment.confirmed", "data": {"amount": -2**63 - 1}}).encode()
+    response = client.post(URL, data=body, headers=signed(settings.PAYMENT_WEBHOOK_SECRET, body))
+    assert response.status_code == 200
+    with sessions() as session:
+        assert bytes(session.scalar(select(WebhookEvent.raw_body).where(WebhookEvent.event_id == "evt_big"))) == body
