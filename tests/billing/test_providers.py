@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from coinbase_commerce.webhook import WebhookSignature
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 from sqlalchemy import func, select
 from standardwebhooks import Webhook
 
@@ -135,3 +136,62 @@ def test_a_provider_without_a_secret_is_404(base_env):
     client = create_app({**base_env, "BTCPAY_WEBHOOK_SECRET": ""}).test_client()
     body = body_for("btcpay", payment_id=str(uuid.uuid4()), status="confirmed")
     assert post(client, "btcpay", body, headers_for("btcpay", base_env["BTCPAY_WEBHOOK_SECRET"], body)).status_code == 404
+
+
+def _stored_event(sessions, provider: str, event_id: str) -> WebhookEvent:
+    with sessions() as session:
+        return session.scalar(select(WebhookEvent).where(WebhookEvent.provider == provider,
+                                                         WebhookEvent.event_id == event_id))
+
+
+@pytest.mark.parametrize("payments", [[[None]], [{"value": "1 BTC"}], [{"value": {"crypto": {"amount": "NaN", "currency": "BTC"}}}],
+                                      [{"value": {"crypto": {"amount": "1", "currency": ["BTC"]}}}], {"0": {}}])
+def test_a_coinbase_charge_with_payments_of_another_shape_is_stored_without_an_amount(client, settings, sessions,
+                                                                                       payments):
+    body = json.loads(body_for("coinbase-commerce", payment_id=str(uuid.uuid4()), status="confirmed", amount="1"))
+    body["event"]["data"]["payments"] = payments
+    raw = json.dumps(body).encode()
+    response = post(client, "coinbase-commerce", raw, headers_for("coinbase-commerce", settings.COINBASE_COMMERCE_WEBHOOK_SECRET, raw))
+    assert response.status_code == 200
+    assert _stored_event(sessions, "coinbase-commerce", body["event"]["id"]).normalized["amount"] is None
+
+
+def test_a_nowpayments_update_time_no_calendar_holds_is_stored_without_it(client, settings, sessions):
+    body = json.loads(body_for("nowpayments", payment_id=str(uuid.uuid4()), status="confirmed", amount="1"))
+    body["updated_at"] = 10**30
+    raw = json.dumps(body).encode()
+    response = post(client, "nowpayments", raw, headers_for("nowpayments", settings.NOWPAYMENTS_IPN_SECRET, raw))
+    assert response.status_code == 200
+    assert _stored_event(sessions, "nowpayments", response.get_json()["event_id"]).normalized["occurred_at"] is None
+
+
+_ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-2**80, max_value=2**80) | st.floats(allow_nan=False)
+    | st.text(max_size=12) | st.sampled_from(["a\x00b", "NaN", "9" * 400]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=6)
+
+
+def _json_paths(value, prefix=()):
+    yield prefix
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        yield from _json_paths(child, (*prefix, key))
+
+
+def _replaced(value, path, new):
+    if not path:
+        return new
+    value[path[0]] = _replaced(value[path[0]], path[1:], new)
+    return value
+
+
+@hypothesis_settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(provider=st.sampled_from(PROVIDERS), where=st.integers(min_value=0), new=_ANY_JSON)
+def test_a_signed_delivery_of_any_shape_is_stored_or_refused_never_a_server_error(client, settings, provider, where,
+                                                                                  new):
+    """Providers' bodies drift from their docs; a signed one is stored (200) or unreadable (400), never a 500."""
+    body = json.loads(body_for(provider, payment_id=str(uuid.uuid4()), status="confirmed", amount="1"))
+    paths = list(_json_paths(body))
+    raw = json.dumps(_replaced(body, paths[where % len(paths)], new)).encode()
+    response = post(client, provider, raw, headers_for(provider, getattr(settings, SECRET_SETTINGS[provider]), raw))
+    assert response.status_code in (200, 400), response.get_data(as_text=True)

@@ -42,15 +42,23 @@ class CoinbaseCommerceProvider(HexHmacSha256Provider):
 
 
 def _paid(charge: dict[str, Any]) -> tuple[str | None, str | None]:
-    """The crypto amount received over all of the charge's payments, when they are in one currency."""
+    """The crypto amount received over all of the charge's payments, when they are in one currency. A payment
+    not shaped as documented (the body is signed, but the sender's shape can drift) counts for nothing."""
+    payments = charge.get("payments")
     total, currency = Decimal(0), None
-    for payment in charge.get("payments") or []:
-        crypto = ((payment or {}).get("value") or {}).get("crypto") or {}
+    for payment in payments if isinstance(payments, list) else []:
+        crypto = _object(_object(_object(payment).get("value")).get("crypto"))
         try:
             amount = Decimal(str(crypto.get("amount")))
         except InvalidOperation:
             continue
-        if currency not in (None, crypto.get("currency")):
+        if not amount.is_finite() or not isinstance(crypto.get("currency"), str):
+            continue
+        if currency not in (None, crypto["currency"]):
             return None, None
-        total, currency = total + amount, crypto.get("currency")
-    return (str(total), str(currency).upper()) if currency else (None, None)
+        total, currency = total + amount, crypto["currency"]
+    return (str(total), currency.upper()) if currency else (None, None)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

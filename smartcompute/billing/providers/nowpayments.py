@@ -123,5 +123,8 @@ class NowPaymentsProvider:
 
 def _millis(value: Any) -> str | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000, timezone.utc).isoformat()
+        try:
+            return datetime.fromtimestamp(value / 1000, timezone.utc).isoformat()
+        except (OverflowError, OSError, ValueError):  # no time a result could name: the event still counts
+            return None
     return None
