@@ -11,6 +11,7 @@ from smartcompute.detection.anomaly_report import analyze_anomalies
 from smartcompute.detection.performance import analyze_performance
 from smartcompute.detection.telemetry import InvalidTelemetry, Telemetry, parse_telemetry
 from smartcompute.detection.threat import analyze_threats
+from smartcompute.detection.threat.metric_names import recognise_metrics
 
 ProgressCallback = Callable[[float], None]
 
@@ -21,9 +22,17 @@ class Analysis:
     baseline: dict[str, Any] | None  # the host's detector state to keep, when the job type learns one
 
 
-def validate(data: Mapping[str, Any], *, max_points: int) -> Telemetry:
-    """Everything that can be checked before a job is queued; raises InvalidTelemetry."""
-    return parse_telemetry(data, max_points=max_points)
+# Job types that read recognised metrics (cpu, memory, disk...) by what they mean, and so refuse values a
+# metric cannot have (a negative byte count, a percentage over 100).
+_READS_METRIC_MEANINGS = ("threat_analysis", "performance_analysis")
+
+
+def validate(data: Mapping[str, Any], *, max_points: int, job_type: str | None = None) -> Telemetry:
+    """Everything that can be checked before a job of this type is queued; raises InvalidTelemetry."""
+    telemetry = parse_telemetry(data, max_points=max_points)
+    if job_type in _READS_METRIC_MEANINGS:
+        recognise_metrics(telemetry.metrics)
+    return telemetry
 
 
 def analyze(

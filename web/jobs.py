@@ -56,9 +56,9 @@ def _job_uuid(job_id: str) -> uuid.UUID:
         raise Problem(404, "no such job", kind="not-found") from None
 
 
-def _validate_telemetry(data: dict) -> None:
+def _validate_telemetry(job_type: str, data: dict) -> None:
     try:
-        analysis_engine.validate(data, max_points=web_runtime().settings.MAX_POINTS_PER_JOB)
+        analysis_engine.validate(data, max_points=web_runtime().settings.MAX_POINTS_PER_JOB, job_type=job_type)
     except InvalidTelemetry as error:
         raise Problem(422, "the telemetry cannot be analysed", kind="validation-error",
                       errors=[{"field": field, "message": message} for field, message in error.errors]) from None
@@ -69,7 +69,7 @@ def _validate_telemetry(data: dict) -> None:
 def submit():
     job_request = read_json(JobRequest)
     data = job_request.data.document()
-    _validate_telemetry(data)
+    _validate_telemetry(job_request.type, data)
     check_job_size(data)
     idempotency_key = request.headers.get("Idempotency-Key")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= 255:

@@ -158,6 +158,21 @@ def test_a_timestamp_no_result_could_name_is_422_before_the_job_is_queued(client
     assert _jobs_of(sessions, account) == 0
 
 
+def test_a_value_a_metric_cannot_have_is_422_before_a_threat_or_performance_job_is_queued(client, sessions, account):
+    for job_type in ("threat_analysis", "performance_analysis"):
+        body = job_body(job_type=job_type, points=10)
+        body["data"]["metrics"]["cpu_percent"][3] = -1.0
+        problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
+        assert problem["errors"] == [{"field": "data.metrics.cpu_percent[3]", "message": "cpu cannot be negative (got -1)"}]
+    assert _jobs_of(sessions, account) == 0
+
+
+def test_an_anomaly_job_takes_any_finite_values(client, account):
+    body = job_body(points=10)
+    body["data"]["metrics"]["cpu_percent"][3] = -1.0
+    assert client.post("/v1/jobs", json=body, headers=account.headers).status_code == 202
+
+
 def _new_key(client, account, expires_at):
     from tests.security.conftest import bearer, sign_in
 
