@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -62,12 +63,23 @@ def test_a_job_for_a_host_leaves_a_baseline_the_next_job_continues_from(broker_c
     assert str(baseline.job_id) == second["id"]
 
 
-def test_data_only_the_engine_can_reject_fails_the_job_with_the_field(broker_app, shared_worker, account, sessions):
-    """A percentage over 100 passes the API's checks but not the engine's: the job fails with that message."""
-    body = job_body("performance_analysis", points=60)
-    body["data"]["metrics"]["cpu_percent"][7] = 250.0
-    job = submit(broker_app.test_client(), account, body)
-    failed = wait_for_status(sessions, uuid.UUID(job["id"]), ("failed", "succeeded"))
+def test_a_queued_job_with_data_the_engine_refuses_fails_with_the_field(broker_app, shared_worker, account, sessions):
+    """The API refuses a percentage over 100 before queueing; a job that holds one anyway (queued by an older
+    API, or written by another tool) fails with the engine's field-level message, never a crash."""
+    from smartcompute.accounts.services import Principal
+    from smartcompute.jobs import services
+    from web.runtime import web_runtime
+    from workers.publishing import publish_job
+
+    data = job_body("performance_analysis", points=60)["data"]
+    data["metrics"]["cpu_percent"][7] = 250.0
+    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:write",))
+    with sessions() as session:
+        job_id = services.submit_job(session, principal, job_type="performance_analysis", data=data,
+                                     priority="normal", retention=timedelta(days=1)).job_id
+    with broker_app.app_context():
+        publish_job(web_runtime().celery, job_id, "normal", None)
+    failed = wait_for_status(sessions, job_id, ("failed", "succeeded"))
     assert failed.status == "failed"
     assert failed.error["type"] == "invalid_data"
     assert failed.error["fields"][0]["field"] == "data.metrics.cpu_percent[7]"
