@@ -1,4 +1,5 @@
-"""Reading request bodies: content type, JSON, then the schema, each with its own problem status."""
+"""Reading request bodies: content type, JSON, the schema, then text PostgreSQL cannot store (NUL), each with its
+own problem status."""
 from __future__ import annotations
 
 from typing import Any, Iterator, TypeVar
