@@ -21,7 +21,21 @@ def _sessions():
         raise click.ClickException(str(error)) from None
 
 
-@click.group()
+class _OperatorCommands(click.Group):
+    """A database that cannot be reached, or that refuses a statement, is the same one-line error as any other."""
+
+    def invoke(self, ctx: click.Context):
+        from sqlalchemy.exc import DBAPIError, OperationalError
+
+        try:
+            return super().invoke(ctx)
+        except DBAPIError as error:
+            reason = (str(error.orig).strip().splitlines() or ["unknown error"])[0]
+            what = "cannot reach the database" if isinstance(error, OperationalError) else "the database refused it"
+            raise click.ClickException(f"{what}: {reason}") from None
+
+
+@click.group(cls=_OperatorCommands)
 def main() -> None:
     """SmartCompute operator commands."""
 

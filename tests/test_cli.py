@@ -1,4 +1,4 @@
-"""The operator CLI: `smartcompute users create` and `smartcompute api-keys create`."""
+"""The operator CLI: users, API keys and credits, and its one-line errors."""
 from __future__ import annotations
 
 import subprocess
@@ -57,3 +57,25 @@ def test_a_missing_database_url_is_named(base_env):
                             env={"PATH": "/usr/bin:/bin"}, timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip() == "Error: DATABASE_URL: is required but not set"
+
+
+def test_a_negative_grant_takes_credits_back(base_env):
+    email = f"grant-{uuid.uuid4().hex[:8]}@example.test"
+    run(["users", "create", email], base_env)
+    assert run(["credits", "grant", email, "100"], base_env).stdout.strip() == "100"
+    taken = run(["credits", "grant", email, "-30", "--note", "refund"], base_env)
+    assert taken.returncode == 0 and taken.stdout.strip() == "70"
+
+
+def test_a_grant_beyond_what_the_ledger_holds_is_a_one_line_error(base_env):
+    email = f"huge-{uuid.uuid4().hex[:8]}@example.test"
+    run(["users", "create", email], base_env)
+    assert run(["credits", "grant", email, str(2**63 - 1)], base_env).returncode == 0
+    more = run(["credits", "grant", email, "1"], base_env)
+    assert more.returncode == 1 and more.stderr.strip() == "Error: the database refused it: bigint out of range"
+
+
+def test_an_unreachable_database_is_a_one_line_error(base_env):
+    result = run(["users", "create", "x@example.test"], {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"})
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: cannot reach the database: ") and result.stderr.count("\n") == 1

@@ -11,9 +11,13 @@ def credits() -> None:
     """Grant credits and show balances."""
 
 
-@credits.command("grant")
+# A ledger amount is a PostgreSQL bigint. Unknown options are taken as arguments so that "-5" is an amount.
+_AMOUNT = click.IntRange(-(2**63 - 1), 2**63 - 1)
+
+
+@credits.command("grant", context_settings={"ignore_unknown_options": True})
 @click.argument("email")
-@click.argument("amount", type=int)
+@click.argument("amount", type=_AMOUNT)
 @click.option("--note", default="granted by an operator", show_default=True)
 def grant_credits(email: str, amount: int, note: str) -> None:
     """Add AMOUNT credits (negative to take back) to the account of the user EMAIL; prints the new balance."""
