@@ -98,6 +98,11 @@ def json_object(raw_body: bytes) -> dict[str, Any]:
     return payload
 
 
+def as_object(value: Any) -> dict[str, Any]:
+    """A JSON object where the provider's docs promise one, or {} when the sender put anything else there."""
+    return value if isinstance(value, dict) else {}
+
+
 def text(value: Any, limit: int = 255) -> str | None:
     """A short string field, or None (numbers become their text)."""
     if isinstance(value, bool) or value is None:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Mapping
 
 from smartcompute.billing.providers import (
-    HexHmacSha256Provider, ProviderEvent, event_id_of, json_object, text,
+    HexHmacSha256Provider, ProviderEvent, as_object, event_id_of, json_object, text,
 )
 
 STATUSES = {
@@ -27,7 +27,7 @@ class BTCPayProvider(HexHmacSha256Provider):
 
     def parse(self, headers: Mapping[str, str], raw_body: bytes) -> ProviderEvent:
         payload = json_object(raw_body)
-        metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {}
+        metadata = as_object(payload.get("metadata"))
         event_type = text(payload.get("type"), 100)
         timestamp = payload.get("timestamp")
         occurred = (datetime.fromtimestamp(timestamp, timezone.utc).isoformat()

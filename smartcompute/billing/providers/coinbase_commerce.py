@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
 from smartcompute.billing.providers import (
-    HexHmacSha256Provider, InvalidEvent, ProviderEvent, event_id_of, json_object, text,
+    HexHmacSha256Provider, InvalidEvent, ProviderEvent, as_object, event_id_of, json_object, text,
 )
 
 # charge:delayed is a payment accepted after the charge expired; charge:resolved a manually settled one.
@@ -29,8 +29,8 @@ class CoinbaseCommerceProvider(HexHmacSha256Provider):
         event = payload.get("event")
         if not isinstance(event, dict):
             raise InvalidEvent("the body has no event object")
-        charge = event.get("data") if isinstance(event.get("data"), dict) else {}
-        metadata = charge.get("metadata") if isinstance(charge.get("metadata"), dict) else {}
+        charge = as_object(event.get("data"))
+        metadata = as_object(charge.get("metadata"))
         event_type = text(event.get("type"), 100)
         amount, currency = _paid(charge)
         return ProviderEvent(
@@ -47,7 +47,7 @@ def _paid(charge: dict[str, Any]) -> tuple[str | None, str | None]:
     payments = charge.get("payments")
     total, currency = Decimal(0), None
     for payment in payments if isinstance(payments, list) else []:
-        crypto = _object(_object(_object(payment).get("value")).get("crypto"))
+        crypto = as_object(as_object(as_object(payment).get("value")).get("crypto"))
         try:
             amount = Decimal(str(crypto.get("amount")))
         except InvalidOperation:
@@ -58,7 +58,3 @@ def _paid(charge: dict[str, Any]) -> tuple[str | None, str | None]:
             return None, None
         total, currency = total + amount, crypto["currency"]
     return (str(total), currency.upper()) if currency else (None, None)
-
-
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}

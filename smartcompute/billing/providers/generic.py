@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from smartcompute.billing.providers import (
-    HexHmacSha256Provider, PAYMENT_STATUSES, ProviderEvent, event_id_of, json_object, text,
+    HexHmacSha256Provider, PAYMENT_STATUSES, ProviderEvent, as_object, event_id_of, json_object, text,
 )
 
 
@@ -21,7 +21,7 @@ class GenericProvider(HexHmacSha256Provider):
     def parse(self, headers: Mapping[str, str], raw_body: bytes) -> ProviderEvent:
         payload = json_object(raw_body)
         event_type = payload.get("type") if isinstance(payload.get("type"), str) else None
-        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+        data = as_object(payload.get("data"))
         status = data.get("status") or (event_type or "").rpartition(".")[2]
         return ProviderEvent(
             provider=self.name, event_id=event_id_of(payload.get("id")), event_type=event_type, payload=payload,

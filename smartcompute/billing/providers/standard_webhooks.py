@@ -16,7 +16,8 @@ import time
 from typing import Mapping
 
 from smartcompute.billing.providers import (
-    PAYMENT_STATUSES, InvalidSignature, ProviderEvent, event_id_of, json_object, required_header, same, text,
+    PAYMENT_STATUSES, InvalidSignature, ProviderEvent, as_object, event_id_of, json_object, required_header, same,
+    text,
 )
 
 
@@ -47,7 +48,7 @@ class StandardWebhooksProvider:
     def parse(self, headers: Mapping[str, str], raw_body: bytes) -> ProviderEvent:
         payload = json_object(raw_body)
         event_type = text(payload.get("type"), 100)
-        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+        data = as_object(payload.get("data"))
         status = data.get("status") or (event_type or "").rpartition(".")[2]
         return ProviderEvent(
             provider=self.name, event_id=event_id_of(headers.get("webhook-id")), event_type=event_type,
