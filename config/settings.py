@@ -167,6 +167,11 @@ class Settings:
     TASK_EVENTS: bool = _setting(_boolean, default="true", doc="workers send task events for Flower")
     TASK_SENT_EVENTS: bool = _setting(_boolean, default="false", doc="the API also sends task-sent events, so "
                                       "Flower lists a task before a worker takes it; one more broker publish each")
+    CALLBACK_PRIVATE_NETWORKS: bool = _setting(
+        _boolean, default="false", doc="job callbacks may go to private, loopback and link-local addresses (only "
+        "where every receiver is internal: it lets any customer make the workers reach this network)")
+    CALLBACK_TIMEOUT_SECONDS: int = _setting(_positive_int, default="5", doc="how long a callback's receiver "
+                                             "may take to answer (a core worker process waits that long)")
     LOG_LEVEL: str = _setting(str.upper, default="INFO")
     # Access control and fair use (see README, "Access control").
     JWT_REFRESH_TOKEN_DAYS: int = _setting(_positive_int, default="14", doc="refresh-token lifetime")

@@ -24,6 +24,8 @@ class Account(Base):
     # Plan names come from the PLANS setting, so the column is not constrained to a fixed list.
     plan: Mapped[str] = mapped_column(String(40), default="free", server_default="free")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Signs the job callbacks sent to the account (Standard Webhooks); made on first use.
+    callback_secret: Mapped[str | None] = mapped_column(Text)
 
 
 class User(Base):

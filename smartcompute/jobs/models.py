@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
@@ -65,3 +65,23 @@ class HostBaseline(Base):
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
     job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class JobCallback(Base):
+    """Where to tell a customer that a job finished, and how far that delivery has got (migration 0013)."""
+
+    __tablename__ = "job_callbacks"
+    __table_args__ = (
+        Index("ix_job_callbacks_open", "next_attempt_at",
+              postgresql_where=text("delivered_at IS NULL AND given_up_at IS NULL")),
+    )
+
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]  # the retry schedule, and the lease of an attempt in progress
+    published_at: Mapped[datetime | None]  # the re-publisher sent a task that no worker has taken yet
+    delivered_at: Mapped[datetime | None]
+    given_up_at: Mapped[datetime | None]
+    last_status: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

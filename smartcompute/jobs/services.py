@@ -19,7 +19,7 @@ from smartcompute.accounts import limits
 from smartcompute.accounts.services import Principal
 from smartcompute.billing import ledger
 from smartcompute.jobs import lifecycle
-from smartcompute.jobs.models import Job
+from smartcompute.jobs.models import Job, JobCallback
 from smartcompute.db import Database, connection_of, utcnow
 
 
@@ -71,11 +71,16 @@ def request_fingerprint(body: Any) -> str:
 
 # Insert, credit hold and quotas in one statement (migration 0008); see `submit_job` below. Its (void) column
 # is named and typed so SQLAlchemy builds the result's metadata once, not on every submission.
-_SUBMIT = text("""
-    SELECT submit_job(CAST(:id AS uuid), CAST(:account_id AS uuid), CAST(:user_id AS uuid), :type, :priority, :data,
-                      :host, :idempotency_key, :request_hash, :request_id, :now, :expires_at, :cost, :day,
-                      :jobs_per_day, :concurrent_jobs) AS submitted""").bindparams(
+_SUBMIT_CALL = """submit_job(CAST(:id AS uuid), CAST(:account_id AS uuid), CAST(:user_id AS uuid), :type, :priority,
+                      :data, :host, :idempotency_key, :request_hash, :request_id, :now, :expires_at, :cost, :day,
+                      :jobs_per_day, :concurrent_jobs)"""
+_SUBMIT = text(f"SELECT {_SUBMIT_CALL} AS submitted").bindparams(
     bindparam("data", type_=JSON)).columns(column("submitted", NullType()))
+# With a callback, its outbox row goes in the same statement, and so in the same transaction as the job.
+_SUBMIT_WITH_CALLBACK = text(f"""
+    WITH submitted AS (SELECT {_SUBMIT_CALL} AS submitted)
+    INSERT INTO job_callbacks (job_id, url, attempts) SELECT CAST(:id AS uuid), :callback_url, 0 FROM submitted
+""").bindparams(bindparam("data", type_=JSON))
 _INSUFFICIENT_CREDITS, _QUOTA_USED_UP = "SC402", "SC429"
 
 
@@ -83,13 +88,15 @@ def submit_job(
     db: Database, principal: Principal, *, job_type: str, data: dict, priority: str,
     retention: timedelta, idempotency_key: str | None = None, request_id: str | None = None,
     fingerprint: str | None = None, cost: int = 0, admission: limits.Admission | None = None,
+    callback_url: str | None = None,
 ) -> Submission:
     """Insert a queued job and commit it. Publishing happens after this returns, never before the commit.
 
     One statement, the `submit_job` function, inserts the job, holds its `cost` in credits (else
     billing.ledger.InsufficientCredits) and, with `admission`, counts it against the account's daily and
     in-flight quotas (else accounts.limits.QuotaExceeded). Run on an autocommit session it is also the whole
-    transaction, so the account rows it locks are held for the shortest time. A refusal leaves nothing.
+    transaction, so the account rows it locks are held for the shortest time. A refusal leaves nothing. With
+    `callback_url` (checked by the caller), the job's callback is registered in the same statement.
     """
     if idempotency_key:
         earlier = _replay(db, principal, idempotency_key, fingerprint)
@@ -100,7 +107,11 @@ def submit_job(
                     priority=priority, data=data, host=data.get("host"), idempotency_key=idempotency_key,
                     request_hash=fingerprint, request_id=request_id, created_at=now, expires_at=now + retention)
     try:
-        connection_of(db).execute(_SUBMIT, _submission_parameters(job, cost, admission))
+        if callback_url is None:
+            connection_of(db).execute(_SUBMIT, _submission_parameters(job, cost, admission))
+        else:
+            connection_of(db).execute(_SUBMIT_WITH_CALLBACK,
+                                      {**_submission_parameters(job, cost, admission), "callback_url": callback_url})
         db.commit()
     except IntegrityError:
         db.rollback()
@@ -168,15 +179,20 @@ def get_job(session: Session, principal: Principal, job_id: uuid.UUID, *, with_r
 _jobs = Job.__table__
 # The result as PostgreSQL's JSON text, for answers that pass it through: decoding 15 KB of scores only to
 # encode them again was most of a poll's cost.
+_callbacks = JobCallback.__table__
 _JOB_WITH_RESULT_TEXT = (
     select(*(column for column in _jobs.c if column.name not in ("data", "result")),
-           cast(_jobs.c.result, Text).label("result_json"))
+           cast(_jobs.c.result, Text).label("result_json"),
+           *(_callbacks.c[name] for name in ("url", "delivered_at", "given_up_at", "last_status", "last_error")),
+           _callbacks.c.attempts.label("callback_attempts"))
+    .select_from(_jobs.outerjoin(_callbacks, _callbacks.c.job_id == _jobs.c.id))
     .where(_jobs.c.id == bindparam("b_id"), _jobs.c.account_id == bindparam("b_account"))
 )
 
 
 def get_job_with_result_json(db: Database, principal: Principal, job_id: uuid.UUID):
-    """The job's columns (no data) and `result_json`, its result as JSON text or None; JobNotFound otherwise."""
+    """The job's columns (no data), `result_json` (its result as JSON text or None) and its callback's columns
+    (`url` None when it has none; `callback_attempts`); JobNotFound otherwise."""
     row = connection_of(db).execute(
         _JOB_WITH_RESULT_TEXT, {"b_id": job_id, "b_account": principal.account_id}).first()
     if row is None:

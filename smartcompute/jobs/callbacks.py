@@ -1,0 +1,240 @@
+"""Telling a customer that a job finished: a signed POST to the `callback_url` they gave with the job.
+
+The notification is thin, the way Standard Webhooks' own examples are: the job's id, status and error, and
+where to fetch the rest. So a receiver that fetches the job with its own credentials learns nothing from a
+forged or replayed notification, and a result never travels to a URL that might be wrong. It is still signed
+(`webhook-id`, `webhook-timestamp`, `webhook-signature`) with the account's callback secret, so receivers can
+drop what we did not send.
+
+Delivery is at least once, and `webhook-id` is the job id on every attempt so a receiver can deduplicate. A
+row of `job_callbacks` is the outbox: due once its job has finished, until a 2xx answer or the last retry.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import bindparam, text
+
+from smartcompute import jsoncodec
+from smartcompute.db import Database, connection_of, utcnow
+
+MAX_URL_LENGTH = 2048
+# Seconds to wait after each failed attempt: about a day in all, then the callback is given up.
+RETRY_AFTER_SECONDS = (10, 30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600)
+MAX_ATTEMPTS = len(RETRY_AFTER_SECONDS) + 1
+_SECRET_PREFIX = "whsec_"
+
+
+class CallbackUrlError(ValueError):
+    """The callback URL cannot be used; the message says why, for the field's 422."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One attempt, claimed: what to send, where, and with which secret."""
+
+    job_id: uuid.UUID
+    url: str
+    attempt: int
+    secret: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivered: bool
+    status: int | None = None  # the receiver's HTTP status, when it answered
+    error: str | None = None
+    final: bool = False  # no point in trying again (the receiver answered 410 Gone)
+
+
+def checked_url(url: str, *, allow_private: bool) -> str:
+    """The URL as given, when it is an absolute http(s) URL we may send to; CallbackUrlError otherwise.
+
+    Host names are resolved only when sending (`callback_http`), where every address is checked again: a
+    name can point anywhere later. Here an address literal, or a name that is local by definition, is refused
+    at once unless private networks are allowed (a self-hosted install whose receivers are internal)."""
+    if len(url) > MAX_URL_LENGTH:
+        raise CallbackUrlError(f"must be at most {MAX_URL_LENGTH} characters")
+    if any(ord(character) < 0x21 or ord(character) == 0x7F for character in url):
+        raise CallbackUrlError("must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        raise CallbackUrlError(f"is not a valid URL ({error})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CallbackUrlError("must be an absolute http or https URL")
+    if parts.username is not None or parts.password is not None:
+        raise CallbackUrlError("must not contain a user name or password; check the signature instead")
+    if parts.fragment or url.endswith("#"):
+        raise CallbackUrlError("must not contain a fragment")
+    if port == 0:
+        raise CallbackUrlError("must not name port 0")
+    if not allow_private and is_private_host(parts.hostname):
+        raise CallbackUrlError("must not point at a private, loopback or link-local address")
+    return url
+
+
+def is_private_host(host: str) -> bool:
+    """An address that is not globally routable, or a name that always means this machine or its network."""
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.endswith((".localhost", ".local", ".internal")):
+        return True
+    address = _address_literal(name.strip("[]").split("%")[0])
+    return address is not None and not is_public_address(address)
+
+
+def _address_literal(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host name denotes by itself; the C resolver also reads the old IPv4 forms (0x7f000001,
+    2130706433, 127.1, 0177.0.0.1), so they are addresses too."""
+    try:
+        return ipaddress.ip_address(name)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(name))
+    except OSError:
+        return None
+
+
+def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is 127.0.0.1
+    return (mapped or address).is_global and not (mapped or address).is_multicast
+
+
+def new_secret() -> str:
+    return _SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+_ACCOUNT_SECRET = text("""
+    UPDATE accounts SET callback_secret = coalesce(callback_secret, :new_secret) WHERE id = :account_id
+    RETURNING callback_secret""")
+_ROTATE_SECRET = text("UPDATE accounts SET callback_secret = :new_secret WHERE id = :account_id "
+                      "RETURNING callback_secret")
+
+
+def account_secret(db: Database, account_id: uuid.UUID) -> str:
+    """The account's callback secret, made on first use. The caller commits."""
+    parameters = {"account_id": account_id, "new_secret": new_secret()}
+    return connection_of(db).execute(_ACCOUNT_SECRET, parameters).scalar_one()
+
+
+def rotate_secret(db: Database, account_id: uuid.UUID) -> str:
+    """A new secret; callbacks sent from the commit on are signed with it. The caller commits."""
+    parameters = {"account_id": account_id, "new_secret": new_secret()}
+    return connection_of(db).execute(_ROTATE_SECRET, parameters).scalar_one()
+
+
+def signature_headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """Standard Webhooks v1: HMAC-SHA256 over `id.timestamp.body`, keyed by the secret's base64 bytes."""
+    key = base64.b64decode(secret.removeprefix(_SECRET_PREFIX))
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    signature = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return {"webhook-id": message_id, "webhook-timestamp": str(timestamp), "webhook-signature": f"v1,{signature}"}
+
+
+def notification(job: dict[str, Any], sent_at: datetime) -> bytes:
+    return jsoncodec.dumps_bytes({
+        "type": "job.finished", "timestamp": sent_at.isoformat(),
+        "data": {**job, "url": f"/v1/jobs/{job['id']}"},
+    })
+
+
+# Takes the attempt (its lease is the next_attempt_at it sets), but only of a finished job whose callback is
+# open and due; two workers racing for it cannot both win. Returns what the notification needs.
+_CLAIM = text("""
+    UPDATE job_callbacks AS c SET attempts = c.attempts + 1, next_attempt_at = :lease_until, published_at = NULL
+    FROM jobs AS j
+    WHERE c.job_id = :job_id AND j.id = c.job_id AND j.status IN ('succeeded', 'failed', 'canceled')
+      AND c.delivered_at IS NULL AND c.given_up_at IS NULL
+      AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= :now)
+    RETURNING c.url, c.attempts, j.account_id, j.type, j.status, j.finished_at, j.error""")
+_DELIVERED = text("""
+    UPDATE job_callbacks SET delivered_at = :now, next_attempt_at = NULL, last_status = :status, last_error = NULL
+    WHERE job_id = :job_id""")
+_FAILED = text("""
+    UPDATE job_callbacks SET next_attempt_at = :next_attempt_at, given_up_at = :given_up_at,
+                             last_status = :status, last_error = :error
+    WHERE job_id = :job_id""")
+# Due: a retry whose wait is over (or an attempt whose worker died: its lease ran out), or a first attempt
+# whose task, sent when the job finished, has not claimed it within `unsent_after`. Not one the re-publisher
+# sent a task for already, unless that was `resend_after` ago (the message was lost).
+_DUE = text("""
+    WITH due AS (
+        SELECT c.job_id FROM job_callbacks AS c JOIN jobs AS j ON j.id = c.job_id
+        WHERE c.delivered_at IS NULL AND c.given_up_at IS NULL AND j.status IN ('succeeded', 'failed', 'canceled')
+          AND (c.next_attempt_at <= :now OR (c.next_attempt_at IS NULL AND j.finished_at < :fresh_before))
+          AND (c.published_at IS NULL OR c.published_at < :resend_before)
+        ORDER BY c.next_attempt_at NULLS FIRST LIMIT :limit
+        FOR UPDATE OF c SKIP LOCKED)
+    UPDATE job_callbacks AS c SET published_at = :now FROM due WHERE c.job_id = due.job_id
+    RETURNING c.job_id""").bindparams(bindparam("limit"))
+
+
+def claim(db: Database, job_id: uuid.UUID, *, lease: timedelta) -> Delivery | None:
+    """The next attempt at this job's callback, or None when none is due (delivered, given up, not yet
+    finished, or another worker's attempt holds the lease). Commits, so the lease is seen at once."""
+    now = utcnow()
+    row = connection_of(db).execute(_CLAIM, {"job_id": job_id, "now": now, "lease_until": now + lease}).first()
+    if row is None:
+        db.commit()
+        return None
+    secret = account_secret(db, row.account_id)
+    db.commit()
+    job = {"id": str(job_id), "type": row.type, "status": row.status,
+           "finished_at": row.finished_at.isoformat() if row.finished_at else None, "error": row.error}
+    return Delivery(job_id, row.url, row.attempts, secret, notification(job, now))
+
+
+def record(db: Database, delivery: Delivery, outcome: Outcome) -> None:
+    """Delivered, or the next attempt scheduled, or given up after the last one. The caller commits."""
+    now = utcnow()
+    if outcome.delivered:
+        connection_of(db).execute(_DELIVERED, {"job_id": delivery.job_id, "now": now, "status": outcome.status})
+        return
+    last = outcome.final or delivery.attempt >= MAX_ATTEMPTS
+    retry_at = None if last else now + timedelta(seconds=RETRY_AFTER_SECONDS[delivery.attempt - 1])
+    connection_of(db).execute(_FAILED, {"job_id": delivery.job_id, "next_attempt_at": retry_at,
+                                        "given_up_at": now if last else None, "status": outcome.status,
+                                        "error": (outcome.error or "")[:500]})
+
+
+def due(db: Database, *, unsent_after: timedelta, resend_after: timedelta, limit: int = 200) -> list[uuid.UUID]:
+    """Callbacks to send a task for now, marked sent (see `_DUE`). The caller commits, then publishes."""
+    now = utcnow()
+    return list(connection_of(db).execute(_DUE, {
+        "now": now, "fresh_before": now - unsent_after, "resend_before": now - resend_after, "limit": limit,
+    }).scalars())
+
+
+def view(row: Any) -> dict[str, Any] | None:
+    """What a job's view says of its callback, from a row with the `job_callbacks` columns (`attempts` as
+    `callback_attempts`, apart from the job's own); None when the job has no callback."""
+    if row is None or row.url is None:
+        return None
+    status = "delivered" if row.delivered_at else "failed" if row.given_up_at else "pending"
+    return {"url": row.url, "status": status, "attempts": row.callback_attempts, "last_status": row.last_status,
+            "last_error": row.last_error}
+
+
+def pending_view(url: str) -> dict[str, Any]:
+    return {"url": url, "status": "pending", "attempts": 0, "last_status": None, "last_error": None}
+
+
+_VIEW = text("SELECT url, attempts AS callback_attempts, delivered_at, given_up_at, last_status, last_error "
+             "FROM job_callbacks WHERE job_id = :job_id")
+
+
+def view_of(db: Database, job_id: uuid.UUID) -> dict[str, Any] | None:
+    return view(connection_of(db).execute(_VIEW, {"job_id": job_id}).first())
