@@ -10,6 +10,7 @@ from smartcompute.accounts.limits import usage
 from smartcompute.accounts.models import Account
 from smartcompute.accounts.schemas import MemberRequest, MemberUpdate
 from smartcompute.accounts.services import AccountError
+from smartcompute.jobs import callbacks
 from web.auth import current_principal, requires
 from web.bodies import read_json
 from web.problems import Problem
@@ -74,6 +75,32 @@ def apply_user_update(user_id: str, *, account_id, noun: str):
         raise Problem(409, str(error), kind="conflict") from None
     session.commit()
     return json_response(accounts_admin.user_view(user))
+
+
+@account.get("/callback-secret")
+@requires("jobs:write")
+def callback_secret():
+    """Whoever may submit jobs with a callback_url may check their signatures."""
+    session = db()
+    secret = callbacks.account_secret(session, current_principal().account_id)
+    session.commit()
+    return _secret_response(secret)
+
+
+@account.post("/callback-secret/rotate")
+@requires("keys:write")
+def rotate_callback_secret():
+    principal, session = current_principal(), db()
+    secret = callbacks.rotate_secret(session, principal.account_id)
+    audit.record(session, actor(), "callback_secret.rotate", account_id=principal.account_id,
+                 target_type="account", target_id=principal.account_id)
+    session.commit()
+    return _secret_response(secret)
+
+
+def _secret_response(secret: str):
+    return json_response({"secret": secret, "scheme": "standard-webhooks", "signature_version": "v1"},
+                         headers={"Cache-Control": "no-store"})
 
 
 @account.get("/audit-events")

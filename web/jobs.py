@@ -12,7 +12,7 @@ from smartcompute import engine as analysis_engine, jsoncodec
 from smartcompute.accounts import limits
 from smartcompute.billing import ledger, prices
 from smartcompute.detection.telemetry import InvalidTelemetry
-from smartcompute.jobs import lifecycle, services
+from smartcompute.jobs import callbacks, lifecycle, services
 from smartcompute.jobs.models import JOB_TYPES, STATUSES, Job
 from smartcompute.jobs.schemas import JobRequest
 from web.after_response import publish_after_response
@@ -23,7 +23,7 @@ from web.limits import check_job_size, job_admission, quota_exceeded
 from web.problems import Problem
 from web.replies import query_limit
 from web.runtime import db, statement_db, web_runtime
-from workers.publishing import publish_job
+from workers.publishing import publish_callback, publish_job
 
 jobs = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 _POLL_AFTER_SECONDS = "1"
@@ -33,7 +33,9 @@ def _timestamp(moment) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def job_view(job: Job | services.QueuedJob, *, with_result: bool = True) -> dict[str, Any]:
+def job_view(job: Job | services.QueuedJob, *, with_result: bool = True,
+             callback: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A job as the API shows it. `with_result`: the whole job, result and callback; else its summary."""
     view = {
         "id": str(job.id), "type": job.type, "status": job.status, "priority": job.priority,
         "progress": job.progress, "created_at": _timestamp(job.created_at),
@@ -41,6 +43,7 @@ def job_view(job: Job | services.QueuedJob, *, with_result: bool = True) -> dict
         "expires_at": _timestamp(job.expires_at), "error": job.error,
     }
     if with_result:
+        view["callback"] = callback
         view["result"] = job.result
     return view
 
@@ -76,6 +79,7 @@ def submit():
         raise Problem(422, "Idempotency-Key must be 1 to 255 characters", kind="validation-error",
                       errors=[{"field": "Idempotency-Key", "message": "must be 1 to 255 characters"}])
     runtime = web_runtime()
+    callback_url = _callback_url(job_request.callback_url, runtime.settings.CALLBACK_PRIVATE_NETWORKS)
     try:
         submission = services.submit_job(
             statement_db(), current_principal(), job_type=job_request.type, data=data, priority=job_request.priority,
@@ -83,6 +87,7 @@ def submit():
             request_id=request_id_var.get(),
             fingerprint=_fingerprint(job_request) if idempotency_key else None,
             cost=prices.job_cost(runtime.settings, job_request.type, data), admission=job_admission(),
+            callback_url=callback_url,
         )
     except ledger.InsufficientCredits as error:
         raise insufficient_credits(error) from None
@@ -93,9 +98,23 @@ def submit():
                       errors=[{"field": "Idempotency-Key", "message": str(error)}]) from None
     if submission.created:
         _publish(submission.job_id, job_request.priority)
-    job = submission.job or services.get_job(db(), current_principal(), submission.job_id)
+    if submission.job:
+        job, callback = submission.job, callbacks.pending_view(callback_url) if callback_url else None
+    else:  # an Idempotency-Key replay: the job as it is now
+        job = services.get_job(db(), current_principal(), submission.job_id)
+        callback = callbacks.view_of(db(), job.id)
     location = f"/v1/jobs/{job.id}"
-    return _json(job_view(job), 202, {"Location": location, "Retry-After": _POLL_AFTER_SECONDS})
+    return _json(job_view(job, callback=callback), 202, {"Location": location, "Retry-After": _POLL_AFTER_SECONDS})
+
+
+def _callback_url(url: str | None, allow_private: bool) -> str | None:
+    if url is None:
+        return None
+    try:
+        return callbacks.checked_url(url, allow_private=allow_private)
+    except callbacks.CallbackUrlError as error:
+        raise Problem(422, f"callback_url {error}", kind="validation-error",
+                      errors=[{"field": "callback_url", "message": str(error)}]) from None
 
 
 def _fingerprint(job_request: JobRequest) -> str:
@@ -118,7 +137,8 @@ def show(job_id: str):
         raise Problem(404, "no such job", kind="not-found") from None
     headers = {} if lifecycle.is_finished(job.status) else {"Retry-After": _POLL_AFTER_SECONDS}
     # The stored result goes out as PostgreSQL wrote it, spliced in as the view's last member.
-    body = jsoncodec.dumps_bytes(job_view(job, with_result=False))[:-1] + b',"result":' + (
+    view = {**job_view(job, with_result=False), "callback": callbacks.view(job)}
+    body = jsoncodec.dumps_bytes(view)[:-1] + b',"result":' + (
         job.result_json or "null").encode() + b"}"
     return Response(body, mimetype="application/json", headers=headers)
 
@@ -150,4 +170,13 @@ def cancel(job_id: str):
         raise Problem(404, "no such job", kind="not-found") from None
     except lifecycle.JobAlreadyFinished as error:
         raise Problem(409, str(error), kind="job-finished") from None
-    return _json(job_view(job))
+    callback = callbacks.view_of(db(), job.id)
+    if callback is not None:
+        request_id = request_id_var.get()
+        publish_after_response("callback", job.id, lambda celery: publish_callback(celery, job.id, request_id),
+                               _left_to_the_re_publisher)
+    return _json(job_view(job, callback=callback))
+
+
+def _left_to_the_re_publisher(session, job_id: uuid.UUID) -> None:
+    """A callback the broker refused needs no mark: the re-publisher finds it due once the job has finished."""

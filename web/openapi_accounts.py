@@ -91,6 +91,12 @@ def _account_paths() -> dict:
             {"200": json_body("Member", "The member"), "404": problem("No such member"),
              "409": problem("Would leave no active owner"), **AUTH_ERRORS},
             body="MemberUpdate", parameters=[_path_id("user_id")])},
+        "/v1/account/callback-secret": {"get": _op(
+            "getCallbackSecret", "The secret that signs your jobs' callbacks (made on first use)",
+            {"200": json_body("CallbackSecret", "The secret"), **AUTH_ERRORS})},
+        "/v1/account/callback-secret/rotate": {"post": _op(
+            "rotateCallbackSecret", "Replace the callback secret; callbacks are signed with the new one at once",
+            {"200": json_body("CallbackSecret", "The new secret"), **AUTH_ERRORS})},
         "/v1/account/audit-events": {"get": _op(
             "listAuditEvents", "The account's audit log, newest first (owners)",
             {"200": json_body("AuditEventList", "Events"), **AUTH_ERRORS},
@@ -132,5 +138,5 @@ def accounts_section() -> Section:
                 schemas.RotateRequest, schemas.MemberRequest, schemas.MemberUpdate, schemas.AccountUpdate]
     responses = [schemas.TokenPair, schemas.NewApiKey, schemas.ApiKeyList, schemas.RotatedApiKey,
                  schemas.AccountInfo, schemas.Member, schemas.MemberList, schemas.AccountList,
-                 schemas.AccountSummary, schemas.AuditEventList]
+                 schemas.AccountSummary, schemas.AuditEventList, job_schemas.CallbackSecret]
     return Section(paths, request_models=requests, response_models=responses)

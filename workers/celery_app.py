@@ -13,6 +13,7 @@ PAYMENT_QUEUE = "payment-webhook"
 RUN_ANALYSIS = "workers.tasks.run_analysis"
 PROCESS_PAYMENT_EVENT = "workers.tasks.process_payment_event"
 REPUBLISH = "workers.tasks.republish_waiting_work"
+DELIVER_CALLBACK = "workers.callback_tasks.deliver_job_callback"
 REPUBLISH_PAYMENTS = "workers.payment_tasks.republish_payment_events"
 EXPIRE_PAYMENTS = "workers.payment_tasks.expire_overdue_payments"
 # Which process a Celery app is for: the API publishes to both queues; each worker knows only its own queue,
@@ -65,6 +66,7 @@ def celery_config(settings: Settings) -> dict:
         "task_routes": {
             RUN_ANALYSIS: {"queue": CORE_QUEUE, "routing_key": CORE_QUEUE},
             REPUBLISH: {"queue": CORE_QUEUE, "routing_key": CORE_QUEUE},
+            DELIVER_CALLBACK: {"queue": CORE_QUEUE, "routing_key": CORE_QUEUE},
             PROCESS_PAYMENT_EVENT: {"queue": PAYMENT_QUEUE, "routing_key": PAYMENT_QUEUE},
         },
         "task_default_queue": CORE_QUEUE,

@@ -17,8 +17,9 @@ from smartcompute.detection.telemetry import InvalidTelemetry
 from smartcompute.jobs import lifecycle
 from smartcompute.jobs.models import HostBaseline, Job
 from workers import app
+from workers.callback_tasks import publish_due_callbacks
 from workers.celery_app import CORE_QUEUE, REPUBLISH, RUN_ANALYSIS
-from workers.publishing import publish_job, republish_windows
+from workers.publishing import publish_callback, publish_job, republish_windows
 from workers.runtime import JobRun, job_lock_is_free, job_lock_key, job_run, lock_host, runtime
 
 log = logging.getLogger("smartcompute.worker")
@@ -75,20 +76,21 @@ def _run_claimed(run: JobRun, claimed: lifecycle.ClaimedJob, max_points: int) ->
             on_progress=_progress_reporter(run, claimed.id), learn=learns,
         )
     except InvalidTelemetry as error:
-        _finish_failed(run, claimed.id, "invalid_data", str(error),
+        _finish_failed(run, claimed, "invalid_data", str(error),
                        [{"field": field, "message": message} for field, message in error.errors])
         return
     except SoftTimeLimitExceeded:
-        _finish_failed(run, claimed.id, "time_limit", "the analysis took longer than the time limit")
+        _finish_failed(run, claimed, "time_limit", "the analysis took longer than the time limit")
         return
     except (OperationalError, DBAPIError):
         raise
     except Exception:
         log.exception("analysis crashed")
-        _finish_failed(run, claimed.id, "internal_error", "the analysis failed unexpectedly; it was logged")
+        _finish_failed(run, claimed, "internal_error", "the analysis failed unexpectedly; it was logged")
         return
     _finish_succeeded(run, claimed, analysis)
     log.info("job finished", extra={"seconds": round(time.monotonic() - started, 3)})
+    _tell_customer(claimed)
 
 
 def _progress_reporter(run: JobRun, job_id: uuid.UUID):
@@ -112,13 +114,26 @@ def _finish_succeeded(run: JobRun, claimed: lifecycle.ClaimedJob, analysis: anal
         log.info("job was canceled while running; its result is dropped")
 
 
-def _finish_failed(run: JobRun, job_id: uuid.UUID, kind: str, message: str, fields: list | None = None) -> None:
+def _finish_failed(run: JobRun, claimed: lifecycle.ClaimedJob, kind: str, message: str,
+                   fields: list | None = None) -> None:
     error = {"type": kind, "message": message}
     if fields:
         error["fields"] = fields
-    lifecycle.fail(run.connection, job_id, error, unlock_key=job_lock_key(job_id))
+    lifecycle.fail(run.connection, claimed.id, error, unlock_key=job_lock_key(claimed.id))
     run.job_lock_released = True
     log.warning("job failed", extra={"error_type": kind, "error": message})
+    _tell_customer(claimed)
+
+
+def _tell_customer(claimed: lifecycle.ClaimedJob) -> None:
+    """Send the job's callback task, if it has a callback. The finish has committed; a task the broker refuses
+    is sent by the re-publisher instead (`publish_due_callbacks`)."""
+    if not claimed.has_callback:
+        return
+    try:
+        publish_callback(app, claimed.id, claimed.request_id)
+    except Exception as error:
+        log.warning("broker unavailable; the callback is left for the re-publisher", extra={"error": str(error)})
 
 
 @app.task(name=REPUBLISH, ignore_result=True, shared=False, acks_late=False, soft_time_limit=60, time_limit=90)
@@ -137,6 +152,7 @@ def republish_waiting_work() -> None:
                 log.warning("broker unavailable; will retry publishing", extra={"job_id": str(job_id)})
                 break
     _fail_jobs_past_time_limit(worker)
+    publish_due_callbacks()
     with worker.sessions() as session:
         purged = lifecycle.purge_expired(session)
     if purged:

@@ -36,6 +36,7 @@ class ClaimedJob:
     attempt: int
     request_id: str | None
     data: dict[str, Any]
+    has_callback: bool = False
 
 
 # Built once, with their parameters apart, and run on the session's connection: building an ORM `update()`
@@ -54,10 +55,13 @@ _CANCEL = (
 # Claiming and finishing are PL/pgSQL functions (migration 0007): on a worker's autocommit connection each is
 # one round trip and one transaction, and PostgreSQL keeps their plans. In a caller's transaction they simply
 # join it. Their result columns are typed so SQLAlchemy builds each one's result metadata once, not per call.
-_CLAIM = text("SELECT locked, type, account_id, host, attempts, request_id, data "
+# `callback`: whether the job has one to send when it finishes (an index probe, in the same round trip).
+_CLAIM = text("SELECT locked, type, account_id, host, attempts, request_id, data, "
+              "EXISTS (SELECT 1 FROM job_callbacks WHERE job_id = CAST(:job_id AS uuid)) AS callback "
               "FROM claim_job(CAST(:job_id AS uuid), :lock_key, :now)").columns(
     column("locked", Boolean()), column("type", String()), column("account_id", Uuid()), column("host", String()),
-    column("attempts", Integer()), column("request_id", String()), column("data", JSON()))
+    column("attempts", Integer()), column("request_id", String()), column("data", JSON()),
+    column("callback", Boolean()))
 _JSON_OR_NULL = JSON(none_as_null=True)
 _FINISH = (
     text("SELECT finish_job(CAST(:job_id AS uuid), :succeeded, :result, :error, :baseline, :lock_key, :now) "
@@ -91,7 +95,8 @@ def claim(db: Database, job_id: uuid.UUID, *, max_attempts: int, lock_key: int |
         fail(db, job_id, {"type": "worker_lost", "message": f"the job's worker was lost {max_attempts} times"})
         db.commit()
         return None
-    return ClaimedJob(job_id, row.type, row.account_id, row.host, row.attempts, row.request_id, row.data)
+    return ClaimedJob(job_id, row.type, row.account_id, row.host, row.attempts, row.request_id, row.data,
+                      row.callback)
 
 
 def report_progress(db: Database, job_id: uuid.UUID, progress: float) -> None:

@@ -63,6 +63,29 @@ class JobRequest(BaseModel):
     type: JobType
     data: Telemetry
     priority: Priority = "normal"
+    callback_url: Optional[str] = Field(
+        default=None, max_length=2048, description="an http(s) URL to POST to when the job finishes, signed "
+        "with the account's callback secret (Standard Webhooks); see GET /v1/account/callback-secret")
+
+
+class JobCallback(BaseModel):
+    """Where the job's finish is told, and how far that has got: pending until the receiver answers 2xx,
+    failed once every retry (about a day of them) was refused."""
+
+    url: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_status: Optional[int]
+    last_error: Optional[str]
+
+
+class CallbackSecret(BaseModel):
+    """The secret that signs the account's job callbacks: verify `webhook-signature` with any Standard Webhooks
+    library, or by hand (HMAC-SHA256 of `webhook-id.webhook-timestamp.body`, keyed by the base64 after whsec_)."""
+
+    secret: str
+    scheme: Literal["standard-webhooks"]
+    signature_version: Literal["v1"]
 
 
 class JobError(BaseModel):
@@ -87,9 +110,10 @@ class JobSummary(BaseModel):
 
 
 class Job(JobSummary):
-    """A job with its result (null until it succeeds)."""
+    """A job with its result (null until it succeeds) and its callback (null when none was given)."""
 
     result: Optional[dict[str, Any]]
+    callback: Optional[JobCallback] = None
 
 
 class JobList(BaseModel):

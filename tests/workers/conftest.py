@@ -12,11 +12,13 @@ from tests.conftest import RABBITMQ_URL
 from tests.support import celery_worker, wait_until
 
 FAST_REPUBLISH = {"REPUBLISH_INTERVAL": "1", "REPUBLISH_UNSENT_AFTER": "1"}
+# The tests' callback receivers listen on 127.0.0.1.
+LOCAL_CALLBACKS = {"CALLBACK_PRIVATE_NETWORKS": "true"}
 
 
 @pytest.fixture(scope="session", params=["redis", "rabbitmq"])
 def broker_env(request, base_env, rabbitmq_env) -> dict[str, str]:
-    return {**(base_env if request.param == "redis" else rabbitmq_env), **FAST_REPUBLISH}
+    return {**(base_env if request.param == "redis" else rabbitmq_env), **FAST_REPUBLISH, **LOCAL_CALLBACKS}
 
 
 @pytest.fixture(params=["redis", "rabbitmq"])

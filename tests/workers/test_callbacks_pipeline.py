@@ -1,0 +1,81 @@
+"""Being told a job finished: API -> worker -> the customer's receiver, signed, once, retried until it answers."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import standardwebhooks
+
+from smartcompute.accounts.services import Principal
+from smartcompute.jobs import services
+from tests.receiver import Receiver
+from tests.support import job_body, wait_until
+from web.runtime import web_runtime
+from workers.publishing import publish_job
+
+
+def submit(client, account, url: str, body: dict | None = None) -> dict:
+    response = client.post("/v1/jobs", json={**(body or job_body(points=100)), "callback_url": url},
+                           headers=account.headers)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def callback_when(client, account, job_id: str, status: str, timeout: float = 30) -> dict:
+    return wait_until(lambda: (job := client.get(f"/v1/jobs/{job_id}", headers=account.headers).get_json())
+                      ["callback"]["status"] == status and job, timeout, f"the callback of {job_id} to be {status}")
+
+
+def verified(client, account, received) -> dict:
+    secret = client.get("/v1/account/callback-secret", headers=account.headers).get_json()["secret"]
+    return standardwebhooks.Webhook(secret).verify(received.body, received.headers)
+
+
+def test_a_finished_job_is_told_to_the_receiver_once_signed(broker_client, shared_worker, account):
+    with Receiver() as receiver:
+        job = submit(broker_client, account, receiver.url)
+        done = callback_when(broker_client, account, job["id"], "delivered")
+    assert done["status"] == "succeeded" and done["callback"]["attempts"] == 1
+    assert done["callback"]["last_status"] == 204
+    [received] = receiver.received
+    notification = verified(broker_client, account, received)
+    assert notification["type"] == "job.finished" and received.headers["webhook-id"] == job["id"]
+    assert notification["data"]["status"] == "succeeded" and notification["data"]["url"] == f"/v1/jobs/{job['id']}"
+    assert received.path == "/hooks/jobs?team=7"
+
+
+def test_a_receiver_that_fails_is_tried_again_until_it_answers(broker_client, shared_worker, account):
+    with Receiver((503, 200)) as receiver:
+        job = submit(broker_client, account, receiver.url)
+        done = callback_when(broker_client, account, job["id"], "delivered", timeout=45)
+    assert done["callback"]["attempts"] == 2 and done["callback"]["last_status"] == 200
+    assert [r.headers["webhook-id"] for r in receiver.received] == [job["id"], job["id"]]
+
+
+def test_a_canceled_job_is_told_too(broker_app, broker_client, shared_worker, account, sessions):
+    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:write",))
+    with Receiver() as receiver:
+        with sessions() as session:  # queued but never sent to the broker, so no worker can start it first
+            job_id = services.submit_job(session, principal, job_type="anomaly_detection", data=job_body()["data"],
+                                         priority="normal", retention=timedelta(days=1),
+                                         callback_url=receiver.url).job_id
+        canceled = broker_client.post(f"/v1/jobs/{job_id}/cancel", headers=account.headers)
+        assert canceled.status_code == 200
+        callback_when(broker_client, account, str(job_id), "delivered")
+    assert json.loads(receiver.received[0].body)["data"]["status"] == "canceled"
+
+
+def test_a_job_that_fails_is_told_with_its_error(broker_app, broker_client, shared_worker, account, sessions):
+    data = job_body("performance_analysis", points=60)["data"]
+    data["metrics"]["cpu_percent"][7] = 250.0  # refused by the API; queued here past it
+    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:write",))
+    with Receiver() as receiver:
+        with sessions() as session:
+            job_id = services.submit_job(session, principal, job_type="performance_analysis", data=data,
+                                         priority="normal", retention=timedelta(days=1),
+                                         callback_url=receiver.url).job_id
+        with broker_app.app_context():
+            publish_job(web_runtime().celery, job_id, "normal", None)
+        callback_when(broker_client, account, str(job_id), "delivered")
+    notification = json.loads(receiver.received[0].body)["data"]
+    assert notification["status"] == "failed" and notification["error"]["type"] == "invalid_data"

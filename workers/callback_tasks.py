@@ -1,0 +1,59 @@
+"""Telling customers their job finished: one attempt per task; the re-publisher schedules the retries."""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import timedelta
+
+from config.logging import job_id_var, request_id_var
+from smartcompute.jobs import callback_http, callbacks
+from workers import app
+from workers.celery_app import CORE_QUEUE, DELIVER_CALLBACK
+from workers.publishing import publish_callback, republish_windows
+from workers.runtime import runtime
+
+log = logging.getLogger("smartcompute.worker")
+
+
+@app.task(name=DELIVER_CALLBACK, shared=False, acks_late=True, ignore_result=True, soft_time_limit=60, time_limit=90)
+def deliver_job_callback(job_id: str, request_id: str | None = None) -> None:
+    """POST the job's notification once. Any number of these may run for one job: only the one that claims the
+    due attempt sends, and a lost task is made up by the re-publisher (`publish_due_callbacks`)."""
+    job_uuid = uuid.UUID(job_id)
+    job_id_var.set(job_id)
+    request_id_var.set(request_id)
+    worker = runtime(app)
+    timeout = worker.settings.CALLBACK_TIMEOUT_SECONDS
+    with worker.sessions() as session:
+        # The lease outlasts the attempt, so no second worker sends while this one waits for an answer.
+        delivery = callbacks.claim(session, job_uuid, lease=timedelta(seconds=2 * timeout + 30))
+    if delivery is None:
+        return
+    headers = callbacks.signature_headers(delivery.secret, str(job_uuid), int(time.time()), delivery.body)
+    outcome = callback_http.post(delivery.url, delivery.body, headers, timeout=timeout,
+                                 allow_private=worker.settings.CALLBACK_PRIVATE_NETWORKS)
+    with worker.sessions() as session:
+        callbacks.record(session, delivery, outcome)
+        session.commit()
+    if outcome.delivered:
+        log.info("callback delivered", extra={"status": outcome.status, "attempt": delivery.attempt})
+    else:
+        log.warning("callback not delivered", extra={"status": outcome.status, "error": outcome.error,
+                                                     "attempt": delivery.attempt})
+
+
+def publish_due_callbacks() -> None:
+    """The re-publisher's part: send a task for every callback due now (a retry, or a first attempt whose task
+    was lost). One the broker refuses waits for `resend_after`, like a job it refused."""
+    windows = republish_windows(app, CORE_QUEUE)
+    with runtime(app).sessions() as session:
+        due = callbacks.due(session, unsent_after=windows["unsent_after"], resend_after=windows["stale_after"])
+        session.commit()
+    for job_id in due:
+        try:
+            publish_callback(app, job_id, None)
+        except Exception:
+            log.warning("broker unavailable; callbacks wait for the next round", extra={"job_id": str(job_id)})
+            return
+
