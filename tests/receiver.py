@@ -1,6 +1,7 @@
 """A customer's callback receiver for tests: a real HTTP server on 127.0.0.1 that records what it is sent."""
 from __future__ import annotations
 
+import ssl
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,17 +17,24 @@ class Received:
 class Receiver:
     """Answers each POST with the next of `statuses` (the last one repeats), after `delay` seconds."""
 
-    def __init__(self, statuses: tuple[int, ...] = (204,), delay: float = 0.0, location: str | None = None):
+    def __init__(self, statuses: tuple[int, ...] = (204,), delay: float = 0.0, location: str | None = None,
+                 tls: ssl.SSLContext | None = None):
         self.statuses, self.delay, self.location = list(statuses), delay, location
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
+        if tls is not None:  # handshakes happen in the handler threads, so a failed one does not stop the server
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hooks/jobs?team=7"
+        return f"http://127.0.0.1:{self.port}/hooks/jobs?team=7"
 
     def __enter__(self) -> "Receiver":
         self._thread.start()

@@ -14,7 +14,6 @@ import socket
 import time
 from urllib.parse import urlsplit
 
-import certifi
 import urllib3
 
 from smartcompute.jobs.callbacks import Outcome, is_private_host, is_public_address
@@ -47,6 +46,8 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, allo
     try:
         response = pool.urlopen("POST", target, body=body, headers=request_headers, redirect=False, retries=False,
                                 preload_content=False, assert_same_host=False)
+    except urllib3.exceptions.SSLError as error:
+        return Outcome(False, error=f"TLS failed: {_reason(error)}")
     except urllib3.exceptions.HTTPError as error:
         return Outcome(False, error=f"no answer: {_reason(error)}")
     finally:
@@ -94,9 +95,9 @@ def _pool(scheme: str, address: str, port: int, hostname: str | None, timeout: f
     timeouts = urllib3.Timeout(total=timeout)
     if scheme == "https":
         # TLS checks the certificate against the name in the URL, while the socket goes to the vetted address.
+        # The system's trust store (SSL_CERT_FILE / SSL_CERT_DIR can point at an internal CA's).
         return urllib3.HTTPSConnectionPool(address, port, timeout=timeouts, maxsize=1, cert_reqs="CERT_REQUIRED",
-                                           ca_certs=certifi.where(), server_hostname=hostname,
-                                           assert_hostname=hostname)
+                                           server_hostname=hostname, assert_hostname=hostname)
     return urllib3.HTTPConnectionPool(address, port, timeout=timeouts, maxsize=1)
 
 

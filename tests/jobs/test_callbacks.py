@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import uuid
 from datetime import timedelta
 
@@ -243,3 +244,47 @@ def _due(sessions, unsent_after: timedelta = timedelta(seconds=10)) -> list[uuid
         due = callbacks.due(session, unsent_after=unsent_after, resend_after=timedelta(minutes=15), limit=10_000)
         session.commit()
     return due
+
+
+@pytest.fixture
+def tls_receiver(tmp_path):
+    """An HTTPS receiver on 127.0.0.1 whose self-signed certificate is for hooks.test."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks.test")])
+    now = utcnow()
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
+                   .not_valid_after(now + timedelta(hours=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName("hooks.test")]), critical=False)
+                   .sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    with Receiver(tls=context) as receiver:
+        yield receiver, tmp_path / "cert.pem"
+
+
+def _resolve_everything_to_localhost(monkeypatch) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **k: [
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))])
+
+
+def test_https_checks_the_certificate_against_the_name_in_the_url(monkeypatch, tls_receiver):
+    receiver, certificate = tls_receiver
+    _resolve_everything_to_localhost(monkeypatch)
+    url = f"https://hooks.test:{receiver.port}/x"
+    untrusted = _post(url)
+    assert not untrusted.delivered and "TLS failed" in untrusted.error and "certificate verify failed" in untrusted.error
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
+    assert _post(url).delivered
+    wrong_name = _post(f"https://other.test:{receiver.port}/x")
+    assert not wrong_name.delivered and "doesn't match" in wrong_name.error
+    assert len(receiver.received) == 1
