@@ -17,6 +17,7 @@ import hmac
 import ipaddress
 import secrets
 import socket
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -88,7 +89,7 @@ def checked_url(url: str, *, allow_private: bool) -> str:
 
 def is_private_host(host: str) -> bool:
     """An address that is not globally routable, or a name that always means this machine or its network."""
-    name = host.rstrip(".").lower()
+    name = unicodedata.normalize("NFKC", host).rstrip(".").lower()  # as IDNA reads it: １２７.０.０.１ is 127.0.0.1
     if name == "localhost" or name.endswith((".localhost", ".local", ".internal")):
         return True
     address = _address_literal(name.strip("[]").split("%")[0])

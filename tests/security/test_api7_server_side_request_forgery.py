@@ -11,7 +11,8 @@ from tests.support import job_body
 
 INTERNAL = ["http://127.0.0.1:5432/", "http://localhost:6379/", "http://169.254.169.254/latest/meta-data/",
             "http://[::1]:15672/api/users", "http://10.0.0.1/admin", "http://192.168.1.1/", "http://0x7f000001/",
-            "http://2130706433/", "http://127.1/", "http://0177.0.0.1/",
+            "http://2130706433/", "http://127.1/", "http://0177.0.0.1/", "http://\uff11\uff12\uff17.0.0.1/",
+            "http://LOCALHOST./",
             "http://[fd00::1]/x", "http://metadata.google.internal/computeMetadata/v1/"]
 
 
