@@ -30,9 +30,7 @@ def deliver_job_callback(job_id: str, request_id: str | None = None) -> None:
         delivery = callbacks.claim(session, job_uuid, lease=timedelta(seconds=2 * timeout + 30))
     if delivery is None:
         return
-    headers = callbacks.signature_headers(delivery.secret, str(job_uuid), int(time.time()), delivery.body)
-    outcome = callback_http.post(delivery.url, delivery.body, headers, timeout=timeout,
-                                 allow_private=worker.settings.CALLBACK_PRIVATE_NETWORKS)
+    outcome = _attempt(delivery, timeout, worker.settings.CALLBACK_PRIVATE_NETWORKS)
     with worker.sessions() as session:
         callbacks.record(session, delivery, outcome)
         session.commit()
@@ -41,6 +39,20 @@ def deliver_job_callback(job_id: str, request_id: str | None = None) -> None:
     else:
         log.warning("callback not delivered", extra={"status": outcome.status, "error": outcome.error,
                                                      "attempt": delivery.attempt})
+
+
+_silent_receivers = callbacks.SilentReceivers()  # per worker process; see its docstring
+
+
+def _attempt(delivery: callbacks.Delivery, timeout: float, allow_private: bool) -> callbacks.Outcome:
+    started = time.monotonic()
+    if _silent_receivers.is_quiet(delivery.account_id, started):
+        return callbacks.Outcome(False, error="not tried: the account's receiver just failed to answer in time")
+    headers = callbacks.signature_headers(delivery.secret, str(delivery.job_id), int(time.time()), delivery.body)
+    outcome = callback_http.post(delivery.url, delivery.body, headers, timeout=timeout, allow_private=allow_private)
+    finished = time.monotonic()
+    _silent_receivers.note(delivery.account_id, outcome, seconds=finished - started, timeout=timeout, now=finished)
+    return outcome
 
 
 def publish_due_callbacks() -> None:

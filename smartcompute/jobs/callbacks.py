@@ -45,10 +45,35 @@ class Delivery:
     """One attempt, claimed: what to send, where, and with which secret."""
 
     job_id: uuid.UUID
+    account_id: uuid.UUID
     url: str
     attempt: int
     secret: str
     body: bytes
+
+
+class SilentReceivers:
+    """Accounts whose receiver just held a worker for a long attempt without answering 2xx, so their next
+    attempts within `quiet_seconds` are recorded as failed without being tried. A receiver that hangs would
+    otherwise take a worker process the analyses share for the whole timeout of every job's every attempt;
+    with this, one account's hanging receiver costs each process at most one timeout per `quiet_seconds`.
+    Its callbacks are not lost: they wait for their later retries."""
+
+    def __init__(self, quiet_seconds: float = 60.0):
+        self.quiet_seconds = quiet_seconds
+        self._until: dict[uuid.UUID, float] = {}
+
+    def is_quiet(self, account_id: uuid.UUID, now: float) -> bool:
+        return self._until.get(account_id, 0.0) > now
+
+    def note(self, account_id: uuid.UUID, outcome: "Outcome", *, seconds: float, timeout: float, now: float) -> None:
+        if outcome.delivered:
+            self._until.pop(account_id, None)
+        elif seconds >= timeout / 2:
+            self._until[account_id] = now + self.quiet_seconds
+            if len(self._until) > 10_000:  # forget the oldest: this is a guard, not a record
+                for stale in sorted(self._until, key=self._until.get)[:5_000]:
+                    del self._until[stale]
 
 
 @dataclass(frozen=True)
@@ -195,7 +220,7 @@ def claim(db: Database, job_id: uuid.UUID, *, lease: timedelta) -> Delivery | No
     db.commit()
     job = {"id": str(job_id), "type": row.type, "status": row.status,
            "finished_at": row.finished_at.isoformat() if row.finished_at else None, "error": row.error}
-    return Delivery(job_id, row.url, row.attempts, secret, notification(job, now))
+    return Delivery(job_id, row.account_id, row.url, row.attempts, secret, notification(job, now))
 
 
 def record(db: Database, delivery: Delivery, outcome: Outcome) -> None:

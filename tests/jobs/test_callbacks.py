@@ -288,3 +288,20 @@ def test_https_checks_the_certificate_against_the_name_in_the_url(monkeypatch, t
     wrong_name = _post(f"https://other.test:{receiver.port}/x")
     assert not wrong_name.delivered and "doesn't match" in wrong_name.error
     assert len(receiver.received) == 1
+
+
+def test_an_account_whose_receiver_hung_is_not_tried_again_for_a_while():
+    silent, account_id, other = callbacks.SilentReceivers(quiet_seconds=60), uuid.uuid4(), uuid.uuid4()
+    hung = callbacks.Outcome(False, error="no answer: read timed out")
+    silent.note(account_id, hung, seconds=5.0, timeout=5, now=100.0)
+    assert silent.is_quiet(account_id, 159.0) and not silent.is_quiet(account_id, 161.0)
+    assert not silent.is_quiet(other, 120.0)
+
+
+def test_a_quick_refusal_or_a_delivery_does_not_quiet_an_account():
+    silent, account_id = callbacks.SilentReceivers(), uuid.uuid4()
+    silent.note(account_id, callbacks.Outcome(False, status=500), seconds=0.05, timeout=5, now=100.0)
+    assert not silent.is_quiet(account_id, 101.0)
+    silent.note(account_id, callbacks.Outcome(False, error="no answer"), seconds=5.0, timeout=5, now=100.0)
+    silent.note(account_id, callbacks.Outcome(True, status=204), seconds=4.0, timeout=5, now=104.0)
+    assert not silent.is_quiet(account_id, 105.0)
