@@ -172,8 +172,9 @@ def cancel(job_id: str):
         raise Problem(409, str(error), kind="job-finished") from None
     callback = callbacks.view_of(db(), job.id)
     if callback is not None:
-        request_id = request_id_var.get()
-        publish_after_response("callback", job.id, lambda celery: publish_callback(celery, job.id, request_id),
+        canceled_id, request_id = job.id, request_id_var.get()
+        publish_after_response("callback", canceled_id,
+                               lambda celery: publish_callback(celery, canceled_id, request_id),
                                _left_to_the_re_publisher)
     return _json(job_view(job, callback=callback))
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 from config.logging import job_id_var, request_id_var
 from smartcompute.jobs import callback_http, callbacks
 from workers import app
-from workers.celery_app import CORE_QUEUE, DELIVER_CALLBACK
-from workers.publishing import publish_callback, republish_windows
+from workers.celery_app import DELIVER_CALLBACK
+from workers.publishing import publish_callback
 from workers.runtime import runtime
 
 log = logging.getLogger("smartcompute.worker")
@@ -55,10 +55,10 @@ def _attempt(delivery: callbacks.Delivery, timeout: float, allow_private: bool) 
     return outcome
 
 
-def publish_due_callbacks() -> None:
+def publish_due_callbacks(windows: dict[str, timedelta]) -> None:
     """The re-publisher's part: send a task for every callback due now (a retry, or a first attempt whose task
-    was lost). One the broker refuses waits for `resend_after`, like a job it refused."""
-    windows = republish_windows(app, CORE_QUEUE)
+    was lost). `windows`: the re-publisher's (`republish_windows`); one the broker refuses waits for the
+    stale window, like a job it refused."""
     with runtime(app).sessions() as session:
         due = callbacks.due(session, unsent_after=windows["unsent_after"], resend_after=windows["stale_after"])
         session.commit()
@@ -68,4 +68,3 @@ def publish_due_callbacks() -> None:
         except Exception:
             log.warning("broker unavailable; callbacks wait for the next round", extra={"job_id": str(job_id)})
             return
-

@@ -152,7 +152,7 @@ def republish_waiting_work() -> None:
                 log.warning("broker unavailable; will retry publishing", extra={"job_id": str(job_id)})
                 break
     _fail_jobs_past_time_limit(worker)
-    publish_due_callbacks()
+    publish_due_callbacks(windows)
     with worker.sessions() as session:
         purged = lifecycle.purge_expired(session)
     if purged:

@@ -143,7 +143,8 @@ def new_secret() -> str:
     return _SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-_ACCOUNT_SECRET = text("""
+_SECRET = text("SELECT callback_secret FROM accounts WHERE id = :account_id")
+_FIRST_SECRET = text("""
     UPDATE accounts SET callback_secret = coalesce(callback_secret, :new_secret) WHERE id = :account_id
     RETURNING callback_secret""")
 _ROTATE_SECRET = text("UPDATE accounts SET callback_secret = :new_secret WHERE id = :account_id "
@@ -151,9 +152,12 @@ _ROTATE_SECRET = text("UPDATE accounts SET callback_secret = :new_secret WHERE i
 
 
 def account_secret(db: Database, account_id: uuid.UUID) -> str:
-    """The account's callback secret, made on first use. The caller commits."""
-    parameters = {"account_id": account_id, "new_secret": new_secret()}
-    return connection_of(db).execute(_ACCOUNT_SECRET, parameters).scalar_one()
+    """The account's callback secret, made on first use (two first uses at once agree). The caller commits."""
+    secret = connection_of(db).execute(_SECRET, {"account_id": account_id}).scalar_one()
+    if secret is None:
+        parameters = {"account_id": account_id, "new_secret": new_secret()}
+        secret = connection_of(db).execute(_FIRST_SECRET, parameters).scalar_one()
+    return secret
 
 
 def rotate_secret(db: Database, account_id: uuid.UUID) -> str:
@@ -185,7 +189,8 @@ _CLAIM = text("""
     WHERE c.job_id = :job_id AND j.id = c.job_id AND j.status IN ('succeeded', 'failed', 'canceled')
       AND c.delivered_at IS NULL AND c.given_up_at IS NULL
       AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= :now)
-    RETURNING c.url, c.attempts, j.account_id, j.type, j.status, j.finished_at, j.error""")
+    RETURNING c.url, c.attempts, j.account_id, j.type, j.status, j.finished_at, j.error,
+              (SELECT callback_secret FROM accounts WHERE id = j.account_id) AS secret""")
 _DELIVERED = text("""
     UPDATE job_callbacks SET delivered_at = :now, next_attempt_at = NULL, last_status = :status, last_error = NULL
     WHERE job_id = :job_id""")
@@ -216,7 +221,7 @@ def claim(db: Database, job_id: uuid.UUID, *, lease: timedelta) -> Delivery | No
     if row is None:
         db.commit()
         return None
-    secret = account_secret(db, row.account_id)
+    secret = row.secret or account_secret(db, row.account_id)
     db.commit()
     job = {"id": str(job_id), "type": row.type, "status": row.status,
            "finished_at": row.finished_at.isoformat() if row.finished_at else None, "error": row.error}
