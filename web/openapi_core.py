@@ -21,6 +21,13 @@ def core_section() -> Section:
                 "operationId": "submitJob", "summary": "Submit an analysis job", "security": SECURED,
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255}}],
                 "requestBody": request_body("JobRequest"),
+                "callbacks": {"jobFinished": {"{$request.body#/callback_url}": {"post": {
+                    "summary": "The job finished (sent when the job has a callback_url)",
+                    "description": "Signed the Standard Webhooks way (webhook-id, webhook-timestamp, "
+                                   "webhook-signature) with the secret from GET /v1/account/callback-secret.",
+                    "requestBody": request_body("JobFinished"),
+                    "responses": {"2XX": {"description": "Delivered; anything else is retried for about a day"}},
+                }}}},
                 "responses": {"202": json_body("Job", "Accepted; poll the Location", {"Location": "The job's URL", "Retry-After": "Seconds to wait before polling"}),
                               "422": problem("Schema or telemetry violation"), **AUTH_ERRORS},
             },
@@ -56,5 +63,5 @@ def core_section() -> Section:
                                   "security": [], "responses": {"200": {"description": "Ready"},
                                                                 "503": problem("A dependency is down")}}},
     }
-    return Section(paths, request_models=[schemas.JobRequest, schemas.TokenRequest],
+    return Section(paths, request_models=[schemas.JobRequest, schemas.TokenRequest, schemas.JobFinished],
                    response_models=[schemas.Job, schemas.JobList, schemas.Token, schemas.Problem])

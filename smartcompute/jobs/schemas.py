@@ -68,6 +68,12 @@ class JobRequest(BaseModel):
         "with the account's callback secret (Standard Webhooks); see GET /v1/account/callback-secret")
 
 
+class JobError(BaseModel):
+    type: str
+    message: str
+    fields: Optional[list[dict[str, str]]] = None
+
+
 class JobCallback(BaseModel):
     """Where the job's finish is told, and how far that has got: pending until the receiver answers 2xx,
     failed once every retry (about a day of them) was refused."""
@@ -79,6 +85,23 @@ class JobCallback(BaseModel):
     last_error: Optional[str]
 
 
+class FinishedJob(BaseModel):
+    id: str
+    type: JobType
+    status: Literal["succeeded", "failed", "canceled"]
+    finished_at: Optional[datetime]
+    error: Optional[JobError]
+    url: str = Field(description="the job's path on this API: fetch it, with your credentials, for the result")
+
+
+class JobFinished(BaseModel):
+    """The notification a job's callback_url receives (see `smartcompute.jobs.callbacks.notification`)."""
+
+    type: Literal["job.finished"]
+    timestamp: datetime
+    data: FinishedJob
+
+
 class CallbackSecret(BaseModel):
     """The secret that signs the account's job callbacks: verify `webhook-signature` with any Standard Webhooks
     library, or by hand (HMAC-SHA256 of `webhook-id.webhook-timestamp.body`, keyed by the base64 after whsec_)."""
@@ -86,12 +109,6 @@ class CallbackSecret(BaseModel):
     secret: str
     scheme: Literal["standard-webhooks"]
     signature_version: Literal["v1"]
-
-
-class JobError(BaseModel):
-    type: str
-    message: str
-    fields: Optional[list[dict[str, str]]] = None
 
 
 class JobSummary(BaseModel):

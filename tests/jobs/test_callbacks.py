@@ -15,6 +15,7 @@ from smartcompute.accounts.services import Principal
 from smartcompute.db import utcnow
 from smartcompute.jobs import callback_http, callbacks, lifecycle, services
 from smartcompute.jobs.models import JobCallback
+from smartcompute.jobs.schemas import JobFinished
 from tests.receiver import Receiver
 from tests.support import telemetry
 
@@ -172,6 +173,7 @@ def test_a_claimed_attempt_carries_the_thin_notification_and_holds_a_lease(sessi
     assert body["type"] == "job.finished" and body["data"]["id"] == str(submitted)
     assert body["data"]["status"] == "failed" and body["data"]["error"]["type"] == "test"
     assert body["data"]["url"] == f"/v1/jobs/{submitted}" and "result" not in body["data"]
+    JobFinished.model_validate_json(delivery.body)  # what the OpenAPI document promises receivers
     assert _claim(sessions, submitted) is None  # a second worker finds the attempt taken
 
 

@@ -73,3 +73,12 @@ def test_rotating_the_secret_replaces_it_and_is_audited(client, account):
     assert client.get("/v1/account/callback-secret", headers=account.headers).get_json() == rotated.get_json()
     events = client.get("/v1/account/audit-events?action=callback_secret.rotate", headers=owner).get_json()["items"]
     assert len(events) == 1 and events[0]["actor"] == account.email
+
+
+def test_the_openapi_document_describes_the_notification_a_callback_url_receives(client):
+    document = client.get("/v1/openapi.json").get_json()
+    [expression] = document["paths"]["/v1/jobs"]["post"]["callbacks"]["jobFinished"]
+    notification = document["paths"]["/v1/jobs"]["post"]["callbacks"]["jobFinished"][expression]["post"]
+    assert expression == "{$request.body#/callback_url}"
+    assert notification["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/JobFinished")
+    assert "data" in document["components"]["schemas"]["JobFinished"]["properties"]
