@@ -26,8 +26,9 @@ def deliver_job_callback(job_id: str, request_id: str | None = None) -> None:
     worker = runtime(app)
     timeout = worker.settings.CALLBACK_TIMEOUT_SECONDS
     with worker.sessions() as session:
-        # The lease outlasts the attempt, so no second worker sends while this one waits for an answer.
-        delivery = callbacks.claim(session, job_uuid, lease=timedelta(seconds=2 * timeout + 30))
+        # The lease outlasts the attempt (resolving and sending take at most a timeout each), so no second
+        # worker sends while this one waits for an answer; if this one dies, the re-publisher sends it after.
+        delivery = callbacks.claim(session, job_uuid, lease=timedelta(seconds=2 * timeout + 10))
     if delivery is None:
         return
     outcome = _attempt(delivery, timeout, worker.settings.CALLBACK_PRIVATE_NETWORKS)
