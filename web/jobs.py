@@ -172,12 +172,32 @@ def cancel(job_id: str):
         raise Problem(409, str(error), kind="job-finished") from None
     callback = callbacks.view_of(db(), job.id)
     if callback is not None:
-        canceled_id, request_id = job.id, request_id_var.get()
-        publish_after_response("callback", canceled_id,
-                               lambda celery: publish_callback(celery, canceled_id, request_id),
-                               _left_to_the_re_publisher)
+        _publish_callback(job.id)
     return _json(job_view(job, callback=callback))
 
 
-def _left_to_the_re_publisher(session, job_id: uuid.UUID) -> None:
-    """A callback the broker refused needs no mark: the re-publisher finds it due once the job has finished."""
+@jobs.post("/<job_id>/callback/resend")
+@requires("jobs:write")
+def resend_callback(job_id: str):
+    """Tell the receiver again: after it was down for longer than the retries last, or lost what it got."""
+    session = db()
+    try:
+        job = services.get_job(session, current_principal(), _job_uuid(job_id), with_result=False)
+    except services.JobNotFound:
+        raise Problem(404, "no such job", kind="not-found") from None
+    if not callbacks.resend(session, job.id):
+        session.rollback()
+        detail = "the job has no callback_url" if callbacks.view_of(session, job.id) is None else \
+            "the job has not finished; its callback is sent when it does"
+        raise Problem(409, detail, kind="conflict")
+    session.commit()
+    _publish_callback(job.id)
+    return _json(job_view(job, callback=callbacks.view_of(session, job.id)), 202,
+                 {"Location": f"/v1/jobs/{job.id}", "Retry-After": _POLL_AFTER_SECONDS})
+
+
+def _publish_callback(job_id: uuid.UUID) -> None:
+    """After the response; a callback the broker refuses needs no mark: the re-publisher finds it due."""
+    request_id = request_id_var.get()
+    publish_after_response("callback", job_id, lambda celery: publish_callback(celery, job_id, request_id),
+                           lambda session, job_id: None)

@@ -47,6 +47,12 @@ def core_section() -> Section:
             "responses": {"200": json_body("Job", "The canceled job"), "404": problem("No such job"),
                           "409": problem("The job already finished"), **AUTH_ERRORS},
         }},
+        "/v1/jobs/{job_id}/callback/resend": {"post": {
+            "operationId": "resendJobCallback", "security": SECURED, "parameters": [JOB_ID],
+            "summary": "Send a finished job's callback again, with a fresh retry schedule",
+            "responses": {"202": json_body("Job", "The callback is pending again"), "404": problem("No such job"),
+                          "409": problem("The job has no callback_url, or has not finished"), **AUTH_ERRORS},
+        }},
         "/v1/webhooks/payments/{provider}": {"post": {
             "operationId": "receivePaymentWebhook", "summary": "Payment provider webhook (signed)", "security": [],
             "parameters": [{"name": "provider", "in": "path", "required": True, "schema": {"type": "string", "enum": [

@@ -241,6 +241,21 @@ def record(db: Database, delivery: Delivery, outcome: Outcome) -> None:
                                         "error": (outcome.error or "")[:500]})
 
 
+_RESEND = text("""
+    UPDATE job_callbacks AS c SET attempts = 0, next_attempt_at = NULL, published_at = NULL, delivered_at = NULL,
+                                  given_up_at = NULL, last_status = NULL, last_error = NULL
+    FROM jobs AS j
+    WHERE c.job_id = :job_id AND j.id = c.job_id AND j.status IN ('succeeded', 'failed', 'canceled')
+    RETURNING c.job_id""")
+
+
+def resend(db: Database, job_id: uuid.UUID) -> bool:
+    """Start the callback of a finished job over, delivered or given up: a fresh attempt now and the whole
+    retry schedule after it. False when the job has no callback or has not finished. The caller commits,
+    then sends its task."""
+    return connection_of(db).execute(_RESEND, {"job_id": job_id}).first() is not None
+
+
 def due(db: Database, *, unsent_after: timedelta, resend_after: timedelta, limit: int = 200) -> list[uuid.UUID]:
     """Callbacks to send a task for now, marked sent (see `_DUE`). The caller commits, then publishes."""
     now = utcnow()

@@ -1,6 +1,11 @@
 """Job callbacks through the API: registering one with a job, seeing how it went, and the signing secret."""
 from __future__ import annotations
 
+from sqlalchemy import update
+
+from smartcompute.db import utcnow
+from smartcompute.jobs import callbacks
+from smartcompute.jobs.models import JobCallback
 from tests.security.conftest import bearer, sign_in
 from tests.conftest import make_account
 from tests.support import job_body
@@ -82,3 +87,36 @@ def test_the_openapi_document_describes_the_notification_a_callback_url_receives
     assert expression == "{$request.body#/callback_url}"
     assert notification["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/JobFinished")
     assert "data" in document["components"]["schemas"]["JobFinished"]["properties"]
+
+
+def resend(client, account, job_id):
+    return client.post(f"/v1/jobs/{job_id}/callback/resend", headers=account.headers)
+
+
+def test_a_given_up_callback_can_be_started_over(client, account, sessions):
+    job = submit(client, account).get_json()
+    client.post(f"/v1/jobs/{job['id']}/cancel", headers=account.headers)
+    with sessions() as session:
+        session.execute(update(JobCallback).where(JobCallback.job_id == job["id"]).values(
+            attempts=callbacks.MAX_ATTEMPTS, given_up_at=utcnow(), last_error="no answer: refused"))
+        session.commit()
+    assert client.get(f"/v1/jobs/{job['id']}", headers=account.headers).get_json()["callback"]["status"] == "failed"
+    response = resend(client, account, job["id"])
+    assert response.status_code == 202
+    assert response.get_json()["callback"] == {"url": HOOK, "status": "pending", "attempts": 0, "last_status": None,
+                                               "last_error": None}
+
+
+def test_a_callback_is_not_resent_before_its_job_finishes_nor_for_a_job_without_one(client, account):
+    queued = submit(client, account).get_json()
+    assert resend(client, account, queued["id"]).status_code == 409
+    plain = client.post("/v1/jobs", json=job_body(), headers=account.headers).get_json()
+    client.post(f"/v1/jobs/{plain['id']}/cancel", headers=account.headers)
+    refused = resend(client, account, plain["id"])
+    assert refused.status_code == 409 and refused.get_json()["detail"] == "the job has no callback_url"
+
+
+def test_another_accounts_job_callback_cannot_be_resent(client, account, other_account):
+    job = submit(client, account).get_json()
+    client.post(f"/v1/jobs/{job['id']}/cancel", headers=account.headers)
+    assert resend(client, other_account, job["id"]).status_code == 404

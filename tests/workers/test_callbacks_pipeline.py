@@ -79,3 +79,15 @@ def test_a_job_that_fails_is_told_with_its_error(broker_app, broker_client, shar
         callback_when(broker_client, account, str(job_id), "delivered")
     notification = json.loads(receiver.received[0].body)["data"]
     assert notification["status"] == "failed" and notification["error"]["type"] == "invalid_data"
+
+
+def test_a_delivered_callback_is_sent_again_when_asked(broker_client, shared_worker, account):
+    with Receiver() as receiver:
+        job = submit(broker_client, account, receiver.url)
+        callback_when(broker_client, account, job["id"], "delivered")
+        again = broker_client.post(f"/v1/jobs/{job['id']}/callback/resend", headers=account.headers)
+        assert again.status_code == 202
+        wait_until(lambda: len(receiver.received) == 2, 30, "the callback to be sent again")
+        done = callback_when(broker_client, account, job["id"], "delivered")
+    assert done["callback"]["attempts"] == 1
+    assert [verified(broker_client, account, r)["data"]["id"] for r in receiver.received] == [job["id"]] * 2
