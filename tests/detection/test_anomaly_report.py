@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from smartcompute.detection.anomaly import AnomalyDetector, IncompatibleSnapshot
-from smartcompute.detection.anomaly_report import analyze_anomalies, severity
+from smartcompute.detection.anomaly_report import analyze_anomalies, range_excess, severity
 from smartcompute.detection.telemetry import Telemetry
 
 START = 1_700_000_000.0
@@ -41,13 +41,42 @@ def test_a_level_shift_is_reported_as_a_window_naming_the_metric():
     window = result["windows"][0]
     assert window["metrics"] == ["cpu"]
     assert window["start"].startswith("2023-11-") and window["start"].endswith("Z")
-    assert window["severity"] == severity(window["peak_score"])
+    assert window["severity"] == "critical"  # 40 points up on a metric that moves by about 1
     assert result["summary"]["windows"] == 1
 
 
 @pytest.mark.parametrize("peak, expected", [(0.5, "low"), (0.6, "medium"), (0.8, "high"), (0.95, "critical")])
 def test_severity_grows_with_the_peak_score(peak, expected):
     assert severity(peak) == expected
+
+
+def sine_with_plateau(points: int, plateau: float) -> np.ndarray:
+    values = 20 + 5 * np.sin(np.arange(points) * 2 * np.pi / 60) + np.random.default_rng(1).normal(0, 1, points)
+    values[int(points * 0.7):int(points * 0.7) + 10] = plateau
+    return values
+
+
+def test_a_jump_far_beyond_a_new_hosts_range_is_critical_though_its_score_is_still_learning():
+    result, _ = analyze_anomalies(telemetry({"cpu": sine_with_plateau(300, 95.0)}, host=None), None)
+    [window] = result["windows"]
+    assert severity(window["peak_score"]) in ("low", "medium") and window["severity"] == "critical"
+
+
+def test_a_window_inside_the_metrics_recent_range_keeps_its_scores_severity():
+    result, _ = analyze_anomalies(telemetry({"cpu": sine_with_plateau(1000, 30.0)}, host=None), None)
+    assert result["windows"]
+    assert all(window["severity"] == severity(window["peak_score"]) for window in result["windows"])
+
+
+@pytest.mark.parametrize("history, window, expected", [
+    (np.arange(100.0), np.array([97.0, 50.0]), 0.0),   # within the 2nd..98th percentile (1.98..97.02)
+    (np.arange(100.0), np.array([192.06]), 1.0),       # one range's width above it
+    (np.arange(100.0), np.array([-45.54]), 0.5),       # below works the same
+    (np.arange(10.0), np.array([1e6]), 0.0),           # too little history to judge
+    (np.full(100, 3.0), np.array([1e6]), 0.0),         # a flat history has no range to compare with
+])
+def test_range_excess(history, window, expected):
+    assert range_excess(history, window) == pytest.approx(expected, abs=1e-6)
 
 
 def test_result_and_baseline_are_json_serialisable():
