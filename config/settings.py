@@ -147,6 +147,8 @@ class Settings:
     PAYMENT_AMOUNT_TOLERANCE: Any = _setting(billing.percent, default="0.5", doc="percent short still counted as paid")
     PAYMENT_EVENT_MAX_ATTEMPTS: int = _setting(_positive_int, default="8", doc="tries before dead-lettering")
     FLOWER_BASIC_AUTH: str | None = _setting(_optional(_basic_auth), default="")
+    METRICS_BASIC_AUTH: str | None = _setting(_optional(_basic_auth), default="", doc="user:password for the "
+                                              "API's /metrics (Prometheus); unset, /metrics is 404")
     PORT: int = _setting(_port, default="8000")
     FLOWER_PORT: int = _setting(_port, default="5555")
     MAX_CONTENT_LENGTH: int = _setting(_positive_int, default=str(10 * 1024 * 1024))

@@ -34,10 +34,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_job_callbacks_open", "job_callbacks", ["next_attempt_at"],
                     postgresql_where=sa.text("delivered_at IS NULL AND given_up_at IS NULL"))
+    op.create_index("ix_job_callbacks_given_up", "job_callbacks", ["given_up_at"],
+                    postgresql_where=sa.text("given_up_at IS NOT NULL"))
     op.add_column("accounts", sa.Column("callback_secret", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     op.drop_column("accounts", "callback_secret")
+    op.drop_index("ix_job_callbacks_given_up", table_name="job_callbacks")
     op.drop_index("ix_job_callbacks_open", table_name="job_callbacks")
     op.drop_table("job_callbacks")

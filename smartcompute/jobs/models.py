@@ -74,6 +74,7 @@ class JobCallback(Base):
     __table_args__ = (
         Index("ix_job_callbacks_open", "next_attempt_at",
               postgresql_where=text("delivered_at IS NULL AND given_up_at IS NULL")),
+        Index("ix_job_callbacks_given_up", "given_up_at", postgresql_where=text("given_up_at IS NOT NULL")),
     )
 
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)

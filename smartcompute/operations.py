@@ -1,0 +1,40 @@
+"""What an operator watches: the work waiting and what keeps failing, read from PostgreSQL, the source of
+truth, so every API process reports the same numbers however many there are.
+
+Each figure is one query that an index answers (the waiting and in-flight jobs, open callbacks and
+dead-lettered payment events are each covered by a partial index), so a scrape stays cheap as tables grow.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+
+from smartcompute.db import Database, connection_of
+
+_LIVE_JOBS = text("SELECT type, status, count(*) FROM jobs WHERE status IN ('queued', 'running') GROUP BY 1, 2")
+_OLDEST_QUEUED = text("SELECT extract(epoch FROM now() - min(created_at)) FROM jobs WHERE status = 'queued'")
+_CALLBACKS_PENDING = text("""
+    SELECT count(*) FROM job_callbacks AS c JOIN jobs AS j ON j.id = c.job_id
+    WHERE c.delivered_at IS NULL AND c.given_up_at IS NULL AND j.status IN ('succeeded', 'failed', 'canceled')""")
+_CALLBACKS_GIVEN_UP = text("SELECT count(*) FROM job_callbacks WHERE given_up_at IS NOT NULL")
+_DEAD_PAYMENT_EVENTS = text("SELECT count(*) FROM webhook_events WHERE status = 'dead'")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    live_jobs: dict[tuple[str, str], int] = field(default_factory=dict)  # (type, status) -> jobs
+    oldest_queued_seconds: float = 0.0  # 0 when nothing waits
+    callbacks_pending: int = 0  # of finished jobs, not yet delivered
+    callbacks_given_up: int = 0
+    dead_payment_events: int = 0
+
+
+def snapshot(db: Database) -> Snapshot:
+    connection = connection_of(db)
+    live = {(job_type, status): count for job_type, status, count in connection.execute(_LIVE_JOBS)}
+    oldest = connection.execute(_OLDEST_QUEUED).scalar()
+    return Snapshot(live_jobs=live, oldest_queued_seconds=max(float(oldest or 0.0), 0.0),
+                    callbacks_pending=connection.execute(_CALLBACKS_PENDING).scalar(),
+                    callbacks_given_up=connection.execute(_CALLBACKS_GIVEN_UP).scalar(),
+                    dead_payment_events=connection.execute(_DEAD_PAYMENT_EVENTS).scalar())

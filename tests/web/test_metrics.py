@@ -1,0 +1,76 @@
+"""`/metrics`: the operator's gauges for Prometheus, from PostgreSQL, behind basic auth."""
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from datetime import timedelta
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from smartcompute.accounts.services import Principal
+from smartcompute.jobs import services
+from tests.support import telemetry
+
+
+@pytest.fixture
+def metrics_auth() -> str:
+    return f"prometheus:{secrets.token_urlsafe(12)}"
+
+
+@pytest.fixture
+def metrics_client(base_env, metrics_auth):
+    from web import create_app
+
+    return create_app({**base_env, "METRICS_BASIC_AUTH": metrics_auth}).test_client()
+
+
+def basic(credentials: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+
+
+def samples(response) -> dict[tuple[str, tuple], float]:
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(response.get_data(as_text=True))
+            for sample in family.samples}
+
+
+def queued_job(sessions, account) -> None:
+    """A job left queued: submitted but never sent to a broker, so no worker of the run can start it."""
+    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:write",))
+    with sessions() as session:
+        services.submit_job(session, principal, job_type="threat_analysis", data=telemetry(10), priority="low",
+                            retention=timedelta(days=1))
+
+
+def test_metrics_are_off_unless_credentials_are_configured(client):
+    response = client.get("/metrics")
+    assert response.status_code == 404 and response.mimetype == "application/problem+json"
+
+
+@pytest.mark.parametrize("credentials", [None, "prometheus:wrong", "other:user"])
+def test_metrics_need_the_configured_credentials(metrics_client, credentials):
+    response = metrics_client.get("/metrics", headers=basic(credentials) if credentials else {})
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_metrics_count_the_jobs_waiting_by_type_and_status(metrics_client, metrics_auth, sessions, account):
+    key = ("smartcompute_jobs", (("status", "queued"), ("type", "threat_analysis")))
+    before = samples(metrics_client.get("/metrics", headers=basic(metrics_auth)))
+    queued_job(sessions, account)
+    response = metrics_client.get("/metrics", headers=basic(metrics_auth))
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    after = samples(response)
+    assert after[key] == before[key] + 1
+    assert after[("smartcompute_oldest_queued_job_age_seconds", ())] >= 0
+    for name in ("smartcompute_job_callbacks", "smartcompute_dead_payment_events"):
+        assert any(sample_name == name for sample_name, _ in after)
+
+
+def test_every_gauge_has_help_and_a_type(metrics_client, metrics_auth):
+    text = metrics_client.get("/metrics", headers=basic(metrics_auth)).get_data(as_text=True)
+    names = set(re.findall(r"^# TYPE (\S+) gauge$", text, re.M))
+    assert names == {"smartcompute_jobs", "smartcompute_oldest_queued_job_age_seconds", "smartcompute_job_callbacks",
+                     "smartcompute_dead_payment_events"}
+    assert all(f"# HELP {name} " in text for name in names)
