@@ -187,9 +187,9 @@ def resend_callback(job_id: str):
         raise Problem(404, "no such job", kind="not-found") from None
     if not callbacks.resend(session, job.id):
         session.rollback()
-        detail = "the job has no callback_url" if callbacks.view_of(session, job.id) is None else \
-            "the job has not finished; its callback is sent when it does"
-        raise Problem(409, detail, kind="conflict")
+        has_callback = callbacks.view_of(session, job.id) is not None
+        raise Problem(409, "the job has not finished; its callback is sent when it does" if has_callback
+                      else "the job has no callback_url", kind="conflict")
     session.commit()
     _publish_callback(job.id)
     return _json(job_view(job, callback=callbacks.view_of(session, job.id)), 202,

@@ -76,7 +76,7 @@ class JobError(BaseModel):
 
 class JobCallback(BaseModel):
     """Where the job's finish is told, and how far that has got: pending until the receiver answers 2xx,
-    failed once every retry (about a day of them) was refused."""
+    failed once the retries (about a day of them) ran out or it answered 410 Gone."""
 
     url: str
     status: Literal["pending", "delivered", "failed"]
