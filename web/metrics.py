@@ -23,7 +23,7 @@ def scrape():
     if not _credentials_match(expected):
         raise Problem(401, "send the METRICS_BASIC_AUTH user and password", kind="unauthenticated",
                       headers={"WWW-Authenticate": 'Basic realm="metrics"'})
-    return Response(generate_latest(_registry(operations.snapshot(db()))), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(_registry(operations.snapshot(db()))), content_type=CONTENT_TYPE_LATEST)
 
 
 def _credentials_match(expected: str) -> bool:

@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 
 import pytest
+from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
 from smartcompute.accounts.services import Principal
@@ -60,7 +61,7 @@ def test_metrics_count_the_jobs_waiting_by_type_and_status(metrics_client, metri
     before = samples(metrics_client.get("/metrics", headers=basic(metrics_auth)))
     queued_job(sessions, account)
     response = metrics_client.get("/metrics", headers=basic(metrics_auth))
-    assert response.status_code == 200 and response.mimetype == "text/plain"
+    assert response.status_code == 200 and response.headers["Content-Type"] == CONTENT_TYPE_LATEST
     after = samples(response)
     assert after[key] == before[key] + 1
     assert after[("smartcompute_oldest_queued_job_age_seconds", ())] >= 0
