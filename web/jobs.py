@@ -97,7 +97,7 @@ def submit():
         raise Problem(422, str(error), kind="idempotency-conflict",
                       errors=[{"field": "Idempotency-Key", "message": str(error)}]) from None
     if submission.created:
-        _publish(submission.job_id, job_request.priority)
+        _publish(submission.job_id, job_request.priority, with_callback=callback_url is not None)
     if submission.job:
         job, callback = submission.job, callbacks.pending_view(callback_url) if callback_url else None
     else:  # an Idempotency-Key replay: the job as it is now
@@ -122,10 +122,11 @@ def _fingerprint(job_request: JobRequest) -> str:
     return services.request_fingerprint(job_request.model_dump(mode="json", exclude_none=True))
 
 
-def _publish(job_id: uuid.UUID, priority: str) -> None:
+def _publish(job_id: uuid.UUID, priority: str, with_callback: bool) -> None:
     request_id = request_id_var.get()
-    publish_after_response("job", job_id, lambda celery: publish_job(celery, job_id, priority, request_id),
-                           lifecycle.mark_unpublished)
+    publish_after_response(
+        "job", job_id, lambda celery: publish_job(celery, job_id, priority, request_id, with_callback=with_callback),
+        lifecycle.mark_unpublished)
 
 
 @jobs.get("/<job_id>")

@@ -26,9 +26,13 @@ from workers.celery_app import (
 )
 
 
-def publish_job(celery: Celery, job_id: uuid.UUID, priority: str, request_id: str | None) -> None:
-    """The Celery task id is the job id, so broker, database and API share one id."""
+def publish_job(celery: Celery, job_id: uuid.UUID, priority: str, request_id: str | None, *,
+                with_callback: bool = False) -> None:
+    """The Celery task id is the job id, so broker, database and API share one id. `with_callback`: the job
+    has a callback_url, so the worker that finishes it sends the callback at once; the message says so, and
+    jobs without one cost nothing more (a job sent without it still gets its callback, from the re-publisher)."""
     _send(celery, RUN_ANALYSIS, CORE_QUEUE, job_id, request_id,
+          extra_kwargs={"callback": True} if with_callback else None,
           priority=broker_priority(app_settings(celery), priority))
 
 
@@ -89,9 +93,11 @@ class _KeptProducer:
 _kept = threading.local()
 
 
-def _send(celery: Celery, task: str, queue: str, record_id: uuid.UUID, request_id: str | None, **options) -> None:
-    message = {"args": [str(record_id)], "kwargs": {"request_id": request_id}, "task_id": str(record_id),
-               "retry": False, **_shown_as(record_id, request_id), **options}  # options may name another task_id
+def _send(celery: Celery, task: str, queue: str, record_id: uuid.UUID, request_id: str | None, *,
+          extra_kwargs: dict | None = None, **options) -> None:
+    kwargs = {"request_id": request_id, **(extra_kwargs or {})}
+    message = {"args": [str(record_id)], "kwargs": kwargs, "task_id": str(record_id), "retry": False,
+               **_shown_as(record_id, kwargs), **options}  # options may name another task_id
     kept = _kept_producer(celery)
     try:
         _send_with(celery, kept, task, queue, message)
@@ -130,7 +136,7 @@ def _drop(celery: Celery, kept: _KeptProducer) -> None:
         pass
 
 
-def _shown_as(record_id: uuid.UUID, request_id: str | None) -> dict[str, str]:
+def _shown_as(record_id: uuid.UUID, kwargs: dict) -> dict[str, str]:
     """How Flower and the worker's logs show the arguments, written out: Celery's own safe repr of them cost
     about a fifth of each publish (~100 µs of the API's CPU per job)."""
-    return {"argsrepr": f"['{record_id}']", "kwargsrepr": f"{{'request_id': {request_id!r}}}"}
+    return {"argsrepr": f"['{record_id}']", "kwargsrepr": repr(kwargs)}

@@ -29,8 +29,9 @@ _RECHECK_SECONDS = 5
 
 @app.task(name=RUN_ANALYSIS, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
           autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=5)
-def run_analysis(self, job_id: str, request_id: str | None = None) -> None:
-    """Run one job. Safe to deliver any number of times: only one delivery ever stores a result."""
+def run_analysis(self, job_id: str, request_id: str | None = None, callback: bool = False) -> None:
+    """Run one job. Safe to deliver any number of times: only one delivery ever stores a result. `callback`:
+    the job has a callback_url, whose task this sends once the job is finished."""
     job_uuid = uuid.UUID(job_id)
     job_id_var.set(job_id)
     request_id_var.set(request_id)
@@ -47,6 +48,8 @@ def run_analysis(self, job_id: str, request_id: str | None = None) -> None:
             return
         log.info("job started", extra={"job_type": claimed.type, "attempt": claimed.attempt})
         _run_claimed(run, claimed, worker.settings.MAX_POINTS_PER_JOB)
+    if callback:
+        _tell_customer(job_uuid, request_id)
 
 
 def _recheck_later(task, worker, job_id: uuid.UUID) -> None:
@@ -76,21 +79,20 @@ def _run_claimed(run: JobRun, claimed: lifecycle.ClaimedJob, max_points: int) ->
             on_progress=_progress_reporter(run, claimed.id), learn=learns,
         )
     except InvalidTelemetry as error:
-        _finish_failed(run, claimed, "invalid_data", str(error),
+        _finish_failed(run, claimed.id, "invalid_data", str(error),
                        [{"field": field, "message": message} for field, message in error.errors])
         return
     except SoftTimeLimitExceeded:
-        _finish_failed(run, claimed, "time_limit", "the analysis took longer than the time limit")
+        _finish_failed(run, claimed.id, "time_limit", "the analysis took longer than the time limit")
         return
     except (OperationalError, DBAPIError):
         raise
     except Exception:
         log.exception("analysis crashed")
-        _finish_failed(run, claimed, "internal_error", "the analysis failed unexpectedly; it was logged")
+        _finish_failed(run, claimed.id, "internal_error", "the analysis failed unexpectedly; it was logged")
         return
     _finish_succeeded(run, claimed, analysis)
     log.info("job finished", extra={"seconds": round(time.monotonic() - started, 3)})
-    _tell_customer(claimed)
 
 
 def _progress_reporter(run: JobRun, job_id: uuid.UUID):
@@ -114,24 +116,21 @@ def _finish_succeeded(run: JobRun, claimed: lifecycle.ClaimedJob, analysis: anal
         log.info("job was canceled while running; its result is dropped")
 
 
-def _finish_failed(run: JobRun, claimed: lifecycle.ClaimedJob, kind: str, message: str,
-                   fields: list | None = None) -> None:
+def _finish_failed(run: JobRun, job_id: uuid.UUID, kind: str, message: str, fields: list | None = None) -> None:
     error = {"type": kind, "message": message}
     if fields:
         error["fields"] = fields
-    lifecycle.fail(run.connection, claimed.id, error, unlock_key=job_lock_key(claimed.id))
+    lifecycle.fail(run.connection, job_id, error, unlock_key=job_lock_key(job_id))
     run.job_lock_released = True
     log.warning("job failed", extra={"error_type": kind, "error": message})
-    _tell_customer(claimed)
 
 
-def _tell_customer(claimed: lifecycle.ClaimedJob) -> None:
-    """Send the job's callback task, if it has a callback. The finish has committed; a task the broker refuses
-    is sent by the re-publisher instead (`publish_due_callbacks`)."""
-    if not claimed.has_callback:
-        return
+def _tell_customer(job_id: uuid.UUID, request_id: str | None) -> None:
+    """Send the job's callback task once its finish has committed. If the job was not finished after all (its
+    delivery was a duplicate), the task finds nothing due; a task the broker refuses is sent by the
+    re-publisher instead (`publish_due_callbacks`)."""
     try:
-        publish_callback(app, claimed.id, claimed.request_id)
+        publish_callback(app, job_id, request_id)
     except Exception as error:
         log.warning("broker unavailable; the callback is left for the re-publisher", extra={"error": str(error)})
 
@@ -144,9 +143,9 @@ def republish_waiting_work() -> None:
     worker = runtime(app)
     windows = republish_windows(app, CORE_QUEUE)
     with worker.sessions() as session:
-        for job_id, priority, request_id in lifecycle.due_for_publishing(session, **windows):
+        for job_id, priority, request_id, with_callback in lifecycle.due_for_publishing(session, **windows):
             try:
-                publish_job(app, job_id, priority, request_id)
+                publish_job(app, job_id, priority, request_id, with_callback=with_callback)
             except Exception:
                 lifecycle.mark_unpublished(session, job_id)
                 log.warning("broker unavailable; will retry publishing", extra={"job_id": str(job_id)})

@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, Integer, String, Uuid, and_, bindparam, column, delete, or_, select, text, update
+from sqlalchemy import (
+    Boolean, Integer, String, Uuid, and_, bindparam, column, delete, exists, or_, select, text, update,
+)
 from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.orm import Session
 
 from smartcompute.billing import ledger
 from smartcompute.db import Database, connection_of, utcnow
-from smartcompute.jobs.models import FINISHED_STATUSES, Job
+from smartcompute.jobs.models import FINISHED_STATUSES, Job, JobCallback
 
 
 class JobAlreadyFinished(ValueError):
@@ -36,7 +38,6 @@ class ClaimedJob:
     attempt: int
     request_id: str | None
     data: dict[str, Any]
-    has_callback: bool = False
 
 
 # Built once, with their parameters apart, and run on the session's connection: building an ORM `update()`
@@ -55,13 +56,10 @@ _CANCEL = (
 # Claiming and finishing are PL/pgSQL functions (migration 0007): on a worker's autocommit connection each is
 # one round trip and one transaction, and PostgreSQL keeps their plans. In a caller's transaction they simply
 # join it. Their result columns are typed so SQLAlchemy builds each one's result metadata once, not per call.
-# `callback`: whether the job has one to send when it finishes (an index probe, in the same round trip).
-_CLAIM = text("SELECT locked, type, account_id, host, attempts, request_id, data, "
-              "EXISTS (SELECT 1 FROM job_callbacks WHERE job_id = CAST(:job_id AS uuid)) AS callback "
+_CLAIM = text("SELECT locked, type, account_id, host, attempts, request_id, data "
               "FROM claim_job(CAST(:job_id AS uuid), :lock_key, :now)").columns(
     column("locked", Boolean()), column("type", String()), column("account_id", Uuid()), column("host", String()),
-    column("attempts", Integer()), column("request_id", String()), column("data", JSON()),
-    column("callback", Boolean()))
+    column("attempts", Integer()), column("request_id", String()), column("data", JSON()))
 _JSON_OR_NULL = JSON(none_as_null=True)
 _FINISH = (
     text("SELECT finish_job(CAST(:job_id AS uuid), :succeeded, :result, :error, :baseline, :lock_key, :now) "
@@ -95,8 +93,7 @@ def claim(db: Database, job_id: uuid.UUID, *, max_attempts: int, lock_key: int |
         fail(db, job_id, {"type": "worker_lost", "message": f"the job's worker was lost {max_attempts} times"})
         db.commit()
         return None
-    return ClaimedJob(job_id, row.type, row.account_id, row.host, row.attempts, row.request_id, row.data,
-                      row.callback)
+    return ClaimedJob(job_id, row.type, row.account_id, row.host, row.attempts, row.request_id, row.data)
 
 
 def report_progress(db: Database, job_id: uuid.UUID, progress: float) -> None:
@@ -141,8 +138,9 @@ def mark_unpublished(session: Session, job_id: uuid.UUID) -> None:
 
 def due_for_publishing(
     session: Session, *, unsent_after: timedelta, stale_after: timedelta, limit: int = 500,
-) -> list[tuple[uuid.UUID, str, str | None]]:
+) -> list[tuple[uuid.UUID, str, str | None, bool]]:
     """Queued jobs never sent (broker was down) or sent long ago and still not started; marks them sent.
+    Each comes as (id, priority, request_id, whether it has a callback).
 
     Rows are locked with SKIP LOCKED so two re-publishers never send the same job in one round.
     """
@@ -151,15 +149,16 @@ def due_for_publishing(
         and_(Job.published_at.is_(None), Job.created_at < now - unsent_after),
         Job.published_at < now - stale_after,
     )
+    has_callback = exists().where(JobCallback.job_id == Job.id).label("has_callback")
     rows = session.execute(
-        select(Job.id, Job.priority, Job.request_id)
+        select(Job.id, Job.priority, Job.request_id, has_callback)
         .where(Job.status == "queued", waiting)
-        .order_by(Job.created_at).limit(limit).with_for_update(skip_locked=True)
+        .order_by(Job.created_at).limit(limit).with_for_update(of=Job, skip_locked=True)
     ).all()
     if rows:
         session.execute(update(Job).where(Job.id.in_([row.id for row in rows])).values(published_at=now))
     session.commit()
-    return [(row.id, row.priority, row.request_id) for row in rows]
+    return [(row.id, row.priority, row.request_id, row.has_callback) for row in rows]
 
 
 def purge_expired(session: Session, *, limit: int = 1000) -> int:

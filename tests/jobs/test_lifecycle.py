@@ -81,6 +81,21 @@ def test_an_unsent_job_is_due_for_publishing_once(sessions, job_id):
         assert job_id not in [row[0] for row in lifecycle.due_for_publishing(session, **window)]
 
 
+def test_a_job_due_for_publishing_says_whether_it_has_a_callback(sessions, account):
+    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:read", "jobs:write"))
+    window = {"unsent_after": timedelta(seconds=1), "stale_after": timedelta(hours=1)}
+    with sessions() as session:
+        with_callback, without = (services.submit_job(
+            session, principal, job_type="anomaly_detection", data=telemetry(10), priority="normal",
+            retention=timedelta(days=1), callback_url=url).job_id for url in ("https://hooks.example.com/x", None))
+        for job_id in (with_callback, without):
+            lifecycle.mark_unpublished(session, job_id)
+            session.execute(update(Job).where(Job.id == job_id).values(created_at=utcnow() - timedelta(minutes=1)))
+        session.commit()
+        due = {row[0]: row[3] for row in lifecycle.due_for_publishing(session, **window, limit=10_000)}
+    assert due[with_callback] is True and due[without] is False
+
+
 def test_expired_finished_jobs_are_purged_and_unfinished_ones_kept(sessions, job_id, account):
     principal = Principal(account.user_id, account.account_id, "owner", ("jobs:write",))
     with sessions() as session:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 
 import standardwebhooks
@@ -14,9 +15,9 @@ from web.runtime import web_runtime
 from workers.publishing import publish_job
 
 
-def submit(client, account, url: str, body: dict | None = None) -> dict:
+def submit(client, account, url: str, body: dict | None = None, **headers) -> dict:
     response = client.post("/v1/jobs", json={**(body or job_body(points=100)), "callback_url": url},
-                           headers=account.headers)
+                           headers={**account.headers, **headers})
     assert response.status_code == 202, response.get_data(as_text=True)
     return response.get_json()
 
@@ -32,8 +33,9 @@ def verified(client, account, received) -> dict:
 
 
 def test_a_finished_job_is_told_to_the_receiver_once_signed(broker_client, shared_worker, account):
+    request_id = f"cb-{uuid.uuid4().hex}"
     with Receiver() as receiver:
-        job = submit(broker_client, account, receiver.url)
+        job = submit(broker_client, account, receiver.url, **{"X-Request-ID": request_id})
         done = callback_when(broker_client, account, job["id"], "delivered")
     assert done["status"] == "succeeded" and done["callback"]["attempts"] == 1
     assert done["callback"]["last_status"] == 204
@@ -42,6 +44,10 @@ def test_a_finished_job_is_told_to_the_receiver_once_signed(broker_client, share
     assert notification["type"] == "job.finished" and received.headers["webhook-id"] == job["id"]
     assert notification["data"]["status"] == "succeeded" and notification["data"]["url"] == f"/v1/jobs/{job['id']}"
     assert received.path == "/hooks/jobs?team=7"
+    # Sent by the worker that finished the job (it carries the request's id), not found later by the re-publisher.
+    logged = [json.loads(line) for line in shared_worker.log().splitlines() if line.startswith("{")]
+    assert any(line.get("message") == "callback delivered" and line.get("request_id") == request_id
+               for line in logged)
 
 
 def test_a_receiver_that_fails_is_tried_again_until_it_answers(broker_client, shared_worker, account):
@@ -74,7 +80,7 @@ def test_a_job_that_fails_is_told_with_its_error(broker_app, broker_client, shar
             job_id = services.submit_job(session, principal, job_type="performance_analysis", data=data,
                                          priority="normal", retention=timedelta(days=1),
                                          callback_url=receiver.url).job_id
-        with broker_app.app_context():
+        with broker_app.app_context():  # sent without saying it has a callback: the re-publisher finds it due
             publish_job(web_runtime().celery, job_id, "normal", None)
         callback_when(broker_client, account, str(job_id), "delivered")
     notification = json.loads(receiver.received[0].body)["data"]
