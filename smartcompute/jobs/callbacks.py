@@ -12,8 +12,6 @@ row of `job_callbacks` is the outbox: due once its job has finished, until a 2xx
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import ipaddress
 import secrets
 import socket
@@ -26,14 +24,13 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import bindparam, text
 
-from smartcompute import jsoncodec
+from smartcompute import jsoncodec, standard_webhooks
 from smartcompute.db import Database, connection_of, utcnow
 
 MAX_URL_LENGTH = 2048
 # Seconds to wait after each failed attempt: about a day in all, then the callback is given up.
 RETRY_AFTER_SECONDS = (10, 30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600)
 MAX_ATTEMPTS = len(RETRY_AFTER_SECONDS) + 1
-_SECRET_PREFIX = "whsec_"
 
 
 class CallbackUrlError(ValueError):
@@ -140,7 +137,7 @@ def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) ->
 
 
 def new_secret() -> str:
-    return _SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+    return standard_webhooks.SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 _SECRET = text("SELECT callback_secret FROM accounts WHERE id = :account_id")
@@ -167,11 +164,8 @@ def rotate_secret(db: Database, account_id: uuid.UUID) -> str:
 
 
 def signature_headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """Standard Webhooks v1: HMAC-SHA256 over `id.timestamp.body`, keyed by the secret's base64 bytes."""
-    key = base64.b64decode(secret.removeprefix(_SECRET_PREFIX))
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    signature = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    return {"webhook-id": message_id, "webhook-timestamp": str(timestamp), "webhook-signature": f"v1,{signature}"}
+    signature = standard_webhooks.signature(standard_webhooks.key_of(secret), message_id, timestamp, body)
+    return {"webhook-id": message_id, "webhook-timestamp": str(timestamp), "webhook-signature": signature}
 
 
 def notification(job: dict[str, Any], sent_at: datetime) -> bytes:

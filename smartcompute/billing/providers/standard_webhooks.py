@@ -9,12 +9,10 @@ Body: `{"type": "payment.<status>", "timestamp": ISO-8601, "data": {"payment_id"
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import time
 from typing import Mapping
 
+from smartcompute import standard_webhooks
 from smartcompute.billing.providers import (
     PAYMENT_STATUSES, InvalidSignature, ProviderEvent, as_object, event_id_of, json_object, required_header, same,
     text,
@@ -25,12 +23,11 @@ class StandardWebhooksProvider:
     name = "standard-webhooks"
 
     def __init__(self, secrets: str, *, tolerance: int = 300):
-        self._keys = [base64.b64decode(secret[len("whsec_"):]) for secret in secrets.split()]
+        self._keys = [standard_webhooks.key_of(secret) for secret in secrets.split()]
         self._tolerance = tolerance
 
     def sign(self, message_id: str, timestamp: int, raw_body: bytes, key_index: int = 0) -> str:
-        content = f"{message_id}.{timestamp}.".encode() + raw_body
-        return "v1," + base64.b64encode(hmac.new(self._keys[key_index], content, hashlib.sha256).digest()).decode()
+        return standard_webhooks.signature(self._keys[key_index], message_id, timestamp, raw_body)
 
     def verify(self, headers: Mapping[str, str], raw_body: bytes) -> None:
         message_id = required_header(headers, "webhook-id")
