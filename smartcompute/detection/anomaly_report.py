@@ -5,6 +5,7 @@ import numpy as np
 
 from smartcompute.detection.anomaly import ALARM_LEVEL, AnomalyDetector, IncompatibleSnapshot, score_together
 from smartcompute.detection.telemetry import Telemetry, iso8601
+from smartcompute.detection.threat.findings import severity_rank
 
 BASELINE_VERSION = 1
 SCORE_DECIMALS = 4
@@ -23,7 +24,6 @@ RANGE_PERCENTILES = (2, 98)
 EXCESS_FLOORS = (("critical", 3.0), ("high", 1.5), ("medium", 0.5))
 RANGE_HISTORY = 2000
 MIN_RANGE_HISTORY = 30
-_SEVERITIES = ("low", "medium", "high", "critical")
 
 
 def analyze_anomalies(telemetry: Telemetry, baseline: dict | None, *,
@@ -87,7 +87,7 @@ def find_windows(timestamps: np.ndarray, scores: dict[str, np.ndarray], host_sco
             "end": iso8601(timestamps[end]),
             "metrics": fired,
             "peak_score": round(peak, SCORE_DECIMALS),
-            "severity": max(severity(peak), size_severity(excess), key=_SEVERITIES.index),
+            "severity": max(severity(peak), size_severity(excess), key=severity_rank),
         })
     return windows
 
