@@ -11,13 +11,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 
 from smartcompute.db import Database, connection_of
+from smartcompute.jobs import callbacks
 
 _LIVE_JOBS = text("SELECT type, status, count(*) FROM jobs WHERE status IN ('queued', 'running') GROUP BY 1, 2")
 _OLDEST_QUEUED = text("SELECT extract(epoch FROM now() - min(created_at)) FROM jobs WHERE status = 'queued'")
-_CALLBACKS_PENDING = text("""
-    SELECT count(*) FROM job_callbacks AS c JOIN jobs AS j ON j.id = c.job_id
-    WHERE c.delivered_at IS NULL AND c.given_up_at IS NULL AND j.status IN ('succeeded', 'failed', 'canceled')""")
-_CALLBACKS_GIVEN_UP = text("SELECT count(*) FROM job_callbacks WHERE given_up_at IS NOT NULL")
 _DEAD_PAYMENT_EVENTS = text("SELECT count(*) FROM webhook_events WHERE status = 'dead'")
 
 
@@ -34,7 +31,7 @@ def snapshot(db: Database) -> Snapshot:
     connection = connection_of(db)
     live = {(job_type, status): count for job_type, status, count in connection.execute(_LIVE_JOBS)}
     oldest = connection.execute(_OLDEST_QUEUED).scalar()
+    callbacks_pending, callbacks_given_up = callbacks.counts(db)
     return Snapshot(live_jobs=live, oldest_queued_seconds=max(float(oldest or 0.0), 0.0),
-                    callbacks_pending=connection.execute(_CALLBACKS_PENDING).scalar(),
-                    callbacks_given_up=connection.execute(_CALLBACKS_GIVEN_UP).scalar(),
+                    callbacks_pending=callbacks_pending, callbacks_given_up=callbacks_given_up,
                     dead_payment_events=connection.execute(_DEAD_PAYMENT_EVENTS).scalar())

@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, text
 
 from smartcompute import jsoncodec, standard_webhooks
 from smartcompute.db import Database, connection_of, utcnow
+from smartcompute.jobs.models import FINISHED_STATUSES
 
 MAX_URL_LENGTH = 2048
 # Seconds to wait after each failed attempt: about a day in all, then the callback is given up.
@@ -175,13 +176,16 @@ def notification(job: dict[str, Any], sent_at: datetime) -> bytes:
     })
 
 
+_FINISHED = ", ".join(f"'{status}'" for status in FINISHED_STATUSES)  # as an SQL list
+# An open callback (neither delivered nor given up) of a finished job: what is being tried.
+_OPEN_AND_FINISHED = f"c.delivered_at IS NULL AND c.given_up_at IS NULL AND j.status IN ({_FINISHED})"
+
 # Takes the attempt (its lease is the next_attempt_at it sets), but only of a finished job whose callback is
 # open and due; two workers racing for it cannot both win. Returns what the notification needs.
-_CLAIM = text("""
+_CLAIM = text(f"""
     UPDATE job_callbacks AS c SET attempts = c.attempts + 1, next_attempt_at = :lease_until, published_at = NULL
     FROM jobs AS j
-    WHERE c.job_id = :job_id AND j.id = c.job_id AND j.status IN ('succeeded', 'failed', 'canceled')
-      AND c.delivered_at IS NULL AND c.given_up_at IS NULL
+    WHERE c.job_id = :job_id AND j.id = c.job_id AND {_OPEN_AND_FINISHED}
       AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= :now)
     RETURNING c.url, c.attempts, j.account_id, j.type, j.status, j.finished_at, j.error,
               (SELECT callback_secret FROM accounts WHERE id = j.account_id) AS secret""")
@@ -195,10 +199,10 @@ _FAILED = text("""
 # Due: a retry whose wait is over (or an attempt whose worker died: its lease ran out), or a first attempt
 # whose task, sent when the job finished, has not claimed it within `unsent_after`. Not one the re-publisher
 # sent a task for already, unless that was `resend_after` ago (the message was lost).
-_DUE = text("""
+_DUE = text(f"""
     WITH due AS (
         SELECT c.job_id FROM job_callbacks AS c JOIN jobs AS j ON j.id = c.job_id
-        WHERE c.delivered_at IS NULL AND c.given_up_at IS NULL AND j.status IN ('succeeded', 'failed', 'canceled')
+        WHERE {_OPEN_AND_FINISHED}
           AND (c.next_attempt_at <= :now OR (c.next_attempt_at IS NULL AND j.finished_at < :fresh_before))
           AND (c.published_at IS NULL OR c.published_at < :resend_before)
         ORDER BY c.next_attempt_at NULLS FIRST LIMIT :limit
@@ -235,11 +239,11 @@ def record(db: Database, delivery: Delivery, outcome: Outcome) -> None:
                                         "error": (outcome.error or "")[:500]})
 
 
-_RESEND = text("""
+_RESEND = text(f"""
     UPDATE job_callbacks AS c SET attempts = 0, next_attempt_at = NULL, published_at = NULL, delivered_at = NULL,
                                   given_up_at = NULL, last_status = NULL, last_error = NULL
     FROM jobs AS j
-    WHERE c.job_id = :job_id AND j.id = c.job_id AND j.status IN ('succeeded', 'failed', 'canceled')
+    WHERE c.job_id = :job_id AND j.id = c.job_id AND j.status IN ({_FINISHED})
     RETURNING c.job_id""")
 
 
@@ -256,6 +260,17 @@ def due(db: Database, *, unsent_after: timedelta, resend_after: timedelta, limit
     return list(connection_of(db).execute(_DUE, {
         "now": now, "fresh_before": now - unsent_after, "resend_before": now - resend_after, "limit": limit,
     }).scalars())
+
+
+_PENDING = text(f"SELECT count(*) FROM job_callbacks AS c JOIN jobs AS j ON j.id = c.job_id "
+                f"WHERE {_OPEN_AND_FINISHED}")
+_GIVEN_UP = text("SELECT count(*) FROM job_callbacks WHERE given_up_at IS NOT NULL")  # ix_job_callbacks_given_up
+
+
+def counts(db: Database) -> tuple[int, int]:
+    """Callbacks of finished jobs being tried, and callbacks given up."""
+    connection = connection_of(db)
+    return connection.execute(_PENDING).scalar(), connection.execute(_GIVEN_UP).scalar()
 
 
 def view(row: Any) -> dict[str, Any] | None:
