@@ -30,17 +30,17 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, allo
     about `timeout` seconds at most, name resolution included: the caller is a worker process the analyses
     share, and a receiver that hangs must not hold it longer."""
     parts = urlsplit(url)
+    port = parts.port or _default_port(parts.scheme)
     deadline = time.monotonic() + timeout
     try:
-        address = vetted_address(parts.hostname or "", parts.port or _default_port(parts.scheme),
-                                 allow_private=allow_private, timeout=timeout)
+        address = vetted_address(parts.hostname or "", port, allow_private=allow_private, timeout=timeout)
     except Refused as error:
         return Outcome(False, error=str(error))
     timeout = max(deadline - time.monotonic(), 0.1)
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
-    pool = _pool(parts.scheme, address, parts.port or _default_port(parts.scheme), parts.hostname, timeout)
+    pool = _pool(parts.scheme, address, port, parts.hostname, timeout)
     request_headers = {**headers, "Host": parts.netloc.rpartition("@")[2], "Content-Type": "application/json",
                        "User-Agent": USER_AGENT}
     try:
