@@ -1,0 +1,109 @@
+"""Requests gunicorn cannot parse get problem+json as well, never an HTML page (web/gunicorn_worker.py).
+
+These never reach Flask, so they are sent over a raw socket to the API run as the Procfile runs it."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import REPO, free_port, stop_process_group, wait_until
+
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+
+
+@pytest.fixture(scope="module")
+def api_port(base_env, tmp_path_factory):
+    port = free_port()
+    env = {**os.environ, **base_env, "WEB_CONCURRENCY": "1", "WEB_THREADS": "2", "PORT": str(port),
+           "BIND_ADDRESS": "127.0.0.1"}
+    log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen([GUNICORN, "--config", "python:web.gunicorn_conf", "web:create_app()"], cwd=REPO,
+                                   env=env, stdout=log_file, stderr=log_file, start_new_session=True)
+    try:
+        wait_until(lambda: _serves(port), 60, "gunicorn to serve")
+        yield port
+    finally:
+        stop_process_group(process, grace=30)
+
+
+def _serves(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Sends raw bytes; returns the status, headers and body of the answer, read until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, value in (line.split(":", 1) for line in header_lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+def _problem(port: int, request: bytes) -> tuple[int, dict]:
+    status, headers, body = _exchange(port, request)
+    assert headers["content-type"] == "application/problem+json" and headers["x-frame-options"] == "DENY"
+    assert headers["connection"] == "close" and int(headers["content-length"]) == len(body)
+    problem = json.loads(body)
+    assert problem["status"] == status and problem["title"] and problem["detail"]
+    return status, problem
+
+
+def test_a_request_line_over_the_limit_is_414(api_port):
+    status, problem = _problem(api_port, b"GET /v1/jobs?" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 414 and problem["type"] == "/problems/uri-too-long"
+
+
+def test_a_header_field_over_the_limit_is_431(api_port):
+    status, problem = _problem(api_port, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n")
+    assert status == 431 and problem["type"] == "/problems/request-header-fields-too-large"
+
+
+def test_a_malformed_header_name_is_400(api_port):
+    status, problem = _problem(api_port, b"GET /health HTTP/1.1\r\nHost: x\r\nBad Name: y\r\n\r\n")
+    assert status == 400 and problem["detail"] == "the request has a malformed header field"
+
+
+def test_a_request_line_that_is_not_http_is_400(api_port):
+    status, problem = _problem(api_port, b"NOT AN HTTP REQUEST\r\n\r\n")
+    assert status == 400 and problem["type"] == "/problems/bad-request"
+
+
+def test_an_unknown_transfer_coding_is_501(api_port):
+    request = b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: br, chunked\r\n\r\n0\r\n\r\n"
+    status, problem = _problem(api_port, request)
+    assert status == 501 and problem["type"] == "/problems/not-implemented"
+
+
+def test_the_answer_never_echoes_what_the_client_sent(api_port):
+    _, _, body = _exchange(api_port, b"GET /<script>alert(1)</script> HTTP/9.9\r\nHost: x\r\n\r\n")
+    assert b"<script>" not in body and b"<html>" not in body
+
+
+def test_the_server_serves_again_after_each_of_them(api_port):
+    _problem(api_port, b"NOT AN HTTP REQUEST\r\n\r\n")
+    assert _serves(api_port)
+
+
+def test_a_chunked_body_with_a_malformed_chunk_size_is_400(api_port, account):
+    # The headers parse, so this one reaches the app, which meets the error reading the body.
+    request = (b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+               b"X-API-Key: " + account.api_key.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"zz\r\n{}\r\n0\r\n\r\n")
+    status, headers, body = _exchange(api_port, request)
+    assert status == 400 and headers["content-type"] == "application/problem+json"
+    assert json.loads(body)["type"] == "/problems/bad-request"
