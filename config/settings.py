@@ -64,6 +64,12 @@ def _basic_auth(value: str) -> str:
     return value
 
 
+def _directory(value: str) -> str:
+    if not os.path.isdir(value):
+        raise ValueError("must be an existing directory")
+    return value
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number <= 0:
@@ -149,6 +155,8 @@ class Settings:
     FLOWER_BASIC_AUTH: str | None = _setting(_optional(_basic_auth), default="")
     METRICS_BASIC_AUTH: str | None = _setting(_optional(_basic_auth), default="", doc="user:password for the "
                                               "API's /metrics (Prometheus); unset, /metrics is 404")
+    PROMETHEUS_MULTIPROC_DIR: str | None = _setting(_optional(_directory), default="", doc="where each API "
+                                                    "process keeps its request counts (web/gunicorn_conf.py sets it)")
     PORT: int = _setting(_port, default="8000")
     FLOWER_PORT: int = _setting(_port, default="5555")
     MAX_CONTENT_LENGTH: int = _setting(_positive_int, default=str(10 * 1024 * 1024))

@@ -22,7 +22,7 @@ from smartcompute.db import make_engine, make_session_factory
 from web.after_response import AfterResponse
 from web.auth import jwt
 from web.problems import register_problem_handlers
-from web.runtime import WebRuntime, close_db
+from web.runtime import WebRuntime, close_db, web_runtime
 from web.payments import init_payments
 from web.security import register_access_control
 from workers.celery_app import create_celery_app
@@ -49,12 +49,17 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
     # One kept-open connection per request thread: a smaller pool opens and closes overflow connections (a
     # PostgreSQL process each) under load.
     engine = make_engine(settings.DATABASE_URL, pool_size=settings.WEB_THREADS)
+    # Imported here, in the worker process: prometheus_client picks its multiprocess mode when first imported,
+    # and gunicorn's master sets PROMETHEUS_MULTIPROC_DIR only when it starts (web/gunicorn_conf.py).
+    from web.request_metrics import RequestMetrics
+
     app.extensions["smartcompute"] = WebRuntime(
         settings=settings, engine=engine, sessions=make_session_factory(engine),
         autocommit_engine=make_engine(settings.DATABASE_URL, pool_size=settings.WEB_THREADS, autocommit=True),
         celery=create_celery_app(settings),
         redis=Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2),
         webhook_providers=configured_providers(webhook_secrets(settings), tolerance=settings.STANDARD_WEBHOOKS_TOLERANCE),
+        request_metrics=RequestMetrics(settings.PROMETHEUS_MULTIPROC_DIR),
     )
     jwt.init_app(app)
     register_problem_handlers(app)
@@ -118,8 +123,11 @@ def _register_request_context(app: Flask) -> None:
         response.headers["X-Request-ID"] = g.get("request_id", "")
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers["X-Content-Type-Options"] = "nosniff"
+        seconds = time.perf_counter() - g.get("started", time.perf_counter())
         log.info("request", extra={"method": request.method, "path": request.path, "status": response.status_code,
-                                   "ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2)})
+                                   "ms": round(seconds * 1000, 2)})
+        route = request.url_rule.rule if request.url_rule is not None else None
+        web_runtime().request_metrics.observe(request.method, route, response.status_code, seconds)
         return response
 
     app.teardown_appcontext(close_db)

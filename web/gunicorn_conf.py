@@ -19,6 +19,31 @@ errorlog = "-"
 GIL_SWITCH_INTERVAL_SECONDS = 0.001
 
 
+def on_starting(server):
+    """A directory where each API process writes its request counts, for a scrape of any of them to add up
+    (web/request_metrics.py). Set before any worker starts, so each imports prometheus_client in that mode. An
+    operator's own PROMETHEUS_MULTIPROC_DIR is used as given, emptied of the counts of an earlier run."""
+    import glob
+    import tempfile
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        for kind in ("counter", "gauge", "histogram", "summary"):  # prometheus_client's file names, no others
+            for stale in glob.glob(os.path.join(given, f"{kind}_*.db")):
+                os.remove(stale)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = server.smartcompute_metrics_dir = tempfile.mkdtemp(
+            prefix="smartcompute-api-metrics-")
+
+
+def on_exit(server):
+    import shutil
+
+    made = getattr(server, "smartcompute_metrics_dir", None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
+
+
 def post_fork(server, worker):
     import sys
 

@@ -1,5 +1,6 @@
-"""`GET /metrics`: the operator's gauges (`smartcompute.operations`) in Prometheus' text format, behind basic
-auth from METRICS_BASIC_AUTH. Celery's own task and worker metrics are Flower's `/metrics`."""
+"""`GET /metrics`: the operator's gauges (`smartcompute.operations`) and the API's request counts and durations
+(`web.request_metrics`) in Prometheus' text format, behind basic auth from METRICS_BASIC_AUTH. Celery's own task
+and worker metrics are Flower's `/metrics`."""
 from __future__ import annotations
 
 import hmac
@@ -23,7 +24,9 @@ def scrape():
     if not _credentials_match(expected):
         raise Problem(401, "send the METRICS_BASIC_AUTH user and password", kind="unauthenticated",
                       headers={"WWW-Authenticate": 'Basic realm="metrics"'})
-    return Response(generate_latest(_registry(operations.snapshot(db()))), content_type=CONTENT_TYPE_LATEST)
+    gauges = generate_latest(_registry(operations.snapshot(db())))
+    requests = generate_latest(web_runtime().request_metrics.registry())
+    return Response(gauges + requests, content_type=CONTENT_TYPE_LATEST)
 
 
 def _credentials_match(expected: str) -> bool:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from celery import Celery
 from flask import current_app, g
@@ -13,6 +14,9 @@ from config import Settings
 from smartcompute.accounts.services import Principal
 from smartcompute.billing.webhooks import WebhookProvider
 
+if TYPE_CHECKING:  # imported by create_app alone: see there
+    from web.request_metrics import RequestMetrics
+
 
 @dataclass
 class WebRuntime:
@@ -23,6 +27,7 @@ class WebRuntime:
     celery: Celery
     redis: Redis
     webhook_providers: dict[str, WebhookProvider]
+    request_metrics: "RequestMetrics"
     bench_principal: Principal | None = None  # BENCH_NO_AUTH_USER_ID only: auth and limits off
 
 

@@ -75,3 +75,20 @@ def test_every_gauge_has_help_and_a_type(metrics_client, metrics_auth):
     assert names == {"smartcompute_jobs", "smartcompute_oldest_queued_job_age_seconds", "smartcompute_job_callbacks",
                      "smartcompute_dead_payment_events"}
     assert all(f"# HELP {name} " in text for name in names)
+
+
+def test_requests_are_counted_by_route_template_and_status(metrics_client, metrics_auth, account):
+    job_id = metrics_client.post("/v1/jobs", json={"type": "threat_analysis", "data": telemetry(10)},
+                                 headers={"X-API-Key": account.api_key}).get_json()["id"]
+    metrics_client.get(f"/v1/jobs/{job_id}", headers={"X-API-Key": account.api_key})
+    metrics_client.get("/no/such/page")
+    after = samples(metrics_client.get("/metrics", headers=basic(metrics_auth)))
+    assert after[("smartcompute_http_requests_total",
+                  (("method", "POST"), ("route", "/v1/jobs"), ("status", "202")))] == 1
+    assert after[("smartcompute_http_requests_total",
+                  (("method", "GET"), ("route", "/v1/jobs/<job_id>"), ("status", "200")))] == 1
+    assert after[("smartcompute_http_requests_total",
+                  (("method", "GET"), ("route", "unmatched"), ("status", "404")))] == 1
+    assert after[("smartcompute_http_request_duration_seconds_count",
+                  (("method", "POST"), ("route", "/v1/jobs")))] == 1
+    assert not any(job_id in str(labels) for _, labels in after)
