@@ -6,7 +6,9 @@ from __future__ import annotations
 import hmac
 
 from flask import Blueprint, Response, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from smartcompute import operations
 from smartcompute.jobs.models import JOB_TYPES
@@ -37,19 +39,37 @@ def _credentials_match(expected: str) -> bool:
     return hmac.compare_digest(sent, expected.encode())
 
 
+class _Snapshot(Collector):
+    """The gauges of one snapshot, built as metric families: a `Gauge` would be a per-process file value in
+    prometheus_client's multiprocess mode, and each process's copy would come back with a pid label."""
+
+    def __init__(self, snapshot: operations.Snapshot):
+        self._snapshot = snapshot
+
+    def collect(self):
+        snapshot = self._snapshot
+        live = GaugeMetricFamily("smartcompute_jobs", "Jobs waiting or being analysed, by type and status",
+                                 labels=["type", "status"])
+        for job_type in JOB_TYPES:
+            for status in ("queued", "running"):
+                live.add_metric([job_type, status], snapshot.live_jobs.get((job_type, status), 0))
+        callbacks = GaugeMetricFamily("smartcompute_job_callbacks", "Callbacks of finished jobs not delivered: "
+                                      "pending (being tried) or given_up (every retry failed)", labels=["state"])
+        callbacks.add_metric(["pending"], snapshot.callbacks_pending)
+        callbacks.add_metric(["given_up"], snapshot.callbacks_given_up)
+        return [
+            live,
+            GaugeMetricFamily("smartcompute_oldest_queued_job_age_seconds",
+                              "How long the oldest queued job has waited (0: none waits)",
+                              value=snapshot.oldest_queued_seconds),
+            callbacks,
+            GaugeMetricFamily("smartcompute_dead_payment_events",
+                              "Payment events dead-lettered after failing every attempt",
+                              value=snapshot.dead_payment_events),
+        ]
+
+
 def _registry(snapshot: operations.Snapshot) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    live = Gauge("smartcompute_jobs", "Jobs waiting or being analysed, by type and status",
-                 ["type", "status"], registry=registry)
-    for job_type in JOB_TYPES:
-        for status in ("queued", "running"):
-            live.labels(job_type, status).set(snapshot.live_jobs.get((job_type, status), 0))
-    Gauge("smartcompute_oldest_queued_job_age_seconds", "How long the oldest queued job has waited (0: none waits)",
-          registry=registry).set(snapshot.oldest_queued_seconds)
-    callbacks = Gauge("smartcompute_job_callbacks", "Callbacks of finished jobs not delivered: pending (being "
-                      "tried) or given_up (every retry failed)", ["state"], registry=registry)
-    callbacks.labels("pending").set(snapshot.callbacks_pending)
-    callbacks.labels("given_up").set(snapshot.callbacks_given_up)
-    Gauge("smartcompute_dead_payment_events", "Payment events dead-lettered after failing every attempt",
-          registry=registry).set(snapshot.dead_payment_events)
+    registry.register(_Snapshot(snapshot))
     return registry

@@ -21,8 +21,13 @@ def _health_counts(port: int, credentials: str) -> float:
     auth = "Basic " + base64.b64encode(credentials.encode()).decode()
     response = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": auth, "Connection": "close"})
     response.raise_for_status()
+    families = list(text_string_to_metric_families(response.text))
+    names = [family.name for family in families]
+    assert len(names) == len(set(names)), "a family twice makes Prometheus reject the whole scrape"
     samples = {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-               for family in text_string_to_metric_families(response.text) for sample in family.samples}
+               for family in families for sample in family.samples}
+    assert not any("pid" in dict(labels) for _, labels in samples), "each process's copy of a value"
+    assert ("smartcompute_oldest_queued_job_age_seconds", ()) in samples
     return samples.get(HEALTH_OK, 0)
 
 
