@@ -31,6 +31,11 @@ def _health_counts(port: int, credentials: str) -> float:
     return samples.get(HEALTH_OK, 0)
 
 
+def _served(access_log: Path, path: str) -> set[str]:
+    """The pids of the processes that answered `path`."""
+    return {line.split()[0] for line in access_log.read_text().splitlines() if line.endswith(f" {path}")}
+
+
 def _serves(port: int) -> bool:
     try:
         return httpx.get(f"http://127.0.0.1:{port}/v1/openapi.json", timeout=1).status_code == 200
@@ -52,16 +57,19 @@ def test_every_scrape_counts_the_requests_of_every_api_process(base_env, tmp_pat
             cwd=REPO, env=env, stdout=log_file, stderr=log_file, start_new_session=True)
     try:
         wait_until(lambda: _serves(port), 60, "gunicorn to serve")
-        for _ in range(40):  # a new connection each time, so both processes answer some
-            httpx.get(f"http://127.0.0.1:{port}/health", headers={"Connection": "close"}).raise_for_status()
-        scrapes = [_health_counts(port, credentials) for _ in range(10)]
+        sent = 0
+        while sent < 400 and len(_served(access_log, "/health")) < 2:  # new connections, until both have answered
+            for _ in range(20):
+                httpx.get(f"http://127.0.0.1:{port}/health", headers={"Connection": "close"}).raise_for_status()
+            sent += 20
+        scrapes = []
+        while len(scrapes) < 200 and len(_served(access_log, "/metrics")) < 2:  # until both have answered one
+            scrapes += [_health_counts(port, credentials) for _ in range(10)]
         metrics_dirs = list((tmp_path / "tmp").glob("smartcompute-api-metrics-*"))
     finally:
         stop_process_group(process, grace=30)
-    served_health = {line.split()[0] for line in access_log.read_text().splitlines() if line.endswith(" /health")}
-    served_metrics = {line.split()[0] for line in access_log.read_text().splitlines() if line.endswith(" /metrics")}
-    assert len(served_health) == 2 and len(served_metrics) == 2, "both processes should have answered both"
-    assert scrapes == [40] * 10
+    assert len(_served(access_log, "/health")) == 2 and len(_served(access_log, "/metrics")) == 2
+    assert set(scrapes) == {sent}
     assert len(metrics_dirs) == 1 and not metrics_dirs[0].exists()  # removed when gunicorn stops
 
 
