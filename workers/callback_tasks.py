@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 from config.logging import job_id_var, request_id_var
+from smartcompute.db import utcnow
 from smartcompute.jobs import callback_http, callbacks
 from workers import app
 from workers.celery_app import DELIVER_CALLBACK
@@ -31,9 +32,9 @@ def deliver_job_callback(job_id: str, request_id: str | None = None) -> None:
         delivery = callbacks.claim(session, job_uuid, lease=timedelta(seconds=2 * timeout + 10))
     if delivery is None:
         return
-    outcome = _attempt(delivery, timeout, worker.settings.CALLBACK_PRIVATE_NETWORKS)
+    outcome, hung = _attempt(delivery, timeout, worker.settings.CALLBACK_PRIVATE_NETWORKS)
     with worker.sessions() as session:
-        callbacks.record(session, delivery, outcome)
+        callbacks.record(session, delivery, outcome, hung=hung)
         session.commit()
     if outcome.delivered:
         log.info("callback delivered", extra={"status": outcome.status, "attempt": delivery.attempt})
@@ -42,18 +43,14 @@ def deliver_job_callback(job_id: str, request_id: str | None = None) -> None:
                                                      "attempt": delivery.attempt})
 
 
-_silent_receivers = callbacks.SilentReceivers()  # per worker process; see its docstring
-
-
-def _attempt(delivery: callbacks.Delivery, timeout: float, allow_private: bool) -> callbacks.Outcome:
-    started = time.monotonic()
-    if _silent_receivers.is_quiet(delivery.account_id, started):
-        return callbacks.Outcome(False, error="not tried: the account's receiver just failed to answer in time")
+def _attempt(delivery: callbacks.Delivery, timeout: float, allow_private: bool) -> tuple[callbacks.Outcome, bool]:
+    """The attempt's outcome, and whether it was left hanging (see `callbacks.QUIET_SECONDS`)."""
+    if callbacks.is_quiet(delivery, utcnow()):
+        return callbacks.Outcome(False, error="not tried: the account's receiver just failed to answer in time"), False
     headers = callbacks.signature_headers(delivery.secret, str(delivery.job_id), int(time.time()), delivery.body)
+    started = time.monotonic()
     outcome = callback_http.post(delivery.url, delivery.body, headers, timeout=timeout, allow_private=allow_private)
-    finished = time.monotonic()
-    _silent_receivers.note(delivery.account_id, outcome, seconds=finished - started, timeout=timeout, now=finished)
-    return outcome
+    return outcome, callbacks.left_hanging(outcome, seconds=time.monotonic() - started, timeout=timeout)
 
 
 def publish_due_callbacks(windows: dict[str, timedelta]) -> None:

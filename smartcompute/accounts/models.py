@@ -26,6 +26,8 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Signs the job callbacks sent to the account (Standard Webhooks); made on first use.
     callback_secret: Mapped[str | None] = mapped_column(Text)
+    # Until when no worker tries the account's callbacks: its receiver just held one for a whole attempt.
+    callback_quiet_until: Mapped[datetime | None]
 
 
 class User(Base):

@@ -48,30 +48,24 @@ class Delivery:
     attempt: int
     secret: str
     body: bytes
+    quiet_until: datetime | None = None  # the account's receiver is left alone until then (see QUIET_SECONDS)
 
 
-class SilentReceivers:
-    """Accounts whose receiver just held a worker for a long attempt without answering 2xx, so their next
-    attempts within `quiet_seconds` are recorded as failed without being tried. A receiver that hangs would
-    otherwise take a worker process the analyses share for the whole timeout of every job's every attempt;
-    with this, one account's hanging receiver costs each process at most one timeout per `quiet_seconds`.
-    Its callbacks are not lost: they wait for their later retries."""
+# After an attempt that held its worker for at least half the timeout without a 2xx, no worker tries the
+# account's callbacks for this long: they are recorded as not tried and wait for their retries, so none is
+# lost. A receiver that hangs would otherwise take a worker process the analyses share for the whole timeout
+# of every job's every attempt; with this, it costs the whole installation one timeout a minute, however
+# many worker processes there are (the mark is on the account's row, read with each claimed attempt).
+QUIET_SECONDS = 60
 
-    def __init__(self, quiet_seconds: float = 60.0):
-        self.quiet_seconds = quiet_seconds
-        self._until: dict[uuid.UUID, float] = {}
 
-    def is_quiet(self, account_id: uuid.UUID, now: float) -> bool:
-        return self._until.get(account_id, 0.0) > now
+def left_hanging(outcome: "Outcome", *, seconds: float, timeout: float) -> bool:
+    return not outcome.delivered and seconds >= timeout / 2
 
-    def note(self, account_id: uuid.UUID, outcome: "Outcome", *, seconds: float, timeout: float, now: float) -> None:
-        if outcome.delivered:
-            self._until.pop(account_id, None)
-        elif seconds >= timeout / 2:
-            self._until[account_id] = now + self.quiet_seconds
-            if len(self._until) > 10_000:  # forget the oldest: this is a guard, not a record
-                for stale in sorted(self._until, key=self._until.get)[:5_000]:
-                    del self._until[stale]
+
+def is_quiet(delivery: Delivery, now: datetime) -> bool:
+    """The account's receiver hung on an attempt less than QUIET_SECONDS ago: leave this attempt untried."""
+    return delivery.quiet_until is not None and delivery.quiet_until > now
 
 
 @dataclass(frozen=True)
@@ -184,11 +178,12 @@ _OPEN_AND_FINISHED = f"c.delivered_at IS NULL AND c.given_up_at IS NULL AND j.st
 # open and due; two workers racing for it cannot both win. Returns what the notification needs.
 _CLAIM = text(f"""
     UPDATE job_callbacks AS c SET attempts = c.attempts + 1, next_attempt_at = :lease_until, published_at = NULL
-    FROM jobs AS j
+    FROM jobs AS j JOIN accounts AS a ON a.id = j.account_id
     WHERE c.job_id = :job_id AND j.id = c.job_id AND {_OPEN_AND_FINISHED}
       AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= :now)
     RETURNING c.url, c.attempts, j.account_id, j.type, j.status, j.finished_at, j.error,
-              (SELECT callback_secret FROM accounts WHERE id = j.account_id) AS secret""")
+              a.callback_secret AS secret, a.callback_quiet_until AS quiet_until""")
+_QUIET = text("UPDATE accounts SET callback_quiet_until = :until WHERE id = :account_id")
 _DELIVERED = text("""
     UPDATE job_callbacks SET delivered_at = :now, next_attempt_at = NULL, last_status = :status, last_error = NULL
     WHERE job_id = :job_id""")
@@ -223,12 +218,16 @@ def claim(db: Database, job_id: uuid.UUID, *, lease: timedelta) -> Delivery | No
     db.commit()
     job = {"id": str(job_id), "type": row.type, "status": row.status,
            "finished_at": row.finished_at.isoformat() if row.finished_at else None, "error": row.error}
-    return Delivery(job_id, row.account_id, row.url, row.attempts, secret, notification(job, now))
+    return Delivery(job_id, row.account_id, row.url, row.attempts, secret, notification(job, now), row.quiet_until)
 
 
-def record(db: Database, delivery: Delivery, outcome: Outcome) -> None:
-    """Delivered, or the next attempt scheduled, or given up after the last one. The caller commits."""
+def record(db: Database, delivery: Delivery, outcome: Outcome, *, hung: bool = False) -> None:
+    """Delivered, or the next attempt scheduled, or given up after the last one. `hung`: the attempt was
+    `left_hanging`, so the account's receiver is left alone for QUIET_SECONDS. The caller commits."""
     now = utcnow()
+    if hung or (outcome.delivered and delivery.quiet_until is not None):
+        until = now + timedelta(seconds=QUIET_SECONDS) if hung else None  # a delivery ends the quiet at once
+        connection_of(db).execute(_QUIET, {"account_id": delivery.account_id, "until": until})
     if outcome.delivered:
         connection_of(db).execute(_DELIVERED, {"job_id": delivery.job_id, "now": now, "status": outcome.status})
         return

@@ -292,18 +292,46 @@ def test_https_checks_the_certificate_against_the_name_in_the_url(monkeypatch, t
     assert len(receiver.received) == 1
 
 
-def test_an_account_whose_receiver_hung_is_not_tried_again_for_a_while():
-    silent, account_id, other = callbacks.SilentReceivers(quiet_seconds=60), uuid.uuid4(), uuid.uuid4()
-    hung = callbacks.Outcome(False, error="no answer: read timed out")
-    silent.note(account_id, hung, seconds=5.0, timeout=5, now=100.0)
-    assert silent.is_quiet(account_id, 159.0) and not silent.is_quiet(account_id, 161.0)
-    assert not silent.is_quiet(other, 120.0)
+def _second_job(sessions, account) -> uuid.UUID:
+    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:read", "jobs:write"))
+    with sessions() as session:
+        return services.submit_job(session, principal, job_type="anomaly_detection", data=telemetry(10),
+                                   priority="normal", retention=timedelta(days=1),
+                                   callback_url="https://hooks.example.com/y").job_id
 
 
-def test_a_quick_refusal_or_a_delivery_does_not_quiet_an_account():
-    silent, account_id = callbacks.SilentReceivers(), uuid.uuid4()
-    silent.note(account_id, callbacks.Outcome(False, status=500), seconds=0.05, timeout=5, now=100.0)
-    assert not silent.is_quiet(account_id, 101.0)
-    silent.note(account_id, callbacks.Outcome(False, error="no answer"), seconds=5.0, timeout=5, now=100.0)
-    silent.note(account_id, callbacks.Outcome(True, status=204), seconds=4.0, timeout=5, now=104.0)
-    assert not silent.is_quiet(account_id, 105.0)
+def _hang(sessions, job_id) -> None:
+    _finish(sessions, job_id)
+    delivery = _claim(sessions, job_id)
+    with sessions() as session:
+        callbacks.record(session, delivery, callbacks.Outcome(False, error="no answer: read timed out"), hung=True)
+        session.commit()
+
+
+def test_after_an_attempt_left_hanging_every_worker_leaves_the_account_alone_for_a_minute(sessions, submitted,
+                                                                                           account):
+    _hang(sessions, submitted)
+    later = _second_job(sessions, account)
+    _finish(sessions, later)
+    delivery = _claim(sessions, later)  # what any worker process, on any machine, would claim next
+    now = utcnow()
+    assert callbacks.is_quiet(delivery, now)
+    assert not callbacks.is_quiet(delivery, now + timedelta(seconds=callbacks.QUIET_SECONDS + 1))
+
+
+def test_a_delivery_ends_the_quiet_at_once(sessions, submitted, account):
+    _hang(sessions, submitted)
+    later, last = _second_job(sessions, account), _second_job(sessions, account)
+    _finish(sessions, later)
+    delivery = _claim(sessions, later)
+    with sessions() as session:
+        callbacks.record(session, delivery, callbacks.Outcome(True, status=204))
+        session.commit()
+    _finish(sessions, last)
+    assert not callbacks.is_quiet(_claim(sessions, last), utcnow())
+
+
+def test_only_a_long_attempt_without_a_2xx_counts_as_left_hanging():
+    assert callbacks.left_hanging(callbacks.Outcome(False, error="no answer"), seconds=5.0, timeout=5)
+    assert not callbacks.left_hanging(callbacks.Outcome(False, status=500), seconds=0.05, timeout=5)
+    assert not callbacks.left_hanging(callbacks.Outcome(True, status=204), seconds=4.0, timeout=5)

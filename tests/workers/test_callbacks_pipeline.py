@@ -97,3 +97,19 @@ def test_a_delivered_callback_is_sent_again_when_asked(broker_client, shared_wor
         done = callback_when(broker_client, account, job["id"], "delivered")
     assert done["callback"]["attempts"] == 1
     assert [verified(broker_client, account, r)["data"]["id"] for r in receiver.received] == [job["id"]] * 2
+
+
+def _attempted(client, account, job_id: str) -> dict:
+    return wait_until(lambda: (job := client.get(f"/v1/jobs/{job_id}", headers=account.headers).get_json())
+                      ["callback"]["attempts"] >= 1 and job["callback"]["last_error"] and job, 30,
+                      f"the first attempt at the callback of {job_id}")
+
+
+def test_a_receiver_that_hangs_is_left_alone_for_a_while_its_callbacks_kept(broker_client, shared_worker, account):
+    with Receiver(delay=6.0) as receiver:  # longer than the worker's 5 s timeout
+        hanging = _attempted(broker_client, account, submit(broker_client, account, receiver.url)["id"])
+        next_one = _attempted(broker_client, account, submit(broker_client, account, receiver.url)["id"])
+        assert len(receiver.received) == 1  # the worker did not wait on it a second time
+    assert hanging["callback"]["status"] == "pending" and "no answer" in hanging["callback"]["last_error"]
+    assert next_one["callback"]["status"] == "pending"  # kept for its retries
+    assert next_one["callback"]["last_error"].startswith("not tried")
