@@ -131,13 +131,17 @@ def test_an_unresolvable_host_is_an_error():
     assert not outcome.delivered and "cannot resolve" in outcome.error
 
 
-@pytest.fixture
-def submitted(sessions, account) -> uuid.UUID:
+def _submit(sessions, account) -> uuid.UUID:
     principal = Principal(account.user_id, account.account_id, "owner", ("jobs:read", "jobs:write"))
     with sessions() as session:
         return services.submit_job(session, principal, job_type="anomaly_detection", data=telemetry(10),
                                    priority="normal", retention=timedelta(days=1),
                                    callback_url="https://hooks.example.com/x").job_id
+
+
+@pytest.fixture
+def submitted(sessions, account) -> uuid.UUID:
+    return _submit(sessions, account)
 
 
 def _finish(sessions, job_id) -> None:
@@ -149,6 +153,19 @@ def _finish(sessions, job_id) -> None:
 def _claim(sessions, job_id):
     with sessions() as session:
         return callbacks.claim(session, job_id, lease=LEASE)
+
+
+def _first_attempt(sessions, job_id, outcome: callbacks.Outcome, *, hung: bool = False) -> None:
+    """The job finishes and its callback's first attempt ends with `outcome`."""
+    _finish(sessions, job_id)
+    delivery = _claim(sessions, job_id)
+    with sessions() as session:
+        callbacks.record(session, delivery, outcome, hung=hung)
+        session.commit()
+
+
+def _hang(sessions, job_id) -> None:
+    _first_attempt(sessions, job_id, callbacks.Outcome(False, error="no answer: read timed out"), hung=True)
 
 
 def _row(sessions, job_id) -> JobCallback:
@@ -217,11 +234,7 @@ def test_after_the_last_attempt_the_callback_is_given_up(sessions, submitted):
 
 
 def test_a_delivered_callback_is_never_sent_again(sessions, submitted):
-    _finish(sessions, submitted)
-    delivery = _claim(sessions, submitted)
-    with sessions() as session:
-        callbacks.record(session, delivery, callbacks.Outcome(True, status=200))
-        session.commit()
+    _first_attempt(sessions, submitted, callbacks.Outcome(True, status=200))
     _move_retry_to_now(sessions, submitted)
     assert _claim(sessions, submitted) is None and submitted not in _due(sessions)
     with sessions() as session:
@@ -292,26 +305,10 @@ def test_https_checks_the_certificate_against_the_name_in_the_url(monkeypatch, t
     assert len(receiver.received) == 1
 
 
-def _second_job(sessions, account) -> uuid.UUID:
-    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:read", "jobs:write"))
-    with sessions() as session:
-        return services.submit_job(session, principal, job_type="anomaly_detection", data=telemetry(10),
-                                   priority="normal", retention=timedelta(days=1),
-                                   callback_url="https://hooks.example.com/y").job_id
-
-
-def _hang(sessions, job_id) -> None:
-    _finish(sessions, job_id)
-    delivery = _claim(sessions, job_id)
-    with sessions() as session:
-        callbacks.record(session, delivery, callbacks.Outcome(False, error="no answer: read timed out"), hung=True)
-        session.commit()
-
-
 def test_after_an_attempt_left_hanging_every_worker_leaves_the_account_alone_for_a_minute(sessions, submitted,
                                                                                            account):
     _hang(sessions, submitted)
-    later = _second_job(sessions, account)
+    later = _submit(sessions, account)
     _finish(sessions, later)
     delivery = _claim(sessions, later)  # what any worker process, on any machine, would claim next
     now = utcnow()
@@ -321,12 +318,8 @@ def test_after_an_attempt_left_hanging_every_worker_leaves_the_account_alone_for
 
 def test_a_delivery_ends_the_quiet_at_once(sessions, submitted, account):
     _hang(sessions, submitted)
-    later, last = _second_job(sessions, account), _second_job(sessions, account)
-    _finish(sessions, later)
-    delivery = _claim(sessions, later)
-    with sessions() as session:
-        callbacks.record(session, delivery, callbacks.Outcome(True, status=204))
-        session.commit()
+    later, last = _submit(sessions, account), _submit(sessions, account)
+    _first_attempt(sessions, later, callbacks.Outcome(True, status=204))
     _finish(sessions, last)
     assert not callbacks.is_quiet(_claim(sessions, last), utcnow())
 
