@@ -12,52 +12,49 @@ from gunicorn import util
 from gunicorn.http import errors
 from gunicorn.workers.gthread import ThreadWorker
 
-from web.problems import PROBLEM_JSON
+from web.problems import PROBLEM_JSON, Problem, internal_error, problem_document, title_of
 from web.security import SECURITY_HEADERS
 
-_INTERNAL = (500, "Internal Server Error", "internal-error", "an unexpected error occurred; it was logged")
-# (status, reason phrase, problem kind, detail), by the parser's exception; the first match wins.
+# (status, detail), by the parser's exception; the first match wins; no status: an internal error. Titles
+# and kinds are the API's own (web/problems.py).
 _UNPARSABLE = (
-    (errors.ConfigurationProblem, *_INTERNAL),  # the server's settings, not the request, are at fault
-    (errors.LimitRequestLine, 414, "URI Too Long", "uri-too-long",
-     "the request line is longer than this API accepts"),
-    (errors.LimitRequestHeaders, 431, "Request Header Fields Too Large", "request-header-fields-too-large",
-     "the request has more or larger header fields than this API accepts"),
-    (errors.UnsupportedTransferCoding, 501, "Not Implemented", "not-implemented",
-     "the request's transfer coding is not supported"),
-    (errors.ForbiddenProxyRequest, 403, "Forbidden", "forbidden", "proxy requests from this address are refused"),
-    ((errors.InvalidHeader, errors.InvalidHeaderName, errors.ObsoleteFolding), 400, "Bad Request", "bad-request",
+    (errors.ConfigurationProblem, None, None),  # the server's settings, not the request, are at fault
+    (errors.LimitRequestLine, 414, "the request line is longer than this API accepts"),
+    (errors.LimitRequestHeaders, 431, "the request has more or larger header fields than this API accepts"),
+    (errors.UnsupportedTransferCoding, 501, "the request's transfer coding is not supported"),
+    (errors.ForbiddenProxyRequest, 403, "proxy requests from this address are refused"),
+    ((errors.InvalidHeader, errors.InvalidHeaderName, errors.ObsoleteFolding), 400,
      "the request has a malformed header field"),
     # the rest: a malformed request line, method, version, proxy line or scheme header
-    (errors.ParseException, 400, "Bad Request", "bad-request", "the request is not valid HTTP/1.1"),
+    (errors.ParseException, 400, "the request is not valid HTTP/1.1"),
 )
 
 
-def problem_for(error: BaseException) -> tuple[int, str, str, str]:
-    """(status, reason phrase, problem kind, detail) for an error gunicorn met before the app saw the request."""
-    for classes, *answer in _UNPARSABLE:
-        if isinstance(error, classes):
-            return tuple(answer)
-    return _INTERNAL
+def problem_for(error: BaseException) -> Problem:
+    """The answer to an error gunicorn met before the app saw the request."""
+    status, detail = next(((status, detail) for classes, status, detail in _UNPARSABLE
+                           if isinstance(error, classes)), (None, None))
+    return Problem(status, detail) if status else internal_error()
 
 
-def problem_bytes(status: int, reason: str, kind: str, detail: str) -> bytes:
-    body = json.dumps({"type": f"/problems/{kind}", "title": reason, "status": status, "detail": detail}).encode()
+def problem_bytes(problem: Problem) -> bytes:
+    body = json.dumps(problem_document(problem, None)).encode()
     headers = {"Connection": "close", "Content-Type": PROBLEM_JSON, "Content-Length": str(len(body)),
                "Cache-Control": "no-store", **SECURITY_HEADERS}
-    head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    head = f"HTTP/1.1 {problem.status} {title_of(problem.status)}\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in headers.items())
     return (head + "\r\n").encode("latin-1") + body
 
 
 class ProblemThreadWorker(ThreadWorker):
     def handle_error(self, req, client, addr, exc):
-        status, reason, kind, detail = problem_for(exc)
-        if status == 500:
+        problem = problem_for(exc)
+        if problem.status == 500:
             self.log.exception("error handling a request before the app saw it")
         else:
             peer = addr[0] if addr else ""  # a unix socket has no address
-            self.log.warning("unparsable request from ip=%s answered %s: %.200r", peer, status, str(exc))
+            self.log.warning("unparsable request from ip=%s answered %s: %.200r", peer, problem.status, str(exc))
         try:
-            util.write_nonblock(client, problem_bytes(status, reason, kind, detail))
+            util.write_nonblock(client, problem_bytes(problem))
         except OSError:
             self.log.debug("could not send the error response")

@@ -15,8 +15,9 @@ PROBLEM_JSON = "application/problem+json"
 
 _TITLES = {
     400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type",
-    422: "Unprocessable Content", 429: "Too Many Requests", 500: "Internal Server Error",
+    405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 414: "URI Too Long",
+    415: "Unsupported Media Type", 422: "Unprocessable Content", 429: "Too Many Requests",
+    431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
     503: "Service Unavailable",
 }
 
@@ -31,17 +32,29 @@ class Problem(Exception):
         self.kind = kind or _TITLES.get(status, "error").lower().replace(" ", "-")
 
 
-def problem_response(problem: Problem) -> Response:
-    body = {
-        "type": f"/problems/{problem.kind}",
-        "title": _TITLES.get(problem.status, "Error"),
-        "status": problem.status,
-        "detail": problem.detail,
-        "instance": request.path,
-    }
+def internal_error() -> Problem:
+    """What a client is told of an unexpected error: nothing but that it was logged."""
+    return Problem(500, "an unexpected error occurred; it was logged", kind="internal-error")
+
+
+def title_of(status: int) -> str:
+    return _TITLES.get(status, "Error")
+
+
+def problem_document(problem: Problem, instance: str | None) -> dict:
+    """The RFC 9457 members; `instance`, the request's path, is None where there is no request to name."""
+    body = {"type": f"/problems/{problem.kind}", "title": title_of(problem.status), "status": problem.status,
+            "detail": problem.detail}
+    if instance is not None:
+        body["instance"] = instance
     if problem.errors:
         body["errors"] = problem.errors
-    response = Response(json.dumps(body), status=problem.status, mimetype=PROBLEM_JSON)
+    return body
+
+
+def problem_response(problem: Problem) -> Response:
+    response = Response(json.dumps(problem_document(problem, request.path)), status=problem.status,
+                        mimetype=PROBLEM_JSON)
     response.headers.update(problem.headers)
     if problem.status == 401:
         response.headers.setdefault("WWW-Authenticate", 'Bearer realm="smartcompute", ApiKey header="X-API-Key"')
@@ -75,7 +88,7 @@ def _from_database_error(error: Exception) -> Response:
 
 def _from_unexpected(error: Exception) -> Response:
     log.exception("unhandled error")
-    return problem_response(Problem(500, "an unexpected error occurred; it was logged", kind="internal-error"))
+    return problem_response(internal_error())
 
 
 def _from_invalid_cursor(error: InvalidCursor) -> Response:
