@@ -2,11 +2,15 @@
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from smartcompute.models import Base
 
 config = context.config
+# Held for the migration's transaction: a second `release` step that starts meanwhile (two deploys, or
+# instances that migrate as they start) waits, then finds the schema at head, instead of creating the same
+# tables again and failing. Any fixed 64-bit key; the job and host locks are hashes, far from it.
+MIGRATION_LOCK_KEY = 0x536D617274436D70
 if config.config_file_name and config.attributes.get("configure_logging", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
@@ -23,6 +27,7 @@ def _database_url() -> str:
 def _run(connection) -> None:
     context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)
     with context.begin_transaction():
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         context.run_migrations()
 
 

@@ -1,7 +1,10 @@
 """Alembic: one head, upgrade on an empty database, downgrade to base, and models that match the migrations."""
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 
 import pytest
 from alembic import command
@@ -11,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import make_url
 
 from tests.conftest import POSTGRES_ADMIN_URL
-from tests.support import alembic_config
+from tests.support import REPO, alembic_config
 
 
 @pytest.fixture
@@ -46,6 +49,24 @@ def test_upgrade_then_downgrade_then_upgrade_again(empty_database_url):
     assert tables(empty_database_url) == set()
     command.upgrade(config, "head")
     assert "jobs" in tables(empty_database_url)
+
+
+def test_release_steps_started_together_all_succeed(empty_database_url):
+    """Two deploys at once, or instances that migrate as they start: the Procfile's `release` step runs
+    concurrently on an empty database. Each waits for the one migrating, and none creates a table twice."""
+    env = {**os.environ, "DATABASE_URL": empty_database_url}
+    releases = [subprocess.Popen([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=REPO, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    outputs = [release.communicate(timeout=120)[0] for release in releases]
+    assert [release.returncode for release in releases] == [0, 0, 0], outputs
+    assert sum("Running upgrade  -> 0001" in output for output in outputs) == 1
+    head = ScriptDirectory.from_config(alembic_config(empty_database_url)).get_current_head()
+    engine = create_engine(empty_database_url)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head]
+    finally:
+        engine.dispose()
 
 
 def test_the_models_match_the_migrations(database_url):
