@@ -19,9 +19,12 @@ def _database_url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from config import database_url_from_env
+    from config import ConfigError, database_url_from_env
 
-    return database_url_from_env()
+    try:
+        return database_url_from_env()
+    except ConfigError as error:  # the release step stops with one line naming the setting, not a traceback
+        raise SystemExit(f"Error: {error}") from None
 
 
 def _run(connection) -> None:

@@ -62,6 +62,22 @@ def test_the_release_step_migrates_with_nothing_but_database_url(database_url):
     assert finished.returncode == 0, finished.stderr
 
 
+@pytest.mark.parametrize("process", ["release", *PROCESSES])
+@pytest.mark.parametrize("bad_url, message", [
+    (None, "DATABASE_URL: is required but not set"),
+    ("mysql://db/smartcompute", "DATABASE_URL: must be a postgresql:// URL"),
+], ids=["missing", "malformed"])
+def test_a_bad_setting_stops_each_process_with_one_line_naming_it(base_env, process, bad_url, message):
+    env = {key: value for key, value in base_env.items() if key != "DATABASE_URL"}
+    env.update(PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PORT=str(free_port()), FLOWER_PORT=str(free_port()),
+               BIND_ADDRESS="127.0.0.1", FLOWER_ADDRESS="127.0.0.1", **({"DATABASE_URL": bad_url} if bad_url else {}))
+    finished = subprocess.run(procfile()[process], shell=True, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=60)
+    assert finished.returncode != 0
+    assert "Traceback" not in finished.stdout
+    assert finished.stdout.strip().splitlines()[-1] == f"Error: {message}"
+
+
 @dataclass
 class Stack:
     process: subprocess.Popen

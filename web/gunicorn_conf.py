@@ -20,12 +20,22 @@ GIL_SWITCH_INTERVAL_SECONDS = 0.001
 
 
 def on_starting(server):
-    """A directory where each API process writes its request counts, for a scrape of any of them to add up
-    (web/request_metrics.py). Set before any worker starts, so each imports prometheus_client in that mode. An
-    operator's own PROMETHEUS_MULTIPROC_DIR is used as given, emptied of the counts of an earlier run."""
+    """Check the settings before listening, and make a directory where each API process writes its request
+    counts, for a scrape of any of them to add up (web/request_metrics.py).
+
+    A missing or malformed setting stops the server here with one line naming it (gunicorn prints a SystemExit's
+    message), rather than a traceback from every worker that then fails to boot. The metrics directory is set
+    before any worker starts, so each imports prometheus_client in that mode. An operator's own
+    PROMETHEUS_MULTIPROC_DIR is used as given, emptied of the counts of an earlier run."""
     import glob
     import tempfile
 
+    from config import ConfigError, Settings
+
+    try:
+        Settings.from_env()
+    except ConfigError as error:
+        raise SystemExit(f"Error: {error}") from None
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if given:
         for kind in ("counter", "gauge", "histogram", "summary"):  # prometheus_client's file names, no others

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+import click
 from celery import Celery
 from kombu import Exchange, Queue
 
-from config import Settings
+from config import ConfigError, Settings
 
 CORE_QUEUE = "core-analysis"
 PAYMENT_QUEUE = "payment-webhook"
@@ -160,7 +161,12 @@ class _LazyCeleryConfig(Mapping):
 
 def app_settings(app: Celery) -> Settings:
     if app.smartcompute_settings is None:
-        app.smartcompute_settings = Settings.from_env()
+        try:
+            app.smartcompute_settings = Settings.from_env()
+        except ConfigError as error:
+            # Every `celery` command (worker, flower, inspect, purge) first reads the settings here, inside
+            # Celery's click CLI, which prints this as one line, "Error: <SETTING>: ...", and exits 1.
+            raise click.ClickException(str(error)) from None
         if getattr(app, "smartcompute_role", "web") == "core":
             app.smartcompute_settings = app.smartcompute_settings.without_payment_secrets()
     return app.smartcompute_settings
