@@ -3,7 +3,9 @@ from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
+from smartcompute.db import driver_reason
 from smartcompute.models import Base
 
 config = context.config
@@ -40,7 +42,11 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     engine = create_engine(_database_url())
-    with engine.connect() as connection:
+    try:
+        connection = engine.connect()
+    except OperationalError as error:  # one line, as for a bad setting; a failing migration keeps its traceback
+        raise SystemExit(f"Error: cannot reach the database: {driver_reason(error)}") from None
+    with connection:
         _run(connection)
     engine.dispose()
 

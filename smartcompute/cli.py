@@ -27,12 +27,13 @@ class _OperatorCommands(click.Group):
     def invoke(self, ctx: click.Context):
         from sqlalchemy.exc import DBAPIError, OperationalError
 
+        from smartcompute.db import driver_reason
+
         try:
             return super().invoke(ctx)
         except DBAPIError as error:
-            reason = (str(error.orig).strip().splitlines() or ["unknown error"])[0]
             what = "cannot reach the database" if isinstance(error, OperationalError) else "the database refused it"
-            raise click.ClickException(f"{what}: {reason}") from None
+            raise click.ClickException(f"{what}: {driver_reason(error)}") from None
 
 
 @click.group(cls=_OperatorCommands)

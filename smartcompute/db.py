@@ -64,6 +64,11 @@ def make_engine(database_url: str, *, pool_size: int = 5, autocommit: bool = Fal
     )
 
 
+def driver_reason(error: Exception) -> str:
+    """The first line of what the database driver said, for a one-line error (`error` is SQLAlchemy's DBAPIError)."""
+    return (str(getattr(error, "orig", error)).strip().splitlines() or ["unknown error"])[0]
+
+
 def make_session_factory(engine: Engine) -> sessionmaker:
     return sessionmaker(bind=engine, expire_on_commit=False)
 

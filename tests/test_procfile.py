@@ -62,6 +62,16 @@ def test_the_release_step_migrates_with_nothing_but_database_url(database_url):
     assert finished.returncode == 0, finished.stderr
 
 
+def test_the_release_step_says_in_one_line_that_it_cannot_reach_the_database():
+    env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+           "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/smartcompute"}
+    finished = subprocess.run(procfile()["release"], shell=True, cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=60)
+    assert finished.returncode != 0
+    assert finished.stderr.strip().splitlines()[-1].startswith("Error: cannot reach the database: connection to")
+    assert "Traceback" not in finished.stderr
+
+
 @pytest.mark.parametrize("process", ["release", *PROCESSES])
 @pytest.mark.parametrize("bad_url, message", [
     (None, "DATABASE_URL: is required but not set"),
