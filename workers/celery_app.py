@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from urllib.parse import parse_qsl, urlsplit
 
 import click
 from celery import Celery
@@ -32,6 +33,18 @@ def broker_priority(settings: Settings, priority: str) -> int:
     return (_REDIS_PRIORITY if settings.broker_is_redis else _RABBITMQ_PRIORITY)[priority]
 
 
+def redis_broker_tls(broker_url: str) -> dict | None:
+    """TLS for a rediss:// broker. kombu turns it on by the URL's scheme only under its own transport's name, and
+    Celery is given ours (workers/redis_transport.py), so without this a rediss:// URL would be spoken in
+    plain text. The certificate is verified against the system's CAs unless the URL's `ssl_*` parameters say
+    otherwise (`?ssl_cert_reqs=none`, `ssl_ca_certs=/path`), as redis-py reads the same URL for the API."""
+    parts = urlsplit(broker_url)
+    if parts.scheme != "rediss":
+        return None
+    from_url = {key: value for key, value in parse_qsl(parts.query) if key.startswith("ssl_")}
+    return {"ssl_cert_reqs": "required", **from_url}
+
+
 def celery_config(settings: Settings) -> dict:
     exchange = Exchange("smartcompute", type="direct", durable=True)
     transport_options: dict = {"confirm_publish": settings.BROKER_PUBLISH_CONFIRMS, "max_retries": 0}
@@ -53,6 +66,7 @@ def celery_config(settings: Settings) -> dict:
         "broker_url": settings.BROKER_URL,
         # kombu's Redis transport, with one redis-py client per channel (see workers/redis_transport.py).
         **({"broker_transport": "workers.redis_transport:Transport"} if settings.broker_is_redis else {}),
+        "broker_use_ssl": redis_broker_tls(settings.BROKER_URL) or False,
         "broker_transport_options": transport_options,
         "broker_connection_timeout": 2,
         "broker_connection_retry_on_startup": True,
