@@ -157,6 +157,9 @@ class Settings:
                                               "API's /metrics (Prometheus); unset, /metrics is 404")
     PROMETHEUS_MULTIPROC_DIR: str | None = _setting(_optional(_directory), default="", doc="where each API "
                                                     "process keeps its request counts (web/gunicorn_conf.py sets it)")
+    DATABASE_STATEMENT_TIMEOUT: int = _setting(
+        _non_negative_int, default="10", doc="seconds an API request waits on one database statement (a lock held "
+        "by a migration or a stuck transaction) before it is answered 503; 0 waits for ever")
     PORT: int = _setting(_port, default="8000")
     FLOWER_PORT: int = _setting(_port, default="5555")
     MAX_CONTENT_LENGTH: int = _setting(_positive_int, default=str(10 * 1024 * 1024))

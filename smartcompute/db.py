@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, create_engine
+from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -46,13 +48,15 @@ def storable(value: Any) -> Any:
     return value
 
 
-def make_engine(database_url: str, *, pool_size: int = 5, autocommit: bool = False) -> Engine:
+def make_engine(database_url: str, *, pool_size: int = 5, autocommit: bool = False,
+                session_settings: Mapping[str, str] | None = None) -> Engine:
     # No pre-ping: it costs a round trip on every checkout. A connection the server dropped fails one
     # statement instead; SQLAlchemy then invalidates the pool and the caller's error handling (503 in the
     # API, a retry in workers) covers it. pool_recycle retires connections before server-side timeouts.
     # `autocommit`: a pool whose connections stay in autocommit, for single statements that are their own
     # transaction (no BEGIN/COMMIT round trips, and no switching a shared connection's mode back and forth).
-    return create_engine(
+    # `session_settings`: PostgreSQL settings SET once on each new connection (see `_apply_session_settings`).
+    engine = create_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=10,
@@ -62,6 +66,24 @@ def make_engine(database_url: str, *, pool_size: int = 5, autocommit: bool = Fal
         connect_args={"connect_timeout": 5, "application_name": "smartcompute"},
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
+    if session_settings:
+        event.listen(engine, "connect", partial(_apply_session_settings, dict(session_settings)))
+    return engine
+
+
+def _apply_session_settings(settings: dict[str, str], dbapi_connection, _record) -> None:
+    """SET on the new connection, not as a startup `options` parameter, which PgBouncer refuses by default.
+    A setting this server does not know (an older PostgreSQL) is skipped; the others still apply."""
+    cursor = dbapi_connection.cursor()
+    try:
+        for name, value in settings.items():
+            try:
+                cursor.execute("SELECT set_config(%s, %s, false)", (name, value))
+                dbapi_connection.commit()
+            except Exception:
+                dbapi_connection.rollback()
+    finally:
+        cursor.close()
 
 
 def driver_reason(error: Exception) -> str:

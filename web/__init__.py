@@ -48,14 +48,18 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
     )
     # One kept-open connection per request thread: a smaller pool opens and closes overflow connections (a
     # PostgreSQL process each) under load.
-    engine = make_engine(settings.DATABASE_URL, pool_size=settings.WEB_THREADS)
+    # A statement stuck behind a lock (a migration, a stuck transaction) is cancelled and answered 503 before
+    # gunicorn's worker timeout would kill the process and every request on its threads.
+    waits = {"statement_timeout": f"{settings.DATABASE_STATEMENT_TIMEOUT}s"} if settings.DATABASE_STATEMENT_TIMEOUT else {}
+    engine = make_engine(settings.DATABASE_URL, pool_size=settings.WEB_THREADS, session_settings=waits)
     # Imported here, in the worker process: prometheus_client picks its multiprocess mode when first imported,
     # and gunicorn's master sets PROMETHEUS_MULTIPROC_DIR only when it starts (web/gunicorn_conf.py).
     from web.request_metrics import RequestMetrics
 
     app.extensions["smartcompute"] = WebRuntime(
         settings=settings, engine=engine, sessions=make_session_factory(engine),
-        autocommit_engine=make_engine(settings.DATABASE_URL, pool_size=settings.WEB_THREADS, autocommit=True),
+        autocommit_engine=make_engine(settings.DATABASE_URL, pool_size=settings.WEB_THREADS, autocommit=True,
+                                      session_settings=waits),
         celery=create_celery_app(settings),
         redis=Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2),
         webhook_providers=configured_providers(webhook_secrets(settings), tolerance=settings.STANDARD_WEBHOOKS_TOLERANCE),

@@ -80,10 +80,15 @@ def _from_http_exception(error: HTTPException) -> Response:
     return response
 
 
+_QUERY_CANCELED = "57014"  # SQLSTATE: DATABASE_STATEMENT_TIMEOUT ran out, most often waiting on a lock
+
+
 def _from_database_error(error: Exception) -> Response:
-    log.error("database unavailable", exc_info=error)
-    return problem_response(Problem(503, "the database is unavailable; try again shortly",
-                                    kind="dependency-unavailable", headers={"Retry-After": "5"}))
+    timed_out = getattr(getattr(error, "orig", None), "pgcode", None) == _QUERY_CANCELED
+    log.error("database statement timed out" if timed_out else "database unavailable", exc_info=error)
+    detail = "the database did not answer in time" if timed_out else "the database is unavailable"
+    return problem_response(Problem(503, f"{detail}; try again shortly", kind="dependency-unavailable",
+                                    headers={"Retry-After": "5"}))
 
 
 def _from_unexpected(error: Exception) -> Response:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from celery import Celery
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,28 +35,18 @@ def runtime(celery: Celery) -> WorkerRuntime:
     global _runtime
     if _runtime is None or _runtime.pid != os.getpid():
         settings = app_settings(celery)
-        engine = make_engine(settings.DATABASE_URL, pool_size=2)
-        job_engine = make_engine(settings.DATABASE_URL, pool_size=1, autocommit=True)  # one task at a time
-        for each in (engine, job_engine):
-            event.listen(each, "connect", _notice_dead_clients)
+        engine = make_engine(settings.DATABASE_URL, pool_size=2, session_settings=_NOTICE_DEAD_CLIENTS)
+        job_engine = make_engine(settings.DATABASE_URL, pool_size=1, autocommit=True,  # one task at a time
+                                 session_settings=_NOTICE_DEAD_CLIENTS)
         _runtime = WorkerRuntime(os.getpid(), settings, engine, make_session_factory(engine), job_engine)
     return _runtime
 
 
-def _notice_dead_clients(dbapi_connection, _record) -> None:
-    """Ask PostgreSQL (14+) to check every 2 s that this worker is still there while it waits or works.
-
-    Without it, a backend blocked on a lock keeps the job's execution lock after its worker was
-    SIGKILLed, until the wait ends; with it the lock is freed within seconds and redelivery proceeds.
-    """
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("SET client_connection_check_interval = 2000")
-        dbapi_connection.commit()
-    except Exception:  # an older server without the setting: redelivery then waits for the lock instead
-        dbapi_connection.rollback()
-    finally:
-        cursor.close()
+# PostgreSQL (14+) checks every 2 s that this worker is still there while it waits or works. Without it, a
+# backend blocked on a lock keeps the job's execution lock after its worker was SIGKILLed, until the wait ends;
+# with it the lock is freed within seconds and redelivery proceeds. An older server skips it: redelivery then
+# waits for the lock instead. No statement timeout here: a job may wait its turn on its host's lock.
+_NOTICE_DEAD_CLIENTS = {"client_connection_check_interval": "2000"}
 
 
 def _lock_key(namespace: str, *parts: object) -> int:

@@ -196,6 +196,38 @@ def test_a_key_expiry_that_cannot_be_kept_is_422_naming_it(client, account, expi
     assert problem["errors"] == [{"field": "expires_at", "message": message}]
 
 
+def test_a_request_stuck_behind_a_database_lock_is_503_once_the_statement_timeout_passes(settings, account,
+                                                                                          database_url):
+    """A migration or a stuck transaction holds a lock the request needs: it is answered, not left hanging until
+    gunicorn kills the process with every request on it, and nothing of it is stored."""
+    import threading
+    from dataclasses import replace
+
+    from sqlalchemy import create_engine, text
+
+    from web import create_app
+
+    client = create_app(replace(settings, DATABASE_STATEMENT_TIMEOUT=1)).test_client()
+    engine = create_engine(database_url)
+    answered = {}
+    try:
+        with engine.connect() as holder:  # the account's credit row, which a submission updates
+            holder.execute(text("SELECT 1 FROM credit_balances WHERE account_id = :id FOR UPDATE"),
+                           {"id": account.account_id})
+            submitting = threading.Thread(target=lambda: answered.update(
+                response=client.post("/v1/jobs", json=job_body(), headers=account.headers)))
+            submitting.start()
+            submitting.join(10)
+            holder.rollback()
+        submitting.join(10)
+    finally:
+        engine.dispose()
+    problem = assert_problem(answered["response"], 503)
+    assert problem["detail"] == "the database did not answer in time; try again shortly"
+    assert answered["response"].headers["Retry-After"] == "5"
+    assert client.get("/v1/jobs", headers=account.headers).get_json()["items"] == []
+
+
 def test_database_down_is_503(settings, account):
     from dataclasses import replace
 
