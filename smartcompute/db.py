@@ -27,6 +27,19 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: DateTime(timezone=True)}
 
 
+# The Alembic revision this code needs (migrations/versions). Revisions are numbered in order, so a database
+# at a lower number has migrations pending; one at a number this code does not know was migrated by a newer
+# release, whose schema still serves this one (tests/test_migrations.py keeps this equal to Alembic's head).
+SCHEMA_REVISION = "0014"
+
+
+def schema_is_behind(database_revision: str | None) -> bool:
+    """True when the database needs migrations this code relies on: never migrated, or at an older revision."""
+    if database_revision is None:
+        return True
+    return database_revision.isdigit() and int(database_revision) < int(SCHEMA_REVISION)
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -52,6 +52,19 @@ def database_url() -> str:
     admin.dispose()
 
 
+@pytest.fixture
+def empty_database_url():
+    """A database of its own, with nothing in it, dropped after the test."""
+    name = f"smartcompute_empty_{secrets.token_hex(4)}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def redis_prefix() -> str:
     require_service("Redis", "127.0.0.1", 6379)

@@ -2,31 +2,16 @@
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 
-import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.engine import make_url
 
-from tests.conftest import POSTGRES_ADMIN_URL
+from smartcompute.db import SCHEMA_REVISION
 from tests.support import REPO, alembic_config
-
-
-@pytest.fixture
-def empty_database_url():
-    name = f"smartcompute_migrations_{secrets.token_hex(4)}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def tables(url: str) -> set[str]:
@@ -39,6 +24,14 @@ def tables(url: str) -> set[str]:
 
 def test_there_is_a_single_head(database_url):
     assert len(ScriptDirectory.from_config(alembic_config(database_url)).get_heads()) == 1
+
+
+def test_the_code_knows_its_schema_revision_and_revisions_are_numbered_in_order(database_url):
+    """What `/health/ready` compares the database's revision with (smartcompute/db.py)."""
+    script = ScriptDirectory.from_config(alembic_config(database_url))
+    assert script.get_current_head() == SCHEMA_REVISION
+    for revision in script.walk_revisions():
+        assert revision.down_revision is None or int(revision.revision) == int(revision.down_revision) + 1
 
 
 def test_upgrade_then_downgrade_then_upgrade_again(empty_database_url):

@@ -1,20 +1,40 @@
-"""Liveness (`/health`) and readiness (`/health/ready`: database, broker and Redis reachable)."""
+"""Liveness (`/health`) and readiness (`/health/ready`: database, broker and Redis reachable, and the database
+migrated as far as this code needs)."""
 from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, json
+from flask import Blueprint, Response, json, request
 from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
 
+from smartcompute.db import SCHEMA_REVISION, schema_is_behind
+from web.problems import Problem, problem_document
 from web.runtime import web_runtime
 
 log = logging.getLogger("smartcompute.web")
 health = Blueprint("health", __name__)
+_UNDEFINED_TABLE = "42P01"  # SQLSTATE: no alembic_version, the database was never migrated
+
+
+class _NotReady(Exception):
+    """A dependency answers but cannot serve yet; the message is the check's state."""
 
 
 def _database_ok() -> None:
+    """Reachable, and migrated: an API started before its release step (or beside a database restored from an
+    older backup) would otherwise take requests its queries fail on. A revision newer than this code's is ready:
+    during a rolling deploy the old instances keep serving on the migrated schema."""
     with web_runtime().engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
+        try:
+            revision = connection.execute(text("SELECT max(version_num) FROM alembic_version")).scalar()
+        except ProgrammingError as error:
+            if getattr(error.orig, "pgcode", None) != _UNDEFINED_TABLE:
+                raise
+            revision = None
+    if schema_is_behind(revision):
+        log.warning("database not migrated", extra={"revision": revision, "needs": SCHEMA_REVISION})
+        raise _NotReady("migrations pending")
 
 
 def _redis_ok() -> None:
@@ -38,14 +58,15 @@ def ready():
         try:
             check()
             checks[name] = "ok"
+        except _NotReady as reason:
+            checks[name] = str(reason)
         except Exception as error:  # any failure means "not ready"; say which dependency and why
             log.warning("readiness check failed", extra={"dependency": name, "error": str(error)})
             checks[name] = "unavailable"
-    down = [name for name, state in checks.items() if state != "ok"]
-    if not down:
+    if all(state == "ok" for state in checks.values()):
         return Response(json.dumps({"status": "ready", "checks": checks}), mimetype="application/json")
-    body = {
-        "type": "/problems/dependency-unavailable", "title": "Service Unavailable", "status": 503,
-        "detail": f"unavailable: {', '.join(down)}", "checks": checks,
-    }
+    detail = "; ".join(
+        f"{state}: {', '.join(name for name, each in checks.items() if each == state)}"
+        for state in dict.fromkeys(state for state in checks.values() if state != "ok"))
+    body = {**problem_document(Problem(503, detail, kind="dependency-unavailable"), request.path), "checks": checks}
     return Response(json.dumps(body), status=503, mimetype="application/problem+json", headers={"Retry-After": "5"})

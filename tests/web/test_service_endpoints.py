@@ -4,7 +4,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import create_engine, text
 
+from smartcompute.db import SCHEMA_REVISION
+from tests.support import migrate
 from web import create_app
 
 
@@ -25,6 +28,29 @@ def test_ready_is_503_naming_what_is_down(settings):
     assert response.mimetype == "application/problem+json"
     assert response.get_json()["detail"] == "unavailable: broker, redis"
     assert response.get_json()["checks"]["database"] == "ok"
+
+
+@pytest.mark.parametrize("revision", [None, "0013"], ids=["never-migrated", "one-behind"])
+def test_ready_is_503_while_the_database_needs_migrations(settings, empty_database_url, revision):
+    """An API that starts before its release step takes no traffic its queries would fail on."""
+    if revision:
+        migrate(empty_database_url, revision)
+    response = create_app(replace(settings, DATABASE_URL=empty_database_url)).test_client().get("/health/ready")
+    assert response.status_code == 503
+    assert response.get_json()["detail"] == "migrations pending: database"
+    assert response.get_json()["checks"] == {"database": "migrations pending", "broker": "ok", "redis": "ok"}
+
+
+def test_ready_on_a_database_a_newer_release_has_migrated(settings, empty_database_url):
+    """During a rolling deploy the old instances keep serving once the new release's migrations have run."""
+    migrate(empty_database_url, "head")
+    engine = create_engine(empty_database_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = :newer"),
+                           {"newer": f"{int(SCHEMA_REVISION) + 1:04d}"})
+    engine.dispose()
+    response = create_app(replace(settings, DATABASE_URL=empty_database_url)).test_client().get("/health/ready")
+    assert response.status_code == 200
 
 
 def test_the_openapi_document_is_3_1_and_describes_the_job_api(client):
