@@ -17,7 +17,7 @@ import smartcompute.models  # noqa: F401  (every table, so foreign keys resolve)
 from smartcompute.billing import payments, webhooks
 from workers.celery_app import EXPIRE_PAYMENTS, PAYMENT_QUEUE, PROCESS_PAYMENT_EVENT, REPUBLISH_PAYMENTS
 from workers.payment_worker import app
-from workers.publishing import publish_payment_event, republish_windows
+from workers.publishing import publish_payment_event, republish_windows, send_due
 from workers.runtime import runtime
 
 log = logging.getLogger("smartcompute.worker")
@@ -62,13 +62,15 @@ def republish_payment_events() -> None:
     worker = runtime(app)
     windows = republish_windows(app, PAYMENT_QUEUE)
     with worker.sessions() as session:
-        for event_id in webhooks.due_for_publishing(session, **windows):
-            try:
-                publish_payment_event(app, event_id, None)
-            except Exception:
-                webhooks.mark_unpublished(session, event_id)
-                log.warning("broker unavailable; will retry publishing", extra={"event_id": str(event_id)})
-                break
+        def due(with_stale: bool):
+            return webhooks.due_for_publishing(session, unsent_after=windows["unsent_after"],
+                                               stale_after=windows["stale_after"] if with_stale else None)
+
+        try:
+            send_due(due, lambda event_id: publish_payment_event(app, event_id, None),
+                     lambda event_id: webhooks.mark_unpublished(session, event_id))
+        except Exception as error:
+            log.warning("broker unavailable; will retry publishing", extra={"error": str(error)})
 
 
 @app.task(name=EXPIRE_PAYMENTS, ignore_result=True, shared=False, acks_late=False, soft_time_limit=60, time_limit=90)

@@ -19,7 +19,7 @@ from smartcompute.jobs.models import HostBaseline, Job
 from workers import app
 from workers.callback_tasks import publish_due_callbacks
 from workers.celery_app import CORE_QUEUE, REPUBLISH, RUN_ANALYSIS
-from workers.publishing import publish_callback, publish_job, republish_windows
+from workers.publishing import publish_callback, publish_job, republish_windows, send_due
 from workers.runtime import JobRun, job_lock_is_free, job_lock_key, job_run, lock_host, runtime
 
 log = logging.getLogger("smartcompute.worker")
@@ -142,20 +142,34 @@ def republish_waiting_work() -> None:
     Payment events are re-sent by the payment worker's own schedule (workers/payment_tasks.py)."""
     worker = runtime(app)
     windows = republish_windows(app, CORE_QUEUE)
-    with worker.sessions() as session:
-        for job_id, priority, request_id, with_callback in lifecycle.due_for_publishing(session, **windows):
-            try:
-                publish_job(app, job_id, priority, request_id, with_callback=with_callback)
-            except Exception:
-                lifecycle.mark_unpublished(session, job_id)
-                log.warning("broker unavailable; will retry publishing", extra={"job_id": str(job_id)})
-                break
+    republish_jobs(app, worker.sessions, windows)
     _fail_jobs_past_time_limit(worker)
     publish_due_callbacks(windows)
     with worker.sessions() as session:
         purged = lifecycle.purge_expired(session)
     if purged:
         log.info("expired jobs deleted", extra={"count": purged})
+
+
+def republish_jobs(celery, sessions, windows: dict[str, timedelta]) -> int:
+    """Send the queued jobs the broker never got or lost (`send_due`); how many went out."""
+    def send(row) -> None:
+        job_id, priority, request_id, with_callback = row
+        publish_job(celery, job_id, priority, request_id, with_callback=with_callback)
+
+    with sessions() as session:
+        def due(with_stale: bool):
+            return lifecycle.due_for_publishing(session, unsent_after=windows["unsent_after"],
+                                                stale_after=windows["stale_after"] if with_stale else None)
+
+        try:
+            sent = send_due(due, send, lambda row: lifecycle.mark_unpublished(session, row[0]))
+        except Exception as error:
+            log.warning("broker unavailable; will retry publishing", extra={"error": str(error)})
+            return 0
+    if sent:
+        log.info("queued jobs sent again", extra={"count": sent})
+    return sent
 
 
 def _fail_jobs_past_time_limit(worker) -> None:

@@ -63,14 +63,14 @@ def mark_unpublished(session: Session, event_id: uuid.UUID) -> None:
 
 
 def due_for_publishing(
-    session: Session, *, unsent_after: timedelta, stale_after: timedelta, limit: int = 500,
+    session: Session, *, unsent_after: timedelta, stale_after: timedelta | None, limit: int = 500,
 ) -> list[uuid.UUID]:
-    """Stored events never sent to the payment queue (broker was down), or sent long ago and still unprocessed."""
+    """Stored events never sent to the payment queue (broker was down), or, unless `stale_after` is None, sent
+    long ago and still unprocessed; marks them sent."""
     now = utcnow()
-    waiting = or_(
-        and_(WebhookEvent.published_at.is_(None), WebhookEvent.received_at < now - unsent_after),
-        WebhookEvent.published_at < now - stale_after,
-    )
+    waiting = and_(WebhookEvent.published_at.is_(None), WebhookEvent.received_at < now - unsent_after)
+    if stale_after is not None:
+        waiting = or_(waiting, WebhookEvent.published_at < now - stale_after)
     ids = list(session.scalars(
         select(WebhookEvent.id).where(WebhookEvent.status == "received", waiting)
         .order_by(WebhookEvent.received_at).limit(limit).with_for_update(skip_locked=True)

@@ -137,18 +137,17 @@ def mark_unpublished(session: Session, job_id: uuid.UUID) -> None:
 
 
 def due_for_publishing(
-    session: Session, *, unsent_after: timedelta, stale_after: timedelta, limit: int = 500,
+    session: Session, *, unsent_after: timedelta, stale_after: timedelta | None, limit: int = 500,
 ) -> list[tuple[uuid.UUID, str, str | None, bool]]:
-    """Queued jobs never sent (broker was down) or sent long ago and still not started; marks them sent.
-    Each comes as (id, priority, request_id, whether it has a callback).
+    """Queued jobs never sent (broker was down) or, unless `stale_after` is None, sent long ago and still not
+    started; marks them sent. Each comes as (id, priority, request_id, whether it has a callback).
 
     Rows are locked with SKIP LOCKED so two re-publishers never send the same job in one round.
     """
     now = utcnow()
-    waiting = or_(
-        and_(Job.published_at.is_(None), Job.created_at < now - unsent_after),
-        Job.published_at < now - stale_after,
-    )
+    waiting = and_(Job.published_at.is_(None), Job.created_at < now - unsent_after)
+    if stale_after is not None:
+        waiting = or_(waiting, Job.published_at < now - stale_after)
     has_callback = exists().where(JobCallback.job_id == Job.id).label("has_callback")
     rows = session.execute(
         select(Job.id, Job.priority, Job.request_id, has_callback)

@@ -1,0 +1,86 @@
+"""The re-publisher's round: after a broker outage every job it never got goes out at once, batch after batch;
+jobs sent long ago and still waiting (they may be in the broker's queue) go one batch a round."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+
+from config import Settings
+from smartcompute.accounts.services import Principal
+from smartcompute.db import make_engine, make_session_factory
+from smartcompute.jobs import services
+from smartcompute.jobs.models import Job
+from tests.conftest import make_account
+from tests.support import free_port, migrate, telemetry
+from workers import publishing
+from workers.celery_app import CORE_QUEUE, create_celery_app
+from workers.tasks import republish_jobs
+
+
+@pytest.fixture
+def own_sessions(empty_database_url):
+    """A database of this test's own: no other test's re-publisher sends its jobs."""
+    migrate(empty_database_url, "head")
+    engine = make_engine(empty_database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def queued_jobs(sessions, count: int, *, published: str) -> None:
+    """`count` queued jobs, as the API leaves them, then dated: never sent (`published_at` NULL), or sent at
+    `published` ago; each was created a minute ago, past the never-sent window."""
+    account = make_account(sessions)
+    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:read", "jobs:write"))
+    with sessions() as session:
+        for _ in range(count):
+            services.submit_job(session, principal, job_type="anomaly_detection", data=telemetry(10),
+                                priority="normal", retention=timedelta(days=1))
+        session.execute(text("UPDATE jobs SET created_at = now() - interval '1 minute', published_at = "
+                             + ("NULL" if published == "never" else f"now() - interval '{published}'")))
+        session.commit()
+
+
+def never_sent(sessions) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(Job).where(Job.published_at.is_(None)))
+
+
+def one_round(env: dict[str, str], sessions) -> tuple[int, int]:
+    """A re-publisher round; how many jobs it sent, and how many messages the core queue then holds."""
+    celery = create_celery_app(Settings.from_mapping(env))
+    sent = republish_jobs(celery, sessions, publishing.republish_windows(celery, CORE_QUEUE))
+    try:
+        waiting = publishing._waiting_messages(celery, CORE_QUEUE)
+    except Exception:  # an unreachable broker holds nothing we can count
+        waiting = 0
+    return sent, waiting
+
+
+def test_after_an_outage_every_never_sent_job_goes_out_in_one_round(private_env, own_sessions, empty_database_url):
+    queued_jobs(own_sessions, publishing.RESEND_BATCH * 2 + 34, published="never")
+
+    sent, waiting = one_round({**private_env, "DATABASE_URL": empty_database_url}, own_sessions)
+
+    assert sent == waiting == publishing.RESEND_BATCH * 2 + 34
+    assert never_sent(own_sessions) == 0
+
+
+def test_jobs_sent_long_ago_and_still_queued_go_again_one_batch_a_round(private_env, own_sessions,
+                                                                        empty_database_url):
+    queued_jobs(own_sessions, publishing.RESEND_BATCH + 100, published="2 hours")
+
+    sent, waiting = one_round({**private_env, "DATABASE_URL": empty_database_url}, own_sessions)
+
+    assert sent == waiting == publishing.RESEND_BATCH  # they may still be in the queue: no flood of duplicates
+
+
+def test_jobs_the_broker_refused_in_a_round_all_stay_never_sent(base_env, own_sessions, empty_database_url):
+    queued_jobs(own_sessions, 3, published="never")
+    unreachable = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
+
+    sent, _ = one_round({**base_env, "DATABASE_URL": empty_database_url, "BROKER_URL": unreachable}, own_sessions)
+
+    assert sent == 0
+    assert never_sent(own_sessions) == 3  # the next round sends them after REPUBLISH_UNSENT_AFTER
