@@ -1,5 +1,6 @@
 """The re-publisher's round: after a broker outage every job it never got goes out at once, batch after batch;
-jobs sent long ago and still waiting (they may be in the broker's queue) go one batch a round."""
+jobs sent long ago and still waiting (they may be in the broker's queue) go one batch a round. The same round
+deletes every finished job past its retention, batch after batch."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -16,7 +17,7 @@ from tests.conftest import make_account
 from tests.support import free_port, migrate, telemetry
 from workers import publishing
 from workers.celery_app import CORE_QUEUE, create_celery_app
-from workers.tasks import republish_jobs
+from workers.tasks import purge_expired_jobs, republish_jobs
 
 
 @pytest.fixture
@@ -84,3 +85,15 @@ def test_jobs_the_broker_refused_in_a_round_all_stay_never_sent(base_env, own_se
 
     assert sent == 0
     assert never_sent(own_sessions) == 3  # the next round sends them after REPUBLISH_UNSENT_AFTER
+
+
+def test_a_round_deletes_every_finished_job_past_its_retention(own_sessions):
+    queued_jobs(own_sessions, 2345, published="never")
+    with own_sessions() as session:
+        session.execute(text("UPDATE jobs SET status = 'succeeded', finished_at = now() - interval '2 days', "
+                             "expires_at = now() - interval '1 day' WHERE id IN (SELECT id FROM jobs LIMIT 2300)"))
+        session.commit()
+
+    assert purge_expired_jobs(own_sessions) == 2300
+    with own_sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Job)) == 45  # the ones still queued are kept
