@@ -11,7 +11,7 @@ from smartcompute.db import utcnow
 from smartcompute.jobs import callback_http, callbacks
 from workers import app
 from workers.celery_app import DELIVER_CALLBACK
-from workers.publishing import publish_callback
+from workers.publishing import publish_callback, send_due
 from workers.runtime import runtime
 
 log = logging.getLogger("smartcompute.worker")
@@ -53,16 +53,23 @@ def _attempt(delivery: callbacks.Delivery, timeout: float, allow_private: bool) 
     return outcome, callbacks.left_hanging(outcome, seconds=time.monotonic() - started, timeout=timeout)
 
 
-def publish_due_callbacks(windows: dict[str, timedelta]) -> None:
+def publish_due_callbacks(celery, sessions, windows: dict[str, timedelta]) -> int:
     """The re-publisher's part: send a task for every callback due now (a retry, or a first attempt whose task
-    was lost). `windows`: the re-publisher's (`republish_windows`); one the broker refuses waits for the
-    stale window, like a job it refused."""
-    with runtime(app).sessions() as session:
-        due = callbacks.due(session, unsent_after=windows["unsent_after"], resend_after=windows["stale_after"])
-        session.commit()
-    for job_id in due:
+    was lost), batch after batch as for jobs (`send_due`). `windows`: the re-publisher's (`republish_windows`).
+    Returns how many went out."""
+    with sessions() as session:
+        def due(with_stale: bool, limit: int) -> list:
+            rows = callbacks.due(session, unsent_after=windows["unsent_after"], limit=limit,
+                                 resend_after=windows["stale_after"] if with_stale else None)
+            session.commit()
+            return rows
+
+        def mark_unsent(job_id) -> None:
+            callbacks.mark_unpublished(session, job_id)
+            session.commit()
+
         try:
-            publish_callback(app, job_id, None)
-        except Exception:
-            log.warning("broker unavailable; callbacks wait for the next round", extra={"job_id": str(job_id)})
-            return
+            return send_due(due, lambda job_id: publish_callback(celery, job_id, None), mark_unsent)
+        except Exception as error:
+            log.warning("broker unavailable; callbacks wait for the next round", extra={"error": str(error)})
+            return 0

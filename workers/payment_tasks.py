@@ -62,8 +62,8 @@ def republish_payment_events() -> None:
     worker = runtime(app)
     windows = republish_windows(app, PAYMENT_QUEUE)
     with worker.sessions() as session:
-        def due(with_stale: bool):
-            return webhooks.due_for_publishing(session, unsent_after=windows["unsent_after"],
+        def due(with_stale: bool, limit: int):
+            return webhooks.due_for_publishing(session, unsent_after=windows["unsent_after"], limit=limit,
                                                stale_after=windows["stale_after"] if with_stale else None)
 
         try:

@@ -61,19 +61,19 @@ RESEND_BATCH = 500
 RESEND_BUDGET_SECONDS = 20.0  # of the re-publisher's 60 s soft time limit; what is left waits for its next round
 
 
-def send_due(due: Callable[[bool], Sequence[Row]], send: Callable[[Row], None],
+def send_due(due: Callable[[bool, int], Sequence[Row]], send: Callable[[Row], None],
              mark_unsent: Callable[[Row], None], *, batch: int = RESEND_BATCH,
              budget_seconds: float = RESEND_BUDGET_SECONDS) -> int:
     """Send what a re-publisher round finds due, in batches; returns how many went out.
 
-    `due(with_stale)` marks a batch sent and returns it. The first batch may hold stale sends, which may still
+    `due(with_stale, limit)` marks up to `limit` rows sent and returns them. The first batch may hold stale sends, which may still
     be waiting in the broker, so the round takes one batch of those. Never-sent rows are surely not in the
     broker: after an outage the round keeps taking batches of them until none is left or the budget is spent,
     rather than one batch per interval (500 every 15 s would take hours to drain an hour's outage). If the
     broker refuses a message, that row and the rest of its batch are marked unsent for the next round.
     """
     deadline = time.monotonic() + budget_seconds
-    rows, sent = due(True), 0
+    rows, sent = due(True, batch), 0
     while rows:
         for index, row in enumerate(rows):
             try:
@@ -85,7 +85,7 @@ def send_due(due: Callable[[bool], Sequence[Row]], send: Callable[[Row], None],
             sent += 1
         if len(rows) < batch or time.monotonic() > deadline:
             break
-        rows = due(False)
+        rows = due(False, batch)
     return sent
 
 

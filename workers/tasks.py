@@ -144,7 +144,7 @@ def republish_waiting_work() -> None:
     windows = republish_windows(app, CORE_QUEUE)
     republish_jobs(app, worker.sessions, windows)
     _fail_jobs_past_time_limit(worker)
-    publish_due_callbacks(windows)
+    publish_due_callbacks(app, worker.sessions, windows)
     purge_expired_jobs(worker.sessions)
 
 
@@ -175,8 +175,8 @@ def republish_jobs(celery, sessions, windows: dict[str, timedelta]) -> int:
         publish_job(celery, job_id, priority, request_id, with_callback=with_callback)
 
     with sessions() as session:
-        def due(with_stale: bool):
-            return lifecycle.due_for_publishing(session, unsent_after=windows["unsent_after"],
+        def due(with_stale: bool, limit: int):
+            return lifecycle.due_for_publishing(session, unsent_after=windows["unsent_after"], limit=limit,
                                                 stale_after=windows["stale_after"] if with_stale else None)
 
         try:

@@ -18,7 +18,7 @@ import socket
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -253,12 +253,24 @@ def resend(db: Database, job_id: uuid.UUID) -> bool:
     return connection_of(db).execute(_RESEND, {"job_id": job_id}).first() is not None
 
 
-def due(db: Database, *, unsent_after: timedelta, resend_after: timedelta, limit: int = 200) -> list[uuid.UUID]:
-    """Callbacks to send a task for now, marked sent (see `_DUE`). The caller commits, then publishes."""
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)  # no task was sent before this: "resend none"
+_UNPUBLISHED = text("UPDATE job_callbacks SET published_at = NULL WHERE job_id = :job_id")
+
+
+def due(db: Database, *, unsent_after: timedelta, resend_after: timedelta | None,
+        limit: int = 200) -> list[uuid.UUID]:
+    """Callbacks to send a task for now, marked sent (see `_DUE`); with `resend_after` None, only those no task
+    was sent for yet. The caller commits, then publishes."""
     now = utcnow()
     return list(connection_of(db).execute(_DUE, {
-        "now": now, "fresh_before": now - unsent_after, "resend_before": now - resend_after, "limit": limit,
+        "now": now, "fresh_before": now - unsent_after, "limit": limit,
+        "resend_before": _NEVER if resend_after is None else now - resend_after,
     }).scalars())
+
+
+def mark_unpublished(db: Database, job_id: uuid.UUID) -> None:
+    """The broker refused the callback's task: the next round sends one. The caller commits."""
+    connection_of(db).execute(_UNPUBLISHED, {"job_id": job_id})
 
 
 _PENDING = text(f"SELECT count(*) FROM job_callbacks AS c JOIN jobs AS j ON j.id = c.job_id "

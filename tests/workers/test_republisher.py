@@ -17,6 +17,7 @@ from tests.conftest import make_account
 from tests.support import free_port, migrate, telemetry
 from workers import publishing
 from workers.celery_app import CORE_QUEUE, create_celery_app
+from workers.callback_tasks import publish_due_callbacks
 from workers.tasks import purge_expired_jobs, republish_jobs
 
 
@@ -29,7 +30,7 @@ def own_sessions(empty_database_url):
     engine.dispose()
 
 
-def queued_jobs(sessions, count: int, *, published: str) -> None:
+def queued_jobs(sessions, count: int, *, published: str, callback_url: str | None = None) -> None:
     """`count` queued jobs, as the API leaves them, then dated: never sent (`published_at` NULL), or sent at
     `published` ago; each was created a minute ago, past the never-sent window."""
     account = make_account(sessions)
@@ -37,7 +38,7 @@ def queued_jobs(sessions, count: int, *, published: str) -> None:
     with sessions() as session:
         for _ in range(count):
             services.submit_job(session, principal, job_type="anomaly_detection", data=telemetry(10),
-                                priority="normal", retention=timedelta(days=1))
+                                priority="normal", retention=timedelta(days=1), callback_url=callback_url)
         session.execute(text("UPDATE jobs SET created_at = now() - interval '1 minute', published_at = "
                              + ("NULL" if published == "never" else f"now() - interval '{published}'")))
         session.commit()
@@ -48,10 +49,10 @@ def never_sent(sessions) -> int:
         return session.scalar(select(func.count()).select_from(Job).where(Job.published_at.is_(None)))
 
 
-def one_round(env: dict[str, str], sessions) -> tuple[int, int]:
+def one_round(env: dict[str, str], sessions, publish=republish_jobs) -> tuple[int, int]:
     """A re-publisher round; how many jobs it sent, and how many messages the core queue then holds."""
     celery = create_celery_app(Settings.from_mapping(env))
-    sent = republish_jobs(celery, sessions, publishing.republish_windows(celery, CORE_QUEUE))
+    sent = publish(celery, sessions, publishing.republish_windows(celery, CORE_QUEUE))
     try:
         waiting = publishing._waiting_messages(celery, CORE_QUEUE)
     except Exception:  # an unreachable broker holds nothing we can count
@@ -66,6 +67,21 @@ def test_after_an_outage_every_never_sent_job_goes_out_in_one_round(private_env,
 
     assert sent == waiting == publishing.RESEND_BATCH * 2 + 34
     assert never_sent(own_sessions) == 0
+
+
+def test_after_an_outage_every_finished_jobs_callback_is_sent_in_one_round(private_env, own_sessions,
+                                                                           empty_database_url):
+    """Their workers could not send the callbacks' tasks as the jobs finished: the broker was down."""
+    count = publishing.RESEND_BATCH + 70
+    queued_jobs(own_sessions, count, published="10 minutes", callback_url="https://receiver.example/hook")
+    with own_sessions() as session:
+        session.execute(text("UPDATE jobs SET status = 'succeeded', finished_at = now() - interval '1 minute'"))
+        session.commit()
+
+    sent, waiting = one_round({**private_env, "DATABASE_URL": empty_database_url}, own_sessions,
+                              publish=publish_due_callbacks)
+
+    assert sent == waiting == count
 
 
 def test_jobs_sent_long_ago_and_still_queued_go_again_one_batch_a_round(private_env, own_sessions,
