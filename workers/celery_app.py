@@ -95,6 +95,10 @@ def celery_config(settings: Settings) -> dict:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "task_acks_on_failure_or_timeout": True,
+        # When the broker connection drops, a running job goes on (its message is redelivered, and the job's
+        # advisory lock turns the redelivery away until the job is finished): cancelling it would only redo
+        # the work. Said here, where Celery 5 would warn about its default on every reconnect.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "worker_prefetch_multiplier": 1,
         "task_soft_time_limit": settings.JOB_SOFT_TIME_LIMIT,
         "task_time_limit": settings.JOB_HARD_TIME_LIMIT,
