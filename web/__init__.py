@@ -50,7 +50,8 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
     # PostgreSQL process each) under load.
     # A statement stuck behind a lock (a migration, a stuck transaction) is cancelled and answered 503 before
     # gunicorn's worker timeout would kill the process and every request on its threads.
-    waits = {"statement_timeout": f"{settings.DATABASE_STATEMENT_TIMEOUT}s"} if settings.DATABASE_STATEMENT_TIMEOUT else {}
+    timeout = settings.DATABASE_STATEMENT_TIMEOUT
+    waits = {"statement_timeout": f"{timeout}s"} if timeout else {}
     engine = make_engine(settings.DATABASE_URL, pool_size=settings.WEB_THREADS, session_settings=waits)
     # Imported here, in the worker process: prometheus_client picks its multiprocess mode when first imported,
     # and gunicorn's master sets PROMETHEUS_MULTIPROC_DIR only when it starts (web/gunicorn_conf.py).

@@ -69,7 +69,8 @@ def publish_due_callbacks(celery, sessions, windows: dict[str, timedelta]) -> in
             session.commit()
 
         try:
-            return send_due(due, lambda job_id: publish_callback(celery, job_id, None), mark_unsent)
+            return send_due(due, lambda job_id: publish_callback(celery, job_id, None), mark_unsent,
+                            budget_seconds=10.0)
         except Exception as error:
             log.warning("broker unavailable; callbacks wait for the next round", extra={"error": str(error)})
             return 0

@@ -58,7 +58,9 @@ def republish_windows(celery: Celery, queue_name: str) -> dict[str, timedelta]:
 
 Row = TypeVar("Row")
 RESEND_BATCH = 500
-RESEND_BUDGET_SECONDS = 20.0  # of the re-publisher's 60 s soft time limit; what is left waits for its next round
+# Of the core re-publisher's 60 s soft time limit: 20 s for jobs, 10 for callbacks and 10 for expired jobs at most,
+# spent only while an outage's backlog drains; what is left waits for the next round.
+RESEND_BUDGET_SECONDS = 20.0
 
 
 def send_due(due: Callable[[bool, int], Sequence[Row]], send: Callable[[Row], None],
@@ -66,12 +68,12 @@ def send_due(due: Callable[[bool, int], Sequence[Row]], send: Callable[[Row], No
              budget_seconds: float = RESEND_BUDGET_SECONDS) -> int:
     """Send what a re-publisher round finds due, in batches; returns how many went out.
 
-    `due(with_stale, limit)` marks up to `limit` rows sent and returns them. The first batch may hold stale sends, which may still
-    be waiting in the broker, so the round takes one batch of those. Never-sent rows are surely not in the
-    broker: after an outage the round keeps taking batches of them until none is left or the budget is spent,
-    rather than one batch per interval (500 every 15 s would take hours to drain an hour's outage). If the
-    broker refuses a message, that row and the rest of its batch are marked unsent for the next round.
-    """
+    `due(with_stale, limit)` marks up to `limit` rows sent and returns them. The first batch may hold stale
+    sends, which may still be waiting in the broker, so the round takes one batch of those. Never-sent rows are
+    surely not in the broker: after an outage the round keeps taking batches of them until none is left or the
+    budget is spent, rather than one batch per interval (500 every 15 s would take hours to drain an hour's
+    outage). If the broker refuses a message, that row and the rest of its batch are marked unsent for the
+    next round, and the error is raised."""
     deadline = time.monotonic() + budget_seconds
     rows, sent = due(True, batch), 0
     while rows:

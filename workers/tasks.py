@@ -149,7 +149,7 @@ def republish_waiting_work() -> None:
 
 
 _PURGE_BATCH = 1000
-_PURGE_BUDGET_SECONDS = 15.0  # of the round's 60 s soft time limit; what is left goes in the next round
+_PURGE_BUDGET_SECONDS = 10.0  # of the round's 60 s soft time limit (workers/publishing.RESEND_BUDGET_SECONDS)
 
 
 def purge_expired_jobs(sessions) -> int:
