@@ -6,10 +6,12 @@ from celery import signals
 
 from workers.celery_app import app_settings, create_celery_app
 from workers.priority import on_worker_setup
+from workers.redis_transport import warn_if_broker_may_evict
 
 app = create_celery_app(role="core")  # payment tasks live in workers.payment_worker, not here
 
 signals.celeryd_after_setup.connect(on_worker_setup)  # workers yield the CPU to the API (workers/priority.py)
+signals.celeryd_after_setup.connect(warn_if_broker_may_evict)  # a Redis broker that may drop queued messages
 
 
 @signals.setup_logging.connect

@@ -19,9 +19,16 @@ message. Redelivery (`restore_by_tag`) keeps kombu's transaction.
 """
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 
 from kombu.transport import redis as kombu_redis
+
+log = logging.getLogger("smartcompute.worker")
+# Policies under which Redis may drop any key when full, the broker's queues included. The volatile-* ones
+# only drop keys with a time to live, which kombu's queues do not have; noeviction refuses writes instead,
+# so a publish fails and the job is marked unsent.
+_EVICTS_ANY_KEY = ("allkeys-lru", "allkeys-lfu", "allkeys-random")
 
 
 class QoS(kombu_redis.QoS):
@@ -51,3 +58,31 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+def eviction_policy_risk(client) -> str | None:
+    """What to tell the operator when this Redis may evict the broker's messages when it is full; None when it
+    will not, or when it does not say (managed Redis often disables CONFIG)."""
+    try:
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+    except Exception:
+        return None
+    if policy not in _EVICTS_ANY_KEY:
+        return None
+    return (f"the Redis broker's maxmemory-policy is {policy}: when full it may drop queued messages, which the "
+            "re-publisher then sends again only after REPUBLISH_MISSING_AFTER or REPUBLISH_STALE_AFTER; "
+            "set it to noeviction")
+
+
+def warn_if_broker_may_evict(sender=None, instance=None, **kwargs) -> None:
+    """Celery's `celeryd_after_setup` signal: one warning at a worker's start when its Redis broker may evict."""
+    app = getattr(instance, "app", None)
+    if app is None or not app.conf.broker_url.startswith(("redis", "rediss")):
+        return
+    try:
+        with app.connection_for_read() as connection:
+            risk = eviction_policy_risk(connection.default_channel.client)
+    except Exception:  # the broker is not up yet: the worker reports that itself
+        return
+    if risk:
+        log.warning(risk)
