@@ -52,17 +52,21 @@ AUTH_ERRORS = {"401": problem("No or invalid credentials"), "403": problem("The 
 
 
 # What any operation answers for bad input, by its shape: a JSON body read by `web.bodies.read_json`, query
-# parameters checked by `web.replies` and the views. Added to every such operation (an operation's own, more
-# specific description of a status is kept), so that no section has to remember them.
+# parameters checked by `web.replies` and the views, and a request line or headers too large for the server.
+# Added to every such operation (an operation's own, more specific description of a status is kept), so that
+# no section has to remember them.
 BODY_ERRORS = {"400": problem("Malformed JSON"), "413": problem("Body too large"),
                "415": problem("Not application/json"), "422": problem("Schema violation")}
 QUERY_ERRORS = {"422": problem("Bad query")}
+# What the server answers before any operation sees the request (web/gunicorn_worker.py), so for every one.
+REQUEST_ERRORS = {"414": problem("The request line (path and query) is longer than this API accepts"),
+                  "431": problem("Too many header fields, or one too large")}
 
 
 def with_input_errors(paths: dict[str, Any]) -> dict[str, Any]:
     for operations in paths.values():
         for operation in operations.values():
-            errors = {}
+            errors = dict(REQUEST_ERRORS)
             if _reads_a_model(operation):
                 errors.update(BODY_ERRORS)
             if any(parameter["in"] == "query" for parameter in operation.get("parameters", [])):

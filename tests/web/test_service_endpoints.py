@@ -90,6 +90,13 @@ def test_every_operation_with_query_parameters_lists_422(client):
             assert "422" in operation["responses"], name
 
 
+def test_every_operation_lists_what_the_server_refuses_before_it(client):
+    """A request line or header fields too large are answered by the server (414, 431), whatever the path."""
+    spec = client.get("/v1/openapi.json").get_json()
+    for name, operation in _operations(spec):
+        assert {"414", "431"} <= set(operation["responses"]), name
+
+
 def test_a_malformed_payment_request_and_a_bad_page_size_answer_documented_statuses(client, account):
     from tests.security.conftest import bearer, sign_in
 
