@@ -14,6 +14,7 @@ from flask.sessions import SessionInterface
 from redis import Redis
 
 from config import Settings
+from config.settings import HS256_KEY_BYTES
 from config.logging import configure_logging, request_id_var
 from smartcompute.billing.secrets import resolve_settings, webhook_secrets
 from smartcompute.billing.webhooks import configured_providers
@@ -38,6 +39,10 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
         settings = Settings.from_mapping(settings)
     settings = resolve_settings(settings)  # secret references (vault:, aws-sm:) become their values, or stop here
     configure_logging(settings.LOG_LEVEL)
+    if len(settings.JWT_SECRET_KEY.encode()) < HS256_KEY_BYTES:  # accepted, as 16+ characters always were
+        log.warning(f"JWT_SECRET_KEY is shorter than {HS256_KEY_BYTES} bytes: RFC 7518 (section 3.2) asks for an "
+                    "HS256 key at least as long as its hash; generate one with `python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(32))'`")
     app = Flask(__name__)
     app.json = _FastJson(app)
     app.session_interface = _NoCookieSession()

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 from datetime import timedelta
 
 import jwt as pyjwt
+import pytest
 from flask_jwt_extended import create_access_token
 
 from smartcompute.accounts import services as accounts
@@ -88,3 +90,15 @@ def test_a_viewer_can_read_but_not_submit(client, sessions):
     token = token_for(client, viewer)
     assert client.get("/v1/jobs", headers=bearer(token)).status_code == 200
     assert client.post("/v1/jobs", json=job_body(), headers=bearer(token)).status_code == 403
+
+
+@pytest.mark.parametrize("key, warned", [("j" * 20, True), (secrets.token_urlsafe(32), False)],
+                         ids=["20-bytes", "43-bytes"])
+def test_the_api_warns_at_start_when_the_jwt_key_is_shorter_than_its_hash(settings, capsys, key, warned):
+    """16 characters are accepted, as always; RFC 7518 asks for 32 bytes for HS256, and the operator is told."""
+    from dataclasses import replace
+
+    from web import create_app
+
+    create_app(replace(settings, JWT_SECRET_KEY=key))
+    assert ("JWT_SECRET_KEY is shorter than 32 bytes" in capsys.readouterr().err) == warned
