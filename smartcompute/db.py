@@ -33,6 +33,24 @@ class Base(DeclarativeBase):
 SCHEMA_REVISION = "0014"
 
 
+_UNDEFINED_TABLE = "42P01"  # SQLSTATE: no alembic_version, the database was never migrated
+
+
+def database_revision(connection: Connection) -> str | None:
+    """The Alembic revision the database is at; None when it was never migrated. Run outside a transaction one
+    cares about: a never-migrated database fails the statement."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import ProgrammingError
+
+    try:
+        return connection.execute(text("SELECT max(version_num) FROM alembic_version")).scalar()
+    except ProgrammingError as error:
+        if getattr(error.orig, "pgcode", None) != _UNDEFINED_TABLE:
+            raise
+        connection.rollback()
+        return None
+
+
 def schema_is_behind(database_revision: str | None) -> bool:
     """True when the database needs migrations this code relies on: never migrated, or at an older revision."""
     if database_revision is None:

@@ -5,16 +5,12 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, json, request
-from sqlalchemy import text
-from sqlalchemy.exc import ProgrammingError
-
-from smartcompute.db import SCHEMA_REVISION, schema_is_behind
+from smartcompute.db import SCHEMA_REVISION, database_revision, schema_is_behind
 from web.problems import Problem, problem_document
 from web.runtime import web_runtime
 
 log = logging.getLogger("smartcompute.web")
 health = Blueprint("health", __name__)
-_UNDEFINED_TABLE = "42P01"  # SQLSTATE: no alembic_version, the database was never migrated
 
 
 class _NotReady(Exception):
@@ -26,12 +22,7 @@ def _database_ok() -> None:
     older backup) would otherwise take requests its queries fail on. A revision newer than this code's is ready:
     during a rolling deploy the old instances keep serving on the migrated schema."""
     with web_runtime().engine.connect() as connection:
-        try:
-            revision = connection.execute(text("SELECT max(version_num) FROM alembic_version")).scalar()
-        except ProgrammingError as error:
-            if getattr(error.orig, "pgcode", None) != _UNDEFINED_TABLE:
-                raise
-            revision = None
+        revision = database_revision(connection)
     if schema_is_behind(revision):
         log.warning("database not migrated", extra={"revision": revision, "needs": SCHEMA_REVISION})
         raise _NotReady("migrations pending")

@@ -7,11 +7,13 @@ from celery import signals
 from workers.celery_app import app_settings, create_celery_app
 from workers.priority import on_worker_setup
 from workers.redis_transport import warn_if_broker_may_evict
+from workers.runtime import warn_if_schema_behind
 
 app = create_celery_app(role="core")  # payment tasks live in workers.payment_worker, not here
 
 signals.celeryd_after_setup.connect(on_worker_setup)  # workers yield the CPU to the API (workers/priority.py)
 signals.celeryd_after_setup.connect(warn_if_broker_may_evict)  # a Redis broker that may drop queued messages
+signals.celeryd_after_setup.connect(warn_if_schema_behind)  # a database the release step has not migrated yet
 
 
 @signals.setup_logging.connect

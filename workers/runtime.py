@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import uuid
 from contextlib import contextmanager
@@ -14,8 +15,10 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
-from smartcompute.db import make_engine, make_session_factory
+from smartcompute.db import SCHEMA_REVISION, database_revision, make_engine, make_session_factory, schema_is_behind
 from workers.celery_app import app_settings
+
+log = logging.getLogger("smartcompute.worker")
 
 
 @dataclass
@@ -47,6 +50,26 @@ def runtime(celery: Celery) -> WorkerRuntime:
 # with it the lock is freed within seconds and redelivery proceeds. An older server skips it: redelivery then
 # waits for the lock instead. No statement timeout here: a job may wait its turn on its host's lock.
 _NOTICE_DEAD_CLIENTS = {"client_connection_check_interval": "2000"}
+
+
+def warn_if_schema_behind(sender=None, instance=None, **kwargs) -> None:
+    """Celery's `celeryd_after_setup` signal: a worker started before the release step (or against the wrong
+    database) says so once, in its main process, rather than failing every job's first statement unexplained.
+    Its jobs are not lost: they wait, queued, and the re-publisher sends them again once the schema is there."""
+    app = getattr(instance, "app", None)
+    if app is None:
+        return
+    engine = make_engine(app_settings(app).DATABASE_URL, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            revision = database_revision(connection)
+    except Exception:  # the database is not reachable yet: each task's retries say so
+        return
+    finally:
+        engine.dispose()
+    if schema_is_behind(revision):
+        log.error(f"the database is at schema revision {revision or 'none'} and this worker needs {SCHEMA_REVISION}: "
+                  "run the release step (alembic upgrade head); jobs wait until then")
 
 
 def _lock_key(namespace: str, *parts: object) -> int:
