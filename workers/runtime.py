@@ -54,8 +54,7 @@ _NOTICE_DEAD_CLIENTS = {"client_connection_check_interval": "2000"}
 
 def warn_if_schema_behind(sender=None, instance=None, **kwargs) -> None:
     """Celery's `celeryd_after_setup` signal: a worker started before the release step (or against the wrong
-    database) says so once, in its main process, rather than failing every job's first statement unexplained.
-    Its jobs are not lost: they wait, queued, and the re-publisher sends them again once the schema is there."""
+    database) says so once, in its main process, before its jobs' statements fail on what the schema lacks."""
     app = getattr(instance, "app", None)
     if app is None:
         return
@@ -69,7 +68,7 @@ def warn_if_schema_behind(sender=None, instance=None, **kwargs) -> None:
         engine.dispose()
     if schema_is_behind(revision):
         log.error(f"the database is at schema revision {revision or 'none'} and this worker needs {SCHEMA_REVISION}: "
-                  "run the release step (alembic upgrade head); jobs wait until then")
+                  "run the release step (alembic upgrade head)")
 
 
 def _lock_key(namespace: str, *parts: object) -> int:
