@@ -57,6 +57,13 @@ def migrate(url: str, revision: str) -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+def redis_server_command(directory: Path, *options: str) -> list[str]:
+    """A private, throwaway redis-server on 127.0.0.1 (no snapshots, no append-only file, files in `directory`);
+    `options` name its port (`--port N`, or `--port 0 --tls-port N`) and anything else."""
+    return ["redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(directory),
+            *options]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -11,7 +11,9 @@ from kombu import Exchange, Producer, Queue
 
 from config import Settings
 from tests.conftest import make_account
-from tests.support import celery_worker, free_port, job_body, stop_process_group, wait_until
+from tests.support import (
+    celery_worker, free_port, job_body, redis_server_command, stop_process_group, wait_until,
+)
 from tests.workers.conftest import wait_for_status
 from web import create_app
 from workers.celery_app import create_celery_app
@@ -27,9 +29,9 @@ def tls_redis(tmp_path_factory) -> tuple[int, Path]:
                    check=True, capture_output=True)
     port = free_port()
     server = subprocess.Popen(
-        ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", "--tls-cert-file",
-         str(certificate), "--tls-key-file", str(key), "--tls-ca-cert-file", str(certificate),
-         "--tls-auth-clients", "no", "--save", "", "--appendonly", "no", "--dir", str(directory)],
+        redis_server_command(directory, "--port", "0", "--tls-port", str(port), "--tls-cert-file", str(certificate),
+                             "--tls-key-file", str(key), "--tls-ca-cert-file", str(certificate),
+                             "--tls-auth-clients", "no"),
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until(lambda: _accepts(port) or server.poll() is not None, 10, "the TLS redis-server to listen")

@@ -10,7 +10,7 @@ from kombu import Exchange, Producer, Queue
 from redis import Redis
 
 from config import Settings
-from tests.support import celery_worker, free_port, stop_process_group, wait_until
+from tests.support import celery_worker, free_port, redis_server_command, stop_process_group, wait_until
 from workers.celery_app import create_celery_app
 from workers.redis_transport import Transport, eviction_policy_risk
 
@@ -52,9 +52,8 @@ def redis_server(tmp_path):
 
     def start(*options: str) -> str:
         port = free_port()
-        servers.append(subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(tmp_path), *options], stdout=subprocess.DEVNULL, start_new_session=True))
+        servers.append(subprocess.Popen(redis_server_command(tmp_path, "--port", str(port), *options),
+                                        stdout=subprocess.DEVNULL, start_new_session=True))
         client = Redis(port=port)
         wait_until(lambda: _answers(client), 10, "the private redis-server to start")
         return f"redis://127.0.0.1:{port}/0"

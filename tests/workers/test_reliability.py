@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, select, text
 
 from config import Settings
 from smartcompute.jobs.models import HostBaseline
-from tests.support import celery_worker, free_port, job_body, wait_until
+from tests.support import celery_worker, free_port, job_body, redis_server_command, wait_until
 from tests.workers.conftest import FAST_REPUBLISH, job_row, wait_for_status
 from workers import publishing
 from workers.celery_app import CORE_QUEUE, create_celery_app
@@ -107,8 +107,7 @@ def test_a_job_canceled_while_queued_is_never_started(private_env, account, sess
 def private_redis(tmp_path):
     """A Redis server of the test's own, so the test can stop and restart it."""
     port = free_port()
-    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(tmp_path)]
+    args = redis_server_command(tmp_path, "--port", str(port))
     state = {"process": None}
 
     def start():
