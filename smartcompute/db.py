@@ -7,8 +7,9 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from smartcompute import jsoncodec
@@ -31,17 +32,12 @@ class Base(DeclarativeBase):
 # at a lower number has migrations pending; one at a number this code does not know was migrated by a newer
 # release, whose schema still serves this one (tests/test_migrations.py keeps this equal to Alembic's head).
 SCHEMA_REVISION = "0014"
-
-
 _UNDEFINED_TABLE = "42P01"  # SQLSTATE: no alembic_version, the database was never migrated
 
 
 def database_revision(connection: Connection) -> str | None:
     """The Alembic revision the database is at; None when it was never migrated. Run outside a transaction one
     cares about: a never-migrated database fails the statement."""
-    from sqlalchemy import text
-    from sqlalchemy.exc import ProgrammingError
-
     try:
         return connection.execute(text("SELECT max(version_num) FROM alembic_version")).scalar()
     except ProgrammingError as error:
@@ -51,11 +47,11 @@ def database_revision(connection: Connection) -> str | None:
         return None
 
 
-def schema_is_behind(database_revision: str | None) -> bool:
+def schema_is_behind(revision: str | None) -> bool:
     """True when the database needs migrations this code relies on: never migrated, or at an older revision."""
-    if database_revision is None:
+    if revision is None:
         return True
-    return database_revision.isdigit() and int(database_revision) < int(SCHEMA_REVISION)
+    return revision.isdigit() and int(revision) < int(SCHEMA_REVISION)
 
 
 def utcnow() -> datetime:

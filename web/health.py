@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, json, request
+
 from smartcompute.db import SCHEMA_REVISION, database_revision, schema_is_behind
 from web.problems import Problem, problem_document
 from web.runtime import web_runtime
