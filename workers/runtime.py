@@ -105,6 +105,8 @@ def job_run(job_engine: Engine) -> Iterator[JobRun]:
     locks are tied to the connection, so PostgreSQL drops them the moment a SIGKILLed worker's socket closes: a
     redelivered message then gets the lock and knows the earlier run is gone. Whatever is still held at the end
     (a host lock, or the job's after an error) is given back here, before the connection returns to the pool.
+    A connection the database dropped (a restart, a failover) took its session's locks with it: nothing is
+    given back then, and the error that lost it is the one the task sees (and retries on), not a second one.
     No ORM Session: every statement of a run is a single Core statement, and a Session's bookkeeping around
     them cost about as much as the statements' own client work.
     """
@@ -114,7 +116,7 @@ def job_run(job_engine: Engine) -> Iterator[JobRun]:
         yield run
     finally:
         try:
-            if not run.job_lock_released or run.host_locked:
+            if not connection.invalidated and (not run.job_lock_released or run.host_locked):
                 connection.execute(_UNLOCK_ALL)
         finally:
             connection.close()

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from config.logging import job_id_var, request_id_var
 from smartcompute import engine as analysis_engine
@@ -19,7 +19,7 @@ from smartcompute.jobs.models import HostBaseline, Job
 from workers import app
 from workers.callback_tasks import publish_due_callbacks
 from workers.celery_app import CORE_QUEUE, REPUBLISH, RUN_ANALYSIS
-from workers.publishing import publish_callback, publish_job, republish_windows, send_due
+from workers.publishing import BrokerRefused, publish_callback, publish_job, republish_windows, send_due
 from workers.runtime import JobRun, job_lock_is_free, job_lock_key, job_run, lock_host, runtime
 
 log = logging.getLogger("smartcompute.worker")
@@ -27,8 +27,15 @@ _PROGRESS_EVERY_SECONDS = 1.0
 _RECHECK_SECONDS = 5
 
 
+# A database that cannot be reached (restarting, failing over, full) is waited out, with exponential backoff
+# and full jitter up to 30 s apart: 50 retries span about 11 minutes. A job claimed before the outage is claimed
+# again by the retry; one given up on stays `running` until the time-limit sweep fails it.
+_DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+_DATABASE_RETRIES = 50
+
+
 @app.task(name=RUN_ANALYSIS, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-          autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=60, max_retries=5)
+          autoretry_for=_DATABASE_UNAVAILABLE, retry_backoff=True, retry_backoff_max=30, max_retries=_DATABASE_RETRIES)
 def run_analysis(self, job_id: str, request_id: str | None = None, callback: bool = False) -> None:
     """Run one job. Safe to deliver any number of times: only one delivery ever stores a result. `callback`:
     the job has a callback_url, whose task this sends once the job is finished."""
@@ -181,7 +188,7 @@ def republish_jobs(celery, sessions, windows: dict[str, timedelta]) -> int:
 
         try:
             sent = send_due(due, send, lambda row: lifecycle.mark_unpublished(session, row[0]))
-        except Exception as error:
+        except BrokerRefused as error:
             log.warning("broker unavailable; will retry publishing", extra={"error": str(error)})
             return 0
     if sent:
