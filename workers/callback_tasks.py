@@ -11,7 +11,7 @@ from smartcompute.db import utcnow
 from smartcompute.jobs import callback_http, callbacks
 from workers import app
 from workers.celery_app import DELIVER_CALLBACK
-from workers.publishing import publish_callback, send_due
+from workers.publishing import BrokerRefused, publish_callback, send_due
 from workers.runtime import runtime
 
 log = logging.getLogger("smartcompute.worker")
@@ -71,6 +71,6 @@ def publish_due_callbacks(celery, sessions, windows: dict[str, timedelta]) -> in
         try:
             return send_due(due, lambda job_id: publish_callback(celery, job_id, None), mark_unsent,
                             budget_seconds=10.0)
-        except Exception as error:
+        except BrokerRefused as error:
             log.warning("broker unavailable; callbacks wait for the next round", extra={"error": str(error)})
             return 0

@@ -17,7 +17,7 @@ import smartcompute.models  # noqa: F401  (every table, so foreign keys resolve)
 from smartcompute.billing import payments, webhooks
 from workers.celery_app import EXPIRE_PAYMENTS, PAYMENT_QUEUE, PROCESS_PAYMENT_EVENT, REPUBLISH_PAYMENTS
 from workers.payment_worker import app
-from workers.publishing import publish_payment_event, republish_windows, send_due
+from workers.publishing import BrokerRefused, publish_payment_event, republish_windows, send_due
 from workers.runtime import runtime
 
 log = logging.getLogger("smartcompute.worker")
@@ -69,7 +69,7 @@ def republish_payment_events() -> None:
         try:
             send_due(due, lambda event_id: publish_payment_event(app, event_id, None),
                      lambda event_id: webhooks.mark_unpublished(session, event_id))
-        except Exception as error:
+        except BrokerRefused as error:
             log.warning("broker unavailable; will retry publishing", extra={"error": str(error)})
 
 

@@ -56,6 +56,11 @@ def republish_windows(celery: Celery, queue_name: str) -> dict[str, timedelta]:
             "stale_after": resend_after(celery, queue_name)}
 
 
+class BrokerRefused(Exception):
+    """A re-publisher round could not send: the broker is down or refused the message (the cause says which).
+    Errors of the database the round reads and marks rows in are not this; they propagate as they are."""
+
+
 Row = TypeVar("Row")
 RESEND_BATCH = 500
 # Of the core re-publisher's 60 s soft time limit: 20 s for jobs, 10 for callbacks and 10 for expired jobs at most,
@@ -73,17 +78,17 @@ def send_due(due: Callable[[bool, int], Sequence[Row]], send: Callable[[Row], No
     surely not in the broker: after an outage the round keeps taking batches of them until none is left or the
     budget is spent, rather than one batch per interval (500 every 15 s would take hours to drain an hour's
     outage). If the broker refuses a message, that row and the rest of its batch are marked unsent for the
-    next round, and the error is raised."""
+    next round, and BrokerRefused is raised."""
     deadline = time.monotonic() + budget_seconds
     rows, sent = due(True, batch), 0
     while rows:
         for index, row in enumerate(rows):
             try:
                 send(row)
-            except Exception:
+            except Exception as error:
                 for unsent in rows[index:]:
                     mark_unsent(unsent)
-                raise
+                raise BrokerRefused(str(error)) from error
             sent += 1
         if len(rows) < batch or time.monotonic() > deadline:
             break

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 
 from config import Settings
 from smartcompute.accounts.services import Principal
@@ -101,6 +102,16 @@ def test_jobs_the_broker_refused_in_a_round_all_stay_never_sent(base_env, own_se
 
     assert sent == 0
     assert never_sent(own_sessions) == 3  # the next round sends them after REPUBLISH_UNSENT_AFTER
+
+
+def test_a_round_that_cannot_reach_the_database_says_so_and_blames_no_broker(base_env, caplog):
+    unreachable = make_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/smartcompute")
+    try:
+        with pytest.raises(OperationalError, match="127.0.0.1"):
+            one_round(base_env, make_session_factory(unreachable))
+    finally:
+        unreachable.dispose()
+    assert "broker unavailable" not in caplog.text
 
 
 def test_a_round_deletes_every_finished_job_past_its_retention(own_sessions):
