@@ -6,7 +6,7 @@ import time
 import uuid
 from datetime import timedelta
 
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -29,13 +29,33 @@ _RECHECK_SECONDS = 5
 
 # A database that cannot be reached (restarting, failing over, full) is waited out, with exponential backoff
 # and full jitter up to 30 s apart: 50 retries span about 11 minutes. A job claimed before the outage is claimed
-# again by the retry; one given up on stays `running` until the time-limit sweep fails it.
+# again by the retry; one given up on is queued again by the sweep (`requeue_abandoned_jobs`).
 _DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 _DATABASE_RETRIES = 50
 
 
+def _fail_at_hard_time_limit(task, exc, task_id, args, kwargs, einfo) -> None:
+    """Celery's failure hook. At the hard time limit it runs in the worker's main process, which has just killed
+    the job's process (stuck where the soft limit could not interrupt it, such as a wait on a lock); the job
+    fails then, not when the sweep finds it (`requeue_abandoned_jobs`). Other failures need nothing here."""
+    if not isinstance(exc, TimeLimitExceeded) or not args:
+        return
+    job_uuid = uuid.UUID(args[0])
+    try:
+        with runtime(app).sessions() as session:
+            failed = lifecycle.fail(session, job_uuid, {
+                "type": "time_limit", "message": "the analysis took longer than the time limit and was stopped"})
+            session.commit()
+    except Exception:  # the database is unreachable: the sweep queues the job again later
+        log.exception("could not record the job's time limit", extra={"job_id": str(job_uuid)})
+        return
+    if failed and kwargs.get("callback"):
+        _tell_customer(job_uuid, kwargs.get("request_id"))
+
+
 @app.task(name=RUN_ANALYSIS, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-          autoretry_for=_DATABASE_UNAVAILABLE, retry_backoff=True, retry_backoff_max=30, max_retries=_DATABASE_RETRIES)
+          autoretry_for=_DATABASE_UNAVAILABLE, retry_backoff=True, retry_backoff_max=30, max_retries=_DATABASE_RETRIES,
+          on_failure=_fail_at_hard_time_limit)
 def run_analysis(self, job_id: str, request_id: str | None = None, callback: bool = False) -> None:
     """Run one job. Safe to deliver any number of times: only one delivery ever stores a result. `callback`:
     the job has a callback_url, whose task this sends once the job is finished."""
@@ -150,7 +170,11 @@ def republish_waiting_work() -> None:
     worker = runtime(app)
     windows = republish_windows(app, CORE_QUEUE)
     republish_jobs(app, worker.sessions, windows)
-    _fail_jobs_past_time_limit(worker)
+    settings = worker.settings
+    # Only past the hard time limit and the broker's redelivery delay can no delivery still be running the job or
+    # be about to; the margin covers clocks and a slow round.
+    requeue_abandoned_jobs(worker.sessions, abandoned_after=timedelta(
+        seconds=settings.JOB_HARD_TIME_LIMIT + settings.BROKER_VISIBILITY_TIMEOUT + 60))
     publish_due_callbacks(app, worker.sessions, windows)
     purge_expired_jobs(worker.sessions)
 
@@ -196,14 +220,16 @@ def republish_jobs(celery, sessions, windows: dict[str, timedelta]) -> int:
     return sent
 
 
-def _fail_jobs_past_time_limit(worker) -> None:
-    # A killed worker's message may still be redelivered up to the visibility timeout later; only after
-    # that, too, has passed is a job that is still running and unlocked known to be abandoned.
-    settings = worker.settings
-    cutoff = utcnow() - timedelta(seconds=settings.JOB_HARD_TIME_LIMIT + settings.BROKER_VISIBILITY_TIMEOUT + 60)
-    with worker.sessions() as session:
-        overdue = list(session.scalars(select(Job.id).where(Job.status == "running", Job.started_at < cutoff)))
-        for job_id in overdue:
-            if job_lock_is_free(session, job_id):
-                lifecycle.fail(session, job_id, {"type": "time_limit", "message": "the job's worker was stopped at the time limit"})
+def requeue_abandoned_jobs(sessions, *, abandoned_after: timedelta) -> int:
+    """Queue again running jobs that no worker holds, claimed longer than `abandoned_after` ago: their delivery
+    is gone (it gave up on an unreachable database, or its worker died and the broker lost the message), so
+    nothing else would ever finish them. Returns how many."""
+    requeued, claimed_before = 0, utcnow() - abandoned_after
+    with sessions() as session:
+        for job_id in lifecycle.abandoned(session, claimed_before=claimed_before):
+            if job_lock_is_free(session, job_id) and lifecycle.requeue_abandoned(session, job_id,
+                                                                                 claimed_before=claimed_before):
+                requeued += 1
+                log.warning("a running job lost its delivery; it is queued again", extra={"job_id": str(job_id)})
             session.commit()
+    return requeued

@@ -1,6 +1,7 @@
 """The one place a job's status changes.
 
-queued -> running -> succeeded | failed; queued | running -> canceled. Each transition is a single
+queued -> running -> succeeded | failed; queued | running -> canceled; running -> queued once no delivery is
+left to finish it (`requeue_abandoned`). Each transition is a single
 conditional UPDATE, so concurrent workers, redeliveries and cancels can race without corrupting a row:
 whoever loses the race changes nothing and learns so from the return value. Claiming and finishing run in
 PostgreSQL functions (`claim_job`, `finish_job`, migration 0007) that this module alone calls.
@@ -158,6 +159,23 @@ def due_for_publishing(
         session.execute(update(Job).where(Job.id.in_([row.id for row in rows])).values(published_at=now))
     session.commit()
     return [(row.id, row.priority, row.request_id, row.has_callback) for row in rows]
+
+
+def abandoned(session: Session, *, claimed_before) -> list[uuid.UUID]:
+    """Running jobs claimed before `claimed_before`: the caller checks which of them no worker holds."""
+    return list(session.scalars(select(Job.id).where(Job.status == "running", Job.started_at < claimed_before)))
+
+
+def requeue_abandoned(session: Session, job_id: uuid.UUID, *, claimed_before) -> bool:
+    """Put a running job that lost its delivery back in the queue, never sent, for the re-publisher to send.
+    Its next claim counts as another attempt (JOB_MAX_ATTEMPTS). False if it is no longer running, or a
+    delivery claimed it again since `claimed_before`."""
+    now = utcnow()
+    done = session.execute(
+        update(Job).where(Job.id == job_id, Job.status == "running", Job.started_at < claimed_before)
+        .values(status="queued", started_at=None, progress=0.0, published_at=None, updated_at=now)
+        .returning(Job.id)).first()
+    return done is not None
 
 
 def purge_expired(session: Session, *, limit: int = 1000) -> int:

@@ -19,7 +19,8 @@ from tests.support import free_port, migrate, telemetry
 from workers import publishing
 from workers.celery_app import CORE_QUEUE, create_celery_app
 from workers.callback_tasks import publish_due_callbacks
-from workers.tasks import purge_expired_jobs, republish_jobs
+from workers.runtime import job_lock_key
+from workers.tasks import purge_expired_jobs, republish_jobs, requeue_abandoned_jobs
 
 
 @pytest.fixture
@@ -102,6 +103,28 @@ def test_jobs_the_broker_refused_in_a_round_all_stay_never_sent(base_env, own_se
 
     assert sent == 0
     assert never_sent(own_sessions) == 3  # the next round sends them after REPUBLISH_UNSENT_AFTER
+
+
+def test_a_running_job_whose_delivery_is_gone_is_queued_again_and_sent(private_env, own_sessions, empty_database_url):
+    """Claimed an hour ago, one job is held by no worker (its delivery gave up, or its message was lost); a live
+    worker holds the other's lock."""
+    queued_jobs(own_sessions, 2, published="1 hour")
+    with own_sessions() as session:
+        session.execute(text("UPDATE jobs SET status = 'running', attempts = 1, started_at = now() - interval '1 hour'"))
+        session.commit()
+        abandoned, held = session.scalars(select(Job.id).order_by(Job.id)).all()
+    worker = make_engine(empty_database_url).connect()
+    worker.execute(text("SELECT pg_advisory_lock(:key)"), {"key": job_lock_key(held)})
+    try:
+        assert requeue_abandoned_jobs(own_sessions, abandoned_after=timedelta(minutes=13)) == 1
+        sent, waiting = one_round({**private_env, "DATABASE_URL": empty_database_url}, own_sessions)
+    finally:
+        worker.close()
+    assert sent == waiting == 1
+    with own_sessions() as session:
+        rows = {job.id: job for job in session.scalars(select(Job))}
+    assert (rows[abandoned].status, rows[abandoned].started_at) == ("queued", None)
+    assert rows[held].status == "running"
 
 
 def test_a_round_that_cannot_reach_the_database_says_so_and_blames_no_broker(base_env, caplog):
