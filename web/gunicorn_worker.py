@@ -3,15 +3,23 @@
 A request line over gunicorn's limit, a malformed header or an unknown transfer coding never reaches Flask:
 gunicorn answers it itself, with an HTML page. This worker answers those in the API's one error format. The
 detail is fixed per kind of error and never echoes the request, which may be anything a client sent.
+
+It also receives each request whole in its event loop before a request thread sees it (web/request_arrival.py),
+so slow clients hold no thread: one that has not sent its request in time is answered 408 and let go.
 """
 from __future__ import annotations
 
+import errno
 import json
+import selectors
+import time
+from functools import partial
 
 from gunicorn import util
 from gunicorn.http import errors
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from web import request_arrival
 from web.problems import PROBLEM_JSON, Problem, internal_error, problem_document, title_of
 from web.security import SECURITY_HEADERS
 
@@ -46,7 +54,97 @@ def problem_bytes(problem: Problem) -> bytes:
     return (head + "\r\n").encode("latin-1") + body
 
 
+_TOO_SLOW = Problem(408, "the request did not arrive in time")
+_HEAD_TOO_LARGE = Problem(431, "the request has more or larger header fields than this API accepts")
+_RECEIVE_CHUNK = 65536
+
+
 class ProblemThreadWorker(ThreadWorker):
+    def init_process(self):
+        from config import Settings  # checked already by gunicorn_conf.on_starting
+
+        settings = Settings.from_env()
+        self.receive_timeout, self.body_limit = settings.REQUEST_RECEIVE_TIMEOUT, settings.MAX_CONTENT_LENGTH
+        self.arriving: dict[TConn, request_arrival.Arrival] = {}
+        super().init_process()
+
+    def accept(self, server, listener):
+        if self.cfg.is_ssl:  # gunicorn's own TLS: the bytes must be read through the wrapped socket
+            return super().accept(server, listener)
+        try:
+            sock, client = listener.accept()
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        conn = TConn(self.cfg, sock, client, server)
+        self.nr_conns += 1
+        self.arriving[conn] = request_arrival.begin(time.monotonic(), self.receive_timeout)
+        with self._lock:
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn))
+
+    def on_client_socket_readable(self, conn, client):
+        """Bytes from a new connection, or from a kept-alive one (gunicorn registers those with this too)."""
+        if self.cfg.is_ssl:
+            return super().on_client_socket_readable(conn, client)
+        self._receive(conn)
+
+    def _receive(self, conn: TConn) -> None:
+        """Take what the client sent; hand the request to a thread once it is whole."""
+        arrival = self.arriving.get(conn)
+        if arrival is None:  # the next request on a kept-alive connection begins
+            with self._lock:
+                try:
+                    self._keep.remove(conn)
+                except ValueError:  # its keep-alive just ran out
+                    return
+            arrival = self.arriving[conn] = request_arrival.begin(time.monotonic(), self.receive_timeout)
+        try:
+            data = conn.sock.recv(_RECEIVE_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client went away
+            self._let_go(conn)
+            return
+        arrival.data += data
+        try:
+            complete = request_arrival.is_complete(arrival, time.monotonic(), timeout=self.receive_timeout,
+                                                   body_limit=self.body_limit)
+        except request_arrival.HeadTooLarge:
+            self._let_go(conn, _HEAD_TOO_LARGE)
+            return
+        if complete:
+            with self._lock:
+                self.poller.unregister(conn.sock)
+            del self.arriving[conn]
+            conn.init()
+            conn.parser.unreader.unread(bytes(arrival.data))
+            self.enqueue_req(conn)
+
+    def murder_keepalived(self):
+        super().murder_keepalived()
+        now = time.monotonic()
+        for conn in [conn for conn, arrival in self.arriving.items() if arrival.deadline <= now]:
+            self._let_go(conn, _TOO_SLOW if self.arriving[conn].data else None)
+
+    def _let_go(self, conn: TConn, problem: Problem | None = None) -> None:
+        """Close a connection whose request is not coming (in time, or at all); answer `problem` first."""
+        del self.arriving[conn]
+        with self._lock:
+            try:
+                self.poller.unregister(conn.sock)
+            except (KeyError, ValueError, OSError):
+                pass
+        if problem is not None:
+            try:
+                conn.sock.send(problem_bytes(problem))  # non-blocking: an answer that does not fit is dropped
+            except OSError:
+                pass
+        self.nr_conns -= 1
+        conn.close()
+
     def handle_error(self, req, client, addr, exc):
         problem = problem_for(exc)
         if problem.status == 500:

@@ -1,0 +1,126 @@
+"""Clients that send their requests slowly, on purpose (slowloris, slow bodies) or not, hold no request thread:
+the API run as the Procfile runs it gathers each request whole before a thread sees it, and answers 408 to
+one that does not arrive within REQUEST_RECEIVE_TIMEOUT (web/gunicorn_worker.py, web/request_arrival.py)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from contextlib import ExitStack
+
+import httpx
+import pytest
+
+from tests.support import REPO, free_port, job_body, stop_process_group, wait_until
+from tests.web.test_unparsable_requests import GUNICORN, _exchange, _serves
+
+RECEIVE_TIMEOUT = 2
+
+
+@pytest.fixture(scope="module")
+def api_port(base_env, tmp_path_factory):
+    """One process with two request threads: a handful of slow clients would be enough to stop it."""
+    port = free_port()
+    env = {**os.environ, **base_env, "WEB_CONCURRENCY": "1", "WEB_THREADS": "2", "PORT": str(port),
+           "BIND_ADDRESS": "127.0.0.1", "REQUEST_RECEIVE_TIMEOUT": str(RECEIVE_TIMEOUT)}
+    log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen([GUNICORN, "--config", "python:web.gunicorn_conf", "web:create_app()"], cwd=REPO,
+                                   env=env, stdout=log_file, stderr=log_file, start_new_session=True)
+    try:
+        wait_until(lambda: _serves(port), 60, "gunicorn to serve")
+        yield port
+    finally:
+        stop_process_group(process, grace=30)
+
+
+def job_request(api_key: str, body: bytes, *extra_headers: bytes) -> tuple[bytes, bytes]:
+    head = (b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            b"X-API-Key: " + api_key.encode() + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n"
+            + b"".join(header + b"\r\n" for header in extra_headers) + b"\r\n")
+    return head, body
+
+
+def slow_connections(stack: ExitStack, port: int, count: int, first_bytes: bytes) -> list[socket.socket]:
+    connections = []
+    for _ in range(count):
+        connection = stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=10))
+        connection.sendall(first_bytes)
+        connections.append(connection)
+    return connections
+
+
+def answer_of(connection: socket.socket) -> tuple[int, dict]:
+    received = b""
+    while chunk := connection.recv(65536):
+        received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_clients_sending_their_headers_a_field_at_a_time_do_not_stop_the_api(api_port):
+    with ExitStack() as stack:
+        connections = slow_connections(stack, api_port, 12, b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        for _ in range(2):
+            time.sleep(0.5)
+            for connection in connections:
+                connection.sendall(b"X-Slow: 1\r\n")
+            assert httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=2).status_code == 200
+
+
+def test_clients_sending_their_bodies_a_byte_at_a_time_do_not_stop_the_api(api_port, account):
+    head, body = job_request(account.api_key, json.dumps(job_body(points=20)).encode())
+    with ExitStack() as stack:
+        connections = slow_connections(stack, api_port, 12, head + body[:1])
+        for sent in range(1, 3):
+            time.sleep(0.5)
+            for connection in connections:
+                connection.sendall(body[sent:sent + 1])
+            assert httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=2).status_code == 200
+
+
+def test_headers_that_do_not_arrive_in_time_are_answered_408(api_port):
+    with ExitStack() as stack:
+        [connection] = slow_connections(stack, api_port, 1, b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        status, problem = answer_of(connection)
+    assert status == problem["status"] == 408 and problem["detail"] == "the request did not arrive in time"
+
+
+def test_a_body_that_stops_arriving_is_answered_408_and_nothing_is_stored(api_port, account, sessions):
+    head, body = job_request(account.api_key, json.dumps(job_body(points=20)).encode())
+    started = time.monotonic()
+    with ExitStack() as stack:
+        [connection] = slow_connections(stack, api_port, 1, head + body[:-1])
+        status, _ = answer_of(connection)
+    assert status == 408 and RECEIVE_TIMEOUT <= time.monotonic() - started < RECEIVE_TIMEOUT + 3
+    listed = httpx.get(f"http://127.0.0.1:{api_port}/v1/jobs", headers=account.headers, timeout=5).json()
+    assert listed["items"] == []
+
+
+def test_a_request_sent_in_pieces_within_the_timeout_is_served(api_port, account):
+    head, body = job_request(account.api_key, json.dumps(job_body(points=20)).encode())
+    pieces = [head[:20], head[20:], body[:100], body[100:]]
+    with socket.create_connection(("127.0.0.1", api_port), timeout=10) as connection:
+        for piece in pieces:
+            connection.sendall(piece)
+            time.sleep(0.2)
+        status, job = answer_of(connection)
+    assert status == 202 and job["status"] == "queued"
+
+
+def test_a_client_that_waits_for_100_continue_gets_it_and_is_served(api_port, account):
+    head, body = job_request(account.api_key, json.dumps(job_body(points=20)).encode(), b"Expect: 100-continue")
+    with socket.create_connection(("127.0.0.1", api_port), timeout=10) as connection:
+        connection.sendall(head)
+        assert connection.recv(1024).startswith(b"HTTP/1.1 100 Continue")
+        connection.sendall(body)
+        status, job = answer_of(connection)
+    assert status == 202 and job["status"] == "queued"
+
+
+def test_a_request_head_over_64_kb_is_431(api_port):
+    fields = b"".join(b"X-Filler-%d: %s\r\n" % (index, b"a" * 1000) for index in range(70))
+    status, headers, body = _exchange(api_port, b"GET /health HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n")
+    assert status == json.loads(body)["status"] == 431 and headers["connection"] == "close"
