@@ -19,6 +19,7 @@ from alembic.config import Config
 
 REPO = Path(__file__).resolve().parent.parent
 CELERY = str(Path(sys.executable).with_name("celery"))
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 
 
 class ServiceUnavailable(RuntimeError):
@@ -68,6 +69,32 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@contextmanager
+def gunicorn_api(env: dict[str, str], log_dir: Path, *, threads: int = 2) -> Iterator[int]:
+    """The API as the Procfile runs it (gunicorn, web.gunicorn_conf), one process on a free port of 127.0.0.1;
+    yields the port once /health answers."""
+    import httpx
+
+    port = free_port()
+    env = {**os.environ, **env, "WEB_CONCURRENCY": "1", "WEB_THREADS": str(threads), "PORT": str(port),
+           "BIND_ADDRESS": "127.0.0.1"}
+
+    def serves() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    with open(log_dir / "gunicorn.log", "wb") as log_file:
+        process = subprocess.Popen([GUNICORN, "--config", "python:web.gunicorn_conf", "web:create_app()"], cwd=REPO,
+                                   env=env, stdout=log_file, stderr=log_file, start_new_session=True)
+    try:
+        wait_until(serves, 60, "gunicorn to serve")
+        yield port
+    finally:
+        stop_process_group(process, grace=30)
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.05):

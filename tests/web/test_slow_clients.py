@@ -4,17 +4,15 @@ one that does not arrive within REQUEST_RECEIVE_TIMEOUT (web/gunicorn_worker.py,
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
 import time
 from contextlib import ExitStack
 
 import httpx
 import pytest
 
-from tests.support import REPO, free_port, job_body, stop_process_group, wait_until
-from tests.web.test_unparsable_requests import GUNICORN, _exchange, _serves
+from tests.support import gunicorn_api, job_body
+from tests.web.test_unparsable_requests import _exchange
 
 RECEIVE_TIMEOUT = 2
 
@@ -22,18 +20,9 @@ RECEIVE_TIMEOUT = 2
 @pytest.fixture(scope="module")
 def api_port(base_env, tmp_path_factory):
     """One process with two request threads: a handful of slow clients would be enough to stop it."""
-    port = free_port()
-    env = {**os.environ, **base_env, "WEB_CONCURRENCY": "1", "WEB_THREADS": "2", "PORT": str(port),
-           "BIND_ADDRESS": "127.0.0.1", "REQUEST_RECEIVE_TIMEOUT": str(RECEIVE_TIMEOUT)}
-    log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen([GUNICORN, "--config", "python:web.gunicorn_conf", "web:create_app()"], cwd=REPO,
-                                   env=env, stdout=log_file, stderr=log_file, start_new_session=True)
-    try:
-        wait_until(lambda: _serves(port), 60, "gunicorn to serve")
+    env = {**base_env, "REQUEST_RECEIVE_TIMEOUT": str(RECEIVE_TIMEOUT)}
+    with gunicorn_api(env, tmp_path_factory.mktemp("gunicorn")) as port:
         yield port
-    finally:
-        stop_process_group(process, grace=30)
 
 
 def job_request(api_key: str, body: bytes, *extra_headers: bytes) -> tuple[bytes, bytes]:

@@ -4,34 +4,18 @@ These never reach Flask, so they are sent over a raw socket to the API run as th
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import REPO, free_port, stop_process_group, wait_until
-
-GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+from tests.support import gunicorn_api
 
 
 @pytest.fixture(scope="module")
 def api_port(base_env, tmp_path_factory):
-    port = free_port()
-    env = {**os.environ, **base_env, "WEB_CONCURRENCY": "1", "WEB_THREADS": "2", "PORT": str(port),
-           "BIND_ADDRESS": "127.0.0.1"}
-    log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen([GUNICORN, "--config", "python:web.gunicorn_conf", "web:create_app()"], cwd=REPO,
-                                   env=env, stdout=log_file, stderr=log_file, start_new_session=True)
-    try:
-        wait_until(lambda: _serves(port), 60, "gunicorn to serve")
+    with gunicorn_api(base_env, tmp_path_factory.mktemp("gunicorn")) as port:
         yield port
-    finally:
-        stop_process_group(process, grace=30)
 
 
 def _serves(port: int) -> bool:
