@@ -24,7 +24,6 @@ _HANDED_OVER_AT_HEAD = (b"\r\ntransfer-encoding", b"\r\nexpect")
 class Arrival:
     """The bytes of one request so far, and the moment by which the rest must have come."""
 
-    started: float
     deadline: float
     data: bytearray
     body_deadline_set: bool = False
@@ -36,7 +35,7 @@ class HeadTooLarge(Exception):
 
 def begin(now: float, timeout: float) -> Arrival:
     """A request starts: a new connection, or the next one on a kept-alive connection."""
-    return Arrival(started=now, deadline=now + timeout, data=bytearray())
+    return Arrival(deadline=now + timeout, data=bytearray())
 
 
 def is_complete(arrival: Arrival, now: float, *, timeout: float, body_limit: int) -> bool:
