@@ -52,20 +52,29 @@ def runtime(celery: Celery) -> WorkerRuntime:
 _NOTICE_DEAD_CLIENTS = {"client_connection_check_interval": "2000"}
 
 
+@contextmanager
+def main_process_connection(celery: Celery) -> Iterator[Connection]:
+    """A connection for the worker's main process, closed with its engine once used: the pool processes it forks
+    later must inherit no pool (one that a child's garbage collector closed would end the parent's session)."""
+    engine = make_engine(app_settings(celery).DATABASE_URL, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
 def warn_if_schema_behind(sender=None, instance=None, **kwargs) -> None:
     """Celery's `celeryd_after_setup` signal: a worker started before the release step (or against the wrong
     database) says so once, in its main process, before its jobs' statements fail on what the schema lacks."""
     app = getattr(instance, "app", None)
     if app is None:
         return
-    engine = make_engine(app_settings(app).DATABASE_URL, pool_size=1)
     try:
-        with engine.connect() as connection:
+        with main_process_connection(app) as connection:
             revision = database_revision(connection)
     except Exception:  # the database is not reachable yet: each task's retries say so
         return
-    finally:
-        engine.dispose()
     if schema_is_behind(revision):
         log.error(f"the database is at schema revision {revision or 'none'} and this worker needs {SCHEMA_REVISION}: "
                   "run the release step (alembic upgrade head)")

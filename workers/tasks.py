@@ -12,15 +12,17 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from config.logging import job_id_var, request_id_var
 from smartcompute import engine as analysis_engine
-from smartcompute.db import make_engine, make_session_factory, utcnow
+from smartcompute.db import utcnow
 from smartcompute.detection.telemetry import InvalidTelemetry
 from smartcompute.jobs import lifecycle
 from smartcompute.jobs.models import HostBaseline, Job
 from workers import app
 from workers.callback_tasks import publish_due_callbacks
-from workers.celery_app import CORE_QUEUE, REPUBLISH, RUN_ANALYSIS, app_settings
+from workers.celery_app import CORE_QUEUE, REPUBLISH, RUN_ANALYSIS
 from workers.publishing import BrokerRefused, publish_callback, publish_job, republish_windows, send_due
-from workers.runtime import JobRun, job_lock_is_free, job_lock_key, job_run, lock_host, runtime
+from workers.runtime import (
+    JobRun, job_lock_is_free, job_lock_key, job_run, lock_host, main_process_connection, runtime,
+)
 
 log = logging.getLogger("smartcompute.worker")
 _PROGRESS_EVERY_SECONDS = 1.0
@@ -41,18 +43,13 @@ def _fail_at_hard_time_limit(task, exc, task_id, args, kwargs, einfo) -> None:
     if not isinstance(exc, TimeLimitExceeded) or not args:
         return
     job_uuid = uuid.UUID(args[0])
-    # A connection of its own, closed at once: pool processes forked later from this one must inherit none (one
-    # closed by a child's garbage collector would end the parent's session). The re-publisher sends the callback.
-    engine = make_engine(app_settings(app).DATABASE_URL, pool_size=1)
     try:
-        with make_session_factory(engine)() as session:
-            lifecycle.fail(session, job_uuid, {
+        with main_process_connection(app) as connection:  # the re-publisher sends the job's callback
+            lifecycle.fail(connection, job_uuid, {
                 "type": "time_limit", "message": "the analysis took longer than the time limit and was stopped"})
-            session.commit()
+            connection.commit()
     except Exception:  # the database is unreachable: the sweep queues the job again later
         log.exception("could not record the job's time limit", extra={"job_id": str(job_uuid)})
-    finally:
-        engine.dispose()
 
 
 @app.task(name=RUN_ANALYSIS, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
