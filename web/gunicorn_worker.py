@@ -126,8 +126,8 @@ class ProblemThreadWorker(ThreadWorker):
     def murder_keepalived(self):
         super().murder_keepalived()
         now = time.monotonic()
-        for conn in [conn for conn, arrival in self.arriving.items() if arrival.deadline <= now]:
-            self._let_go(conn, _TOO_SLOW if self.arriving[conn].data else None)
+        for conn, arrival in [(conn, arrival) for conn, arrival in self.arriving.items() if arrival.deadline <= now]:
+            self._let_go(conn, _TOO_SLOW if arrival.data else None)
 
     def _let_go(self, conn: TConn, problem: Problem | None = None) -> None:
         """Close a connection whose request is not coming (in time, or at all); answer `problem` first."""

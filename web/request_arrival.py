@@ -26,7 +26,7 @@ class Arrival:
 
     deadline: float
     data: bytearray
-    body_deadline_set: bool = False
+    size: int | None = None  # of the whole request, head and body, once the head has come and announced it
 
 
 class HeadTooLarge(Exception):
@@ -43,19 +43,19 @@ def is_complete(arrival: Arrival, now: float, *, timeout: float, body_limit: int
     is not waited for (the app refuses it, 413, without reading it); neither is a chunked one. The first time
     the head is seen whole, the deadline moves to leave time for the body at the minimum rate."""
     data = arrival.data
-    end = data.find(b"\r\n\r\n", 0, HEAD_LIMIT + 4)
-    if end < 0:
-        if len(data) >= HEAD_LIMIT + 4:
-            raise HeadTooLarge()
-        return False
-    head = bytes(data[:end]).lower()
-    if any(marker in head for marker in _HANDED_OVER_AT_HEAD):
-        return True
-    match = _CONTENT_LENGTH.search(head)
-    length = int(match[1]) if match else 0
-    if length > body_limit:
-        return True
-    if not arrival.body_deadline_set:
-        arrival.body_deadline_set = True
+    if arrival.size is None:
+        end = data.find(b"\r\n\r\n", 0, HEAD_LIMIT + 4)
+        if end < 0:
+            if len(data) >= HEAD_LIMIT + 4:
+                raise HeadTooLarge()
+            return False
+        head = bytes(data[:end]).lower()
+        if any(marker in head for marker in _HANDED_OVER_AT_HEAD):
+            return True
+        match = _CONTENT_LENGTH.search(head)
+        length = int(match[1]) if match else 0
+        if length > body_limit:
+            return True
+        arrival.size = end + 4 + length
         arrival.deadline = max(arrival.deadline, now + timeout + length / BODY_MIN_BYTES_PER_SECOND)
-    return len(data) >= end + 4 + length
+    return len(data) >= arrival.size
