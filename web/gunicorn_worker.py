@@ -5,11 +5,14 @@ gunicorn answers it itself, with an HTML page. This worker answers those in the 
 detail is fixed per kind of error and never echoes the request, which may be anything a client sent.
 
 It also receives each request whole in its event loop before a request thread sees it (web/request_arrival.py),
-so slow clients hold no thread: one that has not sent its request in time is answered 408 and let go.
+so slow clients hold no thread: one that has not sent its request in time is answered 408 and let go. And it
+answers the requests a client sends without waiting for the answers (HTTP/1.1 pipelining), which gunicorn's own
+threaded worker leaves unanswered until the keep-alive timeout closes the connection.
 """
 from __future__ import annotations
 
 import errno
+import io
 import json
 import selectors
 import time
@@ -59,6 +62,26 @@ _HEAD_TOO_LARGE = Problem(431, "the request has more or larger header fields tha
 _RECEIVE_CHUNK = 65536
 
 
+class Connection(TConn):
+    """gunicorn's connection, with what the worker knows of the requests arriving on it."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.received_whole = False  # the request being answered arrived whole, its body included
+        self.next_arrival: request_arrival.Arrival | None = None  # the start of the next one, sent early
+
+
+def read_ahead(parser) -> bytes:
+    """The bytes the parser holds beyond the request it has just answered: the start of the next one. The rest
+    of the answered request's body is skipped first, as the parser itself would; it must have arrived whole,
+    or this waits for it."""
+    while parser.mesg.body.read(8192):
+        pass
+    unreader = parser.unreader
+    ahead, unreader.buf = unreader.buf.getvalue(), io.BytesIO()
+    return ahead
+
+
 class ProblemThreadWorker(ThreadWorker):
     def init_process(self):
         from config import Settings  # checked already by gunicorn_conf.on_starting
@@ -77,7 +100,7 @@ class ProblemThreadWorker(ThreadWorker):
             if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
             return
-        conn = TConn(self.cfg, sock, client, server)
+        conn = Connection(self.cfg, sock, client, server)
         self.nr_conns += 1
         self.arriving[conn] = request_arrival.begin(time.monotonic(), self.receive_timeout)
         with self._lock:
@@ -98,7 +121,9 @@ class ProblemThreadWorker(ThreadWorker):
                     self._keep.remove(conn)
                 except ValueError:  # its keep-alive just ran out
                     return
-            arrival = self.arriving[conn] = request_arrival.begin(time.monotonic(), self.receive_timeout)
+            arrival = self.arriving[conn] = (
+                conn.next_arrival or request_arrival.begin(time.monotonic(), self.receive_timeout))
+            conn.next_arrival = None
         try:
             data = conn.sock.recv(_RECEIVE_CHUNK)
         except (BlockingIOError, InterruptedError):
@@ -121,7 +146,29 @@ class ProblemThreadWorker(ThreadWorker):
             del self.arriving[conn]
             conn.init()
             conn.parser.unreader.unread(bytes(arrival.data))
+            conn.received_whole = arrival.size is not None
             self.enqueue_req(conn)
+
+    def handle(self, conn):
+        """Answer the request, then each one its client has already sent behind it (pipelining). The parser
+        has read those bytes, so the socket will not signal them; the start of one not yet whole waits with
+        the connection for the rest."""
+        keepalive, conn = super().handle(conn)
+        while keepalive and not self.cfg.is_ssl and conn.received_whole and (ahead := read_ahead(conn.parser)):
+            arrival = request_arrival.begin(time.monotonic(), self.receive_timeout)
+            arrival.data += ahead
+            try:
+                complete = request_arrival.is_complete(arrival, time.monotonic(), timeout=self.receive_timeout,
+                                                       body_limit=self.body_limit)
+            except request_arrival.HeadTooLarge:
+                complete = True  # gunicorn's parser refuses it, 431
+            if not complete:  # the event loop gathers the rest, and hands it over with these bytes
+                conn.next_arrival = arrival
+                break
+            conn.parser.unreader.unread(ahead)
+            conn.received_whole = arrival.size is not None
+            keepalive, conn = super().handle(conn)
+        return keepalive, conn
 
     def murder_keepalived(self):
         super().murder_keepalived()

@@ -1,9 +1,11 @@
 """Clients that send their requests slowly, on purpose (slowloris, slow bodies) or not, hold no request thread:
 the API run as the Procfile runs it gathers each request whole before a thread sees it, and answers 408 to
-one that does not arrive within REQUEST_RECEIVE_TIMEOUT (web/gunicorn_worker.py, web/request_arrival.py)."""
+one that does not arrive within REQUEST_RECEIVE_TIMEOUT (web/gunicorn_worker.py, web/request_arrival.py).
+Clients that send requests without waiting for the answers (HTTP/1.1 pipelining) get every answer, in order."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from contextlib import ExitStack
@@ -25,8 +27,9 @@ def api_port(base_env, tmp_path_factory):
         yield port
 
 
-def job_request(api_key: str, body: bytes, *extra_headers: bytes) -> tuple[bytes, bytes]:
-    head = (b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+def job_request(api_key: str, body: bytes, *extra_headers: bytes, keep_alive: bool = False) -> tuple[bytes, bytes]:
+    head = (b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\n" + (b"" if keep_alive else b"Connection: close\r\n")
+            + b"Content-Type: application/json\r\n"
             b"X-API-Key: " + api_key.encode() + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n"
             + b"".join(header + b"\r\n" for header in extra_headers) + b"\r\n")
     return head, body
@@ -47,6 +50,22 @@ def answer_of(connection: socket.socket) -> tuple[int, dict]:
         received += chunk
     head, _, body = received.partition(b"\r\n\r\n")
     return int(head.split()[1]), json.loads(body)
+
+
+def answers_of(connection: socket.socket, count: int) -> list[tuple[int, dict]]:
+    """The first `count` answers on a kept-alive connection: the status and JSON body of each, in order."""
+    received, answers = b"", []
+    while len(answers) < count:
+        head, separator, rest = received.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)[1]) if separator else 0
+        if not separator or len(rest) < length:
+            chunk = connection.recv(65536)
+            assert chunk, f"the server closed the connection after {len(answers)} answers"
+            received += chunk
+            continue
+        answers.append((int(head.split()[1]), json.loads(rest[:length])))
+        received = rest[length:]
+    return answers
 
 
 def test_clients_sending_their_headers_a_field_at_a_time_do_not_stop_the_api(api_port):
@@ -113,3 +132,23 @@ def test_a_request_head_over_64_kb_is_431(api_port):
     fields = b"".join(b"X-Filler-%d: %s\r\n" % (index, b"a" * 1000) for index in range(70))
     status, headers, body = _exchange(api_port, b"GET /health HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n")
     assert status == json.loads(body)["status"] == 431 and headers["connection"] == "close"
+
+
+def test_requests_sent_without_waiting_for_the_answers_are_all_answered_in_order(api_port, account):
+    head, body = job_request(account.api_key, json.dumps(job_body(points=20)).encode(), keep_alive=True)
+    listing = b"GET /v1/jobs HTTP/1.1\r\nHost: x\r\nX-API-Key: " + account.api_key.encode() + b"\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", api_port), timeout=3) as connection:
+        connection.sendall(head + body + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + listing)
+        (posted, job), (health, _), (listed, jobs) = answers_of(connection, 3)
+    assert (posted, health, listed) == (202, 200, 200)
+    assert [item["id"] for item in jobs["items"]] == [job["id"]]
+
+
+def test_a_request_sent_early_whose_body_comes_later_is_answered(api_port, account):
+    head, body = job_request(account.api_key, json.dumps(job_body(points=20)).encode(), keep_alive=True)
+    with socket.create_connection(("127.0.0.1", api_port), timeout=5) as connection:
+        connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + head + body[:10])
+        time.sleep(0.3)
+        connection.sendall(body[10:])
+        (health, _), (posted, job) = answers_of(connection, 2)
+    assert (health, posted, job["status"]) == (200, 202, "queued")
