@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -75,6 +76,24 @@ def free_port() -> int:
 def gunicorn_api(env: dict[str, str], log_dir: Path, *, threads: int = 2) -> Iterator[int]:
     """The API as the Procfile runs it (gunicorn, web.gunicorn_conf), one process on a free port of 127.0.0.1;
     yields the port once /health answers."""
+    with gunicorn_server(env, log_dir, threads=threads) as server:
+        yield server.port
+
+
+@dataclass(frozen=True)
+class GunicornServer:
+    port: int
+    arbiter: subprocess.Popen
+
+    def worker_pid(self) -> int:
+        [pid] = Path(f"/proc/{self.arbiter.pid}/task/{self.arbiter.pid}/children").read_text().split()
+        return int(pid)
+
+
+@contextmanager
+def gunicorn_server(env: dict[str, str], log_dir: Path, *, threads: int = 2,
+                    open_files: int | None = None) -> Iterator[GunicornServer]:
+    """gunicorn_api's server, with its processes; `open_files` caps their file descriptors (RLIMIT_NOFILE)."""
     import httpx
 
     port = free_port()
@@ -87,12 +106,16 @@ def gunicorn_api(env: dict[str, str], log_dir: Path, *, threads: int = 2) -> Ite
         except httpx.HTTPError:
             return False
 
+    def cap_open_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     with open(log_dir / "gunicorn.log", "wb") as log_file:
         process = subprocess.Popen([GUNICORN, "--config", "python:web.gunicorn_conf", "web:create_app()"], cwd=REPO,
-                                   env=env, stdout=log_file, stderr=log_file, start_new_session=True)
+                                   env=env, stdout=log_file, stderr=log_file, start_new_session=True,
+                                   preexec_fn=cap_open_files if open_files else None)
     try:
         wait_until(serves, 60, "gunicorn to serve")
-        yield port
+        yield GunicornServer(port, process)
     finally:
         stop_process_group(process, grace=30)
 

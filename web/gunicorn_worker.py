@@ -8,13 +8,19 @@ It also receives each request whole in its event loop before a request thread se
 so slow clients hold no thread: one that has not sent its request in time is answered 408 and let go. And it
 answers the requests a client sends without waiting for the answers (HTTP/1.1 pipelining), which gunicorn's own
 threaded worker leaves unanswered until the keep-alive timeout closes the connection.
+
+At its connection limit (`worker_connections`), or out of file descriptors, it stops accepting for a while and
+goes on serving the connections it has. gunicorn's own worker stopped reading them instead, and spun a core
+until a keep-alive ran out, or crashed on the failed accept, dropping every request in progress.
 """
 from __future__ import annotations
 
 import errno
 import io
 import json
+import os
 import selectors
+import sys
 import time
 from functools import partial
 
@@ -60,6 +66,9 @@ def problem_bytes(problem: Problem) -> bytes:
 _TOO_SLOW = Problem(408, "the request did not arrive in time")
 _HEAD_TOO_LARGE = Problem(431, "the request has more or larger header fields than this API accepts")
 _RECEIVE_CHUNK = 65536
+# accept() failing for want of file descriptors or memory: pause accepting this long, as nginx does
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+_ACCEPT_PAUSE_SECONDS = 0.5
 
 
 class Connection(TConn):
@@ -89,22 +98,47 @@ class ProblemThreadWorker(ThreadWorker):
         settings = Settings.from_env()
         self.receive_timeout, self.body_limit = settings.REQUEST_RECEIVE_TIMEOUT, settings.MAX_CONTENT_LENGTH
         self.arriving: dict[TConn, request_arrival.Arrival] = {}
+        # The event loop always waits on the sockets it holds (gunicorn's stops at worker_connections); the
+        # limit is kept by taking the listeners out of it instead (_accept_when_able).
+        self.connection_limit, self.worker_connections = self.worker_connections, sys.maxsize
+        self.accepting, self.acceptors, self.accept_resumes_at = True, {}, 0.0
         super().init_process()
 
     def accept(self, server, listener):
-        if self.cfg.is_ssl:  # gunicorn's own TLS: the bytes must be read through the wrapped socket
-            return super().accept(server, listener)
         try:
-            sock, client = listener.accept()
+            if self.cfg.is_ssl:  # gunicorn's own TLS: the bytes must be read through the wrapped socket
+                super().accept(server, listener)
+            else:
+                sock, client = listener.accept()
+                self._gather(Connection(self.cfg, sock, client, server))
         except OSError as error:
-            if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+            if error.errno in _OUT_OF_RESOURCES:
+                self.log.warning("cannot accept connections (%s); pausing for %.1f s with %d open",
+                                 os.strerror(error.errno), _ACCEPT_PAUSE_SECONDS, self.nr_conns)
+                self.accept_resumes_at = time.monotonic() + _ACCEPT_PAUSE_SECONDS
+            elif error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
-            return
-        conn = Connection(self.cfg, sock, client, server)
+        self._accept_when_able()
+
+    def _gather(self, conn: Connection) -> None:
+        """A new connection: the event loop gathers its first request."""
         self.nr_conns += 1
         self.arriving[conn] = request_arrival.begin(time.monotonic(), self.receive_timeout)
         with self._lock:
             self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn))
+
+    def _accept_when_able(self) -> None:
+        """Listen while below the connection limit and not pausing; otherwise leave new clients in the backlog."""
+        able = self.nr_conns < self.connection_limit and time.monotonic() >= self.accept_resumes_at
+        if able == self.accepting:
+            return
+        with self._lock:
+            for listener in self.sockets:
+                if able:
+                    self.poller.register(listener, selectors.EVENT_READ, self.acceptors[listener])
+                else:
+                    self.acceptors[listener] = self.poller.unregister(listener).data
+        self.accepting = able
 
     def on_client_socket_readable(self, conn, client):
         """Bytes from a new connection, or from a kept-alive one (gunicorn registers those with this too)."""
@@ -171,10 +205,12 @@ class ProblemThreadWorker(ThreadWorker):
         return keepalive, conn
 
     def murder_keepalived(self):
+        """Once per turn of the event loop: connections whose keep-alive or receive time ran out go."""
         super().murder_keepalived()
         now = time.monotonic()
         for conn, arrival in [(conn, arrival) for conn, arrival in self.arriving.items() if arrival.deadline <= now]:
             self._let_go(conn, _TOO_SLOW if arrival.data else None)
+        self._accept_when_able()
 
     def _let_go(self, conn: TConn, problem: Problem | None = None) -> None:
         """Close a connection whose request is not coming (in time, or at all); answer `problem` first."""
