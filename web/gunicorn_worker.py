@@ -9,6 +9,10 @@ so slow clients hold no thread: one that has not sent its request in time is ans
 answers the requests a client sends without waiting for the answers (HTTP/1.1 pipelining), which gunicorn's own
 threaded worker leaves unanswered until the keep-alive timeout closes the connection.
 
+An answer its client is not ready to take is left for the event loop to send as the client reads
+(web/client_socket.py), so slow readers hold no thread either; one that takes no part of its answer within
+REQUEST_RECEIVE_TIMEOUT is let go.
+
 At its connection limit (`worker_connections`), or out of file descriptors, it stops accepting for a while and
 goes on serving the connections it has. gunicorn's own worker stopped reading them instead, and spun a core
 until a keep-alive ran out, or crashed on the failed accept, dropping every request in progress.
@@ -29,6 +33,7 @@ from gunicorn.http import errors
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from web import request_arrival
+from web.client_socket import ClientSocket, UnsentBudget
 from web.problems import PROBLEM_JSON, Problem, internal_error, problem_document, title_of
 from web.security import SECURITY_HEADERS
 
@@ -69,6 +74,7 @@ _RECEIVE_CHUNK = 65536
 # accept() failing for want of file descriptors or memory: pause accepting this long, as nginx does
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _ACCEPT_PAUSE_SECONDS = 0.5
+_UNSENT_LIMIT = 64 * 1024 * 1024  # bytes of answers a process holds for slow readers; past it, threads wait
 
 
 class Connection(TConn):
@@ -98,6 +104,8 @@ class ProblemThreadWorker(ThreadWorker):
         settings = Settings.from_env()
         self.receive_timeout, self.body_limit = settings.REQUEST_RECEIVE_TIMEOUT, settings.MAX_CONTENT_LENGTH
         self.arriving: dict[TConn, request_arrival.Arrival] = {}
+        self.unsent_budget = UnsentBudget(_UNSENT_LIMIT)
+        self.sending: dict[Connection, tuple[bool, float]] = {}  # answers being sent: (keep-alive, deadline)
         # The event loop always waits on the sockets it holds (gunicorn's stops at worker_connections); the
         # limit is kept by taking the listeners out of it instead (_accept_when_able).
         self.connection_limit, self.worker_connections = self.worker_connections, sys.maxsize
@@ -110,7 +118,8 @@ class ProblemThreadWorker(ThreadWorker):
                 super().accept(server, listener)
             else:
                 sock, client = listener.accept()
-                self._gather(Connection(self.cfg, sock, client, server))
+                client_socket = ClientSocket(sock, self.unsent_budget, send_timeout=self.receive_timeout)
+                self._gather(Connection(self.cfg, client_socket, client, server))
         except OSError as error:
             if error.errno in _OUT_OF_RESOURCES:
                 self.log.warning("cannot accept connections (%s); pausing for %.1f s with %d open",
@@ -184,25 +193,80 @@ class ProblemThreadWorker(ThreadWorker):
             self.enqueue_req(conn)
 
     def handle(self, conn):
-        """Answer the request, then each one its client has already sent behind it (pipelining). The parser
-        has read those bytes, so the socket will not signal them; the start of one not yet whole waits with
-        the connection for the rest."""
+        """Answer the request, then each one its client has already sent behind it (pipelining), while the
+        client takes the answers as they come."""
         keepalive, conn = super().handle(conn)
-        while keepalive and not self.cfg.is_ssl and conn.received_whole and (ahead := read_ahead(conn.parser)):
-            arrival = request_arrival.begin(time.monotonic(), self.receive_timeout)
-            arrival.data += ahead
-            try:
-                complete = request_arrival.is_complete(arrival, time.monotonic(), timeout=self.receive_timeout,
-                                                       body_limit=self.body_limit)
-            except request_arrival.HeadTooLarge:
-                complete = True  # gunicorn's parser refuses it, 431
-            if not complete:  # the event loop gathers the rest, and hands it over with these bytes
-                conn.next_arrival = arrival
-                break
-            conn.parser.unreader.unread(ahead)
-            conn.received_whole = arrival.size is not None
+        while keepalive and self._request_sent_early(conn):
             keepalive, conn = super().handle(conn)
         return keepalive, conn
+
+    def _request_sent_early(self, conn: Connection) -> bool:
+        """Whether the parser holds a whole next request, sent before its answer was (pipelining); the socket
+        will not signal those bytes. The start of one not yet whole is kept for the event loop to complete."""
+        if self.cfg.is_ssl or not conn.received_whole or conn.sock.unsent:
+            return False
+        ahead = read_ahead(conn.parser)
+        if not ahead:
+            return False
+        arrival = request_arrival.begin(time.monotonic(), self.receive_timeout)
+        arrival.data += ahead
+        try:
+            complete = request_arrival.is_complete(arrival, time.monotonic(), timeout=self.receive_timeout,
+                                                   body_limit=self.body_limit)
+        except request_arrival.HeadTooLarge:
+            complete = True  # gunicorn's parser refuses it, 431
+        if not complete:  # the event loop gathers the rest, and hands it over with these bytes
+            conn.next_arrival = arrival
+            return False
+        conn.parser.unreader.unread(ahead)
+        conn.received_whole = arrival.size is not None
+        return True
+
+    def finish_request(self, fs):
+        """gunicorn's, once the answer is out; until then the event loop sends it as the client reads."""
+        if fs.cancelled() or fs.exception() is not None or self.cfg.is_ssl or not fs.conn.sock.unsent:
+            return super().finish_request(fs)
+        keepalive, conn = fs.result()
+        with self._lock:
+            self.sending[conn] = (keepalive, time.monotonic() + self.receive_timeout)
+            self.poller.register(conn.sock, selectors.EVENT_WRITE, partial(self._send_unsent, conn))
+
+    def _send_unsent(self, conn: Connection, _sock) -> None:
+        keepalive, deadline = self.sending[conn]
+        try:
+            if conn.sock.send_unsent():
+                deadline = time.monotonic() + self.receive_timeout
+        except OSError:  # the client has gone
+            keepalive = False
+        else:
+            if conn.sock.unsent:
+                self.sending[conn] = (keepalive, deadline)
+                return
+        self._sent(conn, keepalive)
+
+    def _sent(self, conn: Connection, keepalive: bool) -> None:
+        """The answer is out (or the client gone): the next request, already sent or still to come, or close."""
+        with self._lock:
+            del self.sending[conn]
+            self.poller.unregister(conn.sock)
+        if not (keepalive and self.alive):
+            self.nr_conns -= 1
+            conn.close()
+            return
+        conn.sock.setblocking(False)
+        try:
+            sent_early = self._request_sent_early(conn)
+        except OSError:  # a body that had not arrived after all: the event loop must not wait for it
+            self.nr_conns -= 1
+            conn.close()
+            return
+        if sent_early:
+            self.enqueue_req(conn)
+            return
+        conn.set_timeout()
+        with self._lock:
+            self._keep.append(conn)
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn))
 
     def murder_keepalived(self):
         """Once per turn of the event loop: connections whose keep-alive or receive time ran out go."""
@@ -210,6 +274,11 @@ class ProblemThreadWorker(ThreadWorker):
         now = time.monotonic()
         for conn, arrival in [(conn, arrival) for conn, arrival in self.arriving.items() if arrival.deadline <= now]:
             self._let_go(conn, _TOO_SLOW if arrival.data else None)
+        with self._lock:
+            not_reading = [conn for conn, (_, deadline) in self.sending.items() if deadline <= now]
+        for conn in not_reading:
+            self.log.info("closing a connection whose client took none of its answer for %s s", self.receive_timeout)
+            self._sent(conn, keepalive=False)
         self._accept_when_able()
 
     def _let_go(self, conn: TConn, problem: Problem | None = None) -> None:

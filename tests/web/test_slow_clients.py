@@ -1,7 +1,8 @@
 """Clients that send their requests slowly, on purpose (slowloris, slow bodies) or not, hold no request thread:
 the API run as the Procfile runs it gathers each request whole before a thread sees it, and answers 408 to
 one that does not arrive within REQUEST_RECEIVE_TIMEOUT (web/gunicorn_worker.py, web/request_arrival.py).
-Clients that send requests without waiting for the answers (HTTP/1.1 pipelining) get every answer, in order."""
+Clients that send requests without waiting for the answers (HTTP/1.1 pipelining) get every answer, in order,
+and clients that read their answers slowly, or not at all (slow read attacks), hold no thread either."""
 from __future__ import annotations
 
 import json
@@ -52,14 +53,17 @@ def answer_of(connection: socket.socket) -> tuple[int, dict]:
     return int(head.split()[1]), json.loads(body)
 
 
-def answers_of(connection: socket.socket, count: int) -> list[tuple[int, dict]]:
-    """The first `count` answers on a kept-alive connection: the status and JSON body of each, in order."""
+def answers_of(connection: socket.socket, count: int, *, read_size: int = 65536,
+               pause: float = 0) -> list[tuple[int, dict]]:
+    """The first `count` answers on a kept-alive connection: the status and JSON body of each, in order; read
+    `read_size` bytes at a time, `pause` seconds apart."""
     received, answers = b"", []
     while len(answers) < count:
         head, separator, rest = received.partition(b"\r\n\r\n")
         length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)[1]) if separator else 0
         if not separator or len(rest) < length:
-            chunk = connection.recv(65536)
+            time.sleep(pause)
+            chunk = connection.recv(read_size)
             assert chunk, f"the server closed the connection after {len(answers)} answers"
             received += chunk
             continue
@@ -152,3 +156,44 @@ def test_a_request_sent_early_whose_body_comes_later_is_answered(api_port, accou
         connection.sendall(body[10:])
         (health, _), (posted, job) = answers_of(connection, 2)
     assert (health, posted, job["status"]) == (200, 202, "queued")
+
+
+def reader_with_a_tiny_window(stack: ExitStack, port: int, requests: bytes) -> socket.socket:
+    """A client whose receive buffer takes a kilobyte: what it does not read stays with the server."""
+    connection = stack.enter_context(socket.socket())
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    connection.settimeout(10)
+    connection.connect(("127.0.0.1", port))
+    connection.sendall(requests)
+    return connection
+
+
+HEALTH = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+OPENAPI = b"GET /v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n"  # 80 KB: more than a socket's buffers take
+
+
+def test_clients_that_do_not_read_their_answers_do_not_stop_the_api(api_port):
+    with ExitStack() as stack:
+        for _ in range(6):
+            reader_with_a_tiny_window(stack, api_port, OPENAPI * 30)
+        for _ in range(3):
+            time.sleep(0.3)
+            assert httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=2).status_code == 200
+
+
+def test_a_client_reading_slowly_gets_every_answer_in_order(api_port):
+    with ExitStack() as stack:
+        connection = reader_with_a_tiny_window(stack, api_port, OPENAPI * 4 + HEALTH)
+        answers = answers_of(connection, 5, read_size=16384, pause=0.01)
+    assert [status for status, _ in answers] == [200] * 5
+    assert [body.get("openapi") for _, body in answers] == ["3.1.0"] * 4 + [None] and answers[4][1]["status"] == "ok"
+
+
+def test_a_client_that_takes_none_of_its_answers_is_let_go_after_the_timeout(api_port):
+    with ExitStack() as stack:
+        connection = reader_with_a_tiny_window(stack, api_port, OPENAPI * 30)
+        time.sleep(RECEIVE_TIMEOUT + 1.5)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    assert 0 < received.count(b"HTTP/1.1 200 OK") < 30
