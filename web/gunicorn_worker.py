@@ -183,14 +183,26 @@ class ProblemThreadWorker(ThreadWorker):
         except request_arrival.HeadTooLarge:
             self._let_go(conn, _HEAD_TOO_LARGE)
             return
-        if complete:
-            with self._lock:
-                self.poller.unregister(conn.sock)
-            del self.arriving[conn]
-            conn.init()
-            conn.parser.unreader.unread(bytes(arrival.data))
-            conn.received_whole = arrival.size is not None
-            self.enqueue_req(conn)
+        if not complete:
+            self._ask_for_body(conn, arrival)
+            return
+        with self._lock:
+            self.poller.unregister(conn.sock)
+        del self.arriving[conn]
+        conn.init()
+        conn.parser.unreader.unread(request_arrival.request_bytes(arrival))
+        conn.received_whole = arrival.size is not None
+        self.enqueue_req(conn)
+
+    @staticmethod
+    def _ask_for_body(conn: Connection, arrival: request_arrival.Arrival) -> None:
+        """Tell a client that waits for it (`Expect: 100-continue`) to send its body, once."""
+        if arrival.continue_due and not arrival.continue_sent:
+            arrival.continue_sent = True
+            try:
+                conn.sock.send(request_arrival.CONTINUE)
+            except OSError:  # a client that is not reading: its receive time runs out
+                pass
 
     def handle(self, conn):
         """Answer the request, then each one its client has already sent behind it (pipelining), while the
@@ -216,9 +228,10 @@ class ProblemThreadWorker(ThreadWorker):
         except request_arrival.HeadTooLarge:
             complete = True  # gunicorn's parser refuses it, 431
         if not complete:  # the event loop gathers the rest, and hands it over with these bytes
+            self._ask_for_body(conn, arrival)
             conn.next_arrival = arrival
             return False
-        conn.parser.unreader.unread(ahead)
+        conn.parser.unreader.unread(request_arrival.request_bytes(arrival))
         conn.received_whole = arrival.size is not None
         return True
 

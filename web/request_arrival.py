@@ -5,6 +5,10 @@ thread then waits, blocking, for the rest. A client that sends its headers a byt
 body a byte at a time held a thread for as long as it liked: forty such connections left the API answering
 nothing. The worker (web/gunicorn_worker.py) now gathers each request in its event loop and hands it to a
 thread only once it is complete; this module decides when that is, and by when it must be.
+
+Bodies with a Content-Length and chunked ones are gathered alike. A client that asks to be told to go on
+(`Expect: 100-continue`) is told so by the event loop (`continue_due`), and the header is taken out of what the
+thread sees (`request_bytes`), or gunicorn would say it a second time.
 """
 from __future__ import annotations
 
@@ -13,11 +17,12 @@ from dataclasses import dataclass
 
 HEAD_LIMIT = 64 * 1024  # request line and header fields; more is refused (431), as nginx does past 32 KB
 BODY_MIN_BYTES_PER_SECOND = 10_000  # past the receive timeout, a body must keep arriving at this rate
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d+)[ \t]*(?=\r\n|$)")
-# A body the worker does not wait for: chunked (its length is unknown) or one the client sends only once told
-# to go on (gunicorn answers `100 Continue` in the request thread).
-_HANDED_OVER_AT_HEAD = (b"\r\ntransfer-encoding", b"\r\nexpect")
+_TRANSFER_ENCODING = re.compile(rb"\r\ntransfer-encoding[ \t]*:([^\r\n]*)")
+_EXPECT = re.compile(rb"\r\nexpect[ \t]*:([^\r\n]*)")
+_HEX_DIGITS = re.compile(rb"[0-9a-fA-F]+")
 
 
 @dataclass
@@ -26,7 +31,14 @@ class Arrival:
 
     deadline: float
     data: bytearray
-    size: int | None = None  # of the whole request, head and body, once the head has come and announced it
+    size: int | None = None  # of the whole request, head and body, once known (a chunked body: once it has come)
+    head_end: int | None = None  # where the body starts, once the head has come
+    chunks_at: int | None = None  # a chunked body: where its next chunk starts, and how much it has brought
+    chunked_bytes: int = 0
+    body_base: float = 0.0  # a chunked body must bring BODY_MIN_BYTES_PER_SECOND from this moment on
+    continue_due: bool = False  # the client waits for `100 Continue` before it sends its body
+    continue_sent: bool = False
+    expect_line: tuple[int, int] | None = None  # the Expect header field's bytes, taken out before the thread
 
 
 class HeadTooLarge(Exception):
@@ -39,23 +51,89 @@ def begin(now: float, timeout: float) -> Arrival:
 
 
 def is_complete(arrival: Arrival, now: float, *, timeout: float, body_limit: int) -> bool:
-    """Whether `arrival` holds a whole request head and the body it announces. A body longer than `body_limit`
-    is not waited for (the app refuses it, 413, without reading it); neither is a chunked one. The first time
-    the head is seen whole, the deadline moves to leave time for the body at the minimum rate."""
+    """Whether `arrival` holds a whole request head and its body. A body longer than `body_limit` is not waited
+    for (the app refuses it, 413, without reading it), nor is one framed in a way gunicorn refuses (it answers
+    400 or 501). The first time the head is seen whole, the deadline moves to leave time for the body at the
+    minimum rate."""
     data = arrival.data
-    if arrival.size is None:
+    if arrival.head_end is None:
         end = data.find(b"\r\n\r\n", 0, HEAD_LIMIT + 4)
         if end < 0:
             if len(data) >= HEAD_LIMIT + 4:
                 raise HeadTooLarge()
             return False
-        head = bytes(data[:end]).lower()
-        if any(marker in head for marker in _HANDED_OVER_AT_HEAD):
+        arrival.head_end = end + 4
+        if _read_head(arrival, bytes(data[:end]).lower(), now, timeout=timeout, body_limit=body_limit):
             return True
-        match = _CONTENT_LENGTH.search(head)
-        length = int(match[1]) if match else 0
-        if length > body_limit:
-            return True
-        arrival.size = end + 4 + length
-        arrival.deadline = max(arrival.deadline, now + timeout + length / BODY_MIN_BYTES_PER_SECOND)
+    if arrival.size is None:
+        return _chunked_body_complete(arrival, now, body_limit)
     return len(data) >= arrival.size
+
+
+def _read_head(arrival: Arrival, head: bytes, now: float, *, timeout: float, body_limit: int) -> bool:
+    """Learn the body's framing from the head; True when the thread should take the request at once."""
+    length, codings, expect = _CONTENT_LENGTH.search(head), _TRANSFER_ENCODING.findall(head), _EXPECT.search(head)
+    if expect:
+        if expect[1].strip() != b"100-continue":
+            return True  # an expectation gunicorn answers itself
+        arrival.expect_line = (expect.start() + 2, expect.end() + 2)  # with the CRLF before the next field
+    if codings:
+        if length or len(codings) > 1 or codings[0].strip() != b"chunked":
+            return True  # refused by gunicorn's parser
+        arrival.chunks_at, arrival.body_base = arrival.head_end, now + timeout
+    else:
+        size = int(length[1]) if length else 0
+        if size > body_limit:
+            return True
+        arrival.size = arrival.head_end + size
+        arrival.deadline = max(arrival.deadline, now + timeout + size / BODY_MIN_BYTES_PER_SECOND)
+    arrival.continue_due = expect is not None and arrival.size != arrival.head_end
+    return False
+
+
+def _chunked_body_complete(arrival: Arrival, now: float, body_limit: int) -> bool:
+    """Walk the chunks that have come whole, as gunicorn's parser reads them; True at the body's end, and for
+    what that parser refuses or the app will (a body over `body_limit`), so that they are answered at once."""
+    data, position = arrival.data, arrival.chunks_at
+    while True:
+        line_end = data.find(b"\r\n", position, position + 1024)
+        if line_end < 0:
+            return len(data) - position >= 1024  # a chunk-size line that long is refused
+        size_field, *extensions = bytes(data[position:line_end]).split(b";", 1)
+        if extensions:
+            size_field = size_field.rstrip(b" \t")
+        if not _HEX_DIGITS.fullmatch(size_field):
+            return True
+        size = int(size_field, 16)
+        if size == 0:
+            return _trailer_complete(arrival, line_end + 2)
+        if len(data) < line_end + 2 + size + 2:
+            return False
+        if data[line_end + 2 + size:line_end + 4 + size] != b"\r\n" or arrival.chunked_bytes + size > body_limit:
+            return True
+        position = arrival.chunks_at = line_end + 4 + size
+        arrival.chunked_bytes += size
+        arrival.deadline = max(arrival.deadline, arrival.body_base + arrival.chunked_bytes / BODY_MIN_BYTES_PER_SECOND)
+
+
+def _trailer_complete(arrival: Arrival, start: int) -> bool:
+    data = arrival.data
+    if len(data) < start + 2:
+        return False
+    if data[start:start + 2] == b"\r\n":
+        arrival.size = start + 2
+        return True
+    end = data.find(b"\r\n\r\n", start, start + HEAD_LIMIT)
+    if end < 0:
+        return len(data) - start >= HEAD_LIMIT  # trailer fields that long: let gunicorn refuse them
+    arrival.size = end + 4
+    return True
+
+
+def request_bytes(arrival: Arrival) -> bytes:
+    """What the request thread parses: the request as sent, without an `Expect: 100-continue` the event loop
+    has answered (or that the body, come with the head, made moot)."""
+    if arrival.expect_line is None or arrival.size is None:
+        return bytes(arrival.data)
+    start, end = arrival.expect_line
+    return bytes(arrival.data[:start] + arrival.data[end:])

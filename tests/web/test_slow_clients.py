@@ -28,10 +28,22 @@ def api_port(base_env, tmp_path_factory):
         yield port
 
 
-def job_request(api_key: str, body: bytes, *extra_headers: bytes, keep_alive: bool = False) -> tuple[bytes, bytes]:
+FRAMINGS = ("content-length", "chunked", "100-continue")
+
+
+def job_request(api_key: str, body: bytes, *extra_headers: bytes, keep_alive: bool = False,
+                framing: str = "content-length") -> tuple[bytes, bytes]:
+    """A job's POST as raw bytes: its head, and its body as sent (`framing` chunked: in two chunks)."""
+    if framing == "chunked":
+        middle = len(body) // 2
+        extra_headers += (b"Transfer-Encoding: chunked",)
+        body = b"%x\r\n%s\r\n%x;part=2\r\n%s\r\n0\r\n\r\n" % (middle, body[:middle], len(body) - middle, body[middle:])
+    else:
+        extra_headers += (b"Content-Length: %d" % len(body),)
+    if framing == "100-continue":
+        extra_headers += (b"Expect: 100-continue",)
     head = (b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\n" + (b"" if keep_alive else b"Connection: close\r\n")
-            + b"Content-Type: application/json\r\n"
-            b"X-API-Key: " + api_key.encode() + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n"
+            + b"Content-Type: application/json\r\nX-API-Key: " + api_key.encode() + b"\r\n"
             + b"".join(header + b"\r\n" for header in extra_headers) + b"\r\n")
     return head, body
 
@@ -46,9 +58,11 @@ def slow_connections(stack: ExitStack, port: int, count: int, first_bytes: bytes
 
 
 def answer_of(connection: socket.socket) -> tuple[int, dict]:
+    """The final answer, read until the server closes: its status and JSON body (a `100 Continue` skipped)."""
     received = b""
     while chunk := connection.recv(65536):
         received += chunk
+    received = received.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n")
     head, _, body = received.partition(b"\r\n\r\n")
     return int(head.split()[1]), json.loads(body)
 
@@ -82,8 +96,9 @@ def test_clients_sending_their_headers_a_field_at_a_time_do_not_stop_the_api(api
             assert httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=2).status_code == 200
 
 
-def test_clients_sending_their_bodies_a_byte_at_a_time_do_not_stop_the_api(api_port, account):
-    head, body = job_request(account.api_key, json.dumps(job_body(points=20)).encode())
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_clients_sending_their_bodies_a_byte_at_a_time_do_not_stop_the_api(api_port, account, framing):
+    head, body = job_request(account.api_key, json.dumps(job_body(points=20)).encode(), framing=framing)
     with ExitStack() as stack:
         connections = slow_connections(stack, api_port, 12, head + body[:1])
         for sent in range(1, 3):
@@ -100,8 +115,9 @@ def test_headers_that_do_not_arrive_in_time_are_answered_408(api_port):
     assert status == problem["status"] == 408 and problem["detail"] == "the request did not arrive in time"
 
 
-def test_a_body_that_stops_arriving_is_answered_408_and_nothing_is_stored(api_port, account, sessions):
-    head, body = job_request(account.api_key, json.dumps(job_body(points=20)).encode())
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_a_body_that_stops_arriving_is_answered_408_and_nothing_is_stored(api_port, account, framing):
+    head, body = job_request(account.api_key, json.dumps(job_body(points=20)).encode(), framing=framing)
     started = time.monotonic()
     with ExitStack() as stack:
         [connection] = slow_connections(stack, api_port, 1, head + body[:-1])
@@ -111,9 +127,10 @@ def test_a_body_that_stops_arriving_is_answered_408_and_nothing_is_stored(api_po
     assert listed["items"] == []
 
 
-def test_a_request_sent_in_pieces_within_the_timeout_is_served(api_port, account):
-    head, body = job_request(account.api_key, json.dumps(job_body(points=20)).encode())
-    pieces = [head[:20], head[20:], body[:100], body[100:]]
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_request_sent_in_pieces_within_the_timeout_is_served(api_port, account, framing):
+    head, body = job_request(account.api_key, json.dumps(job_body(points=20)).encode(), framing=framing)
+    pieces = [head[:20], head[20:], body[:3], body[3:100], body[100:-3], body[-3:]]
     with socket.create_connection(("127.0.0.1", api_port), timeout=10) as connection:
         for piece in pieces:
             connection.sendall(piece)
@@ -122,13 +139,13 @@ def test_a_request_sent_in_pieces_within_the_timeout_is_served(api_port, account
     assert status == 202 and job["status"] == "queued"
 
 
-def test_a_client_that_waits_for_100_continue_gets_it_and_is_served(api_port, account):
-    head, body = job_request(account.api_key, json.dumps(job_body(points=20)).encode(), b"Expect: 100-continue")
+def test_a_client_that_waits_for_100_continue_gets_it_once_and_is_served(api_port, account):
+    head, body = job_request(account.api_key, json.dumps(job_body(points=20)).encode(), framing="100-continue")
     with socket.create_connection(("127.0.0.1", api_port), timeout=10) as connection:
         connection.sendall(head)
-        assert connection.recv(1024).startswith(b"HTTP/1.1 100 Continue")
+        assert connection.recv(1024) == b"HTTP/1.1 100 Continue\r\n\r\n"
         connection.sendall(body)
-        status, job = answer_of(connection)
+        status, job = answer_of(connection)  # the next answer is the final one
     assert status == 202 and job["status"] == "queued"
 
 
