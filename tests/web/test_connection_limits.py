@@ -3,7 +3,6 @@ accepting for a while and goes on serving the connections it holds (web/gunicorn
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from contextlib import ExitStack
@@ -11,18 +10,9 @@ from contextlib import ExitStack
 import httpx
 
 from tests.support import gunicorn_server, wait_until
-from tests.web.test_slow_clients import answer_of
+from tests.web.test_slow_clients import answer_of, slow_connections
 
 PARTIAL_HEAD = b"GET /health HTTP/1.1\r\nHost: x\r\n"
-
-
-def open_connections(stack: ExitStack, port: int, count: int, first_bytes: bytes = b"") -> list[socket.socket]:
-    connections = []
-    for _ in range(count):
-        connection = stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=10))
-        connection.sendall(first_bytes)
-        connections.append(connection)
-    return connections
 
 
 def cpu_seconds(pid: int) -> float:
@@ -34,7 +24,7 @@ def test_at_its_connection_limit_the_api_serves_what_it_holds_and_takes_a_client
         base_env, tmp_path):
     env = {**base_env, "GUNICORN_CMD_ARGS": "--worker-connections 12", "REQUEST_RECEIVE_TIMEOUT": "10"}
     with gunicorn_server(env, tmp_path) as server, ExitStack() as stack:
-        held = open_connections(stack, server.port, 12, PARTIAL_HEAD)
+        held = slow_connections(stack, server.port, 12, PARTIAL_HEAD)
         time.sleep(0.5)
         waiting: dict[str, object] = {}
         newcomer = threading.Thread(target=lambda: waiting.update(
@@ -54,7 +44,7 @@ def test_out_of_file_descriptors_the_api_pauses_accepting_instead_of_restarting(
     with gunicorn_server(base_env, tmp_path, open_files=64) as server:
         worker = server.worker_pid()
         with ExitStack() as stack:
-            open_connections(stack, server.port, 80)
+            slow_connections(stack, server.port, 80, b"")
             wait_until(lambda: b"cannot accept connections (Too many open files)"
                        in (tmp_path / "gunicorn.log").read_bytes(), 10, "the worker to run out of descriptors")
         assert httpx.get(f"http://127.0.0.1:{server.port}/health", timeout=5).status_code == 200
