@@ -8,6 +8,9 @@ threads = int(os.environ.get("WEB_THREADS", "8"))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
+# Answers go through the worker's socket wrapper (web/client_socket.py), which keeps what a slow client cannot
+# take yet in order; sendfile(2) would write a file past it. The API sends no files, so nothing is lost.
+sendfile = False
 accesslog = None
 errorlog = "-"
 
