@@ -74,6 +74,7 @@ _RECEIVE_CHUNK = 65536
 # accept() failing for want of file descriptors or memory: pause accepting this long, as nginx does
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _ACCEPT_PAUSE_SECONDS = 0.5
+_NOT_READING = "closing a connection whose client took none of its answer for %s s"
 _UNSENT_LIMIT = 64 * 1024 * 1024  # bytes of answers a process holds for slow readers; past it, threads wait
 
 
@@ -212,6 +213,13 @@ class ProblemThreadWorker(ThreadWorker):
             keepalive, conn = super().handle(conn)
         return keepalive, conn
 
+    def handle_request(self, req, conn):
+        try:
+            return super().handle_request(req, conn)
+        except TimeoutError:  # past the unsent budget, a client took none of its answer in time (client_socket)
+            self.log.info(_NOT_READING, self.receive_timeout)
+            return False
+
     def _request_sent_early(self, conn: Connection) -> bool:
         """Whether the parser holds a whole next request, sent before its answer was (pipelining); the socket
         will not signal those bytes. The start of one not yet whole is kept for the event loop to complete."""
@@ -290,7 +298,7 @@ class ProblemThreadWorker(ThreadWorker):
         with self._lock:
             not_reading = [conn for conn, (_, deadline) in self.sending.items() if deadline <= now]
         for conn in not_reading:
-            self.log.info("closing a connection whose client took none of its answer for %s s", self.receive_timeout)
+            self.log.info(_NOT_READING, self.receive_timeout)
             self._sent(conn, keepalive=False)
         self._accept_when_able()
 
