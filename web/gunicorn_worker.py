@@ -24,6 +24,7 @@ import io
 import json
 import os
 import selectors
+import socket
 import sys
 import time
 from functools import partial
@@ -75,6 +76,9 @@ _RECEIVE_CHUNK = 65536
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _ACCEPT_PAUSE_SECONDS = 0.5
 _NOT_READING = "closing a connection whose client took none of its answer for %s s"
+# Closing on a client still sending makes the kernel send a reset, which can destroy the answer before the client
+# reads it; such a client's input is read and dropped first while it keeps coming (as nginx's lingering_close).
+_LINGER_SECONDS, _LINGER_IDLE_SECONDS = 30, 5
 _UNSENT_LIMIT = 64 * 1024 * 1024  # bytes of answers a process holds for slow readers; past it, threads wait
 
 
@@ -107,6 +111,7 @@ class ProblemThreadWorker(ThreadWorker):
         self.arriving: dict[TConn, request_arrival.Arrival] = {}
         self.unsent_budget = UnsentBudget(_UNSENT_LIMIT)
         self.sending: dict[Connection, tuple[bool, float]] = {}  # answers being sent: (keep-alive, deadline)
+        self.lingering: dict[Connection, tuple[float, float]] = {}  # closing: (deadline, idle deadline)
         # The event loop always waits on the sockets it holds (gunicorn's stops at worker_connections); the
         # limit is kept by taking the listeners out of it instead (_accept_when_able).
         self.connection_limit, self.worker_connections = self.worker_connections, sys.maxsize
@@ -214,6 +219,8 @@ class ProblemThreadWorker(ThreadWorker):
         return keepalive, conn
 
     def handle_request(self, req, conn):
+        if not self.cfg.is_ssl and not conn.received_whole:
+            req.force_close()  # its body was not waited for (the app refuses it) and may still be coming
         try:
             return super().handle_request(req, conn)
         except TimeoutError:  # past the unsent budget, a client took none of its answer in time (client_socket)
@@ -245,12 +252,54 @@ class ProblemThreadWorker(ThreadWorker):
 
     def finish_request(self, fs):
         """gunicorn's, once the answer is out; until then the event loop sends it as the client reads."""
-        if fs.cancelled() or fs.exception() is not None or self.cfg.is_ssl or not fs.conn.sock.unsent:
+        if fs.cancelled() or fs.exception() is not None or self.cfg.is_ssl:
             return super().finish_request(fs)
         keepalive, conn = fs.result()
+        if conn.sock.unsent:
+            with self._lock:
+                self.sending[conn] = (keepalive, time.monotonic() + self.receive_timeout)
+                self.poller.register(conn.sock, selectors.EVENT_WRITE, partial(self._send_unsent, conn))
+        elif keepalive and self.alive:
+            super().finish_request(fs)
+        else:
+            self._close_after_answer(conn)
+
+    def _close_after_answer(self, conn: Connection) -> None:
+        """Close once the answer is out; if the client may still be sending a body, only after reading it."""
+        if conn.received_whole or conn.sock.unsent:  # (unsent: a client that stopped reading)
+            self.nr_conns -= 1
+            conn.close()
+            return
+        now = time.monotonic()
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)  # the answer, then the end of the stream: the client sees both
+            conn.sock.setblocking(False)
+        except OSError:
+            self.nr_conns -= 1
+            conn.close()
+            return
         with self._lock:
-            self.sending[conn] = (keepalive, time.monotonic() + self.receive_timeout)
-            self.poller.register(conn.sock, selectors.EVENT_WRITE, partial(self._send_unsent, conn))
+            self.lingering[conn] = (now + _LINGER_SECONDS, now + _LINGER_IDLE_SECONDS)
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._drop_input, conn))
+
+    def _drop_input(self, conn: Connection, _sock) -> None:
+        try:
+            data = conn.sock.recv(_RECEIVE_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.lingering[conn] = (self.lingering[conn][0], time.monotonic() + _LINGER_IDLE_SECONDS)
+        else:
+            self._end_lingering(conn)
+
+    def _end_lingering(self, conn: Connection) -> None:
+        with self._lock:
+            del self.lingering[conn]
+            self.poller.unregister(conn.sock)
+        self.nr_conns -= 1
+        conn.close()
 
     def _send_unsent(self, conn: Connection, _sock) -> None:
         keepalive, deadline = self.sending[conn]
@@ -271,8 +320,7 @@ class ProblemThreadWorker(ThreadWorker):
             del self.sending[conn]
             self.poller.unregister(conn.sock)
         if not (keepalive and self.alive):
-            self.nr_conns -= 1
-            conn.close()
+            self._close_after_answer(conn)
             return
         conn.sock.setblocking(False)
         try:
@@ -297,9 +345,12 @@ class ProblemThreadWorker(ThreadWorker):
             self._let_go(conn, _TOO_SLOW if arrival.data else None)
         with self._lock:
             not_reading = [conn for conn, (_, deadline) in self.sending.items() if deadline <= now]
+            done_lingering = [conn for conn, deadlines in self.lingering.items() if min(deadlines) <= now]
         for conn in not_reading:
             self.log.info(_NOT_READING, self.receive_timeout)
             self._sent(conn, keepalive=False)
+        for conn in done_lingering:
+            self._end_lingering(conn)
         self._accept_when_able()
 
     def _let_go(self, conn: TConn, problem: Problem | None = None) -> None:

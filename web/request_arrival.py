@@ -131,9 +131,10 @@ def _trailer_complete(arrival: Arrival, start: int) -> bool:
 
 
 def request_bytes(arrival: Arrival) -> bytes:
-    """What the request thread parses: the request as sent, without an `Expect: 100-continue` the event loop
-    has answered (or that the body, come with the head, made moot)."""
-    if arrival.expect_line is None or arrival.size is None:
+    """What the request thread parses: the request as sent, without an `Expect: 100-continue` that the event
+    loop has answered, that the body (come with the head) made moot, or whose body the app refuses unread (then
+    the client is answered at once and never asked for the body)."""
+    if arrival.expect_line is None:
         return bytes(arrival.data)
     start, end = arrival.expect_line
     return bytes(arrival.data[:start] + arrival.data[end:])

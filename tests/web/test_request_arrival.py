@@ -63,3 +63,10 @@ def test_a_chunked_body_must_keep_arriving_at_the_minimum_rate_after_the_timeout
     arrival.data += HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n%s\r\n" % (500, b"a" * 500)
     request_arrival.is_complete(arrival, 0.0, timeout=20, body_limit=LIMIT)
     assert arrival.deadline == 20 + 500 / request_arrival.BODY_MIN_BYTES_PER_SECOND
+
+
+def test_expect_100_continue_with_a_body_over_the_limit_is_taken_out_so_the_body_is_never_asked_for():
+    arrival = request_arrival.begin(0.0, timeout=20)
+    arrival.data += HEAD + b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % (LIMIT + 1)
+    assert request_arrival.is_complete(arrival, 0.0, timeout=20, body_limit=LIMIT) and not arrival.continue_due
+    assert request_arrival.request_bytes(arrival) == HEAD + b"Content-Length: %d\r\n\r\n" % (LIMIT + 1)

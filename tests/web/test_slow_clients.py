@@ -9,6 +9,8 @@ import json
 import re
 import socket
 import time
+import urllib.error
+import urllib.request
 from contextlib import ExitStack
 
 import httpx
@@ -214,3 +216,26 @@ def test_a_client_that_takes_none_of_its_answers_is_let_go_after_the_timeout(api
         while chunk := connection.recv(65536):
             received += chunk
     assert 0 < received.count(b"HTTP/1.1 200 OK") < 30
+
+
+OVER_THE_LIMIT = b'{"type": "anomaly_detection", "data": "' + b"a" * (10 * 1024 * 1024) + b'"}'
+
+
+def test_a_client_that_sends_a_body_over_the_limit_before_reading_gets_the_413(api_port, account):
+    """urllib sends the whole body before it reads: the API answers 413 at once, and reads and drops the rest
+    before closing, so that the client is not reset before it can read the answer."""
+    request = urllib.request.Request(f"http://127.0.0.1:{api_port}/v1/jobs", data=OVER_THE_LIMIT, headers={
+        "Content-Type": "application/json", "X-API-Key": account.api_key})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == json.loads(refused.value.read())["status"] == 413
+
+
+def test_a_client_that_waits_for_100_continue_with_a_body_over_the_limit_gets_413_instead(api_port, account):
+    head, _ = job_request(account.api_key, OVER_THE_LIMIT, framing="100-continue")
+    with socket.create_connection(("127.0.0.1", api_port), timeout=10) as connection:
+        connection.sendall(head)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 413 ")  # no 100 Continue first: the body is never asked for
