@@ -91,6 +91,16 @@ class Connection(TConn):
         self.next_arrival: request_arrival.Arrival | None = None  # the start of the next one, sent early
 
 
+def received(sock) -> bytes | None:
+    """What a client has sent, read in the event loop: None if nothing yet, empty once it has gone."""
+    try:
+        return sock.recv(_RECEIVE_CHUNK)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
+
+
 def read_ahead(parser) -> bytes:
     """The bytes the parser holds beyond the request it has just answered: the start of the next one. The rest
     of the answered request's body is skipped first, as the parser itself would; it must have arrived whole,
@@ -173,12 +183,9 @@ class ProblemThreadWorker(ThreadWorker):
             arrival = self.arriving[conn] = (
                 conn.next_arrival or request_arrival.begin(time.monotonic(), self.receive_timeout))
             conn.next_arrival = None
-        try:
-            data = conn.sock.recv(_RECEIVE_CHUNK)
-        except (BlockingIOError, InterruptedError):
+        data = received(conn.sock)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:  # the client went away
             self._let_go(conn)
             return
@@ -283,12 +290,9 @@ class ProblemThreadWorker(ThreadWorker):
             self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._drop_input, conn))
 
     def _drop_input(self, conn: Connection, _sock) -> None:
-        try:
-            data = conn.sock.recv(_RECEIVE_CHUNK)
-        except (BlockingIOError, InterruptedError):
+        data = received(conn.sock)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if data:
             self.lingering[conn] = (self.lingering[conn][0], time.monotonic() + _LINGER_IDLE_SECONDS)
         else:
