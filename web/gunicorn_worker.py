@@ -11,7 +11,8 @@ threaded worker leaves unanswered until the keep-alive timeout closes the connec
 
 An answer its client is not ready to take is left for the event loop to send as the client reads
 (web/client_socket.py), so slow readers hold no thread either; one that takes no part of its answer within
-REQUEST_RECEIVE_TIMEOUT is let go.
+REQUEST_RECEIVE_TIMEOUT is let go. A connection whose client may still be sending a body the app refused
+unread (over MAX_CONTENT_LENGTH) is closed only once that client stops, so that it can read the answer.
 
 At its connection limit (`worker_connections`), or out of file descriptors, it stops accepting for a while and
 goes on serving the connections it has. gunicorn's own worker stopped reading them instead, and spun a core
