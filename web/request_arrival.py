@@ -66,7 +66,7 @@ def is_complete(arrival: Arrival, now: float, *, timeout: float, body_limit: int
         if _read_head(arrival, bytes(data[:end]).lower(), now, timeout=timeout, body_limit=body_limit):
             return True
     if arrival.size is None:
-        return _chunked_body_complete(arrival, now, body_limit)
+        return _chunked_body_complete(arrival, body_limit)
     return len(data) >= arrival.size
 
 
@@ -91,7 +91,7 @@ def _read_head(arrival: Arrival, head: bytes, now: float, *, timeout: float, bod
     return False
 
 
-def _chunked_body_complete(arrival: Arrival, now: float, body_limit: int) -> bool:
+def _chunked_body_complete(arrival: Arrival, body_limit: int) -> bool:
     """Walk the chunks that have come whole, as gunicorn's parser reads them; True at the body's end, and for
     what that parser refuses or the app will (a body over `body_limit`), so that they are answered at once."""
     data, position = arrival.data, arrival.chunks_at
