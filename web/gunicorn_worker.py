@@ -275,16 +275,14 @@ class ProblemThreadWorker(ThreadWorker):
     def _close_after_answer(self, conn: Connection) -> None:
         """Close once the answer is out; if the client may still be sending a body, only after reading it."""
         if conn.received_whole or conn.sock.unsent:  # (unsent: a client that stopped reading)
-            self.nr_conns -= 1
-            conn.close()
+            self._close(conn)
             return
         now = time.monotonic()
         try:
             conn.sock.shutdown(socket.SHUT_WR)  # the answer, then the end of the stream: the client sees both
             conn.sock.setblocking(False)
         except OSError:
-            self.nr_conns -= 1
-            conn.close()
+            self._close(conn)
             return
         with self._lock:
             self.lingering[conn] = (now + _LINGER_SECONDS, now + _LINGER_IDLE_SECONDS)
@@ -303,8 +301,7 @@ class ProblemThreadWorker(ThreadWorker):
         with self._lock:
             del self.lingering[conn]
             self.poller.unregister(conn.sock)
-        self.nr_conns -= 1
-        conn.close()
+        self._close(conn)
 
     def _send_unsent(self, conn: Connection, _sock) -> None:
         keepalive, deadline = self.sending[conn]
@@ -331,8 +328,7 @@ class ProblemThreadWorker(ThreadWorker):
         try:
             sent_early = self._request_sent_early(conn)
         except OSError:  # a body that had not arrived after all: the event loop must not wait for it
-            self.nr_conns -= 1
-            conn.close()
+            self._close(conn)
             return
         if sent_early:
             self.enqueue_req(conn)
@@ -358,6 +354,11 @@ class ProblemThreadWorker(ThreadWorker):
             self._end_lingering(conn)
         self._accept_when_able()
 
+    def _close(self, conn: TConn) -> None:
+        """A connection this worker counted ends."""
+        self.nr_conns -= 1
+        conn.close()
+
     def _let_go(self, conn: TConn, problem: Problem | None = None) -> None:
         """Close a connection whose request is not coming (in time, or at all); answer `problem` first."""
         del self.arriving[conn]
@@ -371,8 +372,7 @@ class ProblemThreadWorker(ThreadWorker):
                 conn.sock.send(problem_bytes(problem))  # non-blocking: an answer that does not fit is dropped
             except OSError:
                 pass
-        self.nr_conns -= 1
-        conn.close()
+        self._close(conn)
 
     def handle_error(self, req, client, addr, exc):
         problem = problem_for(exc)
