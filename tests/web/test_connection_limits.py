@@ -2,22 +2,17 @@
 accepting for a while and goes on serving the connections it holds (web/gunicorn_worker.py)."""
 from __future__ import annotations
 
-import os
 import threading
 import time
 from contextlib import ExitStack
 
 import httpx
 
+from bench.procs import cpu_seconds
 from tests.support import gunicorn_server, wait_until
 from tests.web.test_slow_clients import answer_of, slow_connections
 
 PARTIAL_HEAD = b"GET /health HTTP/1.1\r\nHost: x\r\n"
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def test_at_its_connection_limit_the_api_serves_what_it_holds_and_takes_a_client_once_one_leaves(
@@ -30,9 +25,10 @@ def test_at_its_connection_limit_the_api_serves_what_it_holds_and_takes_a_client
         newcomer = threading.Thread(target=lambda: waiting.update(
             answer=httpx.get(f"http://127.0.0.1:{server.port}/health", timeout=10), at=time.monotonic()))
         newcomer.start()
-        worker, cpu_before = server.worker_pid(), cpu_seconds(server.worker_pid())
+        worker = server.worker_pid()
+        cpu_before = cpu_seconds([worker])
         time.sleep(1.5)
-        assert not waiting and cpu_seconds(worker) - cpu_before < 0.5  # waiting in the backlog, not spinning
+        assert not waiting and cpu_seconds([worker]) - cpu_before < 0.5  # waiting in the backlog, not spinning
         held[0].sendall(b"Connection: close\r\n\r\n")
         assert answer_of(held[0])[0] == 200
         left = time.monotonic()
