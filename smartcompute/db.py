@@ -1,6 +1,7 @@
 """The one way to reach PostgreSQL: a declarative base, an engine factory and a session factory."""
 from __future__ import annotations
 
+import select
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -9,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.exc import DisconnectionError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from smartcompute import jsoncodec
@@ -77,9 +78,11 @@ def storable(value: Any) -> Any:
 
 def make_engine(database_url: str, *, pool_size: int = 5, autocommit: bool = False,
                 session_settings: Mapping[str, str] | None = None) -> Engine:
-    # No pre-ping: it costs a round trip on every checkout. A connection the server dropped fails one
-    # statement instead; SQLAlchemy then invalidates the pool and the caller's error handling (503 in the
-    # API, a retry in workers) covers it. pool_recycle retires connections before server-side timeouts.
+    # No pre-ping: it costs a round trip on every checkout. A connection the server closed while it sat in the
+    # pool (a restart, a failover, a terminated backend) is replaced on checkout instead, at the cost of one
+    # poll(2) (`_replace_if_closed_by_server`); one dropped mid-use fails its statement, and the caller's error
+    # handling (503 in the API, a retry in workers) covers it. pool_recycle retires connections before
+    # server-side timeouts.
     # `autocommit`: a pool whose connections stay in autocommit, for single statements that are their own
     # transaction (no BEGIN/COMMIT round trips, and no switching a shared connection's mode back and forth).
     # `session_settings`: PostgreSQL settings SET once on each new connection (see `_apply_session_settings`).
@@ -93,9 +96,20 @@ def make_engine(database_url: str, *, pool_size: int = 5, autocommit: bool = Fal
         connect_args={"connect_timeout": 5, "application_name": "smartcompute"},
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
+    event.listen(engine, "checkout", _replace_if_closed_by_server)
     if session_settings:
         event.listen(engine, "connect", partial(_apply_session_settings, dict(session_settings)))
     return engine
+
+
+def _replace_if_closed_by_server(dbapi_connection, _record, _proxy) -> None:
+    """An idle connection has nothing to read unless its server has said goodbye: a backend ending (a restart,
+    a failover, pg_terminate_backend) sends its error and closes the socket. Raising DisconnectionError makes the
+    pool open a new connection in its place, so the caller never sees the dead one."""
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN)
+    if poller.poll(0):
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def _apply_session_settings(settings: dict[str, str], dbapi_connection, _record) -> None:

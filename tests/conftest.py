@@ -10,19 +10,21 @@ import os
 import secrets
 import subprocess
 import uuid
+from contextlib import contextmanager
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from config import Settings
 from smartcompute.accounts import services as accounts
 from smartcompute.billing import ledger
 from smartcompute.db import make_engine, make_session_factory
 from smartcompute.accounts.models import User
-from tests.support import Account, migrate, require_service
+from tests.support import Account, migrate, require_service, wait_until
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -64,6 +66,47 @@ def empty_database_url():
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
+
+
+class OwnDatabase:
+    """A migrated database of one test's own, whose sessions the test may end or refuse, as a restart or
+    failover does to its clients, without touching the run's shared database."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.name = make_url(url).database
+        # No pool: every look the test takes opens a connection of its own, so cutting them all costs it nothing.
+        self.sessions = make_session_factory(create_engine(url, poolclass=NullPool))
+        self.admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+    def cut_connections(self) -> None:
+        """What a restart or failover does to every client: its session ends, with the locks it held. Every
+        session is told at once; this returns once all have exited (their clients' sockets closed)."""
+        with self.admin.connect() as connection:
+            ended = connection.execute(text("SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
+                                            "WHERE datname = :name"), {"name": self.name}).scalars().all()
+            wait_until(lambda: not connection.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                                                      {"pids": ended}).first(), 10, "the sessions to end")
+
+    @contextmanager
+    def refusing_connections(self):
+        """Down: every session ends, and no new one is let in until the block ends."""
+        with self.admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{self.name}" WITH ALLOW_CONNECTIONS false'))
+        try:
+            self.cut_connections()
+            yield
+        finally:
+            with self.admin.connect() as connection:
+                connection.execute(text(f'ALTER DATABASE "{self.name}" WITH ALLOW_CONNECTIONS true'))
+
+
+@pytest.fixture
+def own_database(empty_database_url):
+    migrate(empty_database_url, "head")
+    database = OwnDatabase(empty_database_url)
+    yield database
+    database.admin.dispose()
 
 @pytest.fixture(scope="session")
 def redis_prefix() -> str:

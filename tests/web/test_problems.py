@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from tests.conftest import make_account
 from tests.support import job_body
 
 PROBLEM = "application/problem+json"
@@ -236,3 +237,20 @@ def test_database_down_is_503(settings, account):
     unreachable = replace(settings, DATABASE_URL="postgresql://postgres@127.0.0.1:1/nowhere")
     response = create_app(unreachable).test_client().get("/v1/jobs", headers=account.headers)
     assert_problem(response, 503)
+
+
+def test_after_a_database_restart_the_api_answers_its_next_requests(settings, own_database):
+    """A restart or failover ends the API's pooled connections: they are replaced, and no request gets a 503."""
+    from dataclasses import replace
+
+    from web import create_app
+
+    account = make_account(own_database.sessions)
+    client = create_app(replace(settings, DATABASE_URL=own_database.url)).test_client()
+    submitted = client.post("/v1/jobs", json=job_body(), headers=account.headers)
+    assert submitted.status_code == 202
+    own_database.cut_connections()
+    listing = client.get("/v1/jobs", headers=account.headers)
+    assert listing.status_code == 200
+    assert [job["id"] for job in listing.get_json()["items"]] == [submitted.get_json()["id"]]
+    assert client.post("/v1/jobs", json=job_body(), headers=account.headers).status_code == 202
