@@ -72,6 +72,7 @@ def problem_bytes(problem: Problem) -> bytes:
 
 _TOO_SLOW = Problem(408, "the request did not arrive in time")
 _HEAD_TOO_LARGE = Problem(431, "the request has more or larger header fields than this API accepts")
+_BARE_LINE_FEED = Problem(400, "the request's lines must end in CRLF")
 _RECEIVE_CHUNK = 65536
 # accept() failing for want of file descriptors or memory: pause accepting this long, as nginx does
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
@@ -197,6 +198,9 @@ class ProblemThreadWorker(ThreadWorker):
         except request_arrival.HeadTooLarge:
             self._let_go(conn, _HEAD_TOO_LARGE)
             return
+        except request_arrival.BareLineFeed:
+            self._let_go(conn, _BARE_LINE_FEED)
+            return
         if not complete:
             self._ask_for_body(conn, arrival)
             return
@@ -250,6 +254,8 @@ class ProblemThreadWorker(ThreadWorker):
                                                    body_limit=self.body_limit)
         except request_arrival.HeadTooLarge:
             complete = True  # gunicorn's parser refuses it, 431
+        except request_arrival.BareLineFeed:
+            complete = False  # refused by the event loop, once the client sends more or its time runs out
         if not complete:  # the event loop gathers the rest, and hands it over with these bytes
             self._ask_for_body(conn, arrival)
             conn.next_arrival = arrival

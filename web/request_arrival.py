@@ -23,6 +23,7 @@ _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d+)[ \t]*(?=\r\
 _TRANSFER_ENCODING = re.compile(rb"\r\ntransfer-encoding[ \t]*:([^\r\n]*)")
 _EXPECT = re.compile(rb"\r\nexpect[ \t]*:([^\r\n]*)")
 _HEX_DIGITS = re.compile(rb"[0-9a-fA-F]+")
+_BARE_LINE_FEED = re.compile(rb"(?<!\r)\n")
 
 
 @dataclass
@@ -45,6 +46,11 @@ class HeadTooLarge(Exception):
     pass
 
 
+class BareLineFeed(Exception):
+    """A line of the head ends in LF alone. gunicorn refuses that (400), but only once it has read a CRLF, which
+    such a client never sends: it would wait out the receive timeout and get 408 for a request refused anyway."""
+
+
 def begin(now: float, timeout: float) -> Arrival:
     """A request starts: a new connection, or the next one on a kept-alive connection."""
     return Arrival(deadline=now + timeout, data=bytearray())
@@ -61,6 +67,8 @@ def is_complete(arrival: Arrival, now: float, *, timeout: float, body_limit: int
         if end < 0:
             if len(data) >= HEAD_LIMIT + 4:
                 raise HeadTooLarge()
+            if _BARE_LINE_FEED.search(data):
+                raise BareLineFeed()
             return False
         arrival.head_end = end + 4
         if _read_head(arrival, bytes(data[:end]).lower(), now, timeout=timeout, body_limit=body_limit):

@@ -70,3 +70,13 @@ def test_expect_100_continue_with_a_body_over_the_limit_is_taken_out_so_the_body
     arrival.data += HEAD + b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % (LIMIT + 1)
     assert request_arrival.is_complete(arrival, 0.0, timeout=20, body_limit=LIMIT) and not arrival.continue_due
     assert request_arrival.request_bytes(arrival) == HEAD + b"Content-Length: %d\r\n\r\n" % (LIMIT + 1)
+
+
+@pytest.mark.parametrize("head", [b"GET /health HTTP/1.1\nHost: x\n", b"GET /health HTTP/1.1\r\nHost: x\n\n"])
+def test_a_head_whose_lines_end_in_a_bare_line_feed_is_refused_without_waiting_for_a_crlf(head):
+    with pytest.raises(request_arrival.BareLineFeed):
+        arrived(head)
+
+
+def test_a_carriage_return_whose_line_feed_has_not_come_yet_is_waited_for():
+    assert arrived(b"GET /health HTTP/1.1\r", b"\nHost: x\r\n\r\n") == [False, True]

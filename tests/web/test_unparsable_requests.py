@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import httpx
 import pytest
@@ -65,6 +66,14 @@ def test_a_malformed_header_name_is_400(api_port):
 def test_a_request_line_that_is_not_http_is_400(api_port):
     status, problem = _problem(api_port, b"NOT AN HTTP REQUEST\r\n\r\n")
     assert status == 400 and problem["type"] == "/problems/bad-request"
+
+
+def test_a_request_whose_lines_end_in_a_bare_line_feed_is_400_at_once(api_port):
+    """As netcat and some old clients send them; gunicorn's parser would first wait for a CRLF that never comes."""
+    started = time.monotonic()
+    status, problem = _problem(api_port, b"GET /health HTTP/1.1\nHost: x\n\n")
+    assert status == 400 and problem["detail"] == "the request's lines must end in CRLF"
+    assert time.monotonic() - started < 5  # not the 408 of REQUEST_RECEIVE_TIMEOUT (20 s)
 
 
 def test_an_unknown_transfer_coding_is_501(api_port):
