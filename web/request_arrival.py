@@ -19,9 +19,13 @@ HEAD_LIMIT = 64 * 1024  # request line and header fields; more is refused (431),
 BODY_MIN_BYTES_PER_SECOND = 10_000  # past the receive timeout, a body must keep arriving at this rate
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d+)[ \t]*(?=\r\n|$)")
-_TRANSFER_ENCODING = re.compile(rb"\r\ntransfer-encoding[ \t]*:([^\r\n]*)")
-_EXPECT = re.compile(rb"\r\nexpect[ \t]*:([^\r\n]*)")
+# Header fields as gunicorn's parser reads them in its default configuration: a name with white space before the
+# colon is refused (400), so it is not one of these fields.
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)[ \t]*(?=\r\n|$)")
+_CONTENT_LENGTH_FIELD = re.compile(rb"\r\ncontent-length:")
+_TRANSFER_ENCODING = re.compile(rb"\r\ntransfer-encoding:([^\r\n]*)")
+_EXPECT = re.compile(rb"\r\nexpect:([^\r\n]*)")
+_CODINGS_BEFORE_CHUNKED = ("identity", "compress", "deflate", "gzip")
 _HEX_DIGITS = re.compile(rb"[0-9a-fA-F]+")
 _BARE_LINE_FEED = re.compile(rb"(?<!\r)\n")
 
@@ -80,14 +84,14 @@ def is_complete(arrival: Arrival, now: float, *, timeout: float, body_limit: int
 
 def _read_head(arrival: Arrival, head: bytes, now: float, *, timeout: float, body_limit: int) -> bool:
     """Learn the body's framing from the head; True when the thread should take the request at once."""
-    length, codings, expect = _CONTENT_LENGTH.search(head), _TRANSFER_ENCODING.findall(head), _EXPECT.search(head)
+    length, expect, chunked = _CONTENT_LENGTH.search(head), _EXPECT.search(head), _chunked(head)
     if expect:
         if expect[1].strip() != b"100-continue":
             return True  # an expectation gunicorn answers itself
         arrival.expect_line = (expect.start() + 2, expect.end() + 2)  # with the CRLF before the next field
-    if codings:
-        if length or len(codings) > 1 or codings[0].strip() != b"chunked":
-            return True  # refused by gunicorn's parser
+    if chunked is None or (chunked and length) or len(_CONTENT_LENGTH_FIELD.findall(head)) > 1:
+        return True  # refused by gunicorn's parser before it reads any body
+    if chunked:
         arrival.chunks_at, arrival.body_base = arrival.head_end, now + timeout
     else:
         size = int(length[1]) if length else 0
@@ -97,6 +101,20 @@ def _read_head(arrival: Arrival, head: bytes, now: float, *, timeout: float, bod
         arrival.deadline = max(arrival.deadline, now + timeout + size / BODY_MIN_BYTES_PER_SECOND)
     arrival.continue_due = expect is not None and arrival.size != arrival.head_end
     return False
+
+
+def _chunked(head: bytes) -> bool | None:
+    """Whether gunicorn's parser reads the body as chunked, by the head's Transfer-Encoding fields; None if it
+    refuses them. Its reading is followed exactly (each coding stripped of any white space and lowercased as text),
+    since a request it reads a body for must never reach a thread before that body has come."""
+    chunked = False
+    for field in _TRANSFER_ENCODING.findall(head):
+        for coding in field.decode("latin-1").split(","):
+            coding = coding.strip().lower()
+            if chunked or coding not in ("chunked", *_CODINGS_BEFORE_CHUNKED):
+                return None  # a coding after chunked, or one gunicorn does not know (501)
+            chunked = coding == "chunked"
+    return chunked
 
 
 def _chunked_body_complete(arrival: Arrival, body_limit: int) -> bool:
