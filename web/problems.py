@@ -62,10 +62,13 @@ def problem_response(problem: Problem) -> Response:
 
 
 def field_errors(error: ValidationError) -> list[dict[str, str]]:
-    return [
-        {"field": ".".join(str(part) for part in item["loc"]) or "(body)", "message": item["msg"]}
-        for item in error.errors(include_url=False)
-    ]
+    return [{"field": field_path(item["loc"]), "message": item["msg"]} for item in error.errors(include_url=False)]
+
+
+def field_path(location: tuple) -> str:
+    """`data.metrics.cpu[3]`: names joined with dots, list positions in brackets, as the telemetry checks name them."""
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location).removeprefix(".")
+    return path or "(body)"
 
 
 def _from_http_exception(error: HTTPException) -> Response:
