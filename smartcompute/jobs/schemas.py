@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 JobType = Literal["anomaly_detection", "threat_analysis", "performance_analysis"]
 Priority = Literal["low", "normal", "high", "critical"]
 Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
-Timestamp = Union[str, float]
+# A JSON number, and only that: a boolean or a numeric string in telemetry is a client's bug, not a value to guess.
+Number = Annotated[float, Strict()]
+Timestamp = Union[str, Number]
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
@@ -18,10 +20,10 @@ class Connection(BaseModel):
     timestamp: Timestamp
     src_ip: str = Field(max_length=64)
     dst_ip: str = Field(max_length=64)
-    dst_port: int = Field(ge=0, le=65535)
+    dst_port: Annotated[int, Strict()] = Field(ge=0, le=65535)
     protocol: str = Field(default="tcp", max_length=16)
-    bytes_out: float = Field(default=0, ge=0)
-    bytes_in: float = Field(default=0, ge=0)
+    bytes_out: Number = Field(default=0, ge=0)
+    bytes_in: Number = Field(default=0, ge=0)
 
 
 class ProcessSample(BaseModel):
@@ -30,8 +32,8 @@ class ProcessSample(BaseModel):
     name: str = Field(min_length=1, max_length=255)
     cmdline: str = Field(default="", max_length=8192)
     user: Optional[str] = Field(default=None, max_length=255)
-    cpu_percent: float = Field(default=0, ge=0)
-    memory_percent: float = Field(default=0, ge=0)
+    cpu_percent: Number = Field(default=0, ge=0)
+    memory_percent: Number = Field(default=0, ge=0)
 
 
 class Telemetry(BaseModel):
@@ -39,7 +41,7 @@ class Telemetry(BaseModel):
 
     model_config = _STRICT
     timestamps: list[Timestamp] = Field(min_length=1)
-    metrics: dict[str, list[float]] = Field(min_length=1)
+    metrics: dict[str, list[Number]] = Field(min_length=1)
     host: Optional[str] = Field(default=None, min_length=1, max_length=255)
     connections: Optional[list[Connection]] = None
     processes: Optional[list[ProcessSample]] = None

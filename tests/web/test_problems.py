@@ -254,3 +254,13 @@ def test_after_a_database_restart_the_api_answers_its_next_requests(settings, ow
     assert listing.status_code == 200
     assert [job["id"] for job in listing.get_json()["items"]] == [submitted.get_json()["id"]]
     assert client.post("/v1/jobs", json=job_body(), headers=account.headers).status_code == 202
+
+
+@pytest.mark.parametrize("value", [True, "1.5"])
+def test_a_metric_value_that_is_not_a_json_number_is_422_naming_it(client, account, sessions, value):
+    """A boolean or a numeric string among the samples is a client's bug: it is refused, not analysed as 1 or 1.5."""
+    body = job_body()
+    body["data"]["metrics"]["cpu_percent"][3] = value
+    problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
+    assert problem["errors"] == [{"field": "data.metrics.cpu_percent[3]", "message": "Input should be a valid number"}]
+    assert _jobs_of(sessions, account) == 0
