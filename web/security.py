@@ -4,11 +4,14 @@
 - CORS closed unless `CORS_ORIGINS` lists the origin; never `*`, never with cookies (we use none).
 - The client address comes from the socket, or from the trusted proxy's X-Forwarded-For entry when
   `TRUSTED_PROXY_COUNT` says a proxy is in front; a client's own X-Forwarded-For entries are ignored.
+- An HTTP/1.1 request must name one valid host (RFC 9112, section 3.2): none, two, or a malformed one is 400,
+  so no part of the stack can read a different host than another.
 - Then: resolve the caller (`web.auth.resolve_principal`), then rate-limit keyed by them (`web.ratelimit`).
 """
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -16,6 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import Settings
 from smartcompute.accounts.services import principal_for_user
 from web.auth import resolve_principal
+from web.problems import Problem
 from web.ratelimit import create_limiter
 
 log = logging.getLogger("smartcompute.web")
@@ -31,6 +35,10 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
+# RFC 3986's host (an IP literal, or a name of its characters) with an optional port; no comma, since gunicorn
+# joins repeated Host field lines with one.
+_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+;=%-]*)(:[0-9]*)?")
+_ONE_HOST = "an HTTP/1.1 request must name its host in one valid Host header field"
 _CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-API-Key, Idempotency-Key, X-Request-ID"
 _CORS_EXPOSE_HEADERS = ("Location, Retry-After, X-Request-ID, RateLimit, RateLimit-Policy, X-RateLimit-Limit, "
                         "X-RateLimit-Remaining, X-RateLimit-Reset")
@@ -44,10 +52,18 @@ def register_access_control(app: Flask, settings: Settings) -> None:
                                 x_proto=settings.TRUSTED_PROXY_COUNT)
     if settings.BENCH_NO_AUTH_USER_ID is not None:
         _switch_off_for_bench(app, settings)
+    app.before_request(_require_one_host)
     app.before_request(resolve_principal)
     create_limiter(app, settings)
     origins = frozenset(settings.CORS_ORIGINS or ())
     app.after_request(lambda response: _secure(response, origins))
+
+
+def _require_one_host() -> None:
+    host = request.environ.get("HTTP_HOST")
+    missing = host is None and request.environ.get("SERVER_PROTOCOL") == "HTTP/1.1"
+    if missing or (host is not None and not _HOST.fullmatch(host)):
+        raise Problem(400, _ONE_HOST)
 
 
 def _switch_off_for_bench(app: Flask, settings: Settings) -> None:

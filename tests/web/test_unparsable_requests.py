@@ -76,6 +76,24 @@ def test_a_request_whose_lines_end_in_a_bare_line_feed_is_400_at_once(api_port):
     assert time.monotonic() - started < 5  # not the 408 of REQUEST_RECEIVE_TIMEOUT (20 s)
 
 
+@pytest.mark.parametrize("host_fields", [b"", b"Host: a\r\nHost: b\r\n", b"Host: a b\r\n", b"Host: a/b\r\n"])
+def test_an_http_1_1_request_without_exactly_one_valid_host_is_400(api_port, host_fields):
+    """RFC 9112 requires it: with none, or two, the parts of a deployment may each read a different host."""
+    status, problem = _problem(api_port, b"GET /health HTTP/1.1\r\n" + host_fields + b"Connection: close\r\n\r\n")
+    assert status == 400
+    assert problem["detail"] == "an HTTP/1.1 request must name its host in one valid Host header field"
+
+
+@pytest.mark.parametrize("host", ["api.example.com", "localhost:8000", "[::1]:8000", "127.0.0.1", ""])
+def test_any_valid_host_is_served(client, host):
+    assert client.get("/health", headers={"Host": host}).status_code == 200
+
+
+def test_an_http_1_0_request_needs_no_host(api_port):
+    status, _, _ = _exchange(api_port, b"GET /health HTTP/1.0\r\n\r\n")
+    assert status == 200
+
+
 def test_an_unknown_transfer_coding_is_501(api_port):
     request = b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: br, chunked\r\n\r\n0\r\n\r\n"
     status, problem = _problem(api_port, request)
