@@ -85,9 +85,7 @@ def is_complete(arrival: Arrival, now: float, *, timeout: float, body_limit: int
 def _read_head(arrival: Arrival, head: bytes, now: float, *, timeout: float, body_limit: int) -> bool:
     """Learn the body's framing from the head; True when the thread should take the request at once."""
     length, expect, chunked = _CONTENT_LENGTH.search(head), _EXPECT.search(head), _chunked(head)
-    if expect:
-        if expect[1].strip() != b"100-continue":
-            return True  # an expectation gunicorn answers itself
+    if expect and expect[1].strip() == b"100-continue":  # gunicorn ignores other expectations, and reads the body
         arrival.expect_line = (expect.start() + 2, expect.end() + 2)  # with the CRLF before the next field
     if chunked is None or (chunked and length) or len(_CONTENT_LENGTH_FIELD.findall(head)) > 1:
         return True  # refused by gunicorn's parser before it reads any body
@@ -99,7 +97,7 @@ def _read_head(arrival: Arrival, head: bytes, now: float, *, timeout: float, bod
             return True
         arrival.size = arrival.head_end + size
         arrival.deadline = max(arrival.deadline, now + timeout + size / BODY_MIN_BYTES_PER_SECOND)
-    arrival.continue_due = expect is not None and arrival.size != arrival.head_end
+    arrival.continue_due = arrival.expect_line is not None and arrival.size != arrival.head_end
     return False
 
 
