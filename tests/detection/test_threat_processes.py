@@ -80,3 +80,19 @@ def test_a_miner_without_busy_cpu_or_pool_is_a_suspicious_process_not_cryptomini
     findings = analyze_threats(host.build())["findings"]
     assert [(f["category"], f["severity"]) for f in findings] == [("suspicious_process", "medium")]
     assert findings[0]["start"] == "2026-11-23T05:00:00Z"
+
+
+@pytest.mark.parametrize("crafted", ["python socket " * 585, "python " * 600 + "socket " * 570, "iex " * 2000],
+                         ids=["interpreter-and-socket-repeated", "interpreters-then-sockets", "iex-repeated"])
+def test_a_command_line_crafted_to_make_the_rules_backtrack_is_matched_at_once(crafted):
+    """A customer's 8 KB command line must not hold a worker: with Python's backtracking re, the first of these
+    took 23 s for one rule (a job of a dozen such processes ran into its time limit); RE2 takes well under 1 ms.
+    In a process of its own, since a regex search holds the GIL until it ends."""
+    import subprocess
+    import sys
+
+    from tests.support import REPO
+
+    match = ("import sys; from smartcompute.detection.threat.processes import match_process; "
+             "match_process('python3', sys.stdin.read())")
+    subprocess.run([sys.executable, "-c", match], input=crafted[:8192], text=True, cwd=REPO, check=True, timeout=15)

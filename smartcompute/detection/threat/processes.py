@@ -5,6 +5,9 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
+from typing import Any
+
+import re2
 
 from smartcompute.detection.telemetry import Process
 from smartcompute.detection.threat.findings import Finding, severity_rank
@@ -21,11 +24,14 @@ class ProcessRule:
     rule_id: str
     severity: str
     description: str
-    pattern: re.Pattern
+    pattern: Any  # a compiled RE2 pattern (search, like re's)
 
 
 def _rule(rule_id: str, severity: str, description: str, pattern: str) -> ProcessRule:
-    return ProcessRule(rule_id, severity, description, re.compile(pattern, re.IGNORECASE))
+    # RE2, not re: these run on command lines customers send, and RE2 matches in time linear in their length,
+    # where re backtracks (an 8 KB command line of "python socket " repeated held script_socket for 23 s).
+    # Its \s, \w, \d and \b are ASCII, as the shells and Windows' argument parsing that run these commands are.
+    return ProcessRule(rule_id, severity, description, re2.compile("(?i)" + pattern))
 
 
 _SHELL = r"(?:ba|z|da|k)?sh"
@@ -62,7 +68,7 @@ CMDLINE_RULES = (
 
 # Matched on the executable's name rather than a cmdline pattern; see match_process.
 _MINER_NAME_RULE = ProcessRule("miner.known_name", "medium", "process name is a known cryptocurrency miner",
-                               re.compile(r"$^"))
+                               re2.compile(r"$^"))
 
 _CONFIDENCE = {"low": 0.4, "medium": 0.7, "high": 0.85, "critical": 0.9}
 _RECOMMENDATION = {
