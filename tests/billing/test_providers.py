@@ -195,3 +195,19 @@ def test_a_signed_delivery_of_any_shape_is_stored_or_refused_never_a_server_erro
     raw = json.dumps(_replaced(body, paths[where % len(paths)], new)).encode()
     response = post(client, provider, raw, headers_for(provider, getattr(settings, SECRET_SETTINGS[provider]), raw))
     assert response.status_code in (200, 400), response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_body_nested_deeper_than_python_parses_is_refused_with_the_reason_and_nothing_stored(
+        client, settings, sessions, provider):
+    body, _ = signed(settings, provider)
+    deep = body[:-1] + b', "extra": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    if provider == "nowpayments":  # its signature is over the parsed body, which cannot be had
+        headers = {"Content-Type": "application/json", "x-nowpayments-sig": "0" * 128}
+    else:
+        headers = headers_for(provider, getattr(settings, SECRET_SETTINGS[provider]), deep)
+    before = stored(sessions, provider)
+    response = post(client, provider, deep, headers)
+    assert response.status_code == (401 if provider == "nowpayments" else 400)
+    assert response.get_json()["detail"].startswith("the body nests deeper than 100 levels")
+    assert stored(sessions, provider) == before

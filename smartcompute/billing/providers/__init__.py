@@ -88,10 +88,39 @@ class HexHmacSha256Provider:
             raise InvalidSignature(f"the {self.header} header does not match the body")
 
 
+# Deeper than any provider's events; what is stored and signed is walked recursively after parsing (NUL
+# replacement, NOWPayments' sorted form), and Python's parser itself fails at about 1,000 levels.
+MAX_JSON_DEPTH = 100
+
+
+class TooDeeplyNested(ValueError):
+    def __init__(self) -> None:
+        super().__init__(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+
+
+def load_json(raw_body: bytes, **options: Any) -> Any:
+    """The body parsed (`options` as json.loads takes them); TooDeeplyNested past MAX_JSON_DEPTH, ValueError when
+    it is not JSON."""
+    try:
+        value = json.loads(raw_body, **options)
+    except RecursionError:
+        raise TooDeeplyNested() from None
+    pending = [(value, 1)]  # walked without recursion, however deep
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        if children and depth > MAX_JSON_DEPTH:
+            raise TooDeeplyNested()
+        pending.extend((child, depth + 1) for child in children)
+    return value
+
+
 def json_object(raw_body: bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(raw_body)
-    except (ValueError, UnicodeDecodeError):
+        payload = load_json(raw_body)
+    except TooDeeplyNested as error:
+        raise InvalidEvent(str(error)) from None
+    except ValueError:  # UnicodeDecodeError included
         raise InvalidEvent("the body is not JSON") from None
     if not isinstance(payload, dict):
         raise InvalidEvent("the body is not a JSON object")

@@ -21,7 +21,8 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from smartcompute.billing.providers import (
-    InvalidEvent, InvalidSignature, ProviderEvent, json_object, required_header, same, text,
+    InvalidEvent, InvalidSignature, ProviderEvent, TooDeeplyNested, json_object, load_json, required_header, same,
+    text,
 )
 
 STATUSES = {
@@ -38,8 +39,10 @@ class _Number(str):
 
 def _read(raw_body: bytes) -> Any:
     try:
-        return json.loads(raw_body, parse_float=_Number, parse_int=_Number)
-    except (ValueError, UnicodeDecodeError):
+        return load_json(raw_body, parse_float=_Number, parse_int=_Number)
+    except TooDeeplyNested as error:
+        raise InvalidSignature(f"{error}, so its signature cannot be checked") from None
+    except ValueError:  # UnicodeDecodeError included
         raise InvalidSignature("the body is not JSON, so its signature cannot be checked") from None
 
 
