@@ -8,7 +8,7 @@ from flask import request
 from pydantic import BaseModel, ValidationError
 
 from smartcompute import jsoncodec
-from web.problems import Problem, field_errors
+from web.problems import Problem, field_errors, field_path
 
 Model = TypeVar("Model", bound=BaseModel)
 NUL_MESSAGE = "must not contain the NUL character (\\u0000)"
@@ -36,7 +36,7 @@ def _refuse_nul(raw: bytes) -> None:
     """PostgreSQL cannot store U+0000 in text, so no request may carry it: a clear 422, never a 500 later."""
     fields = []
     for path in _paths_with_nul(jsoncodec.loads(raw), ()):
-        fields.append(".".join(str(part) for part in path) or "(body)")
+        fields.append(field_path(path))
         if len(fields) == _MOST_ERRORS:
             break
     if fields:

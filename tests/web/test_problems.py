@@ -129,7 +129,7 @@ def test_every_nul_in_a_body_is_named_metric_names_and_nested_text_included(clie
     body["data"]["processes"] = [{"timestamp": body["data"]["timestamps"][0], "name": "bash",
                                   "cmdline": "bash\x00-i", "user": "root", "cpu_percent": 1.0, "memory_percent": 1.0}]
     problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
-    assert sorted(error["field"] for error in problem["errors"]) == ["data.metrics", "data.processes.0.cmdline"]
+    assert sorted(error["field"] for error in problem["errors"]) == ["data.metrics", "data.processes[0].cmdline"]
 
 
 def test_an_escaped_backslash_before_u0000_is_ordinary_text(client, account):
