@@ -67,7 +67,6 @@ def empty_database_url():
     admin.dispose()
 
 
-
 class OwnDatabase:
     """A migrated database of one test's own, whose sessions the test may end or refuse, as a restart or
     failover does to its clients, without touching the run's shared database."""
@@ -107,6 +106,7 @@ def own_database(empty_database_url):
     database = OwnDatabase(empty_database_url)
     yield database
     database.admin.dispose()
+
 
 @pytest.fixture(scope="session")
 def redis_prefix() -> str:
