@@ -21,8 +21,8 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 # Header fields as gunicorn's parser reads them in its default configuration: a name with white space before the
 # colon is refused (400), so it is not one of these fields.
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)[ \t]*(?=\r\n|$)")
-_CONTENT_LENGTH_FIELD = re.compile(rb"\r\ncontent-length:")
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:([^\r\n]*)")
+_DECIMAL = re.compile(rb"[ \t]*(\d+)[ \t]*")
 _TRANSFER_ENCODING = re.compile(rb"\r\ntransfer-encoding:([^\r\n]*)")
 _EXPECT = re.compile(rb"\r\nexpect:([^\r\n]*)")
 _CODINGS_BEFORE_CHUNKED = ("identity", "compress", "deflate", "gzip")
@@ -84,10 +84,11 @@ def is_complete(arrival: Arrival, now: float, *, timeout: float, body_limit: int
 
 def _read_head(arrival: Arrival, head: bytes, now: float, *, timeout: float, body_limit: int) -> bool:
     """Learn the body's framing from the head; True when the thread should take the request at once."""
-    length, expect, chunked = _CONTENT_LENGTH.search(head), _EXPECT.search(head), _chunked(head)
+    lengths, expect, chunked = _CONTENT_LENGTH.findall(head), _EXPECT.search(head), _chunked(head)
     if expect and expect[1].strip() == b"100-continue":  # gunicorn ignores other expectations, and reads the body
         arrival.expect_line = (expect.start() + 2, expect.end() + 2)  # with the CRLF before the next field
-    if chunked is None or (chunked and length) or len(_CONTENT_LENGTH_FIELD.findall(head)) > 1:
+    length = _DECIMAL.fullmatch(lengths[0]) if len(lengths) == 1 else None
+    if chunked is None or (chunked and length) or len(lengths) > 1:
         return True  # refused by gunicorn's parser before it reads any body
     if chunked:
         arrival.chunks_at, arrival.body_base = arrival.head_end, now + timeout
