@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from smartcompute.detection.anomaly import ALARM_LEVEL, AnomalyDetector, IncompatibleSnapshot, score_together
-from smartcompute.detection.telemetry import Telemetry, iso8601
+from smartcompute.detection.telemetry import MAX_METRICS, Telemetry, iso8601
 from smartcompute.detection.threat.findings import severity_rank
 
 BASELINE_VERSION = 1
@@ -24,6 +24,9 @@ RANGE_PERCENTILES = (2, 98)
 EXCESS_FLOORS = (("critical", 3.0), ("high", 1.5), ("medium", 0.5))
 RANGE_HISTORY = 2000
 MIN_RANGE_HISTORY = 30
+# The metrics whose learned state a host's baseline keeps, the most recently scored: a host whose metric names
+# keep changing (containers, disks) would otherwise grow its baseline with every job, by up to 5 MB a job.
+BASELINE_METRICS = MAX_METRICS  # at least one job's
 
 
 def analyze_anomalies(telemetry: Telemetry, baseline: dict | None, *,
@@ -32,10 +35,11 @@ def analyze_anomalies(telemetry: Telemetry, baseline: dict | None, *,
 
     Returns (result, new_baseline). `baseline` is the previous job's new_baseline
     for this host, or None to start cold; metrics it holds but this job lacks are
-    carried over unchanged, and metrics new to it start cold. The baseline is only
-    a cache of learned state: a metric whose saved state this detector cannot
-    continue (e.g. saved by an older version) starts cold too, and is named in the
-    summary's "cold_start_metrics". With `keep_state` False no new baseline is built (None is returned).
+    carried over unchanged (the BASELINE_METRICS most recently scored), and metrics
+    new to it (or dropped from it) start cold. The baseline is only a cache of learned
+    state: a metric whose saved state this detector cannot continue (e.g. saved by an
+    older version) starts cold too, and is named in the summary's "cold_start_metrics".
+    With `keep_state` False no new baseline is built (None is returned).
     """
     snapshots = _baseline_snapshots(baseline)
     detectors, new_snapshots, cold_start = {}, dict(snapshots), []
@@ -47,7 +51,7 @@ def analyze_anomalies(telemetry: Telemetry, baseline: dict | None, *,
         detectors[name] = detector
     scores = dict(zip(detectors, score_together(list(detectors.values()), list(telemetry.metrics.values()))))
     if keep_state:
-        new_snapshots.update((name, detector.snapshot()) for name, detector in detectors.items())
+        _keep_latest(new_snapshots, {name: detector.snapshot() for name, detector in detectors.items()})
     host_score = np.max(np.vstack(list(scores.values())), axis=0) if scores else np.zeros(telemetry.points)
     windows = find_windows(telemetry.timestamps, scores, host_score, telemetry.metrics)
     result = {
@@ -116,6 +120,16 @@ def range_excess(history: np.ndarray, window: np.ndarray) -> float:
     if window.size == 0:
         return 0.0
     return max(float(window.max()) - high, low - float(window.min()), 0.0) / width
+
+
+def _keep_latest(snapshots: dict[str, dict], scored: dict[str, dict]) -> None:
+    """Put this job's snapshots last (the baseline keeps them in the order they were scored), then drop the
+    oldest beyond BASELINE_METRICS."""
+    for name, snapshot in scored.items():
+        snapshots.pop(name, None)
+        snapshots[name] = snapshot
+    for name in list(snapshots)[:max(0, len(snapshots) - BASELINE_METRICS)]:
+        del snapshots[name]
 
 
 def _restored_detector(snapshot: dict | None) -> AnomalyDetector | None:

@@ -14,6 +14,11 @@ import numpy as np
 
 FieldError = tuple[str, str]
 
+# A host's metrics in one job, and the length of a metric's name. Each metric a host reports is a detector whose
+# learned state its baseline keeps, so the count is bounded here, where every job's data is checked.
+MAX_METRICS = 1000
+MAX_METRIC_NAME_LENGTH = 255
+
 
 class InvalidTelemetry(ValueError):
     """The data cannot be analysed; `errors` lists (field path, message) pairs."""
@@ -150,14 +155,20 @@ def _parse_metrics(data: Mapping, points: int) -> dict[str, np.ndarray]:
     metrics = data.get("metrics")
     if not isinstance(metrics, Mapping) or not metrics:
         raise InvalidTelemetry([("data.metrics", "must be an object with at least one metric")])
+    if len(metrics) > MAX_METRICS:
+        raise InvalidTelemetry([("data.metrics", f"has {len(metrics)} metrics; the maximum is {MAX_METRICS}")])
     parsed = {}
-    for name, values in metrics.items():
+    for key, values in metrics.items():
+        name = str(key)
+        if not 0 < len(name) <= MAX_METRIC_NAME_LENGTH:
+            raise InvalidTelemetry([("data.metrics", f"metric names must be 1 to {MAX_METRIC_NAME_LENGTH} characters; "
+                                                     f"one has {len(name)}")])
         field = f"data.metrics.{name}"
         if not isinstance(values, list):
             raise InvalidTelemetry([(field, "must be an array of numbers")])
         if len(values) != points:
             raise InvalidTelemetry([(field, f"has {len(values)} values but data.timestamps has {points}")])
-        parsed[str(name)] = _numeric_array(values, field)
+        parsed[name] = _numeric_array(values, field)
     return parsed
 
 

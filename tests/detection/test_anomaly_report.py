@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from smartcompute.detection.anomaly import AnomalyDetector, IncompatibleSnapshot
-from smartcompute.detection.anomaly_report import analyze_anomalies, range_excess, severity
+from smartcompute.detection.anomaly_report import BASELINE_METRICS, analyze_anomalies, range_excess, severity
 from smartcompute.detection.telemetry import Telemetry
 
 START = 1_700_000_000.0
@@ -101,6 +101,17 @@ def test_metrics_absent_from_the_job_are_kept_in_the_baseline_and_new_ones_start
     assert updated["metrics"]["disk"] == baseline["metrics"]["disk"]
     assert updated["metrics"]["cpu"]["points_seen"] == 200
     assert updated["metrics"]["net"]["points_seen"] == 100
+
+
+def test_a_hosts_baseline_keeps_only_its_most_recently_scored_metrics():
+    first = {f"container{index}": quiet(2, index) for index in range(BASELINE_METRICS)}
+    _, baseline = analyze_anomalies(telemetry(first), None)
+    _, updated = analyze_anomalies(telemetry({"container0": quiet(2, 1), "disk": quiet(2, 2)}), baseline)
+    assert len(updated["metrics"]) == BASELINE_METRICS
+    assert "container1" not in updated["metrics"]  # the least recently scored
+    assert {"container0", "container2", "disk"} <= set(updated["metrics"])
+    _, again = analyze_anomalies(telemetry({"container1": quiet(2, 3)}), json.loads(json.dumps(updated)))
+    assert again["metrics"]["container1"]["points_seen"] == 2  # starts cold, as a new metric does
 
 
 def test_a_metric_saved_by_another_detector_version_starts_cold_and_is_reported():
