@@ -61,13 +61,16 @@ def problem_response(problem: Problem) -> Response:
     return response
 
 
-def field_errors(error: ValidationError) -> list[dict[str, str]]:
-    return [{"field": field_path(item["loc"]), "message": item["msg"]} for item in error.errors(include_url=False)]
+def field_errors(error: ValidationError, *, most: int | None = None) -> list[dict[str, str]]:
+    return [{"field": field_path(item["loc"]), "message": item["msg"]}
+            for item in error.errors(include_url=False)[:most]]
 
 
 def field_path(location: tuple) -> str:
-    """`data.metrics.cpu[3]`: names joined with dots, list positions in brackets, as the telemetry checks name them."""
-    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location).removeprefix(".")
+    """`data.metrics.cpu[3]`: names joined with dots, list positions in brackets, as the telemetry checks name them
+    (and `[key]` after an object member whose name itself is wrong, as pydantic says it)."""
+    path = "".join(f"[{part}]" if isinstance(part, int) else part if part == "[key]" else f".{part}"
+                   for part in location).removeprefix(".")
     return path or "(body)"
 
 

@@ -48,7 +48,7 @@ class LogoutRequest(BaseModel):
 class ApiKeyRequest(BaseModel):
     model_config = _REQUEST
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[Scope] = Field(default=["jobs:read", "jobs:write"], min_length=1, max_length=10)
+    scopes: list[Scope] = Field(default=["jobs:read", "jobs:write"], min_length=1, max_length=10, fail_fast=True)
     expires_at: Optional[Moment] = None
 
 

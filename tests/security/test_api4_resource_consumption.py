@@ -135,6 +135,42 @@ def test_oversized_fields_and_pages_are_refused(client, account):
     assert client.post("/v1/auth/token", json=huge_password).status_code == 422
 
 
+def _bad_numbers_body(count: int) -> bytes:
+    numbers = b",".join([b"true"] * count)
+    return b'{"type":"anomaly_detection","data":{"timestamps":[1],"metrics":{"cpu":[' + numbers + b"]}}}"
+
+
+def test_a_list_of_millions_of_bad_numbers_is_refused_naming_the_first(client, account):
+    response = client.post("/v1/jobs", data=_bad_numbers_body(1_900_000), headers=account.headers,
+                           content_type="application/json")
+    assert response.status_code == 422
+    assert [error["field"] for error in response.get_json()["errors"]] == ["data.metrics.cpu[0]"]
+
+
+def test_an_object_with_more_members_than_any_request_has_is_refused_before_validation(client):
+    crowded = {f"field{index}": 1 for index in range(300_000)}
+    response = client.post("/v1/auth/token", json=crowded)
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == [
+        {"field": "(body)", "message": "has 300000 members; no object in a request may have more than 1000"}]
+
+
+def test_a_job_with_too_many_metrics_is_refused_naming_the_crowded_object(client, account):
+    body = job_body(points=1)
+    body["data"]["metrics"] = {f"disk{index}": [1.0] for index in range(30_000)}
+    response = client.post("/v1/jobs", json=body, headers=account.headers)
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["field"] == "data.metrics"
+
+
+def test_twenty_problems_are_listed_and_the_rest_counted(client):
+    response = client.post("/v1/auth/token", json={f"field{index}": 1 for index in range(30)})
+    assert response.status_code == 422
+    problem = response.get_json()
+    assert len(problem["errors"]) == 20
+    assert "32 problems; the first 20 are listed" in problem["detail"]  # 30 unknown, email and password missing
+
+
 class _Collect(logging.Handler):
     def __init__(self):
         super().__init__(logging.WARNING)

@@ -77,6 +77,21 @@ def test_too_many_points_is_422(app, client, account):
     assert problem["errors"][0]["field"] == "data.timestamps"
 
 
+def test_more_metrics_than_a_job_may_hold_is_422(client, account):
+    body = job_body(points=2)
+    body["data"]["metrics"] = {f"disk{index}": [1.0, 2.0] for index in range(1001)}
+    problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
+    assert problem["errors"][0]["field"] == "data.metrics"
+
+
+def test_a_metric_name_over_255_characters_is_422_naming_it(client, account):
+    body = job_body(points=2)
+    body["data"]["metrics"] = {"m" * 256: [1.0, 2.0]}
+    problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
+    assert problem["errors"] == [{"field": f"data.metrics.{'m' * 256}[key]",
+                                  "message": "String should have at most 255 characters"}]
+
+
 def test_a_body_over_the_limit_is_413(app, client, account):
     limit = app.extensions["smartcompute"].settings.MAX_CONTENT_LENGTH
     response = client.post("/v1/jobs", data=b"[" + b"1," * (limit // 2) + b"1]", content_type="application/json",
