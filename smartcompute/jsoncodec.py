@@ -3,7 +3,7 @@ scores, used for the JSON columns and API responses alike. numpy numbers from th
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Iterator
 
 import orjson
 
@@ -39,3 +39,21 @@ def may_hold_nul(raw: bytes) -> bool:
     """False when no string parsed from this JSON can hold U+0000: JSON carries it only as the escape `\\u0000`
     (a raw NUL byte is not valid JSON). True may be a false alarm (an escaped backslash before `u0000`)."""
     return b"\\u0000" in raw
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def containers(document: Any) -> Iterator[tuple[dict | list, tuple]]:
+    """Every object and array of a parsed document, with its path from the top (member names and positions),
+    walked without recursion however deep it nests; an array of nothing but scalars is passed over in C."""
+    pending: list[tuple[Any, tuple]] = [(document, ())]
+    while pending:
+        value, path = pending.pop()
+        if not isinstance(value, (dict, list)):
+            continue
+        yield value, path
+        if isinstance(value, dict):
+            pending.extend((item, (*path, key)) for key, item in value.items() if type(item) not in _SCALARS)
+        elif not set(map(type, value)) <= _SCALARS:
+            pending.extend((item, (*path, index)) for index, item in enumerate(value) if type(item) not in _SCALARS)

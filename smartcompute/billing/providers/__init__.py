@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, Protocol
 
+from smartcompute import jsoncodec
+
 PAYMENT_STATUSES = ("pending", "confirmed", "failed", "expired", "refunded")
 
 
@@ -105,13 +107,9 @@ def load_json(raw_body: bytes, **options: Any) -> Any:
         value = json.loads(raw_body, **options)
     except RecursionError:
         raise TooDeeplyNested() from None
-    pending = [(value, 1)]  # walked without recursion, however deep
-    while pending:
-        item, depth = pending.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        if children and depth > MAX_JSON_DEPTH:
+    for container, path in jsoncodec.containers(value):
+        if container and len(path) >= MAX_JSON_DEPTH:  # a member or item below the deepest level allowed
             raise TooDeeplyNested()
-        pending.extend((child, depth + 1) for child in children)
     return value
 
 
