@@ -32,6 +32,8 @@ from functools import partial
 
 from gunicorn import util
 from gunicorn.http import errors
+from gunicorn.http.message import Request
+from gunicorn.http.unreader import IterUnreader
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from web import request_arrival
@@ -114,6 +116,17 @@ def read_ahead(parser) -> bytes:
     return ahead
 
 
+def refuses_head(conn: Connection, head: bytes) -> bool:
+    """Whether gunicorn's parser refuses `head` as the request thread will parse it: on this connection, as its
+    next request (the PROXY protocol line is read on the first alone)."""
+    number = conn.parser.req_count + 1 if conn.parser else 1
+    try:
+        Request(conn.cfg, IterUnreader([head]), conn.client, number)
+    except Exception:  # whatever the parser raises, the thread meets too, and answers it (handle_error)
+        return True
+    return False
+
+
 class ProblemThreadWorker(ThreadWorker):
     def init_process(self):
         from config import Settings  # checked already by gunicorn_conf.on_starting
@@ -193,8 +206,7 @@ class ProblemThreadWorker(ThreadWorker):
             return
         arrival.data += data
         try:
-            complete = request_arrival.is_complete(arrival, time.monotonic(), timeout=self.receive_timeout,
-                                                   body_limit=self.body_limit)
+            complete = self._is_whole(conn, arrival)
         except request_arrival.HeadTooLarge:
             self._let_go(conn, _HEAD_TOO_LARGE)
             return
@@ -211,6 +223,10 @@ class ProblemThreadWorker(ThreadWorker):
         conn.parser.unreader.unread(request_arrival.request_bytes(arrival))
         conn.received_whole = arrival.size is not None
         self.enqueue_req(conn)
+
+    def _is_whole(self, conn: Connection, arrival: request_arrival.Arrival) -> bool:
+        return request_arrival.is_complete(arrival, time.monotonic(), timeout=self.receive_timeout,
+                                           body_limit=self.body_limit, refuses_head=partial(refuses_head, conn))
 
     @staticmethod
     def _ask_for_body(conn: Connection, arrival: request_arrival.Arrival) -> None:
@@ -250,8 +266,7 @@ class ProblemThreadWorker(ThreadWorker):
         arrival = request_arrival.begin(time.monotonic(), self.receive_timeout)
         arrival.data += ahead
         try:
-            complete = request_arrival.is_complete(arrival, time.monotonic(), timeout=self.receive_timeout,
-                                                   body_limit=self.body_limit)
+            complete = self._is_whole(conn, arrival)
         except request_arrival.HeadTooLarge:
             complete = True  # gunicorn's parser refuses it, 431
         except request_arrival.BareLineFeed:

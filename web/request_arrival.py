@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 HEAD_LIMIT = 64 * 1024  # request line and header fields; more is refused (431), as nginx does past 32 KB
 BODY_MIN_BYTES_PER_SECOND = 10_000  # past the receive timeout, a body must keep arriving at this rate
@@ -60,26 +61,38 @@ def begin(now: float, timeout: float) -> Arrival:
     return Arrival(deadline=now + timeout, data=bytearray())
 
 
-def is_complete(arrival: Arrival, now: float, *, timeout: float, body_limit: int) -> bool:
+def is_complete(arrival: Arrival, now: float, *, timeout: float, body_limit: int,
+                refuses_head: Callable[[bytes], bool] | None = None) -> bool:
     """Whether `arrival` holds a whole request head and its body. A body longer than `body_limit` is not waited
     for (the app refuses it, 413, without reading it), nor is one framed in a way gunicorn refuses (it answers
     400 or 501). The first time the head is seen whole, the deadline moves to leave time for the body at the
-    minimum rate."""
+    minimum rate.
+
+    `refuses_head` is gunicorn's own parser, asked only when the head has come and its body is still to come: a
+    head it refuses for any reason (HTTP/1.0 with chunked, a malformed field beside a valid framing) is answered
+    at once, instead of after the receive timeout for a body that would never be read. Asking it for every
+    request would parse each head twice."""
     data = arrival.data
-    if arrival.head_end is None:
-        end = data.find(b"\r\n\r\n", 0, HEAD_LIMIT + 4)
-        if end < 0:
-            if len(data) >= HEAD_LIMIT + 4:
-                raise HeadTooLarge()
-            if _BARE_LINE_FEED.search(data):
-                raise BareLineFeed()
-            return False
-        arrival.head_end = end + 4
-        if _read_head(arrival, bytes(data[:end]).lower(), now, timeout=timeout, body_limit=body_limit):
-            return True
+    if arrival.head_end is not None:
+        return _body_complete(arrival, body_limit)
+    end = data.find(b"\r\n\r\n", 0, HEAD_LIMIT + 4)
+    if end < 0:
+        if len(data) >= HEAD_LIMIT + 4:
+            raise HeadTooLarge()
+        if _BARE_LINE_FEED.search(data):
+            raise BareLineFeed()
+        return False
+    arrival.head_end = end + 4
+    if _read_head(arrival, bytes(data[:end]).lower(), now, timeout=timeout, body_limit=body_limit):
+        return True
+    return _body_complete(arrival, body_limit) or (
+        refuses_head is not None and refuses_head(bytes(data[:arrival.head_end])))
+
+
+def _body_complete(arrival: Arrival, body_limit: int) -> bool:
     if arrival.size is None:
         return _chunked_body_complete(arrival, body_limit)
-    return len(data) >= arrival.size
+    return len(arrival.data) >= arrival.size
 
 
 def _read_head(arrival: Arrival, head: bytes, now: float, *, timeout: float, body_limit: int) -> bool:

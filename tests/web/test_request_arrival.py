@@ -92,6 +92,36 @@ def test_a_head_gunicorn_reads_a_body_for_waits_for_it_and_one_it_refuses_goes_a
     assert arrived(head) == [reads_a_body is not True]
 
 
+def gunicorn_refuses(head: bytes) -> bool:
+    return gunicorn_reads_a_body(head) is None
+
+
+# Heads whose framing alone reads as a body to wait for, refused by gunicorn for something else.
+REFUSED_BESIDE_A_FRAMING = [
+    b"POST /v1/jobs HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",  # chunked needs HTTP/1.1
+    HEAD + b"Bad Name: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+    HEAD + b"X-Note: a\x00b\r\nContent-Length: 20\r\n\r\n",
+    b"POST /v1/jobs HTTP/1.1 extra\r\nHost: x\r\nContent-Length: 20\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("head", REFUSED_BESIDE_A_FRAMING)
+def test_a_head_gunicorn_refuses_goes_at_once_even_when_its_framing_promises_a_body(head):
+    arrival = request_arrival.begin(0.0, timeout=20)
+    arrival.data += head
+    assert request_arrival.is_complete(arrival, 0.0, timeout=20, body_limit=LIMIT, refuses_head=gunicorn_refuses)
+
+
+def test_gunicorns_parser_is_asked_only_when_a_body_is_still_to_come():
+    asked = []
+    for request in [HEAD + b"\r\n", HEAD + b"Content-Length: 2\r\n\r\n{}", HEAD + b"Content-Length: 2\r\n\r\n"]:
+        arrival = request_arrival.begin(0.0, timeout=20)
+        arrival.data += request
+        request_arrival.is_complete(arrival, 0.0, timeout=20, body_limit=LIMIT,
+                                    refuses_head=lambda head: asked.append(head) or False)
+    assert asked == [HEAD + b"Content-Length: 2\r\n\r\n"]
+
+
 def test_an_answered_expect_100_continue_is_taken_out_of_what_the_thread_parses():
     arrival = request_arrival.begin(0.0, timeout=20)
     arrival.data += HEAD + b"Expect: 100-continue\r\nContent-Length: 2\r\n\r\n"
