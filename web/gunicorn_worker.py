@@ -1,8 +1,8 @@
 """gunicorn's request worker, answering the requests it cannot parse with problem+json too.
 
 A request line over gunicorn's limit, a malformed header or an unknown transfer coding never reaches Flask:
-gunicorn answers it itself, with an HTML page. This worker answers those in the API's one error format. The
-detail is fixed per kind of error and never echoes the request, which may be anything a client sent.
+gunicorn answers it itself, with an HTML page. This worker answers those in the API's one error format
+(web/unparsable.py).
 
 It also receives each request whole in its event loop before a request thread sees it (web/request_arrival.py),
 so slow clients hold no thread: one that has not sent its request in time is answered 408 and let go. And it
@@ -14,15 +14,17 @@ An answer its client is not ready to take is left for the event loop to send as 
 REQUEST_RECEIVE_TIMEOUT is let go. A connection whose client may still be sending a body the app refused
 unread (over MAX_CONTENT_LENGTH) is closed only once that client stops, so that it can read the answer.
 
-At its connection limit (`worker_connections`), or out of file descriptors, it stops accepting for a while and
-goes on serving the connections it has. gunicorn's own worker stopped reading them instead, and spun a core
-until a keep-alive ran out, or crashed on the failed accept, dropping every request in progress.
+At its connection limit (`worker_connections`), a newcomer takes the place of a connection that has waited over a
+second for a request: an idle keep-alive first, as nginx does, else the request that began arriving first (408).
+So clients that open connections and send nothing, or send their heads slowly (slowloris), cannot keep the others
+out for the whole receive timeout. With nothing to let go, or out of file descriptors, it stops accepting for a
+while and goes on serving the connections it has. gunicorn's own worker stopped reading them instead, and spun a
+core until a keep-alive ran out, or crashed on the failed accept, dropping every request in progress.
 """
 from __future__ import annotations
 
 import errno
 import io
-import json
 import os
 import selectors
 import socket
@@ -31,55 +33,19 @@ import time
 from functools import partial
 
 from gunicorn import util
-from gunicorn.http import errors
-from gunicorn.http.message import Request
-from gunicorn.http.unreader import IterUnreader
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from web import request_arrival
 from web.client_socket import ClientSocket, UnsentBudget
-from web.problems import PROBLEM_JSON, Problem, internal_error, problem_document, title_of
-from web.security import SECURITY_HEADERS
+from web.problems import Problem
+from web.unparsable import BARE_LINE_FEED, HEAD_TOO_LARGE, TOO_SLOW, problem_bytes, problem_for, refuses_head
 
-# (status, detail), by the parser's exception; the first match wins; no status: an internal error. Titles
-# and kinds are the API's own (web/problems.py).
-_UNPARSABLE = (
-    (errors.ConfigurationProblem, None, None),  # the server's settings, not the request, are at fault
-    (errors.LimitRequestLine, 414, "the request line is longer than this API accepts"),
-    (errors.LimitRequestHeaders, 431, "the request has more or larger header fields than this API accepts"),
-    (errors.UnsupportedTransferCoding, 501, "the request's transfer coding is not supported"),
-    (errors.ForbiddenProxyRequest, 403, "proxy requests from this address are refused"),
-    ((errors.InvalidHeader, errors.InvalidHeaderName, errors.ObsoleteFolding), 400,
-     "the request has a malformed header field"),
-    # the rest: a malformed request line, method, version, proxy line or scheme header
-    (errors.ParseException, 400, "the request is not valid HTTP/1.1"),
-)
-
-
-def problem_for(error: BaseException) -> Problem:
-    """The answer to an error gunicorn met before the app saw the request."""
-    status, detail = next(((status, detail) for classes, status, detail in _UNPARSABLE
-                           if isinstance(error, classes)), (None, None))
-    return Problem(status, detail) if status else internal_error()
-
-
-def problem_bytes(problem: Problem) -> bytes:
-    body = json.dumps(problem_document(problem, None)).encode()
-    headers = {"Connection": "close", "Content-Type": PROBLEM_JSON, "Content-Length": str(len(body)),
-               "Cache-Control": "no-store", **SECURITY_HEADERS}
-    head = f"HTTP/1.1 {problem.status} {title_of(problem.status)}\r\n" + "".join(
-        f"{name}: {value}\r\n" for name, value in headers.items())
-    return (head + "\r\n").encode("latin-1") + body
-
-
-_TOO_SLOW = Problem(408, "the request did not arrive in time")
-_HEAD_TOO_LARGE = Problem(431, "the request has more or larger header fields than this API accepts")
-_BARE_LINE_FEED = Problem(400, "the request's lines must end in CRLF")
 _RECEIVE_CHUNK = 65536
 # accept() failing for want of file descriptors or memory: pause accepting this long, as nginx does
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _ACCEPT_PAUSE_SECONDS = 0.5
 _NOT_READING = "closing a connection whose client took none of its answer for %s s"
+_REPLACEABLE_AFTER_SECONDS = 1.0  # at the connection limit, a connection waiting this long for a request gives way
 # Closing on a client still sending makes the kernel send a reset, which can destroy the answer before the client
 # reads it; such a client's input is read and dropped first while it keeps coming (as nginx's lingering_close).
 _LINGER_SECONDS, _LINGER_IDLE_SECONDS = 30, 5
@@ -116,17 +82,6 @@ def read_ahead(parser) -> bytes:
     return ahead
 
 
-def refuses_head(conn: Connection, head: bytes) -> bool:
-    """Whether gunicorn's parser refuses `head` as the request thread will parse it: on this connection, as its
-    next request (the PROXY protocol line is read on the first alone)."""
-    number = conn.parser.req_count + 1 if conn.parser else 1
-    try:
-        Request(conn.cfg, IterUnreader([head]), conn.client, number)
-    except Exception:  # whatever the parser raises, the thread meets too, and answers it (handle_error)
-        return True
-    return False
-
-
 class ProblemThreadWorker(ThreadWorker):
     def init_process(self):
         from config import Settings  # checked already by gunicorn_conf.on_starting
@@ -149,6 +104,8 @@ class ProblemThreadWorker(ThreadWorker):
                 super().accept(server, listener)
             else:
                 sock, client = listener.accept()
+                if self.nr_conns >= self.connection_limit:
+                    self._make_room()
                 client_socket = ClientSocket(sock, self.unsent_budget, send_timeout=self.receive_timeout)
                 self._gather(Connection(self.cfg, client_socket, client, server))
         except OSError as error:
@@ -167,9 +124,34 @@ class ProblemThreadWorker(ThreadWorker):
         with self._lock:
             self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn))
 
+    def _replaceable(self) -> TConn | None:
+        """At the connection limit, the connection a newcomer takes the place of, if one has waited long enough for
+        a request: the oldest idle keep-alive (no request is lost), else the request that began arriving first."""
+        if self._keep and self._keep[0].timeout - self.cfg.keepalive <= time.time() - _REPLACEABLE_AFTER_SECONDS:
+            return self._keep[0]
+        oldest = next(iter(self.arriving.items()), None)
+        if oldest is not None and oldest[1].began <= time.monotonic() - _REPLACEABLE_AFTER_SECONDS:
+            return oldest[0]
+        return None
+
+    def _make_room(self) -> None:
+        conn = self._replaceable()
+        if conn is None:  # what could give way when the listener was last checked has gone on: one over the limit
+            return
+        arrival = self.arriving.get(conn)
+        if arrival is not None:
+            self._let_go(conn, TOO_SLOW if arrival.data else None)
+            return
+        with self._lock:  # request threads only append to the keep-alives, so the oldest is still first
+            self._keep.popleft()
+            self.poller.unregister(conn.sock)
+        self._close(conn)
+
     def _accept_when_able(self) -> None:
-        """Listen while below the connection limit and not pausing; otherwise leave new clients in the backlog."""
-        able = self.nr_conns < self.connection_limit and time.monotonic() >= self.accept_resumes_at
+        """Listen while below the connection limit, or able to make room, and not pausing; otherwise leave new
+        clients in the backlog."""
+        able = ((self.nr_conns < self.connection_limit or self._replaceable() is not None)
+                and time.monotonic() >= self.accept_resumes_at)
         if able == self.accepting:
             return
         with self._lock:
@@ -208,10 +190,10 @@ class ProblemThreadWorker(ThreadWorker):
         try:
             complete = self._is_whole(conn, arrival)
         except request_arrival.HeadTooLarge:
-            self._let_go(conn, _HEAD_TOO_LARGE)
+            self._let_go(conn, HEAD_TOO_LARGE)
             return
         except request_arrival.BareLineFeed:
-            self._let_go(conn, _BARE_LINE_FEED)
+            self._let_go(conn, BARE_LINE_FEED)
             return
         if not complete:
             self._ask_for_body(conn, arrival)
@@ -364,7 +346,7 @@ class ProblemThreadWorker(ThreadWorker):
         super().murder_keepalived()
         now = time.monotonic()
         for conn, arrival in [(conn, arrival) for conn, arrival in self.arriving.items() if arrival.deadline <= now]:
-            self._let_go(conn, _TOO_SLOW if arrival.data else None)
+            self._let_go(conn, TOO_SLOW if arrival.data else None)
         with self._lock:
             not_reading = [conn for conn, (_, deadline) in self.sending.items() if deadline <= now]
             done_lingering = [conn for conn, deadlines in self.lingering.items() if min(deadlines) <= now]

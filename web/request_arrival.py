@@ -35,6 +35,7 @@ _BARE_LINE_FEED = re.compile(rb"(?<!\r)\n")
 class Arrival:
     """The bytes of one request so far, and the moment by which the rest must have come."""
 
+    began: float
     deadline: float
     data: bytearray
     size: int | None = None  # of the whole request, head and body, once known (a chunked body: once it has come)
@@ -58,7 +59,7 @@ class BareLineFeed(Exception):
 
 def begin(now: float, timeout: float) -> Arrival:
     """A request starts: a new connection, or the next one on a kept-alive connection."""
-    return Arrival(deadline=now + timeout, data=bytearray())
+    return Arrival(began=now, deadline=now + timeout, data=bytearray())
 
 
 def is_complete(arrival: Arrival, now: float, *, timeout: float, body_limit: int,
