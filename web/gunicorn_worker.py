@@ -14,12 +14,13 @@ An answer its client is not ready to take is left for the event loop to send as 
 REQUEST_RECEIVE_TIMEOUT is let go. A connection whose client may still be sending a body the app refused
 unread (over MAX_CONTENT_LENGTH) is closed only once that client stops, so that it can read the answer.
 
-At its connection limit (`worker_connections`), a newcomer takes the place of a connection that has waited over a
-second for a request: an idle keep-alive first, as nginx does, else the request that began arriving first (408).
-So clients that open connections and send nothing, or send their heads slowly (slowloris), cannot keep the others
-out for the whole receive timeout. With nothing to let go, or out of file descriptors, it stops accepting for a
-while and goes on serving the connections it has. gunicorn's own worker stopped reading them instead, and spun a
-core until a keep-alive ran out, or crashed on the failed accept, dropping every request in progress.
+At its connection limit (`worker_connections`), a newcomer takes the place of a connection that has kept the
+process waiting on its client for over a second (`_replaceable`): idle keep-alives go first, as nginx lets them.
+So clients that open connections and send nothing, send their requests slowly (slowloris, slow bodies) or read
+their answers slowly cannot keep the others out for the whole receive timeout. With nothing to let go, or out of
+file descriptors, it stops accepting for a while and goes on serving the connections it has. gunicorn's own
+worker stopped reading them instead, and spun a core until a keep-alive ran out, or crashed on the failed
+accept, dropping every request in progress.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ import socket
 import sys
 import time
 from functools import partial
+from typing import Callable
 
 from gunicorn import util
 from gunicorn.workers.gthread import TConn, ThreadWorker
@@ -124,26 +126,35 @@ class ProblemThreadWorker(ThreadWorker):
         with self._lock:
             self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn))
 
-    def _replaceable(self) -> TConn | None:
-        """At the connection limit, the connection a newcomer takes the place of, if one has waited long enough for
-        a request: the oldest idle keep-alive (no request is lost), else the request that began arriving first."""
-        if self._keep and self._keep[0].timeout - self.cfg.keepalive <= time.time() - _REPLACEABLE_AFTER_SECONDS:
-            return self._keep[0]
-        oldest = next(iter(self.arriving.items()), None)
-        if oldest is not None and oldest[1].began <= time.monotonic() - _REPLACEABLE_AFTER_SECONDS:
-            return oldest[0]
+    def _replaceable(self) -> Callable[[], None] | None:
+        """At the connection limit, how to let go of the connection a newcomer takes the place of: one that has kept
+        this process waiting on its client for over a second. First one whose answer is out and whose client is still
+        sending a refused body, then the oldest idle keep-alive (no request is lost either way), then the request
+        that began arriving first (408), then the answer whose client has taken nothing of it for longest."""
+        since = time.monotonic() - _REPLACEABLE_AFTER_SECONDS
+        with self._lock:  # request threads add to these
+            lingering = next(iter(self.lingering.items()), None)
+            idle = self._keep[0] if self._keep else None
+            reader = min(self.sending.items(), key=lambda item: item[1][1], default=None)
+        arrival = next(iter(self.arriving.items()), None)
+        if lingering and lingering[1][0] - _LINGER_SECONDS <= since:
+            return partial(self._end_lingering, lingering[0])
+        if idle and idle.timeout - self.cfg.keepalive <= time.time() - _REPLACEABLE_AFTER_SECONDS:
+            return partial(self._drop_idle, idle)
+        if arrival and arrival[1].began <= since:
+            return partial(self._let_go, arrival[0], TOO_SLOW if arrival[1].data else None)
+        if reader and reader[1][1] - self.receive_timeout <= since:
+            return partial(self._sent, reader[0], False)
         return None
 
     def _make_room(self) -> None:
-        conn = self._replaceable()
-        if conn is None:  # what could give way when the listener was last checked has gone on: one over the limit
-            return
-        arrival = self.arriving.get(conn)
-        if arrival is not None:
-            self._let_go(conn, TOO_SLOW if arrival.data else None)
-            return
-        with self._lock:  # request threads only append to the keep-alives, so the oldest is still first
-            self._keep.popleft()
+        let_go = self._replaceable()
+        if let_go is not None:  # else what could give way when the listener was last checked has gone on
+            let_go()
+
+    def _drop_idle(self, conn: TConn) -> None:
+        with self._lock:
+            self._keep.remove(conn)
             self.poller.unregister(conn.sock)
         self._close(conn)
 
