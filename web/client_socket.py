@@ -5,12 +5,16 @@ read attack: a tiny receive window, or many requests pipelined and never read) h
 again, and a handful of them stopped the API. Here a send takes only what the kernel accepts at once; the rest
 waits in the connection's `unsent` bytes, which the worker's event loop (web/gunicorn_worker.py) sends as the
 client reads, while the thread goes on to other requests. What all connections of a process may hold so is
-capped (`UnsentBudget`): past it, a thread waits for its client again, for at most the send timeout.
+capped (`UnsentBudget`): past three quarters of it, the event loop lets go of the readers that have taken nothing
+for longest, and past it a thread waits for its client again, for at most the send timeout.
 """
 from __future__ import annotations
 
 import socket
 import threading
+from typing import Iterable, TypeVar
+
+T = TypeVar("T")
 
 
 class UnsentBudget:
@@ -29,6 +33,22 @@ class UnsentBudget:
     def give_back(self, size: int) -> None:
         with self._lock:
             self.held -= size
+
+    @property
+    def crowded(self) -> bool:
+        return self.held > self.limit * 3 // 4
+
+    def crowding(self, readers: Iterable[tuple[T, float, int]], idle_before: float) -> list[T]:
+        """Past three quarters of the budget, the readers (each: who, when it last took anything, bytes it leaves
+        unsent) that have taken nothing since before `idle_before`, longest first, enough to bring it back under.
+        Let go, they make room before a request thread has to wait for one of them."""
+        excess, chosen = self.held - self.limit * 3 // 4, []
+        for reader, last_taken, unsent in sorted(readers, key=lambda reader: reader[1]):
+            if excess <= 0 or last_taken > idle_before:
+                break
+            chosen.append(reader)
+            excess -= unsent
+        return chosen
 
 
 class ClientSocket:

@@ -1,26 +1,19 @@
-"""gunicorn's request worker, answering the requests it cannot parse with problem+json too.
+"""gunicorn's threaded request worker, made to hold up against slow, hostile and crowding clients.
 
-A request line over gunicorn's limit, a malformed header or an unknown transfer coding never reaches Flask:
-gunicorn answers it itself, with an HTML page. This worker answers those in the API's one error format
-(web/unparsable.py).
-
-It also receives each request whole in its event loop before a request thread sees it (web/request_arrival.py),
-so slow clients hold no thread: one that has not sent its request in time is answered 408 and let go. And it
-answers the requests a client sends without waiting for the answers (HTTP/1.1 pipelining), which gunicorn's own
-threaded worker leaves unanswered until the keep-alive timeout closes the connection.
-
-An answer its client is not ready to take is left for the event loop to send as the client reads
-(web/client_socket.py), so slow readers hold no thread either; one that takes no part of its answer within
-REQUEST_RECEIVE_TIMEOUT is let go. A connection whose client may still be sending a body the app refused
-unread (over MAX_CONTENT_LENGTH) is closed only once that client stops, so that it can read the answer.
-
-At its connection limit (`worker_connections`), a newcomer takes the place of a connection that has kept the
-process waiting on its client for over a second (`_replaceable`): idle keep-alives go first, as nginx lets them.
-So clients that open connections and send nothing, send their requests slowly (slowloris, slow bodies) or read
-their answers slowly cannot keep the others out for the whole receive timeout. With nothing to let go, or out of
-file descriptors, it stops accepting for a while and goes on serving the connections it has. gunicorn's own
-worker stopped reading them instead, and spun a core until a keep-alive ran out, or crashed on the failed
-accept, dropping every request in progress.
+- Requests gunicorn cannot parse are answered in the API's one error format (web/unparsable.py), not HTML.
+- Each request is gathered whole in the event loop before a thread sees it (web/request_arrival.py), so slow
+  senders (slowloris, slow bodies) hold no thread; one not sent within REQUEST_RECEIVE_TIMEOUT is answered 408.
+- Requests sent without waiting for the answers (HTTP/1.1 pipelining) are answered in order; gunicorn's own worker
+  left them unanswered until the keep-alive ran out.
+- An answer its client is not ready to take is sent by the event loop as the client reads (web/client_socket.py),
+  so slow readers hold no thread either; one that takes none of it within REQUEST_RECEIVE_TIMEOUT is let go.
+- A connection whose client may still be sending a body the app refused unread is closed only once that client
+  stops, so that it can read the answer.
+- At the connection limit (`worker_connections`), a newcomer takes the place of a connection that has kept the
+  process waiting on its client for over a second (`_replaceable`), idle keep-alives first, as nginx lets them go;
+  past three quarters of the answer budget, the readers idle longest are let go. With nothing to let go, or out of
+  file descriptors, it stops accepting for a while and serves the connections it has: gunicorn's own worker spun
+  a core instead, or crashed on the failed accept, dropping every request in progress.
 """
 from __future__ import annotations
 
@@ -47,11 +40,10 @@ _RECEIVE_CHUNK = 65536
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _ACCEPT_PAUSE_SECONDS = 0.5
 _NOT_READING = "closing a connection whose client took none of its answer for %s s"
-_REPLACEABLE_AFTER_SECONDS = 1.0  # at the connection limit, a connection waiting this long for a request gives way
+_CROWDED_PATIENCE_SECONDS = 1.0  # at the connection limit or past the answer budget, how long a client is waited on
 # Closing on a client still sending makes the kernel send a reset, which can destroy the answer before the client
 # reads it; such a client's input is read and dropped first while it keeps coming (as nginx's lingering_close).
 _LINGER_SECONDS, _LINGER_IDLE_SECONDS = 30, 5
-_UNSENT_LIMIT = 64 * 1024 * 1024  # bytes of answers a process holds for slow readers; past it, threads wait
 
 
 class Connection(TConn):
@@ -91,7 +83,7 @@ class ProblemThreadWorker(ThreadWorker):
         settings = Settings.from_env()
         self.receive_timeout, self.body_limit = settings.REQUEST_RECEIVE_TIMEOUT, settings.MAX_CONTENT_LENGTH
         self.arriving: dict[TConn, request_arrival.Arrival] = {}
-        self.unsent_budget = UnsentBudget(_UNSENT_LIMIT)
+        self.unsent_budget = UnsentBudget(settings.UNSENT_ANSWERS_LIMIT)
         self.sending: dict[Connection, tuple[bool, float]] = {}  # answers being sent: (keep-alive, deadline)
         self.lingering: dict[Connection, tuple[float, float]] = {}  # closing: (deadline, idle deadline)
         # The event loop always waits on the sockets it holds (gunicorn's stops at worker_connections); the
@@ -108,7 +100,7 @@ class ProblemThreadWorker(ThreadWorker):
                 sock, client = listener.accept()
                 if self.nr_conns >= self.connection_limit:
                     self._make_room()
-                client_socket = ClientSocket(sock, self.unsent_budget, send_timeout=self.receive_timeout)
+                client_socket = ClientSocket(sock, self.unsent_budget, send_timeout=_CROWDED_PATIENCE_SECONDS)
                 self._gather(Connection(self.cfg, client_socket, client, server))
         except OSError as error:
             if error.errno in _OUT_OF_RESOURCES:
@@ -131,7 +123,7 @@ class ProblemThreadWorker(ThreadWorker):
         this process waiting on its client for over a second. First one whose answer is out and whose client is still
         sending a refused body, then the oldest idle keep-alive (no request is lost either way), then the request
         that began arriving first (408), then the answer whose client has taken nothing of it for longest."""
-        since = time.monotonic() - _REPLACEABLE_AFTER_SECONDS
+        since = time.monotonic() - _CROWDED_PATIENCE_SECONDS
         with self._lock:  # request threads add to these
             lingering = next(iter(self.lingering.items()), None)
             idle = self._keep[0] if self._keep else None
@@ -139,7 +131,7 @@ class ProblemThreadWorker(ThreadWorker):
         arrival = next(iter(self.arriving.items()), None)
         if lingering and lingering[1][0] - _LINGER_SECONDS <= since:
             return partial(self._end_lingering, lingering[0])
-        if idle and idle.timeout - self.cfg.keepalive <= time.time() - _REPLACEABLE_AFTER_SECONDS:
+        if idle and idle.timeout - self.cfg.keepalive <= time.time() - _CROWDED_PATIENCE_SECONDS:
             return partial(self._drop_idle, idle)
         if arrival and arrival[1].began <= since:
             return partial(self._let_go, arrival[0], TOO_SLOW if arrival[1].data else None)
@@ -245,7 +237,8 @@ class ProblemThreadWorker(ThreadWorker):
         try:
             return super().handle_request(req, conn)
         except TimeoutError:  # past the unsent budget, a client took none of its answer in time (client_socket)
-            self.log.info(_NOT_READING, self.receive_timeout)
+            self.log.warning(_NOT_READING + " with the answers held for slow readers at their limit",
+                             _CROWDED_PATIENCE_SECONDS)
             return False
 
     def _request_sent_early(self, conn: Connection) -> bool:
@@ -360,10 +353,21 @@ class ProblemThreadWorker(ThreadWorker):
             self._let_go(conn, TOO_SLOW if arrival.data else None)
         with self._lock:
             not_reading = [conn for conn, (_, deadline) in self.sending.items() if deadline <= now]
+            crowding = self.unsent_budget.crowding(
+                [(conn, deadline - self.receive_timeout, len(conn.sock.unsent))
+                 for conn, (_, deadline) in self.sending.items()], now - _CROWDED_PATIENCE_SECONDS,
+            ) if self.unsent_budget.crowded else []
             done_lingering = [conn for conn, deadlines in self.lingering.items() if min(deadlines) <= now]
         for conn in not_reading:
             self.log.info(_NOT_READING, self.receive_timeout)
             self._sent(conn, keepalive=False)
+        if crowding:
+            self.log.warning("letting go of %d clients that took none of their answers for %s s, with %d bytes of "
+                             "answers held (UNSENT_ANSWERS_LIMIT %d)", len(crowding), _CROWDED_PATIENCE_SECONDS,
+                             self.unsent_budget.held, self.unsent_budget.limit)
+        for conn in crowding:
+            if conn in self.sending:
+                self._sent(conn, keepalive=False)
         for conn in done_lingering:
             self._end_lingering(conn)
         self._accept_when_able()

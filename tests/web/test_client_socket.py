@@ -53,3 +53,22 @@ def test_closing_the_connection_gives_its_unsent_bytes_back_to_the_budget(pair):
     assert budget.held > 0
     sending.close()
     assert budget.held == 0
+
+
+def test_a_crowded_budget_lets_go_of_the_readers_idle_longest_until_it_is_back_under_three_quarters():
+    budget = UnsentBudget(limit=1000)
+    budget.take(900)
+    readers = [("recent", 9.5, 300), ("oldest", 1.0, 100), ("older", 2.0, 100), ("old", 5.0, 300)]
+    assert budget.crowded and budget.crowding(readers, idle_before=9.0) == ["oldest", "older"]
+
+
+def test_readers_that_took_something_lately_are_kept_however_crowded_the_budget():
+    budget = UnsentBudget(limit=1000)
+    budget.take(1000)
+    assert budget.crowding([("recent", 9.5, 1000)], idle_before=9.0) == []
+
+
+def test_a_budget_within_three_quarters_lets_go_of_no_one():
+    budget = UnsentBudget(limit=1000)
+    budget.take(750)
+    assert not budget.crowded and budget.crowding([("oldest", 1.0, 750)], idle_before=9.0) == []

@@ -3,6 +3,7 @@ connection that has waited over a second for a request; with none such, or out o
 accepting for a while and goes on serving the connections it holds (web/gunicorn_worker.py)."""
 from __future__ import annotations
 
+import re
 import socket
 import time
 from contextlib import ExitStack
@@ -89,18 +90,37 @@ def test_at_its_connection_limit_a_client_that_takes_none_of_its_answer_gives_wa
         time.sleep(1.5)
         started = time.monotonic()
         assert health_status(server.port) == 200 and time.monotonic() - started < 1
-        let_go = 0
-        for reader in readers:
-            reader.settimeout(0.5)
-            try:
-                while reader.recv(65536):
-                    pass
-                let_go += 1
-            except ConnectionResetError:  # closed with its requests unread
-                let_go += 1
-            except TimeoutError:  # still being answered
-                pass
+        let_go = sum(gone(reader) for reader in readers)
     assert let_go == 1
+
+
+def test_past_three_quarters_of_the_answer_budget_the_readers_that_took_nothing_for_longest_are_let_go(
+        base_env, tmp_path):
+    """Slow readers can fill the answers a process holds for them before they fill its connections; let go early,
+    they never make a request thread wait for one of them."""
+    env = {**base_env, "UNSENT_ANSWERS_LIMIT": str(1024 * 1024), "REQUEST_RECEIVE_TIMEOUT": "60"}
+    with gunicorn_server(env, tmp_path) as server, ExitStack() as stack:
+        for _ in range(30):  # past what the kernel takes, each leaves part of an 80 KB answer with the process
+            reader_with_a_tiny_window(stack, server.port, OPENAPI * 30)
+            time.sleep(0.1)
+        started = time.monotonic()
+        assert health_status(server.port) == 200 and time.monotonic() - started < 1
+        log = (tmp_path / "gunicorn.log").read_text()
+    assert re.search(r"letting go of \d+ clients that took none of their answers for 1.0 s", log)
+    assert "at their limit" not in log  # no request thread waited
+
+
+def gone(reader: socket.socket) -> bool:
+    """Whether the server has closed a reader's connection: what it still had on the way is read first."""
+    reader.settimeout(0.5)
+    try:
+        while reader.recv(65536):
+            pass
+    except ConnectionResetError:  # closed with its requests unread
+        return True
+    except TimeoutError:  # still being answered
+        return False
+    return True
 
 
 def test_out_of_file_descriptors_the_api_pauses_accepting_instead_of_restarting(base_env, tmp_path):
