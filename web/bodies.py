@@ -34,8 +34,10 @@ def read_json(model: type[Model]) -> Model:
         parsed = model.model_validate_json(raw)
     except ValidationError as error:
         count = error.error_count()
-        if count == 1 and error.errors()[0]["type"] == "json_invalid":  # a body that does not parse has no other
-            raise Problem(400, "the body is not valid JSON", kind="malformed-json") from None
+        if count == 1 and (first := error.errors()[0])["type"] == "json_invalid":  # a body that does not parse
+            # has no other error; the parser says where it stopped and why, never quoting the body
+            reason = first["msg"].removeprefix("Invalid JSON: ")
+            raise Problem(400, f"the body is not valid JSON: {reason}", kind="malformed-json") from None
         listed = f" ({count} problems; the first {_MOST_ERRORS} are listed)" if count > _MOST_ERRORS else ""
         raise Problem(422, f"the request does not match the schema{listed}", kind="validation-error",
                       errors=field_errors(error, most=_MOST_ERRORS)) from None
@@ -45,18 +47,23 @@ def read_json(model: type[Model]) -> Model:
 
 
 def _parsed(raw: bytes) -> Any:
+    """The document; ValueError if it does not parse."""
     try:
         return jsoncodec.loads(raw)
     except ValueError:  # orjson refuses a number beyond a double, which is the schema's to judge (422, not 400)
         pass
     try:
         return json.loads(raw)
-    except (ValueError, RecursionError):
-        raise Problem(400, "the body is not valid JSON", kind="malformed-json") from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _refuse_crowded_objects(raw: bytes) -> None:
-    for container, path in jsoncodec.containers(_parsed(raw)):
+    try:
+        document = _parsed(raw)
+    except ValueError:  # the schema's parser refuses it next, and says where (400)
+        return
+    for container, path in jsoncodec.containers(document):
         if isinstance(container, dict) and len(container) > MAX_MEMBERS:
             field = field_path(path)
             message = f"has {len(container)} members; no object in a request may have more than {MAX_MEMBERS}"

@@ -25,6 +25,17 @@ def test_malformed_json_is_400(client, account):
     assert_problem(response, 400)
 
 
+@pytest.mark.parametrize("body, reason", [
+    ('{"type": "anomaly_detection", "data": {', "EOF while parsing an object at line 1 column 39"),
+    ("[" * 1000 + "]" * 1000, "recursion limit exceeded"),
+    (" " * (70 * 1024) + "{]", "at line 1 column 71682"),  # large enough for the member check, which lets it by
+], ids=["cut short", "nested too deeply", "large"])
+def test_a_body_that_does_not_parse_is_400_saying_where_and_why(client, account, body, reason):
+    response = client.post("/v1/jobs", data=body, content_type="application/json", headers=account.headers)
+    detail = assert_problem(response, 400)["detail"]
+    assert detail.startswith("the body is not valid JSON: ") and reason in detail
+
+
 def test_wrong_content_type_is_415(client, account):
     response = client.post("/v1/jobs", data=json.dumps(job_body()), content_type="text/plain", headers=account.headers)
     assert_problem(response, 415)
