@@ -1,4 +1,5 @@
-"""The reference pipeline a tutorial would write: POST inserts a row and publishes a task; the task inserts a result.
+"""The reference pipeline a tutorial would write: POST inserts a row and publishes a task; the task inserts a result;
+GET reads the job's status back.
 
 No auth, no validation, no analysis, Celery's defaults. The job benchmark runs it under the same gunicorn and
 Celery settings as the real API and workers, so the gap between the two is what the real work costs.
@@ -96,5 +97,16 @@ def create_app() -> Flask:
                                {"id": job_id, "payload": json.dumps(payload)})
         process_job.delay(job_id)
         return {"id": job_id, "status": "queued"}, 202
+
+    @app.get("/jobs/<uuid:job_id>")
+    def status(job_id: uuid.UUID):
+        with _engine().connect() as connection:
+            row = connection.execute(text(
+                "SELECT j.created_at, r.status, r.finished_at FROM bare_jobs j"
+                " LEFT JOIN bare_results r ON r.job_id = j.id WHERE j.id = :id"), {"id": job_id}).one_or_none()
+        if row is None:
+            return {"error": "no such job"}, 404
+        return {"id": str(job_id), "status": row.status or "queued", "created_at": row.created_at.isoformat(),
+                "finished_at": row.finished_at and row.finished_at.isoformat()}
 
     return app

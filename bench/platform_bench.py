@@ -10,7 +10,8 @@ starts the real API (gunicorn) and workers (celery), and for each broker measure
   (b) the same for `bench/bare_pipeline.py` under the same gunicorn and celery settings, both pipelines up at
       once and measured in turns (bare, real, real, bare; half the jobs each), so drift in the machine's
       speed weighs on both alike;
-  (c) POST and GET /v1/jobs latency at a fixed 100 requests/s (open loop, from the scheduled send time);
+  (c) POST and GET /v1/jobs latency at a fixed 100 requests/s (open loop, from the scheduled send time), and
+      the bare pipeline's POST and GET latency at the same rate, as the reference on this machine;
   (d) resident memory of every API and worker process afterwards.
 Everything it created is removed at the end. See bench/README.md, "Job platform".
 """
@@ -36,6 +37,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from bench import bare_pipeline, load, procs
+from bench.platform_report import report
 from config.plans import DEFAULT_PLANS
 from tests.support import free_port, job_body, migrate
 
@@ -45,7 +47,6 @@ RABBITMQ_URL = os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.
 REAL_API, REAL_WORKERS, REAL_QUEUE = "web:create_app()", "workers", "core-analysis"
 BARE_API, BARE_WORKERS = "bench.bare_pipeline:create_app()", "bench.bare_pipeline:celery_app"
 CPU_COMPONENTS = {"postgres": "postgres", "rabbitmq": "beam.smp", "redis": "redis-server"}
-TARGETS = {"ratio": 0.60, "post_p99_ms": 25.0, "get_p99_ms": 10.0, "worker_rss_mib": 150.0}
 
 
 @dataclass(frozen=True)
@@ -258,9 +259,16 @@ class Submitter:
 def new_submitter(bench: Bench, *, bare: bool) -> Submitter:
     if bare:
         bare_pipeline.clear_tables(bench.engine)
-        return Submitter("/jobs", {}, BARE_COUNT, {})
+        return submitter_of({}, bare=True)
     key, account = new_api_key(bench.engine)
-    return Submitter("/v1/jobs", {"X-API-Key": key}, REAL_COUNT, {"account": account})
+    return submitter_of({"api_key": key, "account": account}, bare=False)
+
+
+def submitter_of(turn: dict, *, bare: bool) -> Submitter:
+    """The submitter of a turn (its API key and account): its jobs are counted with the turn's."""
+    if bare:
+        return Submitter("/jobs", {}, BARE_COUNT, {})
+    return Submitter("/v1/jobs", {"X-API-Key": turn["api_key"]}, REAL_COUNT, {"account": turn["account"]})
 
 
 def throughput(bench: Bench, opts: Options, base_url: str, meter: CpuMeter, *, bare: bool,
@@ -290,7 +298,7 @@ TURNS = ("bare", "real", "real", "bare")
 
 
 def measure_broker(bench: Bench, opts: Options, broker: str, body: bytes) -> dict:
-    """Both pipelines up at once; warm each, then the ABBA turns; then latency (real) and memory (both)."""
+    """Both pipelines up at once; warm each, then the ABBA turns; then latency and memory (both)."""
     with pipeline(bench, opts, broker, bare=True) as (bare_url, (bare_worker, bare_api)), \
             pipeline(bench, opts, broker, bare=False) as (real_url, (real_worker, real_api)):
         database = make_url(bench.database_url).database
@@ -308,7 +316,9 @@ def measure_broker(bench: Bench, opts: Options, broker: str, body: bytes) -> dic
         for kind, result in results.items():
             if not result["accepted"]:
                 raise RuntimeError(f"{kind} {broker}: no job was accepted: {result['http_errors']}")
-        results["real"]["latency"] = latency(bench, opts, real_url, body, turns["real"][-1])
+        for kind, figures in latency(bench, opts, {"bare": bare_url, "real": real_url}, body,
+                                     {kind: measured[-1] for kind, measured in turns.items()}).items():
+            results[kind]["latency"] = figures
         results["bare"]["rss_mib"] = {"api": bare_api.rss_mib(), "worker": bare_worker.rss_mib()}
         results["real"]["rss_mib"] = {"api": real_api.rss_mib(), "worker": real_worker.rss_mib()}
     return results
@@ -331,65 +341,41 @@ def combined(turns: list[dict]) -> dict:
     }
 
 
-def latency(bench: Bench, opts: Options, base_url: str, body: bytes, measured: dict) -> dict:
-    """POST, then GET, each at a fixed `opts.rate` for `opts.latency_seconds`, open loop."""
+def latency(bench: Bench, opts: Options, urls: dict[str, str], body: bytes, last_turns: dict[str, dict]) -> dict:
+    """Each pipeline's POSTs, then GETs of its finished jobs, at a fixed `opts.rate` for `opts.latency_seconds`,
+    open loop: {kind: {"post": ..., "get": ...}}.
+
+    The bare pipeline's figures are the reference for the real one's: what a tutorial's endpoints reach on this
+    machine in this run. POST rounds go bare then real, GET rounds real then bare, so a steady drift in the VM's
+    speed weighs on both alike; each POST round's jobs finish before the next round starts."""
     count = int(opts.rate * opts.latency_seconds)
-    headers = {"X-API-Key": measured["api_key"]}
-    job_ids = measured["job_ids"]
-    post = load.open_loop(base_url, headers, rate=opts.rate, count=count, request=lambda client, i: client.request(
-        "POST", "/v1/jobs", data=body, headers={"Content-Type": "application/json"}))
-    # Let the workers finish what the POST phase queued, so the GETs read a settled system.
-    wait_for_jobs(bench.engine, REAL_COUNT, {"account": measured["account"]},
-                  measured["accepted"] + len(post.latencies_ms), 120)
-    get = load.open_loop(base_url, headers, rate=opts.rate, count=count,
-                         request=lambda client, i: client.request("GET", f"/v1/jobs/{job_ids[i % len(job_ids)]}"))
-    return {name: {"requests": count, "ok": len(run.latencies_ms), "errors": run.errors,
-                   "p50_ms": _round(run.percentile(50)), "p95_ms": _round(run.percentile(95)),
-                   "p99_ms": _round(run.percentile(99)), "max_ms": _round(max(run.latencies_ms, default=None)),
-                   "generator_lag_max_ms": round(run.lag_ms_max, 2)}
-            for name, run in (("post", post), ("get", get))}
+    submitters = {kind: submitter_of(turn, bare=kind == "bare") for kind, turn in last_turns.items()}
+    measured: dict[str, dict] = {"bare": {}, "real": {}}
+    for kind in ("bare", "real"):
+        submitter = submitters[kind]
+        post = load.open_loop(urls[kind], submitter.headers, rate=opts.rate, count=count,
+                              request=lambda client, i, path=submitter.path: client.request(
+                                  "POST", path, data=body, headers={"Content-Type": "application/json"}))
+        wait_for_jobs(bench.engine, submitter.count_sql, submitter.params,
+                      last_turns[kind]["accepted"] + len(post.latencies_ms), 120)
+        measured[kind]["post"] = _latency_figures(post, count)
+    for kind in ("real", "bare"):
+        paths = [f"{submitters[kind].path}/{job_id}" for job_id in last_turns[kind]["job_ids"]]
+        get = load.open_loop(urls[kind], submitters[kind].headers, rate=opts.rate, count=count,
+                             request=lambda client, i, paths=paths: client.request("GET", paths[i % len(paths)]))
+        measured[kind]["get"] = _latency_figures(get, count)
+    return measured
+
+
+def _latency_figures(run: load.OpenLoopResult, count: int) -> dict:
+    return {"requests": count, "ok": len(run.latencies_ms), "errors": run.errors,
+            "p50_ms": _round(run.percentile(50)), "p95_ms": _round(run.percentile(95)),
+            "p99_ms": _round(run.percentile(99)), "max_ms": _round(max(run.latencies_ms, default=None)),
+            "generator_lag_max_ms": round(run.lag_ms_max, 2)}
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
-
-
-# --- reporting ----------------------------------------------------------------------------------------
-
-def report(results: dict, opts: Options, loop_seconds: tuple[float, float]) -> str:
-    lines = [f"job platform benchmark: {opts.jobs} jobs, {opts.clients} clients, gunicorn {opts.web_workers}x"
-             f"{opts.web_threads} threads, celery concurrency {opts.concurrency}, {os.cpu_count()} CPUs"
-             + "".join(f", {name}={value}" for name, value in opts.extra_env.items()),
-             f"machine speed: a fixed Python loop took {loop_seconds[0]:.2f} s before and {loop_seconds[1]:.2f} s "
-             "after the run (lower is faster; see bench/README.md)", ""]
-    lines.append(f"{'broker':9} {'pipeline':8} {'jobs/s':>7} {'ok':>5} {'fail':>4}  "
-                 f"CPU ms/job: {'api':>5} {'worker':>6} {'pg':>5} {'broker':>6} {'loadgen':>7}  busy  other")
-    for broker, result in results.items():
-        for kind in ("bare", "real"):
-            row = result[kind]
-            cpu = row["cpu_ms_per_job"]
-            lines.append(f"{broker:9} {kind:8} {row['jobs_per_second']:7.1f} {row['succeeded']:5} {row['failed']:4}  "
-                         f"{'':11} {cpu['api']:5.2f} {cpu['worker']:6.2f} {cpu['postgres']:5.2f} "
-                         f"{cpu['broker']:6.2f} {cpu['loadgen']:7.2f}  {row['machine_cpu_busy']:4.0%}  "
-                         f"{row['other_cpu_share']:4.0%}")
-        lines.append(f"{'':9} {'ratio':8} {result['ratio']:7.0%}  (target >= {TARGETS['ratio']:.0%}); turns in "
-                     f"order {' '.join(TURNS)}: bare {result['bare']['turns_jobs_per_second']}, "
-                     f"real {result['real']['turns_jobs_per_second']} jobs/s")
-    lines += ["", f"latency at {opts.rate:g} req/s, open loop ({int(opts.rate * opts.latency_seconds)} requests each):"]
-    for broker, result in results.items():
-        for name in ("post", "get"):
-            row = result["real"]["latency"][name]
-            target = TARGETS[f"{name}_p99_ms"]
-            lines.append(f"  {broker:9} {name.upper():4} p50 {row['p50_ms']:6.2f}  p95 {row['p95_ms']:6.2f}  "
-                         f"p99 {row['p99_ms']:6.2f} ms (target <= {target:g})  max {row['max_ms']:.1f}  "
-                         f"errors {sum(row['errors'].values())}")
-    lines += ["", "resident memory after the run (MiB):"]
-    for broker, result in results.items():
-        for kind in ("bare", "real"):
-            for role, rss in result[kind]["rss_mib"].items():
-                values = " ".join(f"{key.split(':')[0]} {value:.0f}" for key, value in rss.items())
-                lines.append(f"  {broker:9} {kind:5} {role:7} {values}")
-    return "\n".join(lines)
 
 
 def run(opts: Options) -> dict:
@@ -398,7 +384,7 @@ def run(opts: Options) -> dict:
     with bench_environment(opts.extra_env) as bench:
         for broker in opts.brokers:
             measured = measure_broker(bench, opts, broker, body)
-            results[broker] = {**measured, "ratio": round(measured["real"]["jobs_per_second"]
+            results[broker] = {**measured, "turn_order": list(TURNS), "ratio": round(measured["real"]["jobs_per_second"]
                                                           / max(measured["bare"]["jobs_per_second"], 1e-9), 3)}
     return results
 
