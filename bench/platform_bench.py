@@ -256,19 +256,19 @@ class Submitter:
     params: dict[str, str]
 
 
+BARE_SUBMITTER = Submitter("/jobs", {}, BARE_COUNT, {})
+
+
+def real_submitter(api_key: str, account: str) -> Submitter:
+    """Posts with this API key; the jobs counted are its account's."""
+    return Submitter("/v1/jobs", {"X-API-Key": api_key}, REAL_COUNT, {"account": account})
+
+
 def new_submitter(bench: Bench, *, bare: bool) -> Submitter:
     if bare:
         bare_pipeline.clear_tables(bench.engine)
-        return submitter_of({}, bare=True)
-    key, account = new_api_key(bench.engine)
-    return submitter_of({"api_key": key, "account": account}, bare=False)
-
-
-def submitter_of(turn: dict, *, bare: bool) -> Submitter:
-    """The submitter of a turn (its API key and account): its jobs are counted with the turn's."""
-    if bare:
-        return Submitter("/jobs", {}, BARE_COUNT, {})
-    return Submitter("/v1/jobs", {"X-API-Key": turn["api_key"]}, REAL_COUNT, {"account": turn["account"]})
+        return BARE_SUBMITTER
+    return real_submitter(*new_api_key(bench.engine))
 
 
 def throughput(bench: Bench, opts: Options, base_url: str, meter: CpuMeter, *, bare: bool,
@@ -349,7 +349,8 @@ def latency(bench: Bench, opts: Options, urls: dict[str, str], body: bytes, last
     machine in this run. POST rounds go bare then real, GET rounds real then bare, so a steady drift in the VM's
     speed weighs on both alike; each POST round's jobs finish before the next round starts."""
     count = int(opts.rate * opts.latency_seconds)
-    submitters = {kind: submitter_of(turn, bare=kind == "bare") for kind, turn in last_turns.items()}
+    submitters = {"bare": BARE_SUBMITTER,
+                  "real": real_submitter(last_turns["real"]["api_key"], last_turns["real"]["account"])}
     measured: dict[str, dict] = {"bare": {}, "real": {}}
     for kind in ("bare", "real"):
         submitter = submitters[kind]
