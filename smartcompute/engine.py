@@ -47,10 +47,17 @@ def analyze(
         result, new_baseline = analyze_anomalies(telemetry, baseline, keep_state=learn)
         return Analysis(result, new_baseline)
     if job_type == "threat_analysis":
-        return Analysis(analyze_threats(telemetry), None)
+        return Analysis(_with_warnings(analyze_threats(telemetry.in_time_order()), telemetry), None)
     if job_type == "performance_analysis":
-        return Analysis(analyze_performance(telemetry), None)
+        return Analysis(_with_warnings(analyze_performance(telemetry.in_time_order()), telemetry), None)
     raise InvalidTelemetry([("type", f"unknown job type {job_type!r}")])
+
+
+def _with_warnings(result: dict[str, Any], telemetry: Telemetry) -> dict[str, Any]:
+    """Analyses of spans read the rows in time order; what was odd about the order is still said."""
+    if telemetry.warnings:
+        result["warnings"] = list(telemetry.warnings)
+    return result
 
 
 def learns_baseline(job_type: str) -> bool:

@@ -6,9 +6,11 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
-from smartcompute.detection.anomaly import AnomalyDetector
 from smartcompute.detection.csv_series import BadSeriesFile, read_series
+from smartcompute.detection.metric_stream import MetricStream, onset_threshold
+from smartcompute.detection.telemetry import order_warnings
 
 
 @click.command("detect")
@@ -20,8 +22,10 @@ def detect(inputs: tuple[Path, ...], output_dir: Path) -> None:
     """Score each INPUT (a timestamp,value CSV file, or a directory searched for *.csv).
 
     Writes OUTPUT_DIR/<path relative to the directory given>/<name> with columns
-    timestamp,value,anomaly_score. A bad file is reported on stderr and skipped;
-    the exit status is 1 if any file failed.
+    timestamp,value,anomaly_score (0.5 and above: an incident's onset). Rows
+    that repeat a timestamp or go back in time are scored in the order given,
+    with one warning line per file on stderr. A bad file is reported on stderr
+    and skipped; the exit status is 1 if any file failed.
     """
     jobs = list(_find_jobs(inputs))
     failures = points = 0
@@ -51,13 +55,22 @@ def _find_jobs(inputs: tuple[Path, ...]):
 
 def _score_file(source: Path, destination: Path) -> int:
     series = read_series(source)
-    scores = AnomalyDetector().score(series.values)
+    for warning in order_warnings(series.timestamps):
+        click.echo(f"warning: {source}: line {series.lines[warning['first_row']]}: {warning['count']} row(s) "
+                   f"{_ORDER_PROBLEMS[warning['code']]}; scored in the order given", err=True)
+    gaps = np.diff(series.timestamps)
+    step = float(np.median(gaps[gaps > 0])) if np.any(gaps > 0) else 60.0
+    scores = MetricStream().process(series.timestamps, series.values, onset_threshold(step, 1)).scores
     destination.parent.mkdir(parents=True, exist_ok=True)
     with destination.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["timestamp", "value", "anomaly_score"])
         writer.writerows(zip(series.timestamp_text, series.value_text, (f"{score:.4f}" for score in scores)))
     return len(scores)
+
+
+_ORDER_PROBLEMS = {"duplicate_timestamps": "repeat the previous row's timestamp",
+                   "out_of_order_rows": "are earlier than the row before"}
 
 
 def _size(path: Path) -> int:

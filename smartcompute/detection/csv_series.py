@@ -21,12 +21,13 @@ class BadSeriesFile(ValueError):
 class CsvSeries:
     timestamp_text: list[str]  # as written in the file, echoed to the output
     value_text: list[str]
-    timestamps: np.ndarray  # epoch seconds
+    timestamps: np.ndarray  # epoch seconds, in the file's order
     values: np.ndarray
+    lines: list[int]  # each row's line number in the file
 
 
 def read_series(path: Path) -> CsvSeries:
-    """Parse and validate one file: header with timestamp and value, numeric values, increasing timestamps."""
+    """Parse and validate one file: header with timestamp and value, numeric values, readable timestamps."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = [column.strip() for column in next(reader, [])]
@@ -46,7 +47,7 @@ def read_series(path: Path) -> CsvSeries:
     lines = [line for line, _ in rows]
     values = _parse_values(path, value_text, lines)
     timestamps = _parse_timestamps(path, timestamp_text, lines)
-    return CsvSeries(timestamp_text, value_text, timestamps, values)
+    return CsvSeries(timestamp_text, value_text, timestamps, values, lines)
 
 
 def _parse_values(path: Path, texts: list[str], lines: list[int]) -> np.ndarray:
@@ -62,20 +63,13 @@ def _parse_values(path: Path, texts: list[str], lines: list[int]) -> np.ndarray:
 
 
 def _parse_timestamps(path: Path, texts: list[str], lines: list[int]) -> np.ndarray:
-    """ISO-8601 (space or T, optional Z/offset; naive means UTC) or epoch seconds, strictly increasing."""
+    """ISO-8601 (space or T, optional Z/offset; naive means UTC) or epoch seconds."""
     try:
-        timestamps = parse_timestamps([_epoch_or_text(text) for text in texts])
+        return parse_timestamps([_epoch_or_text(text) for text in texts])
     except InvalidTelemetry as error:
         index = int(error.errors[0][0].split("[")[1].rstrip("]"))
         raise BadSeriesFile(f"{path}: line {lines[index]}: timestamp {texts[index]!r} is not "
                             "ISO-8601 or epoch seconds") from None
-    not_increasing = np.flatnonzero(np.diff(timestamps) <= 0)
-    if not_increasing.size:
-        index = int(not_increasing[0]) + 1
-        problem = "duplicates" if timestamps[index] == timestamps[index - 1] else "is earlier than"
-        raise BadSeriesFile(f"{path}: line {lines[index]}: timestamp {texts[index]!r} {problem} "
-                            f"the previous row's ({texts[index - 1]!r}); rows must be sorted, without duplicates")
-    return timestamps
 
 
 def _epoch_or_text(text: str) -> float | str:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from smartcompute.detection.incidents import quiet_gap
+from smartcompute.detection.reference import find_season
 from smartcompute.detection.telemetry import Telemetry, iso8601
 from smartcompute.detection.threat.findings import to_json
 from smartcompute.detection.threat.metric_names import canonical_name, is_percentage, recognise_metrics
@@ -133,7 +135,8 @@ def daily_seasonality(t: np.ndarray, values: np.ndarray) -> tuple[dict, np.ndarr
     detected = autocorrelation >= SEASONAL_MIN_AUTOCORRELATION and explained >= SEASONAL_MIN_EXPLAINED
     observed = np.flatnonzero(counts)
     peak, trough = observed[np.argmax(profile[observed])], observed[np.argmin(profile[observed])]
-    result = {"detected": bool(detected), "autocorrelation_1d": autocorrelation, "variance_explained": explained,
+    result = {"detected": bool(detected), "period": find_season(t, values), "autocorrelation_1d": autocorrelation,
+              "variance_explained": explained,
               "peak_hour_utc": int(peak), "trough_hour_utc": int(trough),
               "amplitude": float(profile[peak] - profile[trough])}
     daily_component = profile[hour] - float(np.mean(profile[hour])) if detected else 0.0
@@ -156,9 +159,10 @@ def _autocorrelation_one_day(t: np.ndarray, values: np.ndarray) -> float:
 
 
 def saturation_episodes(t: np.ndarray, values: np.ndarray, name: str, interval: float) -> list[dict]:
-    """Stretches at or above 90% lasting 15+ minutes. A sample stands for one interval, so end = last + interval."""
+    """Stretches at or above 90% lasting 15+ minutes; stretches closer than an incident's quiet gap are one episode,
+    as they would be one incident. A sample stands for one interval, so end = last + interval."""
     episodes = []
-    for run in true_runs(values >= SATURATION_LEVEL, t, 2.5 * interval):
+    for run in true_runs(values >= SATURATION_LEVEL, t, quiet_gap(interval)):
         duration = run_duration(run, t, interval)
         if duration < SATURATION_MIN_SECONDS:
             continue

@@ -6,7 +6,7 @@ field-level messages and the engine only ever receives arrays it can trust.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
@@ -56,15 +56,22 @@ class Process:
 
 @dataclass(frozen=True)
 class Telemetry:
-    timestamps: np.ndarray
+    timestamps: np.ndarray  # in the order the rows came, which need not be the order of time
     metrics: dict[str, np.ndarray]
     host: str | None
     connections: Connections | None = None
     processes: tuple[Process, ...] = ()
+    warnings: tuple[dict, ...] = ()  # what was accepted but looks wrong (repeated or out-of-order rows)
 
     @property
     def points(self) -> int:
         return int(self.timestamps.shape[0])
+
+    def in_time_order(self) -> "Telemetry":
+        """The same rows sorted by time (rows with one timestamp keep their order), for analyses of spans."""
+        order = np.argsort(self.timestamps, kind="stable")
+        return replace(self, timestamps=self.timestamps[order],
+                       metrics={name: values[order] for name, values in self.metrics.items()})
 
 
 def iso8601(epoch_seconds: float) -> str:
@@ -144,11 +151,19 @@ def _finite_array(values: Sequence[float], field: str, message: str) -> np.ndarr
     return array
 
 
-def _strictly_increasing(timestamps: np.ndarray, field: str) -> None:
-    backwards = np.flatnonzero(np.diff(timestamps) <= 0)
-    if backwards.size:
-        index = int(backwards[0]) + 1
-        raise InvalidTelemetry([(f"{field}[{index}]", "timestamps must be strictly increasing")])
+def order_warnings(timestamps: np.ndarray, field: str = "timestamps") -> tuple[dict, ...]:
+    """Warnings for rows that repeat the previous row's time (a clock change, a duplicated send) and rows
+    earlier than the one before them (a late delivery). Both are accepted and scored in the order given."""
+    steps = np.diff(timestamps)
+    warnings = []
+    for code, rows, what in (("duplicate_timestamps", np.flatnonzero(steps == 0) + 1, "repeat the previous row's time"),
+                             ("out_of_order_rows", np.flatnonzero(steps < 0) + 1, "are earlier than the row before")):
+        if rows.size:
+            first = int(rows[0])
+            warnings.append({"code": code, "count": int(rows.size), "first_row": first, "field": f"{field}[{first}]",
+                             "message": f"{rows.size} row(s) {what} (first: {field}[{first}]); "
+                                        "they were scored in the order given"})
+    return tuple(warnings)
 
 
 def _parse_metrics(data: Mapping, points: int) -> dict[str, np.ndarray]:
@@ -272,7 +287,6 @@ def parse_telemetry(data: Mapping, *, max_points: int) -> Telemetry:
     if len(raw_timestamps) > max_points:
         raise InvalidTelemetry([("data.timestamps", f"has {len(raw_timestamps)} points; the maximum is {max_points}")])
     timestamps = parse_timestamps(raw_timestamps, "data.timestamps")
-    _strictly_increasing(timestamps, "data.timestamps")
     host = data.get("host")
     if host is not None and (not isinstance(host, str) or not 0 < len(host) <= 255):
         raise InvalidTelemetry([("data.host", "must be a string of 1 to 255 characters")])
@@ -282,4 +296,5 @@ def parse_telemetry(data: Mapping, *, max_points: int) -> Telemetry:
         host=host,
         connections=_parse_connections(data),
         processes=_parse_processes(data),
+        warnings=order_warnings(timestamps, "data.timestamps"),
     )

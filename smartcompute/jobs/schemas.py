@@ -43,7 +43,8 @@ class ProcessSample(BaseModel):
 
 
 class Telemetry(BaseModel):
-    """Host telemetry: timestamps (ISO-8601 or epoch seconds, strictly increasing) and same-length metrics."""
+    """Host telemetry: timestamps (ISO-8601 or epoch seconds) and same-length metrics. Rows are scored in the order
+    given; repeated timestamps and rows out of order are accepted and named in the result's warnings."""
 
     model_config = _STRICT
     timestamps: list[Timestamp] = Field(min_length=1, fail_fast=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from smartcompute.detection.incidents import quiet_gap
 from smartcompute.detection.telemetry import iso8601
 from smartcompute.detection.threat.context import HostContext
 from smartcompute.detection.threat.findings import Finding
@@ -75,7 +76,7 @@ def detect_resource_exhaustion(context: HostContext) -> list[Finding]:
 def _climb_to_full(t: np.ndarray, metric) -> list[Finding]:
     values, interval = metric.values, sample_interval(t)
     findings = []
-    for run in true_runs(values >= EXHAUSTION_LEVEL, t, 2.5 * interval):
+    for run in true_runs(values >= EXHAUSTION_LEVEL, t, quiet_gap(interval)):
         if run_duration(run, t, interval) < EXHAUSTION_MIN_SECONDS:
             continue
         lookback = slice(int(np.searchsorted(t, t[run.first] - EXHAUSTION_LOOKBACK_SECONDS)), run.first + 1)

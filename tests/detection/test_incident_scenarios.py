@@ -1,0 +1,50 @@
+"""The scenario table: incidents a user expects to see, and few false ones on the same hosts with nothing wrong."""
+import numpy as np
+import pytest
+
+from smartcompute.detection.anomaly_report import analyze_anomalies
+from smartcompute.detection.telemetry import Telemetry
+from tests.detection.incident_scenarios import DAY, SCENARIOS, clean_hosts
+
+FALSE_INCIDENTS_PER_HOST_PER_DAY = 1.0
+
+
+def incidents_of(host):
+    result, _ = analyze_anomalies(Telemetry(host.timestamps, host.metrics, "scenario"), None)
+    return result["incidents"]
+
+
+def index_of(host, text: str | None) -> int | None:
+    if text is None:
+        return None
+    moment = np.datetime64(text.rstrip("Z")).astype("datetime64[ms]").astype(np.int64) / 1000.0
+    return int(np.argmin(np.abs(host.timestamps - moment)))
+
+
+def matches(host, incident: dict, expected) -> bool:
+    start, end = index_of(host, incident["start"]), index_of(host, incident["end"])
+    if incident["kind"] not in expected.kinds or abs(start - expected.start) > expected.start_tolerance:
+        return False
+    if expected.end is None:
+        return end is None or expected.end_tolerance >= 10 ** 6
+    return end is not None and abs(end - expected.end) <= expected.end_tolerance
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[scenario.name for scenario in SCENARIOS])
+def test_the_incidents_a_user_expects_are_found(scenario):
+    host, expected = scenario.build(True)
+    found = incidents_of(host)
+    for wanted in expected:
+        assert any(matches(host, incident, wanted) for incident in found), (wanted, found)
+
+
+@pytest.mark.parametrize("name, host", list(clean_hosts().items()), ids=list(clean_hosts()))
+def test_a_host_with_nothing_wrong_gets_at_most_one_false_incident_a_day(name, host):
+    days = max(1.0, (host.timestamps.max() - host.timestamps.min()) / DAY)
+    assert len(incidents_of(host)) <= FALSE_INCIDENTS_PER_HOST_PER_DAY * days
+
+
+def test_a_routine_nightly_job_is_learned_within_three_nights():
+    host = clean_hosts()["a 15-minute job every night at 02:00, ten nights"]
+    late = [incident for incident in incidents_of(host) if index_of(host, incident["start"]) > 3 * 1440]
+    assert late == []
