@@ -1,68 +1,84 @@
-"""Points per second of the streaming anomaly detector on one core, and its peak memory.
+"""How fast the anomaly detector scores, in process and end to end, and how big its results and state are.
 
-Usage: python bench/detector_speed.py [--data PATH] [--repeat N]
-Scores every NAB series (fresh detector per file) N times; then one job's worth of
-host metrics (1,000 points each, fresh detectors), scored together as the
-anomaly_detection job does; then one long synthetic series in 1,000-point chunks
-to show memory stays bounded.
+Usage: python -m bench.detector_speed [--data PATH] [--repeat N]
+
+- points/s scoring every NAB series with a fresh detector, in process, one core;
+- points/s of one anomaly_detection job of 1, 10 and 100 metrics x 1,000 points (a host's job);
+- `smartcompute detect` over the NAB files end to end: process start, CSV parsing, scoring, writing;
+- the size of a job's result for 10 metrics x 10,000 points, and of a metric's saved state.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
+import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import nab_eval  # noqa: E402
-from smartcompute.detection.anomaly import AnomalyDetector, score_together  # noqa: E402
+from bench.nab_eval import default_data_path, load_corpus, score_series
+from smartcompute.detection.anomaly_report import analyze_anomalies
+from smartcompute.detection.telemetry import Telemetry
 
 
-def corpus_points_per_second(series: list[np.ndarray], repeat: int) -> float:
-    start = time.perf_counter()
+def corpus_points_per_second(series, repeat: int) -> float:
+    started = time.perf_counter()
     for _ in range(repeat):
-        for values in series:
-            AnomalyDetector().score(values)
-    return repeat * sum(len(values) for values in series) / (time.perf_counter() - start)
+        for item in series:
+            score_series(item.timestamps, item.values)
+    return repeat * sum(item.values.size for item in series) / (time.perf_counter() - started)
 
 
-def host_metrics_per_second(metrics: int, points: int, seconds: float = 1.0) -> float:
-    """Per-metric 1,000-point series of one host, scored together, as in one anomaly_detection job."""
-    series = list(50 + np.random.default_rng(1).normal(0, 1, (metrics, points)))
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        score_together([AnomalyDetector() for _ in range(metrics)], series)
+def host_job(metrics: int, points: int, seed: int = 1) -> Telemetry:
+    rng = np.random.default_rng(seed)
+    timestamps = 1.7e9 + 60.0 * np.arange(points)
+    return Telemetry(timestamps, {f"metric_{i}": 50 + rng.normal(0, 1, points) for i in range(metrics)}, "bench")
+
+
+def job_points_per_second(metrics: int, points: int, seconds: float = 2.0) -> float:
+    telemetry, done = host_job(metrics, points), 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        analyze_anomalies(telemetry, None)
         done += 1
-    return done * metrics * points / (time.perf_counter() - start)
+    return done * metrics * points / (time.perf_counter() - started)
 
 
-def peak_memory_mib(points: int, chunk: int) -> float:
-    values = 50 + np.random.default_rng(0).normal(0, 1, points)
-    detector = AnomalyDetector()
-    tracemalloc.start()
-    for start in range(0, points, chunk):
-        detector.score(values[start:start + chunk])
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak / 2**20
+def detect_end_to_end(data: Path) -> tuple[float, int]:
+    """Seconds for `smartcompute detect` over the NAB data directory, and the points it scored."""
+    points = sum(item.values.size for item in load_corpus(data))
+    with tempfile.TemporaryDirectory() as output:
+        started = time.perf_counter()
+        command = Path(sys.executable).parent / "smartcompute"  # the installed console script, as a user runs it
+        subprocess.run([str(command), "detect", str(data / "data"), "--output-dir", output], check=True,
+                       capture_output=True)
+        return time.perf_counter() - started, points
+
+
+def sizes() -> tuple[int, int]:
+    """Bytes of a 10 x 10,000 job's result as JSON, and of one metric's saved state."""
+    result, baseline = analyze_anomalies(host_job(10, 10_000), None)
+    state = next(iter(baseline["metrics"].values()))
+    return len(json.dumps(result)), len(json.dumps(state))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=nab_eval.default_data_path())
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--data", type=Path, default=default_data_path())
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    series = [values for _, _, values, _ in nab_eval.load_corpus(args.data)]
-    print(f"NAB corpus: {sum(map(len, series)):,} points in {len(series)} files")
-    print(f"throughput: {corpus_points_per_second(series, args.repeat):,.0f} points/s (one core)")
-    for metrics in (1, 2, 8):
-        print(f"one job of {metrics} metric(s) x 1,000 points: {host_metrics_per_second(metrics, 1000):,.0f} points/s")
-    for points in (100_000, 1_000_000):
-        print(f"peak traced memory scoring {points:,} points in 1,000-point chunks: "
-              f"{peak_memory_mib(points, 1000):.2f} MiB")
+    series = load_corpus(args.data)
+    print(f"NAB corpus: {sum(item.values.size for item in series):,} points in {len(series)} files")
+    print(f"in process: {corpus_points_per_second(series, args.repeat):,.0f} points/s (one core)")
+    for metrics in (1, 10, 100):
+        print(f"one job of {metrics} metric(s) x 1,000 points: {job_points_per_second(metrics, 1000):,.0f} points/s")
+    seconds, points = detect_end_to_end(args.data)
+    print(f"smartcompute detect, end to end: {seconds:.2f} s, {points / seconds:,.0f} points/s")
+    result, state = sizes()
+    print(f"result of 10 metrics x 10,000 points: {result / 1e6:.2f} MB; one metric's saved state: {state / 1e3:.0f} kB")
     return 0
 
 

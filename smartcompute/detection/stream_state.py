@@ -1,12 +1,14 @@
 """A metric stream's learned state as JSON, so a host's next job continues where its last one stopped.
 
-Arrays travel as base64 of their little-endian bytes: a week of history is a few thousand numbers per metric,
-and as JSON text it would be three to four times the size. Times and values keep float64; the residuals and
-surprises, which only feed quantiles, are stored as float32.
+Arrays travel as base64 of their deflated little-endian bytes: a week of history is a few thousand numbers per
+metric, and as JSON text it would be several times the size. Values keep float64; times are stored as float32
+seconds before the latest (a week back is still exact to a tenth of a second), and what only feeds quantiles
+or is compared at a tolerance (surprises, what the season expected, counts) as float32.
 """
 from __future__ import annotations
 
 import base64
+import zlib
 
 import numpy as np
 
@@ -15,8 +17,8 @@ from smartcompute.detection.season import DAILY, WEEKLY, Period, SeasonProfile
 STATE_KIND = "smartcompute.metric_stream"
 STATE_VERSION = 1
 # Which arrays of a stream are saved, and with which precision.
-EXACT_ARRAYS = ("times", "values", "context_times", "context_values", "incident_times", "incident_values",
-                "recurring_times", "recurring_values")
+EXACT_ARRAYS = ("values", "context_times", "context_values", "incident_values", "recurring_values")
+TIME_ARRAYS = ("times", "incident_times", "recurring_times")  # stored relative to the latest time seen
 COMPACT_ARRAYS = ("surprises", "recent_surprises", "recent_totals", "incident_surprises")
 SCALARS = ("run_length", "outside_since", "step", "season", "season_reviewed_at", "points_seen", "incident")
 PERIODS: dict[str, Period] = {DAILY.name: DAILY, WEEKLY.name: WEEKLY}
@@ -27,25 +29,26 @@ class IncompatibleState(ValueError):
 
 
 def encode(array: np.ndarray, dtype: str) -> str:
-    return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
+    return base64.b64encode(zlib.compress(np.ascontiguousarray(array, dtype=dtype).tobytes(), 1)).decode("ascii")
 
 
 def decode(text: str, dtype: str) -> np.ndarray:
-    array = np.frombuffer(base64.b64decode(text.encode("ascii"), validate=True), dtype=dtype).astype(float)
-    if not np.all(np.isfinite(array) | np.isnan(array)):
-        raise ValueError("not finite")
-    return array
+    raw = zlib.decompress(base64.b64decode(text.encode("ascii"), validate=True))
+    return np.frombuffer(raw, dtype=dtype).astype(np.int64 if dtype.startswith("<i") else float)
 
 
 def save(stream) -> dict:
     """The stream's state as a JSON-serialisable dict."""
     state = {"kind": STATE_KIND, "version": STATE_VERSION}
+    latest = stream.last_time or 0.0
+    state["latest"] = latest
     state.update({name: encode(getattr(stream, name), "<f8") for name in EXACT_ARRAYS})
+    state.update({name: encode(latest - getattr(stream, name), "<f4") for name in TIME_ARRAYS})
     state.update({name: encode(getattr(stream, name), "<f4") for name in COMPACT_ARRAYS})
-    state["seasonal"] = {name: encode(expected, "<f8") for name, expected in stream.seasonal.items()}
-    state["recurring_seasonal"] = {name: encode(expected, "<f8") for name, expected in stream.recurring_seasonal.items()}
+    state["seasonal"] = {name: encode(expected, "<f4") for name, expected in stream.seasonal.items()}
+    state["recurring_seasonal"] = {name: encode(expected, "<f4") for name, expected in stream.recurring_seasonal.items()}
     state["profiles"] = {name: {"sums": encode(profile.sums, "<f8"),
-                                "counts": encode(profile.counts, "<f4"), "cycle": encode(profile.cycle, "<i8")}
+                                "counts": encode(profile.counts, "<f4"), "cycle": encode(profile.cycle, "<i4")}
                          for name, profile in stream.profiles.items()}
     state.update({name: getattr(stream, name) for name in SCALARS})
     return state
@@ -61,15 +64,18 @@ def restore(stream, state: dict) -> None:
     try:
         for name in EXACT_ARRAYS:
             setattr(stream, name, decode(state[name], "<f8"))
+        latest = float(state["latest"])
+        for name in TIME_ARRAYS:
+            setattr(stream, name, latest - decode(state[name], "<f4"))
         for name in COMPACT_ARRAYS:
             setattr(stream, name, decode(state[name], "<f4"))
-        stream.seasonal = {name: decode(state["seasonal"][name], "<f8") for name in PERIODS}
-        stream.recurring_seasonal = {name: decode(state["recurring_seasonal"][name], "<f8") for name in PERIODS}
+        stream.seasonal = {name: decode(state["seasonal"][name], "<f4") for name in PERIODS}
+        stream.recurring_seasonal = {name: decode(state["recurring_seasonal"][name], "<f4") for name in PERIODS}
         stream.profiles = {name: _profile(period, state["profiles"][name]) for name, period in PERIODS.items()}
         for name in SCALARS:
             setattr(stream, name, state[name])
         _check(stream)
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError, zlib.error) as error:
         raise IncompatibleState(f"metric stream state is malformed: {error}") from None
 
 
@@ -78,7 +84,7 @@ def _profile(period: Period, data: dict) -> SeasonProfile:
     shape = profile.sums.shape
     profile.sums = decode(data["sums"], "<f8").reshape(shape)
     profile.counts = decode(data["counts"], "<f4").reshape(shape)
-    profile.cycle = np.frombuffer(base64.b64decode(data["cycle"]), dtype="<i8").astype(np.int64).reshape(shape)
+    profile.cycle = decode(data["cycle"], "<i4").reshape(shape)
     return profile
 
 
