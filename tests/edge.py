@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from tests.support import REPO, free_port, stop_process_group, wait_until
+from tests.support import REPO, accepts, free_port, stop_process_group, wait_until
 
 TEMPLATE = REPO / "deploy" / "nginx" / "templates" / "smartcompute.conf.template"
 # What the nginx image's own nginx.conf sets around the files it renders into conf.d/.
@@ -115,7 +115,7 @@ def nginx_edge(api_port: int, *, flower_port: int | None = None, **settings: str
                                         "-e", str(directory / "error.log")], stdout=log, stderr=log,
                                        start_new_session=True)
         edge = Edge(ports["NGINX_HTTPS_PORT"], ports["NGINX_HTTP_PORT"], ports["NGINX_FLOWER_PORT"], process, directory)
-        wait_until(lambda: process.poll() is not None or _accepts(edge.https_port), 20, "nginx to listen")
+        wait_until(lambda: process.poll() is not None or accepts(edge.https_port), 20, "nginx to listen")
         assert process.poll() is None, f"nginx exited:\n{edge.error_log()}"
         yield edge
     finally:
@@ -123,10 +123,3 @@ def nginx_edge(api_port: int, *, flower_port: int | None = None, **settings: str
             stop_process_group(process, grace=10)
         shutil.rmtree(directory, ignore_errors=True)
 
-
-def _accepts(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False

@@ -65,6 +65,15 @@ def redis_server_command(directory: Path, *options: str) -> list[str]:
             *options]
 
 
+def accepts(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something listens on host:port."""
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -5,8 +5,11 @@ and the API behind never sees a malformed request: its access log shows no reque
 from __future__ import annotations
 
 import json
+import os
 import socket
 import ssl
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -18,7 +21,7 @@ import pytest
 
 from bench.procs import cpu_seconds, rss_mib
 from tests.edge import Edge, nginx_edge, template_variables
-from tests.support import gunicorn_server, job_body
+from tests.support import REPO, accepts, free_port, gunicorn_server, job_body, stop_process_group, wait_until
 
 CLIENT_TIMEOUT = 2  # NGINX_CLIENT_TIMEOUT as rendered here, so that attacks time out quickly
 ANONYMOUS_LIMIT = 5
@@ -30,6 +33,7 @@ class Stack:
     edge: Edge
     api_pid: int
     access_log: Path
+    edge_upstream_port: int
 
     def api_saw(self) -> list[str]:
         return self.access_log.read_text().splitlines()
@@ -52,7 +56,7 @@ def stack(base_env, tmp_path_factory):
     access_log = directory / "access.log"
     with gunicorn_server(env, directory, access_log=access_log) as api, \
             nginx_edge(api.port, NGINX_CLIENT_TIMEOUT=f"{CLIENT_TIMEOUT}s") as edge:
-        yield Stack(edge, api.worker_pid(), access_log)
+        yield Stack(edge, api.worker_pid(), access_log, api.port)
 
 
 def read_answer(connection: ssl.SSLSocket) -> tuple[int, dict[str, str], bytes]:
@@ -273,3 +277,36 @@ def test_slowloris_clients_leave_the_api_answering_and_are_let_go(stack):
             answers = list(pool.map(lambda connection: closed_within(connection, CLIENT_TIMEOUT + 5), connections))
     assert all(answer == b"" or answer.startswith(b"HTTP/1.1 408") for answer in answers)
     assert time.monotonic() - started < CLIENT_TIMEOUT + 5
+
+
+def test_past_its_per_address_request_rate_a_client_gets_429_and_probes_do_not(stack, account):
+    with nginx_edge(stack.edge_upstream_port, NGINX_REQUESTS_PER_SECOND="1", NGINX_REQUEST_BURST="2") as edge, \
+            httpx.Client(base_url=edge.url, verify=edge.tls(), timeout=10) as client:
+        statuses = [client.get("/v1/jobs", headers=account.headers).status_code for _ in range(6)]
+        refused = client.get("/v1/jobs", headers=account.headers)
+        probes = [client.get("/health").status_code for _ in range(6)]
+    assert statuses[:3] == [200] * 3 and 429 in statuses[3:]
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
+    assert refused.headers["content-type"] == "application/problem+json" and refused.json()["status"] == 429
+    assert probes == [200] * 6
+
+
+def test_flower_is_reached_through_the_edge_with_its_basic_auth(base_env, tmp_path):
+    port = free_port()
+    user, _, password = base_env["FLOWER_BASIC_AUTH"].partition(":")
+    with open(tmp_path / "flower.log", "wb") as log:
+        flower = subprocess.Popen([str(Path(sys.executable).with_name("celery")), "-A", "workers", "flower",
+                                   "--address=127.0.0.1", f"--port={port}", f"--basic-auth={user}:{password}"],
+                                  cwd=REPO, env={**os.environ, **base_env}, stdout=log, stderr=log,
+                                  start_new_session=True)
+    try:
+        wait_until(lambda: flower.poll() is not None or accepts(port), 60, "Flower to listen")
+        with nginx_edge(free_port(), flower_port=port) as edge:
+            url = f"https://localhost:{edge.flower_port}/api/workers"
+            assert httpx.get(url, verify=edge.tls(), timeout=10).status_code == 401
+            assert httpx.get(url, verify=edge.tls(), auth=(user, password), timeout=10).status_code == 200
+            assert httpx.get(f"https://localhost:{edge.flower_port}/metrics", verify=edge.tls(),
+                             auth=(user, password), timeout=10).status_code == 404  # Prometheus scrapes it inside
+    finally:
+        stop_process_group(flower, grace=10)
+
