@@ -24,7 +24,7 @@ from tests import hosts as test_hosts
 from tests.conftest import make_account
 
 SETTINGS = {"SECRET_KEY": secrets.token_urlsafe(32), "JWT_SECRET_KEY": secrets.token_urlsafe(32),
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": "INFO",  # workers are ready once they log it
             "PLANS": "free:requests=10000000/minute,jobs_per_day=100000000,concurrent_jobs=10000000"}
 SPAN = """SELECT count(*) FILTER (WHERE status = 'succeeded'),
                  extract(epoch FROM max(finished_at) - min(created_at)) FROM jobs WHERE id::text = ANY(:ids)"""
