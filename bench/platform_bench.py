@@ -323,7 +323,7 @@ def measure_broker(bench: Bench, opts: Options, broker: str, body: bytes) -> dic
         rate = min(opts.rate, results["real"]["jobs_per_second"] / 2)
         real_port = int(real_url.rsplit(":", 1)[1])
         with nginx_edge(real_port, NGINX_REQUESTS_PER_SECOND="1000000", NGINX_REQUEST_BURST="1000000",
-                        NGINX_CONNECTIONS_PER_ADDRESS="100000") as edge:
+                        NGINX_CONNECTIONS_PER_ADDRESS="60000") as edge:
             figures = latency(bench, opts, {"bare": bare_url, "real": real_url, "edge": edge.url}, body,
                               {kind: measured[-1] for kind, measured in turns.items()}, rate, edge)
         for kind in ("bare", "real"):

@@ -23,9 +23,7 @@ from smartcompute.db import make_engine, make_session_factory
 from tests import hosts as test_hosts
 from tests.conftest import make_account
 
-SETTINGS = {"SECRET_KEY": secrets.token_urlsafe(32), "JWT_SECRET_KEY": secrets.token_urlsafe(32),
-            "LOG_LEVEL": "INFO",  # workers are ready once they log it
-            "PLANS": "free:requests=10000000/minute,jobs_per_day=100000000,concurrent_jobs=10000000"}
+PLANS = "free:requests=10000000/minute,jobs_per_day=100000000,concurrent_jobs=10000000"
 SPAN = """SELECT count(*) FILTER (WHERE status = 'succeeded'),
                  extract(epoch FROM max(finished_at) - min(created_at)) FROM jobs WHERE id::text = ANY(:ids)"""
 
@@ -53,7 +51,9 @@ def measure(deployment: test_hosts.Deployment, api_key: str, workers: list[str],
 
 def run(jobs: int, points: int, concurrency: int) -> list[dict]:
     results = []
-    with test_hosts.network(core_count=3) as hosts, test_hosts.deployment(hosts, SETTINGS) as deployment:
+    settings = {"SECRET_KEY": secrets.token_urlsafe(32), "JWT_SECRET_KEY": secrets.token_urlsafe(32),
+                "LOG_LEVEL": "INFO", "PLANS": PLANS}  # INFO: a worker is seen ready when it logs so
+    with test_hosts.network(core_count=3) as hosts, test_hosts.deployment(hosts, settings) as deployment:
         engine = make_engine(deployment.local_database_url)
         api_key = make_account(make_session_factory(engine), credits=10**12).api_key
         engine.dispose()

@@ -80,14 +80,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@contextmanager
-def gunicorn_api(env: dict[str, str], log_dir: Path, *, threads: int = 2) -> Iterator[int]:
-    """The API as the Procfile runs it (gunicorn, web.gunicorn_conf), one process on a free port of 127.0.0.1;
-    yields the port once /health answers."""
-    with gunicorn_server(env, log_dir, threads=threads) as server:
-        yield server.port
-
-
 @dataclass(frozen=True)
 class GunicornServer:
     port: int
@@ -101,7 +93,8 @@ class GunicornServer:
 @contextmanager
 def gunicorn_server(env: dict[str, str], log_dir: Path, *, threads: int = 2,
                     access_log: Path | None = None) -> Iterator[GunicornServer]:
-    """gunicorn_api's server, with its processes; `access_log` records each request as `METHOD PATH STATUS`."""
+    """The API as the Procfile runs it (gunicorn, web.gunicorn_conf), one process on a free port of 127.0.0.1, once
+    /health answers; `access_log` records each request as `METHOD PATH STATUS`."""
     import httpx
 
     port = free_port()
