@@ -169,11 +169,14 @@ def test_an_ambiguous_body_framing_is_refused_and_nothing_is_smuggled(stack, fra
     assert not any(line.endswith(" 400") and "/v1/webhooks" not in line for line in saw)
 
 
-def test_sixty_clients_stalled_inside_a_chunk_size_line_leave_the_api_answering(stack):
-    """Each sends a chunked POST whose chunk-size line never ends; none reaches the API, and each is let go."""
+@pytest.mark.parametrize("stalled", [b"1" + b";x" * 600, b"2\r\n{}\r\n0\r\nX-Trailer: " + b"a" * 70_000],
+                         ids=["chunk-size line of 1,200 bytes", "trailer of 70 KB"])
+def test_sixty_clients_stalled_inside_a_chunked_body_leave_the_api_answering(stack, stalled):
+    """Each sends a chunked POST whose chunk-size line or trailer never ends; none reaches the API, and each is
+    let go once it stops sending."""
     head = b"POST /v1/webhooks/payments/generic HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
     with ExitStack() as stack_of_connections:
-        connections = open_many(stack_of_connections, stack.edge, 60, head + b"1" + b";x" * 600)
+        connections = open_many(stack_of_connections, stack.edge, 60, head + stalled)
         for _ in range(3):
             time.sleep(0.3)
             assert stack.health_seconds() < 1
