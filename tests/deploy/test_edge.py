@@ -163,10 +163,8 @@ def test_an_ambiguous_body_framing_is_refused_and_nothing_is_smuggled(stack, fra
     request = (b"POST /v1/webhooks/payments/generic HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                + framing + b"\r\n\r\n0\r\n\r\n" + SMUGGLED)
     status, headers, _ = exchange(stack, request)
-    assert status in {400, 411, 501} or status >= 400 and headers["content-type"] == "application/problem+json"
-    saw = stack.api_saw()
-    assert not any("/smuggled" in line for line in saw)
-    assert not any(line.endswith(" 400") and "/v1/webhooks" not in line for line in saw)
+    assert status in {400, 501} and headers["content-type"] == "application/problem+json"
+    assert not any("/smuggled" in line or "/v1/webhooks" in line for line in stack.api_saw())
 
 
 @pytest.mark.parametrize("stalled", [b"1" + b";x" * 600, b"2\r\n{}\r\n0\r\nX-Trailer: " + b"a" * 70_000],
