@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
@@ -47,9 +48,10 @@ class Response:
 class Client:
     """A thin session wrapper: requests return status and body once the whole response has been read."""
 
-    def __init__(self, base_url: str, headers: dict[str, str], connections: int, timeout: float):
+    def __init__(self, base_url: str, headers: dict[str, str], connections: int, timeout: float,
+                 tls: ssl.SSLContext | None = None):
         self._session = aiohttp.ClientSession(
-            base_url=base_url, headers=headers, connector=aiohttp.TCPConnector(limit=connections),
+            base_url=base_url, headers=headers, connector=aiohttp.TCPConnector(limit=connections, ssl=tls or True),
             timeout=aiohttp.ClientTimeout(total=timeout))
 
     async def request(self, method: str, path: str, **kwargs) -> Response:
@@ -66,8 +68,9 @@ class Client:
 ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 
 
-def _client(base_url: str, headers: dict[str, str], connections: int, timeout: float) -> Client:
-    return Client(base_url, headers, connections, timeout)
+def _client(base_url: str, headers: dict[str, str], connections: int, timeout: float,
+            tls: ssl.SSLContext | None = None) -> Client:
+    return Client(base_url, headers, connections, timeout, tls)
 
 
 def _count(errors: dict[str, int], key: str) -> None:
@@ -110,7 +113,7 @@ def closed_loop(base_url: str, path: str, body: bytes, headers: dict[str, str], 
 
 
 async def _open_loop(base_url: str, headers: dict[str, str], rate: float, count: int,
-                     request: Callable[[Client, int], Awaitable[Response]]) -> OpenLoopResult:
+                     request: Callable[[Client, int], Awaitable[Response]], tls: ssl.SSLContext | None) -> OpenLoopResult:
     latencies: list[float] = []
     errors: dict[str, int] = {}
     lag = [0.0]
@@ -128,7 +131,7 @@ async def _open_loop(base_url: str, headers: dict[str, str], rate: float, count:
         latencies.append((time.perf_counter() - scheduled) * 1000)
 
     # Enough connections that a slow response never holds back the next scheduled send.
-    async with _client(base_url, headers, 256, 10) as client:
+    async with _client(base_url, headers, 256, 10, tls) as client:
         start = time.perf_counter() + 0.05
         tasks = []
         for index in range(count):
@@ -142,8 +145,9 @@ async def _open_loop(base_url: str, headers: dict[str, str], rate: float, count:
 
 
 def open_loop(base_url: str, headers: dict[str, str], *, rate: float, count: int,
-              request: Callable[[Client, int], Awaitable[Response]]) -> OpenLoopResult:
-    """Send `count` requests at a fixed `rate` whatever the responses; latency counts from the schedule.
+              request: Callable[[Client, int], Awaitable[Response]], tls: ssl.SSLContext | None = None) -> OpenLoopResult:
+    """Send `count` requests at a fixed `rate` whatever the responses; latency counts from the schedule; `tls`
+    is the context that verifies an HTTPS server (the edge's own certificate).
 
     What the generator holds when the run starts (earlier phases' job ids and results) is frozen out of its
     garbage collector's reach, as the API does with its loaded app: a full collection over it stalled the
@@ -152,7 +156,7 @@ def open_loop(base_url: str, headers: dict[str, str], *, rate: float, count: int
     gc.collect()
     gc.freeze()
     try:
-        return asyncio.run(_open_loop(base_url, headers, rate, count, request))
+        return asyncio.run(_open_loop(base_url, headers, rate, count, request, tls))
     finally:
         gc.unfreeze()
 

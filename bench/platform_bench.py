@@ -10,8 +10,10 @@ starts the real API (gunicorn) and workers (celery), and for each broker measure
   (b) the same for `bench/bare_pipeline.py` under the same gunicorn and celery settings, both pipelines up at
       once and measured in turns (bare, real, real, bare; half the jobs each), so drift in the machine's
       speed weighs on both alike;
-  (c) POST and GET /v1/jobs latency at a fixed 100 requests/s (open loop, from the scheduled send time), and
-      the bare pipeline's POST and GET latency at the same rate, as the reference on this machine;
+  (c) POST and GET /v1/jobs latency at a fixed rate (open loop, from the scheduled send time): 100 requests/s,
+      or half the real pipeline's jobs/s from (a) if that is lower; the bare pipeline's POST and GET latency at
+      the same rate, as the reference on this machine; and the real pipeline's through the shipped nginx
+      (deploy/nginx, over TLS), as a deployment runs it;
   (d) resident memory of every API and worker process afterwards.
 Everything it created is removed at the end. See bench/README.md, "Job platform".
 """
@@ -39,6 +41,7 @@ from sqlalchemy.engine import Engine, make_url
 from bench import bare_pipeline, load, procs
 from bench.platform_report import report
 from config.plans import DEFAULT_PLANS
+from tests.edge import Edge, nginx_edge
 from tests.support import free_port, job_body, migrate
 
 POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -316,9 +319,17 @@ def measure_broker(bench: Bench, opts: Options, broker: str, body: bytes) -> dic
         for kind, result in results.items():
             if not result["accepted"]:
                 raise RuntimeError(f"{kind} {broker}: no job was accepted: {result['http_errors']}")
-        for kind, figures in latency(bench, opts, {"bare": bare_url, "real": real_url}, body,
-                                     {kind: measured[-1] for kind, measured in turns.items()}).items():
-            results[kind]["latency"] = figures
+        # At 100/s, or half what the real pipeline just ran if that is lower: latency at a load it can carry.
+        rate = min(opts.rate, results["real"]["jobs_per_second"] / 2)
+        real_port = int(real_url.rsplit(":", 1)[1])
+        with nginx_edge(real_port, NGINX_REQUESTS_PER_SECOND="1000000", NGINX_REQUEST_BURST="1000000",
+                        NGINX_CONNECTIONS_PER_ADDRESS="60000") as edge:
+            figures = latency(bench, opts, {"bare": bare_url, "real": real_url, "edge": edge.url}, body,
+                              {kind: measured[-1] for kind, measured in turns.items()}, rate, edge)
+        for kind in ("bare", "real"):
+            results[kind]["latency"] = figures[kind]
+        results["real"]["latency_through_nginx"] = figures["edge"]
+        results["latency_rate"] = round(rate, 1)
         results["bare"]["rss_mib"] = {"api": bare_api.rss_mib(), "worker": bare_worker.rss_mib()}
         results["real"]["rss_mib"] = {"api": real_api.rss_mib(), "worker": real_worker.rss_mib()}
     return results
@@ -341,28 +352,33 @@ def combined(turns: list[dict]) -> dict:
     }
 
 
-def latency(bench: Bench, opts: Options, urls: dict[str, str], body: bytes, last_turns: dict[str, dict]) -> dict:
-    """Each pipeline's POSTs, then GETs of its finished jobs, at a fixed `opts.rate` for `opts.latency_seconds`,
-    open loop: {kind: {"post": ..., "get": ...}}.
+def latency(bench: Bench, opts: Options, urls: dict[str, str], body: bytes, last_turns: dict[str, dict],
+            rate: float, edge: Edge) -> dict:
+    """Each pipeline's POSTs, then GETs of its finished jobs, at a fixed `rate` for `opts.latency_seconds`, open
+    loop: {kind: {"post": ..., "get": ...}}, where kind `edge` is the real pipeline through the shipped nginx
+    (TLS, buffering, its limits set out of the way).
 
     The bare pipeline's figures are the reference for the real one's: what a tutorial's endpoints reach on this
-    machine in this run. POST rounds go bare then real, GET rounds real then bare, so a steady drift in the VM's
-    speed weighs on both alike; each POST round's jobs finish before the next round starts."""
-    count = int(opts.rate * opts.latency_seconds)
-    submitters = {"bare": BARE_SUBMITTER,
-                  "real": real_submitter(last_turns["real"]["api_key"], last_turns["real"]["account"])}
-    measured: dict[str, dict] = {"bare": {}, "real": {}}
-    for kind in ("bare", "real"):
+    machine in this run. POST rounds go bare, real, edge, GET rounds edge, real, bare, so a steady drift in the
+    VM's speed weighs on them alike; each POST round's jobs finish before the next round starts."""
+    count = int(rate * opts.latency_seconds)
+    real = real_submitter(last_turns["real"]["api_key"], last_turns["real"]["account"])
+    submitters = {"bare": BARE_SUBMITTER, "real": real, "edge": real}
+    tls = {"edge": edge.tls()}
+    expected = {"bare": last_turns["bare"]["accepted"], "real": last_turns["real"]["accepted"]}
+    measured: dict[str, dict] = {"bare": {}, "real": {}, "edge": {}}
+    for kind in ("bare", "real", "edge"):
         submitter = submitters[kind]
-        post = load.open_loop(urls[kind], submitter.headers, rate=opts.rate, count=count,
+        post = load.open_loop(urls[kind], submitter.headers, rate=rate, count=count, tls=tls.get(kind),
                               request=lambda client, i, path=submitter.path: client.request(
                                   "POST", path, data=body, headers={"Content-Type": "application/json"}))
-        wait_for_jobs(bench.engine, submitter.count_sql, submitter.params,
-                      last_turns[kind]["accepted"] + len(post.latencies_ms), 120)
+        counted = "bare" if kind == "bare" else "real"  # the edge's jobs are the real pipeline's account's
+        expected[counted] += len(post.latencies_ms)
+        wait_for_jobs(bench.engine, submitter.count_sql, submitter.params, expected[counted], 120)
         measured[kind]["post"] = _latency_figures(post, count)
-    for kind in ("real", "bare"):
-        paths = [f"{submitters[kind].path}/{job_id}" for job_id in last_turns[kind]["job_ids"]]
-        get = load.open_loop(urls[kind], submitters[kind].headers, rate=opts.rate, count=count,
+    for kind in ("edge", "real", "bare"):
+        paths = [f"{submitters[kind].path}/{job_id}" for job_id in last_turns["bare" if kind == "bare" else "real"]["job_ids"]]
+        get = load.open_loop(urls[kind], submitters[kind].headers, rate=rate, count=count, tls=tls.get(kind),
                              request=lambda client, i, paths=paths: client.request("GET", paths[i % len(paths)]))
         measured[kind]["get"] = _latency_figures(get, count)
     return measured
@@ -385,8 +401,10 @@ def run(opts: Options) -> dict:
     with bench_environment(opts.extra_env) as bench:
         for broker in opts.brokers:
             measured = measure_broker(bench, opts, broker, body)
-            results[broker] = {**measured, "turn_order": list(TURNS), "ratio": round(measured["real"]["jobs_per_second"]
-                                                          / max(measured["bare"]["jobs_per_second"], 1e-9), 3)}
+            rate = measured.pop("latency_rate")
+            results[broker] = {**measured, "turn_order": list(TURNS), "latency_rate": rate,
+                               "ratio": round(measured["real"]["jobs_per_second"]
+                                              / max(measured["bare"]["jobs_per_second"], 1e-9), 3)}
     return results
 
 
@@ -400,7 +418,8 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--concurrency", type=int, default=4, help="celery --concurrency (default 4)")
     parser.add_argument("--worker-niceness", type=int, default=19,
                         help="CPU niceness of both pipelines' workers (default 19, as the Procfile runs them)")
-    parser.add_argument("--rate", type=float, default=100.0, help="open-loop requests/s (default 100)")
+    parser.add_argument("--rate", type=float, default=100.0,
+                        help="open-loop requests/s, at most (default 100; half the real pipeline's jobs/s if lower)")
     parser.add_argument("--latency-seconds", type=float, default=15.0, help="open-loop duration each (default 15)")
     parser.add_argument("--warmup", type=int, default=200, help="jobs sent and awaited before measuring")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",

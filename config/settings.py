@@ -164,13 +164,6 @@ class Settings:
     DATABASE_STATEMENT_TIMEOUT: int = _setting(
         _non_negative_int, default="10", doc="seconds an API request waits on one database statement (a lock held "
         "by a migration or a stuck transaction) before it is answered 503; 0 waits for ever")
-    REQUEST_RECEIVE_TIMEOUT: int = _setting(
-        _positive_int, default="20", doc="seconds a client has to send a request's line and headers, and again its "
-        "body (more for a long body, which must keep coming at 10 KB/s); later, it is answered 408")
-    UNSENT_ANSWERS_LIMIT: int = _setting(
-        _positive_int, default=str(64 * 1024 * 1024), doc="bytes of answers each API process holds for clients slow "
-        "to read them; past three quarters, those that have read nothing for longest are let go, and past it a "
-        "request thread waits at most a second for its client")
     PORT: int = _setting(_port, default="8000")
     FLOWER_PORT: int = _setting(_port, default="5555")
     MAX_CONTENT_LENGTH: int = _setting(_positive_int, default=str(10 * 1024 * 1024))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -66,18 +65,19 @@ def redis_server_command(directory: Path, *options: str) -> list[str]:
             *options]
 
 
+def accepts(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something listens on host:port."""
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-@contextmanager
-def gunicorn_api(env: dict[str, str], log_dir: Path, *, threads: int = 2) -> Iterator[int]:
-    """The API as the Procfile runs it (gunicorn, web.gunicorn_conf), one process on a free port of 127.0.0.1;
-    yields the port once /health answers."""
-    with gunicorn_server(env, log_dir, threads=threads) as server:
-        yield server.port
 
 
 @dataclass(frozen=True)
@@ -92,13 +92,15 @@ class GunicornServer:
 
 @contextmanager
 def gunicorn_server(env: dict[str, str], log_dir: Path, *, threads: int = 2,
-                    open_files: int | None = None) -> Iterator[GunicornServer]:
-    """gunicorn_api's server, with its processes; `open_files` caps their file descriptors (RLIMIT_NOFILE)."""
+                    access_log: Path | None = None) -> Iterator[GunicornServer]:
+    """The API as the Procfile runs it (gunicorn, web.gunicorn_conf), one process on a free port of 127.0.0.1, once
+    /health answers; `access_log` records each request as `METHOD PATH STATUS`."""
     import httpx
 
     port = free_port()
     env = {**os.environ, **env, "WEB_CONCURRENCY": "1", "WEB_THREADS": str(threads), "PORT": str(port),
            "BIND_ADDRESS": "127.0.0.1"}
+    logging = ["--access-logfile", str(access_log), "--access-logformat", "%(m)s %(U)s %(s)s"] if access_log else []
 
     def serves() -> bool:
         try:
@@ -106,13 +108,9 @@ def gunicorn_server(env: dict[str, str], log_dir: Path, *, threads: int = 2,
         except httpx.HTTPError:
             return False
 
-    def cap_open_files() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
-
     with open(log_dir / "gunicorn.log", "wb") as log_file:
-        process = subprocess.Popen([GUNICORN, "--config", "python:web.gunicorn_conf", "web:create_app()"], cwd=REPO,
-                                   env=env, stdout=log_file, stderr=log_file, start_new_session=True,
-                                   preexec_fn=cap_open_files if open_files else None)
+        process = subprocess.Popen([GUNICORN, "--config", "python:web.gunicorn_conf", *logging, "web:create_app()"],
+                                   cwd=REPO, env=env, stdout=log_file, stderr=log_file, start_new_session=True)
     try:
         wait_until(serves, 60, "gunicorn to serve")
         yield GunicornServer(port, process)

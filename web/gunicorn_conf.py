@@ -3,14 +3,16 @@ import os
 
 bind = f"{os.environ.get('BIND_ADDRESS', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "web.gunicorn_worker.ProblemThreadWorker"  # gthread, with problem+json for unparsable requests
+worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "8"))
 timeout = 30
 graceful_timeout = 20
+# Longer than the keep-alive nginx keeps to us (deploy/nginx: 4 s), so nginx never reuses a connection as we close it.
 keepalive = 5
-# Answers go through the worker's socket wrapper (web/client_socket.py), which keeps what a slow client cannot
-# take yet in order; sendfile(2) would write a file past it. The API sends no files, so nothing is lost.
-sendfile = False
+# Slow clients, body limits and connection limits are nginx's (deploy/nginx). Its header buffers (4 x 8 KB) bound
+# what it passes on; ours are set at gunicorn's maxima so that every request nginx passes is one we parse.
+limit_request_line = 8190
+limit_request_fields = 32768
 accesslog = None
 errorlog = "-"
 

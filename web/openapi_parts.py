@@ -58,8 +58,8 @@ AUTH_ERRORS = {"401": problem("No or invalid credentials"), "403": problem("The 
 BODY_ERRORS = {"400": problem("Malformed JSON"), "413": problem("Body too large"),
                "415": problem("Not application/json"), "422": problem("Schema violation")}
 QUERY_ERRORS = {"422": problem("Bad query")}
-# What the server answers before any operation sees the request (web/gunicorn_worker.py), so for every one.
-REQUEST_ERRORS = {"408": problem("The request did not arrive within REQUEST_RECEIVE_TIMEOUT"),
+# What the edge (the shipped nginx, deploy/nginx) answers before any operation sees the request, so for every one.
+REQUEST_ERRORS = {"408": problem("The request did not arrive in time"),
                   "414": problem("The request line (path and query) is longer than this API accepts"),
                   "431": problem("Too many header fields, or one too large")}
 
