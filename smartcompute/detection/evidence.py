@@ -49,7 +49,7 @@ class Evidence:
         self.seasonal_expected = {}
         season_used = np.zeros(times.size - context, bool)
         for name, profile in stream.profiles.items():
-            expected = profile.expected(times, values, stream.step or 0.0)
+            expected = stream.expected_by(name, times, values)
             self.seasonal_expected[name] = expected[context:]
             if name != reference.season:
                 continue

@@ -24,7 +24,8 @@ from smartcompute.detection.evidence import Evidence, run_lengths
 from smartcompute.detection.incidents import quiet_gap, score
 from smartcompute.detection.parameters import (
     ACCEPT_AFTER, ACTIVITY_SAMPLES, ACTIVITY_SPAN, FALSE_INCIDENTS_PER_DAY, HISTORY_POINTS,
-    HISTORY_SPAN, LEVEL_SAMPLES, LEVEL_SPAN, MIN_HISTORY, RECORD_SPAN, RECURRING, REFRESH_FRACTION, SEASON_REVIEW,
+    HISTORY_SPAN, LEVEL_SAMPLES, LEVEL_SPAN, MIN_HISTORY, RECORD_SPAN, RECURRING, REFRESH_FRACTION, SEASON_COVERAGE,
+    SEASON_REVIEW,
     SEGMENT_SAMPLES, SPIKE_DURATION, TESTS_PER_SAMPLE)
 from smartcompute.detection.reference import Reference, build_reference, choose_season
 from smartcompute.detection.season import DAILY, WEEKLY, SeasonProfile
@@ -233,8 +234,8 @@ class MetricStream:
     def _adopt_new_normal(self) -> None:
         """An accepted incident's samples replace the history: its level is what is normal now."""
         self.times, self.values, self.surprises = times, values, surprises = self._new_normal
-        for name, profile in self.profiles.items():
-            self.seasonal[name] = profile.expected(times, values, self.step or 0.0)
+        for name in self.profiles:
+            self.seasonal[name] = self.expected_by(name, times, values)
         self._reference, self._fresh_for = None, 0
 
     def _remember_once(self, time: float, value: float) -> None:
@@ -243,8 +244,8 @@ class MetricStream:
         bursty series' bursts) become normal, while one incident, however long, neither floods the history nor
         hides the next one."""
         times, values = np.array([time]), np.array([value])
-        for name, profile in self.profiles.items():
-            expected = profile.expected(times, values, self.step or 0.0)[0]
+        for name in self.profiles:
+            expected = self.expected_by(name, times, values)[0]
             self.recurring_seasonal[name] = np.append(self.recurring_seasonal[name], expected)[-HISTORY_POINTS:]
         self.recurring_times = np.append(self.recurring_times, time)[-HISTORY_POINTS:]
         self.recurring_values = np.append(self.recurring_values, value)[-HISTORY_POINTS:]
@@ -274,7 +275,7 @@ class MetricStream:
             if evidence is not None:
                 expected = evidence.seasonal_expected[name][:times.size]
             else:
-                expected = profile.expected(times, values, self.step or 0.0)
+                expected = self.expected_by(name, times, values)
             self.seasonal[name] = np.concatenate([self.seasonal[name], expected[clean]])
             profile.learn(times, values)
         self.times = np.concatenate([self.times, times[clean]])
@@ -317,6 +318,14 @@ class MetricStream:
                                               self._samples(LEVEL_SPAN, *LEVEL_SAMPLES))
             self._fresh_for = int(np.clip(self.values.size * REFRESH_FRACTION, *SEGMENT_SAMPLES))
         return self._reference
+
+    def expected_by(self, name: str, times: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """What the period `name` expected of these samples; NaN when the history cannot span that period at this
+        sampling interval (a week of 10-second samples), so it could never be followed and is not looked up."""
+        step = self.step or 0.0
+        if HISTORY_POINTS * step < SEASON_COVERAGE * self.profiles[name].period.seconds:
+            return np.full(times.size, np.nan)
+        return self.profiles[name].expected(times, values, step)
 
     def _season_coverage(self) -> dict[str, float]:
         """For each period, the time the history's residuals against it span."""
