@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields, replace
 
-_RATE = re.compile(r"^\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?$")
+from smartcompute.numbers import whole_number
+
+_RATE = re.compile(r"^[0-9]+\s*(/|per)\s*([0-9]+\s*)?(second|minute|hour|day)s?$", re.ASCII)
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
@@ -46,7 +48,7 @@ def _plan(name: str, spec: str) -> PlanLimits:
         if key == "requests":
             plan = replace(plan, requests=rate_limit(raw))
             continue
-        number = int(raw)
+        number = whole_number(raw.strip())
         if number <= 0:
             raise ValueError(f"plan {name}: {key} must be a positive integer")
         plan = replace(plan, **{key: number})

@@ -14,6 +14,7 @@ import uuid
 
 from config import billing_settings as billing
 from config.plans import DEFAULT_PLANS, PlanLimits, parse_plans, rate_limit
+from smartcompute.numbers import whole_number
 
 REQUIRED = object()
 _DEFAULT_JOB_PRICES = "anomaly_detection=1+1,threat_analysis=2+1,performance_analysis=1+1"
@@ -75,14 +76,14 @@ def _directory(value: str) -> str:
 
 
 def _positive_int(value: str) -> int:
-    number = int(value)
+    number = whole_number(value.strip())
     if number <= 0:
         raise ValueError("must be a positive integer")
     return number
 
 
 def _port(value: str) -> int:
-    number = int(value)
+    number = whole_number(value.strip())
     if not 0 < number < 65536:
         raise ValueError("must be a TCP port")
     return number
@@ -96,7 +97,7 @@ def _boolean(value: str) -> bool:
 
 
 def _non_negative_int(value: str) -> int:
-    number = int(value)
+    number = whole_number(value.strip())
     if number < 0:
         raise ValueError("must be zero or a positive integer")
     return number

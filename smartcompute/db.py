@@ -14,6 +14,7 @@ from sqlalchemy.exc import DisconnectionError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from smartcompute import jsoncodec
+from smartcompute.numbers import is_whole_number
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -52,7 +53,7 @@ def schema_is_behind(revision: str | None) -> bool:
     """True when the database needs migrations this code relies on: never migrated, or at an older revision."""
     if revision is None:
         return True
-    return revision.isdigit() and int(revision) < int(SCHEMA_REVISION)
+    return is_whole_number(revision) and int(revision) < int(SCHEMA_REVISION)
 
 
 def utcnow() -> datetime:

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Response, g, json, request
 
 from config.logging import request_id_var
+from smartcompute.numbers import is_whole_number
 from smartcompute.accounts.audit import Actor
 from web.bodies import NUL_MESSAGE
 from web.problems import Problem
@@ -26,7 +27,7 @@ def path_uuid(value: str, what: str) -> uuid.UUID:
 
 def query_limit(default: int = 50, maximum: int = 100) -> int:
     raw = request.args.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not is_whole_number(raw) or not 1 <= int(raw) <= maximum:
         message = f"must be an integer from 1 to {maximum}"
         raise Problem(422, f"limit {message}", kind="validation-error", errors=[{"field": "limit", "message": message}])
     return int(raw)

@@ -13,6 +13,7 @@ import time
 from typing import Mapping
 
 from smartcompute import standard_webhooks
+from smartcompute.numbers import is_whole_number
 from smartcompute.billing.providers import (
     PAYMENT_STATUSES, InvalidSignature, ProviderEvent, as_object, event_id_of, json_object, required_header, same,
     text,
@@ -33,7 +34,7 @@ class StandardWebhooksProvider:
         message_id = required_header(headers, "webhook-id")
         stamp = required_header(headers, "webhook-timestamp")
         given = required_header(headers, "webhook-signature").split()
-        if not stamp.isdigit():
+        if not is_whole_number(stamp):
             raise InvalidSignature("the webhook-timestamp header is not Unix seconds")
         if abs(time.time() - int(stamp)) > self._tolerance:
             raise InvalidSignature("the webhook-timestamp is too old or too new")
