@@ -73,6 +73,8 @@ def rotate(key_id: str):
                                    timedelta(seconds=body.grace_seconds))
     except keys.KeyNotFound:
         raise Problem(404, "no such API key", kind="not-found") from None
+    except keys.NotKeyHolder as error:
+        raise Problem(403, str(error), kind="forbidden") from None
     except keys.KeyConflict as error:
         raise Problem(409, str(error), kind="key-conflict") from None
     audit.record(session, actor(), "api_key.rotated", account_id=principal.account_id, target_type="api_key",

@@ -65,7 +65,7 @@ def _key_paths() -> dict:
                                                      "404": problem("No such key"), **AUTH_ERRORS},
             parameters=[key_id])},
         "/v1/api-keys/{key_id}/rotate": {"post": _op(
-            "rotateApiKey", "Issue a replacement; the old key lives for grace_seconds more",
+            "rotateApiKey", "Issue a replacement of your own key; the old one lives for grace_seconds more",
             {"201": json_body("RotatedApiKey", "The old key (now expiring) and the new one"),
              "404": problem("No such key"), "409": problem("Revoked, expired or already rotated"),
              **AUTH_ERRORS}, body="RotateRequest", parameters=[key_id])},

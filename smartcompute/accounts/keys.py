@@ -1,7 +1,8 @@
 """The API key lifecycle as users see it: create (shown once), list, revoke, rotate with a grace period.
 
-Owners see and manage every key of their account; analysts only their own. Another account's key, or a
-colleague's for an analyst, is indistinguishable from a key that does not exist.
+Owners see and revoke every key of their account; analysts only their own. Another account's key, or a
+colleague's for an analyst, is indistinguishable from a key that does not exist. Only a key's holder rotates
+it: a rotation hands out a working secret, and one that acts as its holder.
 """
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ class KeyNotFound(LookupError):
 
 class KeyConflict(ValueError):
     """The key cannot be rotated or revoked in its current state."""
+
+
+class NotKeyHolder(PermissionError):
+    """The caller may see the key (an owner) but not receive a secret that acts as someone else."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,8 @@ def revoke_key(session: Session, principal: Principal, key_id: uuid.UUID) -> Api
 def rotate_key(session: Session, principal: Principal, key_id: uuid.UUID, grace: timedelta) -> tuple[ApiKey, NewKey]:
     """A replacement with the same name and scopes; the old key works for `grace` more, then expires."""
     old = get_key(session, principal, key_id, for_update=True)
+    if old.user_id != principal.user_id:
+        raise NotKeyHolder("only the key's holder can rotate it; an owner may revoke it")
     now = utcnow()
     if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
         raise KeyConflict("a revoked or expired key cannot be rotated")
