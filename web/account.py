@@ -88,7 +88,7 @@ def callback_secret():
 
 
 @account.post("/callback-secret/rotate")
-@requires("keys:write")
+@requires("callbacks:write")  # every receiver of the account checks this secret: the owner's decision
 def rotate_callback_secret():
     principal, session = current_principal(), db()
     secret = callbacks.rotate_secret(session, principal.account_id)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from smartcompute.accounts import schemas
 from smartcompute.jobs import schemas as job_schemas
-from web.openapi_parts import AUTH_ERRORS, SECURED, Section, json_body, problem, request_body
+from web.openapi_parts import AUTH_ERRORS, SECURED, Section, json_body, needs_scope, problem, request_body
 
 BEARER_ONLY = [{"Bearer": []}]
 RATE_LIMITED = {"429": problem("Rate limit exceeded; see Retry-After")}
@@ -94,9 +94,10 @@ def _account_paths() -> dict:
         "/v1/account/callback-secret": {"get": _op(
             "getCallbackSecret", "The secret that signs your jobs' callbacks (made on first use)",
             {"200": json_body("CallbackSecret", "The secret"), **AUTH_ERRORS})},
-        "/v1/account/callback-secret/rotate": {"post": _op(
+        "/v1/account/callback-secret/rotate": {"post": {**_op(
             "rotateCallbackSecret", "Replace the callback secret; callbacks are signed with the new one at once",
-            {"200": json_body("CallbackSecret", "The new secret"), **AUTH_ERRORS})},
+            {"200": json_body("CallbackSecret", "The new secret"), **AUTH_ERRORS}),
+            **needs_scope("callbacks:write", "account owners")}},
         "/v1/account/audit-events": {"get": _op(
             "listAuditEvents", "The account's audit log, newest first (owners)",
             {"200": json_body("AuditEventList", "Events"), **AUTH_ERRORS},

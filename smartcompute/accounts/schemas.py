@@ -9,7 +9,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 Role = Literal["owner", "analyst", "viewer"]
 Scope = Literal["jobs:read", "jobs:write", "keys:read", "keys:write", "members:read", "members:write", "audit:read",
-                "billing:read", "billing:write"]
+                "billing:read", "billing:write", "callbacks:write"]
 _REQUEST = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 

@@ -25,10 +25,11 @@ _SECRET_LENGTH = 32
 _CHECKSUM_LENGTH = 6
 DEFAULT_SCOPES = ("jobs:read", "jobs:write")
 # What each role may do. A key's scopes are cut down to its user's role on every request, so demoting a
-# user narrows their keys at once. Credits are the account's money, so only owners see or buy them.
+# user narrows their keys at once. Credits are the account's money, so only owners see or buy them; the
+# callback secret is the whole account's, so only owners replace it (callbacks:write).
 ROLE_SCOPES = {
     "owner": ("jobs:read", "jobs:write", "keys:read", "keys:write", "members:read", "members:write", "audit:read",
-              "billing:read", "billing:write"),
+              "billing:read", "billing:write", "callbacks:write"),
     "analyst": ("jobs:read", "jobs:write", "keys:read", "keys:write"),
     "viewer": ("jobs:read",),
 }
