@@ -8,7 +8,8 @@ from flask import Response, g, json, request
 
 from config.logging import request_id_var
 from smartcompute.numbers import is_whole_number
-from smartcompute.accounts.audit import Actor
+from smartcompute.accounts.audit import ANONYMOUS, Actor
+from smartcompute.accounts.models import User
 from web.bodies import NUL_MESSAGE
 from web.problems import Problem
 
@@ -49,10 +50,14 @@ def client_address() -> str | None:
     return (request.remote_addr or "")[:64] or None
 
 
-def actor(label: str | None = None) -> Actor:
-    """The caller as the audit log records them: the signed-in principal, or `label` (e.g. a sign-in email)."""
+def actor(proven: User | None = None) -> Actor:
+    """The caller as the audit log records them: the signed-in principal; else `proven`, the user this request
+    proved to be (a right password, a valid refresh token); else anonymous. Nothing a client sends is an actor."""
     principal = g.get("principal")
-    if principal is None:
-        return Actor(label or "anonymous", client_address=client_address(), request_id=request_id_var.get())
-    return Actor(principal.email or str(principal.user_id), user_id=principal.user_id,
-                 api_key_id=principal.api_key_id, client_address=client_address(), request_id=request_id_var.get())
+    where = {"client_address": client_address(), "request_id": request_id_var.get()}
+    if principal is not None:
+        return Actor(principal.email or str(principal.user_id), user_id=principal.user_id,
+                     api_key_id=principal.api_key_id, **where)
+    if proven is not None:
+        return Actor(proven.email, user_id=proven.id, **where)
+    return Actor(ANONYMOUS, **where)

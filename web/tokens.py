@@ -35,15 +35,15 @@ def _token_pair(user_id, issued: chains.Issued) -> Response:
 
 
 def _audit_failed_sign_in(email: str) -> None:
+    """By `anonymous`: the email is only what the caller claimed, kept apart (escaped) in the details."""
     session = db()
     try:
-        email = normalise_email(email)
+        user = session.query(User).filter_by(email=normalise_email(email)).one_or_none()
     except AccountError:
-        pass
-    user = session.query(User).filter_by(email=email).one_or_none()
-    audit.record(session, actor(email or "anonymous"), "auth.sign_in_failed",
-                 account_id=user.account_id if user else None, target_type="user",
-                 target_id=user.id if user else None)
+        user = None
+    audit.record(session, actor(), "auth.sign_in_failed", account_id=user.account_id if user else None,
+                 target_type="user", target_id=user.id if user else None,
+                 details={"submitted_email": audit.submitted(email)})
     session.commit()
 
 
@@ -59,7 +59,7 @@ def issue_token():
     user = session.get(User, user_id)
     issued = chains.start_session(session, user_id, timedelta(days=web_runtime().settings.JWT_REFRESH_TOKEN_DAYS),
                                   client_address())
-    audit.record(session, actor(user.email), "auth.signed_in", account_id=user.account_id, target_type="user",
+    audit.record(session, actor(user), "auth.signed_in", account_id=user.account_id, target_type="user",
                  target_id=user_id, details={"session_id": str(issued.session_id)})
     session.commit()
     return _token_pair(user_id, issued)
@@ -76,7 +76,7 @@ def refresh():
         issued = chains.rotate(session, _jti(claims), claims["sub"])
     except chains.RefreshTokenReused as reuse:
         user = session.get(User, reuse.user_id)
-        audit.record(session, actor(user.email if user else "anonymous"), "auth.refresh_token_reused",
+        audit.record(session, actor(user), "auth.refresh_token_reused",
                      account_id=user.account_id if user else None, target_type="session", target_id=reuse.session_id)
         session.commit()
         raise Problem(401, str(reuse), kind="refresh-token-reused") from None
@@ -109,7 +109,7 @@ def logout():
     session = db()
     if chains.revoke_session(session, session_id, user_id):
         user = session.get(User, user_id)
-        audit.record(session, actor(user.email), "auth.signed_out", account_id=user.account_id,
+        audit.record(session, actor(user), "auth.signed_out", account_id=user.account_id,
                      target_type="session", target_id=session_id)
     session.commit()
     g.pop("principal", None)
