@@ -13,12 +13,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from smartcompute import pagination
 from smartcompute.accounts.models import AuditEvent
-from smartcompute.db import utcnow
+from smartcompute.db import Database, new_id, utcnow
 
 ANONYMOUS = "anonymous"
 MAX_SUBMITTED_LENGTH = 320
@@ -35,15 +35,20 @@ class Actor:
     request_id: str | None = None
 
 
-def record(session: Session, actor: Actor, action: str, *, account_id: uuid.UUID | None,
+def record(db: Database, actor: Actor, action: str, *, account_id: uuid.UUID | None,
            target_type: str | None = None, target_id: Any = None, details: dict[str, Any] | None = None) -> None:
-    """Add an event to the caller's transaction: it commits (or rolls back) with the change it describes."""
-    session.add(AuditEvent(
-        occurred_at=utcnow(), account_id=account_id, actor_user_id=actor.user_id, actor_api_key_id=actor.api_key_id,
-        actor=actor.label[:320], action=action, target_type=target_type,
+    """Add an event to the caller's transaction: it commits (or rolls back) with the change it describes. On a
+    Session it is flushed with the ORM changes it may refer to; on a Connection it is one INSERT."""
+    event = dict(
+        id=new_id(), occurred_at=utcnow(), account_id=account_id, actor_user_id=actor.user_id,
+        actor_api_key_id=actor.api_key_id, actor=actor.label[:320], action=action, target_type=target_type,
         target_id=str(target_id) if target_id is not None else None, client_address=actor.client_address,
         request_id=actor.request_id, details=details or {},
-    ))
+    )
+    if isinstance(db, Session):
+        db.add(AuditEvent(**event))
+    else:
+        db.execute(insert(AuditEvent), event)
 
 
 def list_events(session: Session, *, account_id: uuid.UUID | None, action: str | None = None, limit: int = 50,
