@@ -205,6 +205,9 @@ class Settings:
     ANONYMOUS_RATE_LIMIT: str = _setting(rate_limit, default="60/minute", doc="per client address, no credentials")
     LOGIN_RATE_LIMIT_PER_EMAIL: str = _setting(rate_limit, default="5/minute", doc="failed sign-ins per email")
     LOGIN_RATE_LIMIT_PER_ADDRESS: str = _setting(rate_limit, default="20/minute", doc="failed sign-ins per address")
+    WEBHOOK_RATE_LIMIT_PER_ADDRESS: str = _setting(
+        rate_limit, default="600/minute", doc="payment-webhook deliveries per client address, signed or not; far "
+        "above what a provider sends (one delivery per payment's change of state), so it only slows a flood")
     RATE_LIMIT_KEY_PREFIX: str = _setting(str, default="smartcompute-rl", doc="Redis key prefix of rate limits")
     TRUSTED_PROXY_COUNT: int = _setting(_non_negative_int, default="0", doc="proxies whose X-Forwarded-For counts")
     CORS_ORIGINS: tuple | None = _setting(_origins, default="", doc="comma-separated origins; unset = CORS closed")

@@ -2,7 +2,9 @@
 
 Authenticated calls are counted per API key (or per user, for a JWT), anonymous ones per client address
 (`request.remote_addr`, which `TRUSTED_PROXY_COUNT` lets ProxyFix take from the trusted proxy's
-X-Forwarded-For entry only). Failed sign-ins are counted per email and per address on top.
+X-Forwarded-For entry only). Failed sign-ins are counted per email and per address on top. Payment webhooks,
+whose URLs need no credentials, have a per-address limit of their own that no real provider reaches, in place of
+the anonymous one; a delivery over it is refused before its body is read.
 
 Redis down: limits fall back to each process's memory (flask-limiter's in-memory fallback) until Redis
 answers again, with one error log line on the switch and `/health/ready` failing. Failing open would drop
@@ -24,8 +26,9 @@ from config import Settings
 from web.problems import Problem, problem_response
 
 log = logging.getLogger("smartcompute.web")
-_EXEMPT_ENDPOINTS = {"health.alive", "health.ready", "webhooks.receive_payment_event"}  # webhooks: signed by providers
+_EXEMPT_ENDPOINTS = {"health.alive", "health.ready"}
 _LOGIN_ENDPOINT = "tokens.issue_token"
+_WEBHOOK_ENDPOINT = "webhooks.receive_payment_event"
 
 
 def _client_address() -> str:
@@ -47,6 +50,10 @@ def _login_email_key() -> str:
 
 def _login_address_key() -> str:
     return f"login-addr:{_client_address()}"
+
+
+def _webhook_address_key() -> str:
+    return f"webhook-addr:{_client_address()}"
 
 
 def _failed_sign_in(response: Response) -> bool:
@@ -108,11 +115,13 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
         RATELIMIT_STRATEGY="fixed-window", RATELIMIT_HEADERS_ENABLED=False,
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True, RATELIMIT_SWALLOW_ERRORS=True,
     )
-    limiter = Limiter(key_func=rate_key, application_limits=[request_limit])
+    limiter = Limiter(key_func=rate_key, application_limits=[request_limit],
+                      application_limits_exempt_when=lambda: request.endpoint == _WEBHOOK_ENDPOINT)
     app.before_request(_forget_last_hit)  # registered before the limiter's own check, so it runs first
     limiter.request_filter(lambda: request.endpoint in _EXEMPT_ENDPOINTS)
     limiter.init_app(app)
     _limit_sign_in(app, limiter, settings)
+    _limit_webhooks(app, limiter, settings)
     app.register_error_handler(RateLimitExceeded, lambda error: _too_many_requests(limiter, error))
     app.after_request(lambda response: _stamp_headers(limiter, response))
     return limiter
@@ -125,6 +134,12 @@ def _limit_sign_in(app: Flask, limiter: Limiter, settings: Settings) -> None:
     view = limiter.limit(settings.LOGIN_RATE_LIMIT_PER_ADDRESS, key_func=_login_address_key,
                          deduct_when=_failed_sign_in, override_defaults=False)(view)
     app.view_functions[_LOGIN_ENDPOINT] = view
+
+
+def _limit_webhooks(app: Flask, limiter: Limiter, settings: Settings) -> None:
+    """In place of the anonymous limit (application_limits_exempt_when above)."""
+    limit = limiter.limit(settings.WEBHOOK_RATE_LIMIT_PER_ADDRESS, key_func=_webhook_address_key)
+    app.view_functions[_WEBHOOK_ENDPOINT] = limit(app.view_functions[_WEBHOOK_ENDPOINT])
 
 
 def _seconds_until(reset_at: float) -> int:
@@ -175,7 +190,8 @@ def _stamp_headers(limiter: Limiter, response: Response) -> Response:
     except Exception as error:  # Redis failed after the check; the response matters more than its headers
         log.warning("rate-limit headers skipped", extra={"error": str(error)})
         return response
-    policy = "plan" if g.get("principal") is not None else "anonymous"
+    policy = "plan" if g.get("principal") is not None else "webhook" if request.endpoint == _WEBHOOK_ENDPOINT \
+        else "anonymous"
     response.headers["RateLimit-Policy"] = f'"{policy}";q={amount};w={window}'
     response.headers["RateLimit"] = f'"{policy}";r={remaining};t={reset}'
     response.headers["X-RateLimit-Limit"] = str(amount)

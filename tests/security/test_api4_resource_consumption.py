@@ -192,3 +192,54 @@ def test_with_redis_down_the_api_serves_limits_hold_per_process_and_readiness_fa
     assert any("rate-limit storage (Redis) unreachable" in message for message in collected.messages)
     ready = client.get("/health/ready")
     assert ready.status_code == 503 and ready.get_json()["checks"]["redis"] == "unavailable"
+
+
+def _junk_signed_ipn(size: int) -> bytes:
+    """What the test found: an IPN of nested arrays of numbers, signed with nothing, costing seconds of CPU to
+    parse and canonicalise (twice) before its signature was checked."""
+    unit = b"[1.5e-7,12345678901234567890,"
+    depth = 90
+    body = b'{"payment_id":1,"payment_status":"finished","x":' + b"[" * depth
+    body += unit * ((size - len(body) - 2 * depth - 2) // len(unit)) + b"0" + b"]" * depth + b"}"
+    return body + b" " * (size - len(body))  # exactly `size` bytes
+
+
+def test_a_junk_signed_ipn_larger_than_any_real_one_is_413_before_it_is_read(client, sessions):
+    from smartcompute.billing.models import WebhookEvent
+
+    headers = {"Content-Type": "application/json", "x-nowpayments-sig": "0" * 128}
+    for size in (10 * 1024 * 1024, 16 * 1024 + 1):
+        response = client.post("/v1/webhooks/payments/nowpayments", data=_junk_signed_ipn(size), headers=headers)
+        assert response.status_code == 413 and response.mimetype == "application/problem+json", size
+    just_under = client.post("/v1/webhooks/payments/nowpayments", data=_junk_signed_ipn(16 * 1024), headers=headers)
+    assert just_under.status_code == 401  # read, canonicalised once in linear time, and refused
+    with sessions() as session:
+        assert session.query(WebhookEvent).filter(WebhookEvent.provider == "nowpayments",
+                                                  WebhookEvent.raw_body.like(b"%12345678901234567890%")).count() == 0
+
+
+def test_every_provider_refuses_a_body_over_its_limit_with_413(client, settings):
+    from tests.billing.signing import SECRET_SETTINGS, body_for, headers_for
+
+    for provider in SECRET_SETTINGS:
+        body = body_for(provider, payment_id="p", status="pending")[:-1] + b', "pad": "' + b"x" * 70_000 + b'"}'
+        headers = headers_for(provider, getattr(settings, SECRET_SETTINGS[provider]), body)
+        assert client.post(f"/v1/webhooks/payments/{provider}", data=body, headers=headers).status_code == 413, provider
+
+
+def test_webhook_deliveries_are_limited_per_address_and_a_flood_does_not_stop_the_provider(make_app, settings):
+    from tests.billing.signing import body_for, headers_for
+
+    client = make_app(WEBHOOK_RATE_LIMIT_PER_ADDRESS="5/minute", ANONYMOUS_RATE_LIMIT="1/minute").test_client()
+    junk = {"Content-Type": "application/json", "x-nowpayments-sig": "0" * 128}
+    flood = [client.post("/v1/webhooks/payments/nowpayments", data=_junk_signed_ipn(16 * 1024), headers=junk,
+                         environ_base={"REMOTE_ADDR": "203.0.113.66"}) for _ in range(7)]
+    assert [response.status_code for response in flood] == [401] * 5 + [429] * 2
+    _assert_rate_limited(flood[-1])
+    assert flood[0].headers["RateLimit-Policy"] == '"webhook";q=5;w=60'
+    # The provider, at its own address, is neither limited by the flood nor by the anonymous limit.
+    for _ in range(3):
+        body = body_for("generic", payment_id="p-1", status="pending")
+        delivered = client.post("/v1/webhooks/payments/generic", data=body, environ_base={"REMOTE_ADDR": "198.51.100.7"},
+                                headers=headers_for("generic", settings.PAYMENT_WEBHOOK_SECRET, body))
+        assert delivered.status_code == 200
