@@ -153,7 +153,7 @@ def base_env(database_url: str, redis_prefix: str) -> dict[str, str]:
         "LOGIN_RATE_LIMIT_PER_ADDRESS": "100000/minute",
         "WEBHOOK_RATE_LIMIT_PER_ADDRESS": "100000/minute",
         "PLANS": ";".join(f"{plan}:requests=100000/minute,jobs_per_day=100000,concurrent_jobs=100000,"
-                          "points_per_job=10000000" for plan in ("free", "pro", "enterprise")),
+                          "points_per_job=10000000,api_keys=1000" for plan in ("free", "pro", "enterprise")),
     }
 
 

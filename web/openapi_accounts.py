@@ -56,7 +56,9 @@ def _key_paths() -> dict:
     return {
         "/v1/api-keys": {
             "post": _op("createApiKey", "Create an API key; the key is shown once",
-                        {"201": json_body("NewApiKey", "The new key"), **AUTH_ERRORS}, body="ApiKeyRequest"),
+                        {"201": json_body("NewApiKey", "The new key"),
+                         "409": problem("The account has as many keys in use as its plan allows"), **AUTH_ERRORS},
+                        body="ApiKeyRequest"),
             "get": _op("listApiKeys", "Your API keys (an owner's: the account's)",
                        {"200": json_body("ApiKeyList", "Keys, newest first"), **AUTH_ERRORS}),
         },

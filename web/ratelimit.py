@@ -1,8 +1,9 @@
 """Fair use: per-plan request limits with flask-limiter on Redis, the IETF and X-RateLimit headers, 429s.
 
-Authenticated calls are counted per API key (or per user, for a JWT), anonymous ones per client address
-(`request.remote_addr`, which `TRUSTED_PROXY_COUNT` lets ProxyFix take from the trusted proxy's
-X-Forwarded-For entry only). Failed sign-ins are counted per email and per address on top. Payment webhooks,
+Authenticated calls are counted per account, against its plan's rate, whichever of its keys or sign-ins makes
+them (so more keys never mean more requests), and a key with a rate of its own is also counted alone against
+that; anonymous calls are counted per client address (`request.remote_addr`, which `TRUSTED_PROXY_COUNT` lets
+ProxyFix take from the trusted proxy's X-Forwarded-For entry only). Failed sign-ins are counted per email and per address on top. Payment webhooks,
 whose URLs need no credentials, have a per-address limit of their own that no real provider reaches, in place of
 the anonymous one; a delivery over it is refused before its body is read.
 
@@ -29,6 +30,7 @@ log = logging.getLogger("smartcompute.web")
 _EXEMPT_ENDPOINTS = {"health.alive", "health.ready"}
 _LOGIN_ENDPOINT = "tokens.issue_token"
 _WEBHOOK_ENDPOINT = "webhooks.receive_payment_event"
+_KEY_SCOPE = "api-key"
 
 
 def _client_address() -> str:
@@ -39,7 +41,17 @@ def rate_key() -> str:
     principal = g.get("principal")
     if principal is None:
         return f"addr:{_client_address()}"
-    return f"key:{principal.api_key_id}" if principal.api_key_id else f"user:{principal.user_id}"
+    return f"account:{principal.account_id}"
+
+
+def _own_key_rate() -> str:
+    """The calling key's own rate; none (an empty limit) for a sign-in or a key without one."""
+    principal = g.get("principal")
+    return principal.key_rate_limit or "" if principal is not None else ""
+
+
+def _own_key() -> str:
+    return f"key:{g.principal.api_key_id}"
 
 
 def _login_email_key() -> str:
@@ -122,6 +134,10 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
     limiter.init_app(app)
     _limit_sign_in(app, limiter, settings)
     _limit_webhooks(app, limiter, settings)
+    # A key's own rate holds across every route, so it is one bucket (scope) shared by every blueprint's routes.
+    own_key_limit = limiter.shared_limit(_own_key_rate, scope=_KEY_SCOPE, key_func=_own_key, override_defaults=False)
+    for blueprint in app.blueprints.values():
+        own_key_limit(blueprint)
     app.register_error_handler(RateLimitExceeded, lambda error: _too_many_requests(limiter, error))
     app.after_request(lambda response: _stamp_headers(limiter, response))
     return limiter
@@ -178,6 +194,14 @@ def _window(limiter: Limiter, current) -> tuple[int, float]:
     return max(0, current.remaining), current.reset_at
 
 
+def _policy_name(current) -> str:
+    if _KEY_SCOPE in current.request_args:
+        return "key"
+    if g.get("principal") is not None:
+        return "plan"
+    return "webhook" if request.endpoint == _WEBHOOK_ENDPOINT else "anonymous"
+
+
 def _stamp_headers(limiter: Limiter, response: Response) -> Response:
     _note_storage_state(limiter)
     current = limiter.current_limit if limiter.enabled else None
@@ -190,8 +214,7 @@ def _stamp_headers(limiter: Limiter, response: Response) -> Response:
     except Exception as error:  # Redis failed after the check; the response matters more than its headers
         log.warning("rate-limit headers skipped", extra={"error": str(error)})
         return response
-    policy = "plan" if g.get("principal") is not None else "webhook" if request.endpoint == _WEBHOOK_ENDPOINT \
-        else "anonymous"
+    policy = _policy_name(current)
     response.headers["RateLimit-Policy"] = f'"{policy}";q={amount};w={window}'
     response.headers["RateLimit"] = f'"{policy}";r={remaining};t={reset}'
     response.headers["X-RateLimit-Limit"] = str(amount)

@@ -50,6 +50,8 @@ class ApiKeyRequest(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Scope] = Field(default=["jobs:read", "jobs:write"], min_length=1, max_length=10, fail_fast=True)
     expires_at: Optional[Moment] = None
+    rate_limit: Optional[str] = Field(default=None, min_length=1, max_length=40, description=(
+        "the key's own request rate, such as 10/minute, below the plan's (which all the account's keys share)"))
 
 
 class RotateRequest(BaseModel):
@@ -68,6 +70,7 @@ class ApiKey(BaseModel):
     expires_at: Optional[datetime]
     revoked_at: Optional[datetime]
     replaced_by: Optional[str]
+    rate_limit: Optional[str]
 
 
 class NewApiKey(ApiKey):
@@ -93,6 +96,7 @@ class PlanLimits(BaseModel):
     jobs_per_day: int
     concurrent_jobs: int
     points_per_job: int
+    api_keys: int
 
 
 class AccountInfo(BaseModel):

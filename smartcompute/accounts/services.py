@@ -62,6 +62,7 @@ class Principal:
     is_staff: bool = False
     email: str = ""
     session_id: uuid.UUID | None = None  # the sign-in a JWT belongs to
+    key_rate_limit: str | None = None  # an API key's own request rate, below its account's plan
 
     def can(self, scope: str) -> bool:
         return scope in self.scopes
@@ -128,7 +129,7 @@ def create_user(
 
 def create_api_key(
     session: Session, user_id: uuid.UUID, *, name: str = "default",
-    scopes: tuple[str, ...] = DEFAULT_SCOPES, expires_at: datetime | None = None,
+    scopes: tuple[str, ...] = DEFAULT_SCOPES, expires_at: datetime | None = None, rate_limit: str | None = None,
 ) -> tuple[uuid.UUID, str]:
     """Returns the key's id and the key itself, which is never stored and cannot be shown again."""
     user = session.get(User, user_id)
@@ -138,7 +139,7 @@ def create_api_key(
     key = body + _checksum(body)
     api_key = ApiKey(
         user_id=user.id, account_id=user.account_id, name=name, prefix=key[:12],
-        key_hash=_hash_key(key), scopes=list(scopes), expires_at=expires_at,
+        key_hash=_hash_key(key), scopes=list(scopes), expires_at=expires_at, rate_limit=rate_limit,
     )
     session.add(api_key)
     session.flush()
@@ -165,7 +166,8 @@ _PRINCIPAL_COLUMNS = (("account_id", Uuid()), ("role", String()), ("is_active", 
                       ("is_staff", Boolean()), ("email", String()), ("plan", String()))
 _API_KEY_COLUMNS = (("id", Uuid()), ("user_id", Uuid()), *_PRINCIPAL_COLUMNS, ("key_hash", LargeBinary()),
                     ("scopes", ARRAY(String())), ("expires_at", DateTime(timezone=True)),
-                    ("revoked_at", DateTime(timezone=True)), ("last_used_at", DateTime(timezone=True)))
+                    ("revoked_at", DateTime(timezone=True)), ("last_used_at", DateTime(timezone=True)),
+                    ("rate_limit", String()))
 _SIGNED_IN_USER_COLUMNS = (("id", Uuid()), *_PRINCIPAL_COLUMNS)
 
 
@@ -194,7 +196,7 @@ def authenticate_api_key(db: Database, key: str) -> Principal | None:
         connection_of(db).execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
         db.commit()
     return Principal(row.user_id, row.account_id, row.role, _role_scopes(row.role, row.scopes), row.id,
-                     plan=row.plan, is_staff=row.is_staff, email=row.email)
+                     plan=row.plan, is_staff=row.is_staff, email=row.email, key_rate_limit=row.rate_limit)
 
 
 def authenticate_password(session: Session, email: str, password: str) -> uuid.UUID | None:
