@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import uuid
 
 from config import billing_settings as billing
-from config.plans import DEFAULT_PLANS, PlanLimits, parse_plans, rate_limit
+from config.plans import DEFAULT_PLANS, PlanLimits, parse_plans, rate_limit, rate_limits
 from smartcompute.numbers import whole_number
 
 REQUIRED = object()
@@ -203,8 +203,14 @@ class Settings:
     PLANS: dict = _setting(parse_plans, default=DEFAULT_PLANS, doc="limits per plan, see config/plans.py")
     DEFAULT_PLAN: str = _setting(str, default="free", doc="plan of a new account")
     ANONYMOUS_RATE_LIMIT: str = _setting(rate_limit, default="60/minute", doc="per client address, no credentials")
-    LOGIN_RATE_LIMIT_PER_EMAIL: str = _setting(rate_limit, default="5/minute", doc="failed sign-ins per email")
-    LOGIN_RATE_LIMIT_PER_ADDRESS: str = _setting(rate_limit, default="20/minute", doc="failed sign-ins per address")
+    LOGIN_RATE_LIMIT_PER_EMAIL_AND_ADDRESS: str = _setting(
+        rate_limits, default="5/minute;20/hour;50/day", doc="failed sign-ins for one email from one address; each "
+        "longer window's allowance makes an address that keeps guessing wait longer (web/sign_in_limits.py)")
+    LOGIN_RATE_LIMIT_PER_ADDRESS: str = _setting(rate_limits, default="20/minute;200/day",
+                                                 doc="failed sign-ins from one address, whatever the email")
+    LOGIN_RATE_LIMIT_PER_EMAIL: str = _setting(
+        rate_limits, default="50/hour", doc="failed sign-ins for one email from every address; past it the attack "
+        "is logged and audited, and each address may fail for that email once per window")
     WEBHOOK_RATE_LIMIT_PER_ADDRESS: str = _setting(
         rate_limit, default="600/minute", doc="payment-webhook deliveries per client address, signed or not; far "
         "above what a provider sends (one delivery per payment's change of state), so it only slows a flood")

@@ -3,7 +3,7 @@
 Authenticated calls are counted per account, against its plan's rate, whichever of its keys or sign-ins makes
 them (so more keys never mean more requests), and a key with a rate of its own is also counted alone against
 that; anonymous calls are counted per client address (`request.remote_addr`, which `TRUSTED_PROXY_COUNT` lets
-ProxyFix take from the trusted proxy's X-Forwarded-For entry only). Failed sign-ins are counted per email and per address on top. Payment webhooks,
+ProxyFix take from the trusted proxy's X-Forwarded-For entry only). Failed sign-ins are limited on top (web/sign_in_limits.py). Payment webhooks,
 whose URLs need no credentials, have a per-address limit of their own that no real provider reaches, in place of
 the anonymous one; a delivery over it is refused before its body is read.
 
@@ -25,6 +25,7 @@ from limits.storage import RedisStorage
 
 from config import Settings
 from web.problems import Problem, problem_response
+from web.sign_in_limits import SignInLimits
 
 log = logging.getLogger("smartcompute.web")
 _EXEMPT_ENDPOINTS = {"health.alive", "health.ready"}
@@ -54,22 +55,8 @@ def _own_key() -> str:
     return f"key:{g.principal.api_key_id}"
 
 
-def _login_email_key() -> str:
-    body = request.get_json(silent=True, cache=True)
-    email = body.get("email") if isinstance(body, dict) else None
-    return f"login-email:{email.strip().lower()[:320]}" if isinstance(email, str) and email.strip() else "login-email:-"
-
-
-def _login_address_key() -> str:
-    return f"login-addr:{_client_address()}"
-
-
 def _webhook_address_key() -> str:
     return f"webhook-addr:{_client_address()}"
-
-
-def _failed_sign_in(response: Response) -> bool:
-    return response.status_code == 401
 
 
 # (limit key, count after this request's hit, when its window ends): set by the hit, read by the headers.
@@ -132,7 +119,7 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
     app.before_request(_forget_last_hit)  # registered before the limiter's own check, so it runs first
     limiter.request_filter(lambda: request.endpoint in _EXEMPT_ENDPOINTS)
     limiter.init_app(app)
-    _limit_sign_in(app, limiter, settings)
+    SignInLimits(app, limiter, settings).guard(app, _LOGIN_ENDPOINT)
     _limit_webhooks(app, limiter, settings)
     # A key's own rate holds across every route, so it is one bucket (scope) shared by every blueprint's routes.
     own_key_limit = limiter.shared_limit(_own_key_rate, scope=_KEY_SCOPE, key_func=_own_key, override_defaults=False)
@@ -141,15 +128,6 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
     app.register_error_handler(RateLimitExceeded, lambda error: _too_many_requests(limiter, error))
     app.after_request(lambda response: _stamp_headers(limiter, response))
     return limiter
-
-
-def _limit_sign_in(app: Flask, limiter: Limiter, settings: Settings) -> None:
-    view = app.view_functions[_LOGIN_ENDPOINT]
-    view = limiter.limit(settings.LOGIN_RATE_LIMIT_PER_EMAIL, key_func=_login_email_key,
-                         deduct_when=_failed_sign_in, override_defaults=False)(view)
-    view = limiter.limit(settings.LOGIN_RATE_LIMIT_PER_ADDRESS, key_func=_login_address_key,
-                         deduct_when=_failed_sign_in, override_defaults=False)(view)
-    app.view_functions[_LOGIN_ENDPOINT] = view
 
 
 def _limit_webhooks(app: Flask, limiter: Limiter, settings: Settings) -> None:

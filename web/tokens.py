@@ -17,6 +17,7 @@ from web.bodies import read_json
 from web.problems import Problem
 from web.replies import actor, client_address, json_response
 from web.runtime import db, web_runtime
+from web.sign_in_limits import failed_credential
 
 tokens = Blueprint("tokens", __name__, url_prefix="/v1/auth")
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -53,6 +54,7 @@ def issue_token():
     session = db()
     user_id = authenticate_password(session, credentials.email, credentials.password)
     if user_id is None:
+        failed_credential()
         _audit_failed_sign_in(credentials.email)
         # The same answer whether the email exists or not.
         raise Problem(401, "the email or password is wrong", kind="invalid-credentials")
