@@ -111,6 +111,23 @@ def _origins(value: str) -> tuple[str, ...]:
     return origins
 
 
+def _smtp_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+        raise ValueError("must be smtp://host[:port] or smtps://user:password@host[:port]")
+    return value
+
+
+def _mail_address(value: str) -> str:
+    from email.headerregistry import Address
+    from email.utils import parseaddr
+
+    name, address = parseaddr(value)
+    if "@" not in address or any(character in value for character in "\r\n"):
+        raise ValueError("must be an address such as SmartCompute <no-reply@example.com>")
+    return str(Address(display_name=name, addr_spec=address))
+
+
 def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return lambda value: parse(value) if value else None
 
@@ -218,6 +235,13 @@ class Settings:
     TRUSTED_PROXY_COUNT: int = _setting(_non_negative_int, default="0", doc="proxies whose X-Forwarded-For counts")
     CORS_ORIGINS: tuple | None = _setting(_origins, default="", doc="comma-separated origins; unset = CORS closed")
     API_KEY_MAX_GRACE_SECONDS: int = _setting(_positive_int, default="604800", doc="longest rotation grace")
+    SMTP_URL: str | None = _setting(_optional(_smtp_url), default="", doc="where password resets and invitations "
+                                    "are mailed from (smtp://host:25, STARTTLS when offered, or smtps://user:pass@"
+                                    "host:465); unset, an operator prints their tokens with the CLI instead")
+    MAIL_FROM: str | None = _setting(_optional(_mail_address), default="", doc="their From: address; required "
+                                     "with SMTP_URL")
+    PASSWORD_RESET_MINUTES: int = _setting(_positive_int, default="30", doc="how long a password-reset token works")
+    INVITATION_DAYS: int = _setting(_positive_int, default="7", doc="how long an invitation to an account works")
     BENCH_NO_AUTH_USER_ID: uuid.UUID | None = _setting(
         uuid.UUID, default="", doc="UNSAFE, bench/ only: no auth or limits, every request acts as this user")
 
@@ -228,6 +252,8 @@ class Settings:
             object.__setattr__(self, "BROKER_VISIBILITY_TIMEOUT", self.JOB_HARD_TIME_LIMIT + 60)
         if self.JOB_HARD_TIME_LIMIT <= self.JOB_SOFT_TIME_LIMIT:
             raise ConfigError("JOB_HARD_TIME_LIMIT: must be greater than JOB_SOFT_TIME_LIMIT")
+        if self.SMTP_URL and not self.MAIL_FROM:
+            raise ConfigError("MAIL_FROM: is required when SMTP_URL is set")
         if self.DEFAULT_PLAN not in self.PLANS:
             raise ConfigError(f"DEFAULT_PLAN: {self.DEFAULT_PLAN!r} is not one of PLANS ({', '.join(self.PLANS)})")
 

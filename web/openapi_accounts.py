@@ -48,6 +48,18 @@ def _auth_paths() -> dict:
             {**no_content, **AUTH_ERRORS}, security=BEARER_ONLY + [{}]),
             "requestBody": {"required": False, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/LogoutRequest"}}}}}},
+        "/v1/auth/password": {"post": _op(
+            "changePassword", "Change your password (the current one required); your other sign-ins end",
+            {**no_content, **AUTH_ERRORS, "403": problem("The current password is wrong, or not signed in with a JWT")},
+            security=BEARER_ONLY, body="PasswordChange")},
+        "/v1/auth/password-reset": {"post": _op(
+            "requestPasswordReset", "Mail a single-use reset token to the user with this email, if there is one",
+            {"202": json_body("Accepted", "The same answer whether or not the email is a user's")},
+            security=[], body="PasswordResetRequest")},
+        "/v1/auth/password-reset/confirm": {"post": _op(
+            "confirmPasswordReset", "Set a new password with a reset token; every sign-in of the user ends",
+            {**no_content, "400": problem("The token is unknown, used or expired")},
+            security=[], body="PasswordResetConfirm")},
     }
 
 
@@ -137,9 +149,10 @@ def _admin_paths() -> dict:
 def accounts_section() -> Section:
     """Sign-in, API keys, the account and the admin API."""
     paths = {**_auth_paths(), **_key_paths(), **_account_paths(), **_admin_paths()}
-    requests = [job_schemas.TokenRequest, schemas.RefreshRequest, schemas.LogoutRequest, schemas.ApiKeyRequest,
+    requests = [job_schemas.TokenRequest, schemas.RefreshRequest, schemas.LogoutRequest, schemas.PasswordChange,
+                schemas.PasswordResetRequest, schemas.PasswordResetConfirm, schemas.ApiKeyRequest,
                 schemas.RotateRequest, schemas.MemberRequest, schemas.MemberUpdate, schemas.AccountUpdate]
-    responses = [schemas.TokenPair, schemas.NewApiKey, schemas.ApiKeyList, schemas.RotatedApiKey,
+    responses = [schemas.TokenPair, schemas.Accepted, schemas.NewApiKey, schemas.ApiKeyList, schemas.RotatedApiKey,
                  schemas.AccountInfo, schemas.Member, schemas.MemberList, schemas.AccountList,
                  schemas.AccountSummary, schemas.AuditEventList, job_schemas.CallbackSecret]
     return Section(paths, request_models=requests, response_models=responses)

@@ -29,7 +29,8 @@ from web.sign_in_limits import SignInLimits
 
 log = logging.getLogger("smartcompute.web")
 _EXEMPT_ENDPOINTS = {"health.alive", "health.ready"}
-_LOGIN_ENDPOINT = "tokens.issue_token"
+# Endpoints that check a password or a one-time token: they share the sign-in limits.
+_CREDENTIAL_ENDPOINTS = ("tokens.issue_token", "passwords.change_password", "passwords.confirm_reset")
 _WEBHOOK_ENDPOINT = "webhooks.receive_payment_event"
 _KEY_SCOPE = "api-key"
 
@@ -119,7 +120,10 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
     app.before_request(_forget_last_hit)  # registered before the limiter's own check, so it runs first
     limiter.request_filter(lambda: request.endpoint in _EXEMPT_ENDPOINTS)
     limiter.init_app(app)
-    SignInLimits(app, limiter, settings).guard(app, _LOGIN_ENDPOINT)
+    sign_in_limits = SignInLimits(app, limiter, settings)
+    for endpoint in _CREDENTIAL_ENDPOINTS:
+        sign_in_limits.guard(app, endpoint)
+    sign_in_limits.guard(app, "passwords.request_reset", count_every_request=True)  # it mails: each one counts
     _limit_webhooks(app, limiter, settings)
     # A key's own rate holds across every route, so it is one bucket (scope) shared by every blueprint's routes.
     own_key_limit = limiter.shared_limit(_own_key_rate, scope=_KEY_SCOPE, key_func=_own_key, override_defaults=False)

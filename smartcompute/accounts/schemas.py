@@ -45,6 +45,27 @@ class LogoutRequest(BaseModel):
     refresh_token: Optional[str] = Field(default=None, min_length=1, max_length=4096)
 
 
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # passwords are taken as typed, spaces included
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=12, max_length=1024)
+
+
+class PasswordResetRequest(BaseModel):
+    model_config = _REQUEST
+    email: str = Field(min_length=3, max_length=320)
+
+
+class PasswordResetConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=1, max_length=200)
+    new_password: str = Field(min_length=12, max_length=1024)
+
+
+class Accepted(BaseModel):
+    detail: str
+
+
 class ApiKeyRequest(BaseModel):
     model_config = _REQUEST
     name: str = Field(min_length=1, max_length=200)

@@ -93,6 +93,24 @@ def _hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
+MIN_PASSWORD_LENGTH = 12
+
+
+def hash_password(password: str) -> str:
+    """Argon2id, after checking the password is long enough (AccountError otherwise)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"password must be at least {MIN_PASSWORD_LENGTH} characters", field="password")
+    return _password_hasher.hash(password)
+
+
+def password_matches(password_hash: str | None, password: str) -> bool:
+    """Checked against a real hash when there is none, so both answers take the same time."""
+    try:
+        return _password_hasher.verify(password_hash or _UNKNOWN_USER_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def normalise_email(email: str) -> str:
     email = email.strip().lower()
     local, _, domain = email.partition("@")
@@ -109,8 +127,7 @@ def create_user(
     email = normalise_email(email)
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
-    if password is not None and len(password) < 12:
-        raise AccountError("password must be at least 12 characters")
+    password_hash = hash_password(password) if password is not None else None
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise AccountError(f"a user with email {email} already exists")
     if account_id is None:
@@ -118,10 +135,7 @@ def create_user(
         session.add(account)
         session.flush()
         account_id = account.id
-    user = User(
-        email=email, account_id=account_id, role=role,
-        password_hash=_password_hasher.hash(password) if password else None,
-    )
+    user = User(email=email, account_id=account_id, role=role, password_hash=password_hash)
     session.add(user)
     session.flush()
     return user.id
@@ -206,11 +220,9 @@ def authenticate_password(session: Session, email: str, password: str) -> uuid.U
     except AccountError:
         email = ""
     user = session.scalar(select(User).where(User.email == email)) if email else None
-    try:
-        _password_hasher.verify(user.password_hash if user and user.password_hash else _UNKNOWN_USER_HASH, password)
-    except (VerificationError, InvalidHashError):
+    if not password_matches(user.password_hash if user else None, password):
         return None
-    return user.id if user and user.is_active and user.password_hash else None
+    return user.id if user.is_active else None
 
 
 def principal_for_user(db: Database, user_id: uuid.UUID, session_id: uuid.UUID | None = None) -> Principal | None:
