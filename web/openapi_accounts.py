@@ -96,10 +96,24 @@ def _account_paths() -> dict:
             "get": _op("listMembers", "The account's members (owners)",
                        {"200": json_body("MemberList", "Members"), **AUTH_ERRORS},
                        parameters=[*_paging(100), _query("q", {"type": "string", "maxLength": 320})]),
-            "post": _op("addMember", "Add a member (owners)",
-                        {"201": json_body("Member", "The new member"), "409": problem("The email is taken"),
-                         **AUTH_ERRORS}, body="MemberRequest"),
+            "post": _op("addMember", "Invite an email to join with a role (owners); the person accepts with the "
+                        "mailed token", {"202": json_body("Invitation", "The same answer whether or not the email "
+                                                          "has a user elsewhere"),
+                                         "409": problem("The email is a member of this account already"),
+                                         **AUTH_ERRORS}, body="MemberRequest"),
         },
+        "/v1/account/invitations": {"get": _op(
+            "listInvitations", "The account's open invitations (owners)",
+            {"200": json_body("InvitationList", "Open invitations, newest first"), **AUTH_ERRORS})},
+        "/v1/account/invitations/{invitation_id}": {"delete": _op(
+            "revokeInvitation", "Revoke an open invitation (owners)",
+            {"204": {"description": "Revoked"}, "404": problem("No such open invitation"), **AUTH_ERRORS},
+            parameters=[_path_id("invitation_id")])},
+        "/v1/invitations/accept": {"post": _op(
+            "acceptInvitation", "Join an account with an invitation's token and the password you choose",
+            {"201": json_body("Member", "You, the new member"),
+             "400": problem("The token is unknown, used, revoked or expired"),
+             "409": problem("This email has a user already")}, security=[], body="InvitationAccept")},
         "/v1/account/members/{user_id}": {"patch": _op(
             "updateMember", "Change a member's role or enable/disable them (owners)",
             {"200": json_body("Member", "The member"), "404": problem("No such member"),
@@ -150,9 +164,11 @@ def accounts_section() -> Section:
     """Sign-in, API keys, the account and the admin API."""
     paths = {**_auth_paths(), **_key_paths(), **_account_paths(), **_admin_paths()}
     requests = [job_schemas.TokenRequest, schemas.RefreshRequest, schemas.LogoutRequest, schemas.PasswordChange,
-                schemas.PasswordResetRequest, schemas.PasswordResetConfirm, schemas.ApiKeyRequest,
+                schemas.PasswordResetRequest, schemas.PasswordResetConfirm, schemas.InvitationAccept,
+                schemas.ApiKeyRequest,
                 schemas.RotateRequest, schemas.MemberRequest, schemas.MemberUpdate, schemas.AccountUpdate]
     responses = [schemas.TokenPair, schemas.Accepted, schemas.NewApiKey, schemas.ApiKeyList, schemas.RotatedApiKey,
-                 schemas.AccountInfo, schemas.Member, schemas.MemberList, schemas.AccountList,
+                 schemas.AccountInfo, schemas.Member, schemas.MemberList, schemas.Invitation,
+                 schemas.InvitationList, schemas.AccountList,
                  schemas.AccountSummary, schemas.AuditEventList, job_schemas.CallbackSecret]
     return Section(paths, request_models=requests, response_models=responses)

@@ -30,7 +30,8 @@ from web.sign_in_limits import SignInLimits
 log = logging.getLogger("smartcompute.web")
 _EXEMPT_ENDPOINTS = {"health.alive", "health.ready"}
 # Endpoints that check a password or a one-time token: they share the sign-in limits.
-_CREDENTIAL_ENDPOINTS = ("tokens.issue_token", "passwords.change_password", "passwords.confirm_reset")
+_CREDENTIAL_ENDPOINTS = ("tokens.issue_token", "passwords.change_password", "passwords.confirm_reset",
+                         "invitations.accept")
 _WEBHOOK_ENDPOINT = "webhooks.receive_payment_event"
 _KEY_SCOPE = "api-key"
 

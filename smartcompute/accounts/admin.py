@@ -1,5 +1,6 @@
 """Changing who may do what: members' roles and access, accounts' plans. Used by owners (within their
-account), by staff through the admin API, and by operators through the CLI. Every change is audited."""
+account), by staff through the admin API, and by operators through the CLI. Every change is audited. (Members
+join by invitation: smartcompute/accounts/invitations.py.)"""
 from __future__ import annotations
 
 import uuid
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from smartcompute.accounts import audit, tokens
 from smartcompute.accounts.models import ROLES, Account, ApiKey, User
-from smartcompute.accounts.services import AccountError, create_user
+from smartcompute.accounts.services import AccountError
 from smartcompute.db import utcnow
 
 MAX_RESULTS = 100
@@ -87,15 +88,6 @@ def update_user(session: Session, actor: audit.Actor, user: User, *, role: str |
 def _revoke_keys(session: Session, user_id: uuid.UUID) -> int:
     return session.execute(update(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
                            .values(revoked_at=utcnow())).rowcount
-
-
-def add_member(session: Session, actor: audit.Actor, account_id: uuid.UUID, *, email: str, role: str,
-               password: str | None) -> User:
-    user_id = create_user(session, email, password=password, role=role, account_id=account_id)
-    user = session.get(User, user_id)
-    audit.record(session, actor, "member.added", account_id=account_id, target_type="user", target_id=user_id,
-                 details={"email": user.email, "role": role})
-    return user
 
 
 def set_plan(session: Session, actor: audit.Actor, account_id: uuid.UUID, plan: str, plans: Iterable[str]) -> Account:

@@ -98,6 +98,35 @@ def reset_password(email: str, minutes: int) -> None:
     click.echo(issued.token)
 
 
+@click.group("invitations")
+def invitations_group() -> None:
+    """Invite people to accounts (owners do it with POST /v1/account/members)."""
+
+
+@invitations_group.command("issue")
+@click.argument("email")
+@click.option("--account-of", "owner_email", required=True, metavar="EMAIL", help="A member of the account.")
+@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
+@click.option("--days", type=click.IntRange(1, 90), default=7, show_default=True, help="How long it works.")
+def issue_invitation(email: str, owner_email: str, role: str, days: int) -> None:
+    """Print an invitation token for EMAIL to join the account of --account-of, to hand over where no mail
+    (SMTP_URL) is set up; it replaces an open invitation of the same email there. The person accepts it with
+    POST /v1/invitations/accept."""
+    from datetime import timedelta
+
+    from smartcompute.accounts import invitations
+
+    with _sessions()() as session:
+        try:
+            account_id = session.get(User, find_user_id(session, owner_email)).account_id
+            new = invitations.invite(session, _operator(), account_id, email=email, role=role,
+                                     lifetime=timedelta(days=days))
+            session.commit()
+        except (AccountError, invitations.AlreadyMember) as error:
+            raise click.ClickException(str(error)) from None
+    click.echo(new.token)
+
+
 @click.group("accounts")
 def accounts_group() -> None:
     """Manage customer accounts."""
@@ -141,3 +170,4 @@ def attach(main: click.Group, users: click.Group) -> None:
     for command in (list_users, disable, enable, set_role, set_staff, reset_password):
         users.add_command(command)
     main.add_command(accounts_group)
+    main.add_command(invitations_group)

@@ -146,10 +146,29 @@ class MemberList(BaseModel):
 
 
 class MemberRequest(BaseModel):
+    """An invitation for the person with this email to join with this role; they choose their own password."""
+
     model_config = _REQUEST
     email: str = Field(min_length=3, max_length=320)
     role: Role = "viewer"
-    password: Optional[str] = Field(default=None, min_length=12, max_length=1024)
+
+
+class Invitation(BaseModel):
+    id: str
+    email: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitationList(BaseModel):
+    items: list[Invitation]
+
+
+class InvitationAccept(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=12, max_length=1024)
 
 
 class MemberUpdate(BaseModel):

@@ -52,7 +52,7 @@ def test_sign_ins_keys_and_members_are_audited_with_who_and_where(client, accoun
     events = client.get("/v1/account/audit-events", headers=bearer(token)).get_json()["items"]
     actions = [event["action"] for event in events]
     for action in ("auth.sign_in_failed", "auth.signed_in", "api_key.created", "api_key.rotated",
-                   "api_key.revoked", "member.added"):
+                   "api_key.revoked", "member.invited"):
         assert action in actions, action
     failed = next(event for event in events if event["action"] == "auth.sign_in_failed")
     assert failed["client_address"] == "198.51.100.23" and failed["actor"] == "anonymous"

@@ -4,7 +4,6 @@ printed by the operator's CLI), with the sign-in limits on each."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -12,46 +11,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import update
 
 from smartcompute.accounts.models import PasswordReset
 from smartcompute.db import utcnow
 from tests.security.conftest import bearer, sign_in
-from tests.support import free_port, wait_until
+from tests.support import wait_until
 
 SMARTCOMPUTE = str(Path(sys.executable).with_name("smartcompute"))
-TOKEN = re.compile(r"^    ([A-Za-z0-9_-]{43})\r?$", re.M)
-
-
-class Inbox:
-    """An SMTP server's handler: every message it is given."""
-
-    def __init__(self):
-        self.messages: list[tuple[str, str]] = []  # (recipient, text)
-
-    async def handle_DATA(self, server, session, envelope):
-        for recipient in envelope.rcpt_tos:
-            self.messages.append((recipient, envelope.content.decode()))
-        return "250 OK"
-
-    def token_for(self, email: str) -> str:
-        texts = [text for recipient, text in self.messages if recipient == email]
-        return TOKEN.findall(texts[-1])[-1]
-
-
-@pytest.fixture
-def inbox():
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield handler, controller.port
-    controller.stop()
-
-
-@pytest.fixture
-def mailing_app(make_app, inbox):
-    return make_app(SMTP_URL=f"smtp://127.0.0.1:{inbox[1]}", MAIL_FROM="SmartCompute <no-reply@example.test>")
 
 
 def test_disabling_a_member_revokes_their_keys_for_good(client, account, member):
