@@ -3,9 +3,10 @@
 Authenticated calls are counted per account, against its plan's rate, whichever of its keys or sign-ins makes
 them (so more keys never mean more requests), and a key with a rate of its own is also counted alone against
 that; anonymous calls are counted per client address (`request.remote_addr`, which `TRUSTED_PROXY_COUNT` lets
-ProxyFix take from the trusted proxy's X-Forwarded-For entry only). Failed sign-ins are limited on top (web/sign_in_limits.py). Payment webhooks,
-whose URLs need no credentials, have a per-address limit of their own that no real provider reaches, in place of
-the anonymous one; a delivery over it is refused before its body is read.
+ProxyFix take from the trusted proxy's X-Forwarded-For entry only). Failed sign-ins are limited on top
+(web/sign_in_limits.py). Payment webhooks, whose URLs need no credentials, have a per-address limit of their own
+that no real provider reaches, in place of the anonymous one; a delivery over it is refused before its body is
+read.
 
 Redis down: limits fall back to each process's memory (flask-limiter's in-memory fallback) until Redis
 answers again, with one error log line on the switch and `/health/ready` failing. Failing open would drop
@@ -50,7 +51,7 @@ def rate_key() -> str:
 def _own_key_rate() -> str:
     """The calling key's own rate; none (an empty limit) for a sign-in or a key without one."""
     principal = g.get("principal")
-    return principal.key_rate_limit or "" if principal is not None else ""
+    return (principal.key_rate_limit or "") if principal is not None else ""
 
 
 def _own_key() -> str:

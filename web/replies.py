@@ -7,9 +7,9 @@ from typing import Any
 from flask import Response, g, json, request
 
 from config.logging import request_id_var
-from smartcompute.numbers import is_whole_number
 from smartcompute.accounts.audit import ANONYMOUS, Actor
 from smartcompute.accounts.models import User
+from smartcompute.numbers import is_whole_number
 from web.bodies import NUL_MESSAGE
 from web.problems import Problem
 

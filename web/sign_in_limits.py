@@ -70,7 +70,7 @@ class SignInLimits:
 
     def guard(self, app: Flask, endpoint: str, *, count_every_request: bool = False) -> None:
         deduct = None if count_every_request else _failed
-        pair = self._limiter.shared_limit(self._pair_limit, scope=f"{_SCOPE}:pair", key_func=lambda: self._pair(),
+        pair = self._limiter.shared_limit(self._pair_limit, scope=f"{_SCOPE}:pair", key_func=self._pair,
                                           deduct_when=deduct, exempt_when=lambda: _email() is None,
                                           override_defaults=False)
         address = self._limiter.shared_limit(self._per_address, scope=f"{_SCOPE}:address", key_func=_address,

@@ -46,9 +46,7 @@ from smartcompute.numbers import decimal_number
 DEFAULT_TOLERANCE = Decimal("0.5")
 _LARGEST_AMOUNT = Decimal(10) ** 18  # what payments.amount_paid (numeric(30, 12)) holds
 EXPIRY_BATCH_SIZE = 500
-
-
-PAYMENT_WORKER = audit.Actor("system:payments")
+PAYMENT_WORKER = audit.Actor("system:payments")  # who the audit log says held a payment for review
 
 
 class PaymentNotFound(LookupError):

@@ -45,6 +45,16 @@ def member(sessions):
     return lambda role="owner", account_of=None: make_account(sessions, role=role, account_of=account_of)
 
 
+@pytest.fixture(scope="module")
+def staff_owner_headers(app, sessions) -> dict[str, str]:
+    """A staff member who owns an account, signed in with a JWT: every operation is reachable (the fuzzers')."""
+    owner = make_account(sessions)
+    with sessions() as session:
+        session.get(User, owner.user_id).is_staff = True
+        session.commit()
+    return bearer(sign_in(app.test_client(), owner)["access_token"])
+
+
 @pytest.fixture
 def staff(sessions):
     account = make_account(sessions)

@@ -8,25 +8,13 @@ import uuid
 import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
-from smartcompute.accounts.models import User
 from smartcompute.numbers import decimal_number, is_whole_number, whole_number
 from tests.billing.signing import body_for, headers_for
-from tests.conftest import make_account
-from tests.security.conftest import bearer, sign_in
 
 # Decimal digits of every script (Nd, which int() reads), superscripts and circled digits (No, which isdigit()
 # accepts), Roman numerals (Nl), with ASCII digits mixed in so that half-valid text is tried too.
 DIGIT_LIKE = st.text(st.characters(categories=("Nd", "No", "Nl")) | st.sampled_from("0123456789"),
                      min_size=1, max_size=6).filter(lambda text: not text.isascii())
-
-
-@pytest.fixture(scope="module")
-def staff_headers(app, sessions) -> dict[str, str]:
-    staff = make_account(sessions)
-    with sessions() as session:
-        session.get(User, staff.user_id).is_staff = True
-        session.commit()
-    return bearer(sign_in(app.test_client(), staff)["access_token"])
 
 
 def _integer_query_parameters(client) -> list[tuple[str, str]]:
@@ -48,10 +36,10 @@ def test_every_integer_query_parameter_is_found(client):
 
 @hypothesis_settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(value=DIGIT_LIKE, pick=st.integers(min_value=0))
-def test_unicode_digits_in_a_query_number_are_a_422(client, staff_headers, value, pick):
+def test_unicode_digits_in_a_query_number_are_a_422(client, staff_owner_headers, value, pick):
     parameters = _integer_query_parameters(client)
     path, name = parameters[pick % len(parameters)]
-    response = client.get(path, query_string={name: value}, headers=staff_headers)
+    response = client.get(path, query_string={name: value}, headers=staff_owner_headers)
     assert response.status_code == 422, (path, name, value, response.get_data(as_text=True))
     assert response.mimetype == "application/problem+json"
 
