@@ -16,6 +16,7 @@ from tests.support import gunicorn_server, wait_until
 from tests.web.test_slow_clients import OPENAPI, answer_of, answers_of, reader_with_a_tiny_window, slow_connections
 
 PARTIAL_HEAD = b"GET /health HTTP/1.1\r\nHost: x\r\n"
+SHIFTING_ANSWER = b"GET /v1/" + b"x" * 3300 + b" HTTP/1.1\r\nHost: x\r\n\r\n"  # a 404 naming its 3.3 KB path
 LIMITED = {"GUNICORN_CMD_ARGS": "--worker-connections 12", "REQUEST_RECEIVE_TIMEOUT": "10"}
 
 
@@ -102,8 +103,11 @@ def test_past_three_quarters_of_the_answer_budget_the_readers_that_took_nothing_
     they never make a request thread wait for one of them."""
     env = {**base_env, "UNSENT_ANSWERS_LIMIT": str(1024 * 1024), "REQUEST_RECEIVE_TIMEOUT": "60"}
     with gunicorn_server(env, tmp_path) as server, ExitStack() as stack:
-        for _ in range(30):  # past what the kernel takes, each leaves part of an 80 KB answer with the process
-            reader_with_a_tiny_window(stack, server.port, OPENAPI * 30)
+        for index in range(30):  # past what the kernel takes, each leaves part of a 100 KB answer with the process
+            # Each reader's answers are shifted by its own number of 3.5 KB answers first, so what they leave unsent
+            # spreads over an answer's size: the same answers for every reader left each the same remainder, which
+            # could add up to just over three quarters of the budget or to just under, by the document's size alone.
+            reader_with_a_tiny_window(stack, server.port, SHIFTING_ANSWER * index + OPENAPI * 30)
             time.sleep(0.1)
         started = time.monotonic()
         assert health_status(server.port) == 200 and time.monotonic() - started < 1
