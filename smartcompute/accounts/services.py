@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import secrets
 import string
+import unicodedata
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -112,10 +113,12 @@ def password_matches(password_hash: str | None, password: str) -> bool:
 
 
 def normalise_email(email: str) -> str:
+    """Lower case, trimmed; no whitespace or control characters inside (an address is put in mail headers)."""
     email = email.strip().lower()
     local, _, domain = email.partition("@")
-    if not local or "." not in domain or len(email) > 320:
-        raise AccountError(f"{email!r} is not an email address")
+    if not local or "." not in domain or len(email) > 320 or any(
+            character.isspace() or unicodedata.category(character) in ("Cc", "Cf") for character in email):
+        raise AccountError(f"{email[:320]!r} is not an email address")
     return email
 
 

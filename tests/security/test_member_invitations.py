@@ -108,3 +108,11 @@ def test_without_mail_an_operator_prints_an_invitation_token(client, base_env, a
     assert printed.returncode == 0, printed.stderr
     joined = client.post("/v1/invitations/accept", json={"token": printed.stdout.strip(), "password": "chosen-at-cli"})
     assert joined.status_code == 201 and joined.get_json()["email"] == email
+
+
+@pytest.mark.parametrize("email", ["victim@example.test\r\nBcc: everyone@example.test", "a b@example.test",
+                                   "ops@example.test\u202e", "no-at-sign.example.test"])
+def test_an_invitation_to_an_address_that_could_forge_mail_headers_is_refused(client, account, email):
+    owner = bearer(sign_in(client, account)["access_token"])
+    response = client.post("/v1/account/members", json={"email": email}, headers=owner)
+    assert response.status_code == 422 and response.get_json()["errors"][0]["field"] == "email"
