@@ -106,7 +106,9 @@ def main() -> None:
     args = parser.parse_args()
     loop_before = procs.python_loop_seconds()
     secret = secrets.token_urlsafe(32)
-    with bench_environment({"PAYMENT_WEBHOOK_SECRET": secret, "LOG_LEVEL": "WARNING"}) as bench:
+    # Every simulated provider sends from 127.0.0.1, far over the per-address limit a real one never reaches.
+    with bench_environment({"PAYMENT_WEBHOOK_SECRET": secret, "LOG_LEVEL": "WARNING",
+                            "WEBHOOK_RATE_LIMIT_PER_ADDRESS": "100000000/minute"}) as bench:
         env = {**bench.env, "BROKER_URL": bench.broker_url(args.broker)}
         port = free_port()
         services = [procs.start_gunicorn("web", "web:create_app()", env, bench.log_dir, port=port,

@@ -11,6 +11,8 @@ import base64
 import re
 from decimal import Decimal, InvalidOperation
 
+from smartcompute.numbers import is_whole_number
+
 SECRET_REFERENCE = re.compile(r"^(vault|aws-sm):[^#\s]+#[^#\s]+$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
@@ -62,7 +64,8 @@ def job_prices(value: str) -> tuple[tuple[str, int, int], ...]:
     for item in _items(value):
         name, _, cost = item.partition("=")
         base, _, per_1k = cost.partition("+")
-        if not _NAME.match(name.strip()) or not base.strip().isdigit() or not (per_1k or "0").strip().isdigit():
+        whole = is_whole_number(base.strip()) and is_whole_number((per_1k or "0").strip())
+        if not _NAME.match(name.strip()) or not whole:
             raise ValueError(f"{item!r} is not type=base+per_1k with whole credits")
         prices.append((name.strip(), int(base), int(per_1k or 0)))
     return tuple(prices)
@@ -78,7 +81,7 @@ def products(value: str) -> tuple[tuple[str, int, Decimal], ...]:
             amount = Decimal(price)
         except (ValueError, InvalidOperation):
             raise ValueError(f"{item!r} is not name:credits:price") from None
-        if not _NAME.match(name) or not credits.isdigit() or int(credits) <= 0 or not amount > 0:
+        if not _NAME.match(name) or not is_whole_number(credits) or int(credits) <= 0 or not amount > 0:
             raise ValueError(f"{item!r} needs a lowercase name, positive whole credits and a positive price")
         found.append((name, int(credits), amount))
     if len({name for name, _, _ in found}) != len(found):

@@ -9,22 +9,26 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields, replace
 
-_RATE = re.compile(r"^\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?$")
+from smartcompute.numbers import whole_number
+
+_RATE = re.compile(r"^([0-9]+)\s*(/|per)\s*([0-9]+\s*)?(second|minute|hour|day)s?$", re.ASCII)
+_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
 @dataclass(frozen=True)
 class PlanLimits:
-    requests: str = "60/minute"  # API calls per key (or user), flask-limiter notation
+    requests: str = "60/minute"  # API calls per account, whatever key or sign-in makes them (flask-limiter notation)
     jobs_per_day: int = 100  # jobs submitted per account in the current UTC day
     concurrent_jobs: int = 2  # jobs of the account queued or running at once
     points_per_job: int = 50_000  # timestamps x metrics in one job
+    api_keys: int = 5  # keys of the account in use at once (not revoked, expired or replaced)
 
 
 DEFAULT_PLANS = (
-    "free:requests=60/minute,jobs_per_day=100,concurrent_jobs=2,points_per_job=50000;"
-    "pro:requests=600/minute,jobs_per_day=5000,concurrent_jobs=10,points_per_job=200000;"
-    "enterprise:requests=3000/minute,jobs_per_day=100000,concurrent_jobs=50,points_per_job=200000"
+    "free:requests=60/minute,jobs_per_day=100,concurrent_jobs=2,points_per_job=50000,api_keys=5;"
+    "pro:requests=600/minute,jobs_per_day=5000,concurrent_jobs=10,points_per_job=200000,api_keys=25;"
+    "enterprise:requests=3000/minute,jobs_per_day=100000,concurrent_jobs=50,points_per_job=200000,api_keys=100"
 )
 
 
@@ -33,6 +37,21 @@ def rate_limit(value: str) -> str:
     if not _RATE.match(value):
         raise ValueError(f"{value!r} is not a rate such as 60/minute")
     return value
+
+
+def rate_limits(value: str) -> str:
+    """One rate or several separated by `;`, each holding at once (`5/minute;20/hour`): a longer window's
+    smaller allowance makes someone who keeps going wait longer each time."""
+    rates = [rate_limit(part) for part in value.split(";") if part.strip()]
+    if not rates:
+        raise ValueError(f"{value!r} is not a rate such as 60/minute, or several separated by ;")
+    return ";".join(rates)
+
+
+def per_second(rate: str) -> float:
+    """The requests per second a rate such as `600/minute` or `10 per 5 minutes` allows."""
+    amount, _, multiple, unit = _RATE.match(rate_limit(rate)).groups()
+    return int(amount) / (int(multiple or 1) * _SECONDS[unit])
 
 
 def _plan(name: str, spec: str) -> PlanLimits:
@@ -46,7 +65,7 @@ def _plan(name: str, spec: str) -> PlanLimits:
         if key == "requests":
             plan = replace(plan, requests=rate_limit(raw))
             continue
-        number = int(raw)
+        number = whole_number(raw.strip())
         if number <= 0:
             raise ValueError(f"plan {name}: {key} must be a positive integer")
         plan = replace(plan, **{key: number})

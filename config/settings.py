@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 import uuid
 
 from config import billing_settings as billing
-from config.plans import DEFAULT_PLANS, PlanLimits, parse_plans, rate_limit
+from config.plans import DEFAULT_PLANS, PlanLimits, parse_plans, rate_limit, rate_limits
+from smartcompute.numbers import whole_number
 
 REQUIRED = object()
 _DEFAULT_JOB_PRICES = "anomaly_detection=1+1,threat_analysis=2+1,performance_analysis=1+1"
@@ -75,14 +76,14 @@ def _directory(value: str) -> str:
 
 
 def _positive_int(value: str) -> int:
-    number = int(value)
+    number = whole_number(value.strip())
     if number <= 0:
         raise ValueError("must be a positive integer")
     return number
 
 
 def _port(value: str) -> int:
-    number = int(value)
+    number = whole_number(value.strip())
     if not 0 < number < 65536:
         raise ValueError("must be a TCP port")
     return number
@@ -96,7 +97,7 @@ def _boolean(value: str) -> bool:
 
 
 def _non_negative_int(value: str) -> int:
-    number = int(value)
+    number = whole_number(value.strip())
     if number < 0:
         raise ValueError("must be zero or a positive integer")
     return number
@@ -108,6 +109,23 @@ def _origins(value: str) -> tuple[str, ...]:
         if origin == "*" or urlsplit(origin).scheme not in {"http", "https"} or not urlsplit(origin).netloc:
             raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
     return origins
+
+
+def _smtp_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+        raise ValueError("must be smtp://host[:port] or smtps://user:password@host[:port]")
+    return value
+
+
+def _mail_address(value: str) -> str:
+    from email.headerregistry import Address
+    from email.utils import parseaddr
+
+    name, address = parseaddr(value)
+    if "@" not in address or any(character in value for character in "\r\n"):
+        raise ValueError("must be an address such as SmartCompute <no-reply@example.com>")
+    return str(Address(display_name=name, addr_spec=address))
 
 
 def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -195,12 +213,28 @@ class Settings:
     PLANS: dict = _setting(parse_plans, default=DEFAULT_PLANS, doc="limits per plan, see config/plans.py")
     DEFAULT_PLAN: str = _setting(str, default="free", doc="plan of a new account")
     ANONYMOUS_RATE_LIMIT: str = _setting(rate_limit, default="60/minute", doc="per client address, no credentials")
-    LOGIN_RATE_LIMIT_PER_EMAIL: str = _setting(rate_limit, default="5/minute", doc="failed sign-ins per email")
-    LOGIN_RATE_LIMIT_PER_ADDRESS: str = _setting(rate_limit, default="20/minute", doc="failed sign-ins per address")
+    LOGIN_RATE_LIMIT_PER_EMAIL_AND_ADDRESS: str = _setting(
+        rate_limits, default="5/minute;20/hour;50/day", doc="failed sign-ins for one email from one address; each "
+        "longer window's allowance makes an address that keeps guessing wait longer (web/sign_in_limits.py)")
+    LOGIN_RATE_LIMIT_PER_ADDRESS: str = _setting(rate_limits, default="20/minute;200/day",
+                                                 doc="failed sign-ins from one address, whatever the email")
+    LOGIN_RATE_LIMIT_PER_EMAIL: str = _setting(
+        rate_limits, default="50/hour", doc="failed sign-ins for one email from every address; past it the attack "
+        "is logged and audited, and each address may fail for that email once per window")
+    WEBHOOK_RATE_LIMIT_PER_ADDRESS: str = _setting(
+        rate_limit, default="600/minute", doc="payment-webhook deliveries per client address, signed or not; far "
+        "above what a provider sends (one delivery per payment's change of state), so it only slows a flood")
     RATE_LIMIT_KEY_PREFIX: str = _setting(str, default="smartcompute-rl", doc="Redis key prefix of rate limits")
     TRUSTED_PROXY_COUNT: int = _setting(_non_negative_int, default="0", doc="proxies whose X-Forwarded-For counts")
     CORS_ORIGINS: tuple | None = _setting(_origins, default="", doc="comma-separated origins; unset = CORS closed")
     API_KEY_MAX_GRACE_SECONDS: int = _setting(_positive_int, default="604800", doc="longest rotation grace")
+    SMTP_URL: str | None = _setting(_optional(_smtp_url), default="", doc="where password resets and invitations "
+                                    "are mailed from (smtp://host:25, STARTTLS when offered, or smtps://user:pass@"
+                                    "host:465); unset, an operator prints their tokens with the CLI instead")
+    MAIL_FROM: str | None = _setting(_optional(_mail_address), default="", doc="their From: address; required "
+                                     "with SMTP_URL")
+    PASSWORD_RESET_MINUTES: int = _setting(_positive_int, default="30", doc="how long a password-reset token works")
+    INVITATION_DAYS: int = _setting(_positive_int, default="7", doc="how long an invitation to an account works")
     BENCH_NO_AUTH_USER_ID: uuid.UUID | None = _setting(
         uuid.UUID, default="", doc="UNSAFE, bench/ only: no auth or limits, every request acts as this user")
 
@@ -211,6 +245,8 @@ class Settings:
             object.__setattr__(self, "BROKER_VISIBILITY_TIMEOUT", self.JOB_HARD_TIME_LIMIT + 60)
         if self.JOB_HARD_TIME_LIMIT <= self.JOB_SOFT_TIME_LIMIT:
             raise ConfigError("JOB_HARD_TIME_LIMIT: must be greater than JOB_SOFT_TIME_LIMIT")
+        if self.SMTP_URL and not self.MAIL_FROM:
+            raise ConfigError("MAIL_FROM: is required when SMTP_URL is set")
         if self.DEFAULT_PLAN not in self.PLANS:
             raise ConfigError(f"DEFAULT_PLAN: {self.DEFAULT_PLAN!r} is not one of PLANS ({', '.join(self.PLANS)})")
 

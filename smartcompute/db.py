@@ -14,6 +14,7 @@ from sqlalchemy.exc import DisconnectionError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from smartcompute import jsoncodec
+from smartcompute.numbers import is_whole_number
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -32,7 +33,7 @@ class Base(DeclarativeBase):
 # The Alembic revision this code needs (migrations/versions). Revisions are numbered in order, so a database
 # at a lower number has migrations pending; one at a number this code does not know was migrated by a newer
 # release, whose schema still serves this one (tests/test_migrations.py keeps this equal to Alembic's head).
-SCHEMA_REVISION = "0014"
+SCHEMA_REVISION = "0015"
 _UNDEFINED_TABLE = "42P01"  # SQLSTATE: no alembic_version, the database was never migrated
 
 
@@ -52,7 +53,7 @@ def schema_is_behind(revision: str | None) -> bool:
     """True when the database needs migrations this code relies on: never migrated, or at an older revision."""
     if revision is None:
         return True
-    return revision.isdigit() and int(revision) < int(SCHEMA_REVISION)
+    return is_whole_number(revision) and int(revision) < int(SCHEMA_REVISION)
 
 
 def utcnow() -> datetime:

@@ -1,8 +1,9 @@
 """What an operator watches: the work waiting and what keeps failing, read from PostgreSQL, the source of
 truth, so every API process reports the same numbers however many there are.
 
-Each figure is one query that an index answers (the waiting and in-flight jobs, open callbacks and
-dead-lettered payment events are each covered by a partial index), so a scrape stays cheap as tables grow.
+Each figure is one query that an index answers (the waiting and in-flight jobs, open callbacks, dead-lettered
+payment events and payments held for review are each covered by a partial index), so a scrape stays cheap as
+tables grow.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from smartcompute.jobs import callbacks
 _LIVE_JOBS = text("SELECT type, status, count(*) FROM jobs WHERE status IN ('queued', 'running') GROUP BY 1, 2")
 _OLDEST_QUEUED = text("SELECT extract(epoch FROM now() - min(created_at)) FROM jobs WHERE status = 'queued'")
 _DEAD_PAYMENT_EVENTS = text("SELECT count(*) FROM webhook_events WHERE status = 'dead'")
+_PAYMENTS_IN_REVIEW = text("SELECT count(*) FROM payments WHERE status = 'review'")
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class Snapshot:
     callbacks_pending: int = 0  # of finished jobs, not yet delivered
     callbacks_given_up: int = 0
     dead_payment_events: int = 0
+    payments_in_review: int = 0  # confirmations that credited nothing, waiting for staff
 
 
 def snapshot(db: Database) -> Snapshot:
@@ -34,4 +37,5 @@ def snapshot(db: Database) -> Snapshot:
     callbacks_pending, callbacks_given_up = callbacks.counts(db)
     return Snapshot(live_jobs=live, oldest_queued_seconds=max(float(oldest or 0.0), 0.0),
                     callbacks_pending=callbacks_pending, callbacks_given_up=callbacks_given_up,
-                    dead_payment_events=connection.execute(_DEAD_PAYMENT_EVENTS).scalar())
+                    dead_payment_events=connection.execute(_DEAD_PAYMENT_EVENTS).scalar(),
+                    payments_in_review=connection.execute(_PAYMENTS_IN_REVIEW).scalar())

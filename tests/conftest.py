@@ -150,9 +150,11 @@ def base_env(database_url: str, redis_prefix: str) -> dict[str, str]:
         "RATE_LIMIT_KEY_PREFIX": f"{redis_prefix}rl",
         "ANONYMOUS_RATE_LIMIT": "100000/minute",
         "LOGIN_RATE_LIMIT_PER_EMAIL": "100000/minute",
+        "LOGIN_RATE_LIMIT_PER_EMAIL_AND_ADDRESS": "100000/minute",
         "LOGIN_RATE_LIMIT_PER_ADDRESS": "100000/minute",
+        "WEBHOOK_RATE_LIMIT_PER_ADDRESS": "100000/minute",
         "PLANS": ";".join(f"{plan}:requests=100000/minute,jobs_per_day=100000,concurrent_jobs=100000,"
-                          "points_per_job=10000000" for plan in ("free", "pro", "enterprise")),
+                          "points_per_job=10000000,api_keys=1000" for plan in ("free", "pro", "enterprise")),
     }
 
 

@@ -49,9 +49,77 @@ def test_the_procfile_declares_release_web_both_workers_and_flower():
     assert "--beat" in shlex.split(entries["worker-core"])  # the re-publisher's schedule
     for worker in ("worker-core", "worker-payments"):  # on a shared host the API's answers come first
         assert shlex.split(entries[worker])[:3] == ["nice", "-n", "${WORKER_NICENESS:-19}"]
-    assert shlex.split(entries["flower"])[:4] == ["celery", "-A", "workers", "flower"]
-    assert option(entries["flower"], "--address") == "${FLOWER_ADDRESS:-0.0.0.0}"
+    assert shlex.split(entries["flower"])[:4] == ["celery", "-A", "workers", "authenticated-flower"]
+    assert option(entries["flower"], "--address") == "${FLOWER_ADDRESS:-127.0.0.1}"  # the platform or nginx exposes it
     assert option(entries["flower"], "--basic-auth").startswith("${FLOWER_BASIC_AUTH:?")  # never without auth
+
+
+# Flower's own --basic-auth leaves its metrics, health check and static files open; every one must ask.
+FLOWER_PATHS = ("/", "/workers", "/tasks", "/broker", "/api/workers", "/api/tasks", "/api/queues/length", "/metrics",
+                "/healthcheck", "/static/css/flower.css", "/login", "/no-such-page")
+
+
+@pytest.fixture
+def flower(base_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, tuple[str, str]]]:
+    """The Procfile's flower process alone, on a free port of 127.0.0.1."""
+    port = free_port()
+    env = {**os.environ, **base_env, "FLOWER_PORT": str(port), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("FLOWER_ADDRESS", None)  # the Procfile's default address
+    with open(tmp_path / "flower.log", "wb") as log_file:
+        process = subprocess.Popen(procfile()["flower"], shell=True, cwd=REPO, env=env, stdout=log_file,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    user, _, password = base_env["FLOWER_BASIC_AUTH"].partition(":")
+
+    def answers() -> bool:
+        try:
+            return httpx.get(f"{url}/healthcheck", auth=(user, password), timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(lambda: process.poll() is not None or answers(), 60, "Flower to answer", interval=0.3)
+        assert process.poll() is None, (tmp_path / "flower.log").read_text()
+        yield url, (user, password)
+    finally:
+        stop_process_group(process, grace=10)
+
+
+def test_flower_asks_for_credentials_on_every_path_and_listens_on_loopback_only(flower):
+    url, credentials = flower
+    for path in FLOWER_PATHS:
+        for auth in (None, (credentials[0], "wrong-password"), ("intruder", credentials[1])):
+            refused = httpx.get(f"{url}{path}", auth=auth, timeout=10)
+            assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == 'Basic realm="flower"', path
+        assert httpx.get(f"{url}{path}", auth=credentials, timeout=10).status_code != 401, path
+    assert httpx.get(f"{url}/metrics", auth=credentials, timeout=10).text.startswith("#")
+    assert _listening_addresses(int(url.rsplit(":", 1)[1])) == {"127.0.0.1"}
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """The local addresses of the sockets listening on `port` (IPv4 and IPv6), from the kernel's tables."""
+    import ipaddress
+
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, port_hex = local.partition(":")
+            if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)
+                # The kernel writes each 32-bit word in host (little-endian) order.
+                words = b"".join(raw[index:index + 4][::-1] for index in range(0, len(raw), 4))
+                found.add(str(ipaddress.ip_address(words)))
+    return found
+
+
+def test_flower_without_credentials_does_not_start(base_env):
+    env = {**os.environ, **base_env, "FLOWER_PORT": str(free_port()), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("FLOWER_BASIC_AUTH")
+    command = shlex.split(procfile()["flower"])[:4] + ["--address=127.0.0.1", f"--port={env['FLOWER_PORT']}"]
+    finished = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert finished.returncode != 0
+    assert finished.stderr.strip().splitlines()[-1] == "Error: FLOWER_BASIC_AUTH: is required (user:password), or --basic-auth"
 
 
 def test_the_release_step_migrates_with_nothing_but_database_url(database_url):

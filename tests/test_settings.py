@@ -37,7 +37,10 @@ def test_a_missing_required_setting_names_it(name):
 @pytest.mark.parametrize("name, value, message", [
     ("DATABASE_URL", "mysql://db/app", "must be a postgresql:// URL"),
     ("BROKER_URL", "kafka://broker", "must be a redis://"),
-    ("PORT", "eighty", "invalid literal"),
+    ("PORT", "eighty", "is not a whole number written in the digits 0-9"),
+    ("PORT", "\u0668\u0660", "is not a whole number written in the digits 0-9"),  # int() reads Arabic-Indic 80
+    ("WEB_THREADS", "\u00b2", "is not a whole number written in the digits 0-9"),  # isdigit() says yes
+    ("PLANS", "free:requests=\u0665/minute", "is not a rate such as 60/minute"),
     ("PORT", "70000", "must be a TCP port"),
     ("SECRET_KEY", "short", "at least 16 characters"),
     ("JWT_SECRET_KEY", "j" * 15, "at least 16 characters"),

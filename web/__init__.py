@@ -16,6 +16,7 @@ from redis import Redis
 from config import Settings
 from config.settings import HS256_KEY_BYTES
 from config.logging import configure_logging, request_id_var
+from smartcompute.accounts.mail import configured_sender
 from smartcompute.billing.secrets import resolve_settings, webhook_secrets
 from smartcompute.billing.webhooks import configured_providers
 from smartcompute import jsoncodec
@@ -70,6 +71,7 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
         redis=Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2),
         webhook_providers=configured_providers(webhook_secrets(settings), tolerance=settings.STANDARD_WEBHOOKS_TOLERANCE),
         request_metrics=RequestMetrics(settings.PROMETHEUS_MULTIPROC_DIR),
+        mail=configured_sender(settings.SMTP_URL, settings.MAIL_FROM),
     )
     jwt.init_app(app)
     register_problem_handlers(app)
@@ -110,13 +112,16 @@ def _register_blueprints(app: Flask) -> None:
     from web.admin import admin
     from web.api_keys import api_keys
     from web.health import health
+    from web.invitations import invitations
     from web.jobs import jobs
     from web.metrics import metrics
     from web.openapi import openapi
+    from web.passwords import passwords
     from web.tokens import tokens
     from web.webhooks import webhooks
 
-    for blueprint in (health, jobs, tokens, webhooks, openapi, api_keys, account, admin, metrics):
+    for blueprint in (health, jobs, tokens, passwords, webhooks, openapi, api_keys, account, invitations, admin,
+                      metrics):
         app.register_blueprint(blueprint)
 
 

@@ -1,4 +1,5 @@
-"""The caller's account: plan, limits and usage; its members (owners manage them); its audit log."""
+"""The caller's account: plan, limits and usage; its members (owners manage them; web/invitations.py adds them);
+its audit log."""
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -8,7 +9,7 @@ from flask import Blueprint, request
 from smartcompute.accounts import admin as accounts_admin, audit
 from smartcompute.accounts.limits import usage
 from smartcompute.accounts.models import Account
-from smartcompute.accounts.schemas import MemberRequest, MemberUpdate
+from smartcompute.accounts.schemas import MemberUpdate
 from smartcompute.accounts.services import AccountError
 from smartcompute.jobs import callbacks
 from web.auth import current_principal, requires
@@ -39,21 +40,6 @@ def members():
     users = accounts_admin.search_users(db(), account_id=current_principal().account_id,
                                         query=query_text("q"), limit=query_limit(100))
     return json_response({"items": [accounts_admin.user_view(user) for user in users]})
-
-
-@account.post("/members")
-@requires("members:write")
-def add_member():
-    body = read_json(MemberRequest)
-    principal, session = current_principal(), db()
-    try:
-        user = accounts_admin.add_member(session, actor(), principal.account_id, email=body.email, role=body.role,
-                                         password=body.password)
-    except AccountError as error:
-        status = 409 if "already exists" in str(error) else 422
-        raise Problem(status, str(error), kind="conflict" if status == 409 else "validation-error") from None
-    session.commit()
-    return json_response(accounts_admin.user_view(user), 201, {"Location": f"/v1/account/members/{user.id}"})
 
 
 @account.patch("/members/<user_id>")
@@ -88,7 +74,7 @@ def callback_secret():
 
 
 @account.post("/callback-secret/rotate")
-@requires("keys:write")
+@requires("callbacks:write")  # every receiver of the account checks this secret: the owner's decision
 def rotate_callback_secret():
     principal, session = current_principal(), db()
     secret = callbacks.rotate_secret(session, principal.account_id)

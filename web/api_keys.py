@@ -26,13 +26,18 @@ def _new_key_view(key_id, key: str) -> dict:
 def create():
     body = read_json(ApiKeyRequest)
     principal, session = current_principal(), db()
+    plan = web_runtime().settings.plan_limits(principal.plan)
     try:
-        new = keys.create_key(session, principal, name=body.name, scopes=list(body.scopes), expires_at=body.expires_at)
+        new = keys.create_key(session, principal, plan, name=body.name, scopes=list(body.scopes),
+                              expires_at=body.expires_at, rate_limit=body.rate_limit)
     except AccountError as error:
         raise Problem(422, str(error), kind="validation-error",
                       errors=[{"field": error.field or "(body)", "message": str(error)}]) from None
+    except keys.TooManyKeys as error:
+        raise Problem(409, str(error), kind="plan-limit-exceeded") from None
     audit.record(session, actor(), "api_key.created", account_id=principal.account_id, target_type="api_key",
-                 target_id=new.key_id, details={"name": body.name, "scopes": list(body.scopes)})
+                 target_id=new.key_id, details={"name": body.name, "scopes": list(body.scopes),
+                                                "rate_limit": body.rate_limit})
     session.commit()
     return json_response(_new_key_view(new.key_id, new.key), 201,
                          {"Location": f"/v1/api-keys/{new.key_id}", "Cache-Control": "no-store"})
@@ -73,6 +78,8 @@ def rotate(key_id: str):
                                    timedelta(seconds=body.grace_seconds))
     except keys.KeyNotFound:
         raise Problem(404, "no such API key", kind="not-found") from None
+    except keys.NotKeyHolder as error:
+        raise Problem(403, str(error), kind="forbidden") from None
     except keys.KeyConflict as error:
         raise Problem(409, str(error), kind="key-conflict") from None
     audit.record(session, actor(), "api_key.rotated", account_id=principal.account_id, target_type="api_key",

@@ -66,6 +66,9 @@ class _Snapshot(Collector):
             GaugeMetricFamily("smartcompute_dead_payment_events",
                               "Payment events dead-lettered after failing every attempt",
                               value=snapshot.dead_payment_events),
+            GaugeMetricFamily("smartcompute_payments_in_review",
+                              "Payments whose confirmation credited nothing (another currency, no or a bad amount), "
+                              "waiting for staff", value=snapshot.payments_in_review),
         ]
 
 

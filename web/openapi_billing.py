@@ -41,6 +41,17 @@ def billing_section() -> Section:
             "security": [{"Bearer": []}],
             "parameters": [{"name": "event_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}],
             "responses": {"202": {"description": "Queued again"}, "404": problem("No such dead event"), **AUTH_ERRORS}}},
+        "/v1/admin/payments/review": {"get": {
+            "operationId": "listPaymentsInReview",
+            "summary": "Staff: payments whose confirmation credited nothing (another currency, no or a bad amount)",
+            "security": [{"Bearer": []}], "parameters": PAGE,
+            "responses": {"200": json_body("ReviewQueue", "A page of payments in review"), **AUTH_ERRORS}}},
+        "/v1/admin/payments/{payment_id}/review": {"post": {
+            "operationId": "resolvePaymentReview", "summary": "Staff: credit or reject a payment in review (audited)",
+            "security": [{"Bearer": []}], "parameters": [ID], "requestBody": request_body("ReviewDecision"),
+            "responses": {"200": json_body("ReviewedPayment", "The payment, settled or failed"),
+                          "404": problem("No payment in review with this id"), **AUTH_ERRORS}}},
     }
-    return Section(paths, request_models=[schemas.PaymentRequest],
-                   response_models=[schemas.PaymentView, schemas.BalanceView, schemas.LedgerEntryView])
+    return Section(paths, request_models=[schemas.PaymentRequest, schemas.ReviewDecision],
+                   response_models=[schemas.PaymentView, schemas.BalanceView, schemas.LedgerEntryView,
+                                    schemas.ReviewedPayment, schemas.ReviewQueue])

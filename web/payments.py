@@ -1,5 +1,5 @@
 """Buying credits: `POST /v1/payments` (`billing:write`), `GET /v1/payments`, `GET /v1/payments/{id}`
-(`billing:read`); staff's dead letters."""
+(`billing:read`); staff's dead letters and review queue."""
 from __future__ import annotations
 
 import logging
@@ -14,11 +14,11 @@ from config.logging import request_id_var
 from smartcompute.billing import payments as billing_payments, prices, webhooks as billing_webhooks
 from smartcompute.billing.clients import ProviderApiError, configured_clients
 from smartcompute.billing.models import Payment
-from smartcompute.billing.schemas import PaymentRequest
+from smartcompute.billing.schemas import PaymentRequest, ReviewDecision
 from web.after_response import publish_after_response
 from web.auth import current_principal, requires, requires_staff
 from web.billing import billing
-from web.replies import query_limit
+from web.replies import actor, path_uuid, query_limit
 from web.bodies import read_json
 from web.problems import Problem
 from web.runtime import db, web_runtime
@@ -27,11 +27,12 @@ from workers.publishing import publish_payment_event
 log = logging.getLogger("smartcompute.web")
 payments = Blueprint("payments", __name__, url_prefix="/v1/payments")
 dead_letters = Blueprint("payment_dead_letters", __name__, url_prefix="/v1/admin/payment-events")
+reviews = Blueprint("payment_reviews", __name__, url_prefix="/v1/admin/payments")
 
 
 def init_payments(app: Flask, settings: Settings) -> None:
     app.extensions["smartcompute_payment_clients"] = configured_clients(settings)
-    for blueprint in (billing, payments, dead_letters):
+    for blueprint in (billing, payments, dead_letters, reviews):
         app.register_blueprint(blueprint)
 
 
@@ -50,7 +51,7 @@ def payment_view(payment: Payment) -> dict:
         "pay_amount": text(payment.pay_amount), "pay_address": payment.pay_address,
         "checkout_url": payment.checkout_url, "expires_at": payment.expires_at.isoformat(),
         "settlement": payment.settlement, "amount_paid": text(payment.amount_paid), "credited": payment.credited,
-        "created_at": payment.created_at.isoformat(),
+        "created_at": payment.created_at.isoformat(), "review_reason": payment.review_reason,
     }
 
 
@@ -124,3 +125,29 @@ def replay(event_id: str):
     publish_after_response("event", stored_id, lambda celery: publish_payment_event(celery, stored_id, request_id),
                            billing_webhooks.mark_unpublished)
     return _json({"id": event_id, "status": "received"}, 202)
+
+
+@reviews.get("/review")
+@requires_staff
+def review_queue():
+    rows, next_cursor = billing_payments.in_review(db(), limit=query_limit(default=20), cursor=request.args.get("cursor"))
+    return _json({"items": [{**payment_view(row), "account_id": str(row.account_id)} for row in rows],
+                  "next_cursor": next_cursor})
+
+
+@reviews.post("/<payment_id>/review")
+@requires_staff
+def resolve_review(payment_id: str):
+    """Credit or reject a payment whose confirmation credited nothing; audited with the staff member's note."""
+    body = read_json(ReviewDecision)
+    session = db()
+    try:
+        payment = billing_payments.resolve_review(session, actor(), path_uuid(payment_id, "payment in review"),
+                                                  decision=body.decision, credits=body.credits, note=body.note)
+    except billing_payments.NotInReview:
+        raise Problem(404, "no payment in review with this id", kind="not-found") from None
+    except ValueError as error:
+        raise Problem(422, f"credits {error}", kind="validation-error",
+                      errors=[{"field": "credits", "message": str(error)}]) from None
+    session.commit()
+    return _json({**payment_view(payment), "account_id": str(payment.account_id)})

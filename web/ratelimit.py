@@ -1,8 +1,12 @@
 """Fair use: per-plan request limits with flask-limiter on Redis, the IETF and X-RateLimit headers, 429s.
 
-Authenticated calls are counted per API key (or per user, for a JWT), anonymous ones per client address
-(`request.remote_addr`, which `TRUSTED_PROXY_COUNT` lets ProxyFix take from the trusted proxy's
-X-Forwarded-For entry only). Failed sign-ins are counted per email and per address on top.
+Authenticated calls are counted per account, against its plan's rate, whichever of its keys or sign-ins makes
+them (so more keys never mean more requests), and a key with a rate of its own is also counted alone against
+that; anonymous calls are counted per client address (`request.remote_addr`, which `TRUSTED_PROXY_COUNT` lets
+ProxyFix take from the trusted proxy's X-Forwarded-For entry only). Failed sign-ins are limited on top
+(web/sign_in_limits.py). Payment webhooks, whose URLs need no credentials, have a per-address limit of their own
+that no real provider reaches, in place of the anonymous one; a delivery over it is refused before its body is
+read.
 
 Redis down: limits fall back to each process's memory (flask-limiter's in-memory fallback) until Redis
 answers again, with one error log line on the switch and `/health/ready` failing. Failing open would drop
@@ -22,10 +26,15 @@ from limits.storage import RedisStorage
 
 from config import Settings
 from web.problems import Problem, problem_response
+from web.sign_in_limits import SignInLimits
 
 log = logging.getLogger("smartcompute.web")
-_EXEMPT_ENDPOINTS = {"health.alive", "health.ready", "webhooks.receive_payment_event"}  # webhooks: signed by providers
-_LOGIN_ENDPOINT = "tokens.issue_token"
+_EXEMPT_ENDPOINTS = {"health.alive", "health.ready"}
+# Endpoints that check a password or a one-time token: they share the sign-in limits.
+_CREDENTIAL_ENDPOINTS = ("tokens.issue_token", "passwords.change_password", "passwords.confirm_reset",
+                         "invitations.accept")
+_WEBHOOK_ENDPOINT = "webhooks.receive_payment_event"
+_KEY_SCOPE = "api-key"
 
 
 def _client_address() -> str:
@@ -36,21 +45,21 @@ def rate_key() -> str:
     principal = g.get("principal")
     if principal is None:
         return f"addr:{_client_address()}"
-    return f"key:{principal.api_key_id}" if principal.api_key_id else f"user:{principal.user_id}"
+    return f"account:{principal.account_id}"
 
 
-def _login_email_key() -> str:
-    body = request.get_json(silent=True, cache=True)
-    email = body.get("email") if isinstance(body, dict) else None
-    return f"login-email:{email.strip().lower()[:320]}" if isinstance(email, str) and email.strip() else "login-email:-"
+def _own_key_rate() -> str:
+    """The calling key's own rate; none (an empty limit) for a sign-in or a key without one."""
+    principal = g.get("principal")
+    return (principal.key_rate_limit or "") if principal is not None else ""
 
 
-def _login_address_key() -> str:
-    return f"login-addr:{_client_address()}"
+def _own_key() -> str:
+    return f"key:{g.principal.api_key_id}"
 
 
-def _failed_sign_in(response: Response) -> bool:
-    return response.status_code == 401
+def _webhook_address_key() -> str:
+    return f"webhook-addr:{_client_address()}"
 
 
 # (limit key, count after this request's hit, when its window ends): set by the hit, read by the headers.
@@ -108,23 +117,29 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
         RATELIMIT_STRATEGY="fixed-window", RATELIMIT_HEADERS_ENABLED=False,
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True, RATELIMIT_SWALLOW_ERRORS=True,
     )
-    limiter = Limiter(key_func=rate_key, application_limits=[request_limit])
+    limiter = Limiter(key_func=rate_key, application_limits=[request_limit],
+                      application_limits_exempt_when=lambda: request.endpoint == _WEBHOOK_ENDPOINT)
     app.before_request(_forget_last_hit)  # registered before the limiter's own check, so it runs first
     limiter.request_filter(lambda: request.endpoint in _EXEMPT_ENDPOINTS)
     limiter.init_app(app)
-    _limit_sign_in(app, limiter, settings)
+    sign_in_limits = SignInLimits(app, limiter, settings)
+    for endpoint in _CREDENTIAL_ENDPOINTS:
+        sign_in_limits.guard(app, endpoint)
+    sign_in_limits.guard(app, "passwords.request_reset", count_every_request=True)  # it mails: each one counts
+    _limit_webhooks(app, limiter, settings)
+    # A key's own rate holds across every route, so it is one bucket (scope) shared by every blueprint's routes.
+    own_key_limit = limiter.shared_limit(_own_key_rate, scope=_KEY_SCOPE, key_func=_own_key, override_defaults=False)
+    for blueprint in app.blueprints.values():
+        own_key_limit(blueprint)
     app.register_error_handler(RateLimitExceeded, lambda error: _too_many_requests(limiter, error))
     app.after_request(lambda response: _stamp_headers(limiter, response))
     return limiter
 
 
-def _limit_sign_in(app: Flask, limiter: Limiter, settings: Settings) -> None:
-    view = app.view_functions[_LOGIN_ENDPOINT]
-    view = limiter.limit(settings.LOGIN_RATE_LIMIT_PER_EMAIL, key_func=_login_email_key,
-                         deduct_when=_failed_sign_in, override_defaults=False)(view)
-    view = limiter.limit(settings.LOGIN_RATE_LIMIT_PER_ADDRESS, key_func=_login_address_key,
-                         deduct_when=_failed_sign_in, override_defaults=False)(view)
-    app.view_functions[_LOGIN_ENDPOINT] = view
+def _limit_webhooks(app: Flask, limiter: Limiter, settings: Settings) -> None:
+    """In place of the anonymous limit (application_limits_exempt_when above)."""
+    limit = limiter.limit(settings.WEBHOOK_RATE_LIMIT_PER_ADDRESS, key_func=_webhook_address_key)
+    app.view_functions[_WEBHOOK_ENDPOINT] = limit(app.view_functions[_WEBHOOK_ENDPOINT])
 
 
 def _seconds_until(reset_at: float) -> int:
@@ -163,6 +178,14 @@ def _window(limiter: Limiter, current) -> tuple[int, float]:
     return max(0, current.remaining), current.reset_at
 
 
+def _policy_name(current) -> str:
+    if _KEY_SCOPE in current.request_args:
+        return "key"
+    if g.get("principal") is not None:
+        return "plan"
+    return "webhook" if request.endpoint == _WEBHOOK_ENDPOINT else "anonymous"
+
+
 def _stamp_headers(limiter: Limiter, response: Response) -> Response:
     _note_storage_state(limiter)
     current = limiter.current_limit if limiter.enabled else None
@@ -175,7 +198,7 @@ def _stamp_headers(limiter: Limiter, response: Response) -> Response:
     except Exception as error:  # Redis failed after the check; the response matters more than its headers
         log.warning("rate-limit headers skipped", extra={"error": str(error)})
         return response
-    policy = "plan" if g.get("principal") is not None else "anonymous"
+    policy = _policy_name(current)
     response.headers["RateLimit-Policy"] = f'"{policy}";q={amount};w={window}'
     response.headers["RateLimit"] = f'"{policy}";r={remaining};t={reset}'
     response.headers["X-RateLimit-Limit"] = str(amount)

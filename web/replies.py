@@ -7,7 +7,9 @@ from typing import Any
 from flask import Response, g, json, request
 
 from config.logging import request_id_var
-from smartcompute.accounts.audit import Actor
+from smartcompute.accounts.audit import ANONYMOUS, Actor
+from smartcompute.accounts.models import User
+from smartcompute.numbers import is_whole_number
 from web.bodies import NUL_MESSAGE
 from web.problems import Problem
 
@@ -26,7 +28,7 @@ def path_uuid(value: str, what: str) -> uuid.UUID:
 
 def query_limit(default: int = 50, maximum: int = 100) -> int:
     raw = request.args.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not is_whole_number(raw) or not 1 <= int(raw) <= maximum:
         message = f"must be an integer from 1 to {maximum}"
         raise Problem(422, f"limit {message}", kind="validation-error", errors=[{"field": "limit", "message": message}])
     return int(raw)
@@ -48,10 +50,14 @@ def client_address() -> str | None:
     return (request.remote_addr or "")[:64] or None
 
 
-def actor(label: str | None = None) -> Actor:
-    """The caller as the audit log records them: the signed-in principal, or `label` (e.g. a sign-in email)."""
+def actor(proven: User | None = None) -> Actor:
+    """The caller as the audit log records them: the signed-in principal; else `proven`, the user this request
+    proved to be (a right password, a valid refresh token); else anonymous. Nothing a client sends is an actor."""
     principal = g.get("principal")
-    if principal is None:
-        return Actor(label or "anonymous", client_address=client_address(), request_id=request_id_var.get())
-    return Actor(principal.email or str(principal.user_id), user_id=principal.user_id,
-                 api_key_id=principal.api_key_id, client_address=client_address(), request_id=request_id_var.get())
+    where = {"client_address": client_address(), "request_id": request_id_var.get()}
+    if principal is not None:
+        return Actor(principal.email or str(principal.user_id), user_id=principal.user_id,
+                     api_key_id=principal.api_key_id, **where)
+    if proven is not None:
+        return Actor(proven.email, user_id=proven.id, **where)
+    return Actor(ANONYMOUS, **where)

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
+from smartcompute.accounts.mail import MailSender
 from smartcompute.accounts.services import Principal
 from smartcompute.billing.webhooks import WebhookProvider
 
@@ -28,6 +29,7 @@ class WebRuntime:
     redis: Redis
     webhook_providers: dict[str, WebhookProvider]
     request_metrics: "RequestMetrics"
+    mail: MailSender | None = None  # SMTP_URL's sender; None: tokens are printed by the operator's CLI
     bench_principal: Principal | None = None  # BENCH_NO_AUTH_USER_ID only: auth and limits off
 
 

@@ -17,6 +17,7 @@ from web.bodies import read_json
 from web.problems import Problem
 from web.replies import actor, client_address, json_response
 from web.runtime import db, web_runtime
+from web.sign_in_limits import failed_credential
 
 tokens = Blueprint("tokens", __name__, url_prefix="/v1/auth")
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -35,15 +36,15 @@ def _token_pair(user_id, issued: chains.Issued) -> Response:
 
 
 def _audit_failed_sign_in(email: str) -> None:
+    """By `anonymous`: the email is only what the caller claimed, kept apart (escaped) in the details."""
     session = db()
     try:
-        email = normalise_email(email)
+        user = session.query(User).filter_by(email=normalise_email(email)).one_or_none()
     except AccountError:
-        pass
-    user = session.query(User).filter_by(email=email).one_or_none()
-    audit.record(session, actor(email or "anonymous"), "auth.sign_in_failed",
-                 account_id=user.account_id if user else None, target_type="user",
-                 target_id=user.id if user else None)
+        user = None
+    audit.record(session, actor(), "auth.sign_in_failed", account_id=user.account_id if user else None,
+                 target_type="user", target_id=user.id if user else None,
+                 details={"submitted_email": audit.submitted(email)})
     session.commit()
 
 
@@ -53,13 +54,14 @@ def issue_token():
     session = db()
     user_id = authenticate_password(session, credentials.email, credentials.password)
     if user_id is None:
+        failed_credential()
         _audit_failed_sign_in(credentials.email)
         # The same answer whether the email exists or not.
         raise Problem(401, "the email or password is wrong", kind="invalid-credentials")
     user = session.get(User, user_id)
     issued = chains.start_session(session, user_id, timedelta(days=web_runtime().settings.JWT_REFRESH_TOKEN_DAYS),
                                   client_address())
-    audit.record(session, actor(user.email), "auth.signed_in", account_id=user.account_id, target_type="user",
+    audit.record(session, actor(user), "auth.signed_in", account_id=user.account_id, target_type="user",
                  target_id=user_id, details={"session_id": str(issued.session_id)})
     session.commit()
     return _token_pair(user_id, issued)
@@ -76,7 +78,7 @@ def refresh():
         issued = chains.rotate(session, _jti(claims), claims["sub"])
     except chains.RefreshTokenReused as reuse:
         user = session.get(User, reuse.user_id)
-        audit.record(session, actor(user.email if user else "anonymous"), "auth.refresh_token_reused",
+        audit.record(session, actor(user), "auth.refresh_token_reused",
                      account_id=user.account_id if user else None, target_type="session", target_id=reuse.session_id)
         session.commit()
         raise Problem(401, str(reuse), kind="refresh-token-reused") from None
@@ -109,7 +111,7 @@ def logout():
     session = db()
     if chains.revoke_session(session, session_id, user_id):
         user = session.get(User, user_id)
-        audit.record(session, actor(user.email), "auth.signed_out", account_id=user.account_id,
+        audit.record(session, actor(user), "auth.signed_out", account_id=user.account_id,
                      target_type="session", target_id=session_id)
     session.commit()
     g.pop("principal", None)

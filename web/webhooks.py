@@ -26,14 +26,13 @@ def receive_payment_event(provider_name: str):
     provider = web_runtime().webhook_providers.get(provider_name)
     if provider is None:
         raise Problem(404, f"no payment provider named {provider_name!r} is configured", kind="not-found")
+    request.max_content_length = provider.max_body_bytes  # more is 413, refused before it is read
     raw_body = request.get_data(cache=False)
     try:
-        provider.verify(request.headers, raw_body)  # before anything reads the body
+        event = provider.read(request.headers, raw_body)  # verified before anything reads the body
     except billing_webhooks.InvalidSignature as error:
         log.warning("webhook signature rejected", extra={"provider": provider_name, "reason": str(error)})
         raise Problem(401, str(error), kind="invalid-signature") from None
-    try:
-        event = provider.parse(request.headers, raw_body)
     except billing_webhooks.InvalidEvent as error:
         raise Problem(400, str(error), kind="invalid-event") from None
     stored_id = billing_webhooks.record_event(statement_db(), event, raw_body)

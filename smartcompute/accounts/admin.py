@@ -1,16 +1,18 @@
 """Changing who may do what: members' roles and access, accounts' plans. Used by owners (within their
-account), by staff through the admin API, and by operators through the CLI. Every change is audited."""
+account), by staff through the admin API, and by operators through the CLI. Every change is audited. (Members
+join by invitation: smartcompute/accounts/invitations.py.)"""
 from __future__ import annotations
 
 import uuid
 from typing import Any, Iterable
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from smartcompute.accounts import audit, tokens
-from smartcompute.accounts.models import ROLES, Account, User
-from smartcompute.accounts.services import AccountError, create_user
+from smartcompute.accounts.models import ROLES, Account, ApiKey, User
+from smartcompute.accounts.services import AccountError
+from smartcompute.db import utcnow
 
 MAX_RESULTS = 100
 
@@ -58,13 +60,15 @@ def _owners_left(session: Session, account_id: uuid.UUID, without: uuid.UUID) ->
 
 def update_user(session: Session, actor: audit.Actor, user: User, *, role: str | None = None,
                 is_active: bool | None = None) -> User:
-    """Change a role or enable/disable; takes effect on the user's next request. The caller commits."""
+    """Change a role or enable/disable; takes effect on the user's next request. Disabling revokes the user's
+    sign-ins and API keys for good: enabling them again gives back neither. The caller commits."""
     if role is not None and role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
     demoting = role is not None and role != "owner" and user.role == "owner"
     if (demoting or (is_active is False and user.role == "owner")) and user.is_active and _owners_left(session, user.account_id, user.id) == 0:
         raise AccountError("an account must keep at least one active owner")
     changes: dict[str, Any] = {}
+    revoked: dict[str, int] = {}  # what disabling ended, for its audit event
     if role is not None and role != user.role:
         changes["role"] = {"from": user.role, "to": role}
         user.role = role
@@ -72,21 +76,18 @@ def update_user(session: Session, actor: audit.Actor, user: User, *, role: str |
         changes["is_active"] = {"from": user.is_active, "to": is_active}
         user.is_active = is_active
         if not is_active:
-            tokens.revoke_all_sessions(session, user.id, "user-disabled")
+            revoked = {"sessions_revoked": tokens.revoke_all_sessions(session, user.id, "user-disabled"),
+                       "api_keys_revoked": _revoke_keys(session, user.id)}
     for name, change in changes.items():
         action = "user.role_changed" if name == "role" else ("user.enabled" if change["to"] else "user.disabled")
         audit.record(session, actor, action, account_id=user.account_id, target_type="user", target_id=user.id,
-                     details={"email": user.email, **change})
+                     details={"email": user.email, **change, **(revoked if action == "user.disabled" else {})})
     return user
 
 
-def add_member(session: Session, actor: audit.Actor, account_id: uuid.UUID, *, email: str, role: str,
-               password: str | None) -> User:
-    user_id = create_user(session, email, password=password, role=role, account_id=account_id)
-    user = session.get(User, user_id)
-    audit.record(session, actor, "member.added", account_id=account_id, target_type="user", target_id=user_id,
-                 details={"email": user.email, "role": role})
-    return user
+def _revoke_keys(session: Session, user_id: uuid.UUID) -> int:
+    return session.execute(update(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+                           .values(revoked_at=utcnow())).rowcount
 
 
 def set_plan(session: Session, actor: audit.Actor, account_id: uuid.UUID, plan: str, plans: Iterable[str]) -> Account:

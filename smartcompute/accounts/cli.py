@@ -40,7 +40,7 @@ def list_users(query: str | None, limit: int) -> None:
 @click.command("disable")
 @click.argument("email")
 def disable(email: str) -> None:
-    """Disable a user; their tokens and keys stop working on the next request."""
+    """Disable a user: their sign-ins and API keys are revoked for good (enabling them gives back neither)."""
     _change_user(_sessions(), email, is_active=False)
 
 
@@ -74,6 +74,57 @@ def set_staff(email: str, off: bool) -> None:
                      target_id=user.id, details={"email": user.email, "is_staff": user.is_staff})
         session.commit()
     click.echo(f"{email}\t{'staff' if not off else 'not staff'}")
+
+
+@click.command("reset-password")
+@click.argument("email")
+@click.option("--minutes", type=click.IntRange(1, 24 * 60), default=30, show_default=True,
+              help="How long the token works.")
+def reset_password(email: str, minutes: int) -> None:
+    """Print a single-use password-reset token for EMAIL, to hand over where no mail (SMTP_URL) is set up; the
+    person sets a new password with POST /v1/auth/password-reset/confirm. Earlier tokens stop working."""
+    from datetime import timedelta
+
+    from smartcompute.accounts import passwords
+
+    operator = _operator()
+    with _sessions()() as session:
+        issued = passwords.start_reset(session, email, timedelta(minutes=minutes), operator.label)
+        if issued is None:
+            raise click.ClickException(f"no active user with email {email}")
+        audit.record(session, operator, "auth.password_reset_issued", account_id=issued.user.account_id,
+                     target_type="user", target_id=issued.user.id, details={"minutes": minutes})
+        session.commit()
+    click.echo(issued.token)
+
+
+@click.group("invitations")
+def invitations_group() -> None:
+    """Invite people to accounts (owners do it with POST /v1/account/members)."""
+
+
+@invitations_group.command("issue")
+@click.argument("email")
+@click.option("--account-of", "owner_email", required=True, metavar="EMAIL", help="A member of the account.")
+@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
+@click.option("--days", type=click.IntRange(1, 90), default=7, show_default=True, help="How long it works.")
+def issue_invitation(email: str, owner_email: str, role: str, days: int) -> None:
+    """Print an invitation token for EMAIL to join the account of --account-of, to hand over where no mail
+    (SMTP_URL) is set up; it replaces an open invitation of the same email there. The person accepts it with
+    POST /v1/invitations/accept."""
+    from datetime import timedelta
+
+    from smartcompute.accounts import invitations
+
+    with _sessions()() as session:
+        try:
+            account_id = session.get(User, find_user_id(session, owner_email)).account_id
+            new = invitations.invite(session, _operator(), account_id, email=email, role=role,
+                                     lifetime=timedelta(days=days))
+            session.commit()
+        except (AccountError, invitations.AlreadyMember) as error:
+            raise click.ClickException(str(error)) from None
+    click.echo(new.token)
 
 
 @click.group("accounts")
@@ -116,6 +167,7 @@ def _sessions() -> Callable:
 
 def attach(main: click.Group, users: click.Group) -> None:
     """Add the commands to the `smartcompute` CLI (its `users` group and a new `accounts` group)."""
-    for command in (list_users, disable, enable, set_role, set_staff):
+    for command in (list_users, disable, enable, set_role, set_staff, reset_password):
         users.add_command(command)
     main.add_command(accounts_group)
+    main.add_command(invitations_group)

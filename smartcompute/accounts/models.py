@@ -62,6 +62,8 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
     # Set on a rotated key: its replacement. The old key stays valid until its (shortened) expires_at.
     replaced_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    # The key's own request rate (flask-limiter notation), below its account's plan; None: the plan's alone.
+    rate_limit: Mapped[str | None] = mapped_column(String(40))
 
 
 class AuthSession(Base):
@@ -87,6 +89,43 @@ class RefreshToken(Base):
     session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("auth_sessions.id", ondelete="CASCADE"), index=True)
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     used_at: Mapped[datetime | None]
+
+
+class PasswordReset(Base):
+    """A single-use, short-lived token to set a forgotten password; only its SHA-256 is stored."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[bytes] = mapped_column(unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    requested_from: Mapped[str | None] = mapped_column(String(64))  # the client address, or "cli:<operator>"
+
+
+class Invitation(Base):
+    """An owner's invitation for an email to join the account with a role; the person accepts it with its token
+    (only the token's SHA-256 is stored). At most one is open per account and email."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        CheckConstraint(f"role IN {ROLES}", name="role"),
+        Index("uq_invitations_open_account_email", "account_id", "email", unique=True,
+              postgresql_where=text("accepted_at IS NULL AND revoked_at IS NULL")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[bytes] = mapped_column(unique=True)
+    invited_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
 
 
 class AuditEvent(Base):

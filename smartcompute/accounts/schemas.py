@@ -9,7 +9,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 Role = Literal["owner", "analyst", "viewer"]
 Scope = Literal["jobs:read", "jobs:write", "keys:read", "keys:write", "members:read", "members:write", "audit:read",
-                "billing:read", "billing:write"]
+                "billing:read", "billing:write", "callbacks:write"]
 _REQUEST = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -45,11 +45,34 @@ class LogoutRequest(BaseModel):
     refresh_token: Optional[str] = Field(default=None, min_length=1, max_length=4096)
 
 
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # passwords are taken as typed, spaces included
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=12, max_length=1024)
+
+
+class PasswordResetRequest(BaseModel):
+    model_config = _REQUEST
+    email: str = Field(min_length=3, max_length=320)
+
+
+class PasswordResetConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=1, max_length=200)
+    new_password: str = Field(min_length=12, max_length=1024)
+
+
+class Accepted(BaseModel):
+    detail: str
+
+
 class ApiKeyRequest(BaseModel):
     model_config = _REQUEST
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Scope] = Field(default=["jobs:read", "jobs:write"], min_length=1, max_length=10, fail_fast=True)
     expires_at: Optional[Moment] = None
+    rate_limit: Optional[str] = Field(default=None, min_length=1, max_length=40, description=(
+        "the key's own request rate, such as 10/minute, below the plan's (which all the account's keys share)"))
 
 
 class RotateRequest(BaseModel):
@@ -68,6 +91,7 @@ class ApiKey(BaseModel):
     expires_at: Optional[datetime]
     revoked_at: Optional[datetime]
     replaced_by: Optional[str]
+    rate_limit: Optional[str]
 
 
 class NewApiKey(ApiKey):
@@ -93,6 +117,7 @@ class PlanLimits(BaseModel):
     jobs_per_day: int
     concurrent_jobs: int
     points_per_job: int
+    api_keys: int
 
 
 class AccountInfo(BaseModel):
@@ -121,10 +146,29 @@ class MemberList(BaseModel):
 
 
 class MemberRequest(BaseModel):
+    """An invitation for the person with this email to join with this role; they choose their own password."""
+
     model_config = _REQUEST
     email: str = Field(min_length=3, max_length=320)
     role: Role = "viewer"
-    password: Optional[str] = Field(default=None, min_length=12, max_length=1024)
+
+
+class Invitation(BaseModel):
+    id: str
+    email: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitationList(BaseModel):
+    items: list[Invitation]
+
+
+class InvitationAccept(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=12, max_length=1024)
 
 
 class MemberUpdate(BaseModel):

@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import secrets
 import string
+import unicodedata
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -25,10 +26,11 @@ _SECRET_LENGTH = 32
 _CHECKSUM_LENGTH = 6
 DEFAULT_SCOPES = ("jobs:read", "jobs:write")
 # What each role may do. A key's scopes are cut down to its user's role on every request, so demoting a
-# user narrows their keys at once. Credits are the account's money, so only owners see or buy them.
+# user narrows their keys at once. Credits are the account's money, so only owners see or buy them; the
+# callback secret is the whole account's, so only owners replace it (callbacks:write).
 ROLE_SCOPES = {
     "owner": ("jobs:read", "jobs:write", "keys:read", "keys:write", "members:read", "members:write", "audit:read",
-              "billing:read", "billing:write"),
+              "billing:read", "billing:write", "callbacks:write"),
     "analyst": ("jobs:read", "jobs:write", "keys:read", "keys:write"),
     "viewer": ("jobs:read",),
 }
@@ -61,6 +63,7 @@ class Principal:
     is_staff: bool = False
     email: str = ""
     session_id: uuid.UUID | None = None  # the sign-in a JWT belongs to
+    key_rate_limit: str | None = None  # an API key's own request rate, below its account's plan
 
     def can(self, scope: str) -> bool:
         return scope in self.scopes
@@ -91,11 +94,31 @@ def _hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
+MIN_PASSWORD_LENGTH = 12
+
+
+def hash_password(password: str) -> str:
+    """Argon2id, after checking the password is long enough (AccountError otherwise)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"password must be at least {MIN_PASSWORD_LENGTH} characters", field="password")
+    return _password_hasher.hash(password)
+
+
+def password_matches(password_hash: str | None, password: str) -> bool:
+    """Checked against a real hash when there is none, so both answers take the same time."""
+    try:
+        return _password_hasher.verify(password_hash or _UNKNOWN_USER_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def normalise_email(email: str) -> str:
+    """Lower case, trimmed; no whitespace or control characters inside (an address is put in mail headers)."""
     email = email.strip().lower()
     local, _, domain = email.partition("@")
-    if not local or "." not in domain or len(email) > 320:
-        raise AccountError(f"{email!r} is not an email address")
+    if not local or "." not in domain or len(email) > 320 or any(
+            character.isspace() or unicodedata.category(character) in ("Cc", "Cf") for character in email):
+        raise AccountError(f"{email[:320]!r} is not an email address")
     return email
 
 
@@ -107,8 +130,7 @@ def create_user(
     email = normalise_email(email)
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
-    if password is not None and len(password) < 12:
-        raise AccountError("password must be at least 12 characters")
+    password_hash = hash_password(password) if password is not None else None
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise AccountError(f"a user with email {email} already exists")
     if account_id is None:
@@ -116,10 +138,7 @@ def create_user(
         session.add(account)
         session.flush()
         account_id = account.id
-    user = User(
-        email=email, account_id=account_id, role=role,
-        password_hash=_password_hasher.hash(password) if password else None,
-    )
+    user = User(email=email, account_id=account_id, role=role, password_hash=password_hash)
     session.add(user)
     session.flush()
     return user.id
@@ -127,7 +146,7 @@ def create_user(
 
 def create_api_key(
     session: Session, user_id: uuid.UUID, *, name: str = "default",
-    scopes: tuple[str, ...] = DEFAULT_SCOPES, expires_at: datetime | None = None,
+    scopes: tuple[str, ...] = DEFAULT_SCOPES, expires_at: datetime | None = None, rate_limit: str | None = None,
 ) -> tuple[uuid.UUID, str]:
     """Returns the key's id and the key itself, which is never stored and cannot be shown again."""
     user = session.get(User, user_id)
@@ -137,7 +156,7 @@ def create_api_key(
     key = body + _checksum(body)
     api_key = ApiKey(
         user_id=user.id, account_id=user.account_id, name=name, prefix=key[:12],
-        key_hash=_hash_key(key), scopes=list(scopes), expires_at=expires_at,
+        key_hash=_hash_key(key), scopes=list(scopes), expires_at=expires_at, rate_limit=rate_limit,
     )
     session.add(api_key)
     session.flush()
@@ -164,7 +183,8 @@ _PRINCIPAL_COLUMNS = (("account_id", Uuid()), ("role", String()), ("is_active", 
                       ("is_staff", Boolean()), ("email", String()), ("plan", String()))
 _API_KEY_COLUMNS = (("id", Uuid()), ("user_id", Uuid()), *_PRINCIPAL_COLUMNS, ("key_hash", LargeBinary()),
                     ("scopes", ARRAY(String())), ("expires_at", DateTime(timezone=True)),
-                    ("revoked_at", DateTime(timezone=True)), ("last_used_at", DateTime(timezone=True)))
+                    ("revoked_at", DateTime(timezone=True)), ("last_used_at", DateTime(timezone=True)),
+                    ("rate_limit", String()))
 _SIGNED_IN_USER_COLUMNS = (("id", Uuid()), *_PRINCIPAL_COLUMNS)
 
 
@@ -193,7 +213,7 @@ def authenticate_api_key(db: Database, key: str) -> Principal | None:
         connection_of(db).execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
         db.commit()
     return Principal(row.user_id, row.account_id, row.role, _role_scopes(row.role, row.scopes), row.id,
-                     plan=row.plan, is_staff=row.is_staff, email=row.email)
+                     plan=row.plan, is_staff=row.is_staff, email=row.email, key_rate_limit=row.rate_limit)
 
 
 def authenticate_password(session: Session, email: str, password: str) -> uuid.UUID | None:
@@ -203,11 +223,9 @@ def authenticate_password(session: Session, email: str, password: str) -> uuid.U
     except AccountError:
         email = ""
     user = session.scalar(select(User).where(User.email == email)) if email else None
-    try:
-        _password_hasher.verify(user.password_hash if user and user.password_hash else _UNKNOWN_USER_HASH, password)
-    except (VerificationError, InvalidHashError):
+    if not password_matches(user.password_hash if user else None, password):
         return None
-    return user.id if user and user.is_active and user.password_hash else None
+    return user.id if user.is_active else None
 
 
 def principal_for_user(db: Database, user_id: uuid.UUID, session_id: uuid.UUID | None = None) -> Principal | None:

@@ -91,10 +91,9 @@ def revoke_session(session: Session, session_id: uuid.UUID, user_id: uuid.UUID, 
     return owned is not None and _revoke(session, session_id, reason)
 
 
-def revoke_all_sessions(session: Session, user_id: uuid.UUID, reason: str) -> int:
-    """End every sign-in of a user (disabling them, for one); the caller commits."""
-    result = session.execute(
-        update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow(), revoked_reason=reason)
-    )
-    return result.rowcount
+def revoke_all_sessions(session: Session, user_id: uuid.UUID, reason: str, *, keep: uuid.UUID | None = None) -> int:
+    """End every sign-in of a user (disabling them, for one) but `keep`; the caller commits."""
+    statement = update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+    if keep is not None:
+        statement = statement.where(AuthSession.id != keep)
+    return session.execute(statement.values(revoked_at=utcnow(), revoked_reason=reason)).rowcount

@@ -41,8 +41,10 @@ class WebhookEvent(Base):
     payment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payments.id", ondelete="SET NULL"), index=True)
 
 
-PAYMENT_STATUSES = ("pending", "confirmed", "failed", "expired", "refunded")
-SETTLEMENTS = ("exact", "underpaid", "overpaid")
+# `review`: a confirmation the payment could not be settled from (another currency, an amount missing, zero,
+# negative or unreadable) credited nothing and waits for staff; `manual` is how staff settled one.
+PAYMENT_STATUSES = ("pending", "confirmed", "failed", "expired", "refunded", "review")
+SETTLEMENTS = ("exact", "underpaid", "overpaid", "manual")
 PRODUCT_KINDS = ("pack", "plan")
 HOLD_STATUSES = ("held", "charged", "released")
 LEDGER_REASONS = ("payment", "refund", "job", "grant", "adjustment")
@@ -61,6 +63,8 @@ class Payment(Base):
         Index("ix_payments_account_newest", "account_id", text("created_at DESC"), text("id DESC")),
         # The expiry sweep's scan: only pending payments, by deadline.
         Index("ix_payments_pending_expiry", "expires_at", postgresql_where=text("status = 'pending'")),
+        # Staff's review queue, oldest first.
+        Index("ix_payments_review", "updated_at", postgresql_where=text("status = 'review'")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -78,6 +82,7 @@ class Payment(Base):
     pay_address: Mapped[str | None] = mapped_column(String(255))
     checkout_url: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(10), default="pending")
+    review_reason: Mapped[str | None] = mapped_column(Text)  # why a confirmation credited nothing (status review)
     settlement: Mapped[str | None] = mapped_column(String(10))
     amount_paid: Mapped[Decimal | None] = mapped_column(Numeric(30, 12))
     credited: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,7 +1,8 @@
 """Payments and their state machine: the one place a payment's status changes.
 
-pending -> confirmed | failed | expired; confirmed -> refunded. Provider events may arrive late, twice or out
-of order, so each event is applied to the payment row under a row lock and only moves it forward:
+pending -> confirmed | failed | expired | review; review -> confirmed | failed; confirmed -> refunded. Provider
+events may arrive late, twice or out of order, so each event is applied to the payment row under a row lock and
+only moves it forward:
 - a `pending` event never moves a payment back; `failed`/`expired` only end a pending payment;
 - `confirmed` also wins over failed/expired (crypto paid after the deadline is still money received) and
   credits the account exactly once: the ledger entry's key is `payment:<id>:credit`;
@@ -12,6 +13,14 @@ provider event says so; a confirmation arriving later still credits, as above.
 The amount paid is compared with the amount asked: short by more than PAYMENT_AMOUNT_TOLERANCE percent is
 `underpaid` and credits pro rata; more is `overpaid` and credits the full pack (the surplus is for support to
 refund); within it, `exact`.
+
+Settlement fails closed. A confirmation that does not say, in a way we can check, what was paid (a currency that
+is neither the payment's nor its price's, an amount missing, zero, negative or unreadable, an invoice marked
+settled by hand) credits nothing: the payment goes to `review` with the reason, the event stays linked to it, the
+change is audited, and staff credit or reject it (`resolve_review`). A provider bug, a misrouted event or a
+compromised provider account can then delay a credit, never mint one. A later confirmation that can be checked
+still settles a payment in review. BTCPay's `InvoiceSettled` carries no amount by design: it says the invoice,
+which we created for the price, was paid in full, so it settles when it names the invoice we recorded.
 """
 from __future__ import annotations
 
@@ -19,7 +28,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Row, bindparam, select, update
@@ -27,17 +36,36 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from smartcompute import pagination
+from smartcompute.accounts import audit
 from smartcompute.billing import ledger
 from smartcompute.billing.models import CreditBalance, Payment
 from smartcompute.billing.prices import Product
 from smartcompute.db import Database, connection_of, utcnow
+from smartcompute.numbers import decimal_number
 
 DEFAULT_TOLERANCE = Decimal("0.5")
+_LARGEST_AMOUNT = Decimal(10) ** 18  # what payments.amount_paid (numeric(30, 12)) holds
 EXPIRY_BATCH_SIZE = 500
+PAYMENT_WORKER = audit.Actor("system:payments")  # who the audit log says held a payment for review
 
 
 class PaymentNotFound(LookupError):
     """The event names a payment we do not (yet) have: retried, then dead-lettered."""
+
+
+class Unsettleable(ValueError):
+    """A confirmation that does not say what was paid in a way we can check; the message says why."""
+
+
+class NotInReview(LookupError):
+    """Staff resolved a payment that is not (or no longer) waiting for review."""
+
+
+@dataclass(frozen=True)
+class Settlement:
+    kind: str  # exact, underpaid, overpaid
+    paid: Decimal | None  # the amount the provider says was paid, in the event's currency
+    credits: int
 
 
 @dataclass(frozen=True)
@@ -152,6 +180,7 @@ def _update_payment(connection: Connection, payment_id: uuid.UUID, changes: dict
 _payments = Payment.__table__
 EVENT_PAYMENT_COLUMNS = ("id", "account_id", "provider_payment_id", "status", "credits", "credited", "price_amount",
                          "price_currency", "pay_currency", "pay_amount", "product_kind", "product")
+# (Migration 0011's claim_payment_event returns these columns; it is unchanged, so these are too.)
 _PAYMENT_FOR_EVENT = (select(*(_payments.c[name] for name in EVENT_PAYMENT_COLUMNS))
                       .where(_payments.c.provider == bindparam("b_provider")).with_for_update())
 _BY_OUR_ID = _PAYMENT_FOR_EVENT.where(_payments.c.id == bindparam("b_id"))
@@ -179,35 +208,66 @@ def _find(connection: Connection, provider: str, event: dict[str, Any]) -> Row |
 
 def _confirm(connection: Connection, payment: Row, event: dict[str, Any], tolerance: Decimal,
              now: datetime) -> dict[str, Any]:
-    """The payment's changes for a confirmation; the credit, once, in the ledger."""
+    """The payment's changes for a confirmation; the credit, once, in the ledger; or review (see the module)."""
     if payment.status in ("confirmed", "refunded"):
         return {}
-    settlement, paid, credits = settle(payment, event, tolerance)
-    if credits > 0:
-        ledger.record(connection, payment.account_id, credits, "payment", f"payment:{payment.id}:credit",
-                      payment_id=payment.id, note=f"{payment.product_kind} {payment.product} ({settlement})")
-    return {"status": "confirmed", "settlement": settlement, "amount_paid": paid, "confirmed_at": now,
-            "credited": credits}
+    try:
+        settled = settle(payment, event, tolerance)
+    except Unsettleable as reason:
+        audit.record(connection, PAYMENT_WORKER, "payment.held_for_review", account_id=payment.account_id,
+                     target_type="payment", target_id=payment.id,
+                     details={"reason": str(reason), "provider_event": event.get("event_id"),
+                              "amount": event.get("amount"), "currency": event.get("currency")})
+        return {"status": "review", "review_reason": str(reason)}
+    if settled.credits > 0:
+        ledger.record(connection, payment.account_id, settled.credits, "payment", f"payment:{payment.id}:credit",
+                      payment_id=payment.id, note=f"{payment.product_kind} {payment.product} ({settled.kind})")
+    return {"status": "confirmed", "settlement": settled.kind, "amount_paid": settled.paid, "confirmed_at": now,
+            "credited": settled.credits}
 
 
-def settle(payment: Row, event: dict[str, Any], tolerance: Decimal) -> tuple[str, Decimal | None, int]:
-    """(settlement, amount paid, credits to give) for a confirmation."""
-    paid = _decimal(event.get("amount"))
+def settle(payment: Row, event: dict[str, Any], tolerance: Decimal) -> Settlement:
+    """What a confirmation settles; Unsettleable when it does not say what was paid in a way we can check."""
+    hints = event.get("hints") or {}
+    if hints.get("manuallyMarked"):
+        raise Unsettleable("the provider's invoice was marked settled by hand, not by a payment")
+    if event.get("amount") is None:
+        if hints.get("settled_in_full") and payment.provider_payment_id is not None \
+                and event.get("provider_payment_id") == payment.provider_payment_id:
+            return Settlement("overpaid" if hints.get("overPaid") else "exact", None, payment.credits)
+        raise Unsettleable("the confirmation does not say how much was paid")
+    paid = _amount(event["amount"])
     currency = (event.get("currency") or "").upper()
-    expected = None
-    if paid is not None and currency == payment.pay_currency and payment.pay_amount:
+    if currency == payment.pay_currency and payment.pay_amount:
         expected = Decimal(payment.pay_amount)
-    elif paid is not None and currency == payment.price_currency:
+    elif currency == payment.price_currency:
         expected = Decimal(payment.price_amount)
-    if expected is None:
-        overpaid = (event.get("hints") or {}).get("overPaid")
-        return ("overpaid" if overpaid else "exact"), paid, payment.credits
+    else:
+        raise Unsettleable(f"the confirmation is in {currency or 'no currency'}, not in {payment.pay_currency}"
+                           + ("" if payment.pay_amount else " (whose amount we were not told)")
+                           + f" or {payment.price_currency}")
     ratio = paid / expected
     if ratio < 1 - tolerance / 100:
-        return "underpaid", paid, max(0, math.floor(payment.credits * ratio))
+        return Settlement("underpaid", paid, max(0, math.floor(payment.credits * ratio)))
     if ratio > 1 + tolerance / 100:
-        return "overpaid", paid, payment.credits
-    return "exact", paid, payment.credits
+        return Settlement("overpaid", paid, payment.credits)
+    return Settlement("exact", paid, payment.credits)
+
+
+def _amount(value: Any) -> Decimal:
+    """A positive amount in ASCII decimal; Unsettleable for anything else (negative, zero, NaN, not a number)."""
+    text = str(value).strip()
+    if text.startswith("-"):
+        raise Unsettleable(f"the amount paid is negative ({text[:40]})")
+    try:
+        paid = decimal_number(text)
+    except ValueError:
+        raise Unsettleable(f"the amount paid cannot be read ({text[:40]!r})") from None
+    if paid == 0:
+        raise Unsettleable("the amount paid is zero")
+    if paid >= _LARGEST_AMOUNT:
+        raise Unsettleable(f"the amount paid is too large to be real ({text[:40]})")
+    return paid
 
 
 def _refund(connection: Connection, payment: Row) -> dict[str, Any]:
@@ -225,12 +285,35 @@ def _refund(connection: Connection, payment: Row) -> dict[str, Any]:
     return changes
 
 
-def _decimal(value: Any) -> Decimal | None:
-    try:
-        number = Decimal(str(value)) if value is not None else None
-    except InvalidOperation:
-        return None
-    return number if number is not None and number.is_finite() and number >= 0 else None
+def in_review(session: Session, *, limit: int = 20, cursor: str | None = None) -> tuple[list[Payment], str | None]:
+    """Staff's queue: payments whose confirmation credited nothing, newest first, and the next page's cursor."""
+    query = select(Payment).where(Payment.status == "review")
+    return pagination.newest_first(session, query, Payment.updated_at, Payment.id, limit=limit, cursor=cursor)
+
+
+def resolve_review(session: Session, actor: audit.Actor, payment_id: uuid.UUID, *, decision: str,
+                   credits: int | None, note: str) -> Payment:
+    """Staff's decision on a payment in review: `credit` settles it `manual` with `credits` (the product's when
+    None, never more), `reject` fails it. Audited with the note; the caller commits. NotInReview if it is not
+    waiting for review; ValueError for more credits than the product's."""
+    payment = session.scalar(select(Payment).where(Payment.id == payment_id).with_for_update())
+    if payment is None or payment.status != "review":
+        raise NotInReview(str(payment_id))
+    credit = (payment.credits if credits is None else credits) if decision == "credit" else None
+    if credit is not None and not 0 < credit <= payment.credits:
+        raise ValueError(f"must be from 1 to the product's {payment.credits} credits")
+    if credit is None:
+        payment.status = "failed"
+    else:
+        ledger.record(session, payment.account_id, credit, "payment", f"payment:{payment.id}:credit",
+                      payment_id=payment.id, note=f"{payment.product_kind} {payment.product} (settled by staff)")
+        payment.status, payment.settlement, payment.credited = "confirmed", "manual", credit
+        payment.confirmed_at = utcnow()
+    audit.record(session, actor, "payment.review_resolved", account_id=payment.account_id, target_type="payment",
+                 target_id=payment.id, details={"decision": "reject" if credit is None else "credit",
+                                                "credits": credit or 0, "note": note,
+                                                "reason": payment.review_reason})
+    return payment
 
 
 def get_payment(session: Session, account_id: uuid.UUID, payment_id: uuid.UUID) -> Payment | None:

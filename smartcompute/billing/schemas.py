@@ -17,9 +17,20 @@ class PaymentRequest(BaseModel):
     currency: Currency
 
 
+class ReviewDecision(BaseModel):
+    """Staff's decision on a payment held for review: credit it (all of its credits unless `credits` says fewer),
+    or reject it; the note says why, for the audit log."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    decision: Literal["credit", "reject"]
+    credits: int | None = Field(default=None, ge=1, description="for credit: at most the product's credits")
+    note: str = Field(min_length=1, max_length=500)
+
+
 class PaymentView(BaseModel):
     id: str
-    status: Literal["pending", "confirmed", "failed", "expired", "refunded"]
+    status: Literal["pending", "confirmed", "failed", "expired", "refunded", "review"]
     provider: str
     kind: str
     product: str
@@ -31,10 +42,20 @@ class PaymentView(BaseModel):
     pay_address: str | None
     checkout_url: str | None
     expires_at: str
-    settlement: Literal["exact", "underpaid", "overpaid"] | None
+    settlement: Literal["exact", "underpaid", "overpaid", "manual"] | None
     amount_paid: str | None
     credited: int
     created_at: str
+    review_reason: str | None = Field(description="why a confirmation credited nothing (status review)")
+
+
+class ReviewedPayment(PaymentView):
+    account_id: str
+
+
+class ReviewQueue(BaseModel):
+    items: list[ReviewedPayment]
+    next_cursor: str | None
 
 
 class BalanceView(BaseModel):

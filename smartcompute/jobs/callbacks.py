@@ -126,9 +126,27 @@ def _address_literal(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address
         return None
 
 
+# IPv6 forms that carry an IPv4 address. The deprecated and local-use ones are never a receiver on the internet;
+# the others reach the IPv4 address they carry (through a translator or relay), so that address is judged.
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # ::a.b.c.d, deprecated by RFC 4291
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # ::ffff:0:a.b.c.d, RFC 2765 (obsolete)
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: local use only
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052's well-known prefix, the IPv4 address in the last 32 bits
+
+
 def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is 127.0.0.1
-    return (mapped or address).is_global and not (mapped or address).is_multicast
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _IPV4_COMPATIBLE or address in _IPV4_TRANSLATED or address in _LOCAL_NAT64:
+            return False
+        address = embedded_ipv4(address) or address
+    return address.is_global and not address.is_multicast
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a mapped (::ffff:a.b.c.d), 6to4 (2002::/16) or NAT64 (64:ff9b::/96) address reaches."""
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address.ipv4_mapped or address.sixtofour
 
 
 def new_secret() -> str:

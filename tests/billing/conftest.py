@@ -61,22 +61,34 @@ def paying_client(base_env, providers):
 
 def open_payment(sessions, account, provider: str = "generic", *, pay_amount: str | None = None,
                  credits: int = 1000, expiry: timedelta = timedelta(hours=1)) -> uuid.UUID:
-    """A pending payment; a negative `expiry` makes one already past its deadline."""
+    """A pending payment the provider has created (it has their id, digits as NOWPayments' are); a negative
+    `expiry` makes one already past its deadline."""
     product = Product("pack", "starter", credits, Decimal("10"), "USD")
     with sessions() as session:
         payment = payments.open_payment(session, account_id=account.account_id, user_id=account.user_id,
                                         product=product, provider=provider, pay_currency="BTC",
                                         expiry=expiry)
-        if pay_amount:
-            payments.attach_checkout(session, payment.id, payments.Checkout(
-                provider_payment_id=str(uuid.uuid4().int)[:10], pay_amount=Decimal(pay_amount)))
+        payments.attach_checkout(session, payment.id, payments.Checkout(
+            provider_payment_id=str(uuid.uuid4().int)[:10], pay_amount=Decimal(pay_amount) if pay_amount else None))
         return payment.id
 
 
 def deliver(client, settings, provider: str, payment_id, status: str, **kwargs):
+    """A signed delivery about the payment; it names the provider's id for it, as providers do, unless told."""
+    if "provider_payment_id" not in kwargs:
+        kwargs["provider_payment_id"] = _provider_payment_id(client, payment_id)
     body = body_for(provider, payment_id=str(payment_id), status=status, **kwargs)
     secret = getattr(settings, SECRET_SETTINGS[provider])
     return client.post(f"/v1/webhooks/payments/{provider}", data=body, headers=headers_for(provider, secret, body))
+
+
+def _provider_payment_id(client, payment_id) -> str | None:
+    try:
+        ours = uuid.UUID(str(payment_id))
+    except ValueError:
+        return None
+    with client.application.extensions["smartcompute"].sessions() as session:
+        return session.scalar(select(Payment.provider_payment_id).where(Payment.id == ours))
 
 
 def process_all(sessions, payment_id) -> int:

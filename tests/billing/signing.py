@@ -27,8 +27,15 @@ STATUS_WORDS = {  # our status -> the provider's word for it
 }
 
 
+# A confirmation that names no amount pays the test product's price: 10 USD (see tests/billing/conftest.py).
+PRICE, PRICE_CURRENCY = "10", "USD"
+
+
 def body_for(provider: str, *, payment_id: str, status: str, event_id: str | None = None,
-             amount: str | None = None, currency: str = "BTC", provider_payment_id: str | None = None) -> bytes:
+             amount: str | None = None, currency: str | None = None, provider_payment_id: str | None = None) -> bytes:
+    if status == "confirmed" and amount is None:
+        amount, currency = PRICE, currency or PRICE_CURRENCY
+    currency = currency or "BTC"
     event_id = event_id or f"evt_{uuid.uuid4().hex}"
     now = datetime.now(timezone.utc).isoformat()
     if provider in ("generic", "standard-webhooks"):

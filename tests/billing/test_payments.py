@@ -107,7 +107,7 @@ def test_a_payment_made_after_expiry_is_still_credited(client, settings, session
 
 @pytest.mark.parametrize("paid, settlement, credited", [
     ("0.0005", "exact", 1000), ("0.000499", "exact", 1000), ("0.00025", "underpaid", 500),
-    ("0.0009", "overpaid", 1000), ("0", "underpaid", 0),
+    ("0.0009", "overpaid", 1000), ("0.0000001", "underpaid", 0),
 ])
 def test_under_and_over_payment_are_explicit(client, settings, sessions, poor_account, paid, settlement, credited):
     payment_id = open_payment(sessions, poor_account, "nowpayments", pay_amount="0.0005")

@@ -25,6 +25,7 @@ LEASE = timedelta(seconds=60)
 @pytest.mark.parametrize("url", [
     "https://hooks.example.com/smartcompute", "http://hooks.example.com:8080/a/b?c=d", "https://93.184.215.14/x",
     "https://[2606:4700::1111]/x",
+    "https://[64:ff9b::808:808]/x", "https://[2002:808:808::1]/x",  # NAT64 and 6to4 of a public address
 ])
 def test_public_http_and_https_urls_are_accepted(url):
     assert callbacks.checked_url(url, allow_private=False) == url
@@ -45,6 +46,15 @@ def test_public_http_and_https_urls_are_accepted(url):
     ("http://10.1.2.3/x", "private, loopback or link-local"),
     ("http://[::1]/x", "private, loopback or link-local"),
     ("http://[::ffff:127.0.0.1]/x", "private, loopback or link-local"),
+    ("http://[::127.0.0.1]/x", "private, loopback or link-local"),  # IPv4-compatible: deprecated, always refused
+    ("http://[::8.8.8.8]/x", "private, loopback or link-local"),
+    ("http://[::ffff:0:10.0.0.1]/x", "private, loopback or link-local"),  # SIIT-translated: obsolete
+    ("http://[64:ff9b::127.0.0.1]/x", "private, loopback or link-local"),  # NAT64 to loopback
+    ("http://[64:ff9b::a9fe:a9fe]/x", "private, loopback or link-local"),  # NAT64 to 169.254.169.254
+    ("http://[64:ff9b:1::808:808]/x", "private, loopback or link-local"),  # local-use NAT64
+    ("http://[2002:c0a8:101::1]/x", "private, loopback or link-local"),  # 6to4 of 192.168.1.1
+    ("http://[2002:7f00:1::]/x", "private, loopback or link-local"),  # 6to4 of 127.0.0.1
+    ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/x", "private, loopback or link-local"),  # Teredo
     ("http://0.0.0.0/x", "private, loopback or link-local"),
     ("http://metadata.google.internal/x", "private, loopback or link-local"),
 ])
@@ -85,7 +95,8 @@ def test_a_private_address_is_never_contacted_unless_allowed():
     assert receiver.received == []
 
 
-@pytest.mark.parametrize("answers", [["10.0.0.5"], ["93.184.215.14", "127.0.0.1"], ["::ffff:169.254.169.254"]])
+@pytest.mark.parametrize("answers", [["10.0.0.5"], ["93.184.215.14", "127.0.0.1"], ["::ffff:169.254.169.254"],
+                                     ["64:ff9b::a00:5"], ["2002:a00:5::1"], ["::10.0.0.5"]])
 def test_a_name_that_resolves_to_any_private_address_is_refused_before_connecting(monkeypatch, answers):
     """What a DNS rebinding attack looks like from here: a public-looking name whose answer is internal."""
     def resolve(host, port, *args, **kwargs):

@@ -52,10 +52,11 @@ def test_sign_ins_keys_and_members_are_audited_with_who_and_where(client, accoun
     events = client.get("/v1/account/audit-events", headers=bearer(token)).get_json()["items"]
     actions = [event["action"] for event in events]
     for action in ("auth.sign_in_failed", "auth.signed_in", "api_key.created", "api_key.rotated",
-                   "api_key.revoked", "member.added"):
+                   "api_key.revoked", "member.invited"):
         assert action in actions, action
     failed = next(event for event in events if event["action"] == "auth.sign_in_failed")
-    assert failed["client_address"] == "198.51.100.23" and failed["actor"] == account.email
+    assert failed["client_address"] == "198.51.100.23" and failed["actor"] == "anonymous"
+    assert failed["details"] == {"submitted_email": account.email} and failed["target_id"] == str(account.user_id)
     created = next(event for event in events if event["action"] == "api_key.created")
     assert created["actor_user_id"] == str(account.user_id) and created["request_id"]
 
@@ -89,3 +90,38 @@ def test_operators_cli_disables_changes_roles_and_plans(base_env, sessions, acco
         user = session.get(User, analyst.user_id)
         assert (user.is_active, user.role) == (False, "viewer")
         assert session.get(Account, account.account_id).plan == "enterprise"
+
+
+def test_a_failed_sign_in_cannot_choose_its_actor_and_what_it_sent_is_shown_escaped(client, staff):
+    """The actor of a failed sign-in was the raw email submitted: `cli:root` and markup were recorded as actors."""
+    claims = ["cli:root", "<script>alert(1)</script>@example.test", "ops@example.test\x1b[2J\u202e"]
+    for claimed in claims:
+        response = client.post("/v1/auth/token", json={"email": claimed, "password": "wrong-password!"})
+        assert response.status_code == 401
+    token = sign_in(client, staff)["access_token"]
+    events = client.get("/v1/admin/audit-events", query_string={"action": "auth.sign_in_failed", "limit": 100},
+                        headers=bearer(token)).get_json()["items"]
+    shown = {event["details"]["submitted_email"]: event for event in events}
+    assert shown["cli:root"]["actor"] == "anonymous" and shown["cli:root"]["actor_user_id"] is None
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;@example.test" in shown
+    assert "ops@example.test\\u001b[2J\\u202e" in shown  # a terminal escape and a right-to-left override
+    assert not any(event["actor"] != "anonymous" for event in shown.values())
+    assert not any("\x1b" in claimed or "<" in claimed for claimed in shown)
+    assert "<script>" not in client.get("/v1/admin/audit-events", query_string={"limit": 100},
+                                        headers=bearer(token)).get_data(as_text=True)
+
+
+def test_every_view_of_the_audit_log_escapes_stored_text(sessions, account):
+    """Text that reached the log before it was escaped on the way in (or from a member's stored email) is
+    escaped when shown."""
+    from smartcompute.accounts import audit
+    from smartcompute.accounts.models import AuditEvent
+
+    with sessions() as session:
+        audit.record(session, audit.Actor("<img src=x onerror=alert(1)>"), "test.escaped",
+                     account_id=account.account_id, details={"note": "\x07bell & <b>", "<k>": ["\u2066x"]})
+        session.commit()
+        event = session.query(AuditEvent).filter_by(action="test.escaped", account_id=account.account_id).one()
+        view = audit.event_view(event)
+    assert view["actor"] == "&lt;img src=x onerror=alert(1)&gt;"
+    assert view["details"] == {"note": "\\u0007bell &amp; &lt;b&gt;", "&lt;k&gt;": ["\\u2066x"]}

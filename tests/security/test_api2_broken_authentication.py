@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import time
 import uuid
 from datetime import timedelta
 
@@ -145,8 +147,8 @@ def test_sign_in_answers_the_same_for_unknown_emails_and_wrong_passwords(client,
     assert wrong.get_json() == unknown.get_json()
 
 
-def test_failed_sign_ins_are_rate_limited_per_email(make_app, account):
-    client = make_app(LOGIN_RATE_LIMIT_PER_EMAIL="3/minute").test_client()
+def test_failed_sign_ins_are_rate_limited_per_email_and_address(make_app, account):
+    client = make_app(LOGIN_RATE_LIMIT_PER_EMAIL_AND_ADDRESS="3/minute").test_client()
     for _ in range(3):
         assert client.post("/v1/auth/token", json={"email": account.email, "password": "wrong-password!"}).status_code == 401
     blocked = client.post("/v1/auth/token", json={"email": account.email, "password": account.password})
@@ -165,3 +167,56 @@ def test_failed_sign_ins_are_rate_limited_per_address_across_emails(make_app):
     other = client.post("/v1/auth/token", json={"email": "guess@example.test", "password": "wrong-password!"},
                         environ_base={"REMOTE_ADDR": "203.0.113.10"})
     assert other.status_code == 401
+
+
+
+def _sign_in_from(client, address: str, email: str, password: str) -> int:
+    return client.post("/v1/auth/token", json={"email": email, "password": password},
+                       environ_base={"REMOTE_ADDR": address}).status_code
+
+
+def test_an_attacker_elsewhere_cannot_lock_a_user_out(make_app, account):
+    """Five wrong passwords a minute for an email, from any address, made the user's right password answer 429."""
+    client = make_app(LOGIN_RATE_LIMIT_PER_EMAIL_AND_ADDRESS="3/minute").test_client()
+    attacker = [_sign_in_from(client, "203.0.113.5", account.email, "wrong-password!") for _ in range(6)]
+    assert attacker == [401, 401, 401, 429, 429, 429]
+    assert _sign_in_from(client, "198.51.100.20", account.email, "mistyped-password") == 401  # a typo: no 429
+    assert _sign_in_from(client, "198.51.100.20", account.email, account.password) == 200
+
+
+def test_an_address_that_keeps_guessing_waits_longer_each_time(make_app, account):
+    client = make_app(LOGIN_RATE_LIMIT_PER_EMAIL_AND_ADDRESS="2/second;3/hour").test_client()
+    assert [_sign_in_from(client, "203.0.113.6", account.email, "wrong-password!") for _ in range(3)] == [401, 401, 429]
+    short = client.post("/v1/auth/token", json={"email": account.email, "password": "x"},
+                        environ_base={"REMOTE_ADDR": "203.0.113.6"})
+    assert short.status_code == 429 and int(short.headers["Retry-After"]) <= 2
+    time.sleep(1.1)
+    assert _sign_in_from(client, "203.0.113.6", account.email, "wrong-password!") == 401  # the third of the hour
+    long = client.post("/v1/auth/token", json={"email": account.email, "password": "x"},
+                       environ_base={"REMOTE_ADDR": "203.0.113.6"})
+    assert long.status_code == 429 and int(long.headers["Retry-After"]) > 60
+
+
+def test_a_distributed_attack_on_one_email_slows_itself_and_is_logged_and_audited(make_app, account):
+    client = make_app(LOGIN_RATE_LIMIT_PER_EMAIL="5/hour").test_client()
+    warnings: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = warnings.append
+    logging.getLogger("smartcompute.web").addHandler(handler)
+    try:
+        firsts = [_sign_in_from(client, f"203.0.113.{index}", account.email, "wrong-password!") for index in range(8)]
+    finally:
+        logging.getLogger("smartcompute.web").removeHandler(handler)
+    assert firsts == [401] * 8  # each address's first try is answered
+    alerts = [record for record in warnings if record.getMessage().startswith("sign-in attack suspected")]
+    assert len(alerts) == 1 and alerts[0].email == account.email  # once per window, however many follow
+    # Under attack (from the 6th failure on), each address may fail for this email once per window: the 8th
+    # address has, and waits; its first try is all another address gets; the user, at an address that has not
+    # failed, still signs in at once.
+    assert _sign_in_from(client, "203.0.113.7", account.email, "wrong-password!") == 429
+    assert [_sign_in_from(client, "203.0.113.200", account.email, "wrong-password!") for _ in range(2)] == [401, 429]
+    assert _sign_in_from(client, "198.51.100.30", account.email, account.password) == 200
+    owner = bearer(sign_in(client, account)["access_token"])
+    events = client.get("/v1/account/audit-events?action=auth.sign_in_attack", headers=owner).get_json()["items"]
+    assert len(events) == 1 and events[0]["actor"] == "anonymous"
+    assert events[0]["details"]["submitted_email"] == account.email and events[0]["target_id"] == str(account.user_id)

@@ -75,3 +75,23 @@ def test_the_last_active_owner_cannot_be_demoted_or_disabled(client, account):
     token = bearer(sign_in(client, account)["access_token"])
     for change in ({"role": "viewer"}, {"is_active": False}):
         assert client.patch(f"/v1/account/members/{account.user_id}", json=change, headers=token).status_code == 409
+
+
+def test_an_owner_cannot_rotate_a_members_key_to_act_as_them_but_may_revoke_it(client, sessions, account, member):
+    """Rotation hands out a working secret of the key's holder: an owner who rotated an analyst's key held a key
+    whose jobs were attributed to the analyst."""
+    from smartcompute.accounts.models import ApiKey
+
+    analyst = member("analyst", account_of=account)
+    analyst_token = bearer(sign_in(client, analyst)["access_token"])
+    key = client.post("/v1/api-keys", json={"name": "ci"}, headers=analyst_token).get_json()
+    owner_token = bearer(sign_in(client, account)["access_token"])
+    refused = client.post(f"/v1/api-keys/{key['id']}/rotate", json={"grace_seconds": 0}, headers=owner_token)
+    assert refused.status_code == 403 and "sck_" not in refused.get_data(as_text=True)
+    assert "only the key's holder can rotate it" in refused.get_json()["detail"]
+    with sessions() as session:  # nothing was issued, and the analyst's key is untouched
+        keys = session.query(ApiKey).filter_by(user_id=analyst.user_id).all()
+    assert {(row.name, row.replaced_by_id, row.expires_at) for row in keys if row.name == "ci"} == {("ci", None, None)}
+    assert client.get("/v1/jobs", headers={"X-API-Key": key["key"]}).status_code == 200
+    assert client.post(f"/v1/api-keys/{key['id']}/rotate", json={}, headers=analyst_token).status_code == 201
+    assert client.delete(f"/v1/api-keys/{key['id']}", headers=owner_token).status_code == 204

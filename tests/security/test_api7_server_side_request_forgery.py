@@ -13,7 +13,11 @@ INTERNAL = ["http://127.0.0.1:5432/", "http://localhost:6379/", "http://169.254.
             "http://[::1]:15672/api/users", "http://10.0.0.1/admin", "http://192.168.1.1/", "http://0x7f000001/",
             "http://2130706433/", "http://127.1/", "http://0177.0.0.1/", "http://\uff11\uff12\uff17.0.0.1/",
             "http://LOCALHOST./",
-            "http://[fd00::1]/x", "http://metadata.google.internal/computeMetadata/v1/"]
+            "http://[fd00::1]/x", "http://metadata.google.internal/computeMetadata/v1/",
+            # IPv6 forms that carry a private IPv4 address, and the deprecated IPv4-compatible form
+            "http://[::127.0.0.1]:5432/", "http://[::a9fe:a9fe]/latest/meta-data/",
+            "http://[64:ff9b::169.254.169.254]/latest/meta-data/", "http://[64:ff9b::7f00:1]:6379/",
+            "http://[2002:a9fe:a9fe::]/latest/meta-data/", "http://[2002:c0a8:101::1]/"]
 
 
 @pytest.mark.parametrize("url", INTERNAL)

@@ -69,6 +69,19 @@ def test_a_viewer_cannot_read_the_callback_secret(client, sessions, account):
     assert client.get("/v1/account/callback-secret", headers=viewer.headers).status_code == 403
 
 
+def test_an_analyst_cannot_rotate_the_accounts_callback_secret(client, sessions, account):
+    """Every receiver of the account checks this secret: an analyst (who holds keys:write) rotating it broke
+    them all. Only owners hold callbacks:write."""
+    analyst = make_account(sessions, role="analyst", account_of=account)
+    before = client.get("/v1/account/callback-secret", headers=account.headers).get_json()["secret"]
+    token = bearer(sign_in(client, analyst)["access_token"])
+    refused = client.post("/v1/account/callback-secret/rotate", headers=token)
+    assert refused.status_code == 403 and "callbacks:write" in refused.get_json()["detail"]
+    assert client.get("/v1/account/callback-secret", headers=account.headers).get_json()["secret"] == before
+    key = client.post("/v1/api-keys", json={"name": "x", "scopes": ["callbacks:write"]}, headers=token)
+    assert key.status_code == 422  # nor can an analyst mint a key that holds it
+
+
 def test_rotating_the_secret_replaces_it_and_is_audited(client, account):
     before = client.get("/v1/account/callback-secret", headers=account.headers).get_json()["secret"]
     assert client.post("/v1/account/callback-secret/rotate", headers=account.headers).status_code == 403

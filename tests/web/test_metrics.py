@@ -65,7 +65,7 @@ def test_metrics_count_the_jobs_waiting_by_type_and_status(metrics_client, metri
     after = samples(response)
     assert after[key] == before[key] + 1
     assert after[("smartcompute_oldest_queued_job_age_seconds", ())] >= 0
-    for name in ("smartcompute_job_callbacks", "smartcompute_dead_payment_events"):
+    for name in ("smartcompute_job_callbacks", "smartcompute_dead_payment_events", "smartcompute_payments_in_review"):
         assert any(sample_name == name for sample_name, _ in after)
 
 
@@ -73,7 +73,7 @@ def test_every_gauge_has_help_and_a_type(metrics_client, metrics_auth):
     text = metrics_client.get("/metrics", headers=basic(metrics_auth)).get_data(as_text=True)
     names = set(re.findall(r"^# TYPE (\S+) gauge$", text, re.M))
     assert names == {"smartcompute_jobs", "smartcompute_oldest_queued_job_age_seconds", "smartcompute_job_callbacks",
-                     "smartcompute_dead_payment_events"}
+                     "smartcompute_dead_payment_events", "smartcompute_payments_in_review"}
     assert all(f"# HELP {name} " in text for name in names)
 
 

@@ -1,7 +1,11 @@
-"""Payment providers' webhooks: each verifies a delivery over the raw body, in constant time, before anything
-parses it, then turns it into one `ProviderEvent` (provider, event id, payment ids, status, amount, currency,
-time). Statuses are ours: pending, confirmed, failed, expired, refunded (None when the event says nothing
-about a payment's state).
+"""Payment providers' webhooks: each reads a delivery (`read`) by verifying it over the raw body, in constant
+time, before anything parses it, then turning it into one `ProviderEvent` (provider, event id, payment ids,
+status, amount, currency, time). Statuses are ours: pending, confirmed, failed, expired, refunded (None when
+the event says nothing about a payment's state).
+
+A delivery's URL needs no credentials, so what is done before its signature holds is bounded: each provider
+takes at most `max_body_bytes` (well under the API's 10 MB; the API answers 413 to more without reading it),
+and the one provider whose signature is over a parsed body (NOWPayments) parses it once, in linear time.
 
 Provider names are the operator contract: `generic`, `coinbase-commerce`, `btcpay`, `nowpayments`,
 `standard-webhooks`. A provider whose secret is not configured is not offered at all (its URL is 404).
@@ -50,10 +54,16 @@ class ProviderEvent:
 
 class WebhookProvider(Protocol):
     name: str
+    max_body_bytes: int
 
-    def verify(self, headers: Mapping[str, str], raw_body: bytes) -> None: ...
+    def read(self, headers: Mapping[str, str], raw_body: bytes) -> ProviderEvent:
+        """The event; InvalidSignature before anything but the signature's own input is read, InvalidEvent for a
+        signed body that is not an event we can read."""
+        ...
 
-    def parse(self, headers: Mapping[str, str], raw_body: bytes) -> ProviderEvent: ...
+
+# Providers' events are a few KB (a Coinbase Commerce charge with its payments and timeline is the largest).
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 
 def same(given: str | bytes, expected: str | bytes) -> bool:
@@ -76,9 +86,17 @@ class HexHmacSha256Provider:
     name: str
     header: str
     prefix: str = ""
+    max_body_bytes = DEFAULT_MAX_BODY_BYTES
 
     def __init__(self, secret: str):
         self._secret = secret.encode()
+
+    def read(self, headers: Mapping[str, str], raw_body: bytes) -> ProviderEvent:
+        self.verify(headers, raw_body)
+        return self.parse(headers, raw_body)
+
+    def parse(self, headers: Mapping[str, str], raw_body: bytes) -> ProviderEvent:
+        raise NotImplementedError
 
     def sign(self, raw_body: bytes) -> str:
         return self.prefix + hmac.new(self._secret, raw_body, hashlib.sha256).hexdigest()

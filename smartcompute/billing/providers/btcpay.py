@@ -3,6 +3,9 @@
 Body: `{"deliveryId", "webhookId", "originalDeliveryId", "isRedelivery", "type": "Invoice...", "timestamp",
 "storeId", "invoiceId", "metadata": {"orderId": "<our payment id>"}, "overPaid", "partiallyPaid", ...}`.
 A redelivery gets a new deliveryId but keeps `originalDeliveryId`, which is therefore the event's id.
+
+`InvoiceSettled` carries no amount: it says the invoice, created by us for the price, was paid in full
+(`settled_in_full`), unless it was marked settled by hand (`manuallyMarked`), which goes to review.
 """
 from __future__ import annotations
 
@@ -33,6 +36,8 @@ class BTCPayProvider(HexHmacSha256Provider):
         occurred = (datetime.fromtimestamp(timestamp, timezone.utc).isoformat()
                     if isinstance(timestamp, (int, float)) and not isinstance(timestamp, bool) else None)
         hints = {key: True for key in ("overPaid", "partiallyPaid", "manuallyMarked") if payload.get(key) is True}
+        if event_type == "InvoiceSettled":
+            hints["settled_in_full"] = True
         return ProviderEvent(
             provider=self.name, event_id=event_id_of(payload.get("originalDeliveryId") or payload.get("deliveryId")),
             event_type=event_type, payload=payload, status=STATUSES.get(event_type or ""),

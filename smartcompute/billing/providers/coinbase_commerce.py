@@ -52,6 +52,8 @@ def _paid(charge: dict[str, Any]) -> tuple[str | None, str | None]:
             amount = Decimal(str(crypto.get("amount")))
         except InvalidOperation:
             continue
+        if not str(crypto.get("amount")).isascii():  # Decimal reads digits of other scripts too
+            continue
         if not amount.is_finite() or not isinstance(crypto.get("currency"), str):
             continue
         if currency not in (None, crypto["currency"]):

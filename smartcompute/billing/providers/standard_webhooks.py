@@ -13,14 +13,16 @@ import time
 from typing import Mapping
 
 from smartcompute import standard_webhooks
+from smartcompute.numbers import is_whole_number
 from smartcompute.billing.providers import (
-    PAYMENT_STATUSES, InvalidSignature, ProviderEvent, as_object, event_id_of, json_object, required_header, same,
-    text,
+    DEFAULT_MAX_BODY_BYTES, PAYMENT_STATUSES, InvalidSignature, ProviderEvent, as_object, event_id_of, json_object,
+    required_header, same, text,
 )
 
 
 class StandardWebhooksProvider:
     name = "standard-webhooks"
+    max_body_bytes = DEFAULT_MAX_BODY_BYTES
 
     def __init__(self, secrets: str, *, tolerance: int = 300):
         self._keys = [standard_webhooks.key_of(secret) for secret in secrets.split()]
@@ -33,7 +35,7 @@ class StandardWebhooksProvider:
         message_id = required_header(headers, "webhook-id")
         stamp = required_header(headers, "webhook-timestamp")
         given = required_header(headers, "webhook-signature").split()
-        if not stamp.isdigit():
+        if not is_whole_number(stamp):
             raise InvalidSignature("the webhook-timestamp header is not Unix seconds")
         if abs(time.time() - int(stamp)) > self._tolerance:
             raise InvalidSignature("the webhook-timestamp is too old or too new")
@@ -41,6 +43,10 @@ class StandardWebhooksProvider:
         # Compare every pair, so the time taken does not depend on which one matched.
         if not [1 for signature in given for wanted in expected if same(signature, wanted)]:
             raise InvalidSignature("no webhook-signature matches the body")
+
+    def read(self, headers: Mapping[str, str], raw_body: bytes) -> ProviderEvent:
+        self.verify(headers, raw_body)
+        return self.parse(headers, raw_body)
 
     def parse(self, headers: Mapping[str, str], raw_body: bytes) -> ProviderEvent:
         payload = json_object(raw_body)
