@@ -117,10 +117,20 @@ def celery_config(settings: Settings) -> dict:
         "beat_scheduler": "workers.scheduling:Scheduler",
         "beat_schedule": {
             maintenance.REPUBLISH_JOBS: {"task": REPUBLISH, "schedule": float(settings.REPUBLISH_INTERVAL),
-                                         "options": {"expires": float(settings.REPUBLISH_INTERVAL),
+                                         "options": {**scheduled_send(settings),
                                                      "priority": broker_priority(settings, "critical")}},
         },
     }
+
+
+def scheduled_send(settings: Settings) -> dict:
+    """How the scheduler sends a round: it expires unstarted after one interval (the next round replaces it), and
+    a send that fails on a broken broker connection is tried again on a new one. Every other publish fails at
+    once (`task_publish_retry`), its row marked for the re-publisher; beat kept its connection instead, and after
+    a RabbitMQ restart every send failed on it until the scheduler was restarted."""
+    interval = float(settings.REPUBLISH_INTERVAL)
+    return {"expires": interval, "retry": True,
+            "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 1, "interval_max": 1}}
 
 
 def for_role(config: dict, role: str, settings: Settings) -> dict:
@@ -133,7 +143,7 @@ def for_role(config: dict, role: str, settings: Settings) -> dict:
     # The expiry sweep shares the re-publisher's interval: a payment may still show `pending` for up to one
     # interval past its deadline, which is harmless (a payment made late is credited anyway).
     interval = float(settings.REPUBLISH_INTERVAL)
-    every_interval = {"schedule": interval, "options": {"expires": interval}}
+    every_interval = {"schedule": interval, "options": scheduled_send(settings)}
     return {**config, "task_queues": [q for q in config["task_queues"] if q.name == PAYMENT_QUEUE],
             "task_default_queue": PAYMENT_QUEUE, "task_default_routing_key": PAYMENT_QUEUE,
             "task_routes": {**config["task_routes"], REPUBLISH_PAYMENTS: {"queue": PAYMENT_QUEUE, "routing_key": PAYMENT_QUEUE}},

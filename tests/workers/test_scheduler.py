@@ -7,9 +7,12 @@ Each test has a database and a Redis key prefix of its own, so no other schedule
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
@@ -79,6 +82,36 @@ def test_of_two_schedulers_one_sends_the_schedule_and_the_other_takes_over_when_
         assert "standing by to take over" in standby.log()
         os.killpg(leader.process.pid, signal.SIGKILL)
         wait_until(lambda: SENT in standby.log(), STANDBY_SECONDS + 10, "the standby to take over")
+
+
+@pytest.fixture
+def private_rabbitmq():
+    """A RabbitMQ node of the test's own, so the test can restart it (bench/chaos_services.py)."""
+    from bench.chaos_services import PrivateRabbitMQ
+
+    directory = Path(tempfile.mkdtemp(prefix="smartcompute-test-rabbitmq-"))
+    directory.chmod(0o755)  # the node runs as the rabbitmq user
+    rabbitmq = PrivateRabbitMQ(directory / "node")
+    rabbitmq.start()
+    yield rabbitmq
+    rabbitmq.close()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_the_rounds_go_on_after_rabbitmq_restarts(env, own_database, private_rabbitmq, tmp_path):
+    """The scheduler's connection broke with the restart: it sends on a new one, rather than failing every round
+    until it is restarted itself, which is what the chaos harness found it doing."""
+    def round_age() -> float | None:
+        with own_database.sessions() as session:
+            return maintenance.seconds_since_finished(session)[maintenance.REPUBLISH_JOBS]
+
+    env = {**env, "BROKER_URL": private_rabbitmq.url()}
+    with celery_worker(env, tmp_path, scheduler=True):
+        wait_until(lambda: round_age() is not None, 30, "a first round")
+        private_rabbitmq.stop()
+        private_rabbitmq.start()
+        restarted = time.monotonic()
+        wait_until(lambda: round_age() < time.monotonic() - restarted, 30, "a round after the restart", interval=0.5)
 
 
 def test_a_round_started_while_another_runs_is_skipped_and_only_a_finished_round_is_recorded(own_database):
