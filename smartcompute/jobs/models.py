@@ -47,6 +47,8 @@ class Job(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(128))
     attempts: Mapped[int] = mapped_column(default=0)
+    # Runs that reached the finishing statement (migration 0015): more than one means the analysis ran twice.
+    completions: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     published_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
