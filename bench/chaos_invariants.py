@@ -294,6 +294,18 @@ def _restarts(run: Run) -> Check:
     return Check("processes restarted by the process manager", "INFO", detail or "none")
 
 
+@dataclass
+class Report:
+    profile: str
+    seed: int
+    checks: list[Check]
+    figures: dict
+
+    @property
+    def passed(self) -> bool:
+        return all(check.verdict != "FAIL" for check in self.checks)
+
+
 def table(checks: list[Check]) -> str:
     width = max(len(check.name) for check in checks)
     return "\n".join(f"{check.verdict:4}  {check.name:<{width}}  {check.detail}" for check in checks)

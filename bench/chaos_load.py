@@ -33,8 +33,9 @@ class Exchange:
     kind: str  # submit, replay, cancel, webhook
     status: int | None  # None: no HTTP answer (see `error`)
     error: str | None = None  # refused, reset, timeout
-    retry_after: bool = False
+    retry_after: float | None = None  # the answer's Retry-After, seconds
     priority: str | None = None
+    shed: bool = False  # a 503 refusing a job because too much work waits (admission control), not an outage
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,14 @@ class LoadRecord:
         with self.lock:
             self.exchanges.append(exchange)
 
+    def extend(self, other: "LoadRecord") -> None:
+        """Add what another load (an earlier phase of the run) recorded."""
+        with self.lock:
+            self.exchanges.extend(other.exchanges)
+            self.accepted.extend(other.accepted)
+            self.replays_answering_another_job.extend(other.replays_answering_another_job)
+            self.given_up += other.given_up
+
 
 class _Answer:
     """One attempt's outcome: a response, or the kind of failure that left none."""
@@ -85,6 +94,14 @@ class _Answer:
     def worth_retrying(self) -> bool:
         return self.error is not None or self.status >= 500
 
+    def shed(self) -> bool:
+        if self.status != 503:
+            return False
+        try:
+            return self.response.json().get("type") == "/problems/overloaded"
+        except ValueError:
+            return False
+
 
 def _attempt(client: httpx.Client, method: str, path: str, **kwargs) -> _Answer:
     try:
@@ -99,9 +116,11 @@ def _attempt(client: httpx.Client, method: str, path: str, **kwargs) -> _Answer:
 
 class Load:
     def __init__(self, base_url: str, api_keys: list[str], callback_url: str, *, rate: float, clients: int,
-                 seed: int, webhook_secret: str, payments: list[PaymentPlan], seconds: float, started: float):
+                 seed: int, webhook_secret: str, payments: list[PaymentPlan], seconds: float, started: float,
+                 retry_refused: bool = True):
         self.base_url, self.api_keys, self.callback_url = base_url, api_keys, callback_url
         self.seconds = seconds
+        self.retry_refused = retry_refused  # False: a job refused as the backlog is too long is dropped
         self.rate, self.clients, self.seed = rate, clients, seed
         self.webhook_secret, self.payments = webhook_secret, payments
         self.record = LoadRecord()
@@ -109,7 +128,8 @@ class Load:
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._client, args=(index,), name=f"client-{index}", daemon=True)
                          for index in range(clients)]
-        self._threads.append(threading.Thread(target=self._provider, name="payment-provider", daemon=True))
+        if payments:
+            self._threads.append(threading.Thread(target=self._provider, name="payment-provider", daemon=True))
 
     def now(self) -> float:
         return time.monotonic() - self._started
@@ -176,9 +196,10 @@ class Load:
         deadline = time.monotonic() + _RETRY_FOR_SECONDS
         while True:
             answer = _attempt(client, method, path, **kwargs)
-            self.record.add(Exchange(self.now(), kind, answer.status, answer.error,
-                                     answer.retry_after() is not None, priority))
-            if not answer.worth_retrying():
+            shed = answer.shed()
+            self.record.add(Exchange(self.now(), kind, answer.status, answer.error, answer.retry_after(), priority,
+                                     shed))
+            if not answer.worth_retrying() or (shed and not self.retry_refused):
                 return answer
             if not retry or time.monotonic() > deadline:
                 with self.record.lock:

@@ -40,6 +40,15 @@ def _signal_all(pids: list[int], signum: int) -> None:
             pass
 
 
+def _paused(pids: list[int], seconds: float) -> None:
+    """The processes stopped (SIGSTOP) for `seconds`: to their clients, a network that stopped answering."""
+    _signal_all(pids, signal.SIGSTOP)
+    try:
+        time.sleep(seconds)
+    finally:
+        _signal_all(pids, signal.SIGCONT)
+
+
 def _owned_by(path: Path, user: str) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     shutil.chown(path, user, user)
@@ -85,13 +94,7 @@ class PrivatePostgres:
         return [postmaster, *descendants(postmaster)]
 
     def pause(self, seconds: float) -> None:
-        """Every process of the cluster stopped (SIGSTOP): to its clients, a network that stopped answering."""
-        pids = self.pids()
-        _signal_all(pids, signal.SIGSTOP)
-        try:
-            time.sleep(seconds)
-        finally:
-            _signal_all(pids, signal.SIGCONT)
+        _paused(self.pids(), seconds)
 
     def close(self) -> None:
         if self.pids():
@@ -178,12 +181,7 @@ class PrivateRabbitMQ:
         self.process.wait(30)
 
     def pause(self, seconds: float) -> None:
-        pids = self.beam_pids()
-        _signal_all(pids, signal.SIGSTOP)
-        try:
-            time.sleep(seconds)
-        finally:
-            _signal_all(pids, signal.SIGCONT)
+        _paused(self.beam_pids(), seconds)
 
     def disk_alarm(self, seconds: float) -> None:
         """What a full disk does to RabbitMQ: its free-disk alarm blocks every publisher until it clears. Raised
