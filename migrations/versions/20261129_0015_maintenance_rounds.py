@@ -1,4 +1,4 @@
-"""maintenance rounds and job completions: when each scheduled round last finished, how often each job ran to its end
+"""maintenance rounds and job completions: whether the scheduled rounds run, and runs of a job that ended
 
 Revision ID: 0015
 Revises: 0014
@@ -21,44 +21,17 @@ depends_on = None
 # as the outcome they store, or alone when another run had already finished the job (or it was canceled) and
 # this run's outcome is dropped. More than one means the analysis was done twice: what the locks around a job's
 # run exist to prevent, and what the chaos harness (bench/chaos.py) checks never happens.
-_FINISH_JOB = """
-CREATE OR REPLACE FUNCTION finish_job(p_job_id uuid, p_succeeded boolean, p_result json, p_error json,
-                                      p_baseline json, p_lock_key bigint, p_now timestamptz)
-RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    v_account uuid;
-    v_host varchar;
-    v_finished boolean;
-BEGIN
-    IF p_succeeded THEN
-        UPDATE jobs SET status = 'succeeded', result = p_result, error = NULL, progress = 1.0,
-                        finished_at = p_now, updated_at = p_now, completions = completions + 1
-        WHERE id = p_job_id AND status = 'running'
-        RETURNING account_id, host INTO v_account, v_host;
-    ELSE
-        UPDATE jobs SET status = 'failed', error = p_error, finished_at = p_now, updated_at = p_now,
-                        completions = completions + 1
-        WHERE id = p_job_id AND status IN ('queued', 'running')
-        RETURNING account_id, host INTO v_account, v_host;
-    END IF;
-    v_finished := FOUND;
-    IF v_finished THEN
-        PERFORM settle_job_hold(p_job_id, CASE WHEN p_succeeded THEN 'charged' ELSE 'released' END, p_now);
-        IF p_succeeded AND p_baseline IS NOT NULL AND v_host IS NOT NULL THEN
-            INSERT INTO host_baselines (account_id, host, state, job_id, updated_at)
-            VALUES (v_account, v_host, p_baseline, p_job_id, p_now)
-            ON CONFLICT (account_id, host) DO UPDATE
-            SET state = excluded.state, job_id = excluded.job_id, updated_at = excluded.updated_at;
-        END IF;
-    ELSE
-        UPDATE jobs SET completions = completions + 1 WHERE id = p_job_id;
-    END IF;
-    IF p_lock_key IS NOT NULL THEN
-        PERFORM pg_advisory_unlock(p_lock_key);
-    END IF;
-    RETURN v_finished;
-END $$
-"""
+#
+# finish_job's text keeps one home (revision 0007, for json since 0009): this revision adds the counting to it.
+_COUNTING = (
+    # Both finishing UPDATEs (succeeded, failed) count the run with the outcome they store.
+    ("updated_at = p_now\n        WHERE id = p_job_id AND status",
+     "updated_at = p_now, completions = completions + 1\n        WHERE id = p_job_id AND status", 2),
+    # A run whose outcome is dropped (the job was finished or canceled meanwhile) is counted alone.
+    ("    END IF;\n    IF p_lock_key IS NOT NULL THEN",
+     "    ELSE\n        UPDATE jobs SET completions = completions + 1 WHERE id = p_job_id;\n"
+     "    END IF;\n    IF p_lock_key IS NOT NULL THEN", 1),
+)
 
 
 def upgrade() -> None:
@@ -68,17 +41,21 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.add_column("jobs", sa.Column("completions", sa.Integer(), nullable=False, server_default="0"))
-    op.execute(_FINISH_JOB)
+    op.execute(_finish_job(counting=True))
 
 
 def downgrade() -> None:
-    op.execute(_finish_job_of_0009())
+    op.execute(_finish_job(counting=False))
     op.drop_column("jobs", "completions")
     op.drop_table("maintenance_rounds")
 
 
-def _finish_job_of_0009() -> str:
-    """finish_job as revision 0009 left it (0007's text, for json)."""
+def _finish_job(*, counting: bool) -> str:
+    """finish_job as revision 0009 left it (0007's text, for json), with or without the counting."""
     json_columns = ScriptDirectory.from_config(op.get_context().config).get_revision("0009").module
     sql = json_columns._with_type(json_columns._revision_module("0007")._FINISH_JOB, "json")
-    return sql.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+    sql = sql.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+    for old, new, count in _COUNTING if counting else ():
+        assert sql.count(old) == count, old
+        sql = sql.replace(old, new)
+    return sql
