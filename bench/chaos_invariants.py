@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from bench.chaos_faults import FaultRecord
-from bench.chaos_load import LoadRecord, PaymentPlan
+from bench.chaos_load import RETRY_FOR_SECONDS, LoadRecord, PaymentPlan
 from bench.chaos_processes import Exit, MemorySample
 from bench.chaos_receiver import Delivery
 
@@ -68,8 +68,10 @@ def _accepted_jobs(connection: Connection, run: Run) -> Check:
     unseen = len(stored - accepted)
     detail = (f"{len(accepted)} answered 202, {len(missing)} of them not stored; {replays} sent again on purpose, "
               f"{len(run.load.replays_answering_another_job)} answered with another job; {unseen} stored whose 202 "
-              f"the client never read (no Idempotency-Key, connection lost); {run.load.given_up} requests given up")
-    ok = not missing and not run.load.replays_answering_another_job
+              f"the client never read (no Idempotency-Key, connection lost); {run.load.not_repeated} requests without "
+              f"a key not sent again after an error; {run.load.given_up} still failing after retries for "
+              f"{RETRY_FOR_SECONDS} s")
+    ok = not missing and not run.load.replays_answering_another_job and not run.load.given_up
     return Check("every 202 is one job", "PASS" if ok else "FAIL", detail)
 
 

@@ -24,7 +24,7 @@ from smartcompute.jobs.models import JOB_TYPES
 from tests.support import telemetry
 
 PRIORITIES = (("low", 0.25), ("normal", 0.45), ("high", 0.2), ("critical", 0.1))
-_RETRY_FOR_SECONDS = 90  # a client gives up on a request after this long (never reached in a healthy run)
+RETRY_FOR_SECONDS = 90  # a client gives up on a request after this long (never reached in a healthy run)
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,8 @@ class LoadRecord:
     exchanges: list[Exchange] = field(default_factory=list)
     accepted: list[Accepted] = field(default_factory=list)
     replays_answering_another_job: list[str] = field(default_factory=list)
-    given_up: int = 0
+    not_repeated: int = 0  # requests without an Idempotency-Key, not sent again after an error (by design)
+    given_up: int = 0  # requests still failing after RETRY_FOR_SECONDS of retries
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, exchange: Exchange) -> None:
@@ -74,6 +75,7 @@ class LoadRecord:
             self.exchanges.extend(other.exchanges)
             self.accepted.extend(other.accepted)
             self.replays_answering_another_job.extend(other.replays_answering_another_job)
+            self.not_repeated += other.not_repeated
             self.given_up += other.given_up
 
 
@@ -193,7 +195,7 @@ class Load:
     def _until_answered(self, client: httpx.Client, kind: str, method: str, path: str, *, retry: bool,
                         priority: str | None = None, **kwargs) -> _Answer | None:
         """Send until an answer that is not worth retrying; None when it gives up."""
-        deadline = time.monotonic() + _RETRY_FOR_SECONDS
+        deadline = time.monotonic() + RETRY_FOR_SECONDS
         while True:
             answer = _attempt(client, method, path, **kwargs)
             shed = answer.shed()
@@ -203,7 +205,10 @@ class Load:
                 return answer
             if not retry or time.monotonic() > deadline:
                 with self.record.lock:
-                    self.record.given_up += 1
+                    if retry:
+                        self.record.given_up += 1
+                    else:
+                        self.record.not_repeated += 1
                 return None
             time.sleep(min(answer.retry_after() or 0.5, 3.0))
 
