@@ -1,4 +1,4 @@
-"""maintenance rounds and job completions: whether the scheduled rounds run, and runs of a job that ended
+"""maintenance rounds, job completions and finishing times: scheduler health, double runs, the drain rate
 
 Revision ID: 0015
 Revises: 0014
@@ -42,9 +42,12 @@ def upgrade() -> None:
     )
     op.add_column("jobs", sa.Column("completions", sa.Integer(), nullable=False, server_default="0"))
     op.execute(_finish_job(counting=True))
+    # The rate at which jobs finish, over the last minute, for admission control (smartcompute/jobs/admission.py).
+    op.create_index("ix_jobs_finished_at", "jobs", ["finished_at"], postgresql_where=sa.text("finished_at IS NOT NULL"))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_jobs_finished_at", table_name="jobs", postgresql_where=sa.text("finished_at IS NOT NULL"))
     op.execute(_finish_job(counting=False))
     op.drop_column("jobs", "completions")
     op.drop_table("maintenance_rounds")

@@ -29,6 +29,7 @@ class Job(Base):
         Index("ix_jobs_account_newest", "account_id", text("created_at DESC"), text("id DESC")),
         Index("ix_jobs_waiting", "created_at", postgresql_where=text("status = 'queued'")),
         Index("ix_jobs_in_flight", "account_id", postgresql_where=text("status IN ('queued', 'running')")),
+        Index("ix_jobs_finished_at", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
