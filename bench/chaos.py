@@ -2,7 +2,7 @@
 broker, Redis and PostgreSQL are killed, crashed, paused and restarted; then every job, charge, credit and
 callback is counted.
 
-    python -m bench.chaos [--profile short|full] [--seed N] [--rate JOBS_PER_S] [--json out.json] [--keep]
+    python -m bench.chaos [--profile short|full|overload] [--seed N] [--rate JOBS_PER_S] [--json out.json] [--keep]
 
 It starts private PostgreSQL (initdb, a free port), Redis and RabbitMQ servers, migrates with the Procfile's
 `release` step, and runs `web`, `worker-core`, `worker-payments` and two replicas each of `scheduler` and
@@ -11,7 +11,8 @@ submit jobs of every type and priority from many accounts, with callbacks to a r
 hangs, and payment webhooks with duplicates and out of order (bench/chaos_load.py), while faults are injected on
 a seeded schedule (bench/chaos_faults.py). Then the load stops, the faults end, the receiver heals, and once the
 work has drained the invariants are checked from PostgreSQL and the broker and printed as a table
-(bench/chaos_invariants.py). It exits 1 if any fails. See bench/README.md, "Chaos".
+(bench/chaos_invariants.py). It exits 1 if any fails. The `overload` profile injects no faults: it offers twice
+what the workers drain and shows admission control at work (bench/chaos_overload.py). See bench/README.md.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from bench import chaos_overload
 from bench.chaos_faults import Faults, Services
 from bench.chaos_invariants import Report, table
 from bench.chaos_stack import BacklogMonitor, checked, drain, running_stack
@@ -88,15 +90,19 @@ def run(profile: Profile, seed: int, *, keep: bool = False, log=print) -> Report
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="short")
+    parser.add_argument("--profile", choices=sorted([*PROFILES, "overload"]), default="short")
     parser.add_argument("--seed", type=int, default=None, help="the fault schedule's and the clients' seed")
     parser.add_argument("--rate", type=float, default=None, help="jobs offered per second (default: the profile's)")
     parser.add_argument("--json", type=Path, default=None, help="write the checks and figures here")
     parser.add_argument("--keep", action="store_true", help="keep the run's directory (logs, data)")
+    parser.add_argument("--without-shedding", action="store_true", help="overload: with LOAD_SHED_* at 0, to compare")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(10**6)
-    profile = PROFILES[args.profile]
-    report = run(replace(profile, rate=args.rate) if args.rate else profile, seed, keep=args.keep)
+    if args.profile == "overload":
+        report = chaos_overload.run(seed, shedding=not args.without_shedding, keep=args.keep)
+    else:
+        profile = PROFILES[args.profile]
+        report = run(replace(profile, rate=args.rate) if args.rate else profile, seed, keep=args.keep)
     print(table(report.checks))
     if args.json:
         args.json.write_text(json.dumps({"profile": report.profile, "seed": seed,

@@ -119,10 +119,11 @@ def _attempt(client: httpx.Client, method: str, path: str, **kwargs) -> _Answer:
 class Load:
     def __init__(self, base_url: str, api_keys: list[str], callback_url: str, *, rate: float, clients: int,
                  seed: int, webhook_secret: str, payments: list[PaymentPlan], seconds: float, started: float,
-                 retry_refused: bool = True):
+                 retry_refused: bool = True, callback_share: float = 0.3):
         self.base_url, self.api_keys, self.callback_url = base_url, api_keys, callback_url
         self.seconds = seconds
         self.retry_refused = retry_refused  # False: a job refused as the backlog is too long is dropped
+        self.callback_share = callback_share  # of jobs that ask for a callback
         self.rate, self.clients, self.seed = rate, clients, seed
         self.webhook_secret, self.payments = webhook_secret, payments
         self.record = LoadRecord()
@@ -169,7 +170,7 @@ class Load:
         host = f"host-{rng.randint(1, 6)}" if rng.random() < 0.5 else None
         body = {"type": job_type, "priority": priority,
                 "data": telemetry(rng.randint(60, 240), host=host, seed=rng.randrange(10**6))}
-        callback = rng.random() < 0.3
+        callback = rng.random() < self.callback_share
         if callback:
             body["callback_url"] = self.callback_url
         key = f"chaos-{uuid.UUID(int=rng.getrandbits(128))}" if rng.random() < 0.9 else None

@@ -56,10 +56,10 @@ class Stack:
     payments: list[PaymentPlan]
 
     def load(self, *, rate: float, clients: int, seed: int, seconds: float, started: float,
-             payments: bool = True, retry_refused: bool = True) -> Load:
+             payments: bool = True, retry_refused: bool = True, callback_share: float = 0.3) -> Load:
         return Load(self.api, self.api_keys, self.receiver.url, rate=rate, clients=clients, seed=seed,
                     webhook_secret=self.env["PAYMENT_WEBHOOK_SECRET"], payments=self.payments if payments else [],
-                    seconds=seconds, started=started, retry_refused=retry_refused)
+                    seconds=seconds, started=started, retry_refused=retry_refused, callback_share=callback_share)
 
 
 @contextmanager
