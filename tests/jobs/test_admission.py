@@ -13,7 +13,7 @@ from smartcompute.jobs import admission, services
 from tests.conftest import make_account
 from tests.support import telemetry
 
-LIMITS = admission.Limits(max_queued=10, max_wait_seconds=60)  # low 5, normal 7, high 9, critical 10 jobs
+LIMITS = admission.Limits(max_queued=20, max_wait_seconds=60)  # low 10, normal 15, high 18, critical 20 jobs
 
 
 @pytest.fixture
@@ -41,26 +41,31 @@ def refused(own_database) -> dict[str, admission.Refusal | None]:
 
 
 def test_a_growing_queue_refuses_low_jobs_first_and_critical_ones_last(own_database, queue):
-    queue(8, "normal")
+    queue(16, "normal")
     assert [priority for priority, refusal in refused(own_database).items() if refusal] == ["low", "normal"]
-    queue(1, "critical")
+    queue(2, "critical")
     assert [priority for priority, refusal in refused(own_database).items() if refusal] == ["low", "normal", "high"]
-    queue(1, "critical")
+    queue(2, "critical")
     assert all(refused(own_database).values())
 
 
-def test_an_old_job_refuses_new_ones_of_its_priority_and_higher_ones_past_their_share(own_database, queue):
-    """A low job accepted earlier is not left behind newer high ones for ever: they are refused too."""
-    queue(1, "low", ago=50)
+def test_long_waiting_jobs_refuse_new_ones_of_their_priority_and_higher_ones_past_their_share(own_database, queue):
+    """Low jobs accepted earlier are not left behind newer high ones for ever: those are refused too."""
+    queue(10, "low", ago=50)
     refusals = refused(own_database)
-    assert refusals["normal"].reason == "the oldest queued job has waited 50 s (the limit for normal jobs is 45 s)"
+    assert refusals["normal"].reason == "queued jobs have waited 50 s (the limit for normal jobs is 45 s)"
     assert refusals["low"] and refusals["high"] is None and refusals["critical"] is None
+
+
+def test_a_few_jobs_stuck_for_long_do_not_stop_intake(own_database, queue):
+    queue(admission.WAIT_RANK - 1, "normal", ago=3600)  # their messages lost, say, and not yet sent again
+    assert not any(refused(own_database).values())
 
 
 def test_retry_after_is_the_time_to_drain_the_excess_at_the_rate_jobs_finished_over_the_last_minute(own_database,
                                                                                                       queue):
     queue(30, "normal", status="succeeded")  # half a job a second
-    queue(12, "normal")  # three past the critical limit of 10: the 10th, 11th and 12th go before a 13th comes in
+    queue(22, "normal")  # three past the critical limit of 20: the 20th, 21st and 22nd go before a 23rd comes in
     assert refused(own_database)["critical"].retry_after == 6
 
 
