@@ -1,11 +1,11 @@
 """Overload: twice what the workers drain is offered, and admission control keeps the backlog bounded.
 
-    python -m bench.chaos --profile overload [--seed N] [--json out.json]
+    python -m bench.chaos --profile overload [--seed N] [--json out.json] [--without-shedding]
 
 With LOAD_SHED_WAIT_SECONDS=10 and LOAD_SHED_QUEUED_JOBS=100 (this run's settings; the defaults are for a real
-installation), the run measures what the installation drains (a burst of 90 jobs), offers half of it for 30 s
-(the latency to keep), then twice it for 60 s, with the same mix of priorities as the chaos profiles. Clients
-drop a job refused with 503 rather than retry it, so what is offered is what is counted. It reports by priority
+installation), the run measures what the installation drains (a burst of 150 jobs), offers half of it for 30 s
+(the latency to keep), then twice it for 60 s, with the chaos profiles' mix of priorities and no callbacks.
+Clients drop a job refused with 503 rather than retry it, so what is offered is what is counted. It reports by priority
 what was offered, accepted and refused, the accepted jobs' time from submission to finish at half and at twice
 the capacity, the Retry-After given, and the backlog; then the chaos run's invariants: nothing accepted is lost.
 """
