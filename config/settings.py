@@ -190,6 +190,12 @@ class Settings:
     JOB_SOFT_TIME_LIMIT: int = _setting(_positive_int, default="300", doc="seconds before a job is failed")
     JOB_HARD_TIME_LIMIT: int = _setting(_positive_int, default="330", doc="seconds before its process is killed")
     JOB_MAX_ATTEMPTS: int = _setting(_positive_int, default="3", doc="deliveries before a job is failed")
+    LOAD_SHED_QUEUED_JOBS: int = _setting(
+        _non_negative_int, default="20000", doc="queued jobs at which POST /v1/jobs answers 503 with Retry-After to "
+        "critical jobs (low at half, normal at 3/4, high at 90% of it); 0: no limit")
+    LOAD_SHED_WAIT_SECONDS: int = _setting(
+        _non_negative_int, default="300", doc="seconds the tenth-oldest queued job may have waited before POST "
+        "/v1/jobs answers 503 with Retry-After to critical jobs (lower priorities at the same shares); 0: no limit")
     REPUBLISH_INTERVAL: int = _setting(_positive_int, default="15", doc="seconds between re-publisher runs")
     REPUBLISH_UNSENT_AFTER: int = _setting(_positive_int, default="10", doc="seconds a never-sent job waits")
     REPUBLISH_STALE_AFTER: int = _setting(_positive_int, default="900", doc="seconds a sent job may sit queued")

@@ -33,7 +33,7 @@ class Base(DeclarativeBase):
 # The Alembic revision this code needs (migrations/versions). Revisions are numbered in order, so a database
 # at a lower number has migrations pending; one at a number this code does not know was migrated by a newer
 # release, whose schema still serves this one (tests/test_migrations.py keeps this equal to Alembic's head).
-SCHEMA_REVISION = "0015"
+SCHEMA_REVISION = "0016"
 _UNDEFINED_TABLE = "42P01"  # SQLSTATE: no alembic_version, the database was never migrated
 
 
@@ -78,7 +78,8 @@ def storable(value: Any) -> Any:
 
 
 def make_engine(database_url: str, *, pool_size: int = 5, autocommit: bool = False,
-                session_settings: Mapping[str, str] | None = None) -> Engine:
+                session_settings: Mapping[str, str] | None = None,
+                connect_args: Mapping[str, object] | None = None) -> Engine:
     # No pre-ping: it costs a round trip on every checkout. A connection the server closed while it sat in the
     # pool (a restart, a failover, a terminated backend) is replaced on checkout instead, at the cost of one
     # poll(2) (`_replace_if_closed_by_server`); one dropped mid-use fails its statement, and the caller's error
@@ -87,6 +88,7 @@ def make_engine(database_url: str, *, pool_size: int = 5, autocommit: bool = Fal
     # `autocommit`: a pool whose connections stay in autocommit, for single statements that are their own
     # transaction (no BEGIN/COMMIT round trips, and no switching a shared connection's mode back and forth).
     # `session_settings`: PostgreSQL settings SET once on each new connection (see `_apply_session_settings`).
+    # `connect_args`: more libpq connection parameters, such as TCP keepalives.
     engine = create_engine(
         database_url,
         pool_size=pool_size,
@@ -94,7 +96,7 @@ def make_engine(database_url: str, *, pool_size: int = 5, autocommit: bool = Fal
         pool_recycle=1800,
         json_serializer=jsoncodec.dumps,
         json_deserializer=jsoncodec.loads,
-        connect_args={"connect_timeout": 5, "application_name": "smartcompute"},
+        connect_args={"connect_timeout": 5, "application_name": "smartcompute", **(connect_args or {})},
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
     event.listen(engine, "checkout", _replace_if_closed_by_server)

@@ -3,5 +3,6 @@ from smartcompute.accounts.models import Account, ApiKey, AuditEvent, AuthSessio
 from smartcompute.billing.models import CreditBalance, CreditHold, LedgerEntry, Payment, WebhookEvent
 from smartcompute.db import Base
 from smartcompute.jobs.models import HostBaseline, Job
+from smartcompute.maintenance import MaintenanceRound
 
-__all__ = ["Account", "ApiKey", "AuditEvent", "AuthSession", "RefreshToken", "Base", "HostBaseline", "Job", "User", "WebhookEvent", "CreditBalance", "CreditHold", "LedgerEntry", "Payment"]
+__all__ = ["Account", "ApiKey", "AuditEvent", "AuthSession", "RefreshToken", "Base", "HostBaseline", "Job", "MaintenanceRound", "User", "WebhookEvent", "CreditBalance", "CreditHold", "LedgerEntry", "Payment"]

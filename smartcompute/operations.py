@@ -1,9 +1,9 @@
-"""What an operator watches: the work waiting and what keeps failing, read from PostgreSQL, the source of
-truth, so every API process reports the same numbers however many there are.
+"""What an operator watches: the work waiting, what keeps failing and whether the scheduled rounds run, read
+from PostgreSQL, the source of truth, so every API process reports the same numbers however many there are.
 
 Each figure is one query that an index answers (the waiting and in-flight jobs, open callbacks, dead-lettered
-payment events and payments held for review are each covered by a partial index), so a scrape stays cheap as
-tables grow.
+payment events and payments held for review are each covered by a partial index; the rounds are a row each),
+so a scrape stays cheap as tables grow.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import text
 
+from smartcompute import maintenance
 from smartcompute.db import Database, connection_of
 from smartcompute.jobs import callbacks
 
@@ -28,6 +29,8 @@ class Snapshot:
     callbacks_given_up: int = 0
     dead_payment_events: int = 0
     payments_in_review: int = 0  # confirmations that credited nothing, waiting for staff
+    # Each scheduled round's seconds since it last finished (None: never), from smartcompute.maintenance.
+    round_ages: dict[str, float | None] = field(default_factory=dict)
 
 
 def snapshot(db: Database) -> Snapshot:
@@ -38,4 +41,5 @@ def snapshot(db: Database) -> Snapshot:
     return Snapshot(live_jobs=live, oldest_queued_seconds=max(float(oldest or 0.0), 0.0),
                     callbacks_pending=callbacks_pending, callbacks_given_up=callbacks_given_up,
                     dead_payment_events=connection.execute(_DEAD_PAYMENT_EVENTS).scalar(),
-                    payments_in_review=connection.execute(_PAYMENTS_IN_REVIEW).scalar())
+                    payments_in_review=connection.execute(_PAYMENTS_IN_REVIEW).scalar(),
+                    round_ages=maintenance.seconds_since_finished(db))

@@ -155,6 +155,10 @@ def base_env(database_url: str, redis_prefix: str) -> dict[str, str]:
         "WEBHOOK_RATE_LIMIT_PER_ADDRESS": "100000/minute",
         "PLANS": ";".join(f"{plan}:requests=100000/minute,jobs_per_day=100000,concurrent_jobs=100000,"
                           "points_per_job=10000000,api_keys=1000" for plan in ("free", "pro", "enterprise")),
+        # The run's database keeps the jobs tests leave queued: no installation's backlog to shed load for
+        # (tests/web/test_load_shedding.py sets its own limits on a database of its own).
+        "LOAD_SHED_QUEUED_JOBS": "0",
+        "LOAD_SHED_WAIT_SECONDS": "0",
     }
 
 

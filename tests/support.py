@@ -145,27 +145,46 @@ class WorkerProcess:
 
 @contextmanager
 def celery_worker(env: dict[str, str], tmp_path: Path, *, queues: str = "core-analysis",
-                  concurrency: int = 1, beat: bool = False, name: str | None = None,
+                  concurrency: int = 1, scheduler: bool = False, name: str | None = None,
                   app: str = "workers") -> Iterator[WorkerProcess]:
-    """A real `celery -A <app> worker` process, started and stopped by the test.
+    """A real `celery -A <app> worker` process, started and stopped by the test; with `scheduler`, the app's
+    `celery beat` process beside it, as the Procfile runs them.
 
     `workers` is the core app (core-analysis only); `workers.payment_worker` the payment app (payment-webhook).
     """
     name = name or f"test-{uuid.uuid4().hex[:8]}"
-    log_path = tmp_path / f"{name}.log"
     args = [CELERY, "-A", app, "worker", "-Q", queues, "--concurrency", str(concurrency),
             "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle", "-P", "prefork"]
-    if beat:
-        args += ["--beat", "--schedule", str(tmp_path / f"{name}-beat")]
+    with _celery_process(args, env, tmp_path / f"{name}.log", " ready.", f"worker {name}") as worker:
+        if scheduler:
+            with celery_scheduler(env, tmp_path, app=app, name=f"{name}-scheduler"):
+                yield worker
+        else:
+            yield worker
+
+
+@contextmanager
+def celery_scheduler(env: dict[str, str], tmp_path: Path, *, app: str = "workers",
+                     name: str | None = None) -> Iterator[WorkerProcess]:
+    """A real `celery -A <app> beat` process (the Procfile's `scheduler`), started and stopped by the test."""
+    name = name or f"scheduler-{uuid.uuid4().hex[:8]}"
+    with _celery_process([CELERY, "-A", app, "beat"], env, tmp_path / f"{name}.log", "beat: Starting",
+                         name) as scheduler:
+        yield scheduler
+
+
+@contextmanager
+def _celery_process(args: list[str], env: dict[str, str], log_path: Path, started: str,
+                    what: str) -> Iterator[WorkerProcess]:
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(args, cwd=REPO, env={**os.environ, **env}, stdout=log_file, stderr=log_file,
                                    start_new_session=True)
-    worker = WorkerProcess(process, log_path)
+    celery = WorkerProcess(process, log_path)
     try:
-        wait_until(lambda: " ready." in worker.log() or process.poll() is not None, 60, f"worker {name} to start")
+        wait_until(lambda: started in celery.log() or process.poll() is not None, 60, f"{what} to start")
         if process.poll() is not None:
-            raise AssertionError(f"worker {name} exited:\n{worker.log()[-3000:]}")
-        yield worker
+            raise AssertionError(f"{what} exited:\n{celery.log()[-3000:]}")
+        yield celery
     finally:
         stop_process_group(process, grace=20)
 

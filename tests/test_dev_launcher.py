@@ -22,7 +22,7 @@ LAUNCHER = REPO / "bin" / "dev"
 # The launcher must decide for itself: nothing the test run (or a developer's shell) set may leak in.
 _NOT_INHERITED = {"DATABASE_URL", "REDIS_URL", "BROKER_URL", "BROKER_KEY_PREFIX", "SECRET_KEY", "JWT_SECRET_KEY",
                   "PAYMENT_WEBHOOK_SECRET", "FLOWER_BASIC_AUTH", "PORT", "FLOWER_PORT", "BIND_ADDRESS",
-                  "FLOWER_ADDRESS", "CELERY_BEAT_SCHEDULE", "PAYMENT_BEAT_SCHEDULE"}
+                  "FLOWER_ADDRESS"}
 
 
 # The demo key bin/dev prints once it is ready, its whole line (a migration's name may mention API keys before

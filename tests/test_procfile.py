@@ -20,7 +20,7 @@ from tests.conftest import make_account
 from tests.support import REPO, free_port, job_body, stop_process_group, wait_until
 
 BIN = Path(sys.executable).parent
-PROCESSES = ("web", "worker-core", "worker-payments", "flower")
+PROCESSES = ("web", "worker-core", "worker-payments", "scheduler", "scheduler-payments", "flower")
 
 
 def procfile() -> dict[str, str]:
@@ -38,7 +38,7 @@ def option(command: str, name: str) -> str | None:
     return None
 
 
-def test_the_procfile_declares_release_web_both_workers_and_flower():
+def test_the_procfile_declares_release_web_both_workers_their_schedulers_and_flower():
     entries = procfile()
     assert {"release", *PROCESSES} <= set(entries)
     assert entries["release"] == "alembic upgrade head"
@@ -46,7 +46,11 @@ def test_the_procfile_declares_release_web_both_workers_and_flower():
     assert option(entries["web"], "--config") == "python:web.gunicorn_conf"  # binds BIND_ADDRESS:PORT
     assert option(entries["worker-core"], "-Q") == "core-analysis"
     assert option(entries["worker-payments"], "-Q") == "payment-webhook"
-    assert "--beat" in shlex.split(entries["worker-core"])  # the re-publisher's schedule
+    # Each schedule runs in a process of its own, never inside a worker (workers/scheduling.py).
+    assert shlex.split(entries["scheduler"]) == ["celery", "-A", "workers", "beat"]
+    assert shlex.split(entries["scheduler-payments"]) == ["celery", "-A", "workers.payment_worker", "beat"]
+    assert not any("--beat" in shlex.split(entries[worker]) or "-B" in shlex.split(entries[worker])
+                   for worker in ("worker-core", "worker-payments"))
     for worker in ("worker-core", "worker-payments"):  # on a shared host the API's answers come first
         assert shlex.split(entries[worker])[:3] == ["nice", "-n", "${WORKER_NICENESS:-19}"]
     assert shlex.split(entries["flower"])[:4] == ["celery", "-A", "workers", "authenticated-flower"]
@@ -189,9 +193,8 @@ def stack(base_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
     port, flower_port = free_port(), free_port()
     env = {**os.environ, **base_env, "PORT": str(port), "FLOWER_PORT": str(flower_port),
            "BIND_ADDRESS": "127.0.0.1", "FLOWER_ADDRESS": "127.0.0.1", "WEB_CONCURRENCY": "1",
-           "CORE_CONCURRENCY": "1", "PAYMENT_CONCURRENCY": "1", "CELERY_BEAT_SCHEDULE": str(tmp_path / "beat"),
-           "PAYMENT_BEAT_SCHEDULE": str(tmp_path / "payments-beat"),
-           "PYTHONUNBUFFERED": "1", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+           "CORE_CONCURRENCY": "1", "PAYMENT_CONCURRENCY": "1", "PYTHONUNBUFFERED": "1",
+           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     log_path = tmp_path / "honcho.log"
     args = [str(BIN / "honcho"), "start", "-f", str(REPO / "Procfile"), "-d", str(REPO), "-e", os.devnull, *PROCESSES]
     with open(log_path, "wb") as log_file:
@@ -249,7 +252,8 @@ def assert_workers_yield_the_cpu_to_the_api(stack: Stack) -> None:
         return  # without autogroup, the niceness `nice` gives the workers already ranks them below the API
     sessions = dict(re.findall(r"(\S+)\.1 started \(pid=(\d+)\)", stack.log()))
     niceness = {name: Path(f"/proc/{sessions[name]}/autogroup").read_text().split()[-1] for name in PROCESSES}
-    assert niceness == {"web": "0", "worker-core": "19", "worker-payments": "19", "flower": "0"}
+    assert niceness == {"web": "0", "worker-core": "19", "worker-payments": "19", "scheduler": "0",
+                        "scheduler-payments": "0", "flower": "0"}
 
 
 def assert_sigterm_stops_everything(stack: Stack) -> None:

@@ -15,6 +15,7 @@ from smartcompute.detection.telemetry import InvalidTelemetry
 from smartcompute.jobs import callbacks, lifecycle, services
 from smartcompute.jobs.models import JOB_TYPES, STATUSES, Job
 from smartcompute.jobs.schemas import JobRequest
+from web import admission
 from web.after_response import publish_after_response
 from web.auth import current_principal, requires
 from web.billing import insufficient_credits
@@ -80,6 +81,7 @@ def submit():
                       errors=[{"field": "Idempotency-Key", "message": "must be 1 to 255 characters"}])
     runtime = web_runtime()
     callback_url = _callback_url(job_request.callback_url, runtime.settings.CALLBACK_PRIVATE_NETWORKS)
+    _admit(job_request, idempotency_key)
     try:
         submission = services.submit_job(
             statement_db(), current_principal(), job_type=job_request.type, data=data, priority=job_request.priority,
@@ -94,8 +96,7 @@ def submit():
     except limits.QuotaExceeded as error:
         raise quota_exceeded(error) from None
     except services.IdempotencyConflict as error:
-        raise Problem(422, str(error), kind="idempotency-conflict",
-                      errors=[{"field": "Idempotency-Key", "message": str(error)}]) from None
+        raise _idempotency_conflict(error) from None
     if submission.created:
         _publish(submission.job_id, job_request.priority, with_callback=callback_url is not None)
     if submission.job:
@@ -105,6 +106,26 @@ def submit():
         callback = callbacks.view_of(db(), job.id)
     location = f"/v1/jobs/{job.id}"
     return _json(job_view(job, callback=callback), 202, {"Location": location, "Retry-After": _POLL_AFTER_SECONDS})
+
+
+def _admit(job_request: JobRequest, idempotency_key: str | None) -> None:
+    """Refuse a new job while too much work waits for its priority; a repeated request is still answered with
+    the job it created."""
+    refused = admission.refusal(job_request.priority)
+    if refused is None:
+        return
+    try:
+        replay = idempotency_key and services.replay_of(statement_db(), current_principal(), idempotency_key,
+                                                        _fingerprint(job_request))
+    except services.IdempotencyConflict as error:
+        raise _idempotency_conflict(error) from None
+    if not replay:
+        raise admission.overloaded(refused, job_request.priority)
+
+
+def _idempotency_conflict(error: services.IdempotencyConflict) -> Problem:
+    return Problem(422, str(error), kind="idempotency-conflict",
+                   errors=[{"field": "Idempotency-Key", "message": str(error)}])
 
 
 def _callback_url(url: str | None, allow_private: bool) -> str | None:

@@ -4,6 +4,7 @@ and worker metrics are Flower's `/metrics`."""
 from __future__ import annotations
 
 import hmac
+import math
 
 from flask import Blueprint, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -57,7 +58,13 @@ class _Snapshot(Collector):
                                       "pending (being tried) or given_up (every retry failed)", labels=["state"])
         callbacks.add_metric(["pending"], snapshot.callbacks_pending)
         callbacks.add_metric(["given_up"], snapshot.callbacks_given_up)
+        rounds = GaugeMetricFamily("smartcompute_maintenance_round_age_seconds",
+                                   "Seconds since each scheduled round last finished (+Inf: never): re-sending "
+                                   "what the broker never got, expiring overdue payments", labels=["round"])
+        for name, age in snapshot.round_ages.items():
+            rounds.add_metric([name], math.inf if age is None else age)
         return [
+            rounds,
             live,
             GaugeMetricFamily("smartcompute_oldest_queued_job_age_seconds",
                               "How long the oldest queued job has waited (0: none waits)",

@@ -29,7 +29,9 @@ def core_section() -> Section:
                     "responses": {"2XX": {"description": "Delivered; anything else is retried for about a day"}},
                 }}}},
                 "responses": {"202": json_body("Job", "Accepted; poll the Location", {"Location": "The job's URL", "Retry-After": "Seconds to wait before polling"}),
-                              "422": problem("Schema or telemetry violation"), **AUTH_ERRORS},
+                              "422": problem("Schema or telemetry violation"), **AUTH_ERRORS,
+                              "503": problem("Too much work is waiting for this priority, or the database or broker "
+                                             "is unavailable; see Retry-After")},
             },
             "get": {
                 "operationId": "listJobs", "summary": "List jobs, newest first", "security": SECURED,

@@ -25,11 +25,16 @@ class RequestMetrics:
         self._seconds = Histogram("smartcompute_http_request_duration_seconds",
                                   "Seconds from a request's arrival to its response, by method and route",
                                   ["method", "route"], buckets=_BUCKETS, registry=registry)
+        self._shed = Counter("smartcompute_jobs_shed", "Job submissions refused (503) because too much work was "
+                             "waiting for their priority (load shedding), by priority", ["priority"], registry=registry)
 
     def observe(self, method: str, route: str | None, status: int, seconds: float) -> None:
         route = route or UNMATCHED_ROUTE
         self._answered.labels(method, route, str(status)).inc()
         self._seconds.labels(method, route).observe(seconds)
+
+    def count_shed(self, priority: str) -> None:
+        self._shed.labels(priority).inc()
 
     def registry(self) -> CollectorRegistry:
         """Every API process's figures (in multiprocess mode), or this process's."""

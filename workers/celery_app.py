@@ -1,4 +1,4 @@
-"""The Celery application: queues, routes, reliability policy and the re-publisher schedule."""
+"""The Celery application: queues, routes, reliability policy and the re-publisher schedule (sent by `celery beat`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
@@ -9,6 +9,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from config import ConfigError, Settings
+from smartcompute import maintenance
 
 CORE_QUEUE = "core-analysis"
 PAYMENT_QUEUE = "payment-webhook"
@@ -111,11 +112,25 @@ def celery_config(settings: Settings) -> dict:
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
         "worker_max_memory_per_child": 300_000,  # KiB; a child that grew past this is replaced
+        # The schedule is sent by `celery beat` in a process of its own, one at a time (workers/scheduling.py).
+        # The round goes ahead of waiting jobs, so a backlog does not hold it past its expiry.
+        "beat_scheduler": "workers.scheduling:Scheduler",
         "beat_schedule": {
-            "republish-waiting-work": {"task": REPUBLISH, "schedule": float(settings.REPUBLISH_INTERVAL),
-                                       "options": {"expires": float(settings.REPUBLISH_INTERVAL)}},
+            maintenance.REPUBLISH_JOBS: {"task": REPUBLISH, "schedule": float(settings.REPUBLISH_INTERVAL),
+                                         "options": {**scheduled_send(settings),
+                                                     "priority": broker_priority(settings, "critical")}},
         },
     }
+
+
+def scheduled_send(settings: Settings) -> dict:
+    """How the scheduler sends a round: it expires unstarted after one interval (the next round replaces it), and
+    a send that fails on a broken broker connection is tried again on a new one. Every other publish fails at
+    once (`task_publish_retry`), its row marked for the re-publisher; beat kept its connection instead, and after
+    a RabbitMQ restart every send failed on it until the scheduler was restarted."""
+    interval = float(settings.REPUBLISH_INTERVAL)
+    return {"expires": interval, "retry": True,
+            "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 1, "interval_max": 1}}
 
 
 def for_role(config: dict, role: str, settings: Settings) -> dict:
@@ -128,12 +143,14 @@ def for_role(config: dict, role: str, settings: Settings) -> dict:
     # The expiry sweep shares the re-publisher's interval: a payment may still show `pending` for up to one
     # interval past its deadline, which is harmless (a payment made late is credited anyway).
     interval = float(settings.REPUBLISH_INTERVAL)
-    every_interval = {"schedule": interval, "options": {"expires": interval}}
+    every_interval = {"schedule": interval, "options": scheduled_send(settings)}
     return {**config, "task_queues": [q for q in config["task_queues"] if q.name == PAYMENT_QUEUE],
             "task_default_queue": PAYMENT_QUEUE, "task_default_routing_key": PAYMENT_QUEUE,
             "task_routes": {**config["task_routes"], REPUBLISH_PAYMENTS: {"queue": PAYMENT_QUEUE, "routing_key": PAYMENT_QUEUE}},
-            "beat_schedule": {"republish-payment-events": {"task": REPUBLISH_PAYMENTS, **every_interval},
-                              "expire-overdue-payments": {"task": EXPIRE_PAYMENTS, **every_interval}}}
+            "beat_schedule": {
+                maintenance.REPUBLISH_PAYMENT_EVENTS: {"task": REPUBLISH_PAYMENTS, **every_interval},
+                maintenance.EXPIRE_PAYMENTS: {"task": EXPIRE_PAYMENTS, **every_interval},
+            }}
 
 
 def _without_publish_confirms(config: dict) -> dict:

@@ -3,7 +3,8 @@
 An event is processed in one transaction (event row locked, payment moved, ledger credited, event marked).
 A failure rolls that back, counts the attempt on the event row and retries with exponential backoff; after
 PAYMENT_EVENT_MAX_ATTEMPTS the event is dead-lettered (status `dead`) for staff to list and replay.
-On a schedule, the worker also re-publishes events the broker never got and expires overdue pending payments.
+On a schedule (sent by the `scheduler-payments` process, workers/scheduling.py), the worker also re-publishes
+events the broker never got and expires overdue pending payments.
 Messages are acknowledged late and requeued if the worker dies, so a SIGKILL mid-credit means the credit
 transaction never committed and the redelivery does it once.
 """
@@ -14,11 +15,13 @@ import uuid
 
 from config.logging import request_id_var
 import smartcompute.models  # noqa: F401  (every table, so foreign keys resolve)
+from smartcompute import maintenance
 from smartcompute.billing import payments, webhooks
 from workers.celery_app import EXPIRE_PAYMENTS, PAYMENT_QUEUE, PROCESS_PAYMENT_EVENT, REPUBLISH_PAYMENTS
 from workers.payment_worker import app
 from workers.publishing import BrokerRefused, publish_payment_event, republish_windows, send_due
 from workers.runtime import runtime
+from workers.scheduling import one_round_at_a_time
 
 log = logging.getLogger("smartcompute.worker")
 MAX_BACKOFF_SECONDS = 300
@@ -60,6 +63,12 @@ def _count_failure(connection, event_id: str, error: Exception, max_attempts: in
 def republish_payment_events() -> None:
     """Send again stored events the broker never got (it was down at intake) or lost."""
     worker = runtime(app)
+    with one_round_at_a_time(worker.engine, maintenance.REPUBLISH_PAYMENT_EVENTS) as ours:
+        if ours:
+            _republish_events(worker)
+
+
+def _republish_events(worker) -> None:
     windows = republish_windows(app, PAYMENT_QUEUE)
     with worker.sessions() as session:
         def due(with_stale: bool, limit: int):
@@ -76,7 +85,11 @@ def republish_payment_events() -> None:
 @app.task(name=EXPIRE_PAYMENTS, ignore_result=True, shared=False, acks_late=False, soft_time_limit=60, time_limit=90)
 def expire_overdue_payments() -> None:
     """Expire pending payments past their deadline that no provider event ended; a lost run is redone next time."""
-    with runtime(app).sessions() as session:
-        expired = payments.expire_overdue(session)
+    worker = runtime(app)
+    with one_round_at_a_time(worker.engine, maintenance.EXPIRE_PAYMENTS) as ours:
+        if not ours:
+            return
+        with worker.sessions() as session:
+            expired = payments.expire_overdue(session)
     if expired:
         log.info("overdue payments expired", extra={"expired": expired})

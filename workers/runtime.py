@@ -8,6 +8,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
+from urllib.parse import urlsplit
 
 from celery import Celery
 from sqlalchemy import text
@@ -91,6 +92,18 @@ def job_lock_key(job_id: uuid.UUID) -> int:
 
 def host_lock_key(account_id: uuid.UUID, host: str) -> int:
     return _lock_key("host", account_id, host)
+
+
+def round_lock_key(name: str) -> int:
+    """A scheduled round's lock: one round of each name runs at a time on a database."""
+    return _lock_key("round", name)
+
+
+def schedule_lock_key(settings: Settings, role: str) -> int:
+    """The lock a scheduler holds while it sends a worker role's schedule. Schedulers of one database that send
+    to the same broker namespace (RabbitMQ vhost, or Redis database and key prefix) share it; the broker's host
+    is left out, so replicas that reach one cluster through different nodes still share it."""
+    return _lock_key("schedule", role, urlsplit(settings.BROKER_URL).path, settings.BROKER_KEY_PREFIX)
 
 
 _UNLOCK_ALL = text("SELECT pg_advisory_unlock_all()")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from config.logging import job_id_var, request_id_var
-from smartcompute import engine as analysis_engine
+from smartcompute import engine as analysis_engine, maintenance
 from smartcompute.db import utcnow
 from smartcompute.detection.telemetry import InvalidTelemetry
 from smartcompute.jobs import lifecycle
@@ -23,6 +23,7 @@ from workers.publishing import BrokerRefused, publish_callback, publish_job, rep
 from workers.runtime import (
     JobRun, job_lock_is_free, job_lock_key, job_run, lock_host, main_process_connection, runtime,
 )
+from workers.scheduling import one_round_at_a_time
 
 log = logging.getLogger("smartcompute.worker")
 _PROGRESS_EVERY_SECONDS = 1.0
@@ -165,8 +166,15 @@ def _tell_customer(job_id: uuid.UUID, request_id: str | None) -> None:
 def republish_waiting_work() -> None:
     """Send again jobs the broker never got or lost, fail jobs killed at the time limit, delete expired jobs.
 
-    Payment events are re-sent by the payment worker's own schedule (workers/payment_tasks.py)."""
+    Sent by the `scheduler` process (workers/scheduling.py), one round at a time. Payment events are re-sent by
+    the payment worker's own schedule (workers/payment_tasks.py)."""
     worker = runtime(app)
+    with one_round_at_a_time(worker.engine, maintenance.REPUBLISH_JOBS) as ours:
+        if ours:
+            _republish_round(worker)
+
+
+def _republish_round(worker) -> None:
     windows = republish_windows(app, CORE_QUEUE)
     republish_jobs(app, worker.sessions, windows)
     settings = worker.settings

@@ -29,6 +29,7 @@ class Job(Base):
         Index("ix_jobs_account_newest", "account_id", text("created_at DESC"), text("id DESC")),
         Index("ix_jobs_waiting", "created_at", postgresql_where=text("status = 'queued'")),
         Index("ix_jobs_in_flight", "account_id", postgresql_where=text("status IN ('queued', 'running')")),
+        Index("ix_jobs_finished_at", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -47,6 +48,8 @@ class Job(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(128))
     attempts: Mapped[int] = mapped_column(default=0)
+    # Runs that reached the finishing statement (migration 0015): more than one means the analysis ran twice.
+    completions: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     published_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]

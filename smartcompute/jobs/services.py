@@ -99,7 +99,7 @@ def submit_job(
     `callback_url` (checked by the caller), the job's callback is registered in the same statement.
     """
     if idempotency_key:
-        earlier = _replay(db, principal, idempotency_key, fingerprint)
+        earlier = replay_of(db, principal, idempotency_key, fingerprint)
         if earlier:
             return earlier
     now = utcnow()
@@ -116,7 +116,7 @@ def submit_job(
     except IntegrityError:
         db.rollback()
         # A concurrent request with the same Idempotency-Key won the race.
-        earlier = _replay(db, principal, idempotency_key, fingerprint) if idempotency_key else None
+        earlier = replay_of(db, principal, idempotency_key, fingerprint) if idempotency_key else None
         if earlier is None:
             raise
         return earlier
@@ -154,7 +154,9 @@ def _refusal(error: DBAPIError, cost: int, admission: limits.Admission | None) -
     return None
 
 
-def _replay(db: Database, principal: Principal, key: str, fingerprint: str | None) -> Submission | None:
+def replay_of(db: Database, principal: Principal, key: str, fingerprint: str | None) -> Submission | None:
+    """The job an earlier request with this Idempotency-Key created, if any (IdempotencyConflict if that request
+    was a different one)."""
     row = connection_of(db).execute(
         select(Job.id, Job.request_hash).where(Job.account_id == principal.account_id, Job.idempotency_key == key)
     ).first()

@@ -43,13 +43,31 @@ def test_a_result_is_stored_once(sessions, job_id):
         assert session.scalar(select(Job.result).where(Job.id == job_id)) == {"n": 1}
 
 
+def completions(sessions, job_id) -> int:
+    with sessions() as session:
+        return session.scalar(select(Job.completions).where(Job.id == job_id))
+
+
+def test_every_run_that_reaches_the_end_is_counted_even_when_its_outcome_is_dropped(sessions, job_id):
+    """What the chaos harness checks: one run per job reaches its end; a second one shows as 2."""
+    with sessions() as session:
+        lifecycle.claim(session, job_id, max_attempts=3)
+        lifecycle.succeed(session, job_id, {"n": 1})
+        session.commit()
+        assert completions(sessions, job_id) == 1
+        assert not lifecycle.succeed(session, job_id, {"n": 2})  # a run that should never have happened
+        session.commit()
+    assert completions(sessions, job_id) == 2
+
+
 def test_a_job_canceled_while_running_drops_its_result(sessions, job_id):
     with sessions() as session:
         lifecycle.claim(session, job_id, max_attempts=3)
         lifecycle.cancel(session, job_id)
         session.commit()
         assert not lifecycle.succeed(session, job_id, {"late": True})
-    assert status(sessions, job_id) == "canceled"
+        session.commit()
+    assert status(sessions, job_id) == "canceled" and completions(sessions, job_id) == 1
 
 
 def test_a_finished_job_cannot_be_claimed_or_canceled(sessions, job_id):

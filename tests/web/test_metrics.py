@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import re
 import secrets
 from datetime import timedelta
@@ -9,7 +10,9 @@ from datetime import timedelta
 import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
+from smartcompute import maintenance
 from smartcompute.accounts.services import Principal
 from smartcompute.jobs import services
 from tests.support import telemetry
@@ -69,11 +72,30 @@ def test_metrics_count_the_jobs_waiting_by_type_and_status(metrics_client, metri
         assert any(sample_name == name for sample_name, _ in after)
 
 
+def test_metrics_say_how_long_ago_each_scheduled_round_finished(base_env, metrics_auth, own_database):
+    """What an operator alerts on when no scheduler runs: a round that never finished is +Inf."""
+    from web import create_app
+
+    env = {**base_env, "DATABASE_URL": own_database.url, "METRICS_BASIC_AUTH": metrics_auth}
+    client = create_app(env).test_client()
+    with own_database.sessions() as session:
+        maintenance.record_finished(session, maintenance.REPUBLISH_JOBS)
+        session.execute(text("UPDATE maintenance_rounds SET finished_at = now() - interval '90 seconds'"))
+        session.commit()
+    ages = {dict(labels)["round"]: value for (name, labels), value in
+            samples(client.get("/metrics", headers=basic(metrics_auth))).items()
+            if name == "smartcompute_maintenance_round_age_seconds"}
+    assert set(ages) == set(maintenance.ROUNDS)
+    assert 90 <= ages[maintenance.REPUBLISH_JOBS] < 120
+    assert ages[maintenance.EXPIRE_PAYMENTS] == math.inf
+
+
 def test_every_gauge_has_help_and_a_type(metrics_client, metrics_auth):
     text = metrics_client.get("/metrics", headers=basic(metrics_auth)).get_data(as_text=True)
     names = set(re.findall(r"^# TYPE (\S+) gauge$", text, re.M))
     assert names == {"smartcompute_jobs", "smartcompute_oldest_queued_job_age_seconds", "smartcompute_job_callbacks",
-                     "smartcompute_dead_payment_events", "smartcompute_payments_in_review"}
+                     "smartcompute_dead_payment_events", "smartcompute_payments_in_review",
+                     "smartcompute_maintenance_round_age_seconds"}
     assert all(f"# HELP {name} " in text for name in names)
 
 

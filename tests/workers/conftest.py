@@ -52,7 +52,7 @@ def broker_client(broker_app):
 @pytest.fixture(scope="session")
 def shared_worker(broker_env, tmp_path_factory):
     """One worker (with the re-publisher) per broker for the tests that only need jobs to run."""
-    with celery_worker(broker_env, tmp_path_factory.mktemp("worker"), concurrency=2, beat=True) as worker:
+    with celery_worker(broker_env, tmp_path_factory.mktemp("worker"), concurrency=2, scheduler=True) as worker:
         yield worker
 
 

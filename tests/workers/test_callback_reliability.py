@@ -24,7 +24,7 @@ def test_a_worker_killed_while_sending_a_callback_leaves_it_to_be_sent_again(pri
         job = client.get(f"/v1/jobs/{job_id}", headers=account.headers).get_json()
         assert job["status"] == "succeeded" and job["callback"]["status"] == "pending"
         assert job["callback"]["attempts"] == 1 and job["callback"]["last_status"] is None
-        with celery_worker(env, tmp_path, name="survivor", beat=True):
+        with celery_worker(env, tmp_path, name="survivor", scheduler=True):
             wait_until(lambda: client.get(f"/v1/jobs/{job_id}", headers=account.headers).get_json()
                        ["callback"]["status"] == "delivered", 45, "the callback to be sent again")
     assert [received.headers["webhook-id"] for received in receiver.received] == [job_id, job_id]

@@ -170,6 +170,6 @@ def test_only_the_payment_worker_schedules_the_expiry_sweep(settings):
 
 def test_the_payment_worker_expires_overdue_payments_on_its_schedule(payment_env, sessions, tmp_path):
     payment_id = open_payment(sessions, make_account(sessions, credits=0), expiry=timedelta(minutes=-1))
-    with celery_worker(payment_env, tmp_path, queues="payment-webhook", app=PAYMENT_APP, beat=True) as worker:
+    with celery_worker(payment_env, tmp_path, queues="payment-webhook", app=PAYMENT_APP, scheduler=True) as worker:
         wait_until(lambda: payment_row(sessions, payment_id).status == "expired", 30, "the sweep to expire it")
     assert "overdue payments expired" in worker.log()

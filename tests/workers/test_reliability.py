@@ -137,7 +137,7 @@ def test_a_job_accepted_while_the_redis_broker_is_down_runs_once_it_is_back(
     job_id = submit(client, account, job_body(points=80))
     assert job_row(sessions, job_id).published_at is None
     start()
-    with celery_worker(env, tmp_path, beat=True):
+    with celery_worker(env, tmp_path, scheduler=True):
         done = wait_for_status(sessions, job_id, ("succeeded",), timeout=60)
     assert done.attempts == 1
 
@@ -148,7 +148,7 @@ def test_a_job_accepted_while_rabbitmq_is_unreachable_runs_once_it_is_back(
     job_id = submit(api(unreachable), account, job_body(points=80))
     assert job_row(sessions, job_id).status == "queued"
     assert job_row(sessions, job_id).published_at is None
-    with celery_worker({**rabbitmq_env, **FAST_REPUBLISH}, tmp_path, beat=True):
+    with celery_worker({**rabbitmq_env, **FAST_REPUBLISH}, tmp_path, scheduler=True):
         done = wait_for_status(sessions, job_id, ("succeeded",), timeout=60)
     assert done.attempts == 1
 
@@ -167,7 +167,7 @@ def test_a_job_whose_message_a_restarted_redis_lost_runs_once_a_worker_finds_the
     stop()
     start()  # it keeps nothing on disk: the message is gone, the job is still queued and marked sent
     assert waiting_jobs(env) == 0 and job_row(sessions, job_id).published_at is not None
-    with celery_worker(env, tmp_path, beat=True):
+    with celery_worker(env, tmp_path, scheduler=True):
         done = wait_for_status(sessions, job_id, ("succeeded",), timeout=60)
     assert done.attempts == 1
 
@@ -180,7 +180,7 @@ def test_a_job_whose_message_rabbitmq_lost_runs_once_a_worker_finds_the_queue_em
     wait_until(lambda: waiting_jobs(env) == 1, 10, "the job's message in RabbitMQ")
     vhost = env["BROKER_URL"].rsplit("/", 1)[1]
     subprocess.run(["rabbitmqctl", "-q", "purge_queue", "-p", vhost, CORE_QUEUE], check=True, capture_output=True)
-    with celery_worker(env, tmp_path, beat=True):
+    with celery_worker(env, tmp_path, scheduler=True):
         done = wait_for_status(sessions, job_id, ("succeeded",), timeout=60)
     assert done.attempts == 1
 
