@@ -18,7 +18,7 @@ from smartcompute.detection.parameters import TAIL_FRACTION
 
 MIN_EXCEEDANCES = 5  # the tail's share of a short history is raised so it rests on at least this many ...
 MAX_FRACTION = 0.25  # ... up to this share, beyond the upper quartile
-MAX_SHAPE = 0.45  # the method of moments holds for shapes below 1/2
+MAX_SHAPE = 0.25  # the method of moments is reliable only below 1/4 (its own variance is infinite beyond)
 PRIOR_WEIGHT = 2.0  # pseudo-excesses of the exponential that the body's spread implies, steadying small samples
 MAX_SURPRISE = 1e6  # "never seen anything like it"; keeps sums and averages finite
 _LN10 = np.log(10.0)
