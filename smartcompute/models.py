@@ -2,6 +2,7 @@
 from smartcompute.accounts.models import Account, ApiKey, AuditEvent, AuthSession, RefreshToken, User
 from smartcompute.billing.models import CreditBalance, CreditHold, LedgerEntry, Payment, WebhookEvent
 from smartcompute.db import Base
+from smartcompute.hosts.models import Host
 from smartcompute.jobs.models import HostBaseline, Job
 
-__all__ = ["Account", "ApiKey", "AuditEvent", "AuthSession", "RefreshToken", "Base", "HostBaseline", "Job", "User", "WebhookEvent", "CreditBalance", "CreditHold", "LedgerEntry", "Payment"]
+__all__ = ["Account", "ApiKey", "AuditEvent", "AuthSession", "RefreshToken", "Base", "Host", "HostBaseline", "Job", "User", "WebhookEvent", "CreditBalance", "CreditHold", "LedgerEntry", "Payment"]

@@ -110,13 +110,14 @@ def _register_blueprints(app: Flask) -> None:
     from web.admin import admin
     from web.api_keys import api_keys
     from web.health import health
+    from web.hosts import hosts
     from web.jobs import jobs
     from web.metrics import metrics
     from web.openapi import openapi
     from web.tokens import tokens
     from web.webhooks import webhooks
 
-    for blueprint in (health, jobs, tokens, webhooks, openapi, api_keys, account, admin, metrics):
+    for blueprint in (health, jobs, hosts, tokens, webhooks, openapi, api_keys, account, admin, metrics):
         app.register_blueprint(blueprint)
 
 
