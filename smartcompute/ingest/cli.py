@@ -1,8 +1,11 @@
 """`smartcompute agent` and `smartcompute import ...`. Errors are one line on stderr and a non-zero exit."""
 from __future__ import annotations
 
+import re
 import signal
 import socket
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -88,3 +91,106 @@ def agent_status() -> None:
 @click.group("import")
 def import_group() -> None:
     """Bring telemetry in from elsewhere: a Prometheus server, or the legacy SmartCompute's files."""
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800, "y": 31_536_000}
+
+
+class Duration(click.ParamType):
+    """A Prometheus duration: 30s, 5m, 1h30m, 1d."""
+
+    name = "duration"
+
+    def convert(self, value, param, ctx) -> float:
+        if isinstance(value, float):
+            return value
+        text = str(value).strip()
+        parts = _DURATION.findall(text)
+        if not parts or "".join(number + unit for number, unit in parts) != text:
+            self.fail(f"{value!r} is not a duration such as 30s, 5m or 1h30m", param, ctx)
+        seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
+        if seconds <= 0:
+            self.fail("must be longer than zero", param, ctx)
+        return seconds
+
+
+class Moment(click.ParamType):
+    """A time: RFC 3339 (UTC when it has no offset), epoch seconds, `now`, or `now-DURATION` (now-2h)."""
+
+    name = "time"
+
+    def convert(self, value, param, ctx) -> float:
+        if isinstance(value, float):
+            return value
+        text = str(value).strip()
+        if text == "now" or text.startswith("now-"):
+            return time.time() - (Duration().convert(text[4:], param, ctx) if text != "now" else 0.0)
+        try:
+            return float(text)
+        except ValueError:
+            pass
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{value!r} is not a time (RFC 3339, epoch seconds, now or now-2h)", param, ctx)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+@import_group.command("prometheus")
+@click.option("--url", required=True, help="Prometheus' base URL, such as http://prometheus:9090.")
+@click.option("--query", "queries", required=True, multiple=True, metavar="[NAME=]PROMQL",
+              help="A PromQL expression; repeat it to send several together. Query counters as rates "
+                   "(rate(node_network_receive_bytes_total[5m])): a raw counter only grows, and each reset looks "
+                   "like an incident. NAME= names its series that have no name (a rate() drops it).")
+@click.option("--host-label", default="instance", show_default=True,
+              help="The label that names each series' host: one job per host.")
+@click.option("--start", type=Moment(), help="Where to begin (required without --follow).")
+@click.option("--end", type=Moment(), help="Where to end; default now.")
+@click.option("--step", type=Duration(), default="60s", show_default=True, help="Time between samples.")
+@click.option("--follow", is_flag=True, help="Keep going: submit each new span of --every as it arrives.")
+@click.option("--every", type=Duration(), default="5m", show_default=True, help="With --follow, how often.")
+@click.option("--job-type", type=click.Choice(["anomaly_detection", "performance_analysis", "threat_analysis"]),
+              default="anomaly_detection", show_default=True)
+@click.option("--max-points", type=click.IntRange(1), help="Points per job; default: the account's plan limit.")
+@click.option("--allow-partial", is_flag=True, help="Import answers Prometheus warns may be incomplete.")
+def import_prometheus(url, queries, host_label, start, end, step, follow, every, job_type, max_points,
+                      allow_partial) -> None:
+    """Submit Prometheus series as jobs, one per host and span.
+
+    Runs each range query, groups the series by --host-label, names each metric from its labels
+    (node_load1{job="node"}), skips points that are not numbers (NaN, stale), and splits long ranges into jobs
+    under the per-job limits. SMARTCOMPUTE_URL and SMARTCOMPUTE_API_KEY name the API; PROMETHEUS_BASIC_AUTH
+    (user:password) or PROMETHEUS_BEARER_TOKEN authenticate to Prometheus."""
+    from smartcompute.ingest.prometheus import Prometheus, PrometheusError, Query
+    from smartcompute.ingest.prometheus_import import ImportFailed, Plan, PrometheusImport
+
+    if start is None and not follow:
+        raise click.UsageError("--start is required (or --follow to import from now on)")
+    if follow and every < step:
+        raise click.UsageError("--every must be at least --step")
+    settings = ingest_settings()
+    client = api_client(settings, "smartcompute-import")
+    prometheus = Prometheus(url, basic_auth=settings.PROMETHEUS_BASIC_AUTH, bearer_token=settings.PROMETHEUS_BEARER_TOKEN,
+                            timeout=settings.INGEST_TIMEOUT_SECONDS)
+    try:
+        plan = Plan(tuple(Query.parse(text) for text in queries), host_label, step, job_type,
+                    max_points or _plan_points(client), allow_partial)
+        runner = PrometheusImport(prometheus, client, plan, echo=click.echo)
+        if follow:
+            runner.follow(start, every)  # until stopped
+        else:
+            runner.span(start, time.time() if end is None else end)
+    except (PrometheusError, ImportFailed, ApiError) as error:
+        raise click.ClickException(str(error)) from None
+    totals = runner.totals
+    click.echo(f"{totals.jobs} jobs for {len(totals.hosts)} hosts ({totals.points} points)"
+               + (f"; {totals.refused} refused" if totals.refused else ""))
+    if totals.refused:
+        raise SystemExit(1)
+
+
+def _plan_points(client: ApiClient) -> int:
+    """The account's points per job, from its plan (GET /v1/account)."""
+    return int(client.account()["limits"]["points_per_job"])
+
