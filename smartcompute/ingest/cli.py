@@ -194,3 +194,35 @@ def _plan_points(client: ApiClient) -> int:
     """The account's points per job, from its plan (GET /v1/account)."""
     return int(client.account()["limits"]["points_per_job"])
 
+
+@import_group.command("legacy")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--account-of", "email", required=True, metavar="EMAIL", help="Import into this user's account.")
+@click.option("--json-host", metavar="NAME", help="The host of JSON metric samples whose record and file name "
+                                                  "name none.")
+@click.option("--keep-days", type=click.IntRange(1), help="How long imported jobs are kept, from the import; "
+                                                          "default JOB_RETENTION_DAYS.")
+@click.option("--dry-run", is_flag=True, help="Print what would be imported, and write nothing.")
+def import_legacy(paths: tuple[Path, ...], email: str, json_host: str | None, keep_days: int | None,
+                  dry_run: bool) -> None:
+    """Import the legacy SmartCompute's data: smartcompute.db files and directories of its JSON files.
+
+    Profiles become hosts (their hardware as attributes), baselines seed each host's CPU and memory baseline,
+    detections and alerts become finished anomaly_detection jobs (one per host and day) with their incidents,
+    and reports finished performance_analysis jobs, all marked as imported. Bad rows are reported and left
+    out; the compute optimizer's data is counted, not imported. Everything commits together, and importing
+    again adds nothing. Needs DATABASE_URL."""
+    from config.settings import job_retention_days_from_env
+    from smartcompute.accounts.services import AccountError
+    from smartcompute.cli import _sessions
+    from smartcompute.ingest.legacy.importer import import_legacy as run_import
+    from smartcompute.ingest.legacy.sqlite_source import NotALegacyDatabase
+
+    try:
+        days = keep_days or job_retention_days_from_env()
+        lines = run_import(_sessions(), list(paths), email=email, json_host=json_host, keep_days=days,
+                           dry_run=dry_run)
+    except (AccountError, NotALegacyDatabase, ConfigError) as error:
+        raise click.ClickException(str(error)) from None
+    for line in lines:
+        click.echo(line)
