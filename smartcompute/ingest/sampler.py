@@ -14,6 +14,7 @@ from collections import Counter
 import psutil
 
 from smartcompute.ingest.naming import metric_name
+from smartcompute.ingest.sockets import internet_sockets
 
 _SKIPPED_DEVICES = ("loop", "ram")  # loop devices and RAM disks are not storage anyone monitors
 _SKIPPED_INTERFACES = ("lo",)
@@ -42,8 +43,8 @@ class HostSampler:
         self._memory(metrics)
         self._filesystems(metrics)
         self._rates(metrics)
-        connections = _connections()
-        states = Counter(connection.status for connection in connections)
+        connections = internet_sockets()
+        states = Counter(connection.state for connection in connections)
         for state in CONNECTION_STATES:
             metrics[metric_name("connections", {"state": state})] = states.get(state, 0)
         metrics["connections"] = len(connections)
@@ -124,10 +125,3 @@ class HostSampler:
             counters["network_in"] = counters.get("network_in", 0) + io.bytes_recv
             counters["network_out"] = counters.get("network_out", 0) + io.bytes_sent
         return counters
-
-
-def _connections() -> list:
-    try:
-        return psutil.net_connections(kind="inet")
-    except psutil.AccessDenied:  # some systems (macOS) list sockets only to root
-        return []

@@ -6,15 +6,14 @@ at full CPU show. Each list is bounded per job, and what was left out is counted
 """
 from __future__ import annotations
 
-import socket
-
 import psutil
+
+from smartcompute.ingest.sockets import Socket
 
 MAX_CONNECTIONS = 20_000
 MAX_PROCESSES = 3_000
 MAX_CMDLINE = 1024  # the rules look at a command's start; a job's body stays well under the API's 10 MB
 BUSY_PERCENT = 10.0
-_PROCESS_FIELDS = ("pid", "name", "cmdline", "username", "cpu_percent", "memory_percent", "create_time")
 
 
 class ThreatWatch:
@@ -25,7 +24,7 @@ class ThreatWatch:
         self._open_connections: set[tuple] = set()
         self._running: set[tuple] = set()
 
-    def observe(self, now: float, connections: list) -> None:
+    def observe(self, now: float, connections: list[Socket]) -> None:
         self._observe_connections(now, connections)
         self._observe_processes(now)
 
@@ -35,38 +34,40 @@ class ThreatWatch:
         self.connections, self.processes, self.left_out = [], [], 0
         return taken
 
-    def _observe_connections(self, now: float, connections: list) -> None:
-        listening = {(c.laddr.ip, c.laddr.port) for c in connections if c.status == psutil.CONN_LISTEN}
+    def _observe_connections(self, now: float, connections: list[Socket]) -> None:
+        listening = {item.local for item in connections if item.state == psutil.CONN_LISTEN}
         listening_ports = {port for ip, port in listening if ip in ("0.0.0.0", "::")}
         current = set()
-        for connection in connections:
-            if not connection.raddr:
+        for item in connections:
+            if item.remote is None:
                 continue
-            local, remote = connection.laddr, connection.raddr
-            key = (connection.type, local.ip, local.port, remote.ip, remote.port)
+            key = (item.protocol, item.local, item.remote)
             current.add(key)
             if key in self._open_connections:
                 continue
-            inbound = local.port in listening_ports or (local.ip, local.port) in listening
-            source, destination = (remote, local) if inbound else (local, remote)
+            inbound = item.local[1] in listening_ports or item.local in listening
+            source, destination = (item.remote, item.local) if inbound else (item.local, item.remote)
             self._record(self.connections, MAX_CONNECTIONS, {
-                "timestamp": now, "src_ip": source.ip, "dst_ip": destination.ip, "dst_port": destination.port,
-                "protocol": "udp" if connection.type == socket.SOCK_DGRAM else "tcp"})
+                "timestamp": now, "src_ip": source[0], "dst_ip": destination[0], "dst_port": destination[1],
+                "protocol": item.protocol})
         self._open_connections = current  # one that closed and opens again is a new connection
 
     def _observe_processes(self, now: float) -> None:
-        current = set()
-        for process in psutil.process_iter(_PROCESS_FIELDS, ad_value=None):
-            info = process.info
-            key = (info["pid"], info["create_time"])
+        """Every process's CPU share (psutil keeps each one's previous reading); the rest only of those recorded."""
+        current, total_memory = set(), psutil.virtual_memory().total
+        for process in psutil.process_iter(["create_time", "cpu_percent"], ad_value=None):
+            key = (process.pid, process.info["create_time"])
             current.add(key)
-            cpu = info["cpu_percent"] or 0.0
-            if key in self._running and cpu < BUSY_PERCENT or not info["name"]:
+            cpu = process.info["cpu_percent"] or 0.0
+            if key in self._running and cpu < BUSY_PERCENT:
                 continue
+            details = _details(process)
+            if details is None:
+                continue
+            name, cmdline, user, rss = details
             self._record(self.processes, MAX_PROCESSES, {
-                "timestamp": now, "name": info["name"][:255], "cmdline": " ".join(info["cmdline"] or [])[:MAX_CMDLINE],
-                "user": (info["username"] or None) and info["username"][:255], "cpu_percent": round(cpu, 2),
-                "memory_percent": round(info["memory_percent"] or 0.0, 3)})
+                "timestamp": now, "name": name[:255], "cmdline": cmdline[:MAX_CMDLINE], "user": user,
+                "cpu_percent": round(cpu, 2), "memory_percent": round(100 * rss / total_memory, 3)})
         self._running = current
 
     def _record(self, records: list[dict], limit: int, record: dict) -> None:
@@ -75,3 +76,24 @@ class ThreatWatch:
         else:
             self.left_out += 1
 
+
+
+def _details(process: psutil.Process) -> tuple[str, str, str | None, int] | None:
+    """(name, command line, user, resident bytes); what this user may not read is left empty. None when the
+    process has gone, or has no name."""
+    try:
+        with process.oneshot():
+            name = process.name()
+            if not name:
+                return None
+            values = []
+            for read, empty in ((lambda: " ".join(process.cmdline()), ""), (process.username, None),
+                                (lambda: process.memory_info().rss, 0)):
+                try:
+                    values.append(read())
+                except psutil.AccessDenied:
+                    values.append(empty)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+    cmdline, user, rss = values
+    return name, cmdline, user[:255] if user else None, rss
