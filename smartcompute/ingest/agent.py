@@ -54,11 +54,12 @@ class Agent:
 
     def _sample_until_stopped(self) -> tuple[SampleWindow, SampleWindow]:
         """Sample on a fixed schedule (no drift from the time sampling takes) until stopped; returns the windows
-        being gathered."""
+        being gathered. The first sample comes an interval after the start: rates and CPU shares are measured over
+        the time since the previous reading, and a few milliseconds would make them noise."""
         anomaly, threat = SampleWindow(), SampleWindow()
         interval = self.settings.AGENT_INTERVAL_SECONDS
-        next_sample = time.monotonic()
-        while not self.stop.is_set():
+        next_sample = time.monotonic() + interval
+        while not self.stop.wait(next_sample - time.monotonic()):
             now = self.clock()
             metrics = self.sampler.sample(now)
             anomaly.add(now, metrics)
@@ -73,7 +74,6 @@ class Agent:
             next_sample += interval
             if next_sample < time.monotonic():  # the host was too busy (or suspended): skip, do not catch up
                 next_sample = time.monotonic() + interval
-            self.stop.wait(next_sample - time.monotonic())
         return anomaly, threat
 
     def _spool_window(self, job_type: str, window: SampleWindow) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import signal
 import socket
+import sqlite3
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -71,9 +72,12 @@ def agent_status() -> None:
     settings = ingest_settings()
     host = agent_host(settings)
     if (Path(settings.AGENT_SPOOL_DIR) / "spool.sqlite3").exists():
-        state = Spool(settings.AGENT_SPOOL_DIR, settings.AGENT_SPOOL_MAX_BYTES).state()
-        click.echo(f"spool: {state.batches} batches waiting ({state.bytes} bytes); {state.dropped_when_full} dropped "
-                   f"when full, {state.refused_by_the_api} refused by the API")
+        try:
+            state = Spool(settings.AGENT_SPOOL_DIR, settings.AGENT_SPOOL_MAX_BYTES).state()
+            click.echo(f"spool: {state.batches} batches waiting ({state.bytes} bytes); {state.dropped_when_full} "
+                       f"dropped when full, {state.refused_by_the_api} refused by the API")
+        except (OSError, sqlite3.Error) as error:
+            click.echo(f"spool: cannot read {settings.AGENT_SPOOL_DIR}: {error}")
     try:
         known = api_client(settings, "smartcompute-agent").host(host)
     except ApiError as error:

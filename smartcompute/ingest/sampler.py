@@ -10,11 +10,15 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import psutil
 
 from smartcompute.ingest.naming import metric_name
 from smartcompute.ingest.sockets import internet_sockets
+
+if TYPE_CHECKING:
+    from smartcompute.ingest.threat_watch import ThreatWatch
 
 _SKIPPED_DEVICES = ("loop", "ram")  # loop devices and RAM disks are not storage anyone monitors
 _SKIPPED_INTERFACES = ("lo",)
@@ -34,7 +38,7 @@ class HostSampler:
         psutil.cpu_percent()  # each of these reports the time since its previous call: start the clocks
         psutil.cpu_percent(percpu=True)
         psutil.cpu_times_percent()
-        self._previous: tuple[float, dict[str, float]] | None = (time.monotonic(), self._counters())
+        self._previous: tuple[float, dict[str, float]] = (time.monotonic(), self._counters())
 
     def sample(self, now: float) -> dict[str, float]:
         """The host's metrics at `now` (epoch seconds)."""
