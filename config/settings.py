@@ -136,8 +136,35 @@ def _setting(parse: Callable[[str], Any], default: Any = REQUIRED, doc: str = ""
     return field(default=None, metadata={"parse": parse, "default": default, "doc": doc})
 
 
+class _FromEnvironment:
+    """Reading a settings dataclass: each field's parser and default from its metadata, one line per error."""
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, str]) -> Any:
+        parsed = {}
+        for setting in fields(cls):
+            raw = values.get(setting.name)
+            default = setting.metadata["default"]
+            if raw is None or raw == "":
+                if default is REQUIRED:
+                    raise ConfigError(f"{setting.name}: is required but not set")
+                if default is None or default == "":
+                    parsed[setting.name] = None
+                    continue
+                raw = default
+            try:
+                parsed[setting.name] = setting.metadata["parse"](str(raw))
+            except ValueError as error:
+                raise ConfigError(f"{setting.name}: {error}") from None
+        return cls(**parsed)
+
+    @classmethod
+    def from_env(cls) -> Any:
+        return cls.from_mapping(os.environ)
+
+
 @dataclass(frozen=True)
-class Settings:
+class Settings(_FromEnvironment):
     DATABASE_URL: str = _setting(_database_url, doc="PostgreSQL, the source of truth")
     REDIS_URL: str = _setting(_redis_url, doc="Redis for rate limits, locks and (by default) the broker")
     BROKER_URL: str = _setting(_broker_url, default=None, doc="Celery broker; defaults to REDIS_URL")
@@ -268,28 +295,77 @@ class Settings:
     def broker_is_redis(self) -> bool:
         return self.BROKER_URL.startswith(("redis", "rediss"))
 
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, str]) -> "Settings":
-        parsed = {}
-        for setting in fields(cls):
-            raw = values.get(setting.name)
-            default = setting.metadata["default"]
-            if raw is None or raw == "":
-                if default is REQUIRED:
-                    raise ConfigError(f"{setting.name}: is required but not set")
-                if default is None or default == "":
-                    parsed[setting.name] = None
-                    continue
-                raw = default
-            try:
-                parsed[setting.name] = setting.metadata["parse"](str(raw))
-            except ValueError as error:
-                raise ConfigError(f"{setting.name}: {error}") from None
-        return cls(**parsed)
+def _positive_seconds(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError("must be a positive number of seconds")
+    return number
 
-    @classmethod
-    def from_env(cls) -> "Settings":
-        return cls.from_mapping(os.environ)
+
+def _non_negative_seconds(value: str) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise ValueError("must be zero or a positive number of seconds")
+    return number
+
+
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
+
+
+def _byte_size(value: str) -> int:
+    number, unit = value.strip().upper(), ""
+    while number and not number[-1].isdigit():
+        number, unit = number[:-1], number[-1] + unit
+    if not number.isdigit() or unit.strip() not in _SIZE_UNITS or int(number) <= 0:
+        raise ValueError("must be a positive size such as 100MB, 512KiB or 1048576")
+    return int(number) * _SIZE_UNITS[unit.strip()]
+
+
+def _host_name(value: str) -> str:
+    if not 0 < len(value) <= 255:
+        raise ValueError("must be 1 to 255 characters")
+    return value
+
+
+def _readable_file(value: str) -> str:
+    if not os.path.isfile(value):
+        raise ValueError("must be an existing file")
+    return value
+
+
+@dataclass(frozen=True)
+class IngestSettings(_FromEnvironment):
+    """What the clients that send telemetry to an API read (`smartcompute agent`, `smartcompute import
+    prometheus`); they need none of the service's own settings."""
+
+    SMARTCOMPUTE_URL: str = _setting(billing.http_url, doc="the API as clients reach it (behind nginx, its URL)")
+    SMARTCOMPUTE_API_KEY: str = _setting(_secret, doc="an API key with jobs:read and jobs:write")
+    SMARTCOMPUTE_CA_FILE: str | None = _setting(_optional(_readable_file), default="",
+                                                doc="CA certificates for an API whose certificate the system's do not sign")
+    INGEST_TIMEOUT_SECONDS: float = _setting(_positive_seconds, default="30", doc="how long one request may take")
+    AGENT_HOST: str | None = _setting(_optional(_host_name), default="", doc="the host the agent reports; "
+                                      "unset, the machine's host name")
+    AGENT_INTERVAL_SECONDS: float = _setting(_positive_seconds, default="10", doc="seconds between samples")
+    AGENT_BATCH_SECONDS: float = _setting(_positive_seconds, default="300", doc="an anomaly_detection job per batch")
+    AGENT_THREAT_SECONDS: float = _setting(_non_negative_seconds, default="900",
+                                           doc="a threat_analysis job this often (connections, processes); 0: none")
+    AGENT_SPOOL_DIR: str = _setting(os.path.expanduser, default="~/.local/state/smartcompute-agent",
+                                    doc="where batches wait while the API cannot take them")
+    AGENT_SPOOL_MAX_BYTES: int = _setting(_byte_size, default="100MB", doc="the spool's size; when full the "
+                                          "oldest batch is dropped, and counted")
+    AGENT_SHUTDOWN_SECONDS: float = _setting(_non_negative_seconds, default="10", doc="how long the agent keeps "
+                                             "sending after SIGTERM before leaving the rest in the spool")
+    PROMETHEUS_BASIC_AUTH: str | None = _setting(_optional(_basic_auth), default="", doc="user:password for Prometheus")
+    PROMETHEUS_BEARER_TOKEN: str | None = _setting(_optional(str), default="", doc="a bearer token for Prometheus")
+    LOG_LEVEL: str = _setting(str.upper, default="INFO")
+
+    def __post_init__(self) -> None:
+        if self.AGENT_BATCH_SECONDS < self.AGENT_INTERVAL_SECONDS:
+            raise ConfigError("AGENT_BATCH_SECONDS: must be at least AGENT_INTERVAL_SECONDS")
+        if 0 < self.AGENT_THREAT_SECONDS < self.AGENT_INTERVAL_SECONDS:
+            raise ConfigError("AGENT_THREAT_SECONDS: must be 0 or at least AGENT_INTERVAL_SECONDS")
+        if self.PROMETHEUS_BASIC_AUTH and self.PROMETHEUS_BEARER_TOKEN:
+            raise ConfigError("PROMETHEUS_BEARER_TOKEN: set it or PROMETHEUS_BASIC_AUTH, not both")
 
 
 def _redis_as_broker(redis_url: str) -> str:
@@ -316,3 +392,11 @@ def plans_from_env() -> dict:
         return parse_plans(os.environ.get("PLANS") or DEFAULT_PLANS)
     except ValueError as error:
         raise ConfigError(f"PLANS: {error}") from None
+
+
+def job_retention_days_from_env() -> int:
+    """Just JOB_RETENTION_DAYS, for the operator CLI's imports."""
+    try:
+        return _positive_int(os.environ.get("JOB_RETENTION_DAYS") or "30")
+    except ValueError as error:
+        raise ConfigError(f"JOB_RETENTION_DAYS: {error}") from None

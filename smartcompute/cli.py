@@ -117,3 +117,13 @@ def _attach_access_control() -> None:
 
 
 _attach_access_control()
+
+
+def _attach_ingest() -> None:
+    from smartcompute.ingest.cli import agent, import_group
+
+    main.add_command(agent)
+    main.add_command(import_group)
+
+
+_attach_ingest()

@@ -91,13 +91,13 @@ class GunicornServer:
 
 
 @contextmanager
-def gunicorn_server(env: dict[str, str], log_dir: Path, *, threads: int = 2,
-                    access_log: Path | None = None) -> Iterator[GunicornServer]:
-    """The API as the Procfile runs it (gunicorn, web.gunicorn_conf), one process on a free port of 127.0.0.1, once
-    /health answers; `access_log` records each request as `METHOD PATH STATUS`."""
+def gunicorn_server(env: dict[str, str], log_dir: Path, *, threads: int = 2, access_log: Path | None = None,
+                    port: int | None = None) -> Iterator[GunicornServer]:
+    """The API as the Procfile runs it (gunicorn, web.gunicorn_conf), one process on `port` (a free one) of
+    127.0.0.1, once /health answers; `access_log` records each request as `METHOD PATH STATUS`."""
     import httpx
 
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, **env, "WEB_CONCURRENCY": "1", "WEB_THREADS": str(threads), "PORT": str(port),
            "BIND_ADDRESS": "127.0.0.1"}
     logging = ["--access-logfile", str(access_log), "--access-logformat", "%(m)s %(U)s %(s)s"] if access_log else []
@@ -108,7 +108,7 @@ def gunicorn_server(env: dict[str, str], log_dir: Path, *, threads: int = 2,
         except httpx.HTTPError:
             return False
 
-    with open(log_dir / "gunicorn.log", "wb") as log_file:
+    with open(log_dir / "gunicorn.log", "ab") as log_file:
         process = subprocess.Popen([GUNICORN, "--config", "python:web.gunicorn_conf", *logging, "web:create_app()"],
                                    cwd=REPO, env=env, stdout=log_file, stderr=log_file, start_new_session=True)
     try:

@@ -112,6 +112,7 @@ def _register_blueprints(app: Flask) -> None:
     from web.admin import admin
     from web.api_keys import api_keys
     from web.health import health
+    from web.hosts import hosts
     from web.invitations import invitations
     from web.jobs import jobs
     from web.metrics import metrics
@@ -120,8 +121,8 @@ def _register_blueprints(app: Flask) -> None:
     from web.tokens import tokens
     from web.webhooks import webhooks
 
-    for blueprint in (health, jobs, tokens, passwords, webhooks, openapi, api_keys, account, invitations, admin,
-                      metrics):
+    for blueprint in (health, jobs, hosts, tokens, passwords, webhooks, openapi, api_keys, account, invitations,
+                      admin, metrics):
         app.register_blueprint(blueprint)
 
 

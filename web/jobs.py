@@ -41,7 +41,7 @@ def job_view(job: Job | services.QueuedJob, *, with_result: bool = True,
         "id": str(job.id), "type": job.type, "status": job.status, "priority": job.priority,
         "progress": job.progress, "created_at": _timestamp(job.created_at),
         "started_at": _timestamp(job.started_at), "finished_at": _timestamp(job.finished_at),
-        "expires_at": _timestamp(job.expires_at), "error": job.error,
+        "expires_at": _timestamp(job.expires_at), "error": job.error, "host": job.host, "imported": job.imported,
     }
     if with_result:
         view["callback"] = callback

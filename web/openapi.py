@@ -11,13 +11,14 @@ import smartcompute
 from web.openapi_accounts import accounts_section
 from web.openapi_billing import billing_section
 from web.openapi_core import core_section
+from web.openapi_hosts import hosts_section
 from web.openapi_parts import REF, Section, with_input_errors
 
 openapi = Blueprint("openapi", __name__, template_folder="templates")
 
 
 def _sections() -> list[Section]:
-    return [core_section(), accounts_section(), billing_section()]
+    return [core_section(), hosts_section(), accounts_section(), billing_section()]
 
 
 @lru_cache(maxsize=1)

@@ -1,10 +1,14 @@
 """The anomaly_detection job: score every metric of a host and report its incidents."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from statistics import NormalDist
+
 import numpy as np
 
 from smartcompute.detection.incidents import SCORE_DECIMALS, gap_incidents, merge, quiet_gap
 from smartcompute.detection.metric_stream import MetricStream, onset_threshold
+from smartcompute.detection.parameters import HISTORY_POINTS
 from smartcompute.detection.stream_state import IncompatibleState
 from smartcompute.detection.telemetry import MAX_METRICS, Telemetry
 
@@ -32,8 +36,9 @@ def analyze_anomalies(telemetry: Telemetry, baseline: dict | None, *,
         streams[name] = _restored_stream(saved.get(name))
         if name not in saved or streams[name].points_seen == 0:
             cold_start.append(name)
-    previous_time = max((stream.last_time for stream in streams.values() if stream.last_time is not None),
-                        default=None)
+    # A seeded baseline's samples were never sent by the host, so the time since them is no pause in its telemetry.
+    previous_time = None if _is_seeded(baseline) else max(
+        (stream.last_time for stream in streams.values() if stream.last_time is not None), default=None)
     step = _sampling_interval(telemetry.timestamps, streams)
     threshold = onset_threshold(step, len(streams))
     outcomes = {name: stream.process(telemetry.timestamps, telemetry.metrics[name], threshold)
@@ -71,6 +76,41 @@ def analyze_anomalies(telemetry: Telemetry, baseline: dict | None, *,
     states = dict(saved)
     _keep_latest(states, {name: stream.save() for name, stream in streams.items()})
     return result, {"version": BASELINE_VERSION, "metrics": states}
+
+
+@dataclass(frozen=True)
+class LearnedSummary:
+    """What another monitor learned of a metric: its mean and spread over `samples` samples taken across
+    `span_seconds`, and the range its values can take."""
+
+    mean: float
+    stdev: float
+    samples: int
+    span_seconds: float
+    low: float = -np.inf
+    high: float = np.inf
+
+
+def seeded_baseline(summaries: dict[str, LearnedSummary], end: float) -> dict:
+    """A host baseline whose metrics start warm from summaries alone. Each metric's clean history is the
+    normal distribution's quantiles for its mean and spread (as many as it had samples, up to the history's
+    size, in a fixed shuffled order so that they show no trend), spread over its span and ending at `end`.
+    The host's first job reports no pause since then; the baseline it leaves is an ordinary one."""
+    states = {}
+    for name, summary in summaries.items():
+        count = int(min(max(summary.samples, 1), HISTORY_POINTS))
+        spread = NormalDist(summary.mean, summary.stdev) if summary.stdev > 0 else None
+        quantiles = np.array([spread.inv_cdf((i + 0.5) / count) if spread else summary.mean for i in range(count)])
+        values = np.clip(quantiles[np.random.default_rng(0).permutation(count)], summary.low, summary.high)
+        step = max(summary.span_seconds / count, 1.0) if summary.span_seconds > 0 else DEFAULT_STEP
+        stream = MetricStream()
+        stream.learn(end - step * np.arange(count - 1, -1, -1, dtype=float), values)
+        states[name] = stream.save()
+    return {"version": BASELINE_VERSION, "metrics": states, "seeded": True}
+
+
+def _is_seeded(baseline: dict | None) -> bool:
+    return isinstance(baseline, dict) and baseline.get("seeded") is True
 
 
 def _window(incident: dict) -> dict:

@@ -85,6 +85,13 @@ class MetricStream:
         stream_state.restore(stream, state)
         return stream
 
+    def learn(self, times: np.ndarray, values: np.ndarray) -> None:
+        """Take these samples as clean history without judging them: what another monitor learned of the
+        metric, so that its first job is judged from its first sample."""
+        self._update_step(times)
+        self._absorb(times, values, np.ones(times.size, bool))
+        self.points_seen += times.size
+
     # ----- scoring --------------------------------------------------------------------------------------
     def process(self, times: np.ndarray, values: np.ndarray, threshold: float) -> "ChunkOutcome":
         outcome = ChunkOutcome(times.size)

@@ -47,6 +47,8 @@ class Job(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(128))
+    # Where a job that ran before SmartCompute came from (`smartcompute import legacy`); None for submitted jobs.
+    imported: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(default=0)
     # Runs that reached the finishing statement (migration 0015): more than one means the analysis ran twice.
     completions: Mapped[int] = mapped_column(default=0, server_default="0")

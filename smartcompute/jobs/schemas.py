@@ -133,6 +133,10 @@ class JobSummary(BaseModel):
     finished_at: Optional[datetime]
     expires_at: datetime
     error: Optional[JobError]
+    host: Optional[str] = Field(default=None, description="the host its data named")
+    imported: Optional[dict[str, Any]] = Field(
+        default=None, description="where a job that ran before SmartCompute came from (`smartcompute import "
+        "legacy`): source, table and legacy ids; null for submitted jobs")
 
 
 class Job(JobSummary):

@@ -55,6 +55,7 @@ class QueuedJob:
     finished_at: datetime | None = None
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+    imported: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

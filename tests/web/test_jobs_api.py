@@ -18,7 +18,7 @@ def test_submitting_a_job_answers_202_with_location_and_retry_after(client, acco
     assert int(response.headers["Retry-After"]) >= 1
     assert job["status"] == "queued" and job["priority"] == "normal" and job["progress"] == 0
     assert set(job) == {"id", "type", "status", "priority", "progress", "created_at", "started_at",
-                        "finished_at", "expires_at", "result", "error", "callback"}
+                        "finished_at", "expires_at", "result", "error", "callback", "host", "imported"}
     assert job["callback"] is None
 
 

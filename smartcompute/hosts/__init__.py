@@ -1,0 +1,1 @@
+"""Hosts: what an account knows of each machine it sends telemetry for."""
