@@ -25,7 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from bench.chaos_invariants import Check, Run, check_all
-from bench.chaos_load import Load, LoadRecord, PaymentPlan, payment_plan
+from bench.chaos_load import PAID_AMOUNT, PAID_CURRENCY, Load, LoadRecord, PaymentPlan, payment_plan
 from bench.chaos_processes import ProcessManager
 from bench.chaos_receiver import CallbackReceiver
 from bench.chaos_services import PrivatePostgres, PrivateRabbitMQ, PrivateRedis
@@ -146,7 +146,7 @@ def _accounts(sessions, count: int) -> list[str]:
 
 def _payments(sessions, count: int, rng: random.Random) -> list:
     """Pending payments of some of the accounts, which the provider's webhooks then settle."""
-    product = Product("pack", "starter", 1000, Decimal("10"), "USD")
+    product = Product("pack", "starter", 1000, Decimal(PAID_AMOUNT), PAID_CURRENCY)
     with sessions() as session:
         account_ids = list(session.execute(text("SELECT id FROM accounts")).scalars())
         return [payments.open_payment(session, account_id=rng.choice(account_ids), user_id=None, product=product,

@@ -22,7 +22,7 @@ def ingest_env(base_env) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def ingest_worker(ingest_env, tmp_path_factory):
-    with celery_worker(ingest_env, tmp_path_factory.mktemp("ingest-worker"), concurrency=2, beat=True) as worker:
+    with celery_worker(ingest_env, tmp_path_factory.mktemp("ingest-worker"), concurrency=2, scheduler=True) as worker:
         yield worker
 
 
