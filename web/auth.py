@@ -17,7 +17,7 @@ from flask_jwt_extended import JWTManager, create_access_token, create_refresh_t
 
 from smartcompute.accounts.services import Principal, authenticate_api_key, principal_for_user
 from web.problems import Problem
-from web.runtime import statement_db, web_runtime
+from web.runtime import statement_db
 
 jwt = JWTManager()
 _MISSING = "send an X-API-Key header or an Authorization: Bearer token"
@@ -69,10 +69,6 @@ def _bearer_token() -> str | None:
 
 def resolve_principal() -> None:
     """Before each request: `g.principal` is the caller, or None (no or bad credentials)."""
-    fixed = web_runtime().bench_principal
-    if fixed is not None:  # BENCH_NO_AUTH_USER_ID: benchmarks only
-        g.principal = fixed
-        return
     api_key, token = request.headers.get("X-API-Key"), _bearer_token()
     g.credentials_sent = bool(api_key or token)
     if api_key:

@@ -110,7 +110,6 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
         return settings.plan_limits(principal.plan).requests
 
     app.config.update(
-        RATELIMIT_ENABLED=settings.BENCH_NO_AUTH_USER_ID is None,
         RATELIMIT_STORAGE_URI=_storage_uri(settings.REDIS_URL),
         RATELIMIT_STORAGE_OPTIONS={"key_prefix": settings.RATE_LIMIT_KEY_PREFIX, "socket_connect_timeout": 0.5,
                                    "socket_timeout": 0.5},

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
 from smartcompute.accounts.mail import MailSender
-from smartcompute.accounts.services import Principal
 from smartcompute.billing.webhooks import WebhookProvider
 
 if TYPE_CHECKING:  # imported by create_app alone: see there
@@ -30,7 +29,6 @@ class WebRuntime:
     webhook_providers: dict[str, WebhookProvider]
     request_metrics: "RequestMetrics"
     mail: MailSender | None = None  # SMTP_URL's sender; None: tokens are printed by the operator's CLI
-    bench_principal: Principal | None = None  # BENCH_NO_AUTH_USER_ID only: auth and limits off
 
 
 def web_runtime() -> WebRuntime:
