@@ -8,45 +8,51 @@ revoking a key or logging out takes effect on the next request.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta, timezone
 from functools import wraps
 from typing import Callable
 
-import jwt as pyjwt
-from flask import current_app, g, request
-from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token
+import jwt
+from flask import g, request
 
 from smartcompute.accounts.services import Principal, authenticate_api_key, principal_for_user
 from web.problems import Problem
-from web.runtime import statement_db
+from web.runtime import statement_db, web_runtime
 
-jwt = JWTManager()
 _MISSING = "send an X-API-Key header or an Authorization: Bearer token"
 _INVALID = "the credentials are invalid, expired or revoked"
-
-
-def issue_access_token(user_id: uuid.UUID, session_id: uuid.UUID) -> str:
-    return create_access_token(identity=str(user_id), additional_claims={"sid": str(session_id)})
-
-
-def issue_refresh_token(user_id: uuid.UUID, session_id: uuid.UUID, refresh_id: uuid.UUID, lifetime) -> str:
-    return create_refresh_token(identity=str(user_id), expires_delta=lifetime,
-                                additional_claims={"sid": str(session_id), "jti": str(refresh_id)})
-
-
+# HS256 only: a token naming any other algorithm, "none" included, is refused before its signature is checked.
+_ALGORITHM = "HS256"
 _REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "type"]
 
 
-def decode(token: str, expected_type: str) -> dict | None:
-    """Verified claims (HS256 only, signature, expiry, type), or None.
+def _signed(claims: dict, lifetime: timedelta) -> str:
+    now = datetime.now(timezone.utc)
+    return jwt.encode({**claims, "iat": now, "nbf": now, "exp": now + lifetime},
+                      web_runtime().settings.JWT_SECRET_KEY, algorithm=_ALGORITHM)
 
-    flask-jwt-extended issues the tokens; they are verified here with one PyJWT pass under the same key and
-    algorithm list, because its `decode_token` parses every token twice (once unverified) and this runs on
-    every request."""
+
+def issue_access_token(user_id: uuid.UUID, session_id: uuid.UUID, lifetime: timedelta | None = None) -> str:
+    """A bearer token for the sign-in `session_id`; it lives JWT_ACCESS_TOKEN_MINUTES unless told otherwise."""
+    if lifetime is None:
+        lifetime = timedelta(minutes=web_runtime().settings.JWT_ACCESS_TOKEN_MINUTES)
+    return _signed({"sub": str(user_id), "sid": str(session_id), "type": "access", "jti": str(uuid.uuid4())},
+                   lifetime)
+
+
+def issue_refresh_token(user_id: uuid.UUID, session_id: uuid.UUID, refresh_id: uuid.UUID,
+                        lifetime: timedelta) -> str:
+    """Its `jti` is the refresh row's id, which rotation marks used (smartcompute/accounts/tokens.py)."""
+    return _signed({"sub": str(user_id), "sid": str(session_id), "type": "refresh", "jti": str(refresh_id)},
+                   lifetime)
+
+
+def decode(token: str, expected_type: str) -> dict | None:
+    """Verified claims (HS256, signature, expiry, every claim we rely on, the token's type), or None."""
     try:
-        claims = pyjwt.decode(token, current_app.config["JWT_SECRET_KEY"],
-                              algorithms=current_app.config["JWT_DECODE_ALGORITHMS"],
-                              options={"require": _REQUIRED_CLAIMS})
-    except (pyjwt.PyJWTError, ValueError):
+        claims = jwt.decode(token, web_runtime().settings.JWT_SECRET_KEY, algorithms=[_ALGORITHM],
+                            options={"require": _REQUIRED_CLAIMS})
+    except (jwt.PyJWTError, ValueError):
         return None
     if claims.get("type") != expected_type:
         return None
