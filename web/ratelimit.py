@@ -131,7 +131,8 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
     for blueprint in app.blueprints.values():
         own_key_limit(blueprint)
     app.register_error_handler(RateLimitExceeded, lambda error: _too_many_requests(limiter, error))
-    app.after_request(lambda response: _stamp_headers(limiter, response))
+    storage_watch = _StorageWatch(limiter)
+    app.after_request(lambda response: _stamp_headers(limiter, storage_watch, response))
     return limiter
 
 
@@ -152,25 +153,35 @@ def _too_many_requests(limiter: Limiter, error: RateLimitExceeded) -> Response:
                                     kind="rate-limited", headers={"Retry-After": str(retry_after)}))
 
 
-def _note_storage_state(limiter: Limiter) -> None:
-    # flask-limiter switches to its in-memory fallback when Redis fails and back when it answers again.
-    dead = bool(getattr(limiter, "_storage_dead", False))
-    if dead != limiter.__dict__.get("_smartcompute_storage_dead", False):
-        limiter.__dict__["_smartcompute_storage_dead"] = dead
-        if dead:
-            log.error("rate-limit storage (Redis) unreachable: limits are now kept per process in memory")
-        else:
-            log.warning("rate-limit storage (Redis) reachable again: limits are shared again")
+class _StorageWatch:
+    """Logs once each time flask-limiter switches to its in-memory fallback (Redis failed) and back.
+
+    The strategy in use (`Limiter.limiter`) counts in Redis, the limiter's `storage`, unless the fallback is on."""
+
+    def __init__(self, limiter: Limiter) -> None:
+        self._limiter = limiter
+        self.shared = True
+
+    def check(self) -> bool:
+        """Whether limits are counted in Redis now, logging a switch."""
+        shared = self._limiter.limiter.storage is self._limiter.storage
+        if shared != self.shared:
+            self.shared = shared
+            if shared:
+                log.warning("rate-limit storage (Redis) reachable again: limits are shared again")
+            else:
+                log.error("rate-limit storage (Redis) unreachable: limits are now kept per process in memory")
+        return shared
 
 
-def _window(limiter: Limiter, current) -> tuple[int, float]:
+def _window(limiter: Limiter, current, shared: bool) -> tuple[int, float]:
     """(remaining, reset time) of the limit reported: from this request's own hit when there was one (no
     round trip), else one pipelined round trip instead of the two commands `RequestLimit.window` sends."""
     storage, key = limiter.storage, current.limit.key_for(*current.request_args)
     hit = _last_hit.get()
     if isinstance(storage, HitReportingRedisStorage) and hit is not None and hit[0] == key:
         return max(0, current.limit.amount - hit[1]), hit[2]
-    if isinstance(storage, RedisStorage) and not getattr(limiter, "_storage_dead", False):
+    if isinstance(storage, RedisStorage) and shared:
         key = storage.prefixed_key(key)
         count, ttl = storage.get_connection(True).pipeline(transaction=False).get(key).ttl(key).execute()
         return max(0, current.limit.amount - int(count or 0)), time.time() + max(ttl, 0)
@@ -185,14 +196,14 @@ def _policy_name(current) -> str:
     return "webhook" if request.endpoint == _WEBHOOK_ENDPOINT else "anonymous"
 
 
-def _stamp_headers(limiter: Limiter, response: Response) -> Response:
-    _note_storage_state(limiter)
+def _stamp_headers(limiter: Limiter, storage_watch: _StorageWatch, response: Response) -> Response:
+    shared = storage_watch.check()
     current = limiter.current_limit if limiter.enabled else None
     if current is None:
         return response
     try:
         amount, window = current.limit.amount, current.limit.get_expiry()
-        remaining, reset_at = _window(limiter, current)
+        remaining, reset_at = _window(limiter, current, shared)
         reset = _seconds_until(reset_at)
     except Exception as error:  # Redis failed after the check; the response matters more than its headers
         log.warning("rate-limit headers skipped", extra={"error": str(error)})
