@@ -89,8 +89,8 @@ class _FastJson(JSONProvider):
 class _NoCookieSession(SessionInterface):
     """Every caller authenticates by header (API key or bearer JWT), so the API has no cookie session.
 
-    Flask's default opened one on every request anyway, building a signing serializer from SECRET_KEY each time
-    (tens of microseconds per request). With none, Flask hands views a null session that refuses writes.
+    Flask's default opened one on every request anyway, building a signing serializer from SECRET_KEY each time.
+    With none, Flask hands views a null session that refuses writes.
     """
 
     def open_session(self, app, request):
