@@ -1,16 +1,13 @@
 """Who is calling: an `X-API-Key` or an `Authorization: Bearer <JWT>`, resolved once per request.
 
 `resolve_principal` runs before every request (before the rate limiter, which keys on the result); views
-then ask `current_principal()` or guard themselves with `requires(scope)`, `requires_user` or
-`requires_staff`. Everything is re-read from PostgreSQL each time, so disabling a user, changing a role,
+ask `current_principal()`, and each operation's declared access (web/access.py) is checked before its view. Everything is re-read from PostgreSQL each time, so disabling a user, changing a role,
 revoking a key or logging out takes effect on the next request.
 """
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
-from functools import wraps
-from typing import Callable
 
 import jwt
 from flask import g, request
@@ -91,45 +88,3 @@ def current_principal() -> Principal:
     if g.principal is None:
         raise Problem(401, _INVALID if g.get("credentials_sent") else _MISSING, kind="unauthenticated")
     return g.principal
-
-
-def requires(scope: str) -> Callable:
-    """Authenticate the caller and check one scope before the view runs."""
-
-    def decorate(view: Callable) -> Callable:
-        @wraps(view)
-        def guarded(*args, **kwargs):
-            principal = current_principal()
-            if not principal.can(scope):
-                raise Problem(403, f"these credentials lack the {scope} scope", kind="forbidden")
-            return view(*args, **kwargs)
-
-        guarded.required_scope = scope
-        return guarded
-
-    return decorate
-
-
-def requires_user(view: Callable) -> Callable:
-    """A signed-in user (JWT), not an API key: for acting on the sign-in itself."""
-
-    @wraps(view)
-    def guarded(*args, **kwargs):
-        if current_principal().session_id is None:
-            raise Problem(403, "sign in with email and password (a JWT) for this; API keys cannot", kind="forbidden")
-        return view(*args, **kwargs)
-
-    return guarded
-
-
-def requires_staff(view: Callable) -> Callable:
-    """Platform staff, signed in with a JWT. API keys never carry staff powers."""
-
-    @wraps(view)
-    def guarded(*args, **kwargs):
-        principal = current_principal()
-        if not principal.is_staff or principal.session_id is None:
-            raise Problem(403, "this is for platform staff, signed in with a JWT", kind="forbidden")
-        return view(*args, **kwargs)
-
-    return guarded

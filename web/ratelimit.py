@@ -26,10 +26,10 @@ from limits.storage import RedisStorage
 
 from config import Settings
 from web.problems import Problem, problem_response
+from web.routes import operation_of
 from web.sign_in_limits import SignInLimits
 
 log = logging.getLogger("smartcompute.web")
-_EXEMPT_ENDPOINTS = {"health.alive", "health.ready"}
 # Endpoints that check a password or a one-time token: they share the sign-in limits.
 _CREDENTIAL_ENDPOINTS = ("tokens.issue_token", "passwords.change_password", "passwords.confirm_reset",
                          "invitations.accept")
@@ -119,7 +119,9 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
     limiter = Limiter(key_func=rate_key, application_limits=[request_limit],
                       application_limits_exempt_when=lambda: request.endpoint == _WEBHOOK_ENDPOINT)
     app.before_request(_forget_last_hit)  # registered before the limiter's own check, so it runs first
-    limiter.request_filter(lambda: request.endpoint in _EXEMPT_ENDPOINTS)
+    exempt = {endpoint for endpoint, view in app.view_functions.items()
+              if (declared := operation_of(view)) is not None and not declared.rate_limited}
+    limiter.request_filter(lambda: request.endpoint in exempt)
     limiter.init_app(app)
     sign_in_limits = SignInLimits(app, limiter, settings)
     for endpoint in _CREDENTIAL_ENDPOINTS:
