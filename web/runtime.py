@@ -46,7 +46,7 @@ def statement_db() -> Connection:
     """The request's autocommit connection for work that is one statement, each its own transaction: the
     caller's lookup, job submission (one function), job reads and webhook intake. It sends no BEGIN or COMMIT,
     and holds no transaction open while the request's Python runs. It is a Core connection, not a Session: no
-    ORM object is loaded through it, and a Session's bookkeeping cost as much as the statements' own client
+    ORM object is loaded through it, and a Session's bookkeeping would add to every such request's own client
     work. Anything that must commit several statements together uses `db()`."""
     if "statement_db" not in g:
         g.statement_db = web_runtime().autocommit_engine.connect()
