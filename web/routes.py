@@ -73,6 +73,8 @@ class Operation:
     def __post_init__(self) -> None:
         if len([reply for reply in self.responses.values() if isinstance(reply, Reply)]) != 1:
             raise TypeError(f"{self.operation_id}: declare exactly one successful answer (a Reply)")
+        if self.headers is not None and not all(each.alias for each in self.headers.model_fields.values()):
+            raise TypeError(f"{self.operation_id}: alias each header field to the header's name")
 
     @property
     def success(self) -> tuple[int, Reply]:
