@@ -1,10 +1,10 @@
 """What authentication and rate limiting add to `GET /v1/jobs/{id}`: p50 with an API key and with a JWT,
-against the same endpoint with auth and limits switched off (BENCH_NO_AUTH_USER_ID).
+against the same endpoint with auth and limits left out (bench/auth_off_app.py).
 
     python -m bench.auth_overhead [--requests 3000] [--warmup 300] [--json out.json]
 
 One run creates a private database (migrated), starts two gunicorn servers (1 worker, 1 thread each) on
-the same code: one as deployed (auth + flask-limiter on Redis), one with auth and limits off. A single
+the same code: one as deployed (auth + flask-limiter on Redis), one built by bench/auth_off_app.py. A single
 client sends keep-alive requests in rounds (off, API key, JWT, in rotating order) so drift hits all three
 alike. Target: p50(API key) - p50(off) <= 1 ms and p50(JWT) - p50(off) <= 1 ms. See bench/README.md.
 """
@@ -93,8 +93,9 @@ def run(requests: int, warmup: int) -> dict:
         on = procs.start_gunicorn("api-auth-on", "web:create_app()", bench.env, bench.log_dir,
                                   port=on_port, workers=1, threads=1)
         off_port = free_port()  # picked once the first server holds its port, so the two never collide
-        off = procs.start_gunicorn("api-auth-off", "web:create_app()", {**bench.env, "BENCH_NO_AUTH_USER_ID": user_id},
-                                   bench.log_dir, port=off_port, workers=1, threads=1)
+        off = procs.start_gunicorn("api-auth-off", "bench.auth_off_app:create_app()",
+                                   {**bench.env, "BENCH_USER_ID": user_id}, bench.log_dir, port=off_port, workers=1,
+                                   threads=1)
         try:
             email, password = credentials.split("\n")
             token = httpx.post(f"http://127.0.0.1:{on_port}/v1/auth/token",

@@ -5,7 +5,6 @@ import logging
 import re
 import time
 import uuid
-from datetime import timedelta
 from typing import Mapping
 
 from flask import Flask, Response, g, request
@@ -22,7 +21,6 @@ from smartcompute.billing.webhooks import configured_providers
 from smartcompute import jsoncodec
 from smartcompute.db import make_engine, make_session_factory
 from web.after_response import AfterResponse
-from web.auth import jwt
 from web.problems import register_problem_handlers
 from web.runtime import WebRuntime, close_db, web_runtime
 from web.payments import init_payments
@@ -47,11 +45,7 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
     app = Flask(__name__)
     app.json = _FastJson(app)
     app.session_interface = _NoCookieSession()
-    app.config.update(
-        SECRET_KEY=settings.SECRET_KEY, JWT_SECRET_KEY=settings.JWT_SECRET_KEY, JWT_ALGORITHM="HS256",
-        JWT_DECODE_ALGORITHMS=["HS256"], JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=settings.JWT_ACCESS_TOKEN_MINUTES),
-        MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH, JSON_SORT_KEYS=False,
-    )
+    app.config.update(SECRET_KEY=settings.SECRET_KEY, MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH)
     # One kept-open connection per request thread: a smaller pool opens and closes overflow connections (a
     # PostgreSQL process each) under load.
     # A statement stuck behind a lock (a migration, a stuck transaction) is cancelled and answered 503 before
@@ -73,7 +67,6 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
         request_metrics=RequestMetrics(settings.PROMETHEUS_MULTIPROC_DIR),
         mail=configured_sender(settings.SMTP_URL, settings.MAIL_FROM),
     )
-    jwt.init_app(app)
     register_problem_handlers(app)
     _register_request_context(app)
     _register_blueprints(app)
@@ -96,8 +89,8 @@ class _FastJson(JSONProvider):
 class _NoCookieSession(SessionInterface):
     """Every caller authenticates by header (API key or bearer JWT), so the API has no cookie session.
 
-    Flask's default opened one on every request anyway, building a signing serializer from SECRET_KEY each time
-    (tens of microseconds per request). With none, Flask hands views a null session that refuses writes.
+    Flask's default opened one on every request anyway, building a signing serializer from SECRET_KEY each time.
+    With none, Flask hands views a null session that refuses writes.
     """
 
     def open_session(self, app, request):

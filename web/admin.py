@@ -3,32 +3,42 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from smartcompute.accounts import admin as accounts_admin
-from smartcompute.accounts.schemas import AccountUpdate
+from smartcompute.accounts.schemas import (AccountList, AccountSummary, AccountUpdate, AuditEventList, Member,
+                                           MemberList, MemberUpdate)
 from smartcompute.accounts.services import AccountError
-from web.account import apply_user_update, audit_page
-from web.auth import requires_staff
-from web.bodies import read_json
+from web.access import STAFF
+from web.account import NOT_LEFT_WITHOUT_AN_OWNER, apply_user_update, audit_page
+from web.parameters import AccountFilter, AuditFilters, Search
 from web.problems import Problem
-from web.replies import actor, json_response, path_uuid, query_limit, query_text
+from web.replies import actor, path_uuid
+from web.routes import Reply, operation
 from web.runtime import db, web_runtime
 
 admin = Blueprint("admin", __name__, url_prefix="/v1/admin")
 
 
-@admin.get("/accounts")
-@requires_staff
-def accounts():
-    rows = accounts_admin.search_accounts(db(), query=query_text("q"), limit=query_limit())
-    return json_response({"items": [accounts_admin.account_view(row, members) for row, members in rows]})
+class UserSearch(Search, AccountFilter):
+    pass
 
 
-@admin.patch("/accounts/<account_id>")
-@requires_staff
-def update_account(account_id: str):
-    body = read_json(AccountUpdate)
+class AuditEventFilters(AuditFilters, AccountFilter):
+    pass
+
+
+@operation(admin, "GET", "/accounts", "adminListAccounts", "Search accounts (staff)", access=STAFF, query=Search,
+           responses={200: Reply("Accounts", AccountList)})
+def accounts(query: Search) -> AccountList:
+    rows = accounts_admin.search_accounts(db(), query=query.q, limit=query.limit)
+    return AccountList(items=[accounts_admin.account_view(row, members) for row, members in rows])
+
+
+@operation(admin, "PATCH", "/accounts/<account_id>", "adminUpdateAccount", "Change an account's plan (staff)",
+           access=STAFF, body=AccountUpdate, path={"account_id": uuid.UUID},
+           responses={200: Reply("The account", AccountSummary), 404: "No such account"})
+def update_account(account_id: str, body: AccountUpdate) -> AccountSummary:
     session = db()
     try:
         row = accounts_admin.set_plan(session, actor(), path_uuid(account_id, "account"), body.plan,
@@ -38,34 +48,24 @@ def update_account(account_id: str):
     except AccountError as error:
         raise Problem(422, str(error), kind="validation-error", errors=[{"field": "plan", "message": str(error)}]) from None
     session.commit()
-    return json_response(accounts_admin.account_view(row))
+    return AccountSummary(**accounts_admin.account_view(row, accounts_admin.member_count(session, row.id)))
 
 
-def _account_filter() -> uuid.UUID | None:
-    raw = request.args.get("account_id")
-    if raw is None:
-        return None
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise Problem(422, "account_id must be a UUID", kind="validation-error",
-                      errors=[{"field": "account_id", "message": "must be a UUID"}]) from None
+@operation(admin, "GET", "/users", "adminListUsers", "Search users (staff)", access=STAFF, query=UserSearch,
+           responses={200: Reply("Users", MemberList)})
+def users(query: UserSearch) -> MemberList:
+    found = accounts_admin.search_users(db(), query=query.q, account_id=query.account_id, limit=query.limit)
+    return MemberList(items=[accounts_admin.user_view(user) for user in found])
 
 
-@admin.get("/users")
-@requires_staff
-def users():
-    found = accounts_admin.search_users(db(), query=query_text("q"), account_id=_account_filter(), limit=query_limit())
-    return json_response({"items": [accounts_admin.user_view(user) for user in found]})
+@operation(admin, "PATCH", "/users/<user_id>", "adminUpdateUser", "Disable/enable a user or change their role (staff)",
+           access=STAFF, body=MemberUpdate, path={"user_id": uuid.UUID},
+           responses={200: Reply("The user", Member), 404: "No such user", 409: NOT_LEFT_WITHOUT_AN_OWNER})
+def update_user(user_id: str, body: MemberUpdate) -> Member:
+    return apply_user_update(user_id, body, account_id=None, noun="user")
 
 
-@admin.patch("/users/<user_id>")
-@requires_staff
-def update_user(user_id: str):
-    return apply_user_update(user_id, account_id=None, noun="user")
-
-
-@admin.get("/audit-events")
-@requires_staff
-def audit_events():
-    return json_response(audit_page(_account_filter()))
+@operation(admin, "GET", "/audit-events", "adminListAuditEvents", "The whole audit log (staff)", access=STAFF,
+           query=AuditEventFilters, responses={200: Reply("Events", AuditEventList)})
+def audit_events(query: AuditEventFilters) -> AuditEventList:
+    return audit_page(query.account_id, query)

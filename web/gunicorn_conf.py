@@ -16,11 +16,9 @@ limit_request_fields = 32768
 accesslog = None
 errorlog = "-"
 
-# A request thread coming back from a database or broker round trip waits for the GIL until the thread
-# holding it yields, after at most the switch interval (CPython's default: 5 ms). A POST makes about five
-# round trips, so with the request threads of a busy process each waiting up to 5 ms, the waits added up to
-# the tail. At 1 ms, POST p99 at 100/s with the workers busy fell from 78-83 to 31-37 ms (RabbitMQ, two runs
-# each) and from 79 to 48 ms (Redis, one run each) on the 2-core benchmark VM.
+# A request thread back from a database or broker round trip waits for the GIL until the thread holding it
+# yields, after at most the switch interval (CPython's default: 5 ms). A POST makes several round trips, so under
+# load those waits added up in the tail latency; a shorter interval cuts them (bench/platform_bench.py).
 GIL_SWITCH_INTERVAL_SECONDS = 0.001
 
 
@@ -68,9 +66,9 @@ def post_fork(server, worker):
 def post_worker_init(worker):
     """Move everything the loaded app holds (modules, schemas, compiled queries) out of the collector's reach.
 
-    A full collection walks every tracked object, and the app holds about 150,000 of them: one took 96 ms
-    on the benchmark VM, with every request thread of the process stopped, so each one was a latency spike.
-    Frozen objects are never scanned again; what requests create is collected as before."""
+    A full collection walks every tracked object with every request thread of the process stopped, and the
+    loaded app's objects made each one a latency spike. Frozen objects are never scanned again; what requests
+    create is collected as before."""
     import gc
 
     gc.freeze()

@@ -3,15 +3,28 @@ migrated as far as this code needs)."""
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
-from flask import Blueprint, Response, json, request
+from flask import Blueprint
+from pydantic import BaseModel
 
 from smartcompute.db import SCHEMA_REVISION, database_revision, schema_is_behind
-from web.problems import Problem, problem_document
+from web.access import PUBLIC
+from web.problems import Problem
+from web.routes import Reply, operation
 from web.runtime import web_runtime
 
 log = logging.getLogger("smartcompute.web")
 health = Blueprint("health", __name__)
+
+
+class Alive(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    checks: dict[str, Literal["ok"]]
 
 
 class _NotReady(Exception):
@@ -38,13 +51,16 @@ def _broker_ok() -> None:
         connection.ensure_connection(max_retries=1, timeout=2)
 
 
-@health.get("/health")
-def alive():
-    return Response(json.dumps({"status": "ok"}), mimetype="application/json")
+@operation(health, "GET", "/health", "health", "The process is up", access=PUBLIC, rate_limited=False,
+           responses={200: Reply("Up", Alive)})
+def alive() -> Alive:
+    return Alive(status="ok")
 
 
-@health.get("/health/ready")
-def ready():
+@operation(health, "GET", "/health/ready", "ready", "Database, broker and Redis reachable", access=PUBLIC,
+           rate_limited=False,
+           responses={200: Reply("Ready", Ready), 503: "A dependency is down; `checks` says which"})
+def ready() -> Ready:
     checks = {}
     for name, check in (("database", _database_ok), ("broker", _broker_ok), ("redis", _redis_ok)):
         try:
@@ -56,9 +72,8 @@ def ready():
             log.warning("readiness check failed", extra={"dependency": name, "error": str(error)})
             checks[name] = "unavailable"
     if all(state == "ok" for state in checks.values()):
-        return Response(json.dumps({"status": "ready", "checks": checks}), mimetype="application/json")
+        return Ready(status="ready", checks=checks)
     detail = "; ".join(
         f"{state}: {', '.join(name for name, each in checks.items() if each == state)}"
         for state in dict.fromkeys(state for state in checks.values() if state != "ok"))
-    body = {**problem_document(Problem(503, detail, kind="dependency-unavailable"), request.path), "checks": checks}
-    return Response(json.dumps(body), status=503, mimetype="application/problem+json", headers={"Retry-After": "5"})
+    raise Problem(503, detail, kind="dependency-unavailable", headers={"Retry-After": "5"}, members={"checks": checks})

@@ -5,20 +5,22 @@ without SMTP_URL an operator prints a token with `smartcompute invitations issue
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 
-from flask import Blueprint, Response
+from flask import Blueprint
 
-from smartcompute.accounts import audit, invitations as accounts_invitations
+from smartcompute.accounts import invitations as accounts_invitations
 from smartcompute.accounts.mail import MailSender
 from smartcompute.accounts.admin import user_view
-from smartcompute.accounts.schemas import InvitationAccept, MemberRequest
+from smartcompute.accounts.schemas import Invitation, InvitationAccept, InvitationList, Member, MemberRequest
 from smartcompute.accounts.services import AccountError
+from web.access import PUBLIC, scope
 from web.after_response import after_response
-from web.auth import current_principal, requires
-from web.bodies import read_json
+from web.auth import current_principal
 from web.problems import Problem
-from web.replies import actor, json_response, path_uuid
+from web.replies import actor, path_uuid
+from web.routes import Reply, operation
 from web.runtime import db, web_runtime
 from web.sign_in_limits import failed_credential
 
@@ -26,11 +28,13 @@ log = logging.getLogger("smartcompute.web")
 invitations = Blueprint("invitations", __name__, url_prefix="/v1")
 
 
-@invitations.post("/account/members")
-@requires("members:write")
-def invite():
+@operation(invitations, "POST", "/account/members", "addMember",
+           "Invite an email to join with a role (owners); the person accepts with the mailed token",
+           access=scope("members:write"), body=MemberRequest,
+           responses={202: Reply("The same answer whether or not the email has a user elsewhere", Invitation),
+                      409: "The email is a member of this account already"})
+def invite(body: MemberRequest) -> Invitation:
     """202 alike for every email but a member of this account's (409): who has a user elsewhere is not told."""
-    body = read_json(MemberRequest)
     principal, session, runtime = current_principal(), db(), web_runtime()
     try:
         new = accounts_invitations.invite(session, actor(), principal.account_id, email=body.email, role=body.role,
@@ -41,9 +45,9 @@ def invite():
         raise Problem(422, str(error), kind="validation-error",
                       errors=[{"field": error.field or "email", "message": str(error)}]) from None
     session.commit()
-    view = accounts_invitations.invitation_view(new.invitation)
+    view = Invitation(**accounts_invitations.invitation_view(new.invitation))
     after_response(lambda: _mail_invitation(runtime.mail, new))
-    return json_response(view, 202)
+    return view
 
 
 def _mail_invitation(mail: MailSender | None, new: accounts_invitations.NewInvitation) -> None:
@@ -54,16 +58,17 @@ def _mail_invitation(mail: MailSender | None, new: accounts_invitations.NewInvit
     mail.send(new.invitation.email, "You are invited to SmartCompute", accounts_invitations.invitation_message(new))
 
 
-@invitations.get("/account/invitations")
-@requires("members:read")
-def open_invitations():
+@operation(invitations, "GET", "/account/invitations", "listInvitations", "The account's open invitations (owners)",
+           access=scope("members:read"), responses={200: Reply("Open invitations, newest first", InvitationList)})
+def open_invitations() -> InvitationList:
     found = accounts_invitations.open_invitations(db(), current_principal().account_id)
-    return json_response({"items": [accounts_invitations.invitation_view(each) for each in found]})
+    return InvitationList(items=[accounts_invitations.invitation_view(each) for each in found])
 
 
-@invitations.delete("/account/invitations/<invitation_id>")
-@requires("members:write")
-def revoke(invitation_id: str):
+@operation(invitations, "DELETE", "/account/invitations/<invitation_id>", "revokeInvitation",
+           "Revoke an open invitation (owners)", access=scope("members:write"), path={"invitation_id": uuid.UUID},
+           responses={204: Reply("Revoked"), 404: "No such open invitation"})
+def revoke(invitation_id: str) -> None:
     session = db()
     try:
         accounts_invitations.revoke(session, actor(), current_principal().account_id,
@@ -71,12 +76,14 @@ def revoke(invitation_id: str):
     except accounts_invitations.InvalidInvitation:
         raise Problem(404, "no such open invitation", kind="not-found") from None
     session.commit()
-    return Response(status=204)
 
 
-@invitations.post("/invitations/accept")
-def accept():
-    body = read_json(InvitationAccept)
+@operation(invitations, "POST", "/invitations/accept", "acceptInvitation",
+           "Join an account with an invitation's token and the password you choose", access=PUBLIC,
+           body=InvitationAccept,
+           responses={201: Reply("You, the new member", Member), 400: "The token is unknown, used, revoked or expired",
+                      409: "This email has a user already"})
+def accept(body: InvitationAccept) -> Member:
     session = db()
     try:
         user = accounts_invitations.accept(session, body.token, body.password, actor())
@@ -89,4 +96,4 @@ def accept():
     except accounts_invitations.EmailTaken as error:
         raise Problem(409, str(error), kind="conflict") from None
     session.commit()
-    return json_response(user_view(user), 201)
+    return Member(**user_view(user))

@@ -1,63 +1,69 @@
-"""The job API: submit (202), poll, list and cancel."""
+"""The job API: submit (202), poll, list, cancel, and send a finished job's callback again."""
 from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, Optional
 
-from flask import Blueprint, Response, json, request
+from flask import Blueprint
+from pydantic import BaseModel, Field
 
 from config.logging import request_id_var
-from smartcompute import engine as analysis_engine, jsoncodec
+from smartcompute import engine as analysis_engine
 from smartcompute.accounts import limits
 from smartcompute.billing import ledger, prices
 from smartcompute.detection.telemetry import InvalidTelemetry
 from smartcompute.jobs import callbacks, lifecycle, services
-from smartcompute.jobs.models import JOB_TYPES, STATUSES, Job
-from smartcompute.jobs.schemas import JobRequest
+from smartcompute.jobs.models import Job as JobRow
+from smartcompute.jobs.schemas import Job, JobFinished, JobList, JobRequest, JobSummary, JobType, Status
 from web import admission
+from web.access import scope
 from web.after_response import publish_after_response
-from web.auth import current_principal, requires
+from web.auth import current_principal
 from web.billing import insufficient_credits
-from web.bodies import read_json
 from web.limits import check_job_size, job_admission, quota_exceeded
+from web.parameters import Cursor, PageSize
 from web.problems import Problem
-from web.replies import query_limit
+from web.replies import path_uuid
+from web.routes import Answer, Callback, Reply, operation
 from web.runtime import db, statement_db, web_runtime
 from workers.publishing import publish_callback, publish_job
 
 jobs = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 _POLL_AFTER_SECONDS = "1"
+_POLL = {"Location": "The job's URL", "Retry-After": "Seconds to wait before polling"}
+_NO_JOB = "No such job"
 
 
-def _timestamp(moment) -> str | None:
-    return moment.isoformat() if moment else None
+class JobFilters(BaseModel):
+    status: Optional[Status] = None
+    type: Optional[JobType] = None
+    limit: PageSize = 20
+    cursor: Cursor = None
 
 
-def job_view(job: Job | services.QueuedJob, *, with_result: bool = True,
-             callback: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A job as the API shows it. `with_result`: the whole job, result and callback; else its summary."""
-    view = {
-        "id": str(job.id), "type": job.type, "status": job.status, "priority": job.priority,
-        "progress": job.progress, "created_at": _timestamp(job.created_at),
-        "started_at": _timestamp(job.started_at), "finished_at": _timestamp(job.finished_at),
-        "expires_at": _timestamp(job.expires_at), "error": job.error, "host": job.host, "imported": job.imported,
-    }
-    if with_result:
-        view["callback"] = callback
-        view["result"] = job.result
-    return view
+class SubmitHeaders(BaseModel):
+    idempotency_key: Optional[str] = Field(
+        default=None, alias="Idempotency-Key", min_length=1, max_length=255,
+        description="a repeat of a request with the same key gets the job the first one made")
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json", headers=headers)
+_FINISHED = Callback(
+    "jobFinished", "{$request.body#/callback_url}", "The job finished (sent when the job has a callback_url)",
+    "Signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature) with the secret from "
+    "GET /v1/account/callback-secret.", JobFinished,
+    {"2XX": "Delivered; anything else is retried for about a day"})
 
 
-def _job_uuid(job_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(job_id)
-    except ValueError:
-        raise Problem(404, "no such job", kind="not-found") from None
+def _summary(job: JobRow | services.QueuedJob | Any) -> dict[str, Any]:
+    return {"id": str(job.id), "type": job.type, "status": job.status, "priority": job.priority,
+            "progress": job.progress, "created_at": job.created_at, "started_at": job.started_at,
+            "finished_at": job.finished_at, "expires_at": job.expires_at, "error": job.error, "host": job.host,
+            "imported": job.imported}
+
+
+def _whole(job: JobRow | services.QueuedJob, callback: dict[str, Any] | None) -> Job:
+    return Job(**_summary(job), result=job.result, callback=callback)
 
 
 def _validate_telemetry(job_type: str, data: dict) -> None:
@@ -68,27 +74,28 @@ def _validate_telemetry(job_type: str, data: dict) -> None:
                       errors=[{"field": field, "message": message} for field, message in error.errors]) from None
 
 
-@jobs.post("")
-@requires("jobs:write")
-def submit():
-    job_request = read_json(JobRequest)
-    data = job_request.data.document()
-    _validate_telemetry(job_request.type, data)
+@operation(jobs, "POST", "", "submitJob", "Submit an analysis job", access=scope("jobs:write"), body=JobRequest,
+           headers=SubmitHeaders, callbacks=(_FINISHED,), responses={
+               202: Reply("Accepted; poll the Location", Job, _POLL),
+               402: "The account's credits do not cover the job",
+               422: "Schema or telemetry violation",
+               429: "Rate limit or quota exceeded; see Retry-After",
+               503: "Too much work is waiting for this priority, or the database or broker is unavailable; see "
+                    "Retry-After"})
+def submit(body: JobRequest, headers: SubmitHeaders) -> Answer:
+    data = body.data.document()
+    _validate_telemetry(body.type, data)
     check_job_size(data)
-    idempotency_key = request.headers.get("Idempotency-Key")
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= 255:
-        raise Problem(422, "Idempotency-Key must be 1 to 255 characters", kind="validation-error",
-                      errors=[{"field": "Idempotency-Key", "message": "must be 1 to 255 characters"}])
+    idempotency_key = headers.idempotency_key
     runtime = web_runtime()
-    callback_url = _callback_url(job_request.callback_url, runtime.settings.CALLBACK_PRIVATE_NETWORKS)
-    _admit(job_request, idempotency_key)
+    callback_url = _callback_url(body.callback_url, runtime.settings.CALLBACK_PRIVATE_NETWORKS)
+    _admit(body, idempotency_key)
     try:
         submission = services.submit_job(
-            statement_db(), current_principal(), job_type=job_request.type, data=data, priority=job_request.priority,
+            statement_db(), current_principal(), job_type=body.type, data=data, priority=body.priority,
             retention=timedelta(days=runtime.settings.JOB_RETENTION_DAYS), idempotency_key=idempotency_key,
-            request_id=request_id_var.get(),
-            fingerprint=_fingerprint(job_request) if idempotency_key else None,
-            cost=prices.job_cost(runtime.settings, job_request.type, data), admission=job_admission(),
+            request_id=request_id_var.get(), fingerprint=_fingerprint(body) if idempotency_key else None,
+            cost=prices.job_cost(runtime.settings, body.type, data), admission=job_admission(),
             callback_url=callback_url,
         )
     except ledger.InsufficientCredits as error:
@@ -98,14 +105,13 @@ def submit():
     except services.IdempotencyConflict as error:
         raise _idempotency_conflict(error) from None
     if submission.created:
-        _publish(submission.job_id, job_request.priority, with_callback=callback_url is not None)
+        _publish(submission.job_id, body.priority, with_callback=callback_url is not None)
     if submission.job:
         job, callback = submission.job, callbacks.pending_view(callback_url) if callback_url else None
     else:  # an Idempotency-Key replay: the job as it is now
         job = services.get_job(db(), current_principal(), submission.job_id)
         callback = callbacks.view_of(db(), job.id)
-    location = f"/v1/jobs/{job.id}"
-    return _json(job_view(job, callback=callback), 202, {"Location": location, "Retry-After": _POLL_AFTER_SECONDS})
+    return Answer(_whole(job, callback), {"Location": f"/v1/jobs/{job.id}", "Retry-After": _POLL_AFTER_SECONDS})
 
 
 def _admit(job_request: JobRequest, idempotency_key: str | None) -> None:
@@ -150,44 +156,35 @@ def _publish(job_id: uuid.UUID, priority: str, with_callback: bool) -> None:
         lifecycle.mark_unpublished)
 
 
-@jobs.get("/<job_id>")
-@requires("jobs:read")
-def show(job_id: str):
+@operation(jobs, "GET", "/<job_id>", "getJob", "Poll a job", access=scope("jobs:read"), path={"job_id": uuid.UUID},
+           responses={200: Reply("The job", Job, {"Retry-After": "Seconds to wait before polling again, while it "
+                                                  "is queued or running"}),
+                      404: _NO_JOB})
+def show(job_id: str) -> Answer:
     try:
-        job = services.get_job_with_result_json(statement_db(), current_principal(), _job_uuid(job_id))
+        job = services.get_job_with_result_json(statement_db(), current_principal(), path_uuid(job_id, "job"))
     except services.JobNotFound:
         raise Problem(404, "no such job", kind="not-found") from None
     headers = {} if lifecycle.is_finished(job.status) else {"Retry-After": _POLL_AFTER_SECONDS}
-    # The stored result goes out as PostgreSQL wrote it, spliced in as the view's last member.
-    view = {**job_view(job, with_result=False), "callback": callbacks.view(job)}
-    body = jsoncodec.dumps_bytes(view)[:-1] + b',"result":' + (
-        job.result_json or "null").encode() + b"}"
-    return Response(body, mimetype="application/json", headers=headers)
+    # The stored result goes out as PostgreSQL wrote it: parsing and writing it again would cost more than the rest.
+    return Answer(Job(**_summary(job), result=None, callback=callbacks.view(job)), headers,
+                  json_members={"result": job.result_json or "null"})
 
 
-def _query_choice(name: str, choices: tuple[str, ...]) -> str | None:
-    value = request.args.get(name)
-    if value is not None and value not in choices:
-        raise Problem(422, f"{name} must be one of {', '.join(choices)}", kind="validation-error",
-                      errors=[{"field": name, "message": f"must be one of {', '.join(choices)}"}])
-    return value
+@operation(jobs, "GET", "", "listJobs", "List jobs, newest first", access=scope("jobs:read"), query=JobFilters,
+           responses={200: Reply("A page of jobs", JobList)})
+def index(query: JobFilters) -> JobList:
+    items, next_cursor = services.list_jobs(db(), current_principal(), status=query.status, job_type=query.type,
+                                            limit=query.limit, cursor=query.cursor)
+    return JobList(items=[JobSummary(**_summary(job)) for job in items], next_cursor=next_cursor)
 
 
-@jobs.get("")
-@requires("jobs:read")
-def index():
-    items, next_cursor = services.list_jobs(
-        db(), current_principal(), status=_query_choice("status", STATUSES),
-        job_type=_query_choice("type", JOB_TYPES), limit=query_limit(default=20), cursor=request.args.get("cursor"),
-    )
-    return _json({"items": [job_view(job, with_result=False) for job in items], "next_cursor": next_cursor})
-
-
-@jobs.post("/<job_id>/cancel")
-@requires("jobs:write")
-def cancel(job_id: str):
+@operation(jobs, "POST", "/<job_id>/cancel", "cancelJob", "Cancel a queued or running job",
+           access=scope("jobs:write"), path={"job_id": uuid.UUID},
+           responses={200: Reply("The canceled job", Job), 404: _NO_JOB, 409: "The job already finished"})
+def cancel(job_id: str) -> Job:
     try:
-        job = services.cancel_job(db(), current_principal(), _job_uuid(job_id))
+        job = services.cancel_job(db(), current_principal(), path_uuid(job_id, "job"))
     except services.JobNotFound:
         raise Problem(404, "no such job", kind="not-found") from None
     except lifecycle.JobAlreadyFinished as error:
@@ -195,16 +192,19 @@ def cancel(job_id: str):
     callback = callbacks.view_of(db(), job.id)
     if callback is not None:
         _publish_callback(job.id)
-    return _json(job_view(job, callback=callback))
+    return _whole(job, callback)
 
 
-@jobs.post("/<job_id>/callback/resend")
-@requires("jobs:write")
-def resend_callback(job_id: str):
+@operation(jobs, "POST", "/<job_id>/callback/resend", "resendJobCallback",
+           "Send a finished job's callback again, with a fresh retry schedule", access=scope("jobs:write"),
+           path={"job_id": uuid.UUID},
+           responses={202: Reply("The callback is pending again", Job, _POLL), 404: _NO_JOB,
+                      409: "The job has no callback_url, or has not finished"})
+def resend_callback(job_id: str) -> Answer:
     """Tell the receiver again: after it was down for longer than the retries last, or lost what it got."""
     session = db()
     try:
-        job = services.get_job(session, current_principal(), _job_uuid(job_id), with_result=False)
+        job = services.get_job(session, current_principal(), path_uuid(job_id, "job"), with_result=False)
     except services.JobNotFound:
         raise Problem(404, "no such job", kind="not-found") from None
     if not callbacks.resend(session, job.id):
@@ -214,8 +214,8 @@ def resend_callback(job_id: str):
                       else "the job has no callback_url", kind="conflict")
     session.commit()
     _publish_callback(job.id)
-    return _json(job_view(job, callback=callbacks.view_of(session, job.id)), 202,
-                 {"Location": f"/v1/jobs/{job.id}", "Retry-After": _POLL_AFTER_SECONDS})
+    return Answer(_whole(job, callbacks.view_of(session, job.id)),
+                  {"Location": f"/v1/jobs/{job.id}", "Retry-After": _POLL_AFTER_SECONDS})
 
 
 def _publish_callback(job_id: uuid.UUID) -> None:

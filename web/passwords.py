@@ -6,17 +6,18 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import Blueprint, Response
+from flask import Blueprint
 
 from smartcompute.accounts import audit, passwords as accounts_passwords
 from smartcompute.accounts.mail import MailSender
-from smartcompute.accounts.schemas import PasswordChange, PasswordResetConfirm, PasswordResetRequest
+from smartcompute.accounts.schemas import Accepted, PasswordChange, PasswordResetConfirm, PasswordResetRequest
 from smartcompute.accounts.services import AccountError
 from web.after_response import after_response
-from web.auth import current_principal, requires_user
-from web.bodies import read_json
+from web.access import PUBLIC, SIGNED_IN
+from web.auth import current_principal
 from web.problems import Problem
-from web.replies import actor, client_address, json_response
+from web.replies import actor, client_address
+from web.routes import Reply, operation
 from web.runtime import db, web_runtime
 from web.sign_in_limits import failed_credential
 
@@ -29,11 +30,11 @@ def _weak(error: AccountError) -> Problem:
     return Problem(422, str(error), kind="validation-error", errors=[{"field": "new_password", "message": str(error)}])
 
 
-@passwords.post("/password")
-@requires_user
-def change_password():
-    """The current password is required; every other sign-in of the user ends."""
-    body = read_json(PasswordChange)
+@operation(passwords, "POST", "/password", "changePassword",
+           "Change your password (the current one required); your other sign-ins end", access=SIGNED_IN,
+           body=PasswordChange,
+           responses={204: Reply("Changed"), 403: "The current password is wrong, or not signed in with a JWT"})
+def change_password(body: PasswordChange) -> None:
     principal, session = current_principal(), db()
     try:
         changed = accounts_passwords.change_password(session, principal.user_id, body.current_password,
@@ -46,18 +47,20 @@ def change_password():
     audit.record(session, actor(), "auth.password_changed", account_id=principal.account_id, target_type="user",
                  target_id=principal.user_id)
     session.commit()
-    return Response(status=204)
 
 
-@passwords.post("/password-reset")
-def request_reset():
+@operation(passwords, "POST", "/password-reset", "requestPasswordReset",
+           "Mail a single-use reset token to the user with this email, if there is one", access=PUBLIC,
+           body=PasswordResetRequest,
+           responses={202: Reply("The same answer whether or not the email is a user's", Accepted)})
+def request_reset(body: PasswordResetRequest) -> Accepted:
     """202 whether or not the email is a user's: the lookup and the mail happen after the response is sent, so
     neither the answer nor its timing tells which."""
-    email = read_json(PasswordResetRequest).email
+    email = body.email
     runtime, who = web_runtime(), actor()
     lifetime = timedelta(minutes=runtime.settings.PASSWORD_RESET_MINUTES)
     after_response(lambda: _issue_reset(runtime.sessions, runtime.mail, email, lifetime, who))
-    return json_response({"detail": RESET_ACCEPTED}, 202)
+    return Accepted(detail=RESET_ACCEPTED)
 
 
 def _issue_reset(sessions, mail: MailSender | None, email: str, lifetime: timedelta, who: audit.Actor) -> None:
@@ -82,10 +85,11 @@ def reset_message(issued: accounts_passwords.ResetToken) -> str:
             '    {"token": "<the token>", "new_password": "<12 characters or more>"}\n')
 
 
-@passwords.post("/password-reset/confirm")
-def confirm_reset():
-    """Sets the password and ends every sign-in of the user; the token works once."""
-    body = read_json(PasswordResetConfirm)
+@operation(passwords, "POST", "/password-reset/confirm", "confirmPasswordReset",
+           "Set a new password with a reset token; every sign-in of the user ends", access=PUBLIC,
+           body=PasswordResetConfirm, responses={204: Reply("Set"), 400: "The token is unknown, used or expired"})
+def confirm_reset(body: PasswordResetConfirm) -> None:
+    """The token works once."""
     session = db()
     try:
         user = accounts_passwords.finish_reset(session, body.token, body.new_password)
@@ -97,4 +101,3 @@ def confirm_reset():
     audit.record(session, actor(user), "auth.password_reset", account_id=user.account_id, target_type="user",
                  target_id=user.id, details={"client_address": client_address()})
     session.commit()
-    return Response(status=204)

@@ -7,20 +7,23 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-from flask import Blueprint, Flask, Response, current_app, json, request
+from flask import Blueprint, Flask, current_app
 
 from config import Settings
 from config.logging import request_id_var
 from smartcompute.billing import payments as billing_payments, prices, webhooks as billing_webhooks
 from smartcompute.billing.clients import ProviderApiError, configured_clients
 from smartcompute.billing.models import Payment
-from smartcompute.billing.schemas import PaymentRequest, ReviewDecision
+from smartcompute.billing.schemas import (DeadPaymentEvent, DeadPaymentEventList, PaymentList, PaymentRequest,
+                                          PaymentView, ReplayedEvent, ReviewDecision, ReviewedPayment, ReviewQueue)
+from web.access import STAFF, scope
 from web.after_response import publish_after_response
-from web.auth import current_principal, requires, requires_staff
+from web.auth import current_principal
 from web.billing import billing
-from web.replies import actor, path_uuid, query_limit
-from web.bodies import read_json
+from web.parameters import Page
 from web.problems import Problem
+from web.replies import actor, path_uuid
+from web.routes import Answer, Reply, operation
 from web.runtime import db, web_runtime
 from workers.publishing import publish_payment_event
 
@@ -36,11 +39,7 @@ def init_payments(app: Flask, settings: Settings) -> None:
         app.register_blueprint(blueprint)
 
 
-def _json(body, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json", headers=headers)
-
-
-def payment_view(payment: Payment) -> dict:
+def payment_fields(payment: Payment) -> dict:
     def text(value):  # decimals without the column's trailing zeros: "0.00025", "10"
         return None if value is None else format(Decimal(value).normalize(), "f")
 
@@ -55,67 +54,72 @@ def payment_view(payment: Payment) -> dict:
     }
 
 
-@payments.post("")
-@requires("billing:write")
-def create():
-    wanted = read_json(PaymentRequest)
+def _reviewed(payment: Payment) -> ReviewedPayment:
+    return ReviewedPayment(**payment_fields(payment), account_id=str(payment.account_id))
+
+
+@operation(payments, "POST", "", "createPayment", "Buy a credit pack or plan with crypto", access=scope("billing:write"),
+           body=PaymentRequest,
+           responses={201: Reply("Created: pay at checkout_url or pay_address", PaymentView,
+                                 {"Location": "The payment's URL"}),
+                      422: "Unknown product, provider or currency", 502: "The provider is unavailable"})
+def create(body: PaymentRequest) -> Answer:
     settings = web_runtime().settings
-    client = current_app.extensions["smartcompute_payment_clients"].get(wanted.provider)
+    client = current_app.extensions["smartcompute_payment_clients"].get(body.provider)
     if client is None:
-        raise Problem(422, f"the {wanted.provider} provider is not configured here", kind="validation-error",
+        raise Problem(422, f"the {body.provider} provider is not configured here", kind="validation-error",
                       errors=[{"field": "provider", "message": "not configured"}])
     try:
-        product = prices.find_product(settings, wanted.kind, wanted.product)
+        product = prices.find_product(settings, body.kind, body.product)
     except prices.UnknownProduct as error:
         raise Problem(422, str(error), kind="validation-error", errors=[{"field": "product", "message": str(error)}]) from None
     principal = current_principal()
     payment = billing_payments.open_payment(
-        db(), account_id=principal.account_id, user_id=principal.user_id, product=product, provider=wanted.provider,
-        pay_currency=wanted.currency, expiry=timedelta(minutes=settings.PAYMENT_EXPIRY_MINUTES))
-    callback = f"{settings.PUBLIC_BASE_URL}/v1/webhooks/payments/{wanted.provider}" if settings.PUBLIC_BASE_URL else None
+        db(), account_id=principal.account_id, user_id=principal.user_id, product=product, provider=body.provider,
+        pay_currency=body.currency, expiry=timedelta(minutes=settings.PAYMENT_EXPIRY_MINUTES))
+    callback = f"{settings.PUBLIC_BASE_URL}/v1/webhooks/payments/{body.provider}" if settings.PUBLIC_BASE_URL else None
     try:
         checkout = client.create(payment, callback_url=callback)
     except ProviderApiError as error:
         billing_payments.abandon(db(), payment.id)
-        log.warning("provider refused a payment", extra={"provider": wanted.provider, "error": str(error)})
-        raise Problem(502, f"{wanted.provider}: {error}; try again", kind="provider-unavailable") from None
+        log.warning("provider refused a payment", extra={"provider": body.provider, "error": str(error)})
+        raise Problem(502, f"{body.provider}: {error}; try again", kind="provider-unavailable") from None
     payment = billing_payments.attach_checkout(db(), payment.id, checkout)
-    return _json(payment_view(payment), 201, {"Location": f"/v1/payments/{payment.id}"})
+    return Answer(PaymentView(**payment_fields(payment)), {"Location": f"/v1/payments/{payment.id}"})
 
 
-@payments.get("/<payment_id>")
-@requires("billing:read")
-def show(payment_id: str):
-    try:
-        found = billing_payments.get_payment(db(), current_principal().account_id, uuid.UUID(payment_id))
-    except ValueError:
-        found = None
+@operation(payments, "GET", "/<payment_id>", "getPayment", "A payment's status", access=scope("billing:read"),
+           path={"payment_id": uuid.UUID}, responses={200: Reply("The payment", PaymentView), 404: "No such payment"})
+def show(payment_id: str) -> PaymentView:
+    found = billing_payments.get_payment(db(), current_principal().account_id, path_uuid(payment_id, "payment"))
     if found is None:
         raise Problem(404, "no such payment", kind="not-found")
-    return _json(payment_view(found))
+    return PaymentView(**payment_fields(found))
 
 
-@payments.get("")
-@requires("billing:read")
-def index():
-    rows, next_cursor = billing_payments.list_payments(
-        db(), current_principal().account_id, limit=query_limit(default=20), cursor=request.args.get("cursor"))
-    return _json({"items": [payment_view(row) for row in rows], "next_cursor": next_cursor})
+@operation(payments, "GET", "", "listPayments", "Payments, newest first", access=scope("billing:read"), query=Page,
+           responses={200: Reply("A page of payments", PaymentList)})
+def index(query: Page) -> PaymentList:
+    rows, next_cursor = billing_payments.list_payments(db(), current_principal().account_id, limit=query.limit,
+                                                       cursor=query.cursor)
+    return PaymentList(items=[payment_fields(row) for row in rows], next_cursor=next_cursor)
 
 
-@dead_letters.get("/dead")
-@requires_staff
-def list_dead():
-    events, next_cursor = billing_webhooks.dead_letters(db(), limit=query_limit(default=20),
-                                                        cursor=request.args.get("cursor"))
-    return _json({"items": [{"id": str(e.id), "provider": e.provider, "event_id": e.event_id, "event_type": e.event_type,
-                             "attempts": e.attempts, "error": e.error, "received_at": e.received_at.isoformat(),
-                             "normalized": e.normalized} for e in events], "next_cursor": next_cursor})
+@operation(dead_letters, "GET", "/dead", "listDeadPaymentEvents",
+           "Staff: payment events that kept failing, newest first", access=STAFF, query=Page,
+           responses={200: Reply("A page of dead-lettered events", DeadPaymentEventList)})
+def list_dead(query: Page) -> DeadPaymentEventList:
+    events, next_cursor = billing_webhooks.dead_letters(db(), limit=query.limit, cursor=query.cursor)
+    return DeadPaymentEventList(items=[DeadPaymentEvent(
+        id=str(event.id), provider=event.provider, event_id=event.event_id, event_type=event.event_type,
+        attempts=event.attempts, error=event.error, received_at=event.received_at, normalized=event.normalized)
+        for event in events], next_cursor=next_cursor)
 
 
-@dead_letters.post("/<event_id>/replay")
-@requires_staff
-def replay(event_id: str):
+@operation(dead_letters, "POST", "/<event_id>/replay", "replayPaymentEvent",
+           "Staff: process a dead-lettered event again", access=STAFF, path={"event_id": uuid.UUID},
+           responses={202: Reply("Queued again", ReplayedEvent), 404: "No such dead event"})
+def replay(event_id: str) -> ReplayedEvent:
     try:
         stored_id = uuid.UUID(event_id)
         billing_webhooks.replay(db(), stored_id)
@@ -124,22 +128,24 @@ def replay(event_id: str):
     request_id = request_id_var.get()
     publish_after_response("event", stored_id, lambda celery: publish_payment_event(celery, stored_id, request_id),
                            billing_webhooks.mark_unpublished)
-    return _json({"id": event_id, "status": "received"}, 202)
+    return ReplayedEvent(id=event_id, status="received")
 
 
-@reviews.get("/review")
-@requires_staff
-def review_queue():
-    rows, next_cursor = billing_payments.in_review(db(), limit=query_limit(default=20), cursor=request.args.get("cursor"))
-    return _json({"items": [{**payment_view(row), "account_id": str(row.account_id)} for row in rows],
-                  "next_cursor": next_cursor})
+@operation(reviews, "GET", "/review", "listPaymentsInReview",
+           "Staff: payments whose confirmation credited nothing (another currency, no or a bad amount)",
+           access=STAFF, query=Page, responses={200: Reply("A page of payments in review", ReviewQueue)})
+def review_queue(query: Page) -> ReviewQueue:
+    rows, next_cursor = billing_payments.in_review(db(), limit=query.limit, cursor=query.cursor)
+    return ReviewQueue(items=[_reviewed(row) for row in rows], next_cursor=next_cursor)
 
 
-@reviews.post("/<payment_id>/review")
-@requires_staff
-def resolve_review(payment_id: str):
+@operation(reviews, "POST", "/<payment_id>/review", "resolvePaymentReview",
+           "Staff: credit or reject a payment in review (audited)", access=STAFF, body=ReviewDecision,
+           path={"payment_id": uuid.UUID},
+           responses={200: Reply("The payment, settled or failed", ReviewedPayment),
+                      404: "No payment in review with this id"})
+def resolve_review(payment_id: str, body: ReviewDecision) -> ReviewedPayment:
     """Credit or reject a payment whose confirmation credited nothing; audited with the staff member's note."""
-    body = read_json(ReviewDecision)
     session = db()
     try:
         payment = billing_payments.resolve_review(session, actor(), path_uuid(payment_id, "payment in review"),
@@ -150,4 +156,4 @@ def resolve_review(payment_id: str):
         raise Problem(422, f"credits {error}", kind="validation-error",
                       errors=[{"field": "credits", "message": str(error)}]) from None
     session.commit()
-    return _json({**payment_view(payment), "account_id": str(payment.account_id)})
+    return _reviewed(payment)

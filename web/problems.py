@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, json, request
 from pydantic import ValidationError
@@ -26,9 +27,12 @@ class Problem(Exception):
     """Raise anywhere in a request to answer with problem+json."""
 
     def __init__(self, status: int, detail: str, *, kind: str | None = None,
-                 errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None):
+                 errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None,
+                 members: dict[str, Any] | None = None):
+        """`members`: extension members (RFC 9457, section 3.2) beside the standard ones."""
         super().__init__(detail)
         self.status, self.detail, self.errors, self.headers = status, detail, errors, headers or {}
+        self.members = members or {}
         self.kind = kind or _TITLES.get(status, "error").lower().replace(" ", "-")
 
 
@@ -49,6 +53,7 @@ def problem_document(problem: Problem, instance: str | None) -> dict:
         body["instance"] = instance
     if problem.errors:
         body["errors"] = problem.errors
+    body.update(problem.members)
     return body
 
 

@@ -26,10 +26,10 @@ from limits.storage import RedisStorage
 
 from config import Settings
 from web.problems import Problem, problem_response
+from web.routes import operation_of
 from web.sign_in_limits import SignInLimits
 
 log = logging.getLogger("smartcompute.web")
-_EXEMPT_ENDPOINTS = {"health.alive", "health.ready"}
 # Endpoints that check a password or a one-time token: they share the sign-in limits.
 _CREDENTIAL_ENDPOINTS = ("tokens.issue_token", "passwords.change_password", "passwords.confirm_reset",
                          "invitations.accept")
@@ -110,7 +110,6 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
         return settings.plan_limits(principal.plan).requests
 
     app.config.update(
-        RATELIMIT_ENABLED=settings.BENCH_NO_AUTH_USER_ID is None,
         RATELIMIT_STORAGE_URI=_storage_uri(settings.REDIS_URL),
         RATELIMIT_STORAGE_OPTIONS={"key_prefix": settings.RATE_LIMIT_KEY_PREFIX, "socket_connect_timeout": 0.5,
                                    "socket_timeout": 0.5},
@@ -120,7 +119,9 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
     limiter = Limiter(key_func=rate_key, application_limits=[request_limit],
                       application_limits_exempt_when=lambda: request.endpoint == _WEBHOOK_ENDPOINT)
     app.before_request(_forget_last_hit)  # registered before the limiter's own check, so it runs first
-    limiter.request_filter(lambda: request.endpoint in _EXEMPT_ENDPOINTS)
+    exempt = {endpoint for endpoint, view in app.view_functions.items()
+              if (declared := operation_of(view)) is not None and not declared.rate_limited}
+    limiter.request_filter(lambda: request.endpoint in exempt)
     limiter.init_app(app)
     sign_in_limits = SignInLimits(app, limiter, settings)
     for endpoint in _CREDENTIAL_ENDPOINTS:
@@ -132,7 +133,8 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
     for blueprint in app.blueprints.values():
         own_key_limit(blueprint)
     app.register_error_handler(RateLimitExceeded, lambda error: _too_many_requests(limiter, error))
-    app.after_request(lambda response: _stamp_headers(limiter, response))
+    storage_watch = _StorageWatch(limiter)
+    app.after_request(lambda response: _stamp_headers(limiter, storage_watch, response))
     return limiter
 
 
@@ -153,25 +155,35 @@ def _too_many_requests(limiter: Limiter, error: RateLimitExceeded) -> Response:
                                     kind="rate-limited", headers={"Retry-After": str(retry_after)}))
 
 
-def _note_storage_state(limiter: Limiter) -> None:
-    # flask-limiter switches to its in-memory fallback when Redis fails and back when it answers again.
-    dead = bool(getattr(limiter, "_storage_dead", False))
-    if dead != limiter.__dict__.get("_smartcompute_storage_dead", False):
-        limiter.__dict__["_smartcompute_storage_dead"] = dead
-        if dead:
-            log.error("rate-limit storage (Redis) unreachable: limits are now kept per process in memory")
-        else:
-            log.warning("rate-limit storage (Redis) reachable again: limits are shared again")
+class _StorageWatch:
+    """Logs once each time flask-limiter switches to its in-memory fallback (Redis failed) and back.
+
+    The strategy in use (`Limiter.limiter`) counts in Redis, the limiter's `storage`, unless the fallback is on."""
+
+    def __init__(self, limiter: Limiter) -> None:
+        self._limiter = limiter
+        self.shared = True
+
+    def check(self) -> bool:
+        """Whether limits are counted in Redis now, logging a switch."""
+        shared = self._limiter.limiter.storage is self._limiter.storage
+        if shared != self.shared:
+            self.shared = shared
+            if shared:
+                log.warning("rate-limit storage (Redis) reachable again: limits are shared again")
+            else:
+                log.error("rate-limit storage (Redis) unreachable: limits are now kept per process in memory")
+        return shared
 
 
-def _window(limiter: Limiter, current) -> tuple[int, float]:
+def _window(limiter: Limiter, current, shared: bool) -> tuple[int, float]:
     """(remaining, reset time) of the limit reported: from this request's own hit when there was one (no
     round trip), else one pipelined round trip instead of the two commands `RequestLimit.window` sends."""
     storage, key = limiter.storage, current.limit.key_for(*current.request_args)
     hit = _last_hit.get()
     if isinstance(storage, HitReportingRedisStorage) and hit is not None and hit[0] == key:
         return max(0, current.limit.amount - hit[1]), hit[2]
-    if isinstance(storage, RedisStorage) and not getattr(limiter, "_storage_dead", False):
+    if isinstance(storage, RedisStorage) and shared:
         key = storage.prefixed_key(key)
         count, ttl = storage.get_connection(True).pipeline(transaction=False).get(key).ttl(key).execute()
         return max(0, current.limit.amount - int(count or 0)), time.time() + max(ttl, 0)
@@ -186,14 +198,14 @@ def _policy_name(current) -> str:
     return "webhook" if request.endpoint == _WEBHOOK_ENDPOINT else "anonymous"
 
 
-def _stamp_headers(limiter: Limiter, response: Response) -> Response:
-    _note_storage_state(limiter)
+def _stamp_headers(limiter: Limiter, storage_watch: _StorageWatch, response: Response) -> Response:
+    shared = storage_watch.check()
     current = limiter.current_limit if limiter.enabled else None
     if current is None:
         return response
     try:
         amount, window = current.limit.amount, current.limit.get_expiry()
-        remaining, reset_at = _window(limiter, current)
+        remaining, reset_at = _window(limiter, current, shared)
         reset = _seconds_until(reset_at)
     except Exception as error:  # Redis failed after the check; the response matters more than its headers
         log.warning("rate-limit headers skipped", extra={"error": str(error)})

@@ -1,21 +1,14 @@
-"""Small helpers the account, key and admin views share: JSON answers, path ids, paging and audit actors."""
+"""Small helpers views share: path ids, the client's address and the caller as the audit log names them."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from flask import Response, g, json, request
+from flask import g, request
 
 from config.logging import request_id_var
 from smartcompute.accounts.audit import ANONYMOUS, Actor
 from smartcompute.accounts.models import User
-from smartcompute.numbers import is_whole_number
-from web.bodies import NUL_MESSAGE
 from web.problems import Problem
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json", headers=headers)
 
 
 def path_uuid(value: str, what: str) -> uuid.UUID:
@@ -24,26 +17,6 @@ def path_uuid(value: str, what: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise Problem(404, f"no such {what}", kind="not-found") from None
-
-
-def query_limit(default: int = 50, maximum: int = 100) -> int:
-    raw = request.args.get("limit", str(default))
-    if not is_whole_number(raw) or not 1 <= int(raw) <= maximum:
-        message = f"must be an integer from 1 to {maximum}"
-        raise Problem(422, f"limit {message}", kind="validation-error", errors=[{"field": "limit", "message": message}])
-    return int(raw)
-
-
-def query_text(name: str, max_length: int = 320) -> str | None:
-    value = request.args.get(name)
-    message = None
-    if value is not None and len(value) > max_length:
-        message = f"must be at most {max_length} characters"
-    elif value is not None and "\x00" in value:
-        message = NUL_MESSAGE
-    if message:
-        raise Problem(422, f"{name} {message}", kind="validation-error", errors=[{"field": name, "message": message}])
-    return value or None
 
 
 def client_address() -> str | None:

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
 from smartcompute.accounts.mail import MailSender
-from smartcompute.accounts.services import Principal
 from smartcompute.billing.webhooks import WebhookProvider
 
 if TYPE_CHECKING:  # imported by create_app alone: see there
@@ -30,7 +29,6 @@ class WebRuntime:
     webhook_providers: dict[str, WebhookProvider]
     request_metrics: "RequestMetrics"
     mail: MailSender | None = None  # SMTP_URL's sender; None: tokens are printed by the operator's CLI
-    bench_principal: Principal | None = None  # BENCH_NO_AUTH_USER_ID only: auth and limits off
 
 
 def web_runtime() -> WebRuntime:
@@ -48,7 +46,7 @@ def statement_db() -> Connection:
     """The request's autocommit connection for work that is one statement, each its own transaction: the
     caller's lookup, job submission (one function), job reads and webhook intake. It sends no BEGIN or COMMIT,
     and holds no transaction open while the request's Python runs. It is a Core connection, not a Session: no
-    ORM object is loaded through it, and a Session's bookkeeping cost as much as the statements' own client
+    ORM object is loaded through it, and a Session's bookkeeping would add to every such request's own client
     work. Anything that must commit several statements together uses `db()`."""
     if "statement_db" not in g:
         g.statement_db = web_runtime().autocommit_engine.connect()

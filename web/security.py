@@ -10,19 +10,15 @@
 """
 from __future__ import annotations
 
-import logging
 import re
 
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Settings
-from smartcompute.accounts.services import principal_for_user
 from web.auth import resolve_principal
 from web.problems import Problem
 from web.ratelimit import create_limiter
-
-log = logging.getLogger("smartcompute.web")
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -50,8 +46,6 @@ def register_access_control(app: Flask, settings: Settings) -> None:
     if settings.TRUSTED_PROXY_COUNT:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXY_COUNT,
                                 x_proto=settings.TRUSTED_PROXY_COUNT)
-    if settings.BENCH_NO_AUTH_USER_ID is not None:
-        _switch_off_for_bench(app, settings)
     app.before_request(_require_one_host)
     app.before_request(resolve_principal)
     create_limiter(app, settings)
@@ -64,15 +58,6 @@ def _require_one_host() -> None:
     missing = host is None and request.environ.get("SERVER_PROTOCOL") == "HTTP/1.1"
     if missing or (host is not None and not _HOST.fullmatch(host)):
         raise Problem(400, _ONE_HOST)
-
-
-def _switch_off_for_bench(app: Flask, settings: Settings) -> None:
-    runtime = app.extensions["smartcompute"]
-    with runtime.sessions() as session:
-        runtime.bench_principal = principal_for_user(session, settings.BENCH_NO_AUTH_USER_ID)
-    if runtime.bench_principal is None:
-        raise RuntimeError("BENCH_NO_AUTH_USER_ID: no such active user")
-    log.warning("BENCH_NO_AUTH_USER_ID is set: authentication and rate limits are OFF; benchmarks only")
 
 
 def _secure(response: Response, origins: frozenset[str]) -> Response:

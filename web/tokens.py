@@ -4,35 +4,34 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, g
 
 from smartcompute.accounts import audit, tokens as chains
 from smartcompute.accounts.models import User
-from smartcompute.accounts.schemas import LogoutRequest, RefreshRequest
+from smartcompute.accounts.schemas import LogoutRequest, RefreshRequest, TokenPair
 from smartcompute.accounts.services import AccountError, authenticate_password, normalise_email
 from smartcompute.db import utcnow
 from smartcompute.jobs.schemas import TokenRequest
+from web.access import BEARER_OR_NONE, PUBLIC
 from web.auth import current_principal, decode, issue_access_token, issue_refresh_token
-from web.bodies import read_json
 from web.problems import Problem
-from web.replies import actor, client_address, json_response
+from web.replies import actor, client_address
+from web.routes import Reply, operation
 from web.runtime import db, web_runtime
 from web.sign_in_limits import failed_credential
 
 tokens = Blueprint("tokens", __name__, url_prefix="/v1/auth")
-_NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _token_pair(user_id, issued: chains.Issued) -> Response:
+def _token_pair(user_id, issued: chains.Issued) -> TokenPair:
     settings = web_runtime().settings
     refresh_lifetime = issued.expires_at - utcnow()
-    body = {
-        "access_token": issue_access_token(user_id, issued.session_id),
-        "refresh_token": issue_refresh_token(user_id, issued.session_id, issued.refresh_id, refresh_lifetime),
-        "token_type": "Bearer", "expires_in": settings.JWT_ACCESS_TOKEN_MINUTES * 60,
-        "refresh_expires_in": max(1, int(refresh_lifetime.total_seconds())),
-    }
-    return json_response(body, headers=_NO_STORE)
+    return TokenPair(
+        access_token=issue_access_token(user_id, issued.session_id),
+        refresh_token=issue_refresh_token(user_id, issued.session_id, issued.refresh_id, refresh_lifetime),
+        token_type="Bearer", expires_in=settings.JWT_ACCESS_TOKEN_MINUTES * 60,
+        refresh_expires_in=max(1, int(refresh_lifetime.total_seconds())),
+    )
 
 
 def _audit_failed_sign_in(email: str) -> None:
@@ -48,14 +47,15 @@ def _audit_failed_sign_in(email: str) -> None:
     session.commit()
 
 
-@tokens.post("/token")
-def issue_token():
-    credentials = read_json(TokenRequest)
+@operation(tokens, "POST", "/token", "issueToken", "Exchange email and password for an access and a refresh token",
+           access=PUBLIC, body=TokenRequest,
+           responses={200: Reply("Tokens", TokenPair), 401: "Wrong email or password"})
+def issue_token(body: TokenRequest) -> TokenPair:
     session = db()
-    user_id = authenticate_password(session, credentials.email, credentials.password)
+    user_id = authenticate_password(session, body.email, body.password)
     if user_id is None:
         failed_credential()
-        _audit_failed_sign_in(credentials.email)
+        _audit_failed_sign_in(body.email)
         # The same answer whether the email exists or not.
         raise Problem(401, "the email or password is wrong", kind="invalid-credentials")
     user = session.get(User, user_id)
@@ -67,9 +67,11 @@ def issue_token():
     return _token_pair(user_id, issued)
 
 
-@tokens.post("/refresh")
-def refresh():
-    body = read_json(RefreshRequest)
+@operation(tokens, "POST", "/refresh", "refreshToken",
+           "Rotate a refresh token (each is usable once; reuse revokes the sign-in)", access=PUBLIC,
+           body=RefreshRequest,
+           responses={200: Reply("New tokens", TokenPair), 401: "Invalid, expired, revoked or reused"})
+def refresh(body: RefreshRequest) -> TokenPair:
     claims = decode(body.refresh_token, "refresh")
     if claims is None:
         raise Problem(401, "the refresh token is invalid or expired", kind="invalid-refresh-token")
@@ -94,11 +96,12 @@ def _jti(claims: dict) -> uuid.UUID:
         raise Problem(401, "the refresh token is invalid or expired", kind="invalid-refresh-token") from None
 
 
-@tokens.post("/logout")
-def logout():
-    """Ends the sign-in of the access token sent (or of the refresh token in the body) at once."""
-    body = read_json(LogoutRequest) if _has_body() else LogoutRequest()
-    if body.refresh_token:
+@operation(tokens, "POST", "/logout", "logout",
+           "End the sign-in of this access token (or of the refresh token in the body)", access=BEARER_OR_NONE,
+           body=LogoutRequest, body_required=False, responses={204: Reply("Signed out")})
+def logout(body: LogoutRequest | None = None) -> None:
+    """Ends the sign-in at once; without an access token, the refresh token names it."""
+    if body is not None and body.refresh_token:
         claims = decode(body.refresh_token, "refresh")
         if claims is None:
             raise Problem(401, "the refresh token is invalid or expired", kind="invalid-refresh-token")
@@ -115,8 +118,3 @@ def logout():
                      target_type="session", target_id=session_id)
     session.commit()
     g.pop("principal", None)
-    return Response(status=204)
-
-
-def _has_body() -> bool:
-    return bool(request.content_length) or bool(request.get_data(cache=True))

@@ -53,6 +53,10 @@ def search_accounts(session: Session, *, query: str | None = None, limit: int = 
     return [(account, count) for account, count in rows]
 
 
+def member_count(session: Session, account_id: uuid.UUID) -> int:
+    return session.scalar(select(func.count()).select_from(User).where(User.account_id == account_id)) or 0
+
+
 def _owners_left(session: Session, account_id: uuid.UUID, without: uuid.UUID) -> int:
     return session.scalar(select(func.count()).select_from(User).where(
         User.account_id == account_id, User.role == "owner", User.is_active, User.id != without)) or 0

@@ -1,7 +1,8 @@
 """Request and response shapes of the billing API (validated requests, and the OpenAPI document)."""
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,10 +59,26 @@ class ReviewQueue(BaseModel):
     next_cursor: str | None
 
 
+class JobPrice(BaseModel):
+    type: str
+    base: int = Field(description="credits every job of this type costs")
+    per_1000_points: int = Field(description="credits per started thousand points (timestamps x metrics)")
+
+
+class Product(BaseModel):
+    kind: Literal["pack", "plan"]
+    name: str
+    credits: int
+    price: str
+    currency: str
+
+
 class BalanceView(BaseModel):
     balance: int
     held: int
     available: int
+    prices: list[JobPrice]
+    products: list[Product]
 
 
 class LedgerEntryView(BaseModel):
@@ -72,3 +89,42 @@ class LedgerEntryView(BaseModel):
     payment_id: str | None
     note: str | None
     created_at: str
+
+
+class LedgerPage(BaseModel):
+    items: list[LedgerEntryView]
+    next_cursor: str | None
+
+
+class PaymentList(BaseModel):
+    items: list[PaymentView]
+    next_cursor: str | None
+
+
+class WebhookReceipt(BaseModel):
+    received: Literal[True]
+    event_id: str = Field(description="the provider's id of the event")
+    duplicate: bool = Field(description="the event was stored before; this delivery changed nothing")
+
+
+class DeadPaymentEvent(BaseModel):
+    """A provider's event that failed every attempt to process it."""
+
+    id: str
+    provider: str
+    event_id: str
+    event_type: str | None
+    attempts: int
+    error: str | None
+    received_at: datetime
+    normalized: dict[str, Any] | None
+
+
+class DeadPaymentEventList(BaseModel):
+    items: list[DeadPaymentEvent]
+    next_cursor: str | None
+
+
+class ReplayedEvent(BaseModel):
+    id: str
+    status: Literal["received"]

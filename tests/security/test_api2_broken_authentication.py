@@ -9,11 +9,11 @@ import uuid
 from datetime import timedelta
 
 import jwt as pyjwt
-from flask_jwt_extended import create_access_token, create_refresh_token
 
 from smartcompute.accounts.models import ApiKey, AuthSession, User
 from smartcompute.db import utcnow
 from tests.security.conftest import bearer, sign_in
+from web.auth import issue_access_token, issue_refresh_token
 
 
 def _b64(data: dict) -> bytes:
@@ -38,14 +38,14 @@ def test_a_token_signed_with_a_wrong_key_or_algorithm_is_rejected(client, accoun
 def test_an_expired_access_token_is_rejected(app, client, account):
     session_id = pyjwt.decode(sign_in(client, account)["access_token"], options={"verify_signature": False})["sid"]
     with app.app_context():
-        expired = create_access_token(identity=str(account.user_id), expires_delta=timedelta(seconds=-1),
-                                      additional_claims={"sid": session_id})
+        expired = issue_access_token(account.user_id, session_id, lifetime=timedelta(seconds=-1))
     assert client.get("/v1/jobs", headers=bearer(expired)).status_code == 401
 
 
-def test_an_access_token_without_a_sign_in_session_is_rejected(app, client, account):
-    with app.app_context():
-        sessionless = create_access_token(identity=str(account.user_id))
+def test_an_access_token_without_a_sign_in_session_is_rejected(client, settings, account):
+    now = int(time.time())
+    sessionless = pyjwt.encode({"sub": str(account.user_id), "type": "access", "iat": now, "exp": now + 600},
+                               settings.JWT_SECRET_KEY, algorithm="HS256")
     assert client.get("/v1/jobs", headers=bearer(sessionless)).status_code == 401
 
 
@@ -80,7 +80,7 @@ def test_refresh_rotates_and_a_replayed_refresh_token_revokes_the_whole_chain(cl
 def test_a_forged_refresh_token_for_an_unknown_jti_is_rejected(app, client, account):
     claims = pyjwt.decode(sign_in(client, account)["refresh_token"], options={"verify_signature": False})
     with app.app_context():
-        forged = create_refresh_token(identity=str(account.user_id), additional_claims={"sid": claims["sid"]})
+        forged = issue_refresh_token(account.user_id, claims["sid"], uuid.uuid4(), timedelta(days=1))
     assert client.post("/v1/auth/refresh", json={"refresh_token": forged}).status_code == 401
 
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import jwt as pyjwt
 import pytest
-from flask_jwt_extended import create_access_token
 
 from smartcompute.accounts import services as accounts
 from smartcompute.accounts.models import User
+from web.auth import issue_access_token
 
 
 def token_for(client, account) -> str:
@@ -51,8 +51,9 @@ def test_a_token_signed_with_another_key_is_rejected(client, account):
 
 
 def test_an_expired_token_is_rejected(app, client, account):
+    session_id = pyjwt.decode(token_for(client, account), options={"verify_signature": False})["sid"]
     with app.app_context():
-        expired = create_access_token(identity=str(account.user_id), expires_delta=timedelta(seconds=-1))
+        expired = issue_access_token(account.user_id, session_id, lifetime=timedelta(seconds=-1))
     assert client.get("/v1/jobs", headers=bearer(expired)).status_code == 401
 
 
