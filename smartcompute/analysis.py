@@ -1,4 +1,4 @@
-"""The engine interface the workers call: one entry point for every job type.
+"""What each job type runs: the one entry point the workers call to analyse a job's telemetry.
 
 Swapping a detector means changing what `analyze` dispatches to; `web/` and `workers/` never change.
 """
