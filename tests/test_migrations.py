@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from smartcompute.db import SCHEMA_REVISION
+from smartcompute.jobs.enums import JobStatus, JobType
 from tests.support import REPO, alembic_config
 
 
@@ -85,3 +87,17 @@ def test_large_json_columns_compress_with_lz4_where_the_server_has_it(database_u
     finally:
         engine.dispose()
     assert methods == {"jobs.data": expected, "jobs.result": expected, "host_baselines.state": expected}
+
+
+def test_the_jobs_checks_accept_exactly_the_statuses_and_types_the_code_names(database_url):
+    """The model writes its CHECK constraints from the enums; the migrated database must hold the same values."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            checks = dict(connection.execute(text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = 'jobs'::regclass AND conname IN ('ck_jobs_status', 'ck_jobs_type')")).all())
+    finally:
+        engine.dispose()
+    assert re.findall(r"'(\w+)'", checks["ck_jobs_status"]) == list(JobStatus)
+    assert re.findall(r"'(\w+)'", checks["ck_jobs_type"]) == list(JobType)

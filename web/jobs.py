@@ -15,7 +15,8 @@ from smartcompute.billing import ledger, prices
 from smartcompute.detection.telemetry import InvalidTelemetry
 from smartcompute.jobs import callbacks, lifecycle, services
 from smartcompute.jobs.models import Job as JobRow
-from smartcompute.jobs.schemas import Job, JobFinished, JobList, JobRequest, JobSummary, JobType, Status
+from smartcompute.jobs.enums import JobStatus, JobType
+from smartcompute.jobs.schemas import Job, JobFinished, JobList, JobRequest, JobSummary
 from web import admission
 from web.access import scope
 from web.after_response import publish_after_response
@@ -36,7 +37,7 @@ _NO_JOB = "No such job"
 
 
 class JobFilters(BaseModel):
-    status: Optional[Status] = None
+    status: Optional[JobStatus] = None
     type: Optional[JobType] = None
     limit: PageSize = 20
     cursor: Cursor = None

@@ -19,6 +19,7 @@ from smartcompute.accounts import limits
 from smartcompute.accounts.services import Principal
 from smartcompute.billing import ledger
 from smartcompute.jobs import lifecycle
+from smartcompute.jobs.enums import JobStatus
 from smartcompute.jobs.models import Job, JobCallback
 from smartcompute.db import Database, connection_of, utcnow
 
@@ -49,7 +50,7 @@ class QueuedJob:
     request_id: str | None
     created_at: datetime
     expires_at: datetime
-    status: str = "queued"
+    status: str = JobStatus.QUEUED
     progress: float = 0.0
     started_at: datetime | None = None
     finished_at: datetime | None = None
