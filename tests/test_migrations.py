@@ -11,6 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
+from migrations.sql import definition
 from smartcompute.db import SCHEMA_REVISION
 from smartcompute.jobs.enums import JobStatus, JobType
 from tests.support import REPO, alembic_config
@@ -101,3 +102,12 @@ def test_the_jobs_checks_accept_exactly_the_statuses_and_types_the_code_names(da
         engine.dispose()
     assert re.findall(r"'(\w+)'", checks["ck_jobs_status"]) == list(JobStatus)
     assert re.findall(r"'(\w+)'", checks["ck_jobs_type"]) == list(JobType)
+
+
+def test_the_job_functions_compare_statuses_only_with_values_the_code_names():
+    """claim_job, finish_job and submit_job are SQL text, not generated from JobStatus: a misspelt status there
+    would match no row and fail silently."""
+    compared = re.compile(r"status (?:=|IN) \(?((?:'\w+'(?:, )?)+)")
+    for function in ("claim_job", "finish_job", "submit_job"):
+        values = {value for found in compared.findall(definition(function)) for value in re.findall(r"'(\w+)'", found)}
+        assert values and values <= set(JobStatus), function

@@ -4,7 +4,7 @@ queued -> running -> succeeded | failed; queued | running -> canceled; running -
 left to finish it (`requeue_abandoned`). Each transition is a single
 conditional UPDATE, so concurrent workers, redeliveries and cancels can race without corrupting a row:
 whoever loses the race changes nothing and learns so from the return value. Claiming and finishing run in
-PostgreSQL functions (`claim_job`, `finish_job`, migration 0007) that this module alone calls.
+PostgreSQL functions (`claim_job`, `finish_job`, in migrations/sql/) that this module alone calls.
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ _CANCEL = (
 )
 
 
-# Claiming and finishing are PL/pgSQL functions (migration 0007): on a worker's autocommit connection each is
+# Claiming and finishing are PL/pgSQL functions (migrations/sql/): on a worker's autocommit connection each is
 # one round trip and one transaction, and PostgreSQL keeps their plans. In a caller's transaction they simply
 # join it. Their result columns are typed so SQLAlchemy builds each one's result metadata once, not per call.
 _CLAIM = text("SELECT locked, type, account_id, host, attempts, request_id, data "

@@ -71,8 +71,8 @@ def request_fingerprint(body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-# Insert, credit hold and quotas in one statement (migration 0008); see `submit_job` below. Its (void) column
-# is named and typed so SQLAlchemy builds the result's metadata once, not on every submission.
+# Insert, credit hold and quotas in one statement (migrations/sql/submit_job.sql); see `submit_job` below. Its
+# (void) column is named and typed so SQLAlchemy builds the result's metadata once, not on every submission.
 _SUBMIT_CALL = """submit_job(CAST(:id AS uuid), CAST(:account_id AS uuid), CAST(:user_id AS uuid), :type, :priority,
                       :data, :host, :idempotency_key, :request_hash, :request_id, :now, :expires_at, :cost, :day,
                       :jobs_per_day, :concurrent_jobs)"""
