@@ -116,7 +116,7 @@ def user_view(user: User) -> dict[str, Any]:
 
 def account_view(account: Account, members: int | None = None) -> dict[str, Any]:
     view: dict[str, Any] = {"id": str(account.id), "name": account.name, "plan": account.plan,
-            "created_at": account.created_at.isoformat()}
+                            "created_at": account.created_at.isoformat()}
     if members is not None:
         view["members"] = members
     return view

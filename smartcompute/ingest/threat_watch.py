@@ -6,7 +6,8 @@ at full CPU show. Each list is bounded per job, and what was left out is counted
 """
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import psutil
 
