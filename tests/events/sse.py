@@ -29,6 +29,7 @@ class EventSource:
     def __enter__(self) -> "EventSource":
         self._thread.start()
         wait_until(lambda: self.connections or not self._thread.is_alive(), 30, "the stream to open")
+        assert self.connections, f"the stream at {self.url} did not open"
         return self
 
     def __exit__(self, *_exc) -> None:
@@ -45,6 +46,9 @@ class EventSource:
                 headers = {**self.headers, **({"Last-Event-ID": self.last_event_id} if self.last_event_id else {})}
                 try:
                     with client.stream("GET", self.url, headers=headers) as response:
+                        if response.status_code == 503:  # every stream is taken: a slot frees within a heartbeat
+                            self._stopping.wait(0.5)
+                            continue
                         response.raise_for_status()
                         self.connections += 1
                         self._read(response)
