@@ -53,3 +53,14 @@ def test_an_id_this_api_never_gave_is_told_to_fetch_again(api, account):
     with EventSource(f"{api}/v1/events", account.headers, last_event_id="not-an-event") as stream:
         [reset] = stream.wait_for(lambda events: events, what="the reset")
     assert reset["event"] == "reset" and reset["data"]["reason"] == "unknown"
+
+
+def test_the_maintenance_round_keeps_events_within_the_retention_window(api, account, sessions):
+    with EventSource(f"{api}/v1/events", account.headers) as stream:
+        job = submit(api, account.headers, job_body(points=50))
+        [seen] = stream.wait_for(lambda events: of_job(events, job), what="the job's event")
+    cancel(api, account.headers, job)
+    prune_events(sessions, timedelta(hours=24))
+    with EventSource(f"{api}/v1/events", account.headers, last_event_id=seen["id"]) as resumed:
+        events = resumed.wait_for(lambda events: events, what="the event kept")
+    assert _names(events) == [(job, "canceled")]
