@@ -93,7 +93,7 @@ def opening(engine: Engine, last_event_id: str | None) -> tuple[event_log.Positi
 def frames(hub: EventHub, engine: Engine, account_id: uuid.UUID, job_id: uuid.UUID | None,
            position: event_log.Position, first: bytes, settings: StreamSettings) -> Iterator[bytes]:
     """The stream's bytes: `first`, then each event after `position` as it commits, a comment every heartbeat,
-    until the stream's lifetime is over or the database cannot be read."""
+    until the stream's lifetime is over, the process stops or the database cannot be read."""
     yield first
     deadline = time.monotonic() + settings.lifetime
     next_beat = time.monotonic() + settings.heartbeat
@@ -110,7 +110,7 @@ def frames(hub: EventHub, engine: Engine, account_id: uuid.UUID, job_id: uuid.UU
                 position = page.events[-1].position
                 yield b"".join(_frame(event) for event in page.events)
             now = time.monotonic()
-            if now >= deadline:
+            if now >= deadline or hub.closing.is_set():
                 return
             if page.full:
                 continue

@@ -58,6 +58,14 @@ def init_events(app: Flask, settings: Settings) -> None:
     app.register_blueprint(events)
 
 
+def end_event_streams(app: Flask) -> None:
+    """End every stream of this process now, so that a stopping process does not wait out its graceful timeout
+    for them; their clients reconnect, with Last-Event-ID, to a process that stays."""
+    streams = getattr(app, "extensions", {}).get(_EXTENSION)
+    if streams is not None:
+        streams.hub.close()
+
+
 def event_stream_response(account_id: uuid.UUID, job_id: uuid.UUID | None, last_event_id: str | None) -> Response:
     """The account's events (only `job_id`'s, if given) as a text/event-stream Response, resuming after
     `last_event_id`. The caller has authenticated the account; a job of another account is a 404 Problem, and a

@@ -40,6 +40,12 @@ class EventHub:
         self._engine: Engine | None = None
         self._pid = 0
         self.listening = threading.Event()  # set while the LISTEN connection is up
+        self.closing = threading.Event()  # the process is stopping: streams end, their clients go elsewhere
+
+    def close(self) -> None:
+        """Tell every stream to end now (the process is stopping)."""
+        self.closing.set()
+        self._wake(None)
 
     @contextmanager
     def subscribe(self, account_id: uuid.UUID) -> Iterator[threading.Event]:

@@ -17,8 +17,9 @@ class EventSource:
     opens the stream again with it as Last-Event-ID when the server ends the stream."""
 
     def __init__(self, url: str, headers: dict[str, str], *, last_event_id: str | None = None,
-                 reconnect: bool = False):
+                 reconnect: bool = False, read_timeout: float = 5):
         self.url, self.headers, self.last_event_id, self.reconnect = url, headers, last_event_id, reconnect
+        self.read_timeout = read_timeout  # a stream silent for longer (no heartbeat) counts as ended
         self.events: list[dict] = []
         self.comments = 0
         self.connections = 0  # streams opened (200s)
@@ -41,7 +42,7 @@ class EventSource:
         return list(self.events)
 
     def _run(self) -> None:
-        with httpx.Client(timeout=httpx.Timeout(10, read=5)) as client:
+        with httpx.Client(timeout=httpx.Timeout(10, read=self.read_timeout)) as client:
             while not self._stopping.is_set():
                 headers = {**self.headers, **({"Last-Event-ID": self.last_event_id} if self.last_event_id else {})}
                 try:
