@@ -82,23 +82,24 @@ class EventHub:
 
     def _run(self) -> None:
         unreachable = False
-        while True:
+        while not self.closing.is_set():
             try:
                 raw = self._engine.raw_connection()
             except DBAPIError as error:
                 if not unreachable:
-                    log.warning("cannot reach the database to listen for events; streams poll until it can",
-                                extra={"error": driver_reason(error)})
+                    log.warning("cannot reach the database to listen for events; streams read at each heartbeat "
+                                "until it can", extra={"error": driver_reason(error)})
                 unreachable = True
-                threading.Event().wait(RECONNECT_SECONDS)
+                self.closing.wait(RECONNECT_SECONDS)
                 continue
             unreachable = False
             try:
                 self._listen(raw.driver_connection)
-            except Exception as error:  # the connection failed: listen again on a new one
+            except Exception as error:  # the connection failed: listen again on a new one, after a pause
                 log.warning("the event listener's connection failed; listening again",
-                            extra={"error": str(error).strip().splitlines()[0] if str(error).strip() else ""})
+                            extra={"error": (str(error).strip().splitlines() or [""])[0]})
                 raw.invalidate()
+                self.closing.wait(RECONNECT_SECONDS)
             finally:
                 self.listening.clear()
                 raw.close()
@@ -109,7 +110,7 @@ class EventHub:
             cursor.execute(f"LISTEN {CHANNEL}")
         self.listening.set()
         self._wake(None)  # anything written while nobody listened is read now
-        while True:
+        while not self.closing.is_set():
             if not select.select([connection], [], [], _IDLE_CHECK_SECONDS)[0]:
                 with connection.cursor() as cursor:  # quiet for a while: make sure the connection still answers
                     cursor.execute("SELECT 1")
