@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from config import ConfigError, Settings
 from tests.events.conftest import submit
 from tests.events.sse import EventSource, of_job
 from tests.support import gunicorn_server, job_body
@@ -42,3 +43,8 @@ def test_a_stream_ends_after_its_lifetime_and_its_client_reconnects_to_the_next_
         job = submit(small_api, account.headers, job_body(points=50))
         stream.wait_for(lambda events: of_job(events, job), what="the job's event after the reconnect")
     assert stream.ended.is_set() and stream.connections >= 2
+
+
+def test_a_stream_limit_that_would_take_every_request_thread_stops_the_process_at_start(base_env):
+    with pytest.raises(ConfigError, match="EVENT_STREAMS_PER_PROCESS: must be below WEB_THREADS"):
+        Settings.from_mapping({**base_env, "WEB_THREADS": "4", "EVENT_STREAMS_PER_PROCESS": "4"})
