@@ -43,7 +43,7 @@ class StreamSlots:
         self._lock = threading.Lock()
         self._opened: dict[object, float] = {}
 
-    def take(self) -> "Slot":
+    def take(self) -> Slot:
         """A slot for one stream, or StreamsFull with the seconds until the oldest stream ends by itself."""
         now = time.monotonic()
         with self._lock:
@@ -54,7 +54,7 @@ class StreamSlots:
             self._opened[slot] = now
             return slot
 
-    def _release(self, slot: "Slot") -> None:
+    def _release(self, slot: Slot) -> None:
         with self._lock:
             self._opened.pop(slot, None)
 

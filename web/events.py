@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Optional
 
 from flask import Blueprint, Flask, Response, current_app
 from pydantic import BaseModel, Field
@@ -19,7 +18,7 @@ from smartcompute.events.schemas import StreamedEvent
 from smartcompute.jobs import services
 from web.access import scope
 from web.auth import current_principal
-from web.event_stream import StreamSettings, StreamSlots, StreamsFull, frames, opening
+from web.event_stream import StreamSettings, StreamsFull, StreamSlots, frames, opening
 from web.problems import Problem
 from web.replies import path_uuid
 from web.routes import Reply, operation
@@ -35,7 +34,7 @@ _FULL = "Every event stream this API process may keep open is in use, or the dat
 
 
 class StreamHeaders(BaseModel):
-    last_event_id: Optional[str] = Field(
+    last_event_id: str | None = Field(
         default=None, alias="Last-Event-ID", max_length=64,
         description="the last event's id a client saw: the stream resumes after it (or sends `reset`)")
 

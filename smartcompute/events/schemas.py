@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal, Optional, Union
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -16,7 +16,7 @@ class JobStatusData(BaseModel):
     job_id: uuid.UUID
     status: Status
     type: JobType
-    host: Optional[str]
+    host: str | None
     updated_at: datetime
 
 
@@ -30,7 +30,7 @@ class IncidentData(BaseModel):
     kind: str
     severity: str
     start: str
-    end: Optional[str] = Field(description="null while the incident is open")
+    end: str | None = Field(description="null while the incident is open")
 
 
 class ResetData(BaseModel):
@@ -46,4 +46,4 @@ class StreamedEvent(BaseModel):
 
     id: str = Field(description="opaque and increasing; a client reconnecting sends the last one it saw")
     event: Literal["job.status", "incident.opened", "incident.closed", "reset"]
-    data: Union[JobStatusData, IncidentData, ResetData]
+    data: JobStatusData | IncidentData | ResetData

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -27,7 +27,7 @@ class EventSource:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "EventSource":
+    def __enter__(self) -> EventSource:
         self._thread.start()
         wait_until(lambda: self.connections or not self._thread.is_alive(), 30, "the stream to open")
         assert self.connections, f"the stream at {self.url} did not open"
@@ -93,7 +93,7 @@ def statuses(events: list[dict], job_id: str) -> list[str]:
 def job_with_incidents(host: str = "web-1") -> dict:
     """Five hours of a calm host's CPU, at 95% for half an hour (a closed incident) and again over its last
     quarter hour (an incident still open)."""
-    start = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 12, 1, tzinfo=UTC)
     cpu = [round(25 + 3 * math.sin(i / 7) + i * 37 % 11 / 4, 1) for i in range(300)]
     cpu[180:210] = [95.0] * 30
     cpu[285:] = [95.0] * 15

@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import make_account
 from tests.events.conftest import submit
-from tests.events.sse import EventSource, of_job, statuses, job_with_incidents
+from tests.events.sse import EventSource, job_with_incidents, of_job, statuses
 from tests.support import celery_worker, gunicorn_server
 
 
