@@ -268,6 +268,16 @@ class Settings(_FromEnvironment):
                                      "with SMTP_URL")
     PASSWORD_RESET_MINUTES: int = _setting(_positive_int, default="30", doc="how long a password-reset token works")
     INVITATION_DAYS: int = _setting(_positive_int, default="7", doc="how long an invitation to an account works")
+    # Live updates (web/events.py): each open stream holds one of its process's WEB_THREADS request threads.
+    EVENT_STREAMS_PER_PROCESS: int | None = _setting(
+        _optional(_non_negative_int), default="", doc="server-sent event streams one API process keeps open at "
+        "once; more are answered 503 with Retry-After. Below WEB_THREADS; unset, half of it (4 of the default 8)")
+    EVENT_STREAM_MAX_SECONDS: int = _setting(_positive_int, default="300", doc="how long a stream lasts before it "
+                                             "ends and its client reconnects with Last-Event-ID")
+    EVENT_HEARTBEAT_SECONDS: int = _setting(_positive_int, default="15", doc="seconds between a quiet stream's "
+                                            "comments, which keep proxies from closing it (nginx's read timeout: 60)")
+    EVENT_RETENTION_HOURS: int = _setting(_positive_int, default="24", doc="how long events are kept for clients "
+                                          "that reconnect with Last-Event-ID; an older one is told to fetch again")
     BENCH_NO_AUTH_USER_ID: uuid.UUID | None = _setting(
         uuid.UUID, default="", doc="UNSAFE, bench/ only: no auth or limits, every request acts as this user")
 
@@ -280,6 +290,11 @@ class Settings(_FromEnvironment):
             raise ConfigError("JOB_HARD_TIME_LIMIT: must be greater than JOB_SOFT_TIME_LIMIT")
         if self.SMTP_URL and not self.MAIL_FROM:
             raise ConfigError("MAIL_FROM: is required when SMTP_URL is set")
+        if self.EVENT_STREAMS_PER_PROCESS is None:
+            object.__setattr__(self, "EVENT_STREAMS_PER_PROCESS", self.WEB_THREADS // 2)
+        elif self.EVENT_STREAMS_PER_PROCESS >= self.WEB_THREADS:
+            raise ConfigError("EVENT_STREAMS_PER_PROCESS: must be below WEB_THREADS, or streams could hold every "
+                              "request thread")
         if self.DEFAULT_PLAN not in self.PLANS:
             raise ConfigError(f"DEFAULT_PLAN: {self.DEFAULT_PLAN!r} is not one of PLANS ({', '.join(self.PLANS)})")
 

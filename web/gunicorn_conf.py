@@ -72,3 +72,22 @@ def post_worker_init(worker):
     import gc
 
     gc.freeze()
+    _end_event_streams_on_sigterm(worker)
+
+
+def _end_event_streams_on_sigterm(worker):
+    """A worker told to stop (SIGTERM) waits up to graceful_timeout for its open requests, and an event stream
+    would take all of it: its streams end at once instead, and their clients reconnect elsewhere."""
+    import signal
+
+    from web.events import end_event_streams
+
+    graceful = signal.getsignal(signal.SIGTERM)
+    if not callable(graceful):  # not gunicorn's worker: nothing to chain to
+        return
+
+    def stop(signum, frame):
+        end_event_streams(worker.wsgi)
+        graceful(signum, frame)
+
+    signal.signal(signal.SIGTERM, stop)
