@@ -104,10 +104,16 @@ def test_the_jobs_checks_accept_exactly_the_statuses_and_types_the_code_names(da
     assert re.findall(r"'(\w+)'", checks["ck_jobs_type"]) == list(JobType)
 
 
-def test_the_job_functions_compare_statuses_only_with_values_the_code_names():
-    """claim_job, finish_job and submit_job are SQL text, not generated from JobStatus: a misspelt status there
-    would match no row and fail silently."""
-    compared = re.compile(r"status (?:=|IN) \(?((?:'\w+'(?:, )?)+)")
-    for function in ("claim_job", "finish_job", "submit_job"):
-        values = {value for found in compared.findall(definition(function)) for value in re.findall(r"'(\w+)'", found)}
-        assert values and values <= set(JobStatus), function
+def test_the_job_functions_compare_statuses_and_types_only_with_values_the_code_names():
+    """The job functions are SQL text, not generated from the enums: a misspelt status or type there would match
+    no row and fail silently."""
+    for function in ("claim_job", "finish_job", "submit_job", "record_job_events"):
+        sql = definition(function)
+        statuses = _compared_values("status", sql)
+        assert statuses and statuses <= set(JobStatus), function
+        assert _compared_values("type", sql) <= set(JobType), function
+
+
+def _compared_values(column: str, sql: str) -> set[str]:
+    compared = re.compile(rf"\b{column} (?:=|IN) \(?((?:'\w+'(?:, )?)+)")
+    return {value for found in compared.findall(sql) for value in re.findall(r"'(\w+)'", found)}
