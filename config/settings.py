@@ -10,8 +10,6 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
-import uuid
-
 from config import billing_settings as billing
 from config.plans import DEFAULT_PLANS, PlanLimits, parse_plans, rate_limit, rate_limits
 from smartcompute.numbers import whole_number
@@ -268,8 +266,6 @@ class Settings(_FromEnvironment):
                                      "with SMTP_URL")
     PASSWORD_RESET_MINUTES: int = _setting(_positive_int, default="30", doc="how long a password-reset token works")
     INVITATION_DAYS: int = _setting(_positive_int, default="7", doc="how long an invitation to an account works")
-    BENCH_NO_AUTH_USER_ID: uuid.UUID | None = _setting(
-        uuid.UUID, default="", doc="UNSAFE, bench/ only: no auth or limits, every request acts as this user")
 
     def __post_init__(self) -> None:
         if self.BROKER_URL is None:
