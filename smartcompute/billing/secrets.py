@@ -9,7 +9,6 @@ A reference that cannot be resolved stops start-up with one line naming the sett
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Callable
 
 from config import ConfigError, Settings
@@ -37,7 +36,7 @@ def resolve_settings(settings: Settings) -> Settings:
             resolved[name] = _VALIDATE.get(name, str)(secret)
         except ValueError as error:
             raise ConfigError(f"{name}: {value} could not be resolved: {error}") from None
-    return replace(settings, **resolved) if resolved else settings
+    return settings.model_copy(update=resolved) if resolved else settings
 
 
 def resolve_reference(settings: Settings, reference: str) -> str:
