@@ -90,7 +90,7 @@ class EnvironmentSettings(BaseSettings):
         raw = os.environ.get(name) or field.default
         if raw is PydanticUndefined:
             raise ConfigError(f"{name}: is required but not set")
-        declared: Any = Annotated.__class_getitem__((field.annotation, *field.metadata))  # type: ignore[attr-defined]
+        declared: Any = Annotated[field.annotation, field]  # type: ignore[name-defined]
         adapter: TypeAdapter[Any] = TypeAdapter(declared)
         try:
             return adapter.validate_python(raw)

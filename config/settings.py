@@ -44,7 +44,7 @@ RateLimit = Annotated[str, parsed(rate_limit)]
 RateLimits = Annotated[str, parsed(rate_limits)]
 Seconds = Annotated[float, parsed(p.positive_seconds)]
 SecondsOrZero = Annotated[float, parsed(p.non_negative_seconds)]
-_REFERENCE = " (or a vault:/aws-sm: secret reference, see docs/payments.md)"
+_REFERENCE = " (or a vault: or aws-sm: reference)"
 
 
 class Settings(EnvironmentSettings):
@@ -61,6 +61,8 @@ class Settings(EnvironmentSettings):
     JWT_SECRET_KEY: Secret = setting(REQUIRED, "signs access tokens: 16+ characters; 32+ bytes wanted (the API "
                                                "warns below that)")
     JWT_ACCESS_TOKEN_MINUTES: PositiveInt = setting("15", "how long an access token works")
+    BIND_ADDRESS: str = setting("0.0.0.0", "the address the API listens on (gunicorn; make run binds 127.0.0.1)")
+    WEB_CONCURRENCY: PositiveInt = setting("2", "API processes (gunicorn workers)")
     WEB_THREADS: PositiveInt = setting("8", "request threads per API process (gunicorn reads it too); "
                                      "each process pools that many database connections, and as many for webhooks")
     PAYMENT_WEBHOOK_SECRET: WebhookSecret = setting(None, "verifies the generic payment webhook, 16+ "
