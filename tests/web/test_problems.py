@@ -289,3 +289,11 @@ def test_a_metric_value_that_is_not_a_json_number_is_422_naming_it(client, accou
     problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
     assert problem["errors"] == [{"field": "data.metrics.cpu_percent[3]", "message": "Input should be a valid number"}]
     assert _jobs_of(sessions, account) == 0
+
+
+def test_an_unnamed_metric_is_422_naming_it(client, account):
+    # A fuzzer's case: an unnamed metric with no values against one timestamp, once let through to the engine.
+    body = {"type": "threat_analysis", "priority": "normal", "callback_url": None,
+            "data": {"host": None, "timestamps": [0.0], "metrics": {"": []}, "connections": None, "processes": None}}
+    problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
+    assert [error["field"] for error in problem["errors"]] == ["data.metrics.[key]"]
