@@ -14,14 +14,10 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 REQUIRED: Any = PydanticUndefined  # a setting with no default
-# The mapping the settings being built read; unset, the process environment.
+# The mapping from_mapping() is reading, for the settings source; unset, the process environment.
 _reading: ContextVar[Mapping[str, Any] | None] = ContextVar("settings_source", default=None)
 
 
@@ -35,7 +31,7 @@ def setting(default: Any, description: str) -> Any:
 
 
 def parsed(parse: Callable[[str], Any]) -> BeforeValidator:
-    """A field whose text `parse` turns into its value; values already parsed (a copy's updates) pass as they are."""
+    """A field whose text `parse` turns into its value; anything else (an unset setting's None) passes as it is."""
     return BeforeValidator(lambda value: parse(value) if isinstance(value, str) else value)
 
 
