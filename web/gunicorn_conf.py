@@ -1,10 +1,13 @@
 """gunicorn settings: bind to $PORT, threads for I/O-bound requests, JSON access logs via our logger."""
 import os
 
-bind = f"{os.environ.get('BIND_ADDRESS', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+from config.settings import Settings
+
+# Read alone, before the rest of the settings are checked in on_starting, as gunicorn needs them to load.
+bind = f"{Settings.one_from_env('BIND_ADDRESS')}:{Settings.one_from_env('PORT')}"
+workers = Settings.one_from_env("WEB_CONCURRENCY")
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "8"))
+threads = Settings.one_from_env("WEB_THREADS")
 timeout = 30
 graceful_timeout = 20
 # Longer than the keep-alive nginx keeps to us (deploy/nginx: 4 s), so nginx never reuses a connection as we close it.
