@@ -72,7 +72,7 @@ def measure(db: Database, limits: Limits) -> Backlog:
     connection = connection_of(db)
     waits = {f"wait_{priority}": limits.for_priority(priority)[1] for priority in PRIORITIES}
     row = connection.execute(_WAITING, waits).one()
-    drained = connection.execute(_DRAINED).scalar()
+    drained = connection.execute(_DRAINED).scalar_one()
     return Backlog(row.queued, max(float(row.waited), 0.0),
                    {priority: getattr(row, f"past_{priority}") for priority in PRIORITIES},
                    drained / DRAIN_WINDOW_SECONDS)

@@ -299,7 +299,7 @@ _GIVEN_UP = text("SELECT count(*) FROM job_callbacks WHERE given_up_at IS NOT NU
 def counts(db: Database) -> tuple[int, int]:
     """Callbacks of finished jobs being tried, and callbacks given up."""
     connection = connection_of(db)
-    return connection.execute(_PENDING).scalar(), connection.execute(_GIVEN_UP).scalar()
+    return connection.execute(_PENDING).scalar_one(), connection.execute(_GIVEN_UP).scalar_one()
 
 
 def view(row: Any) -> dict[str, Any] | None:

@@ -149,6 +149,8 @@ def _refusal(error: DBAPIError, cost: int, admission: limits.Admission | None) -
     """The refusal `submit_job` raised as the domain's exception; None for any other database error."""
     code = getattr(error.orig, "pgcode", None)
     diagnostics = getattr(error.orig, "diag", None)
+    if diagnostics is None:  # not a server's error: no refusal to read
+        return None
     if code == _INSUFFICIENT_CREDITS:
         return ledger.InsufficientCredits(cost, int(diagnostics.message_detail))
     if code == _QUOTA_USED_UP and admission is not None:
