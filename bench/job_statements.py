@@ -8,7 +8,7 @@ then `claim` and `succeed` (as a worker does), each on its own autocommit connec
 job's telemetry and the detector's real result for it. The CPU of the serving backends is read from /proc
 before the first job and after the last, so this measures PostgreSQL's side alone: the client's Python is
 left out. `--cost 0` takes billing out of both statements (as `JOB_PRICES=...=0+0` does). See bench/README.md,
-"Job platform", stop 17.
+"Job platform".
 """
 from __future__ import annotations
 

@@ -159,7 +159,7 @@ def pids_named(command: str, cmdline_contains: str = "") -> list[int]:
     return found
 
 
-# Run at module level (global names), as the calibration loop quoted in bench/README.md since stop 9 was.
+# Run at module level (global names), as the calibration loop bench/README.md describes always has been.
 _CALIBRATION_LOOP = compile("total = 0\nfor number in range(3_000_000):\n    total += number * number % 7\n",
                             "<calibration>", "exec")
 

@@ -8,7 +8,7 @@ For each turn (bare, real, real, bare, as in `bench.platform_bench`) the pipelin
 the last job has finished is read from /proc. The API is idle by then, so these are the worker's costs without
 the API competing for the two cores; `platform_bench` measures them under that competition. `--env` passes
 a setting to both pipelines (e.g. TASK_EVENTS=false) to measure what it changes on the worker's side.
-See bench/README.md, "Job platform", stop 18.
+See bench/README.md, "Job platform".
 """
 from __future__ import annotations
 
