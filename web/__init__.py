@@ -9,7 +9,6 @@ from typing import Mapping
 
 from flask import Flask, Response, g, request
 from flask.json.provider import JSONProvider
-from flask.sessions import SessionInterface
 from redis import Redis
 
 from config import Settings
@@ -21,6 +20,7 @@ from smartcompute.billing.webhooks import configured_providers
 from smartcompute import jsoncodec
 from smartcompute.db import make_engine, make_session_factory
 from web.after_response import AfterResponse
+from web.dashboard import init_dashboard
 from web.problems import register_problem_handlers
 from web.runtime import WebRuntime, close_db, web_runtime
 from web.payments import init_payments
@@ -44,7 +44,6 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
                     "print(secrets.token_urlsafe(32))'`")
     app = Flask(__name__)
     app.json = _FastJson(app)
-    app.session_interface = _NoCookieSession()
     app.config.update(SECRET_KEY=settings.SECRET_KEY, MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH)
     # One kept-open connection per request thread: a smaller pool opens and closes overflow connections (a
     # PostgreSQL process each) under load.
@@ -86,20 +85,6 @@ class _FastJson(JSONProvider):
         return jsoncodec.loads(s)
 
 
-class _NoCookieSession(SessionInterface):
-    """Every caller authenticates by header (API key or bearer JWT), so the API has no cookie session.
-
-    Flask's default opened one on every request anyway, building a signing serializer from SECRET_KEY each time.
-    With none, Flask hands views a null session that refuses writes.
-    """
-
-    def open_session(self, app, request):
-        return None
-
-    def save_session(self, app, session, response) -> None:
-        return None
-
-
 def _register_blueprints(app: Flask) -> None:
     from web.account import account
     from web.admin import admin
@@ -117,6 +102,7 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (health, jobs, hosts, tokens, passwords, webhooks, openapi, api_keys, account, invitations,
                       admin, metrics):
         app.register_blueprint(blueprint)
+    init_dashboard(app, app.extensions["smartcompute"].settings)
 
 
 def _register_request_context(app: Flask) -> None:
