@@ -116,11 +116,11 @@ def _read(described: Operation) -> dict[str, Any]:
     if isinstance(described.body, type) and (described.body_required or _has_body()):
         given["body"] = read_json(described.body)
     if described.query is not None:
-        given["query"] = _parameters(described.query, request.args.to_dict())
+        given["query"] = validated(described.query, request.args.to_dict())
     if described.headers is not None:
         sent = {field.alias: request.headers[field.alias] for field in described.headers.model_fields.values()
                 if field.alias in request.headers}
-        given["headers"] = _parameters(described.headers, sent)
+        given["headers"] = validated(described.headers, sent)
     return given
 
 
@@ -128,7 +128,8 @@ def _has_body() -> bool:
     return bool(request.content_length) or bool(request.get_data(cache=True))
 
 
-def _parameters(model: type[BaseModel], values: dict[str, str]) -> BaseModel:
+def validated(model: type[BaseModel], values: dict[str, Any]) -> BaseModel:
+    """`values` as `model`, or a 422 problem naming each field that is wrong (query, headers, dashboard forms)."""
     try:
         return model.model_validate(values)
     except ValidationError as error:

@@ -11,8 +11,9 @@ from smartcompute.billing.schemas import Currency, PaymentRequest
 from smartcompute.jobs import services as job_services
 from web import account as account_api, billing as billing_api, hosts as hosts_api, jobs as jobs_api
 from web import payments as payments_api
-from web.dashboard.pages import api, back, check_access, dashboard, form_model, page, principal
+from web.dashboard.pages import api, back, check_access, dashboard, page, principal
 from web.parameters import AuditFilters, Page
+from web.routes import validated
 from web.runtime import db
 
 CURRENCIES = Currency.__args__
@@ -24,7 +25,7 @@ def _cursor() -> dict[str, str]:
 
 @dashboard.get("/hosts")
 def hosts() -> str:
-    listed = api(hosts_api.index, query=form_model(hosts_api.HostPage, _cursor()))
+    listed = api(hosts_api.index, query=validated(hosts_api.HostPage, _cursor()))
     return page("hosts.html", hosts=listed.items, next_cursor=listed.next_cursor)
 
 
@@ -51,7 +52,7 @@ def host(name: str) -> str:
 @dashboard.get("/billing")
 def billing() -> str:
     balance = api(billing_api.balance)
-    ledger = api(billing_api.entries, query=form_model(Page, _cursor()))
+    ledger = api(billing_api.entries, query=validated(Page, _cursor()))
     payments = api(payments_api.index, query=Page(limit=10))
     providers = sorted(current_app.extensions["smartcompute_payment_clients"])
     return page("billing.html", balance=balance, ledger=ledger.items, next_cursor=ledger.next_cursor,
@@ -61,7 +62,7 @@ def billing() -> str:
 @dashboard.post("/billing/payments")
 def buy_credits() -> Response:
     kind, _, product = request.form.get("product", "").partition(":")
-    body = form_model(PaymentRequest, {"kind": kind, "product": product, "provider": request.form.get("provider"),
+    body = validated(PaymentRequest, {"kind": kind, "product": product, "provider": request.form.get("provider"),
                                        "currency": request.form.get("currency")})
     payment = api(payments_api.create, body=body)
     return back("dashboard.payment", payment_id=payment.id)
@@ -75,13 +76,13 @@ def payment(payment_id: str) -> str:
 @dashboard.get("/audit")
 def audit() -> str:
     filters = {name: request.args[name] for name in ("action", "cursor") if request.args.get(name)}
-    events = api(account_api.audit_events, query=form_model(AuditFilters, filters))
+    events = api(account_api.audit_events, query=validated(AuditFilters, filters))
     return page("audit.html", events=events.items, next_cursor=events.next_cursor, filters=filters)
 
 
 @dashboard.get("/staff/payment-events")
 def dead_payment_events() -> str:
-    events = api(payments_api.list_dead, query=form_model(Page, _cursor()))
+    events = api(payments_api.list_dead, query=validated(Page, _cursor()))
     return page("dead_letters.html", events=events.items, next_cursor=events.next_cursor)
 
 

@@ -6,18 +6,22 @@ from datetime import datetime, timezone
 from flask import Flask
 
 
-def when(value: datetime | str | None) -> str:
-    """`2026-12-01 03:00:00 UTC`; an empty cell for none."""
-    if value is None or value == "":
-        return ""
+def _moment(value: datetime | str) -> datetime | None:
+    """A datetime (naive ones are UTC) from one or from ISO-8601 text; None for text that is not."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def when(value: datetime | str | None) -> str:
+    """`2026-12-01 03:00:00 UTC`; an empty cell for none."""
+    if value is None or value == "":
+        return ""
+    moment = _moment(value)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else str(value)
 
 
 def duration(seconds: float | None) -> str:
@@ -35,13 +39,10 @@ def duration(seconds: float | None) -> str:
 
 def age(value: datetime | str | None) -> str:
     """How long ago: `5 min ago`."""
-    if value is None or value == "":
+    moment = _moment(value) if value else None
+    if moment is None:
         return "never"
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return f"{duration((datetime.now(timezone.utc) - value).total_seconds())} ago"
+    return f"{duration((datetime.now(timezone.utc) - moment).total_seconds())} ago"
 
 
 def register_filters(app: Flask) -> None:

@@ -15,9 +15,10 @@ from smartcompute.jobs.models import Job as JobRow
 from smartcompute.jobs.schemas import JobType, Status
 from web import jobs as jobs_api
 from web.dashboard.charts import job_charts
-from web.dashboard.pages import api, back, check_access, dashboard, form_model, page, principal
+from web.dashboard.pages import api, back, check_access, dashboard, page, principal
 from web.problems import Problem
 from web.replies import path_uuid
+from web.routes import validated
 from web.runtime import db
 
 STATUSES = Status.__args__
@@ -31,7 +32,7 @@ def _filters() -> dict[str, str]:
 @dashboard.get("/jobs")
 def jobs() -> str:
     filters = _filters()
-    listed = api(jobs_api.index, query=form_model(jobs_api.JobFilters, {**filters, "limit": 25}))
+    listed = api(jobs_api.index, query=validated(jobs_api.JobFilters, {**filters, "limit": 25}))
     return page("jobs.html", jobs=listed.items, next_cursor=listed.next_cursor, filters=filters,
                 statuses=STATUSES, job_types=JOB_TYPES)
 

@@ -11,11 +11,10 @@ from typing import Any, Callable
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from markupsafe import Markup
-from pydantic import BaseModel, ValidationError
 
 from smartcompute.accounts.services import Principal
 from web.dashboard.cookies import CSRF_FIELD, csrf_is_valid, csrf_token, signed_in_ids
-from web.problems import Problem, field_errors
+from web.problems import Problem
 from web.routes import Answer, operation_of
 
 dashboard = Blueprint("dashboard", __name__, url_prefix="/app", template_folder="templates",
@@ -41,16 +40,6 @@ def api(view: Callable, **given: Any) -> Any:
     check_access(view)
     result = view.__wrapped__(**given)
     return result.body if isinstance(result, Answer) else result
-
-
-def form_model(model: type[BaseModel], values: dict[str, Any]) -> BaseModel:
-    """A request model from a form's fields, refused as the API refuses a body (422, field by field)."""
-    try:
-        return model.model_validate(values)
-    except ValidationError as error:
-        errors = field_errors(error)
-        raise Problem(422, "; ".join(f"{each['field']}: {each['message']}" for each in errors),
-                      kind="validation-error", errors=errors) from None
 
 
 def page(template: str, **context: Any) -> str:

@@ -6,7 +6,8 @@ from flask import Response, request
 
 from smartcompute.accounts.schemas import ApiKeyRequest, MemberRequest, MemberUpdate, RotateRequest, Scope
 from web import account as account_api, api_keys as keys_api, invitations as invitations_api
-from web.dashboard.pages import api, back, dashboard, form_model, page, principal
+from web.dashboard.pages import api, back, dashboard, page, principal
+from web.routes import validated
 
 SCOPES = Scope.__args__
 ROLES = ("viewer", "analyst", "owner")
@@ -25,7 +26,7 @@ def keys() -> str:
 
 @dashboard.post("/keys")
 def create_key() -> str:
-    body = form_model(ApiKeyRequest, {"name": request.form.get("name", ""),
+    body = validated(ApiKeyRequest, {"name": request.form.get("name", ""),
                                       "scopes": request.form.getlist("scopes") or ["jobs:read"]})
     return _keys_page(new_key=api(keys_api.create, body=body))
 
@@ -52,7 +53,7 @@ def members() -> str:
 
 @dashboard.post("/members/invite")
 def invite_member() -> Response:
-    body = form_model(MemberRequest, {"email": request.form.get("email", ""),
+    body = validated(MemberRequest, {"email": request.form.get("email", ""),
                                       "role": request.form.get("role", "viewer")})
     api(invitations_api.invite, body=body)
     return back("dashboard.members")
@@ -61,7 +62,7 @@ def invite_member() -> Response:
 @dashboard.post("/members/<user_id>/role")
 def change_role(user_id: str) -> Response:
     api(account_api.update_member, user_id=user_id,
-        body=form_model(MemberUpdate, {"role": request.form.get("role", "")}))
+        body=validated(MemberUpdate, {"role": request.form.get("role", "")}))
     return back("dashboard.members")
 
 

@@ -15,8 +15,9 @@ from smartcompute.billing import prices
 from smartcompute.jobs.schemas import JobRequest, Priority
 from web import jobs as jobs_api
 from web.dashboard.jobs import JOB_TYPES
-from web.dashboard.pages import api, back, check_access, dashboard, form_model, page
+from web.dashboard.pages import api, back, check_access, dashboard, page
 from web.problems import Problem
+from web.routes import validated
 from web.runtime import web_runtime
 
 PRIORITIES = Priority.__args__
@@ -86,7 +87,7 @@ def _telemetry() -> dict[str, Any]:
 
 
 def _job_request() -> JobRequest:
-    return form_model(JobRequest, {"type": request.form.get("type", ""), "data": _telemetry(),
+    return validated(JobRequest, {"type": request.form.get("type", ""), "data": _telemetry(),
                                    "priority": request.form.get("priority") or "normal"})
 
 
