@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from smartcompute import engine
+from smartcompute.accounts.models import User
 from smartcompute.jobs import lifecycle
+from tests.conftest import make_account
 from tests.dashboard.test_dashboard import planted_incident_csv
 from web.dashboard.charts import LEFT, RIGHT, WIDTH, metric_chart
 
@@ -103,3 +105,32 @@ def test_an_open_incident_is_shaded_to_the_right_edge():
     [shade] = chart.shades
     assert shade.x == pytest.approx(LEFT + (WIDTH - LEFT - RIGHT) * 60 / 99, abs=0.2)
     assert shade.x + shade.width == pytest.approx(WIDTH - RIGHT, abs=0.2)
+
+
+def _form_token(client, path: str) -> str:
+    return _TOKEN.search(client.get(path).data).group(1).decode()
+
+
+def test_an_owner_invites_a_member_and_changes_a_role_from_the_members_page(signed_in, sessions, account):
+    viewer = make_account(sessions, role="viewer", account_of=account)
+    token = _form_token(signed_in, "/app/members")
+    assert signed_in.post("/app/members/invite", data={"csrf_token": token, "email": "new@example.test",
+                                                      "role": "analyst"}).status_code == 303
+    assert signed_in.post(f"/app/members/{viewer.user_id}/role", data={"csrf_token": token,
+                                                                      "role": "analyst"}).status_code == 303
+    page = signed_in.get("/app/members").data.decode()
+    assert re.search(r"<td>new@example.test</td><td>analyst</td>", page)
+    with sessions() as session:
+        assert session.get(User, viewer.user_id).role == "analyst"
+
+
+def test_staff_see_the_dead_payment_events_and_an_owner_is_refused_them(app, signed_in, sessions):
+    assert signed_in.get("/app/staff/payment-events").status_code == 403
+    staff = make_account(sessions)
+    with sessions() as session:
+        session.get(User, staff.user_id).is_staff = True
+        session.commit()
+    client = app.test_client()
+    _sign_in(client, staff)
+    page = client.get("/app/staff/payment-events")
+    assert page.status_code == 200 and b"Dead-lettered payment events" in page.data
