@@ -1,6 +1,8 @@
 // The dashboard's only script: copy buttons, confirmations, the submit form's price, and live job status.
 "use strict";
 
+const FINISHED = ["succeeded", "failed", "canceled"];
+
 function csrfToken() {
   const meta = document.querySelector('meta[name="csrf-token"]');
   return meta ? meta.content : "";
@@ -57,7 +59,7 @@ function showStatus(jobId, data) {
       cell.textContent = data.status;
       cell.className = `status status-${data.status}`;
     });
-    if (["succeeded", "failed", "canceled"].includes(data.status)) {
+    if (FINISHED.includes(data.status)) {
       holder.querySelectorAll('[data-field="finished"]').forEach((cell) => {
         cell.textContent = (data.updated_at || "").replace("T", " ").replace(/\.\d+/, "").replace(/(Z|\+00:00)$/, " UTC");
       });
@@ -65,14 +67,29 @@ function showStatus(jobId, data) {
   });
 }
 
+function showIncident(kind, data) {
+  const list = document.getElementById("live-incidents");
+  if (!list) return;
+  const item = document.createElement("li");
+  item.textContent = `${kind === "incident.opened" ? "Opened" : "Closed"}: ${data.severity} ${data.kind} on ${data.metric}` +
+    ` from ${data.start}${data.end ? ` to ${data.end}` : ""}`;
+  list.appendChild(item);
+}
+
 function setUpLiveStatus() {
   const live = document.querySelector("[data-live]");
   if (!live || !window.EventSource) return;
-  const url = live.dataset.live === "job" ? `/app/events?job_id=${encodeURIComponent(live.dataset.jobId)}` : "/app/events";
+  const onJobPage = live.dataset.live === "job";
+  const url = onJobPage ? `/app/events?job_id=${encodeURIComponent(live.dataset.jobId)}` : "/app/events";
   const source = new EventSource(url);
   source.addEventListener("job.status", (event) => {
     const data = JSON.parse(event.data);
     showStatus(data.job_id, data);
+    // A job page drawn before the job finished shows its result once it has one.
+    if (onJobPage && live.dataset.finished === "false" && FINISHED.includes(data.status)) window.location.reload();
+  });
+  ["incident.opened", "incident.closed"].forEach((kind) => {
+    source.addEventListener(kind, (event) => showIncident(kind, JSON.parse(event.data)));
   });
 }
 
