@@ -134,3 +134,12 @@ def test_staff_see_the_dead_payment_events_and_an_owner_is_refused_them(app, sig
     _sign_in(client, staff)
     page = client.get("/app/staff/payment-events")
     assert page.status_code == 200 and b"Dead-lettered payment events" in page.data
+
+
+def test_the_session_cookie_is_secure_over_tls_and_absent_from_the_api(app, account):
+    client = app.test_client()
+    over_tls = client.get("/app/sign-in", base_url="https://dashboard.example.test")
+    assert "; Secure" in over_tls.headers["Set-Cookie"] and "HttpOnly" in over_tls.headers["Set-Cookie"]
+    plain = client.get("/app/sign-in")
+    assert "; Secure" not in plain.headers["Set-Cookie"]
+    assert "Set-Cookie" not in client.get("/v1/jobs", headers=account.headers).headers
