@@ -40,6 +40,6 @@ def snapshot(db: Database) -> Snapshot:
     callbacks_pending, callbacks_given_up = callbacks.counts(db)
     return Snapshot(live_jobs=live, oldest_queued_seconds=max(float(oldest or 0.0), 0.0),
                     callbacks_pending=callbacks_pending, callbacks_given_up=callbacks_given_up,
-                    dead_payment_events=connection.execute(_DEAD_PAYMENT_EVENTS).scalar(),
-                    payments_in_review=connection.execute(_PAYMENTS_IN_REVIEW).scalar(),
+                    dead_payment_events=connection.execute(_DEAD_PAYMENT_EVENTS).scalar_one(),
+                    payments_in_review=connection.execute(_PAYMENTS_IN_REVIEW).scalar_one(),
                     round_ages=maintenance.seconds_since_finished(db))

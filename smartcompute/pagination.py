@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 MAX_PAGE_SIZE = 100
@@ -39,7 +39,8 @@ def newest_first(
 ) -> tuple[list[Any], str | None]:
     """One page of `query`'s rows, newest first, and the cursor of the next page (None on the last)."""
     if cursor:
-        query = query.where(tuple_(moment, row_id) < tuple_(*decode_cursor(cursor)))
+        last_moment, last_id = decode_cursor(cursor)
+        query = query.where(tuple_(moment, row_id) < tuple_(literal(last_moment), literal(last_id)))
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     rows = list(session.scalars(query.order_by(moment.desc(), row_id.desc()).limit(limit + 1)))
     if len(rows) <= limit:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Iterable
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from smartcompute.accounts import audit, tokens
@@ -90,8 +90,10 @@ def update_user(session: Session, actor: audit.Actor, user: User, *, role: str |
 
 
 def _revoke_keys(session: Session, user_id: uuid.UUID) -> int:
-    return session.execute(update(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
-                           .values(revoked_at=utcnow())).rowcount
+    result = session.execute(update(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+                             .values(revoked_at=utcnow()))
+    assert isinstance(result, CursorResult)  # an UPDATE's result; Session.execute is typed as the base Result
+    return result.rowcount
 
 
 def set_plan(session: Session, actor: audit.Actor, account_id: uuid.UUID, plan: str, plans: Iterable[str]) -> Account:
@@ -113,8 +115,8 @@ def user_view(user: User) -> dict[str, Any]:
 
 
 def account_view(account: Account, members: int | None = None) -> dict[str, Any]:
-    view = {"id": str(account.id), "name": account.name, "plan": account.plan,
-            "created_at": account.created_at.isoformat()}
+    view: dict[str, Any] = {"id": str(account.id), "name": account.name, "plan": account.plan,
+                            "created_at": account.created_at.isoformat()}
     if members is not None:
         view["members"] = members
     return view

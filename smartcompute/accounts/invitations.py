@@ -63,7 +63,7 @@ def invite(session: Session, actor: audit.Actor, account_id: uuid.UUID, *, email
     email = normalise_email(email)
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}", field="role")
-    account = session.get(Account, account_id, with_for_update=True)  # one invitation at a time per account
+    account = session.get_one(Account, account_id, with_for_update=True)  # one invitation at a time per account
     if session.scalar(select(User.id).where(User.account_id == account_id, User.email == email)) is not None:
         raise AlreadyMember(f"{email} is a member of this account already")
     now = utcnow()
@@ -115,7 +115,7 @@ def accept(session: Session, token: str, password: str, actor: audit.Actor) -> U
                                   account_id=invitation.account_id)
     except IntegrityError:
         raise taken from None
-    user = session.get(User, user_id)
+    user = session.get_one(User, user_id)
     invitation.accepted_at = utcnow()
     audit.record(session, audit.Actor(user.email, user_id=user.id, client_address=actor.client_address,
                                       request_id=actor.request_id),

@@ -85,9 +85,9 @@ def check_rate_limit(plan: PlanLimits, plan_name: str, value: str | None) -> str
 
 def keys_in_use(session: Session, account_id: uuid.UUID) -> int:
     """Keys that work, or will until a grace period ends: not revoked, not expired and not replaced."""
-    return session.scalar(select(func.count()).select_from(ApiKey).where(
+    return session.execute(select(func.count()).select_from(ApiKey).where(
         ApiKey.account_id == account_id, ApiKey.revoked_at.is_(None), ApiKey.replaced_by_id.is_(None),
-        or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > utcnow())))
+        or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > utcnow()))).scalar_one()
 
 
 def create_key(session: Session, principal: Principal, plan: PlanLimits, *, name: str, scopes: list[str],

@@ -36,6 +36,7 @@ class SmtpSender:
         message["From"], message["To"], message["Subject"] = self._sender, to, subject
         message.set_content(text)
         context = ssl.create_default_context()
+        client: smtplib.SMTP
         if self._tls:
             client = smtplib.SMTP_SSL(self._host, self._port, timeout=TIMEOUT_SECONDS, context=context)
         else:

@@ -10,12 +10,14 @@ import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import (ARRAY, Boolean, DateTime, LargeBinary, String, Uuid, bindparam, column, select, text,
-                        update)
+from sqlalchemy import (ARRAY, Boolean, DateTime, LargeBinary, String, TextualSelect, Uuid, bindparam, column, select,
+                        text, update)
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 from smartcompute.accounts.models import ROLES, Account, ApiKey, User
 from smartcompute.db import Database, connection_of, utcnow
@@ -188,7 +190,7 @@ _API_KEY_COLUMNS = (("id", Uuid()), ("user_id", Uuid()), *_PRINCIPAL_COLUMNS, ("
 _SIGNED_IN_USER_COLUMNS = (("id", Uuid()), *_PRINCIPAL_COLUMNS)
 
 
-def _function_query(call: str, columns: tuple[tuple[str, object], ...]):
+def _function_query(call: str, columns: tuple[tuple[str, TypeEngine[Any]], ...]) -> TextualSelect:
     names = ", ".join(name for name, _ in columns)
     return text(f"SELECT {names} FROM {call}").columns(*(column(name, type_) for name, type_ in columns))
 
@@ -223,7 +225,7 @@ def authenticate_password(session: Session, email: str, password: str) -> uuid.U
     except AccountError:
         email = ""
     user = session.scalar(select(User).where(User.email == email)) if email else None
-    if not password_matches(user.password_hash if user else None, password):
+    if not password_matches(user.password_hash if user else None, password) or user is None:
         return None
     return user.id if user.is_active else None
 

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from smartcompute.accounts.models import AuthSession, RefreshToken, User
@@ -82,6 +82,7 @@ def _revoke(session: Session, session_id: uuid.UUID, reason: str) -> bool:
         update(AuthSession).where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoked_reason=reason)
     )
+    assert isinstance(result, CursorResult)  # an UPDATE's result; Session.execute is typed as the base Result
     return result.rowcount > 0
 
 
@@ -96,4 +97,6 @@ def revoke_all_sessions(session: Session, user_id: uuid.UUID, reason: str, *, ke
     statement = update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
     if keep is not None:
         statement = statement.where(AuthSession.id != keep)
-    return session.execute(statement.values(revoked_at=utcnow(), revoked_reason=reason)).rowcount
+    result = session.execute(statement.values(revoked_at=utcnow(), revoked_reason=reason))
+    assert isinstance(result, CursorResult)  # an UPDATE's result; Session.execute is typed as the base Result
+    return result.rowcount

@@ -97,7 +97,7 @@ def open_payment(
 
 
 def attach_checkout(session: Session, payment_id: uuid.UUID, checkout: Checkout) -> Payment:
-    payment = session.scalar(select(Payment).where(Payment.id == payment_id).with_for_update())
+    payment = session.scalars(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
     payment.provider_payment_id = checkout.provider_payment_id
     payment.checkout_url, payment.pay_address, payment.pay_amount = checkout.checkout_url, checkout.pay_address, checkout.pay_amount
     if checkout.expires_at:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Callable
+from typing import Any, Callable
 
 from config import ConfigError, Settings
 from config import billing_settings
@@ -27,7 +27,7 @@ _VALIDATE: dict[str, Callable[[str], str]] = {
 
 def resolve_settings(settings: Settings) -> Settings:
     """Settings with every secret reference replaced by its value."""
-    resolved = {}
+    resolved: dict[str, Any] = {}  # field names known only at run time, so replace() cannot check them
     for name in PAYMENT_SECRET_SETTINGS:
         value = getattr(settings, name)
         if not value or not billing_settings.is_secret_reference(value):

@@ -101,7 +101,8 @@ class Evidence:
     def open_incident(self, index: int, threshold: float) -> dict:
         """A new incident whose onset is sample `index`: it starts where the excursion leading to it began."""
         value, reference = float(self.values[index]), self.reference
-        start = self.outside_since_after(index) if self.outside[index] else float(self.times[index])
+        since = self.outside_since_after(index)   # None exactly when the sample is inside the band
+        start = since if since is not None else float(self.times[index])
         return {
             "start": start, "detected_at": float(self.times[index]), "kind": self._kind(index, threshold, start),
             "direction": "up" if value >= reference.center else "down",

@@ -144,7 +144,7 @@ class MetricStream:
 
     def _follow_incident(self, evidence, index, threshold, clean, outcome, offset) -> tuple[int, bool]:
         """Extend the open incident over the segment from `index`; returns (next index, reference rebuilt)."""
-        incident = self.incident
+        incident = self._open_incident()
         times = evidence.times[index:]
         if incident["kind"] == "flatline":
             member = evidence.repeats[index:]
@@ -179,7 +179,7 @@ class MetricStream:
         return index + stop, False
 
     def _grow(self, evidence, index, stop, member, surprise, threshold) -> None:
-        incident = self.incident
+        incident = self._open_incident()
         if not member.any():
             return
         members = np.flatnonzero(member)
@@ -202,8 +202,13 @@ class MetricStream:
         if incident["kind"] == "level_shift" and self._still_moving():
             incident["kind"] = "drift"
 
+    def _open_incident(self) -> dict:
+        """The open incident, for the steps that only run while there is one."""
+        assert self.incident is not None, "no incident is open"
+        return self.incident
+
     def _close_incident(self, outcome, resolution: str) -> None:
-        incident = dict(self.incident, resolution=resolution)
+        incident = dict(self._open_incident(), resolution=resolution)
         outcome.closed.append(incident)
         self.incident = None
         self._remember_once(incident["peak_at"], incident["peak_value"])
@@ -217,7 +222,7 @@ class MetricStream:
             return False
         quarter = times.size // 4
         first, last = float(np.median(values[:quarter])), float(np.median(values[-quarter:]))
-        reference = self.incident["reference"]
+        reference = self._open_incident()["reference"]
         low, high = reference["band"]
         center = reference["median"]
         return abs(last - center) - abs(first - center) > high - low
@@ -231,7 +236,7 @@ class MetricStream:
         before = values[(times < latest - ACCEPT_AFTER / 4) & (times >= latest - ACCEPT_AFTER / 2)]
         if recent.size == 0 or before.size == 0:
             return True
-        low, high = self.incident["reference"]["band"]
+        low, high = self._open_incident()["reference"]["band"]
         return abs(float(np.median(recent)) - float(np.median(before))) <= high - low
 
     def _accept_incident(self, outcome) -> None:

@@ -59,16 +59,17 @@ def analyze_performance(telemetry: Telemetry) -> dict:
 def describe_metric(t: np.ndarray, values: np.ndarray, is_percent: bool, episodes: list[dict]) -> dict:
     seasonality, daily_component = daily_seasonality(t, values)
     trend = linear_trend(t, values - daily_component)
+    p95 = float(np.percentile(values, 95))
     summary = {
         "unit": "percent" if is_percent else None,
         "count": int(values.shape[0]),
         "mean": float(np.mean(values)), "std": float(np.std(values)), "min": float(np.min(values)),
-        "p50": float(np.percentile(values, 50)), "p95": float(np.percentile(values, 95)),
+        "p50": float(np.percentile(values, 50)), "p95": p95,
         "p99": float(np.percentile(values, 99)), "max": float(np.max(values)),
         "trend": trend, "seasonality": seasonality,
     }
     if is_percent:
-        summary["headroom"] = headroom(summary["p95"], trend, float(t[-1]))
+        summary["headroom"] = headroom(p95, trend, float(t[-1]))
         summary["saturation"] = {"threshold_percent": SATURATION_LEVEL, "episodes": len(episodes),
                                  "minutes_total": sum(e["duration_minutes"] for e in episodes)}
     return summary
@@ -123,6 +124,7 @@ def daily_seasonality(t: np.ndarray, values: np.ndarray) -> tuple[dict, np.ndarr
     if span_days < SEASONALITY_MIN_DAYS:
         return {"detected": False, "reason": f"needs at least {SEASONALITY_MIN_DAYS:g} days of data"}, 0.0
     fit = fit_line(t, values)
+    assert fit is not None, "two days of data have two distinct timestamps"
     detrended = values - (fit.fitted_start + fit.slope_per_day * (t - t[0]) / DAY)
     spread = float(np.sum((detrended - detrended.mean()) ** 2))
     if spread <= 1e-12 * max(1.0, float(np.sum(values ** 2))):
@@ -175,7 +177,7 @@ def saturation_episodes(t: np.ndarray, values: np.ndarray, name: str, interval: 
 
 def headroom(p95: float, trend: dict, last_timestamp: float) -> dict:
     """Room left under 100% at the 95th percentile, and when a rising trend would use it all up."""
-    room = {"percent_at_p95": 100.0 - p95, "days_to_saturation": None, "saturation_eta": None}
+    room: dict[str, float | str | None] = {"percent_at_p95": 100.0 - p95, "days_to_saturation": None, "saturation_eta": None}
     slope = trend.get("slope_per_day", 0.0)
     if trend.get("direction") == "rising" and slope > 0:
         days = max(0.0, (100.0 - trend["fitted_end"]) / slope)

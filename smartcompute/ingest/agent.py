@@ -77,7 +77,8 @@ class Agent:
         return anomaly, threat
 
     def _spool_window(self, job_type: str, window: SampleWindow) -> None:
-        if not len(window):
+        start = window.start
+        if start is None:  # an empty window
             return
         data = window.data(self.host)
         if job_type == "threat_analysis" and self.sampler.watch is not None:
@@ -87,7 +88,7 @@ class Agent:
                 log.warning("records left out of a threat job (its per-job bounds)", extra={"left_out": left_out})
         if not data["metrics"]:
             return
-        key = idempotency_key("threat" if job_type == "threat_analysis" else "anomaly", self.host, window.start)
+        key = idempotency_key("threat" if job_type == "threat_analysis" else "anomaly", self.host, start)
         dropped = self.spool.add(key, job_type, data)
         log.info("batch spooled", extra={"job_type": job_type, "idempotency_key": key, "samples": len(window),
                                          "metrics": len(data["metrics"])})

@@ -112,11 +112,11 @@ def _problem_text(raw: bytes) -> str:
     except ValueError:
         problem = None
     if isinstance(problem, dict) and ("detail" in problem or "title" in problem):
-        text = problem.get("detail") or problem.get("title")
+        text = str(problem.get("detail") or problem.get("title"))
         errors = problem.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
             text += f" ({errors[0].get('field')}: {errors[0].get('message')})"
-        return " ".join(str(text).split())
+        return " ".join(text.split())
     return " ".join(raw[:200].decode(errors="replace").split()) or "no body"
 
 

@@ -168,9 +168,10 @@ def _host_jobs(host: str, metrics: dict[str, Series], max_points: int, source: s
             per_job = max(1, max_points // len(chosen))
             for first in range(0, len(times), per_job):
                 span = slice(first, first + per_job)
-                data = {"timestamps": list(times[span]), "host": host,
+                timestamps = list(times[span])
+                data = {"timestamps": timestamps, "host": host,
                         "metrics": {name: list(metrics[name].values[span]) for name in chosen}}
-                jobs.append(PlannedJob(host, data, _key(source, host, chosen, data["timestamps"])))
+                jobs.append(PlannedJob(host, data, _key(source, host, chosen, timestamps)))
     return jobs
 
 

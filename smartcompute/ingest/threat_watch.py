@@ -6,6 +6,9 @@ at full CPU show. Each list is bounded per job, and what was left out is counted
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import psutil
 
 from smartcompute.ingest.sockets import Socket
@@ -14,6 +17,8 @@ MAX_CONNECTIONS = 20_000
 MAX_PROCESSES = 3_000
 MAX_CMDLINE = 1024  # the rules look at a command's start; a job's body stays well under the API's 10 MB
 BUSY_PERCENT = 10.0
+
+T = TypeVar("T")
 
 
 class ThreatWatch:
@@ -86,14 +91,17 @@ def _details(process: psutil.Process) -> tuple[str, str, str | None, int] | None
             name = process.name()
             if not name:
                 return None
-            values = []
-            for read, empty in ((lambda: " ".join(process.cmdline()), ""), (process.username, None),
-                                (lambda: process.memory_info().rss, 0)):
-                try:
-                    values.append(read())
-                except psutil.AccessDenied:
-                    values.append(empty)
+            cmdline: str = _readable(lambda: " ".join(process.cmdline()), "")
+            user: str | None = _readable(process.username, None)
+            rss: int = _readable(lambda: process.memory_info().rss, 0)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
-    cmdline, user, rss = values
     return name, cmdline, user[:255] if user else None, rss
+
+
+def _readable(read: Callable[[], T], empty: T) -> T:
+    """What `read` returns, or `empty` when this user may not read it."""
+    try:
+        return read()
+    except psutil.AccessDenied:
+        return empty

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from smartcompute import jsoncodec
 
@@ -172,9 +172,9 @@ def configured_providers(secrets: Mapping[str, str | None], *, tolerance: int = 
     from smartcompute.billing.providers.nowpayments import NowPaymentsProvider
     from smartcompute.billing.providers.standard_webhooks import StandardWebhooksProvider
 
-    factories = {
+    factories: dict[str, Callable[[str], WebhookProvider]] = {
         "generic": GenericProvider, "coinbase-commerce": CoinbaseCommerceProvider, "btcpay": BTCPayProvider,
         "nowpayments": NowPaymentsProvider,
         "standard-webhooks": lambda secret: StandardWebhooksProvider(secret, tolerance=tolerance),
     }
-    return {name: factory(secrets[name]) for name, factory in factories.items() if secrets.get(name)}
+    return {name: factory(secret) for name, factory in factories.items() if (secret := secrets.get(name))}

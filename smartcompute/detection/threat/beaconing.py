@@ -17,7 +17,7 @@ _INFRASTRUCTURE = {("udp", 53), ("udp", 123), ("tcp", 53)}
 
 
 def detect_beaconing(context: HostContext) -> list[Finding]:
-    conns = context.connections
+    conns = context.required_connections()
     flow_rows = group_rows(conns.flow_keys)   # stable sort of time-sorted rows: each flow stays in time order
     flow, times = conns.flow_keys[flow_rows.order], conns.timestamp[flow_rows.order]
     gaps = np.diff(times)
@@ -52,7 +52,7 @@ def _group_median(values: np.ndarray, group: np.ndarray, counts: np.ndarray) -> 
 
 def _beacon_finding(context: HostContext, rows: np.ndarray, interval: float, jitter: float,
                     on_beat: float) -> Finding | None:
-    conns = context.connections
+    conns = context.required_connections()
     src, dst, port = conns.split_flow_key(int(conns.flow_keys[rows[0]]))
     protocol = str(conns.protocol_names[np.bincount(conns.protocol[rows]).argmax()])
     if is_internal_address(dst) or (protocol, port) in _INFRASTRUCTURE:

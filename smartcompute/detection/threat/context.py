@@ -102,6 +102,19 @@ class HostContext:
     def metric(self, canonical: str) -> HostMetric | None:
         return self.metrics.get(canonical)
 
+    def required_metric(self, canonical: str) -> HostMetric:
+        """The metric, for a detector whose availability check made sure the data has it."""
+        metric = self.metrics.get(canonical)
+        if metric is None:
+            raise LookupError(f"this detector needs the {canonical} metric")
+        return metric
+
+    def required_connections(self) -> ConnectionIndex:
+        """The connections, for a detector whose availability check made sure the data has them."""
+        if self.connections is None:
+            raise LookupError("this detector needs connection records")
+        return self.connections
+
 
 def build_context(telemetry: Telemetry) -> HostContext:
     connections = telemetry.connections

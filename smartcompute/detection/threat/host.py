@@ -7,6 +7,7 @@ from smartcompute.detection.incidents import quiet_gap
 from smartcompute.detection.telemetry import iso8601
 from smartcompute.detection.threat.context import HostContext
 from smartcompute.detection.threat.findings import Finding
+from smartcompute.detection.threat.metric_names import HostMetric
 from smartcompute.detection.threat.network_volume import surge_evidence
 from smartcompute.detection.threat.series import (
     Run, daily_recurrences, find_surges, run_duration, sample_interval, true_runs)
@@ -25,7 +26,7 @@ CPU_PINNED_MIN_SECONDS = 30 * 60.0
 
 def detect_ransomware_io(context: HostContext) -> list[Finding]:
     """Disk writes far above their baseline while CPU rises too: encryption reads, transforms, rewrites."""
-    writes, cpu = context.metric("disk_write"), context.metric("cpu")
+    writes, cpu = context.required_metric("disk_write"), context.required_metric("cpu")
     reads = context.metric("disk_read")
     t = context.timestamps
     findings = []
@@ -73,7 +74,7 @@ def detect_resource_exhaustion(context: HostContext) -> list[Finding]:
     return findings
 
 
-def _climb_to_full(t: np.ndarray, metric) -> list[Finding]:
+def _climb_to_full(t: np.ndarray, metric: HostMetric) -> list[Finding]:
     values, interval = metric.values, sample_interval(t)
     findings = []
     for run in true_runs(values >= EXHAUSTION_LEVEL, t, quiet_gap(interval)):
@@ -91,7 +92,7 @@ def _climb_to_full(t: np.ndarray, metric) -> list[Finding]:
     return findings
 
 
-def _exhaustion_finding(t: np.ndarray, metric, run: Run, low_index: int, interval: float) -> Finding:
+def _exhaustion_finding(t: np.ndarray, metric: HostMetric, run: Run, low_index: int, interval: float) -> Finding:
     values = metric.values
     climb_slice = slice(low_index, run.first + 1)
     hours = (t[climb_slice] - t[low_index]) / 3600.0
@@ -118,7 +119,7 @@ def _exhaustion_finding(t: np.ndarray, metric, run: Run, low_index: int, interva
     )
 
 
-def _cpu_pinned(t: np.ndarray, cpu) -> list[Finding]:
+def _cpu_pinned(t: np.ndarray, cpu: HostMetric) -> list[Finding]:
     interval = sample_interval(t)
     findings = []
     for run in true_runs(cpu.values >= CPU_PINNED_LEVEL, t, 2.5 * interval):

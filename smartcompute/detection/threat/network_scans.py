@@ -38,7 +38,7 @@ def detect_port_scans(conns: ConnectionIndex) -> list[Finding]:
     pairs = group_rows(conns.flow_keys[probes] // 65536)
     findings = []
     for index in np.flatnonzero(pairs.sizes >= SCAN_MIN_DISTINCT_PORTS):
-        probe_rows = probes[pairs.rows_of(index)]
+        probe_rows = probes[pairs.rows_of(int(index))]
         if np.unique(conns.dst_port[probe_rows]).size >= SCAN_MIN_DISTINCT_PORTS:
             findings.append(_port_scan_finding(conns, probe_rows))
     return findings

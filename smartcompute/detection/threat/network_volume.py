@@ -28,7 +28,7 @@ def outbound_volume(conns: ConnectionIndex) -> tuple[np.ndarray, np.ndarray]:
 
 
 def detect_exfiltration(context: HostContext) -> list[Finding]:
-    conns = context.connections
+    conns = context.required_connections()
     times, volume = outbound_volume(conns)
     surges = find_surges(times, volume, min_ratio=EXFIL_MIN_RATIO, min_sigmas=EXFIL_MIN_SIGMAS,
                          min_duration_seconds=BUCKET_SECONDS)
@@ -41,7 +41,7 @@ def detect_exfiltration(context: HostContext) -> list[Finding]:
 
 
 def _exfiltration_finding(context: HostContext, surge: Surge) -> Finding | None:
-    conns = context.connections
+    conns = context.required_connections()
     low, high = np.searchsorted(conns.timestamp, [surge.start, surge.end + BUCKET_SECONDS])
     rows = np.arange(low, high)
     total = float(conns.bytes_out[rows].sum())
@@ -80,7 +80,7 @@ def _exfiltration_finding(context: HostContext, surge: Surge) -> Finding | None:
 
 
 def _destination_profile(context: HostContext, dst: int, window_rows: np.ndarray, surge: Surge) -> dict:
-    conns = context.connections
+    conns = context.required_connections()
     rows = np.flatnonzero(conns.dst == dst)
     in_window = np.isin(rows, window_rows)
     sent = float(conns.bytes_out[rows[in_window]].sum())
@@ -111,7 +111,7 @@ def _bytes_between(conns: ConnectionIndex, rows: np.ndarray, start: float, end: 
 
 def detect_metric_exfiltration(context: HostContext) -> list[Finding]:
     """Without connection records only the network_out series can show an upload; destinations stay unknown."""
-    metric = context.metric("network_out")
+    metric = context.required_metric("network_out")
     findings = []
     for surge in _non_routine_surges(context.timestamps, metric.values, EXFIL_MIN_RATIO, EXFIL_MIN_SIGMAS, 300.0):
         findings.append(Finding(

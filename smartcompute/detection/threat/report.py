@@ -50,8 +50,8 @@ DETECTORS = (
     Detector("denial_of_service", "a network_in or requests metric", _has_any("network_in", "requests"),
              detect_denial_of_service),
     Detector("ransomware_io", "disk_write and cpu metrics", _has("disk_write", "cpu"), detect_ransomware_io),
-    Detector("port_scan", "connections", _has_connections, lambda c: detect_port_scans(c.connections)),
-    Detector("brute_force", "connections", _has_connections, lambda c: detect_brute_force(c.connections)),
+    Detector("port_scan", "connections", _has_connections, lambda c: detect_port_scans(c.required_connections())),
+    Detector("brute_force", "connections", _has_connections, lambda c: detect_brute_force(c.required_connections())),
     Detector("beaconing", "connections", _has_connections, detect_beaconing),
     Detector("suspicious_process", "processes", lambda c: bool(c.processes),
              lambda c: detect_suspicious_processes(c.processes)),
@@ -87,7 +87,9 @@ _EXPLAINED_BY_MINING = {"world_writable_exec"}
 def strongest_per_category(findings: list[Finding]) -> tuple[list[Finding], dict[str, int]]:
     """Most severe first; past MAX_FINDINGS_PER_CATEGORY in one category only a count is kept."""
     ranked = sorted(findings, key=lambda f: (-severity_rank(f.severity), -f.confidence, f.start))
-    kept, omitted, seen = [], {}, {}
+    kept: list[Finding] = []
+    omitted: dict[str, int] = {}
+    seen: dict[str, int] = {}
     for finding in ranked:
         seen[finding.category] = seen.get(finding.category, 0) + 1
         if seen[finding.category] <= MAX_FINDINGS_PER_CATEGORY:

@@ -75,7 +75,7 @@ def true_runs(mask: np.ndarray, timestamps: np.ndarray, max_gap_seconds: float) 
     breaks[1:] = np.diff(timestamps) > max_gap_seconds
     edges = np.diff(np.concatenate(([False], mask, [False])).astype(np.int8))
     firsts, lasts = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
-    runs = []
+    runs: list[Run] = []
     for first, last in zip(firsts.tolist(), lasts.tolist(), strict=True):
         cuts = first + np.flatnonzero(breaks[first + 1:last + 1]) + 1
         bounds = [first, *cuts.tolist(), last + 1]

@@ -30,7 +30,7 @@ def import_legacy(sessions: Callable[[], Session], paths: list[Path], *, email: 
     now = datetime.now(timezone.utc)
     plan = plan_import(sources, now=now.timestamp())
     with sessions() as session:
-        user = session.get(User, find_user_id(session, email))
+        user = session.get_one(User, find_user_id(session, email))
         outcome = write_plan(session, plan, account_id=user.account_id, user_id=user.id, keep_days=keep_days, now=now)
         if dry_run:
             session.rollback()

@@ -6,7 +6,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal, overload
 
 
 class BadValue(ValueError):
@@ -108,6 +108,13 @@ class LegacySource:
     not_imported: list[NotImported] = field(default_factory=list)
 
 
+# A required value is never None (a missing one raises BadValue), which the overloads tell the type checker.
+@overload
+def timestamp(value: Any, column: str, *, required: Literal[True] = ...) -> float: ...
+@overload
+def timestamp(value: Any, column: str, *, required: bool) -> float | None: ...
+
+
 def timestamp(value: Any, column: str, *, required: bool = True) -> float | None:
     """SQLite's text timestamps (`YYYY-MM-DD HH:MM:SS[.ffffff][+00:00]`, or ISO 8601) or epoch seconds; naive
     ones are UTC."""
@@ -126,6 +133,12 @@ def timestamp(value: Any, column: str, *, required: bool = True) -> float | None
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
+@overload
+def number(value: Any, column: str, *, required: Literal[True] = ..., low: float = ..., high: float = ...) -> float: ...
+@overload
+def number(value: Any, column: str, *, required: bool, low: float = ..., high: float = ...) -> float | None: ...
+
+
 def number(value: Any, column: str, *, required: bool = True, low: float = -math.inf,
            high: float = math.inf) -> float | None:
     if value is None or value == "":
@@ -139,6 +152,12 @@ def number(value: Any, column: str, *, required: bool = True, low: float = -math
     if isinstance(value, bool) or not math.isfinite(parsed) or not low <= parsed <= high:
         raise BadValue(f"{column} {str(value)[:40]!r} is outside {low:g} to {high:g}")
     return parsed
+
+
+@overload
+def text(value: Any, column: str, *, required: Literal[True] = ..., limit: int = ...) -> str: ...
+@overload
+def text(value: Any, column: str, *, required: bool, limit: int = ...) -> str | None: ...
 
 
 def text(value: Any, column: str, *, required: bool = True, limit: int = 100_000) -> str | None:

@@ -149,7 +149,7 @@ def _detection(row: dict, source: LegacySource) -> Sample:
         alerted=flag(row["alert_generated"]), baseline_id=row["baseline_id"])
 
 
-def _alert(row: dict, detections: dict[Any, Sample], sessions: dict[Any, str]) -> Alert:
+def _alert(row: dict, detections: dict[Any, Sample], sessions: dict[Any, str | None]) -> Alert:
     if row["anomaly_detection_id"] not in detections:
         raise BadValue(f"anomaly_detection_id {row['anomaly_detection_id']} is not a detection that was imported")
     return Alert(
