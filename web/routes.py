@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import wraps
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import orjson
 from flask import Blueprint, Response, request
@@ -21,6 +21,7 @@ from web.access import Access
 from web.bodies import read_json
 from web.problems import Problem, field_errors
 
+Model = TypeVar("Model", bound=BaseModel)
 _PATH_VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
@@ -128,7 +129,7 @@ def _has_body() -> bool:
     return bool(request.content_length) or bool(request.get_data(cache=True))
 
 
-def validated(model: type[BaseModel], values: dict[str, Any]) -> BaseModel:
+def validated(model: type[Model], values: dict[str, Any]) -> Model:
     """`values` as `model`, or a 422 problem naming each field that is wrong (query, headers, dashboard forms)."""
     try:
         return model.model_validate(values)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask, Response, redirect
+from flask import Flask, redirect
+from werkzeug.wrappers import Response
 
 from config import Settings
 

@@ -3,9 +3,10 @@ dead-lettered payment events, each read and changed through the API operation th
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, get_args
 
-from flask import Response, current_app, request
+from flask import current_app, request
+from werkzeug.wrappers import Response
 
 from smartcompute.billing.schemas import Currency, PaymentRequest
 from smartcompute.jobs import services as job_services
@@ -16,7 +17,7 @@ from web.parameters import AuditFilters, Page
 from web.routes import validated
 from web.runtime import db
 
-CURRENCIES = Currency.__args__
+CURRENCIES = get_args(Currency)
 
 
 def _cursor() -> dict[str, str]:

@@ -64,7 +64,7 @@ def csrf_token() -> str:
 def csrf_is_valid() -> bool:
     expected = session.get("csrf")
     sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
-    return bool(expected) and hmac.compare_digest(expected.encode(), sent.encode())
+    return isinstance(expected, str) and bool(expected) and hmac.compare_digest(expected.encode(), sent.encode())
 
 
 def remember_sign_in(user_id: uuid.UUID, session_id: uuid.UUID) -> None:

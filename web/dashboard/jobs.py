@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from typing import Any
+from typing import Any, get_args
 
-from flask import Response, request
+from flask import request
+from werkzeug.wrappers import Response
 
 from smartcompute import jsoncodec
 from smartcompute.jobs import callbacks, lifecycle, services
@@ -21,8 +22,8 @@ from web.replies import path_uuid
 from web.routes import validated
 from web.runtime import db
 
-STATUSES = Status.__args__
-JOB_TYPES = JobType.__args__
+STATUSES = get_args(Status)
+JOB_TYPES = get_args(JobType)
 
 
 def _filters() -> dict[str, str]:

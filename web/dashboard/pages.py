@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
 from markupsafe import Markup
 
 from smartcompute.accounts.services import Principal
@@ -32,13 +33,16 @@ def principal() -> Principal:
 
 def check_access(view: Callable) -> None:
     """The access check of the API operation `view`, for a page that reads what that operation reads."""
-    operation_of(view).access.check()
+    described = operation_of(view)
+    if described is None:
+        raise TypeError(f"{view.__name__} is not an API operation")
+    described.access.check()
 
 
 def api(view: Callable, **given: Any) -> Any:
     """Run an API operation's access check and view, returning its model (the body of an Answer)."""
     check_access(view)
-    result = view.__wrapped__(**given)
+    result = getattr(view, "__wrapped__")(**given)  # the view itself, inside its operation's wrapper
     return result.body if isinstance(result, Answer) else result
 
 

@@ -2,14 +2,17 @@
 through the API operation that does the same, so the roles that may and the audit records are the API's."""
 from __future__ import annotations
 
-from flask import Response, request
+from typing import get_args
+
+from flask import request
+from werkzeug.wrappers import Response
 
 from smartcompute.accounts.schemas import ApiKeyRequest, MemberRequest, MemberUpdate, RotateRequest, Scope
 from web import account as account_api, api_keys as keys_api, invitations as invitations_api
 from web.dashboard.pages import api, back, dashboard, page, principal
 from web.routes import validated
 
-SCOPES = Scope.__args__
+SCOPES = get_args(Scope)
 ROLES = ("viewer", "analyst", "owner")
 
 

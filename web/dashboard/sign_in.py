@@ -6,7 +6,8 @@ sign-in in PostgreSQL, so the cookie is worthless afterwards even if a copy of i
 """
 from __future__ import annotations
 
-from flask import Response, redirect, request, url_for
+from flask import redirect, request, url_for
+from werkzeug.wrappers import Response
 
 from web import tokens
 from web.dashboard.cookies import forget_sign_in, is_dashboard_path, remember_sign_in

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from typing import Any, get_args
 
-from flask import Response, flash, jsonify, request
+from flask import flash, jsonify, request
+from werkzeug.wrappers import Response
 
 from smartcompute import jsoncodec
 from smartcompute.billing import prices
@@ -20,7 +21,7 @@ from web.problems import Problem
 from web.routes import validated
 from web.runtime import web_runtime
 
-PRIORITIES = Priority.__args__
+PRIORITIES = get_args(Priority)
 
 
 def _refused(field: str, message: str) -> Problem:
