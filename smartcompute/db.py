@@ -33,7 +33,7 @@ class Base(DeclarativeBase):
 # The Alembic revision this code needs (migrations/versions). Revisions are numbered in order, so a database
 # at a lower number has migrations pending; one at a number this code does not know was migrated by a newer
 # release, whose schema still serves this one (tests/test_migrations.py keeps this equal to Alembic's head).
-SCHEMA_REVISION = "0017"
+SCHEMA_REVISION = "0018"
 _UNDEFINED_TABLE = "42P01"  # SQLSTATE: no alembic_version, the database was never migrated
 
 

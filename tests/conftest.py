@@ -39,6 +39,16 @@ PAYMENT_PROVIDER_SECRETS = {
 }
 
 
+# Fixtures that reach PostgreSQL, Redis or RabbitMQ; a test using one, even through another fixture, is `services`.
+SERVICE_FIXTURES = frozenset({"database_url", "empty_database_url", "redis_prefix", "rabbitmq_vhost"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
+
+
 @pytest.fixture(scope="session")
 def database_url() -> str:
     require_service("PostgreSQL", "127.0.0.1", 5432)

@@ -5,8 +5,13 @@ charged once, its callback delivered and signed, every payment credited once, an
 killed API process dropped. Private servers of its own: the machine's shared ones are never touched."""
 from __future__ import annotations
 
+import pytest
+
 from bench import chaos
 from bench.chaos_invariants import table
+
+# It starts the whole platform on its own servers and breaks it in turn for minutes.
+pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 SEED = 36  # the fault schedule and the clients' choices; `python -m bench.chaos --seed N` runs others
 

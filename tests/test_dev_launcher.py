@@ -113,6 +113,8 @@ def launched(tmp_path: Path) -> Iterator[Launched]:
         _stop_leftovers(launched, descendants)
 
 
+@pytest.mark.services  # embedded PostgreSQL and Redis, the API and both workers
+@pytest.mark.slow
 def test_bin_dev_runs_a_job_on_embedded_servers_and_stops_everything_on_ctrl_c(launched):
     key = DEMO_KEY.search(launched.log()).group(1)
     secrets_file = launched.state / "secrets.env"

@@ -70,3 +70,51 @@ def test_the_api_waits_for_rabbitmq_publish_confirms_only_when_told_to(value, co
     web = for_role(celery_config(settings), "web", settings)
     assert web["broker_transport_options"]["confirm_publish"] is confirmed
     assert "confirm_publish" not in for_role(celery_config(settings), "core", settings)["broker_transport_options"]
+
+
+def test_the_environment_is_read_as_a_dict_is(monkeypatch):
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PORT", "9000")
+    monkeypatch.setenv("BROKER_URL", "")  # empty counts as unset
+    assert Settings.from_env() == Settings.from_mapping({**REQUIRED, "PORT": "9000"})
+
+
+def test_a_dict_is_read_without_the_environment(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "e" * 32)
+    values = {key: value for key, value in REQUIRED.items() if key != "SECRET_KEY"}
+    with pytest.raises(ConfigError, match="^SECRET_KEY: is required but not set$"):
+        Settings.from_mapping(values)
+
+
+def test_every_problem_is_named_on_the_one_line():
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_mapping({**REQUIRED, "PORT": "eighty", "TASK_EVENTS": "maybe"})
+    assert str(raised.value) == ("PORT: 'eighty' is not a whole number written in the digits 0-9; "
+                                 "TASK_EVENTS: must be true or false")
+
+
+def test_a_tool_reads_one_setting_with_the_same_checks(monkeypatch):
+    from config.settings import database_url_from_env, job_retention_days_from_env
+
+    monkeypatch.setenv("DATABASE_URL", "postgres://db.example/app")
+    monkeypatch.delenv("JOB_RETENTION_DAYS", raising=False)
+    assert database_url_from_env() == "postgresql://db.example/app"
+    assert job_retention_days_from_env() == 30
+    monkeypatch.setenv("DATABASE_URL", "mysql://db.example/app")
+    with pytest.raises(ConfigError, match="^DATABASE_URL: must be a postgresql:// URL$"):
+        database_url_from_env()
+
+
+def test_a_copy_for_the_core_worker_holds_no_payment_secret():
+    settings = Settings.from_mapping({**REQUIRED, "PAYMENT_WEBHOOK_SECRET": "w" * 32, "VAULT_TOKEN": "token"})
+    core = settings.without_payment_secrets()
+    assert core.PAYMENT_WEBHOOK_SECRET is None and core.VAULT_TOKEN is None
+    assert core.DATABASE_URL == settings.DATABASE_URL
+
+
+def test_every_setting_has_a_description():
+    from config.settings import IngestSettings
+
+    for settings_class in (Settings, IngestSettings):
+        assert [name for name, field in settings_class.model_fields.items() if not field.description] == []

@@ -21,6 +21,7 @@ from smartcompute import jsoncodec
 from smartcompute.db import make_engine, make_session_factory
 from web.after_response import AfterResponse
 from web.dashboard import init_dashboard
+from web.events import init_events
 from web.problems import register_problem_handlers
 from web.runtime import WebRuntime, close_db, web_runtime
 from web.payments import init_payments
@@ -70,6 +71,8 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
     _register_request_context(app)
     _register_blueprints(app)
     init_payments(app, settings)  # provider API clients and the billing, payments and dead-letter blueprints
+    init_events(app, settings)  # server-sent events: the event streams' listener, bound and blueprint
+    init_dashboard(app, settings)  # the web dashboard at /app, and the cookie session only it has
     register_access_control(app, settings)  # after the blueprints: it wraps the sign-in view with its limits
     app.wsgi_app = AfterResponse(app.wsgi_app)  # publishes once the response is sent (web/after_response.py)
     return app
@@ -102,7 +105,6 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (health, jobs, hosts, tokens, passwords, webhooks, openapi, api_keys, account, invitations,
                       admin, metrics):
         app.register_blueprint(blueprint)
-    init_dashboard(app, app.extensions["smartcompute"].settings)
 
 
 def _register_request_context(app: Flask) -> None:

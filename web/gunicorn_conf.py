@@ -1,10 +1,13 @@
 """gunicorn settings: bind to $PORT, threads for I/O-bound requests, JSON access logs via our logger."""
 import os
 
-bind = f"{os.environ.get('BIND_ADDRESS', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+from config.settings import Settings
+
+# Read alone, before the rest of the settings are checked in on_starting, as gunicorn needs them to load.
+bind = f"{Settings.one_from_env('BIND_ADDRESS')}:{Settings.one_from_env('PORT')}"
+workers = Settings.one_from_env("WEB_CONCURRENCY")
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "8"))
+threads = Settings.one_from_env("WEB_THREADS")
 timeout = 30
 graceful_timeout = 20
 # Longer than the keep-alive nginx keeps to us (deploy/nginx: 4 s), so nginx never reuses a connection as we close it.
@@ -72,3 +75,22 @@ def post_worker_init(worker):
     import gc
 
     gc.freeze()
+    _end_event_streams_on_sigterm(worker)
+
+
+def _end_event_streams_on_sigterm(worker):
+    """A worker told to stop (SIGTERM) waits up to graceful_timeout for its open requests, and an event stream
+    would take all of it: its streams end at once instead, and their clients reconnect elsewhere."""
+    import signal
+
+    from web.events import end_event_streams
+
+    graceful = signal.getsignal(signal.SIGTERM)
+    if not callable(graceful):  # not gunicorn's worker: nothing to chain to
+        return
+
+    def stop(signum, frame):
+        end_event_streams(worker.wsgi)
+        graceful(signum, frame)
+
+    signal.signal(signal.SIGTERM, stop)

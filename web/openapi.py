@@ -16,7 +16,7 @@ from pydantic.json_schema import models_json_schema
 import smartcompute
 from smartcompute import jsoncodec
 from smartcompute.jobs.schemas import Problem
-from web.routes import Callback, Operation, Reply, operation_of
+from web.routes import JSON, Callback, Operation, Reply, operation_of
 
 openapi = Blueprint("openapi", __name__, template_folder="templates")
 
@@ -129,8 +129,10 @@ def _response(answer: Reply | str) -> dict[str, Any]:
     if answer.headers:
         response["headers"] = {name: {"schema": {"type": "string"}, "description": meaning}
                                for name, meaning in answer.headers.items()}
-    if answer.model is not None:
-        response["content"] = {"application/json": {"schema": _ref(answer.model)}}
+    if answer.media_type != JSON:  # a stream: text, each item of which the model describes
+        response["content"] = {answer.media_type: {"schema": {"type": "string"}, "x-item-schema": _ref(answer.model)}}
+    elif answer.model is not None:
+        response["content"] = {JSON: {"schema": _ref(answer.model)}}
     return response
 
 

@@ -23,16 +23,19 @@ from web.problems import Problem, field_errors
 
 Model = TypeVar("Model", bound=BaseModel)
 _PATH_VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+JSON = "application/json"
 
 
 @dataclass(frozen=True)
 class Reply:
     """A successful answer: what it means, the model of its JSON body (none: an empty body) and the headers it
-    may carry, by name and meaning."""
+    may carry, by name and meaning. A `media_type` other than JSON is a body the view writes itself, as the
+    Response it returns (server-sent events); `model` then describes each item of it."""
 
     description: str
     model: type[BaseModel] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    media_type: str = JSON
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,10 @@ def validated(model: type[Model], values: dict[str, Any]) -> Model:
 
 def _respond(described: Operation, result: Any) -> Response:
     status, reply = described.success
+    if reply.media_type != JSON:
+        if not isinstance(result, Response) or result.mimetype != reply.media_type:
+            raise TypeError(f"{described.operation_id} must answer a {reply.media_type} Response")
+        return result
     answer = result if isinstance(result, Answer) else Answer(result)
     undeclared = set(answer.headers) - set(reply.headers)
     if undeclared:

@@ -35,7 +35,7 @@ SECURITY_HEADERS = {
 # joins repeated Host field lines with one.
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+;=%-]*)(:[0-9]*)?")
 _ONE_HOST = "an HTTP/1.1 request must name its host in one valid Host header field"
-_CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-API-Key, Idempotency-Key, X-Request-ID"
+_CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-API-Key, Idempotency-Key, X-Request-ID, Last-Event-ID"
 _CORS_EXPOSE_HEADERS = ("Location, Retry-After, X-Request-ID, RateLimit, RateLimit-Policy, X-RateLimit-Limit, "
                         "X-RateLimit-Remaining, X-RateLimit-Reset")
 

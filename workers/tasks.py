@@ -14,6 +14,7 @@ from config.logging import job_id_var, request_id_var
 from smartcompute import engine as analysis_engine, maintenance
 from smartcompute.db import utcnow
 from smartcompute.detection.telemetry import InvalidTelemetry
+from smartcompute.events import log as event_log
 from smartcompute.jobs import lifecycle
 from smartcompute.jobs.models import HostBaseline, Job
 from workers import app
@@ -184,6 +185,7 @@ def _republish_round(worker) -> None:
         seconds=settings.JOB_HARD_TIME_LIMIT + settings.BROKER_VISIBILITY_TIMEOUT + 60))
     publish_due_callbacks(app, worker.sessions, windows)
     purge_expired_jobs(worker.sessions)
+    prune_events(worker.sessions, timedelta(hours=settings.EVENT_RETENTION_HOURS))
 
 
 _PURGE_BATCH = 1000
@@ -194,16 +196,35 @@ def purge_expired_jobs(sessions) -> int:
     """Delete finished jobs past their retention, a batch per transaction, until none is left or the budget is
     spent: one batch a round (1,000 every 15 s) fell behind an install finishing more than 67 jobs a second,
     and the table grew for ever."""
-    deadline, purged = time.monotonic() + _PURGE_BUDGET_SECONDS, 0
-    while True:
-        with sessions() as session:
-            deleted = lifecycle.purge_expired(session, limit=_PURGE_BATCH)
-        purged += deleted
-        if deleted < _PURGE_BATCH or time.monotonic() > deadline:
-            break
+    purged = _in_batches(sessions, lambda session: lifecycle.purge_expired(session, limit=_PURGE_BATCH))
     if purged:
         log.info("expired jobs deleted", extra={"count": purged})
     return purged
+
+
+def prune_events(sessions, retention: timedelta) -> int:
+    """Delete events past their retention (EVENT_RETENTION_HOURS) the same way, within the same budget."""
+    def batch(session) -> int:
+        deleted = event_log.prune(session, retention, limit=_PURGE_BATCH)
+        session.commit()
+        return deleted
+
+    pruned = _in_batches(sessions, batch)
+    if pruned:
+        log.info("events past their retention deleted", extra={"count": pruned})
+    return pruned
+
+
+def _in_batches(sessions, delete_batch) -> int:
+    """Run `delete_batch` (which commits and says how many rows it deleted) until a batch comes back short or
+    the budget is spent; how many in all."""
+    deadline, deleted = time.monotonic() + _PURGE_BUDGET_SECONDS, 0
+    while True:
+        with sessions() as session:
+            count = delete_batch(session)
+        deleted += count
+        if count < _PURGE_BATCH or time.monotonic() > deadline:
+            return deleted
 
 
 def republish_jobs(celery, sessions, windows: dict[str, timedelta]) -> int:

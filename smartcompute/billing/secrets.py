@@ -9,8 +9,7 @@ A reference that cannot be resolved stops start-up with one line naming the sett
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from typing import Any, Callable
+from typing import Callable
 
 from config import ConfigError, Settings
 from config import billing_settings
@@ -27,7 +26,7 @@ _VALIDATE: dict[str, Callable[[str], str]] = {
 
 def resolve_settings(settings: Settings) -> Settings:
     """Settings with every secret reference replaced by its value."""
-    resolved: dict[str, Any] = {}  # field names known only at run time, so replace() cannot check them
+    resolved = {}
     for name in PAYMENT_SECRET_SETTINGS:
         value = getattr(settings, name)
         if not value or not billing_settings.is_secret_reference(value):
@@ -37,7 +36,7 @@ def resolve_settings(settings: Settings) -> Settings:
             resolved[name] = _VALIDATE.get(name, str)(secret)
         except ValueError as error:
             raise ConfigError(f"{name}: {value} could not be resolved: {error}") from None
-    return replace(settings, **resolved) if resolved else settings
+    return settings.model_copy(update=resolved) if resolved else settings
 
 
 def resolve_reference(settings: Settings, reference: str) -> str:

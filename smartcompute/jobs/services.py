@@ -179,6 +179,14 @@ def get_job(session: Session, principal: Principal, job_id: uuid.UUID, *, with_r
     return job
 
 
+_BELONGS = select(Job.id).where(Job.id == bindparam("b_id"), Job.account_id == bindparam("b_account"))
+
+
+def job_belongs_to(db: Database, account_id: uuid.UUID, job_id: uuid.UUID) -> bool:
+    """Whether the job exists and is the account's: another account's job is as absent as a missing one."""
+    return connection_of(db).execute(_BELONGS, {"b_id": job_id, "b_account": account_id}).first() is not None
+
+
 _jobs = Job.__table__
 # The result as PostgreSQL's JSON text, for answers that pass it through: decoding 15 KB of scores only to
 # encode them again was most of a poll's cost.

@@ -213,6 +213,7 @@ def test_a_body_nested_deeper_than_python_parses_is_refused_with_the_reason_and_
     assert stored(sessions, provider) == before
 
 
+@pytest.mark.slow  # two hundred examples
 @hypothesis_settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(body=st.recursive(st.none() | st.booleans() | st.integers(min_value=-2**80, max_value=2**80)
                          | st.floats(allow_nan=False) | st.text(max_size=8),

@@ -226,11 +226,10 @@ def exported_metrics(app_with_metrics) -> set[str]:
 
 @pytest.fixture
 def app_with_metrics(settings):
-    from dataclasses import replace
 
     from web import create_app
 
-    return create_app(replace(settings, METRICS_BASIC_AUTH="prometheus:secret"))
+    return create_app(settings.model_copy(update={"METRICS_BASIC_AUTH": "prometheus:secret"}))
 
 
 PROMQL_WORDS = {"sum", "max", "min", "avg", "by", "without", "rate", "histogram_quantile", "le", "on", "and", "or",

@@ -164,6 +164,7 @@ def test_metrics_absent_from_the_job_are_kept_in_the_baseline_and_new_ones_start
     assert set(later["metrics"]) == {"cpu", "mem", "disk"}
 
 
+@pytest.mark.slow
 def test_a_hosts_baseline_keeps_only_its_most_recently_scored_metrics():
     names = [f"m{i}" for i in range(BASELINE_METRICS + 5)]
     _, baseline = analyze_anomalies(telemetry({name: quiet(40, i) for i, name in enumerate(names[:BASELINE_METRICS])}),

@@ -9,5 +9,6 @@ STANDARD_PROFILE_FLOOR = 63.0
 
 
 @pytest.mark.skipif(not (nab_eval.default_data_path() / "labels").is_dir(), reason="NAB data not present")
+@pytest.mark.slow
 def test_standard_profile_score_on_the_public_subset_stays_above_the_floor():
     assert nab_eval.evaluate(nab_eval.default_data_path())["standard"].normalised >= STANDARD_PROFILE_FLOOR

@@ -5,7 +5,6 @@ import configparser
 import shutil
 import subprocess
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 from config.settings import IngestSettings
@@ -31,6 +30,6 @@ def test_the_unit_runs_the_agent_with_its_spool_in_the_state_directory():
     service = unit["Service"]
     assert service["ExecStart"].endswith("smartcompute agent")
     assert service["Environment"] == f"AGENT_SPOOL_DIR=/var/lib/{service['StateDirectory']}"
-    defaults = {setting.name: float(setting.metadata["default"]) for setting in fields(IngestSettings)
-                if setting.name in ("AGENT_SHUTDOWN_SECONDS", "INGEST_TIMEOUT_SECONDS")}
+    defaults = {name: float(IngestSettings.model_fields[name].default)
+                for name in ("AGENT_SHUTDOWN_SECONDS", "INGEST_TIMEOUT_SECONDS")}
     assert int(service["TimeoutStopSec"]) > sum(defaults.values())  # it stops before systemd kills it

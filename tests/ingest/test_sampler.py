@@ -10,6 +10,7 @@ import time
 import uuid
 
 import psutil
+import pytest
 
 from smartcompute.ingest.sampler import CONNECTION_STATES, HostSampler
 from smartcompute.ingest.sockets import internet_sockets
@@ -47,6 +48,7 @@ def test_a_connection_is_recorded_once_from_each_end_however_long_it_lasts():
         ("127.0.0.1", "127.0.0.1", "tcp")}
 
 
+@pytest.mark.slow  # samples twice, a fraction of a second apart
 def test_a_busy_process_is_recorded_at_every_sample_and_an_idle_one_once():
     busy_marker, idle_marker = uuid.uuid4().hex, uuid.uuid4().hex
     busy = subprocess.Popen([sys.executable, "-c", f"# {busy_marker}\nwhile True: pass"])

@@ -20,8 +20,10 @@ EXAMPLES_PER_OPERATION = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "12"))
 
 @pytest.fixture(scope="module")
 def api_schema(app):
-    # Logging out would end the fuzzer's own sign-in; it is covered in test_api2.
-    return schemathesis.openapi.from_wsgi("/v1/openapi.json", app).exclude(operation_id="logout")
+    # Logging out would end the fuzzer's own sign-in; it is covered in test_api2. An event stream answers for as
+    # long as it lasts (EVENT_STREAM_MAX_SECONDS); tests/events covers them.
+    return schemathesis.openapi.from_wsgi("/v1/openapi.json", app).exclude(
+        operation_id=["logout", "streamEvents", "streamJobEvents"])
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")

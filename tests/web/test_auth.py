@@ -97,9 +97,8 @@ def test_a_viewer_can_read_but_not_submit(client, sessions):
                          ids=["20-bytes", "43-bytes"])
 def test_the_api_warns_at_start_when_the_jwt_key_is_shorter_than_its_hash(settings, capsys, key, warned):
     """16 characters are accepted, as always; RFC 7518 asks for 32 bytes for HS256, and the operator is told."""
-    from dataclasses import replace
 
     from web import create_app
 
-    create_app(replace(settings, JWT_SECRET_KEY=key))
+    create_app(settings.model_copy(update={"JWT_SECRET_KEY": key}))
     assert ("JWT_SECRET_KEY is shorter than 32 bytes" in capsys.readouterr().err) == warned

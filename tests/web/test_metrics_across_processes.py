@@ -9,10 +9,13 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import REPO, free_port, stop_process_group, wait_until
 
+# Each test starts gunicorn with several API processes.
+pytestmark = pytest.mark.services
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 HEALTH_OK = ("smartcompute_http_requests_total", (("method", "GET"), ("route", "/health"), ("status", "200")))
 

@@ -230,13 +230,12 @@ def test_a_request_stuck_behind_a_database_lock_is_503_once_the_statement_timeou
     """A migration or a stuck transaction holds a lock the request needs: it is answered, not left hanging until
     gunicorn kills the process with every request on it, and nothing of it is stored."""
     import threading
-    from dataclasses import replace
 
     from sqlalchemy import create_engine, text
 
     from web import create_app
 
-    client = create_app(replace(settings, DATABASE_STATEMENT_TIMEOUT=1)).test_client()
+    client = create_app(settings.model_copy(update={"DATABASE_STATEMENT_TIMEOUT": 1})).test_client()
     engine = create_engine(database_url)
     answered = {}
     try:
@@ -258,23 +257,21 @@ def test_a_request_stuck_behind_a_database_lock_is_503_once_the_statement_timeou
 
 
 def test_database_down_is_503(settings, account):
-    from dataclasses import replace
 
     from web import create_app
 
-    unreachable = replace(settings, DATABASE_URL="postgresql://postgres@127.0.0.1:1/nowhere")
+    unreachable = settings.model_copy(update={"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"})
     response = create_app(unreachable).test_client().get("/v1/jobs", headers=account.headers)
     assert_problem(response, 503)
 
 
 def test_after_a_database_restart_the_api_answers_its_next_requests(settings, own_database):
     """A restart or failover ends the API's pooled connections: they are replaced, and no request gets a 503."""
-    from dataclasses import replace
 
     from web import create_app
 
     account = make_account(own_database.sessions)
-    client = create_app(replace(settings, DATABASE_URL=own_database.url)).test_client()
+    client = create_app(settings.model_copy(update={"DATABASE_URL": own_database.url})).test_client()
     submitted = client.post("/v1/jobs", json=job_body(), headers=account.headers)
     assert submitted.status_code == 202
     own_database.cut_connections()
@@ -292,3 +289,11 @@ def test_a_metric_value_that_is_not_a_json_number_is_422_naming_it(client, accou
     problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
     assert problem["errors"] == [{"field": "data.metrics.cpu_percent[3]", "message": "Input should be a valid number"}]
     assert _jobs_of(sessions, account) == 0
+
+
+def test_an_unnamed_metric_is_422_naming_it(client, account):
+    # A fuzzer's case: an unnamed metric with no values against one timestamp, once let through to the engine.
+    body = {"type": "threat_analysis", "priority": "normal", "callback_url": None,
+            "data": {"host": None, "timestamps": [0.0], "metrics": {"": []}, "connections": None, "processes": None}}
+    problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
+    assert [error["field"] for error in problem["errors"]] == ["data.metrics.[key]"]

@@ -1,7 +1,6 @@
 """Health checks, the OpenAPI document and the docs page."""
 from __future__ import annotations
 
-from dataclasses import replace
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -22,7 +21,8 @@ def test_ready_checks_database_broker_and_redis(client):
 
 
 def test_ready_is_503_naming_what_is_down(settings):
-    broken = replace(settings, REDIS_URL="redis://127.0.0.1:1/0", BROKER_URL="amqp://guest:guest@127.0.0.1:1//")
+    broken = settings.model_copy(update={"REDIS_URL": "redis://127.0.0.1:1/0",
+                                          "BROKER_URL": "amqp://guest:guest@127.0.0.1:1//"})
     response = create_app(broken).test_client().get("/health/ready")
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"
@@ -35,7 +35,8 @@ def test_ready_is_503_while_the_database_needs_migrations(settings, empty_databa
     """An API that starts before its release step takes no traffic its queries would fail on."""
     if revision:
         migrate(empty_database_url, revision)
-    response = create_app(replace(settings, DATABASE_URL=empty_database_url)).test_client().get("/health/ready")
+    empty = settings.model_copy(update={"DATABASE_URL": empty_database_url})
+    response = create_app(empty).test_client().get("/health/ready")
     assert response.status_code == 503
     assert response.get_json()["detail"] == "migrations pending: database"
     assert response.get_json()["checks"] == {"database": "migrations pending", "broker": "ok", "redis": "ok"}
@@ -49,7 +50,8 @@ def test_ready_on_a_database_a_newer_release_has_migrated(settings, empty_databa
         connection.execute(text("UPDATE alembic_version SET version_num = :newer"),
                            {"newer": f"{int(SCHEMA_REVISION) + 1:04d}"})
     engine.dispose()
-    response = create_app(replace(settings, DATABASE_URL=empty_database_url)).test_client().get("/health/ready")
+    empty = settings.model_copy(update={"DATABASE_URL": empty_database_url})
+    response = create_app(empty).test_client().get("/health/ready")
     assert response.status_code == 200
 
 

@@ -7,9 +7,9 @@ import pytest
 
 from tests.support import REPO
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/autogroup").exists(),
-                                reason="this kernel has no autogroup (CONFIG_SCHED_AUTOGROUP), so nice already ranks "
-                                       "processes across sessions")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    not Path("/proc/self/autogroup").exists(),
+    reason="this kernel has no autogroup (CONFIG_SCHED_AUTOGROUP), so nice already ranks processes across sessions")]
 
 REPORT = ("from pathlib import Path; from workers.priority import lower_session_priority; "
           "print(lower_session_priority(), Path('/proc/self/autogroup').read_text().split()[-1])")
