@@ -17,7 +17,8 @@ CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright never downloads a
 
 @pytest.fixture(scope="session")
 def dashboard_env(base_env) -> dict[str, str]:
-    return dict(base_env)
+    # A stream whose page was left ends at its next heartbeat: a short one frees its thread within the test.
+    return {**base_env, "EVENT_HEARTBEAT_SECONDS": "1", "EVENT_STREAMS_PER_PROCESS": "6"}
 
 
 @pytest.fixture(scope="session")

@@ -112,10 +112,16 @@ def test_sign_out_ends_the_session_even_for_a_kept_copy_of_the_cookie(page: Page
 
 
 def test_the_dashboard_pages_allow_only_their_own_scripts_and_no_framing(page: Page, owner):
+    complaints: list[str] = []  # a CSP violation is reported on the console
+    page.on("console", lambda message: message.type == "error" and complaints.append(message.text))
+    page.on("pageerror", lambda error: complaints.append(str(error)))
     sign_in(page, owner)
+    for path in ("/app/submit", "/app/hosts", "/app/keys", "/app/members", "/app/billing", "/app/audit"):
+        page.goto(path)
     headers = page.goto("/app/jobs").headers
     assert "script-src 'self'" in headers["content-security-policy"]
     assert "unsafe-inline" not in headers["content-security-policy"]
     assert headers["x-frame-options"] == "DENY"
     cookie = next(each for each in page.context.cookies() if each["name"] == "smartcompute_dashboard")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["path"] == "/app"
+    assert complaints == []

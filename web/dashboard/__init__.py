@@ -14,7 +14,7 @@ from config import Settings
 
 
 def init_dashboard(app: Flask, settings: Settings) -> None:
-    from web.dashboard import account, jobs, people, sign_in, submit  # noqa: F401  (they add the pages)
+    from web.dashboard import account, jobs, live, people, sign_in, submit  # noqa: F401  (they add the pages)
     from web.dashboard.cookies import DashboardCookieSession
     from web.dashboard.filters import register_filters
     from web.dashboard.pages import dashboard
