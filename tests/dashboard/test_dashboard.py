@@ -125,3 +125,17 @@ def test_the_dashboard_pages_allow_only_their_own_scripts_and_no_framing(page: P
     cookie = next(each for each in page.context.cookies() if each["name"] == "smartcompute_dashboard")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["path"] == "/app"
     assert complaints == []
+
+
+def test_a_job_page_opened_while_the_job_waits_shows_its_chart_when_it_finishes(page: Page, owner, dashboard_env,
+                                                                                tmp_path):
+    sign_in(page, owner)
+    page.goto("/app/submit")
+    page.set_input_files("input[name=file]", files=[{"name": "web-2.csv", "mimeType": "text/csv",
+                                                     "buffer": planted_incident_csv()}])
+    page.click("#submit-job")
+    page.locator("tr[data-job-id]").first.locator("a").first.click()
+    expect(page.locator("#job [data-field=status]")).to_have_text("queued")
+    with celery_worker(dashboard_env, tmp_path):
+        expect(page.locator("figure.chart[data-metric=cpu_percent] rect.incident")).to_have_count(1, timeout=30_000)
+    expect(page.locator("#job [data-field=status]")).to_have_text("succeeded")
