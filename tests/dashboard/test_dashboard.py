@@ -6,6 +6,7 @@ import math
 import re
 
 import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.dashboard.conftest import sign_in
@@ -24,6 +25,7 @@ def planted_incident_csv() -> bytes:
     return ("\n".join(rows) + "\n").encode()
 
 
+@pytest.mark.slow  # starts a worker
 def test_a_submitted_csv_goes_from_queued_to_succeeded_and_its_incident_is_shaded(page: Page, owner, dashboard_env,
                                                                                    tmp_path):
     sign_in(page, owner)
@@ -127,6 +129,7 @@ def test_the_dashboard_pages_allow_only_their_own_scripts_and_no_framing(page: P
     assert complaints == []
 
 
+@pytest.mark.slow  # starts a worker
 def test_a_job_page_opened_while_the_job_waits_shows_its_chart_when_it_finishes(page: Page, owner, dashboard_env,
                                                                                 tmp_path):
     sign_in(page, owner)
