@@ -23,6 +23,8 @@ HEIGHT = SCORES_TOP + SCORES_HEIGHT + 24
 _MOST_DRAWN = 1500
 _MOST_MARKERS = 150
 _TICKS = 6
+# Seconds between time ticks: whole minutes, hours, days and weeks.
+_TICK_STEPS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class Chart:
     shades: list[Shade] = field(default_factory=list)
     markers: list[Marker] = field(default_factory=list)
     value_ticks: list[tuple[float, str]] = field(default_factory=list)
-    time_ticks: list[tuple[float, str]] = field(default_factory=list)
+    time_ticks: list[tuple[float, str, str]] = field(default_factory=list)
     width: int = WIDTH
     height: int = HEIGHT
     plot_left: int = LEFT
@@ -101,13 +103,18 @@ def _value_ticks(axis: _Axis) -> list[tuple[float, str]]:
     return [(axis.y(value), _number(value)) for value in np.linspace(axis.low, axis.high, 4)]
 
 
-def _time_ticks(axis: _Axis) -> list[tuple[float, str]]:
+def _time_ticks(axis: _Axis) -> list[tuple[float, str, str]]:
+    """(x, label, text-anchor) at whole minutes, hours or days, at most `_TICKS` of them."""
+    span = axis.t1 - axis.t0
+    step = next((each for each in _TICK_STEPS if span / each <= _TICKS), _TICK_STEPS[-1] * math.ceil(
+        span / _TICK_STEPS[-1] / _TICKS))
     same_day = iso8601(axis.t0)[:10] == iso8601(axis.t1)[:10]
-    labels = []
-    for epoch in np.linspace(axis.t0, axis.t1, _TICKS):
-        text = iso8601(float(epoch))
-        labels.append((axis.x(float(epoch)), text[11:16] if same_day else f"{text[5:10]} {text[11:16]}"))
-    return labels
+    ticks = []
+    for epoch in np.arange(math.ceil(axis.t0 / step) * step, axis.t1 + 1e-6, step):
+        text, x = iso8601(float(epoch)), axis.x(float(epoch))
+        anchor = "start" if x - LEFT < 20 else "end" if WIDTH - RIGHT - x < 20 else "middle"
+        ticks.append((x, text[11:16] if same_day else f"{text[5:10]} {text[11:16]}", anchor))
+    return ticks
 
 
 def _epoch(text: str | None) -> float | None:
