@@ -60,7 +60,8 @@ def test_sign_in_from_the_dashboard_shares_the_api_sign_in_limits(base_env, acco
     client = strict.test_client()
     assert [_sign_in(client, account, "not-the-password").status_code for _ in range(2)] == [401, 401]
     refused = _sign_in(client, account)
-    assert refused.status_code == 429 and "Retry-After" in refused.headers
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "60"
+    assert b"too many requests" in refused.data and refused.mimetype == "text/html"
 
 
 def test_a_csv_the_api_refuses_is_shown_beside_the_form_field_by_field(signed_in):

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
-from werkzeug.wrappers import Response
+from flask_limiter import RateLimitExceeded
 from markupsafe import Markup
+from werkzeug.wrappers import Response
 
 from smartcompute.accounts.services import Principal
 from web.dashboard.cookies import CSRF_FIELD, csrf_is_valid, csrf_token, signed_in_ids
@@ -100,4 +101,12 @@ def _refused(problem: Problem) -> tuple[str, int, dict[str, str]]:
     return page("problem.html", problem=problem), problem.status, problem.headers
 
 
+def _too_many(error: RateLimitExceeded) -> tuple[str, int, dict[str, str]]:
+    """The API's limits, answered as a page; the wait is at most the limit's window."""
+    window = error.limit.limit.get_expiry()
+    return _refused(Problem(429, f"too many requests ({error.limit.limit}); try again within {window} seconds",
+                            kind="rate-limited", headers={"Retry-After": str(window)}))
+
+
 dashboard.register_error_handler(Problem, _refused)
+dashboard.register_error_handler(RateLimitExceeded, _too_many)
