@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 
 import httpx
 
-from smartcompute.jobs.models import JOB_TYPES
+from smartcompute.jobs.enums import JobType
 from tests.support import telemetry
 
 PRIORITIES = (("low", 0.25), ("normal", 0.45), ("high", 0.2), ("critical", 0.1))
@@ -166,7 +166,7 @@ class Load:
     def _one_job(self, client: httpx.Client, rng: random.Random) -> None:
         account = rng.randrange(len(self.api_keys))
         priority = rng.choices([name for name, _ in PRIORITIES], [weight for _, weight in PRIORITIES])[0]
-        job_type = rng.choice(JOB_TYPES)
+        job_type = rng.choice(list(JobType))
         host = f"host-{rng.randint(1, 6)}" if rng.random() < 0.5 else None
         body = {"type": job_type, "priority": priority,
                 "data": telemetry(rng.randint(60, 240), host=host, seed=rng.randrange(10**6))}

@@ -69,10 +69,10 @@ def _client(url, user_id, account_id, jobs, cost, data, result, ready, start, do
 
 
 def run(clients: int, jobs: int, cost: int) -> dict:
-    from smartcompute import engine as analysis_engine
+    from smartcompute import analysis
 
     data = job_body(points=1000)["data"]
-    result = analysis_engine.analyze("anomaly_detection", data, max_points=10**6, learn=False).result
+    result = analysis.analyze("anomaly_detection", data, max_points=10**6, learn=False).result
     with scratch_database(f"smartcompute_bench_{os.getpid()}_{secrets.token_hex(3)}") as url:
         user_id, account_id = _account(url)
         context = multiprocessing.get_context("fork")

@@ -50,7 +50,9 @@ def rate_limits(value: str) -> str:
 
 def per_second(rate: str) -> float:
     """The requests per second a rate such as `600/minute` or `10 per 5 minutes` allows."""
-    amount, _, multiple, unit = _RATE.match(rate_limit(rate)).groups()
+    matched = _RATE.match(rate_limit(rate))
+    assert matched is not None  # rate_limit() accepts only what the pattern matches
+    amount, _, multiple, unit = matched.groups()
     return int(amount) / (int(multiple or 1) * _SECONDS[unit])
 
 
@@ -68,7 +70,7 @@ def _plan(name: str, spec: str) -> PlanLimits:
         number = whole_number(raw.strip())
         if number <= 0:
             raise ValueError(f"plan {name}: {key} must be a positive integer")
-        plan = replace(plan, **{key: number})
+        plan = replace(plan, **{key: number})  # type: ignore[arg-type]  # key names one of the int limits
     return plan
 
 

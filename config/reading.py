@@ -86,7 +86,7 @@ class EnvironmentSettings(BaseSettings):
         raw = os.environ.get(name) or field.default
         if raw is PydanticUndefined:
             raise ConfigError(f"{name}: is required but not set")
-        declared: Any = Annotated[field.annotation, field]  # type: ignore[name-defined]
+        declared: Any = Annotated[field.annotation, field]
         adapter: TypeAdapter[Any] = TypeAdapter(declared)
         try:
             return adapter.validate_python(raw)

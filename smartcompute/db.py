@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, MetaData, create_engine, event, text
+from sqlalchemy import DateTime, MetaData, Table, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -27,6 +27,8 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # A Table, as Core's update() needs; the declarative base types it only as some FromClause.
+    __table__: ClassVar[Table]
     type_annotation_map = {datetime: DateTime(timezone=True)}
 
 

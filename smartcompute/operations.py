@@ -14,9 +14,11 @@ from sqlalchemy import text
 from smartcompute import maintenance
 from smartcompute.db import Database, connection_of
 from smartcompute.jobs import callbacks
+from smartcompute.jobs.enums import LIVE_STATUSES, JobStatus, sql_list
 
-_LIVE_JOBS = text("SELECT type, status, count(*) FROM jobs WHERE status IN ('queued', 'running') GROUP BY 1, 2")
-_OLDEST_QUEUED = text("SELECT extract(epoch FROM now() - min(created_at)) FROM jobs WHERE status = 'queued'")
+_LIVE_JOBS = text(f"SELECT type, status, count(*) FROM jobs WHERE status IN {sql_list(LIVE_STATUSES)} GROUP BY 1, 2")
+_OLDEST_QUEUED = text("SELECT extract(epoch FROM now() - min(created_at)) FROM jobs "
+                      f"WHERE status = '{JobStatus.QUEUED}'")
 _DEAD_PAYMENT_EVENTS = text("SELECT count(*) FROM webhook_events WHERE status = 'dead'")
 _PAYMENTS_IN_REVIEW = text("SELECT count(*) FROM payments WHERE status = 'review'")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -10,7 +11,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
+from migrations.sql import definition
 from smartcompute.db import SCHEMA_REVISION
+from smartcompute.jobs.enums import JobStatus, JobType
 from tests.support import REPO, alembic_config
 
 
@@ -85,3 +88,32 @@ def test_large_json_columns_compress_with_lz4_where_the_server_has_it(database_u
     finally:
         engine.dispose()
     assert methods == {"jobs.data": expected, "jobs.result": expected, "host_baselines.state": expected}
+
+
+def test_the_jobs_checks_accept_exactly_the_statuses_and_types_the_code_names(database_url):
+    """The model writes its CHECK constraints from the enums; the migrated database must hold the same values."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            checks = dict(connection.execute(text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = 'jobs'::regclass AND conname IN ('ck_jobs_status', 'ck_jobs_type')")).all())
+    finally:
+        engine.dispose()
+    assert re.findall(r"'(\w+)'", checks["ck_jobs_status"]) == list(JobStatus)
+    assert re.findall(r"'(\w+)'", checks["ck_jobs_type"]) == list(JobType)
+
+
+def test_the_job_functions_compare_statuses_and_types_only_with_values_the_code_names():
+    """The job functions are SQL text, not generated from the enums: a misspelt status or type there would match
+    no row and fail silently."""
+    for function in ("claim_job", "finish_job", "submit_job", "record_job_events"):
+        sql = definition(function)
+        statuses = _compared_values("status", sql)
+        assert statuses and statuses <= set(JobStatus), function
+        assert _compared_values("type", sql) <= set(JobType), function
+
+
+def _compared_values(column: str, sql: str) -> set[str]:
+    compared = re.compile(rf"\b{column} (?:=|IN) \(?((?:'\w+'(?:, )?)+)")
+    return {value for found in compared.findall(sql) for value in re.findall(r"'(\w+)'", found)}

@@ -9,13 +9,14 @@ from flask import Blueprint
 from pydantic import BaseModel, Field
 
 from config.logging import request_id_var
-from smartcompute import engine as analysis_engine
+from smartcompute import analysis
 from smartcompute.accounts import limits
 from smartcompute.billing import ledger, prices
 from smartcompute.detection.telemetry import InvalidTelemetry
 from smartcompute.jobs import callbacks, lifecycle, services
 from smartcompute.jobs.models import Job as JobRow
-from smartcompute.jobs.schemas import Job, JobFinished, JobList, JobRequest, JobSummary, JobType, Status
+from smartcompute.jobs.enums import JobStatus, JobType
+from smartcompute.jobs.schemas import Job, JobFinished, JobList, JobRequest, JobSummary
 from web import admission
 from web.access import scope
 from web.after_response import publish_after_response
@@ -36,7 +37,7 @@ _NO_JOB = "No such job"
 
 
 class JobFilters(BaseModel):
-    status: Optional[Status] = None
+    status: Optional[JobStatus] = None
     type: Optional[JobType] = None
     limit: PageSize = 20
     cursor: Cursor = None
@@ -68,7 +69,7 @@ def _whole(job: JobRow | services.QueuedJob, callback: dict[str, Any] | None) ->
 
 def _validate_telemetry(job_type: str, data: dict) -> None:
     try:
-        analysis_engine.validate(data, max_points=web_runtime().settings.MAX_POINTS_PER_JOB, job_type=job_type)
+        analysis.validate(data, max_points=web_runtime().settings.MAX_POINTS_PER_JOB, job_type=job_type)
     except InvalidTelemetry as error:
         raise Problem(422, "the telemetry cannot be analysed", kind="validation-error",
                       errors=[{"field": field, "message": message} for field, message in error.errors]) from None

@@ -12,7 +12,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from smartcompute import operations
-from smartcompute.jobs.models import JOB_TYPES
+from smartcompute.jobs.enums import LIVE_STATUSES, JobType
 from web.problems import Problem
 from web.runtime import db, web_runtime
 
@@ -51,8 +51,8 @@ class _Snapshot(Collector):
         snapshot = self._snapshot
         live = GaugeMetricFamily("smartcompute_jobs", "Jobs waiting or being analysed, by type and status",
                                  labels=["type", "status"])
-        for job_type in JOB_TYPES:
-            for status in ("queued", "running"):
+        for job_type in JobType:
+            for status in LIVE_STATUSES:
                 live.add_metric([job_type, status], snapshot.live_jobs.get((job_type, status), 0))
         callbacks = GaugeMetricFamily("smartcompute_job_callbacks", "Callbacks of finished jobs not delivered: "
                                       "pending (being tried) or given_up (every retry failed)", labels=["state"])

@@ -9,7 +9,7 @@ from workers.priority import on_worker_setup
 from workers.redis_transport import warn_if_broker_may_evict
 from workers.runtime import warn_if_schema_behind
 
-app = create_celery_app(role="core")  # payment tasks live in workers.payment_worker, not here
+app = create_celery_app(role="core")  # the payment tasks are workers.payment_worker's, not this app's
 
 signals.celeryd_after_setup.connect(on_worker_setup)  # workers yield the CPU to the API (workers/priority.py)
 signals.celeryd_after_setup.connect(warn_if_broker_may_evict)  # a Redis broker that may drop queued messages
@@ -22,5 +22,3 @@ def _log_json_lines(**kwargs) -> None:
 
     configure_logging(app_settings(app).LOG_LEVEL)
 
-
-from workers import tasks  # noqa: E402,F401  (registers the tasks on `app`)

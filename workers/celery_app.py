@@ -22,6 +22,8 @@ EXPIRE_PAYMENTS = "workers.payment_tasks.expire_overdue_payments"
 # Which process a Celery app is for: the API publishes to both queues; each worker knows only its own queue,
 # and the core worker's settings carry no payment secrets (it cannot verify, create or process payments).
 ROLES = ("web", "core", "payments")
+# The task modules a worker of each role imports as it starts (Celery's `include`); the API sends tasks by name.
+TASK_MODULES = {"web": (), "core": ("workers.tasks", "workers.callback_tasks"), "payments": ("workers.payment_tasks",)}
 
 # RabbitMQ serves the highest number first; kombu's Redis transport serves priority step 0 first.
 _RABBITMQ_PRIORITY = {"low": 0, "normal": 3, "high": 6, "critical": 9}
@@ -164,7 +166,7 @@ def _without_publish_confirms(config: dict) -> dict:
 
 def create_celery_app(settings: Settings | None = None, role: str = "web") -> Celery:
     """Settings are read when Celery first needs its configuration, not at import."""
-    app = Celery("smartcompute", set_as_current=False)
+    app = Celery("smartcompute", set_as_current=False, include=list(TASK_MODULES[role]))
     app.smartcompute_settings = settings
     app.smartcompute_role = role
     app.config_from_object(_LazyCeleryConfig(app))

@@ -24,4 +24,5 @@ class Consumer(CeleryConsumer):
 
     def _flush_buffered_events(self) -> None:
         self._event_flush_due = False
-        self._flush_events()
+        if self.event_dispatcher:
+            self.event_dispatcher.flush()

@@ -7,6 +7,4 @@ the `workers` package, which Python runs before this module.
 """
 from workers.celery_app import create_celery_app
 
-app = create_celery_app(role="payments")
-
-from workers import payment_tasks  # noqa: E402,F401  (registers the payment tasks on `app`)
+app = create_celery_app(role="payments")  # its tasks, workers.payment_tasks, are imported as the worker starts

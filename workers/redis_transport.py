@@ -52,8 +52,14 @@ class Channel(kombu_redis.Channel):
             return
         # A reconnect gives the channel a new pool; a client of the old one is not reused.
         if self._own_client is None or self._own_client.connection_pool is not self.pool:
-            self._own_client = self._create_client()
+            self._own_client = self._new_client()
         yield self._own_client
+
+    def _new_client(self):
+        """The client kombu would build, from the channel's public parts: its client class (which adds the
+        global key prefix) and its connection pool."""
+        credentials = self.pool.connection_kwargs.get("credential_provider")
+        return self.Client(connection_pool=self.pool, **({"credential_provider": credentials} if credentials else {}))
 
 
 class Transport(kombu_redis.Transport):

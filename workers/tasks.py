@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from config.logging import job_id_var, request_id_var
-from smartcompute import engine as analysis_engine, maintenance
+from smartcompute import analysis, maintenance
 from smartcompute.db import utcnow
 from smartcompute.detection.telemetry import InvalidTelemetry
 from smartcompute.events import log as event_log
@@ -94,7 +94,7 @@ def _recheck_later(task, worker, job_id: uuid.UUID) -> None:
 
 def _run_claimed(run: JobRun, claimed: lifecycle.ClaimedJob, max_points: int) -> None:
     data = claimed.data
-    learns = bool(analysis_engine.learns_baseline(claimed.type) and claimed.host)
+    learns = bool(analysis.learns_baseline(claimed.type) and claimed.host)
     baseline = None
     if learns:
         lock_host(run, claimed.account_id, claimed.host)
@@ -102,7 +102,7 @@ def _run_claimed(run: JobRun, claimed: lifecycle.ClaimedJob, max_points: int) ->
             HostBaseline.account_id == claimed.account_id, HostBaseline.host == claimed.host))
     started = time.monotonic()
     try:
-        analysis = analysis_engine.analyze(
+        outcome = analysis.analyze(
             claimed.type, data, max_points=max_points, baseline=baseline,
             on_progress=_progress_reporter(run, claimed.id), learn=learns,
         )
@@ -119,7 +119,7 @@ def _run_claimed(run: JobRun, claimed: lifecycle.ClaimedJob, max_points: int) ->
         log.exception("analysis crashed")
         _finish_failed(run, claimed.id, "internal_error", "the analysis failed unexpectedly; it was logged")
         return
-    _finish_succeeded(run, claimed, analysis)
+    _finish_succeeded(run, claimed, outcome)
     log.info("job finished", extra={"seconds": round(time.monotonic() - started, 3)})
 
 
@@ -135,9 +135,9 @@ def _progress_reporter(run: JobRun, job_id: uuid.UUID):
     return report
 
 
-def _finish_succeeded(run: JobRun, claimed: lifecycle.ClaimedJob, analysis: analysis_engine.Analysis) -> None:
+def _finish_succeeded(run: JobRun, claimed: lifecycle.ClaimedJob, outcome: analysis.Analysis) -> None:
     """Result and learned baseline commit together (one statement), or not at all."""
-    stored = lifecycle.succeed(run.connection, claimed.id, analysis.result, baseline=analysis.baseline,
+    stored = lifecycle.succeed(run.connection, claimed.id, outcome.result, baseline=outcome.baseline,
                                unlock_key=job_lock_key(claimed.id))
     run.job_lock_released = True
     if not stored:

@@ -13,40 +13,12 @@ from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from migrations.sql import definition
+
 revision = '0003'
 down_revision = '0002'
 branch_labels = None
 depends_on = None
-
-APPLY_ENTRY = """
-CREATE FUNCTION credit_ledger_apply() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    -- UPDATE first: an INSERT ... ON CONFLICT would check the would-be row (a lone negative amount) first.
-    UPDATE credit_balances SET balance = balance + NEW.amount, updated_at = now()
-        WHERE account_id = NEW.account_id;
-    IF NOT FOUND THEN
-        INSERT INTO credit_balances (account_id, balance, held, updated_at)
-        VALUES (NEW.account_id, NEW.amount, 0, now())
-        ON CONFLICT (account_id) DO UPDATE
-            SET balance = credit_balances.balance + EXCLUDED.balance, updated_at = now();
-    END IF;
-    RETURN NEW;
-END $$;
-CREATE TRIGGER credit_ledger_apply AFTER INSERT ON credit_ledger
-    FOR EACH ROW EXECUTE FUNCTION credit_ledger_apply();
-"""
-
-APPEND_ONLY = """
-CREATE FUNCTION credit_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' AND pg_trigger_depth() > 1 THEN
-        RETURN OLD;  -- the account itself is being deleted (ON DELETE CASCADE)
-    END IF;
-    RAISE EXCEPTION 'credit_ledger is append-only: % refused', TG_OP USING ERRCODE = 'integrity_constraint_violation';
-END $$;
-CREATE TRIGGER credit_ledger_append_only BEFORE UPDATE OR DELETE ON credit_ledger
-    FOR EACH ROW EXECUTE FUNCTION credit_ledger_append_only();
-"""
 
 
 def upgrade() -> None:
@@ -136,8 +108,12 @@ def upgrade() -> None:
     op.create_check_constraint(op.f('ck_webhook_events_status'), 'webhook_events',
                                "status IN ('received', 'processed', 'failed', 'dead')")
     op.create_index('ix_webhook_events_dead', 'webhook_events', ['received_at'], postgresql_where=sa.text("status = 'dead'"))
-    op.execute(APPLY_ENTRY)
-    op.execute(APPEND_ONLY)
+    op.execute(definition("credit_ledger_apply"))
+    op.execute("CREATE TRIGGER credit_ledger_apply AFTER INSERT ON credit_ledger "
+               "FOR EACH ROW EXECUTE FUNCTION credit_ledger_apply()")
+    op.execute(definition("credit_ledger_append_only"))
+    op.execute("CREATE TRIGGER credit_ledger_append_only BEFORE UPDATE OR DELETE ON credit_ledger "
+               "FOR EACH ROW EXECUTE FUNCTION credit_ledger_append_only()")
 
 
 def downgrade() -> None:

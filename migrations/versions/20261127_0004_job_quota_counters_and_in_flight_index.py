@@ -7,6 +7,8 @@ Create Date: 2026-11-27
 from alembic import op
 import sqlalchemy as sa
 
+from migrations.compression import set_json_compression
+
 
 revision = '0004'
 down_revision = '0003'
@@ -31,22 +33,12 @@ def upgrade() -> None:
     """)
     # Job data and results are tens of KB of JSON: lz4 compresses them about twice as fast as the default
     # pglz on insert. Servers built without lz4 keep pglz.
-    _set_json_compression("lz4")
+    set_json_compression("lz4")
     op.create_index('ix_jobs_in_flight', 'jobs', ['account_id'], unique=False, postgresql_where=sa.text("status IN ('queued', 'running')"))
 
 
 def downgrade() -> None:
-    _set_json_compression("pglz")
+    set_json_compression("pglz")
     op.drop_index('ix_jobs_in_flight', table_name='jobs', postgresql_where=sa.text("status IN ('queued', 'running')"))
     op.drop_table('job_quota_usage')
 
-
-def _set_json_compression(method: str) -> None:
-    """TOAST compression of the large JSON columns; a server that lacks the method keeps what it has."""
-    op.execute(f"""
-        DO $$ BEGIN
-            ALTER TABLE jobs ALTER COLUMN data SET COMPRESSION {method}, ALTER COLUMN result SET COMPRESSION {method};
-            ALTER TABLE host_baselines ALTER COLUMN state SET COMPRESSION {method};
-        EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN NULL;
-        END $$
-    """)

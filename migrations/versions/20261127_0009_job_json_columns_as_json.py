@@ -5,7 +5,9 @@ Revises: 0008
 Create Date: 2026-11-27
 """
 from alembic import op
-from alembic.script import ScriptDirectory
+
+from migrations.compression import set_json_compression
+from migrations.sql import definition
 
 
 revision = '0009'
@@ -19,11 +21,14 @@ depends_on = None
 # read 0.40 -> 0.13 ms; a 15 KB result: insert 0.78 -> 0.23 ms, read 0.28 -> 0.10 ms. json keeps the text
 # as written, which is what our own encoder wrote. The functions that take or return them change with them.
 _COLUMNS = (("jobs", "data"), ("jobs", "result"), ("jobs", "error"), ("host_baselines", "state"))
-_FUNCTIONS = (  # (revision that created it, name of its SQL in that revision, signature with jsonb)
-    ("0007", "_CLAIM_JOB", "claim_job(uuid, bigint, timestamptz)"),
-    ("0007", "_FINISH_JOB", "finish_job(uuid, boolean, jsonb, jsonb, jsonb, bigint, timestamptz)"),
-    ("0008", "_SUBMIT_JOB", "submit_job(uuid, uuid, uuid, varchar, varchar, jsonb, varchar, varchar, varchar, "
-                            "varchar, timestamptz, timestamptz, bigint, date, bigint, bigint)"),
+# The functions that take or return them, with the revision that wrote each one's version for jsonb and for json
+# (None: the current definition).
+_FUNCTIONS = (("claim_job", "0007", "0009"), ("finish_job", "0007", "0009"), ("submit_job", "0008", None))
+_SIGNATURES = (
+    "claim_job(uuid, bigint, timestamptz)",
+    "finish_job(uuid, boolean, {json}, {json}, {json}, bigint, timestamptz)",
+    "submit_job(uuid, uuid, uuid, varchar, varchar, {json}, varchar, varchar, varchar, varchar, timestamptz, "
+    "timestamptz, bigint, date, bigint, bigint)",
 )
 
 
@@ -36,23 +41,11 @@ def downgrade() -> None:
 
 
 def _convert(old: str, new: str) -> None:
-    """Drop the functions, change the columns' type, and create the functions again for the new type.
-
-    The functions' text, and the columns' compression, come from the revisions that wrote them (Alembic's
-    "replaceable objects" recipe), with only the JSON type changed, so each has one definition.
-    """
-    for _, _, signature in _FUNCTIONS:
-        op.execute(f"DROP FUNCTION {_with_type(signature, old)}")
+    """Drop the functions, change the columns' type, and create the functions again for the new type."""
+    for signature in _SIGNATURES:
+        op.execute(f"DROP FUNCTION {signature.format(json=old)}")
     for table, column in _COLUMNS:
         op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {new} USING {column}::{new}")
-    _revision_module("0004")._set_json_compression("lz4")  # a new type starts with the server's default again
-    for source, name, _ in _FUNCTIONS:
-        op.execute(_with_type(getattr(_revision_module(source), name), new))
-
-
-def _with_type(sql: str, json_type: str) -> str:
-    return sql.replace("jsonb", json_type)
-
-
-def _revision_module(revision_id: str):
-    return ScriptDirectory.from_config(op.get_context().config).get_revision(revision_id).module
+    set_json_compression("lz4")  # a new type starts with the server's default again
+    for function, for_jsonb, for_json in _FUNCTIONS:
+        op.execute(definition(function, written_by=for_json if new == "json" else for_jsonb))

@@ -11,6 +11,8 @@ select.
 import sqlalchemy as sa
 from alembic import op
 
+from migrations.sql import definition
+
 
 revision = '0015'
 down_revision = '0014'
@@ -22,30 +24,10 @@ _SETTLEMENTS = "('exact', 'underpaid', 'overpaid', 'manual')"
 _OLD_PAYMENT_STATUSES = "('pending', 'confirmed', 'failed', 'expired', 'refunded')"
 _OLD_SETTLEMENTS = "('exact', 'underpaid', 'overpaid')"
 
-# As in migration 0005, with the key's own rate limit: a function's result columns cannot change in place.
-_API_KEY_PRINCIPAL = """
-CREATE FUNCTION api_key_principal(p_key_hash bytea)
-RETURNS TABLE (id uuid, user_id uuid, account_id uuid, key_hash bytea, scopes varchar[],
-               expires_at timestamptz, revoked_at timestamptz, last_used_at timestamptz,
-               role varchar, is_active boolean, is_staff boolean, email varchar, plan varchar{rate_limit_column})
-LANGUAGE plpgsql STABLE AS $$
-#variable_conflict use_column
-BEGIN
-    RETURN QUERY
-    SELECT k.id, k.user_id, k.account_id, k.key_hash, k.scopes::varchar[], k.expires_at, k.revoked_at,
-           k.last_used_at, u.role, u.is_active, u.is_staff, u.email, a.plan{rate_limit_value}
-    FROM api_keys AS k
-    JOIN users AS u ON u.id = k.user_id
-    JOIN accounts AS a ON a.id = k.account_id
-    WHERE k.key_hash = p_key_hash;
-END $$
-"""
-
-
+# api_key_principal gains the key's own rate limit; a function's result columns cannot change in place.
 def _replace_api_key_principal(with_rate_limit: bool) -> None:
     op.execute("DROP FUNCTION api_key_principal(bytea)")
-    op.execute(_API_KEY_PRINCIPAL.format(rate_limit_column=", rate_limit varchar" if with_rate_limit else "",
-                                         rate_limit_value=", k.rate_limit" if with_rate_limit else ""))
+    op.execute(definition("api_key_principal", written_by=None if with_rate_limit else "0005"))
 
 
 def _payment_checks(statuses: str, settlements: str) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from config.plans import PlanLimits
 from smartcompute.accounts.models import JobQuotaUsage
 from smartcompute.db import utcnow
+from smartcompute.jobs.enums import LIVE_STATUSES
 from smartcompute.jobs.models import Job
 
 class QuotaExceeded(Exception):
@@ -69,7 +70,7 @@ def usage(session: Session, account_id: uuid.UUID) -> Usage:
     today = session.scalar(select(JobQuotaUsage.jobs).where(
         JobQuotaUsage.account_id == account_id, JobQuotaUsage.day == start_of_day(utcnow()).date()))
     in_flight = session.scalar(select(func.count()).select_from(Job).where(
-        Job.account_id == account_id, Job.status.in_(("queued", "running"))))
+        Job.account_id == account_id, Job.status.in_(LIVE_STATUSES)))
     return Usage(today or 0, in_flight or 0)
 
 

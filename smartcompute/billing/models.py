@@ -3,10 +3,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
-    BigInteger, CheckConstraint, ForeignKey, Index, LargeBinary, Numeric, String, Table, Text, UniqueConstraint, text)
+    BigInteger, CheckConstraint, ForeignKey, Index, LargeBinary, Numeric, String, Text, UniqueConstraint, text)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -19,8 +19,6 @@ class WebhookEvent(Base):
     """A verified provider delivery, stored before it is acknowledged; the raw body is kept as sent."""
 
     __tablename__ = "webhook_events"
-    # A Table, as Core's update() needs; the declarative base types it only as some FromClause.
-    __table__: ClassVar[Table]
     __table_args__ = (
         UniqueConstraint("provider", "event_id", name="uq_webhook_events_provider_event_id"),
         CheckConstraint(f"status IN {EVENT_STATUSES}", name="status"),
@@ -57,7 +55,6 @@ class Payment(Base):
     """A purchase of credits through a provider; its status changes only in `billing/payments.py`."""
 
     __tablename__ = "payments"
-    __table__: ClassVar[Table]
     __table_args__ = (
         CheckConstraint(f"status IN {PAYMENT_STATUSES}", name="status"),
         CheckConstraint(f"settlement IN {SETTLEMENTS}", name="settlement"),
@@ -105,7 +102,6 @@ class CreditBalance(Base):
     """
 
     __tablename__ = "credit_balances"
-    __table__: ClassVar[Table]
     __table_args__ = (
         CheckConstraint("balance >= 0", name="balance_not_negative"),
         CheckConstraint("held >= 0 AND held <= balance", name="held_within_balance"),

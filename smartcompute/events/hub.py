@@ -81,10 +81,12 @@ class EventHub:
             flag.set()
 
     def _run(self) -> None:
+        engine = self._engine
+        assert engine is not None  # _start_once makes it before it starts this thread
         unreachable = False
         while not self.closing.is_set():
             try:
-                raw = self._engine.raw_connection()
+                raw = engine.raw_connection()
             except DBAPIError as error:
                 if not unreachable:
                     log.warning("cannot reach the database to listen for events; streams read at each heartbeat "

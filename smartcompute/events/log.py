@@ -90,7 +90,7 @@ def read_after(db: Database, account_id: uuid.UUID, position: Position, *, job_i
     rows = connection_of(db).execute(_READ, {
         "account": str(account_id), "job": str(job_id) if job_id else None, "tx": position.tx, "id": position.id,
         "limit": limit}).all()
-    events = []
+    events: list[LoggedEvent] = []
     for row in rows:
         if row.held:  # those after it are held back too: they sort after it
             return Page(events, held_back=True, full=False)

@@ -7,14 +7,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from smartcompute.jobs.schemas import JobType, Status
+from smartcompute.jobs.enums import JobStatus, JobType
 
 
 class JobStatusData(BaseModel):
     """`job.status`: a job was submitted, or its status changed (queued, running, succeeded, failed, canceled)."""
 
     job_id: uuid.UUID
-    status: Status
+    status: JobStatus
     type: JobType
     host: str | None
     updated_at: datetime

@@ -19,6 +19,7 @@ from smartcompute.ingest.backoff import Backoff
 from smartcompute.ingest.sampler import HostSampler
 from smartcompute.ingest.spool import Spool
 from smartcompute.ingest.windows import THREAT_METRICS, SampleWindow, idempotency_key
+from smartcompute.jobs.enums import JobType
 
 log = logging.getLogger("smartcompute.agent")
 _IDLE_SECONDS = 1.0
@@ -44,8 +45,8 @@ class Agent:
         sender = threading.Thread(target=self._send_spooled, name="smartcompute-agent-sender", daemon=True)
         sender.start()
         anomaly, threat = self._sample_until_stopped()
-        self._spool_window("anomaly_detection", anomaly)
-        self._spool_window("threat_analysis", threat)
+        self._spool_window(JobType.ANOMALY_DETECTION, anomaly)
+        self._spool_window(JobType.THREAT_ANALYSIS, threat)
         self._deadline = time.monotonic() + self.settings.AGENT_SHUTDOWN_SECONDS
         self._wake.set()
         sender.join(self.settings.AGENT_SHUTDOWN_SECONDS + self.settings.INGEST_TIMEOUT_SECONDS)
@@ -64,12 +65,12 @@ class Agent:
             metrics = self.sampler.sample(now)
             anomaly.add(now, metrics)
             if len(anomaly) >= self._samples_per_batch:
-                self._spool_window("anomaly_detection", anomaly)
+                self._spool_window(JobType.ANOMALY_DETECTION, anomaly)
                 anomaly = SampleWindow()
             if self._samples_per_threat:
                 threat.add(now, {name: metrics[name] for name in THREAT_METRICS if name in metrics})
                 if len(threat) >= self._samples_per_threat:
-                    self._spool_window("threat_analysis", threat)
+                    self._spool_window(JobType.THREAT_ANALYSIS, threat)
                     threat = SampleWindow()
             next_sample += interval
             if next_sample < time.monotonic():  # the host was too busy (or suspended): skip, do not catch up
@@ -81,14 +82,14 @@ class Agent:
         if start is None:  # an empty window
             return
         data = window.data(self.host)
-        if job_type == "threat_analysis" and self.sampler.watch is not None:
+        if job_type == JobType.THREAT_ANALYSIS and self.sampler.watch is not None:
             connections, processes, left_out = self.sampler.watch.take()
             data.update(connections=connections, processes=processes)
             if left_out:
                 log.warning("records left out of a threat job (its per-job bounds)", extra={"left_out": left_out})
         if not data["metrics"]:
             return
-        key = idempotency_key("threat" if job_type == "threat_analysis" else "anomaly", self.host, start)
+        key = idempotency_key("threat" if job_type == JobType.THREAT_ANALYSIS else "anomaly", self.host, start)
         dropped = self.spool.add(key, job_type, data)
         log.info("batch spooled", extra={"job_type": job_type, "idempotency_key": key, "samples": len(window),
                                          "metrics": len(data["metrics"])})

@@ -13,6 +13,7 @@ import click
 
 from config.settings import ConfigError, IngestSettings
 from smartcompute.ingest.api_client import ApiClient, ApiError
+from smartcompute.jobs.enums import JobType
 
 
 def ingest_settings() -> IngestSettings:
@@ -154,8 +155,8 @@ class Moment(click.ParamType):
 @click.option("--step", type=Duration(), default="60s", show_default=True, help="Time between samples.")
 @click.option("--follow", is_flag=True, help="Keep going: submit each new span of --every as it arrives.")
 @click.option("--every", type=Duration(), default="5m", show_default=True, help="With --follow, how often.")
-@click.option("--job-type", type=click.Choice(["anomaly_detection", "performance_analysis", "threat_analysis"]),
-              default="anomaly_detection", show_default=True)
+@click.option("--job-type", type=click.Choice(sorted(JobType)),
+              default=JobType.ANOMALY_DETECTION.value, show_default=True)
 @click.option("--max-points", type=click.IntRange(1), help="Points per job; default: the account's plan limit.")
 @click.option("--allow-partial", is_flag=True, help="Import answers Prometheus warns may be incomplete.")
 def import_prometheus(url, queries, host_label, start, end, step, follow, every, job_type, max_points,

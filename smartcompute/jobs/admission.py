@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from smartcompute.db import Database, connection_of
+from smartcompute.jobs.enums import JobStatus
 from smartcompute.jobs.models import PRIORITIES
 
 SHARE_OF_LIMITS = {"low": 0.5, "normal": 0.75, "high": 0.9, "critical": 1.0}
@@ -33,11 +34,12 @@ RETRY_AFTER_STALLED_SECONDS = 60  # when no job finished over the window: the wo
 
 # One scan of the queued jobs (the partial index `ix_jobs_waiting`) and one of the jobs finished in the window
 # (`ix_jobs_finished_at`, migration 0015).
+_QUEUED = f"status = '{JobStatus.QUEUED}'"
 _WAITING = text("SELECT count(*) AS queued, coalesce(extract(epoch FROM now() - (SELECT created_at FROM jobs "
-                f"WHERE status = 'queued' ORDER BY created_at OFFSET {WAIT_RANK - 1} LIMIT 1)), 0) AS waited, "
+                f"WHERE {_QUEUED} ORDER BY created_at OFFSET {WAIT_RANK - 1} LIMIT 1)), 0) AS waited, "
                 + ", ".join(f"count(*) FILTER (WHERE created_at < now() - make_interval(secs => :wait_{priority})) "
                             f"AS past_{priority}" for priority in PRIORITIES)
-                + " FROM jobs WHERE status = 'queued'")
+                + f" FROM jobs WHERE {_QUEUED}")
 _DRAINED = text(f"SELECT count(*) FROM jobs WHERE finished_at > now() - interval '{DRAIN_WINDOW_SECONDS} seconds'")
 
 
@@ -70,7 +72,7 @@ def measure(db: Database, limits: Limits) -> Backlog:
     connection = connection_of(db)
     waits = {f"wait_{priority}": limits.for_priority(priority)[1] for priority in PRIORITIES}
     row = connection.execute(_WAITING, waits).one()
-    drained = connection.execute(_DRAINED).scalar()
+    drained = connection.execute(_DRAINED).scalar_one()
     return Backlog(row.queued, max(float(row.waited), 0.0),
                    {priority: getattr(row, f"past_{priority}") for priority in PRIORITIES},
                    drained / DRAIN_WINDOW_SECONDS)

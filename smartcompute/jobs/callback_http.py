@@ -70,7 +70,7 @@ def vetted_address(host: str, port: int, *, allow_private: bool, timeout: float 
         raise Refused(f"cannot resolve {host}: no answer within {timeout:g} s") from None
     except (OSError, UnicodeError) as error:
         raise Refused(f"cannot resolve {host}: {error}") from None
-    addresses = [info[4][0] for info in infos]
+    addresses = [str(info[4][0]) for info in infos]
     if not addresses:
         raise Refused(f"{host} has no address")
     private = [address for address in addresses

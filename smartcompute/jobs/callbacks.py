@@ -26,7 +26,7 @@ from sqlalchemy import bindparam, text
 
 from smartcompute import jsoncodec, standard_webhooks
 from smartcompute.db import Database, connection_of, utcnow
-from smartcompute.jobs.models import FINISHED_STATUSES
+from smartcompute.jobs.enums import FINISHED_STATUSES, sql_list
 
 MAX_URL_LENGTH = 2048
 # Seconds to wait after each failed attempt: about a day in all, then the callback is given up.
@@ -188,9 +188,9 @@ def notification(job: dict[str, Any], sent_at: datetime) -> bytes:
     })
 
 
-_FINISHED = ", ".join(f"'{status}'" for status in FINISHED_STATUSES)  # as an SQL list
+_FINISHED = sql_list(FINISHED_STATUSES)
 # An open callback (neither delivered nor given up) of a finished job: what is being tried.
-_OPEN_AND_FINISHED = f"c.delivered_at IS NULL AND c.given_up_at IS NULL AND j.status IN ({_FINISHED})"
+_OPEN_AND_FINISHED = f"c.delivered_at IS NULL AND c.given_up_at IS NULL AND j.status IN {_FINISHED}"
 
 # Takes the attempt (its lease is the next_attempt_at it sets), but only of a finished job whose callback is
 # open and due; two workers racing for it cannot both win. Returns what the notification needs.
@@ -260,7 +260,7 @@ _RESEND = text(f"""
     UPDATE job_callbacks AS c SET attempts = 0, next_attempt_at = NULL, published_at = NULL, delivered_at = NULL,
                                   given_up_at = NULL, last_status = NULL, last_error = NULL
     FROM jobs AS j
-    WHERE c.job_id = :job_id AND j.id = c.job_id AND j.status IN ({_FINISHED})
+    WHERE c.job_id = :job_id AND j.id = c.job_id AND j.status IN {_FINISHED}
     RETURNING c.job_id""")
 
 
@@ -299,7 +299,7 @@ _GIVEN_UP = text("SELECT count(*) FROM job_callbacks WHERE given_up_at IS NOT NU
 def counts(db: Database) -> tuple[int, int]:
     """Callbacks of finished jobs being tried, and callbacks given up."""
     connection = connection_of(db)
-    return connection.execute(_PENDING).scalar(), connection.execute(_GIVEN_UP).scalar()
+    return connection.execute(_PENDING).scalar_one(), connection.execute(_GIVEN_UP).scalar_one()
 
 
 def view(row: Any) -> dict[str, Any] | None:

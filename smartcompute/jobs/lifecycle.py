@@ -4,7 +4,7 @@ queued -> running -> succeeded | failed; queued | running -> canceled; running -
 left to finish it (`requeue_abandoned`). Each transition is a single
 conditional UPDATE, so concurrent workers, redeliveries and cancels can race without corrupting a row:
 whoever loses the race changes nothing and learns so from the return value. Claiming and finishing run in
-PostgreSQL functions (`claim_job`, `finish_job`, migration 0007) that this module alone calls.
+PostgreSQL functions (`claim_job`, `finish_job`, in migrations/sql/) that this module alone calls.
 """
 from __future__ import annotations
 
@@ -21,13 +21,15 @@ from sqlalchemy.orm import Session
 
 from smartcompute.billing import ledger
 from smartcompute.db import Database, connection_of, utcnow
-from smartcompute.jobs.models import FINISHED_STATUSES, Job, JobCallback
+from smartcompute.jobs.enums import FINISHED_STATUSES, LIVE_STATUSES, JobStatus
+from smartcompute.jobs.models import Job, JobCallback
 
 
 class JobAlreadyFinished(ValueError):
     def __init__(self, status: str):
         self.status = status
-        super().__init__(f"the job has already {status}" if status != "canceled" else "the job was already canceled")
+        super().__init__(f"the job has already {status}" if status != JobStatus.CANCELED
+                         else "the job was already canceled")
 
 
 @dataclass(frozen=True)
@@ -44,17 +46,16 @@ class ClaimedJob:
 # Built once, with their parameters apart, and run on the session's connection: building an ORM `update()`
 # per call (and its cache key, which walks the values, a 15 KB result included) cost more than executing it.
 _jobs = Job.__table__
-_LIVE = ("queued", "running")
-_PROGRESS = (update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status == "running")
+_PROGRESS = (update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status == JobStatus.RUNNING)
              .values(progress=bindparam("b_progress"), updated_at=bindparam("b_now")))
 _CANCEL = (
-    update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status.in_(_LIVE))
-    .values(status="canceled", finished_at=bindparam("b_now"), updated_at=bindparam("b_now"))
+    update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status.in_(LIVE_STATUSES))
+    .values(status=JobStatus.CANCELED, finished_at=bindparam("b_now"), updated_at=bindparam("b_now"))
     .returning(_jobs.c.id)
 )
 
 
-# Claiming and finishing are PL/pgSQL functions (migration 0007): on a worker's autocommit connection each is
+# Claiming and finishing are PL/pgSQL functions (migrations/sql/): on a worker's autocommit connection each is
 # one round trip and one transaction, and PostgreSQL keeps their plans. In a caller's transaction they simply
 # join it. Their result columns are typed so SQLAlchemy builds each one's result metadata once, not per call.
 _CLAIM = text("SELECT locked, type, account_id, host, attempts, request_id, data "
@@ -133,7 +134,7 @@ def cancel(session: Session, job_id: uuid.UUID) -> None:
 
 def mark_unpublished(session: Session, job_id: uuid.UUID) -> None:
     """The broker refused the job; the re-publisher will send it."""
-    session.execute(update(Job).where(Job.id == job_id, Job.status == "queued").values(published_at=None))
+    session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED).values(published_at=None))
     session.commit()
 
 
@@ -152,7 +153,7 @@ def due_for_publishing(
     has_callback = exists().where(JobCallback.job_id == Job.id).label("has_callback")
     rows = session.execute(
         select(Job.id, Job.priority, Job.request_id, has_callback)
-        .where(Job.status == "queued", waiting)
+        .where(Job.status == JobStatus.QUEUED, waiting)
         .order_by(Job.created_at).limit(limit).with_for_update(of=Job, skip_locked=True)
     ).all()
     if rows:
@@ -163,7 +164,7 @@ def due_for_publishing(
 
 def abandoned(session: Session, *, claimed_before) -> list[uuid.UUID]:
     """Running jobs claimed before `claimed_before`: the caller checks which of them no worker holds."""
-    return list(session.scalars(select(Job.id).where(Job.status == "running", Job.started_at < claimed_before)))
+    return list(session.scalars(select(Job.id).where(Job.status == JobStatus.RUNNING, Job.started_at < claimed_before)))
 
 
 def requeue_abandoned(session: Session, job_id: uuid.UUID, *, claimed_before) -> bool:
@@ -172,8 +173,8 @@ def requeue_abandoned(session: Session, job_id: uuid.UUID, *, claimed_before) ->
     delivery claimed it again since `claimed_before`."""
     now = utcnow()
     done = session.execute(
-        update(Job).where(Job.id == job_id, Job.status == "running", Job.started_at < claimed_before)
-        .values(status="queued", started_at=None, progress=0.0, published_at=None, updated_at=now)
+        update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.started_at < claimed_before)
+        .values(status=JobStatus.QUEUED, started_at=None, progress=0.0, published_at=None, updated_at=now)
         .returning(Job.id)).first()
     return done is not None
 

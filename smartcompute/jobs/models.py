@@ -9,11 +9,9 @@ from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from smartcompute.db import Base, new_id, utcnow
+from smartcompute.jobs.enums import LIVE_STATUSES, JobStatus, JobType, sql_list
 
-JOB_TYPES = ("anomaly_detection", "threat_analysis", "performance_analysis")
 PRIORITIES = ("low", "normal", "high", "critical")
-STATUSES = ("queued", "running", "succeeded", "failed", "canceled")
-FINISHED_STATUSES = ("succeeded", "failed", "canceled")
 
 
 class Job(Base):
@@ -21,14 +19,14 @@ class Job(Base):
 
     __tablename__ = "jobs"
     __table_args__ = (
-        CheckConstraint(f"type IN {JOB_TYPES}", name="type"),
+        CheckConstraint(f"type IN {sql_list(JobType)}", name="type"),
         CheckConstraint(f"priority IN {PRIORITIES}", name="priority"),
-        CheckConstraint(f"status IN {STATUSES}", name="status"),
+        CheckConstraint(f"status IN {sql_list(JobStatus)}", name="status"),
         CheckConstraint("progress >= 0 AND progress <= 1", name="progress"),
         UniqueConstraint("account_id", "idempotency_key", name="uq_jobs_account_idempotency_key"),
         Index("ix_jobs_account_newest", "account_id", text("created_at DESC"), text("id DESC")),
-        Index("ix_jobs_waiting", "created_at", postgresql_where=text("status = 'queued'")),
-        Index("ix_jobs_in_flight", "account_id", postgresql_where=text("status IN ('queued', 'running')")),
+        Index("ix_jobs_waiting", "created_at", postgresql_where=text(f"status = '{JobStatus.QUEUED}'")),
+        Index("ix_jobs_in_flight", "account_id", postgresql_where=text(f"status IN {sql_list(LIVE_STATUSES)}")),
         Index("ix_jobs_finished_at", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),
     )
 
@@ -37,7 +35,7 @@ class Job(Base):
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     type: Mapped[str] = mapped_column(String(40))
     priority: Mapped[str] = mapped_column(String(10), default="normal")
-    status: Mapped[str] = mapped_column(String(10), default="queued")
+    status: Mapped[str] = mapped_column(String(10), default=JobStatus.QUEUED)
     progress: Mapped[float] = mapped_column(default=0.0)
     # data, result and HostBaseline.state are compressed with LZ4 where the server has it (migration 0012).
     data: Mapped[dict[str, Any]] = deferred(mapped_column(JSON, nullable=False))

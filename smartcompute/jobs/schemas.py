@@ -7,10 +7,9 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, FailFast, Field, StringConstraints, Strict
 
 from smartcompute.detection.telemetry import MAX_METRIC_NAME_LENGTH, MAX_METRICS
+from smartcompute.jobs.enums import JobStatus, JobType
 
-JobType = Literal["anomaly_detection", "threat_analysis", "performance_analysis"]
 Priority = Literal["low", "normal", "high", "critical"]
-Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
 # A JSON number, and only that: a boolean or a numeric string in telemetry is a client's bug, not a value to guess.
 Number = Annotated[float, Strict()]
 Timestamp = Union[str, Number]
@@ -97,7 +96,7 @@ class JobCallback(BaseModel):
 class FinishedJob(BaseModel):
     id: str
     type: JobType
-    status: Literal["succeeded", "failed", "canceled"]
+    status: Literal[JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED]
     finished_at: Optional[datetime]
     error: Optional[JobError]
     url: str = Field(description="the job's path on this API: fetch it, with your credentials, for the result")
@@ -125,7 +124,7 @@ class JobSummary(BaseModel):
 
     id: str
     type: JobType
-    status: Status
+    status: JobStatus
     priority: Priority
     progress: float = Field(ge=0, le=1)
     created_at: datetime

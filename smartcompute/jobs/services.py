@@ -19,6 +19,7 @@ from smartcompute.accounts import limits
 from smartcompute.accounts.services import Principal
 from smartcompute.billing import ledger
 from smartcompute.jobs import lifecycle
+from smartcompute.jobs.enums import JobStatus
 from smartcompute.jobs.models import Job, JobCallback
 from smartcompute.db import Database, connection_of, utcnow
 
@@ -49,7 +50,7 @@ class QueuedJob:
     request_id: str | None
     created_at: datetime
     expires_at: datetime
-    status: str = "queued"
+    status: str = JobStatus.QUEUED
     progress: float = 0.0
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -70,8 +71,8 @@ def request_fingerprint(body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-# Insert, credit hold and quotas in one statement (migration 0008); see `submit_job` below. Its (void) column
-# is named and typed so SQLAlchemy builds the result's metadata once, not on every submission.
+# Insert, credit hold and quotas in one statement (migrations/sql/submit_job.sql); see `submit_job` below. Its
+# (void) column is named and typed so SQLAlchemy builds the result's metadata once, not on every submission.
 _SUBMIT_CALL = """submit_job(CAST(:id AS uuid), CAST(:account_id AS uuid), CAST(:user_id AS uuid), :type, :priority,
                       :data, :host, :idempotency_key, :request_hash, :request_id, :now, :expires_at, :cost, :day,
                       :jobs_per_day, :concurrent_jobs)"""
@@ -148,6 +149,8 @@ def _refusal(error: DBAPIError, cost: int, admission: limits.Admission | None) -
     """The refusal `submit_job` raised as the domain's exception; None for any other database error."""
     code = getattr(error.orig, "pgcode", None)
     diagnostics = getattr(error.orig, "diag", None)
+    if diagnostics is None:  # not a server's error: no refusal to read
+        return None
     if code == _INSUFFICIENT_CREDITS:
         return ledger.InsufficientCredits(cost, int(diagnostics.message_detail))
     if code == _QUOTA_USED_UP and admission is not None:

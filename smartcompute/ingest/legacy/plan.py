@@ -12,6 +12,7 @@ from smartcompute.detection.anomaly_report import LearnedSummary, seeded_baselin
 from smartcompute.detection.telemetry import iso8601
 from smartcompute.ingest.legacy.incidents import legacy_incidents
 from smartcompute.ingest.legacy.records import Alert, Baseline, LegacySource, Report, Sample
+from smartcompute.jobs.enums import JobType
 
 ORIGIN = "legacy SmartCompute"
 
@@ -138,7 +139,7 @@ def _day_job(source: LegacySource, table: str, host: str, day: str, samples: lis
                             "memory_zscore": [sample.memory_zscore for sample in samples]}
     imported = {"from": ORIGIN, "source": source.name, "table": table, "day": day, "rows": len(samples),
                 "first_id": samples[0].id, "last_id": samples[-1].id}
-    return PlannedJob(_key(source, table, host, day), "anomaly_detection", host, data, result, imported,
+    return PlannedJob(_key(source, table, host, day), JobType.ANOMALY_DETECTION, host, data, result, imported,
                       samples[0].time, samples[-1].time)
 
 
@@ -148,7 +149,7 @@ def _report_job(report: Report, source: LegacySource) -> PlannedJob:
                          "generated_at": iso8601(report.generated_at), "generated_by": report.generated_by},
               "summary": {"host": report.host, "imported": True}}
     imported = {"from": ORIGIN, "source": source.name, "table": "performance_reports", "id": report.id}
-    return PlannedJob(_key(source, "performance_reports", report.id), "performance_analysis", report.host,
+    return PlannedJob(_key(source, "performance_reports", report.id), JobType.PERFORMANCE_ANALYSIS, report.host,
                       {"host": report.host}, result, imported, report.generated_at, report.generated_at)
 
 

@@ -5,6 +5,7 @@ from collections import Counter
 
 from smartcompute.ingest.legacy.records import LegacySource
 from smartcompute.ingest.legacy.writer import Outcome
+from smartcompute.jobs.enums import JobType
 
 BAD_ROWS_SHOWN = 20  # per table; the rest are counted
 
@@ -20,7 +21,7 @@ def report_lines(sources: list[LegacySource], outcome: Outcome, *, dry_run: bool
     lines.append(f"  baselines: {outcome.baselines_seeded} seeded, {outcome.baselines_kept} hosts already had one")
     for job_type in sorted(set(outcome.jobs_new) | set(outcome.jobs_known)):
         extra = (f" ({outcome.samples_new} samples, {outcome.incidents_new} incidents)"
-                 if job_type == "anomaly_detection" and outcome.jobs_new[job_type] else "")
+                 if job_type == JobType.ANOMALY_DETECTION and outcome.jobs_new[job_type] else "")
         lines.append(f"  {job_type} jobs: {outcome.jobs_new[job_type]} new{extra}, "
                      f"{outcome.jobs_known[job_type]} imported before")
     not_imported = [item for source in sources for item in source.not_imported]

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from smartcompute.hosts.models import Host
 from smartcompute.ingest.legacy.plan import ImportPlan, PlannedJob
+from smartcompute.jobs.enums import JobStatus
 from smartcompute.jobs.models import HostBaseline, Job
 
 JOBS_PER_STATEMENT = 50  # a day of 1-minute samples is some 60 kB of JSON per job
@@ -71,7 +72,7 @@ def _job_row(job: PlannedJob, account_id: uuid.UUID, user_id: uuid.UUID, now: da
     started = datetime.fromtimestamp(job.started, tz=timezone.utc)
     return {
         "id": uuid.uuid4(), "account_id": account_id, "user_id": user_id, "type": job.job_type, "priority": "normal",
-        "status": "succeeded", "progress": 1.0, "data": job.data, "result": job.result, "error": None,
+        "status": JobStatus.SUCCEEDED, "progress": 1.0, "data": job.data, "result": job.result, "error": None,
         "host": job.host, "idempotency_key": job.key, "request_hash": None, "request_id": None, "attempts": 0,
         "created_at": started, "published_at": None, "started_at": started,
         "finished_at": datetime.fromtimestamp(job.finished, tz=timezone.utc),

@@ -1,4 +1,4 @@
-"""The engine interface the workers call: one entry point for every job type.
+"""What each job type runs: the one entry point the workers call to analyse a job's telemetry.
 
 Swapping a detector means changing what `analyze` dispatches to; `web/` and `workers/` never change.
 """
@@ -12,6 +12,7 @@ from smartcompute.detection.performance import analyze_performance
 from smartcompute.detection.telemetry import InvalidTelemetry, Telemetry, parse_telemetry
 from smartcompute.detection.threat import analyze_threats
 from smartcompute.detection.threat.metric_names import recognise_metrics
+from smartcompute.jobs.enums import JobType
 
 ProgressCallback = Callable[[float], None]
 
@@ -24,7 +25,7 @@ class Analysis:
 
 # Job types that read recognised metrics (cpu, memory, disk...) by what they mean, and so refuse values a
 # metric cannot have (a negative byte count, a percentage over 100).
-_READS_METRIC_MEANINGS = ("threat_analysis", "performance_analysis")
+_READS_METRIC_MEANINGS = (JobType.THREAT_ANALYSIS, JobType.PERFORMANCE_ANALYSIS)
 
 
 def validate(data: Mapping[str, Any], *, max_points: int, job_type: str | None = None) -> Telemetry:
@@ -43,12 +44,12 @@ def analyze(
     """`learn=False`: the learned state will not be kept (the job names no host), so none is returned."""
     telemetry = validate(data, max_points=max_points)
     on_progress(0.1)
-    if job_type == "anomaly_detection":
+    if job_type == JobType.ANOMALY_DETECTION:
         result, new_baseline = analyze_anomalies(telemetry, baseline, keep_state=learn)
         return Analysis(result, new_baseline)
-    if job_type == "threat_analysis":
+    if job_type == JobType.THREAT_ANALYSIS:
         return Analysis(_with_warnings(analyze_threats(telemetry.in_time_order()), telemetry), None)
-    if job_type == "performance_analysis":
+    if job_type == JobType.PERFORMANCE_ANALYSIS:
         return Analysis(_with_warnings(analyze_performance(telemetry.in_time_order()), telemetry), None)
     raise InvalidTelemetry([("type", f"unknown job type {job_type!r}")])
 
@@ -61,4 +62,4 @@ def _with_warnings(result: dict[str, Any], telemetry: Telemetry) -> dict[str, An
 
 
 def learns_baseline(job_type: str) -> bool:
-    return job_type == "anomaly_detection"
+    return job_type == JobType.ANOMALY_DETECTION
