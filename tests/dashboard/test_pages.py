@@ -9,7 +9,7 @@ import uuid
 import numpy as np
 import pytest
 
-from smartcompute import engine
+from smartcompute import analysis
 from smartcompute.accounts.models import User
 from smartcompute.jobs import lifecycle
 from tests.conftest import make_account
@@ -46,8 +46,8 @@ def _run_newest_job(client, sessions) -> str:
     job_id = re.search(rb'data-job-id="([^"]+)"', client.get("/app/jobs").data).group(1).decode()
     with sessions() as session:
         claimed = lifecycle.claim(session, uuid.UUID(job_id), max_attempts=3)
-        analysis = engine.analyze(claimed.type, claimed.data, max_points=100_000)
-        lifecycle.succeed(session, uuid.UUID(job_id), analysis.result, baseline=analysis.baseline)
+        done = analysis.analyze(claimed.type, claimed.data, max_points=100_000)
+        lifecycle.succeed(session, uuid.UUID(job_id), done.result, baseline=done.baseline)
         session.commit()
     return job_id
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from typing import Any, get_args
+from typing import Any
 
 from flask import request
 from werkzeug.wrappers import Response
@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 from smartcompute import jsoncodec
 from smartcompute.jobs import callbacks, lifecycle, services
 from smartcompute.jobs.models import Job as JobRow
-from smartcompute.jobs.schemas import JobType, Status
+from smartcompute.jobs.enums import JobStatus, JobType
 from web import jobs as jobs_api
 from web.dashboard.charts import job_charts
 from web.dashboard.pages import api, back, check_access, dashboard, page, principal
@@ -22,8 +22,8 @@ from web.replies import path_uuid
 from web.routes import validated
 from web.runtime import db
 
-STATUSES = get_args(Status)
-JOB_TYPES = get_args(JobType)
+STATUSES = tuple(JobStatus)
+JOB_TYPES = tuple(JobType)
 
 
 def _filters() -> dict[str, str]:
