@@ -121,6 +121,8 @@ def test_bin_dev_runs_a_job_on_embedded_servers_and_stops_everything_on_ctrl_c(l
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
     user, _, password = re.search(r"^FLOWER_BASIC_AUTH=(\S+)$", secrets_file.read_text(), re.M).group(1).partition(":")
     assert f"user {user}  password {password}" in launched.log()
+    assert f"Dashboard    {launched.api}/app" in launched.log()
+    assert re.search(r"Demo job     [0-9a-f-]{36}", launched.log())
 
     submitted = httpx.post(f"{launched.api}/v1/jobs", json=job_body(), headers={"X-API-Key": key}, timeout=10)
     assert submitted.status_code == 202, submitted.text

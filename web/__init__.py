@@ -9,7 +9,6 @@ from typing import Mapping
 
 from flask import Flask, Response, g, request
 from flask.json.provider import JSONProvider
-from flask.sessions import SessionInterface
 from redis import Redis
 
 from config import Settings
@@ -21,6 +20,7 @@ from smartcompute.billing.webhooks import configured_providers
 from smartcompute import jsoncodec
 from smartcompute.db import make_engine, make_session_factory
 from web.after_response import AfterResponse
+from web.dashboard import init_dashboard
 from web.events import init_events
 from web.problems import register_problem_handlers
 from web.runtime import WebRuntime, close_db, web_runtime
@@ -45,7 +45,6 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
                     "print(secrets.token_urlsafe(32))'`")
     app = Flask(__name__)
     app.json = _FastJson(app)
-    app.session_interface = _NoCookieSession()
     app.config.update(SECRET_KEY=settings.SECRET_KEY, MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH)
     # One kept-open connection per request thread: a smaller pool opens and closes overflow connections (a
     # PostgreSQL process each) under load.
@@ -73,6 +72,7 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
     _register_blueprints(app)
     init_payments(app, settings)  # provider API clients and the billing, payments and dead-letter blueprints
     init_events(app, settings)  # server-sent events: the event streams' listener, bound and blueprint
+    init_dashboard(app, settings)  # the web dashboard at /app, and the cookie session only it has
     register_access_control(app, settings)  # after the blueprints: it wraps the sign-in view with its limits
     app.wsgi_app = AfterResponse(app.wsgi_app)  # publishes once the response is sent (web/after_response.py)
     return app
@@ -86,20 +86,6 @@ class _FastJson(JSONProvider):
 
     def loads(self, s, **kwargs):
         return jsoncodec.loads(s)
-
-
-class _NoCookieSession(SessionInterface):
-    """Every caller authenticates by header (API key or bearer JWT), so the API has no cookie session.
-
-    Flask's default opened one on every request anyway, building a signing serializer from SECRET_KEY each time.
-    With none, Flask hands views a null session that refuses writes.
-    """
-
-    def open_session(self, app, request):
-        return None
-
-    def save_session(self, app, session, response) -> None:
-        return None
 
 
 def _register_blueprints(app: Flask) -> None:

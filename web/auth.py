@@ -1,5 +1,6 @@
 """Who is calling: an `X-API-Key` or an `Authorization: Bearer <JWT>`, resolved once per request.
 
+The dashboard's pages (`/app`) are the one place a caller is known by a cookie instead (web/dashboard/).
 `resolve_principal` runs before every request (before the rate limiter, which keys on the result); views
 ask `current_principal()`, and each operation's declared access (web/access.py) is checked before its view. Everything is re-read from PostgreSQL each time, so disabling a user, changing a role,
 revoking a key or logging out takes effect on the next request.
@@ -13,6 +14,7 @@ import jwt
 from flask import g, request
 
 from smartcompute.accounts.services import Principal, authenticate_api_key, principal_for_user
+from web.dashboard.cookies import signed_in_ids
 from web.problems import Problem
 from web.runtime import statement_db, web_runtime
 
@@ -79,7 +81,13 @@ def resolve_principal() -> None:
     elif token:
         g.principal = _principal_from_bearer(token)
     else:
-        g.principal = None
+        g.principal = _principal_from_cookie()
+
+
+def _principal_from_cookie() -> Principal | None:
+    """The dashboard's sign-in; only `/app` requests have a cookie session (web/dashboard/cookies.py)."""
+    signed_in = signed_in_ids()
+    return principal_for_user(statement_db(), *signed_in) if signed_in else None
 
 
 def current_principal() -> Principal:

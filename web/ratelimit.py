@@ -32,7 +32,7 @@ from web.sign_in_limits import SignInLimits
 log = logging.getLogger("smartcompute.web")
 # Endpoints that check a password or a one-time token: they share the sign-in limits.
 _CREDENTIAL_ENDPOINTS = ("tokens.issue_token", "passwords.change_password", "passwords.confirm_reset",
-                         "invitations.accept")
+                         "invitations.accept", "dashboard.sign_in")
 _WEBHOOK_ENDPOINT = "webhooks.receive_payment_event"
 _KEY_SCOPE = "api-key"
 

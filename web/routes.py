@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import wraps
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import orjson
 from flask import Blueprint, Response, request
@@ -21,6 +21,7 @@ from web.access import Access
 from web.bodies import read_json
 from web.problems import Problem, field_errors
 
+Model = TypeVar("Model", bound=BaseModel)
 _PATH_VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 JSON = "application/json"
 
@@ -119,11 +120,11 @@ def _read(described: Operation) -> dict[str, Any]:
     if isinstance(described.body, type) and (described.body_required or _has_body()):
         given["body"] = read_json(described.body)
     if described.query is not None:
-        given["query"] = _parameters(described.query, request.args.to_dict())
+        given["query"] = validated(described.query, request.args.to_dict())
     if described.headers is not None:
         sent = {field.alias: request.headers[field.alias] for field in described.headers.model_fields.values()
                 if field.alias in request.headers}
-        given["headers"] = _parameters(described.headers, sent)
+        given["headers"] = validated(described.headers, sent)
     return given
 
 
@@ -131,7 +132,8 @@ def _has_body() -> bool:
     return bool(request.content_length) or bool(request.get_data(cache=True))
 
 
-def _parameters(model: type[BaseModel], values: dict[str, str]) -> BaseModel:
+def validated(model: type[Model], values: dict[str, Any]) -> Model:
+    """`values` as `model`, or a 422 problem naming each field that is wrong (query, headers, dashboard forms)."""
     try:
         return model.model_validate(values)
     except ValidationError as error:

@@ -48,7 +48,9 @@ def _email() -> str | None:
     if principal is not None:
         return principal.email
     body = request.get_json(silent=True, cache=True)
-    email = body.get("email") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        body = request.form  # the dashboard's sign-in form
+    email = body.get("email")
     return email.strip().lower()[:320] if isinstance(email, str) and email.strip() else None
 
 

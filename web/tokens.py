@@ -51,11 +51,18 @@ def _audit_failed_sign_in(email: str) -> None:
            access=PUBLIC, body=TokenRequest,
            responses={200: Reply("Tokens", TokenPair), 401: "Wrong email or password"})
 def issue_token(body: TokenRequest) -> TokenPair:
+    user_id, issued = sign_in(body.email, body.password)
+    return _token_pair(user_id, issued)
+
+
+def sign_in(email: str, password: str) -> tuple[uuid.UUID, chains.Issued]:
+    """Check the password and start a sign-in (the API's tokens and the dashboard's cookie both name one);
+    a wrong one counts against the sign-in limits (web/sign_in_limits.py) and is audited."""
     session = db()
-    user_id = authenticate_password(session, body.email, body.password)
+    user_id = authenticate_password(session, email, password)
     if user_id is None:
         failed_credential()
-        _audit_failed_sign_in(body.email)
+        _audit_failed_sign_in(email)
         # The same answer whether the email exists or not.
         raise Problem(401, "the email or password is wrong", kind="invalid-credentials")
     user = session.get(User, user_id)
@@ -64,7 +71,7 @@ def issue_token(body: TokenRequest) -> TokenPair:
     audit.record(session, actor(user), "auth.signed_in", account_id=user.account_id, target_type="user",
                  target_id=user_id, details={"session_id": str(issued.session_id)})
     session.commit()
-    return _token_pair(user_id, issued)
+    return user_id, issued
 
 
 @operation(tokens, "POST", "/refresh", "refreshToken",

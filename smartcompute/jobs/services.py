@@ -216,7 +216,7 @@ def get_job_with_result_json(db: Database, principal: Principal, job_id: uuid.UU
 
 def list_jobs(
     session: Session, principal: Principal, *, status: str | None = None, job_type: str | None = None,
-    limit: int = 20, cursor: str | None = None,
+    limit: int = 20, cursor: str | None = None, host: str | None = None,
 ) -> tuple[list[Job], str | None]:
     """Newest first, by keyset on (created_at, id) so pages stay stable while jobs are added."""
     query = select(Job).where(Job.account_id == principal.account_id)
@@ -224,6 +224,8 @@ def list_jobs(
         query = query.where(Job.status == status)
     if job_type:
         query = query.where(Job.type == job_type)
+    if host:
+        query = query.where(Job.host == host)
     return pagination.newest_first(session, query, Job.created_at, Job.id, limit=limit, cursor=cursor)
 
 
