@@ -10,14 +10,17 @@ import httpx
 import pytest
 
 from tests.support import celery_worker, gunicorn_server, wait_until
+from tests.workers.conftest import LOCAL_CALLBACKS
 
 SMARTCOMPUTE = str(Path(sys.executable).with_name("smartcompute"))
 
 
 @pytest.fixture(scope="session")
 def ingest_env(base_env) -> dict[str, str]:
-    return {**base_env, "BROKER_KEY_PREFIX": f"{base_env['BROKER_KEY_PREFIX']}ingest:", "REPUBLISH_INTERVAL": "1",
-            "REPUBLISH_UNSENT_AFTER": "1"}
+    # Its scheduler lives for the whole run and re-sends the callbacks of every test's jobs in the run's database,
+    # whose receivers listen on 127.0.0.1: its worker must be allowed to reach them, as every test worker is.
+    return {**base_env, **LOCAL_CALLBACKS, "BROKER_KEY_PREFIX": f"{base_env['BROKER_KEY_PREFIX']}ingest:",
+            "REPUBLISH_INTERVAL": "1", "REPUBLISH_UNSENT_AFTER": "1"}
 
 
 @pytest.fixture(scope="session")
