@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup bench docs clean
+.PHONY: run test lint setup bench docs clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,14 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/python bin/dev
 
-test: $(STAMP)
+test: lint
 	$(VENV)/bin/python -m pytest
+
+# Lint, the formatter's check and the type check: seconds, so the test command runs them first.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 docs: $(STAMP)
 	$(VENV)/bin/python -m config.reference > docs/configuration.md

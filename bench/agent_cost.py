@@ -10,6 +10,7 @@ Two measurements:
 
     .venv/bin/python -m bench.agent_cost [--seconds 60] [--interval 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,16 +50,24 @@ def agent_cost(seconds: float, interval: float) -> dict[str, float]:
     with platform_bench.bench_environment({}) as bench, tempfile.TemporaryDirectory(prefix="agent-bench-") as spool:
         key, _ = platform_bench.new_api_key(bench.engine)
         port = free_port()
-        api = procs.start_gunicorn("agent-bench-api", "web:create_app()", bench.env, bench.log_dir, port=port,
-                                   workers=1, threads=2)
+        api = procs.start_gunicorn(
+            "agent-bench-api", "web:create_app()", bench.env, bench.log_dir, port=port, workers=1, threads=2
+        )
         log_path = Path(spool) / "agent.log"
-        env = {"PATH": os.environ["PATH"], "SMARTCOMPUTE_URL": f"http://127.0.0.1:{port}", "SMARTCOMPUTE_API_KEY": key,
-               "AGENT_INTERVAL_SECONDS": str(interval), "AGENT_BATCH_SECONDS": str(30 * interval),
-               "AGENT_THREAT_SECONDS": str(60 * interval), "AGENT_SPOOL_DIR": spool}
+        env = {
+            "PATH": os.environ["PATH"],
+            "SMARTCOMPUTE_URL": f"http://127.0.0.1:{port}",
+            "SMARTCOMPUTE_API_KEY": key,
+            "AGENT_INTERVAL_SECONDS": str(interval),
+            "AGENT_BATCH_SECONDS": str(30 * interval),
+            "AGENT_THREAT_SECONDS": str(60 * interval),
+            "AGENT_SPOOL_DIR": spool,
+        }
         try:
             with open(log_path, "wb") as log:
-                agent = subprocess.Popen([str(procs.BIN / "smartcompute"), "agent"], env=env, stdout=log, stderr=log,
-                                         start_new_session=True)
+                agent = subprocess.Popen(
+                    [str(procs.BIN / "smartcompute"), "agent"], env=env, stdout=log, stderr=log, start_new_session=True
+                )
             time.sleep(5)  # start-up (imports, the first psutil scans) is not the steady cost
             before, started = procs.cpu_seconds([agent.pid]), time.monotonic()
             time.sleep(seconds)
@@ -70,10 +79,15 @@ def agent_cost(seconds: float, interval: float) -> dict[str, float]:
         lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
     samples = elapsed / interval
     per_sample = used / samples
-    return {"interval_seconds": interval, "seconds": round(elapsed, 1), "cpu_seconds": round(used, 2),
-            "cpu_percent": round(100 * used / elapsed, 2), "ms_per_sample": round(1000 * per_sample, 2),
-            "cpu_percent_at_10s_interval": round(100 * per_sample / DEFAULT_INTERVAL, 3),
-            "batches_sent": sum(line["message"] == "batch sent" for line in lines)}
+    return {
+        "interval_seconds": interval,
+        "seconds": round(elapsed, 1),
+        "cpu_seconds": round(used, 2),
+        "cpu_percent": round(100 * used / elapsed, 2),
+        "ms_per_sample": round(1000 * per_sample, 2),
+        "cpu_percent_at_10s_interval": round(100 * per_sample / DEFAULT_INTERVAL, 3),
+        "batches_sent": sum(line["message"] == "batch sent" for line in lines),
+    }
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ It is the production app from `web.create_app()`, changed after it is built: the
 caller's credentials is swapped for one that makes every request act as the user BENCH_USER_ID names, and the
 rate limiter is disabled. Production code holds no such switch; only this module, which no deployment loads.
 """
+
 from __future__ import annotations
 
 import os

@@ -8,6 +8,7 @@ the same code: one as deployed (auth + flask-limiter on Redis), one built by ben
 client sends keep-alive requests in rounds (off, API key, JWT, in rotating order) so drift hits all three
 alike. Target: p50(API key) - p50(off) <= 1 ms and p50(JWT) - p50(off) <= 1 ms. See bench/README.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,10 +45,22 @@ def _fixture(engine) -> tuple[str, str, str, str]:
         user_id = accounts.create_user(session, email, password=password)
         _, key = accounts.create_api_key(session, user_id)
         account_id, now = session.get(User, user_id).account_id, utcnow()
-        job = Job(id=uuid.uuid4(), account_id=account_id, user_id=user_id, type="anomaly_detection",
-                  priority="normal", status="succeeded", progress=1.0, data={"timestamps": [1], "metrics": {}},
-                  result={"score": 0.1}, created_at=now, started_at=now, finished_at=now,
-                  expires_at=now + timedelta(days=1), updated_at=now)
+        job = Job(
+            id=uuid.uuid4(),
+            account_id=account_id,
+            user_id=user_id,
+            type="anomaly_detection",
+            priority="normal",
+            status="succeeded",
+            progress=1.0,
+            data={"timestamps": [1], "metrics": {}},
+            result={"score": 0.1},
+            created_at=now,
+            started_at=now,
+            finished_at=now,
+            expires_at=now + timedelta(days=1),
+            updated_at=now,
+        )
         session.add(job)
         session.commit()
         return str(user_id), f"{email}\n{password}", key, str(job.id)
@@ -70,7 +83,7 @@ def _measure(clients: dict[str, tuple[httpx.Client, dict]], path: str, requests:
     samples: dict[str, list[float]] = {mode: [] for mode in clients}
     modes = list(clients)
     for round_number in range(warmup + requests):
-        order = modes[round_number % len(modes):] + modes[:round_number % len(modes)]
+        order = modes[round_number % len(modes) :] + modes[: round_number % len(modes)]
         for mode in order:
             client, headers = clients[mode]
             elapsed = _timed_get(client, path, headers)
@@ -81,8 +94,12 @@ def _measure(clients: dict[str, tuple[httpx.Client, dict]], path: str, requests:
 
 def _summary(values: list[float]) -> dict:
     cuts = statistics.quantiles(values, n=100)
-    return {"p50_ms": round(statistics.median(values), 3), "p90_ms": round(cuts[89], 3),
-            "p99_ms": round(cuts[98], 3), "n": len(values)}
+    return {
+        "p50_ms": round(statistics.median(values), 3),
+        "p90_ms": round(cuts[89], 3),
+        "p99_ms": round(cuts[98], 3),
+        "n": len(values),
+    }
 
 
 def run(requests: int, warmup: int) -> dict:
@@ -90,21 +107,34 @@ def run(requests: int, warmup: int) -> dict:
         bench.env["RATE_LIMIT_KEY_PREFIX"] = f"{bench.redis_prefix}rl"
         user_id, credentials, key, job_id = _fixture(bench.engine)
         on_port = free_port()
-        on = procs.start_gunicorn("api-auth-on", "web:create_app()", bench.env, bench.log_dir,
-                                  port=on_port, workers=1, threads=1)
+        on = procs.start_gunicorn(
+            "api-auth-on", "web:create_app()", bench.env, bench.log_dir, port=on_port, workers=1, threads=1
+        )
         off_port = free_port()  # picked once the first server holds its port, so the two never collide
-        off = procs.start_gunicorn("api-auth-off", "bench.auth_off_app:create_app()",
-                                   {**bench.env, "BENCH_USER_ID": user_id}, bench.log_dir, port=off_port, workers=1,
-                                   threads=1)
+        off = procs.start_gunicorn(
+            "api-auth-off",
+            "bench.auth_off_app:create_app()",
+            {**bench.env, "BENCH_USER_ID": user_id},
+            bench.log_dir,
+            port=off_port,
+            workers=1,
+            threads=1,
+        )
         try:
             email, password = credentials.split("\n")
-            token = httpx.post(f"http://127.0.0.1:{on_port}/v1/auth/token",
-                               json={"email": email, "password": password}).json()["access_token"]
+            token = httpx.post(
+                f"http://127.0.0.1:{on_port}/v1/auth/token", json={"email": email, "password": password}
+            ).json()["access_token"]
             on_client, off_client = (http.client.HTTPConnection("127.0.0.1", port) for port in (on_port, off_port))
-            clients = {"off": (off_client, {}), "api_key": (on_client, {"X-API-Key": key}),
-                       "jwt": (on_client, {"Authorization": f"Bearer {token}"})}
-            server_pids = {name: [service.process.pid, *procs.descendants(service.process.pid)]
-                           for name, service in (("on", on), ("off", off))}
+            clients = {
+                "off": (off_client, {}),
+                "api_key": (on_client, {"X-API-Key": key}),
+                "jwt": (on_client, {"Authorization": f"Bearer {token}"}),
+            }
+            server_pids = {
+                name: [service.process.pid, *procs.descendants(service.process.pid)]
+                for name, service in (("on", on), ("off", off))
+            }
             cpu_before = {name: procs.cpu_seconds(pids) for name, pids in server_pids.items()}
             try:
                 results = _measure(clients, f"/v1/jobs/{job_id}", requests, warmup)
@@ -112,7 +142,9 @@ def run(requests: int, warmup: int) -> dict:
                 results["server_cpu_ms_per_request"] = {
                     "off": round((procs.cpu_seconds(server_pids["off"]) - cpu_before["off"]) * 1000 / rounds, 3),
                     "on (API key and JWT alike)": round(
-                        (procs.cpu_seconds(server_pids["on"]) - cpu_before["on"]) * 1000 / (2 * rounds), 3)}
+                        (procs.cpu_seconds(server_pids["on"]) - cpu_before["on"]) * 1000 / (2 * rounds), 3
+                    ),
+                }
             finally:
                 on_client.close()
                 off_client.close()
@@ -129,8 +161,9 @@ def report(results: dict) -> str:
     lines = ["| mode | p50 ms | p90 ms | p99 ms | p50 overhead ms |", "|---|---|---|---|---|"]
     for mode in ("off", "api_key", "jwt"):
         row = results[mode]
-        lines.append(f"| {mode} | {row['p50_ms']} | {row['p90_ms']} | {row['p99_ms']} | "
-                     f"{row.get('p50_overhead_ms', '-')} |")
+        lines.append(
+            f"| {mode} | {row['p50_ms']} | {row['p90_ms']} | {row['p99_ms']} | {row.get('p50_overhead_ms', '-')} |"
+        )
     lines.append(f"server CPU ms per request: {results['server_cpu_ms_per_request']}")
     lines.append(f"target (p50 overhead <= {TARGET_MS} ms, both): {'met' if results['target_met'] else 'NOT met'}")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ Celery settings as the real API and workers, so the gap between the two is what 
 
 Both read BARE_DATABASE_URL, BARE_BROKER_URL and (for Redis) BARE_KEY_PREFIX when first used.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,12 @@ class _EnvConfig(Mapping):
     def _load(self) -> dict:
         if self._values is None:
             broker_url = os.environ["BARE_BROKER_URL"]
-            self._values = {"broker_url": broker_url, "task_ignore_result": True, "task_default_queue": QUEUE,
-                            "broker_connection_retry_on_startup": True}
+            self._values = {
+                "broker_url": broker_url,
+                "task_ignore_result": True,
+                "task_default_queue": QUEUE,
+                "broker_connection_retry_on_startup": True,
+            }
             if broker_url.startswith("redis"):
                 self._values["broker_transport_options"] = {"global_keyprefix": os.environ.get("BARE_KEY_PREFIX", "")}
         return self._values
@@ -93,20 +98,30 @@ def create_app() -> Flask:
         job_id = str(uuid.uuid4())
         payload = request.get_json()
         with _engine().begin() as connection:
-            connection.execute(text("INSERT INTO bare_jobs (id, payload) VALUES (:id, CAST(:payload AS jsonb))"),
-                               {"id": job_id, "payload": json.dumps(payload)})
+            connection.execute(
+                text("INSERT INTO bare_jobs (id, payload) VALUES (:id, CAST(:payload AS jsonb))"),
+                {"id": job_id, "payload": json.dumps(payload)},
+            )
         process_job.delay(job_id)
         return {"id": job_id, "status": "queued"}, 202
 
     @app.get("/jobs/<uuid:job_id>")
     def status(job_id: uuid.UUID):
         with _engine().connect() as connection:
-            row = connection.execute(text(
-                "SELECT j.created_at, r.status, r.finished_at FROM bare_jobs j"
-                " LEFT JOIN bare_results r ON r.job_id = j.id WHERE j.id = :id"), {"id": job_id}).one_or_none()
+            row = connection.execute(
+                text(
+                    "SELECT j.created_at, r.status, r.finished_at FROM bare_jobs j"
+                    " LEFT JOIN bare_results r ON r.job_id = j.id WHERE j.id = :id"
+                ),
+                {"id": job_id},
+            ).one_or_none()
         if row is None:
             return {"error": "no such job"}, 404
-        return {"id": str(job_id), "status": row.status or "queued", "created_at": row.created_at.isoformat(),
-                "finished_at": row.finished_at and row.finished_at.isoformat()}
+        return {
+            "id": str(job_id),
+            "status": row.status or "queued",
+            "created_at": row.created_at.isoformat(),
+            "finished_at": row.finished_at and row.finished_at.isoformat(),
+        }
 
     return app

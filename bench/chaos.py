@@ -14,6 +14,7 @@ work has drained the invariants are checked from PostgreSQL and the broker and p
 (bench/chaos_invariants.py). It exits 1 if any fails. The `overload` profile injects no faults: it offers twice
 what the workers drain and shows admission control at work (bench/chaos_overload.py). See bench/README.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,33 +45,74 @@ class Profile:
 
 
 SHORT = Profile(
-    "short", seconds=45, rate=3, clients=6, accounts=6, payments=8, drain_seconds=90,
-    faults={"worker child SIGKILL": 6, "worker main SIGKILL": 2, "API process SIGKILL": 2, "API arbiter SIGKILL": 1,
-            "scheduler SIGKILL": 2, "broker restart": 1, "broker kill -9": 1, "broker disk full": 1,
-            "Redis restart": 1, "PostgreSQL fast shutdown": 1, "PostgreSQL crash": 1, "PostgreSQL partition": 1},
+    "short",
+    seconds=45,
+    rate=3,
+    clients=6,
+    accounts=6,
+    payments=8,
+    drain_seconds=90,
+    faults={
+        "worker child SIGKILL": 6,
+        "worker main SIGKILL": 2,
+        "API process SIGKILL": 2,
+        "API arbiter SIGKILL": 1,
+        "scheduler SIGKILL": 2,
+        "broker restart": 1,
+        "broker kill -9": 1,
+        "broker disk full": 1,
+        "Redis restart": 1,
+        "PostgreSQL fast shutdown": 1,
+        "PostgreSQL crash": 1,
+        "PostgreSQL partition": 1,
+    },
     # Rounds every 5 s rather than 15, so what an outage left unsent goes out within the short drain.
     env={"REPUBLISH_INTERVAL": "5", "REPUBLISH_UNSENT_AFTER": "5", "REPUBLISH_MISSING_AFTER": "10"},
 )
 FULL = Profile(
-    "full", seconds=600, rate=4, clients=12, accounts=20, payments=60, drain_seconds=300,
-    faults={"worker child SIGKILL": 60, "worker main SIGKILL": 10, "API process SIGKILL": 8, "API arbiter SIGKILL": 3,
-            "scheduler SIGKILL": 6, "broker restart": 3, "broker kill -9": 2, "broker partition": 2,
-            "broker disk full": 2, "Redis restart": 3, "PostgreSQL fast shutdown": 1, "PostgreSQL crash": 1,
-            "PostgreSQL partition": 2},
+    "full",
+    seconds=600,
+    rate=4,
+    clients=12,
+    accounts=20,
+    payments=60,
+    drain_seconds=300,
+    faults={
+        "worker child SIGKILL": 60,
+        "worker main SIGKILL": 10,
+        "API process SIGKILL": 8,
+        "API arbiter SIGKILL": 3,
+        "scheduler SIGKILL": 6,
+        "broker restart": 3,
+        "broker kill -9": 2,
+        "broker partition": 2,
+        "broker disk full": 2,
+        "Redis restart": 3,
+        "PostgreSQL fast shutdown": 1,
+        "PostgreSQL crash": 1,
+        "PostgreSQL partition": 2,
+    },
 )
 PROFILES = {profile.name: profile for profile in (SHORT, FULL)}
 
 
 def run(profile: Profile, seed: int, *, keep: bool = False, log=print) -> Report:
     log(f"chaos: profile {profile.name}, seed {seed}, {profile.rate} jobs/s for {profile.seconds:.0f} s")
-    with running_stack(profile.env, seed, accounts_count=profile.accounts, payments_count=profile.payments,
-                       keep=keep, log=log) as stack:
+    with running_stack(
+        profile.env, seed, accounts_count=profile.accounts, payments_count=profile.payments, keep=keep, log=log
+    ) as stack:
         log("chaos: every process is up; load and faults start")
         started = time.monotonic()
-        load = stack.load(rate=profile.rate, clients=profile.clients, seed=seed, seconds=profile.seconds,
-                          started=started)
-        faults = Faults(profile.faults, profile.seconds, seed,
-                        Services(stack.postgres, stack.redis, stack.rabbitmq, stack.processes), started)
+        load = stack.load(
+            rate=profile.rate, clients=profile.clients, seed=seed, seconds=profile.seconds, started=started
+        )
+        faults = Faults(
+            profile.faults,
+            profile.seconds,
+            seed,
+            Services(stack.postgres, stack.redis, stack.rabbitmq, stack.processes),
+            started,
+        )
         with BacklogMonitor(stack.engine, started) as backlog:
             load.start()
             faults.start()
@@ -82,9 +124,14 @@ def run(profile: Profile, seed: int, *, keep: bool = False, log=print) -> Report
             log(f"chaos: load and faults over after {load_seconds:.0f} s; draining")
             drained_after = drain(stack.engine, profile.drain_seconds)
         outcome, checks = checked(stack, load.record, faults.records, backlog, load_seconds, drained_after)
-    figures = {"load_seconds": round(load_seconds, 1), "accepted": len(outcome.load.accepted),
-               "drained_after": drained_after, "faults": [asdict(record) for record in outcome.faults],
-               "exits": [asdict(exit) for exit in outcome.exits], "backlog": outcome.backlog}
+    figures = {
+        "load_seconds": round(load_seconds, 1),
+        "accepted": len(outcome.load.accepted),
+        "drained_after": drained_after,
+        "faults": [asdict(record) for record in outcome.faults],
+        "exits": [asdict(exit) for exit in outcome.exits],
+        "backlog": outcome.backlog,
+    }
     return Report(profile.name, seed, checks, figures)
 
 
@@ -105,9 +152,18 @@ def main(argv: list[str] | None = None) -> int:
         report = run(replace(profile, rate=args.rate) if args.rate else profile, seed, keep=args.keep)
     print(table(report.checks))
     if args.json:
-        args.json.write_text(json.dumps({"profile": report.profile, "seed": seed,
-                                         "checks": [asdict(check) for check in report.checks],
-                                         **report.figures}, indent=1, default=str))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "profile": report.profile,
+                    "seed": seed,
+                    "checks": [asdict(check) for check in report.checks],
+                    **report.figures,
+                },
+                indent=1,
+                default=str,
+            )
+        )
     return 0 if report.passed else 1
 
 

@@ -6,13 +6,14 @@ delays the next of its lane), and the lanes run at once, so at times several thi
 broker restart while PostgreSQL crashes and a worker is killed. Every fault is recorded with when it started,
 what it hit and how long it took.
 """
+
 from __future__ import annotations
 
 import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from bench.chaos_processes import ProcessManager
 from bench.chaos_services import PrivatePostgres, PrivateRabbitMQ, PrivateRedis
@@ -135,8 +136,10 @@ class Faults:
         for fault, count in counts.items():
             lane = FAULTS[fault][0]
             lanes.setdefault(lane, []).extend((self._rng.uniform(2, seconds - 2), fault) for _ in range(count))
-        self._threads = [threading.Thread(target=self._run_lane, args=(sorted(plan),), name=f"faults-{lane}",
-                                          daemon=True) for lane, plan in lanes.items()]
+        self._threads = [
+            threading.Thread(target=self._run_lane, args=(sorted(plan),), name=f"faults-{lane}", daemon=True)
+            for lane, plan in lanes.items()
+        ]
 
     def start(self) -> None:
         for thread in self._threads:
@@ -156,5 +159,8 @@ class Faults:
             except Exception as failure:  # recorded: a fault that could not be injected is part of the report
                 target, error = "", f"{type(failure).__name__}: {failure}"
             with self._lock:
-                self.records.append(FaultRecord(round(began - self._started, 1), fault, target,
-                                                round(time.monotonic() - began, 1), error))
+                self.records.append(
+                    FaultRecord(
+                        round(began - self._started, 1), fault, target, round(time.monotonic() - began, 1), error
+                    )
+                )

@@ -6,6 +6,7 @@ they send an accepted request again on purpose, which must answer the same job. 
 some are canceled. The webhook client plays a payment provider: it delivers each payment's events until
 they are acknowledged, with duplicates and out of order. Every exchange is recorded for the invariant checks.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,7 +17,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import httpx
 
@@ -69,7 +70,7 @@ class LoadRecord:
         with self.lock:
             self.exchanges.append(exchange)
 
-    def extend(self, other: "LoadRecord") -> None:
+    def extend(self, other: LoadRecord) -> None:
         """Add what another load (an earlier phase of the run) recorded."""
         with self.lock:
             self.exchanges.extend(other.exchanges)
@@ -117,9 +118,22 @@ def _attempt(client: httpx.Client, method: str, path: str, **kwargs) -> _Answer:
 
 
 class Load:
-    def __init__(self, base_url: str, api_keys: list[str], callback_url: str, *, rate: float, clients: int,
-                 seed: int, webhook_secret: str, payments: list[PaymentPlan], seconds: float, started: float,
-                 retry_refused: bool = True, callback_share: float = 0.3):
+    def __init__(
+        self,
+        base_url: str,
+        api_keys: list[str],
+        callback_url: str,
+        *,
+        rate: float,
+        clients: int,
+        seed: int,
+        webhook_secret: str,
+        payments: list[PaymentPlan],
+        seconds: float,
+        started: float,
+        retry_refused: bool = True,
+        callback_share: float = 0.3,
+    ):
         self.base_url, self.api_keys, self.callback_url = base_url, api_keys, callback_url
         self.seconds = seconds
         self.retry_refused = retry_refused  # False: a job refused as the backlog is too long is dropped
@@ -129,8 +143,10 @@ class Load:
         self.record = LoadRecord()
         self._started = started
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._client, args=(index,), name=f"client-{index}", daemon=True)
-                         for index in range(clients)]
+        self._threads = [
+            threading.Thread(target=self._client, args=(index,), name=f"client-{index}", daemon=True)
+            for index in range(clients)
+        ]
         if payments:
             self._threads.append(threading.Thread(target=self._provider, name="payment-provider", daemon=True))
 
@@ -168,40 +184,61 @@ class Load:
         priority = rng.choices([name for name, _ in PRIORITIES], [weight for _, weight in PRIORITIES])[0]
         job_type = rng.choice(list(JobType))
         host = f"host-{rng.randint(1, 6)}" if rng.random() < 0.5 else None
-        body = {"type": job_type, "priority": priority,
-                "data": telemetry(rng.randint(60, 240), host=host, seed=rng.randrange(10**6))}
+        body = {
+            "type": job_type,
+            "priority": priority,
+            "data": telemetry(rng.randint(60, 240), host=host, seed=rng.randrange(10**6)),
+        }
         callback = rng.random() < self.callback_share
         if callback:
             body["callback_url"] = self.callback_url
         key = f"chaos-{uuid.UUID(int=rng.getrandbits(128))}" if rng.random() < 0.9 else None
         headers = {"X-API-Key": self.api_keys[account], **({"Idempotency-Key": key} if key else {})}
         sent_at = self.now()
-        answer = self._until_answered(client, "submit", "POST", "/v1/jobs", json=body, headers=headers,
-                                      retry=key is not None, priority=priority)
+        answer = self._until_answered(
+            client, "submit", "POST", "/v1/jobs", json=body, headers=headers, retry=key is not None, priority=priority
+        )
         if answer is None or answer.status != 202:
             return
         job_id = answer.response.json()["id"]
         with self.record.lock:
             self.record.accepted.append(Accepted(job_id, account, priority, key, callback, sent_at, self.now()))
         if key and rng.random() < 0.1:  # the client sends it again on purpose: it is the same job
-            again = self._until_answered(client, "replay", "POST", "/v1/jobs", json=body, headers=headers,
-                                         retry=True, priority=priority)
+            again = self._until_answered(
+                client, "replay", "POST", "/v1/jobs", json=body, headers=headers, retry=True, priority=priority
+            )
             if again is not None and again.status == 202 and again.response.json()["id"] != job_id:
                 with self.record.lock:
                     self.record.replays_answering_another_job.append(job_id)
         if rng.random() < 0.05:
-            self._until_answered(client, "cancel", "POST", f"/v1/jobs/{job_id}/cancel",
-                                 headers={"X-API-Key": self.api_keys[account]}, retry=True)
+            self._until_answered(
+                client,
+                "cancel",
+                "POST",
+                f"/v1/jobs/{job_id}/cancel",
+                headers={"X-API-Key": self.api_keys[account]},
+                retry=True,
+            )
 
-    def _until_answered(self, client: httpx.Client, kind: str, method: str, path: str, *, retry: bool,
-                        priority: str | None = None, **kwargs) -> _Answer | None:
+    def _until_answered(
+        self,
+        client: httpx.Client,
+        kind: str,
+        method: str,
+        path: str,
+        *,
+        retry: bool,
+        priority: str | None = None,
+        **kwargs,
+    ) -> _Answer | None:
         """Send until an answer that is not worth retrying; None when it gives up."""
         deadline = time.monotonic() + RETRY_FOR_SECONDS
         while True:
             answer = _attempt(client, method, path, **kwargs)
             shed = answer.shed()
-            self.record.add(Exchange(self.now(), kind, answer.status, answer.error, answer.retry_after(), priority,
-                                     shed))
+            self.record.add(
+                Exchange(self.now(), kind, answer.status, answer.error, answer.retry_after(), priority, shed)
+            )
             if not answer.worth_retrying() or (shed and not self.retry_refused):
                 return answer
             if not retry or time.monotonic() > deadline:
@@ -222,14 +259,29 @@ class Load:
         with self._http() as client:
             for payment, (event_id, status) in deliveries:
                 self._stop.wait(spacing * rng.uniform(0.5, 1.5))
-                body = json.dumps({"id": event_id, "type": f"payment.{status}",
-                                   "created_at": datetime.now(timezone.utc).isoformat(),
-                                   "data": {"payment_id": payment.payment_id, "status": status,
-                                            "amount": PAID_AMOUNT, "currency": PAID_CURRENCY}}).encode()
+                body = json.dumps(
+                    {
+                        "id": event_id,
+                        "type": f"payment.{status}",
+                        "created_at": datetime.now(UTC).isoformat(),
+                        "data": {
+                            "payment_id": payment.payment_id,
+                            "status": status,
+                            "amount": PAID_AMOUNT,
+                            "currency": PAID_CURRENCY,
+                        },
+                    }
+                ).encode()
                 signature = "sha256=" + hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
-                self._until_answered(client, "webhook", "POST", "/v1/webhooks/payments/generic", content=body,
-                                     headers={"Content-Type": "application/json",
-                                              "X-Webhook-Signature": signature}, retry=True)
+                self._until_answered(
+                    client,
+                    "webhook",
+                    "POST",
+                    "/v1/webhooks/payments/generic",
+                    content=body,
+                    headers={"Content-Type": "application/json", "X-Webhook-Signature": signature},
+                    retry=True,
+                )
 
 
 # What every payment of the run costs (bench/chaos_stack.py opens them at this price): a confirmation says what
@@ -240,8 +292,10 @@ PAID_AMOUNT, PAID_CURRENCY = "10", "USD"
 def payment_plan(payment_id: str, rng: random.Random) -> PaymentPlan:
     """Most payments are confirmed, some fail; events arrive twice, and the confirmation sometimes first."""
     outcome = "confirmed" if rng.random() < 0.8 else "failed"
-    pending, final = (f"evt_{uuid.UUID(int=rng.getrandbits(128)).hex}", "pending"), \
-        (f"evt_{uuid.UUID(int=rng.getrandbits(128)).hex}", outcome)
+    pending, final = (
+        (f"evt_{uuid.UUID(int=rng.getrandbits(128)).hex}", "pending"),
+        (f"evt_{uuid.UUID(int=rng.getrandbits(128)).hex}", outcome),
+    )
     events = [final, pending] if rng.random() < 0.3 else [pending, final]
     events.append(final)  # the provider delivers the final event again (the same event id)
     if outcome == "confirmed" and rng.random() < 0.3:

@@ -9,6 +9,7 @@ Clients drop a job refused with 503 rather than retry it, so what is offered is 
 what was offered, accepted and refused, the accepted jobs' time from submission to finish at half and at twice
 the capacity, the Retry-After given, and the backlog; then the chaos run's invariants: nothing accepted is lost.
 """
+
 from __future__ import annotations
 
 import time
@@ -22,8 +23,13 @@ from bench.chaos_load import PRIORITIES, Load, LoadRecord
 from bench.chaos_stack import BacklogMonitor, Stack, checked, drain, running_stack
 
 WAIT_LIMIT_SECONDS, QUEUED_LIMIT = 10, 100
-SETTINGS = {"LOAD_SHED_WAIT_SECONDS": str(WAIT_LIMIT_SECONDS), "LOAD_SHED_QUEUED_JOBS": str(QUEUED_LIMIT),
-            "REPUBLISH_INTERVAL": "5", "REPUBLISH_UNSENT_AFTER": "5", "REPUBLISH_MISSING_AFTER": "10"}
+SETTINGS = {
+    "LOAD_SHED_WAIT_SECONDS": str(WAIT_LIMIT_SECONDS),
+    "LOAD_SHED_QUEUED_JOBS": str(QUEUED_LIMIT),
+    "REPUBLISH_INTERVAL": "5",
+    "REPUBLISH_UNSENT_AFTER": "5",
+    "REPUBLISH_MISSING_AFTER": "10",
+}
 BURST, HALF_SECONDS, OVERLOAD_SECONDS, CLIENTS = 150, 30, 60, 8
 
 _LATENCY = text("""
@@ -55,8 +61,16 @@ def run(seed: int, *, shedding: bool = True, keep: bool = False, log=print) -> R
         samples = [sample for sample in backlog.samples if sample[0] >= overload.started_at]
         outcome, checks = checked(stack, record, [], backlog, time.monotonic() - started, drained_after)
         checks = [*_overload_checks(stack, capacity, half, overload, overload_window, samples), *checks]
-    return Report("overload", seed, checks, {"capacity": capacity, "backlog": outcome.backlog,
-                                             "exchanges": [asdict(each) for each in overload.load.record.exchanges]})
+    return Report(
+        "overload",
+        seed,
+        checks,
+        {
+            "capacity": capacity,
+            "backlog": outcome.backlog,
+            "exchanges": [asdict(each) for each in overload.load.record.exchanges],
+        },
+    )
 
 
 class _Phase:
@@ -71,8 +85,16 @@ def _now(stack: Stack):
 
 def _phase(stack: Stack, rate: float, seconds: float, seed: int, started: float, record: LoadRecord) -> _Phase:
     since, at = _now(stack), time.monotonic() - started
-    load = stack.load(rate=rate, clients=CLIENTS, seed=seed, seconds=seconds, started=started, payments=False,
-                      retry_refused=False, callback_share=0)
+    load = stack.load(
+        rate=rate,
+        clients=CLIENTS,
+        seed=seed,
+        seconds=seconds,
+        started=started,
+        payments=False,
+        retry_refused=False,
+        callback_share=0,
+    )
     load.start()
     time.sleep(seconds)
     load.stop(timeout=60)
@@ -84,8 +106,9 @@ def _capacity(stack: Stack, seed: int, started: float, record: LoadRecord) -> fl
     """Jobs finished per second from the first start to the last finish of a burst of BURST jobs, sent faster than
     the workers take them (so they are never idle), with the API taking the burst on the same cores."""
     since = _now(stack)
-    burst = stack.load(rate=BURST / 3, clients=CLIENTS, seed=seed, seconds=3, started=started, payments=False,
-                       callback_share=0)
+    burst = stack.load(
+        rate=BURST / 3, clients=CLIENTS, seed=seed, seconds=3, started=started, payments=False, callback_share=0
+    )
     burst.start()
     time.sleep(3)
     burst.stop(timeout=60)
@@ -106,21 +129,31 @@ def _overload_checks(stack: Stack, capacity: float, half: _Phase, overload: _Pha
     by_priority = "; ".join(
         f"{priority}: {accepted[priority]} accepted, {refused[priority]} refused, "
         f"p50/p95 {_seconds(calm.get(priority))} at half capacity, {_seconds(busy.get(priority))} at twice"
-        for priority, _ in PRIORITIES)
+        for priority, _ in PRIORITIES
+    )
     peak = max((sample[1] for sample in samples), default=0)
     oldest = max((sample[3] for sample in samples), default=0.0)
     bounded = oldest <= 2 * WAIT_LIMIT_SECONDS and peak <= 2 * QUEUED_LIMIT
     slowest = max((row.p95 for row in busy.values()), default=0.0)
     return [
         Check("capacity", "INFO", f"{capacity:.1f} jobs/s drained (a burst of {BURST} jobs)"),
-        Check("offered at twice the capacity", "INFO",
-              f"{offered / OVERLOAD_SECONDS:.1f} jobs/s for {OVERLOAD_SECONDS} s: {by_priority}"),
-        Check("the backlog stays bounded", "PASS" if bounded else "FAIL",
-              f"at most {peak} queued (limit {QUEUED_LIMIT}), the oldest waited at most {oldest:.0f} s (limit "
-              f"{WAIT_LIMIT_SECONDS} s); " + (f"Retry-After {waits[0]}-{waits[-1]} s (median {waits[len(waits) // 2]})"
-                                              if waits else "no refusal")),
-        Check("accepted jobs keep their latency", "PASS" if slowest <= 2 * WAIT_LIMIT_SECONDS else "FAIL",
-              f"the slowest priority's p95 from submission to finish: {slowest:.1f} s at twice the capacity"),
+        Check(
+            "offered at twice the capacity",
+            "INFO",
+            f"{offered / OVERLOAD_SECONDS:.1f} jobs/s for {OVERLOAD_SECONDS} s: {by_priority}",
+        ),
+        Check(
+            "the backlog stays bounded",
+            "PASS" if bounded else "FAIL",
+            f"at most {peak} queued (limit {QUEUED_LIMIT}), the oldest waited at most {oldest:.0f} s (limit "
+            f"{WAIT_LIMIT_SECONDS} s); "
+            + (f"Retry-After {waits[0]}-{waits[-1]} s (median {waits[len(waits) // 2]})" if waits else "no refusal"),
+        ),
+        Check(
+            "accepted jobs keep their latency",
+            "PASS" if slowest <= 2 * WAIT_LIMIT_SECONDS else "FAIL",
+            f"the slowest priority's p95 from submission to finish: {slowest:.1f} s at twice the capacity",
+        ),
     ]
 
 

@@ -5,6 +5,7 @@ exits or is killed, the rest of its process group is killed too (a container's p
 one) and the entry is started again after `RESTART_DELAY` seconds. Every exit is recorded with its time and
 status, and the resident memory of every process is sampled for the memory-growth check.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,8 +60,11 @@ class ProcessManager:
     memory: list[MemorySample] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._entries = [_Entry(f"{name}.{index}", self.commands[name], self.log_dir / f"{name}.{index}.log")
-                         for name, count in self.replicas.items() for index in range(1, count + 1)]
+        self._entries = [
+            _Entry(f"{name}.{index}", self.commands[name], self.log_dir / f"{name}.{index}.log")
+            for name, count in self.replicas.items()
+            for index in range(1, count + 1)
+        ]
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._started = time.monotonic()
@@ -76,9 +80,15 @@ class ProcessManager:
 
     def _spawn(self, entry: _Entry) -> None:
         with open(entry.log_path, "ab") as log:
-            entry.process = subprocess.Popen(["sh", "-c", f"exec {entry.command}"], cwd=REPO, env=self.env,
-                                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                             start_new_session=True)
+            entry.process = subprocess.Popen(
+                ["sh", "-c", f"exec {entry.command}"],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         entry.starts += 1
         entry.restart_at = None
 
@@ -115,9 +125,11 @@ class ProcessManager:
     def main_pids(self, name: str) -> list[int]:
         """The running main processes of a Procfile entry's replicas."""
         with self._lock:
-            return [entry.process.pid for entry in self._entries
-                    if entry.name.rpartition(".")[0] == name and entry.process is not None
-                    and entry.process.poll() is None]
+            return [
+                entry.process.pid
+                for entry in self._entries
+                if entry.name.rpartition(".")[0] == name and entry.process is not None and entry.process.poll() is None
+            ]
 
     def children(self, name: str) -> list[int]:
         return [child for pid in self.main_pids(name) for child in descendants(pid)]

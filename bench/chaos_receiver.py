@@ -5,6 +5,7 @@ Signatures are checked once the run is over, with the secret of each job's accou
 when the delivery arrived, as a receiver checks it against its clock (the library's own `verify` compares it
 with the time of the check, and a long run's early deliveries would fail it).
 """
+
 from __future__ import annotations
 
 import hmac
@@ -13,7 +14,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks import Webhook
@@ -31,13 +32,14 @@ class Delivery:
 
     def signed_by(self, secret: str) -> bool:
         try:
-            moment = datetime.fromtimestamp(int(self.headers["webhook-timestamp"]), timezone.utc)
+            moment = datetime.fromtimestamp(int(self.headers["webhook-timestamp"]), UTC)
             expected = Webhook(secret).sign(self.headers["webhook-id"], moment, self.body.decode())
         except (KeyError, ValueError):
             return False
         fresh = abs(self.received_at - moment.timestamp()) <= TIMESTAMP_TOLERANCE_SECONDS
-        return fresh and any(hmac.compare_digest(expected, given)
-                             for given in self.headers.get("webhook-signature", "").split())
+        return fresh and any(
+            hmac.compare_digest(expected, given) for given in self.headers.get("webhook-signature", "").split()
+        )
 
 
 class CallbackReceiver:

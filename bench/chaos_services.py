@@ -4,6 +4,7 @@ Each listens on 127.0.0.1 on a free port, keeps its files in the run's directory
 RabbitMQ, runs as the system user its package installed (both refuse, or are not meant, to run as root). None of
 them touches the machine's shared servers: RabbitMQ's node has its own name, ports, data and (no) plugins.
 """
+
 from __future__ import annotations
 
 import glob
@@ -68,8 +69,15 @@ class PrivatePostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def _run(self, *args: str, timeout: float = 120) -> None:
-        subprocess.run([str(self.bin / args[0]), *args[1:]], user="postgres", cwd=self.directory, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout)
+        subprocess.run(
+            [str(self.bin / args[0]), *args[1:]],
+            user="postgres",
+            cwd=self.directory,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=timeout,
+        )
 
     def create(self) -> None:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
@@ -77,10 +85,23 @@ class PrivatePostgres:
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "smartcompute")
 
     def start(self) -> None:
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} -c max_connections=300 "
-                   "-c shared_buffers=64MB")
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.directory / "postgres.log"), "-o", options,
-                  "-w", "-t", "120", "start")
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} -c max_connections=300 "
+            "-c shared_buffers=64MB"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.directory / "postgres.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "120",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """`fast`: sessions are ended and a checkpoint written; `immediate`: a crash, with recovery at start."""
@@ -116,8 +137,12 @@ class PrivateRedis:
 
     def start(self) -> None:
         with open(self.directory / "redis.log", "ab") as log:
-            self.process = subprocess.Popen(redis_server_command(self.directory, "--port", str(self.port)),
-                                            stdout=log, stderr=log, start_new_session=True)
+            self.process = subprocess.Popen(
+                redis_server_command(self.directory, "--port", str(self.port)),
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         _wait_port(self.port, 30, "Redis", self.process)
 
     def stop(self, signum: int = signal.SIGTERM) -> None:
@@ -140,10 +165,15 @@ class PrivateRabbitMQ:
         (self.directory / "enabled_plugins").write_text("[].\n")
         self.process: subprocess.Popen | None = None
         self.env = {
-            "PATH": os.environ["PATH"], "HOME": "/var/lib/rabbitmq", "LANG": "C.UTF-8",
-            "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-            "RABBITMQ_NODE_PORT": str(self.port), "RABBITMQ_DIST_PORT": str(self.dist_port),
-            "RABBITMQ_MNESIA_BASE": str(self.directory / "mnesia"), "RABBITMQ_LOG_BASE": str(self.directory / "log"),
+            "PATH": os.environ["PATH"],
+            "HOME": "/var/lib/rabbitmq",
+            "LANG": "C.UTF-8",
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(self.directory / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.directory / "log"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.directory / "enabled_plugins"),
             "RABBITMQ_PID_FILE": str(self.directory / "beam.pid"),
             "RABBITMQ_CONFIG_FILE": str(self.directory / "rabbitmq"),
@@ -155,15 +185,29 @@ class PrivateRabbitMQ:
 
     def start(self) -> None:
         with open(self.directory / "server.log", "ab") as log:
-            self.process = subprocess.Popen(["/usr/lib/rabbitmq/bin/rabbitmq-server"], env=self.env, user="rabbitmq",
-                                            group="rabbitmq", cwd=self.directory, stdout=log, stderr=log,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                ["/usr/lib/rabbitmq/bin/rabbitmq-server"],
+                env=self.env,
+                user="rabbitmq",
+                group="rabbitmq",
+                cwd=self.directory,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         _wait_port(self.port, 120, "RabbitMQ", self.process)
 
     def ctl(self, *args: str, timeout: float = 60) -> str:
-        return subprocess.run(["/usr/lib/rabbitmq/bin/rabbitmqctl", "-n", self.node, "-q", *args], env=self.env,
-                              user="rabbitmq", cwd=self.directory, capture_output=True, text=True, check=True,
-                              timeout=timeout).stdout
+        return subprocess.run(
+            ["/usr/lib/rabbitmq/bin/rabbitmqctl", "-n", self.node, "-q", *args],
+            env=self.env,
+            user="rabbitmq",
+            cwd=self.directory,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=timeout,
+        ).stdout
 
     def stop(self) -> None:
         """A clean stop: messages on disk stay, connections are closed."""

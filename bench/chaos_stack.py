@@ -1,5 +1,6 @@
 """The installation a chaos run works on: private servers, the Procfile's processes, accounts, payments and the
 customers' callback receiver; and what is measured of it while it runs and once its work has drained."""
+
 from __future__ import annotations
 
 import os
@@ -55,16 +56,38 @@ class Stack:
     api_keys: list[str]
     payments: list[PaymentPlan]
 
-    def load(self, *, rate: float, clients: int, seed: int, seconds: float, started: float,
-             payments: bool = True, retry_refused: bool = True, callback_share: float = 0.3) -> Load:
-        return Load(self.api, self.api_keys, self.receiver.url, rate=rate, clients=clients, seed=seed,
-                    webhook_secret=self.env["PAYMENT_WEBHOOK_SECRET"], payments=self.payments if payments else [],
-                    seconds=seconds, started=started, retry_refused=retry_refused, callback_share=callback_share)
+    def load(
+        self,
+        *,
+        rate: float,
+        clients: int,
+        seed: int,
+        seconds: float,
+        started: float,
+        payments: bool = True,
+        retry_refused: bool = True,
+        callback_share: float = 0.3,
+    ) -> Load:
+        return Load(
+            self.api,
+            self.api_keys,
+            self.receiver.url,
+            rate=rate,
+            clients=clients,
+            seed=seed,
+            webhook_secret=self.env["PAYMENT_WEBHOOK_SECRET"],
+            payments=self.payments if payments else [],
+            seconds=seconds,
+            started=started,
+            retry_refused=retry_refused,
+            callback_share=callback_share,
+        )
 
 
 @contextmanager
-def running_stack(env: dict[str, str], seed: int, *, accounts_count: int, payments_count: int, keep: bool,
-                  log) -> Iterator[Stack]:
+def running_stack(
+    env: dict[str, str], seed: int, *, accounts_count: int, payments_count: int, keep: bool, log
+) -> Iterator[Stack]:
     """Everything started and ready; stopped and removed (unless `keep`) afterwards. `env` adds settings."""
     directory = Path(tempfile.mkdtemp(prefix="smartcompute-chaos-"))
     directory.chmod(0o755)  # the servers run as their own users, under it
@@ -88,8 +111,16 @@ def running_stack(env: dict[str, str], seed: int, *, accounts_count: int, paymen
 
 
 @contextmanager
-def _installation(directory: Path, extra_env: dict[str, str], seed: int, postgres, redis, rabbitmq,
-                  accounts_count: int, payments_count: int) -> Iterator[Stack]:
+def _installation(
+    directory: Path,
+    extra_env: dict[str, str],
+    seed: int,
+    postgres,
+    redis,
+    rabbitmq,
+    accounts_count: int,
+    payments_count: int,
+) -> Iterator[Stack]:
     port = free_port()
     env = {**_environment(postgres, redis, rabbitmq, port), **extra_env}
     procfile = parse_procfile((REPO / "Procfile").read_text()).processes
@@ -106,8 +137,19 @@ def _installation(directory: Path, extra_env: dict[str, str], seed: int, postgre
     receiver.start()
     try:
         _wait_ready(f"http://127.0.0.1:{port}", manager)
-        yield Stack(directory, env, f"http://127.0.0.1:{port}", engine, postgres, redis, rabbitmq, manager,
-                    receiver, api_keys, plans)
+        yield Stack(
+            directory,
+            env,
+            f"http://127.0.0.1:{port}",
+            engine,
+            postgres,
+            redis,
+            rabbitmq,
+            manager,
+            receiver,
+            api_keys,
+            plans,
+        )
     finally:
         manager.stop()
         receiver.stop()
@@ -115,16 +157,33 @@ def _installation(directory: Path, extra_env: dict[str, str], seed: int, postgre
 
 
 def _environment(postgres, redis, rabbitmq, port: int) -> dict[str, str]:
-    plans = ";".join(f"{plan}:requests=100000/minute,jobs_per_day=1000000,concurrent_jobs=100000"
-                     for plan in ("free", "pro", "enterprise"))
+    plans = ";".join(
+        f"{plan}:requests=100000/minute,jobs_per_day=1000000,concurrent_jobs=100000"
+        for plan in ("free", "pro", "enterprise")
+    )
     return {
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HOME": os.environ.get("HOME", "/root"), "LANG": "C.UTF-8",
-        "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO), "DATABASE_URL": postgres.url("smartcompute"),
-        "REDIS_URL": redis.url, "BROKER_URL": rabbitmq.url(), "SECRET_KEY": secrets.token_urlsafe(32),
-        "JWT_SECRET_KEY": secrets.token_urlsafe(32), "PAYMENT_WEBHOOK_SECRET": secrets.token_urlsafe(32),
-        "PORT": str(port), "BIND_ADDRESS": "127.0.0.1", "WEB_CONCURRENCY": "2", "WEB_THREADS": "4",
-        "CORE_CONCURRENCY": "2", "PAYMENT_CONCURRENCY": "1", "CALLBACK_PRIVATE_NETWORKS": "true",
-        "CALLBACK_TIMEOUT_SECONDS": "2", "PLANS": plans, "ANONYMOUS_RATE_LIMIT": "100000/minute", "LOG_LEVEL": "INFO",
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "HOME": os.environ.get("HOME", "/root"),
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(REPO),
+        "DATABASE_URL": postgres.url("smartcompute"),
+        "REDIS_URL": redis.url,
+        "BROKER_URL": rabbitmq.url(),
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "JWT_SECRET_KEY": secrets.token_urlsafe(32),
+        "PAYMENT_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+        "PORT": str(port),
+        "BIND_ADDRESS": "127.0.0.1",
+        "WEB_CONCURRENCY": "2",
+        "WEB_THREADS": "4",
+        "CORE_CONCURRENCY": "2",
+        "PAYMENT_CONCURRENCY": "1",
+        "CALLBACK_PRIVATE_NETWORKS": "true",
+        "CALLBACK_TIMEOUT_SECONDS": "2",
+        "PLANS": plans,
+        "ANONYMOUS_RATE_LIMIT": "100000/minute",
+        "LOG_LEVEL": "INFO",
     }
 
 
@@ -133,8 +192,7 @@ def _accounts(sessions, count: int) -> list[str]:
     keys = []
     with sessions() as session:
         for index in range(count):
-            user_id = accounts.create_user(session, f"chaos-{index}-{secrets.token_hex(4)}@example.test",
-                                           plan="pro")
+            user_id = accounts.create_user(session, f"chaos-{index}-{secrets.token_hex(4)}@example.test", plan="pro")
             _, key = accounts.create_api_key(session, user_id)
             session.commit()
             account_id = session.get(User, user_id).account_id
@@ -149,9 +207,18 @@ def _payments(sessions, count: int, rng: random.Random) -> list:
     product = Product("pack", "starter", 1000, Decimal(PAID_AMOUNT), PAID_CURRENCY)
     with sessions() as session:
         account_ids = list(session.execute(text("SELECT id FROM accounts")).scalars())
-        return [payments.open_payment(session, account_id=rng.choice(account_ids), user_id=None, product=product,
-                                      provider="generic", pay_currency="BTC", expiry=timedelta(days=1)).id
-                for _ in range(count)]
+        return [
+            payments.open_payment(
+                session,
+                account_id=rng.choice(account_ids),
+                user_id=None,
+                product=product,
+                provider="generic",
+                pay_currency="BTC",
+                expiry=timedelta(days=1),
+            ).id
+            for _ in range(count)
+        ]
 
 
 def _wait_ready(api: str, manager: ProcessManager, timeout: float = 180) -> None:
@@ -170,9 +237,11 @@ def _wait_ready(api: str, manager: ProcessManager, timeout: float = 180) -> None
 class BacklogMonitor:
     """Jobs queued and running, and the oldest queued job's age, every second (skipped while PostgreSQL is down)."""
 
-    _SAMPLE = text("SELECT count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status = 'running'), "
-                   "coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'queued')), 0) "
-                   "FROM jobs WHERE status IN ('queued', 'running')")
+    _SAMPLE = text(
+        "SELECT count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status = 'running'), "
+        "coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'queued')), 0) "
+        "FROM jobs WHERE status IN ('queued', 'running')"
+    )
 
     def __init__(self, engine: Engine, started: float):
         self.samples: list[tuple[float, int, int, float]] = []
@@ -180,7 +249,7 @@ class BacklogMonitor:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="backlog", daemon=True)
 
-    def __enter__(self) -> "BacklogMonitor":
+    def __enter__(self) -> BacklogMonitor:
         self._thread.start()
         return self
 
@@ -220,17 +289,35 @@ def drain(engine: Engine, limit: float) -> float | None:
     return None
 
 
-def checked(stack: Stack, record: LoadRecord, faults: list, backlog: BacklogMonitor, load_seconds: float,
-            drained_after: float | None) -> tuple[Run, list[Check]]:
+def checked(
+    stack: Stack,
+    record: LoadRecord,
+    faults: list,
+    backlog: BacklogMonitor,
+    load_seconds: float,
+    drained_after: float | None,
+) -> tuple[Run, list[Check]]:
     """What the run observed, and the invariants checked on it; call once the work has drained."""
     with stack.engine.connect() as connection:
         round_age = maintenance.seconds_since_finished(connection)[maintenance.REPUBLISH_JOBS]
-    start_failures = Counter({name: stack.processes.log(name).count("Unrecoverable error: WorkerLostError")
-                              for name in REPLICAS})
-    run = Run(record, stack.payments, stack.receiver.deliveries, faults, stack.processes.exits,
-              stack.processes.memory, backlog.samples, stack.rabbitmq.queue_depths(), load_seconds, drained_after,
-              round_age, float(stack.env.get("REPUBLISH_INTERVAL", 15)),
-              start_failures,
-              api_kills=[record.at for record in faults if record.fault.startswith("API")])
+    start_failures = Counter(
+        {name: stack.processes.log(name).count("Unrecoverable error: WorkerLostError") for name in REPLICAS}
+    )
+    run = Run(
+        record,
+        stack.payments,
+        stack.receiver.deliveries,
+        faults,
+        stack.processes.exits,
+        stack.processes.memory,
+        backlog.samples,
+        stack.rabbitmq.queue_depths(),
+        load_seconds,
+        drained_after,
+        round_age,
+        float(stack.env.get("REPUBLISH_INTERVAL", 15)),
+        start_failures,
+        api_kills=[record.at for record in faults if record.fault.startswith("API")],
+    )
     with stack.engine.connect() as connection:
         return run, check_all(connection, run)

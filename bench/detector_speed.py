@@ -7,6 +7,7 @@ Usage: python -m bench.detector_speed [--data PATH] [--repeat N]
 - `smartcompute detect` over the NAB files end to end: process start, CSV parsing, scoring, writing;
 - the size of a job's result for 10 metrics x 10,000 points, and of a metric's saved state.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,9 @@ def detect_end_to_end(data: Path) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as output:
         started = time.perf_counter()
         command = Path(sys.executable).parent / "smartcompute"  # the installed console script, as a user runs it
-        subprocess.run([str(command), "detect", str(data / "data"), "--output-dir", output], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [str(command), "detect", str(data / "data"), "--output-dir", output], check=True, capture_output=True
+        )
         return time.perf_counter() - started, points
 
 
@@ -78,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     seconds, points = detect_end_to_end(args.data)
     print(f"smartcompute detect, end to end: {seconds:.2f} s, {points / seconds:,.0f} points/s")
     result, state = sizes()
-    print(f"result of 10 metrics x 10,000 points: {result / 1e6:.2f} MB; one metric's saved state: {state / 1e3:.0f} kB")
+    print(
+        f"result of 10 metrics x 10,000 points: {result / 1e6:.2f} MB; one metric's saved state: {state / 1e3:.0f} kB"
+    )
     return 0
 
 

@@ -10,6 +10,7 @@ before the first job and after the last, so this measures PostgreSQL's side alon
 left out. `--cost 0` takes billing out of both statements (as `JOB_PRICES=...=0+0` does). See bench/README.md,
 "Job platform".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,15 @@ def _client(url, user_id, account_id, jobs, cost, data, result, ready, start, do
         ready.put([api.scalar(_BACKEND_PID), worker.scalar(_BACKEND_PID)])
         start.wait()
         for _ in range(jobs):
-            job_id = services.submit_job(api, principal, job_type="anomaly_detection", data=data, priority="normal",
-                                         retention=timedelta(days=1), cost=cost).job_id
+            job_id = services.submit_job(
+                api,
+                principal,
+                job_type="anomaly_detection",
+                data=data,
+                priority="normal",
+                retention=timedelta(days=1),
+                cost=cost,
+            ).job_id
             lock_key = job_lock_key(job_id)
             lifecycle.claim(worker, job_id, max_attempts=3, lock_key=lock_key)
             lifecycle.succeed(worker, job_id, result, unlock_key=lock_key)
@@ -78,8 +86,12 @@ def run(clients: int, jobs: int, cost: int) -> dict:
         context = multiprocessing.get_context("fork")
         ready, done = context.Queue(), context.Queue()
         start, finished = context.Event(), context.Event()
-        processes = [context.Process(target=_client, args=(url, user_id, account_id, jobs, cost, data, result,
-                                                           ready, start, done, finished)) for _ in range(clients)]
+        processes = [
+            context.Process(
+                target=_client, args=(url, user_id, account_id, jobs, cost, data, result, ready, start, done, finished)
+            )
+            for _ in range(clients)
+        ]
         for process in processes:
             process.start()
         backends = [pid for _ in processes for pid in ready.get(timeout=60)]
@@ -92,8 +104,14 @@ def run(clients: int, jobs: int, cost: int) -> dict:
         for process in processes:
             process.join()
     total = clients * jobs
-    return {"clients": clients, "jobs": total, "cost": cost, "seconds": round(seconds, 2),
-            "jobs_per_second": round(total / seconds, 1), "backend_cpu_ms_per_job": round(1000 * spent / total, 3)}
+    return {
+        "clients": clients,
+        "jobs": total,
+        "cost": cost,
+        "seconds": round(seconds, 2),
+        "jobs_per_second": round(total / seconds, 1),
+        "backend_cpu_ms_per_job": round(1000 * spent / total, 3),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,10 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     loop_before = python_loop_seconds()
     figures = run(options.clients, options.jobs, options.cost)
     figures["python_loop_seconds"] = [loop_before, python_loop_seconds()]
-    print(f"{figures['clients']} clients on one account, {figures['jobs']} jobs, cost {figures['cost']}: "
-          f"PostgreSQL backends {figures['backend_cpu_ms_per_job']:.3f} ms of CPU per job, "
-          f"{figures['jobs_per_second']:.0f} jobs/s (machine speed: a fixed Python loop took "
-          f"{loop_before:.2f} s before and {figures['python_loop_seconds'][1]:.2f} s after)")
+    print(
+        f"{figures['clients']} clients on one account, {figures['jobs']} jobs, cost {figures['cost']}: "
+        f"PostgreSQL backends {figures['backend_cpu_ms_per_job']:.3f} ms of CPU per job, "
+        f"{figures['jobs_per_second']:.0f} jobs/s (machine speed: a fixed Python loop took "
+        f"{loop_before:.2f} s before and {figures['python_loop_seconds'][1]:.2f} s after)"
+    )
     if options.json:
         options.json.write_text(json.dumps(figures, indent=2))
     return 0

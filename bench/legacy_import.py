@@ -6,6 +6,7 @@ Wall time and the CPU time of the command (the PostgreSQL server's is not counte
 
     .venv/bin/python -m bench.legacy_import [--hosts 5] [--days 30]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,9 +31,11 @@ def timed(command: list[str], env: dict[str, str]) -> dict[str, object]:
     before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
     finished = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"seconds": round(time.monotonic() - started, 2),
-            "cpu_seconds": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2),
-            "report": [line for line in finished.stdout.splitlines() if "jobs:" in line or "hosts:" in line]}
+    return {
+        "seconds": round(time.monotonic() - started, 2),
+        "cpu_seconds": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2),
+        "report": [line for line in finished.stdout.splitlines() if "jobs:" in line or "hosts:" in line],
+    }
 
 
 def main() -> None:
@@ -45,9 +48,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="legacy-bench-") as directory, platform_bench.scratch_database(name) as url:
         started = time.monotonic()
         legacy = write_legacy_database(Path(directory) / "smartcompute.db", hosts=options.hosts, days=options.days)
-        print(json.dumps({"generated": {"samples": legacy.samples_per_host * options.hosts,
-                                        "megabytes": round(legacy.path.stat().st_size / 1e6, 1),
-                                        "seconds": round(time.monotonic() - started, 2)}}))
+        print(
+            json.dumps(
+                {
+                    "generated": {
+                        "samples": legacy.samples_per_host * options.hosts,
+                        "megabytes": round(legacy.path.stat().st_size / 1e6, 1),
+                        "seconds": round(time.monotonic() - started, 2),
+                    }
+                }
+            )
+        )
         engine = create_engine(url)
         with Session(engine) as session:
             user_id, _ = platform_bench.new_bench_user(session)

@@ -12,6 +12,7 @@ Usage: python -m bench.nab_cv [--data PATH] [--quick]
 
 The grid is small on purpose: few parameters, each in time or probability (smartcompute/detection/parameters.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,10 @@ STANDARD = PROFILES["standard"]
 @contextmanager
 def parameters(**values):
     """Run with some detector parameters changed: every detection module that imported one sees the new value."""
-    modules = [importlib.import_module(f"{detection.__name__}.{info.name}")
-               for info in pkgutil.iter_modules(detection.__path__)]
+    modules = [
+        importlib.import_module(f"{detection.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(detection.__path__)
+    ]
     saved = [(module, name, getattr(module, name)) for module in modules for name in values if hasattr(module, name)]
     for module, name, _ in saved:
         setattr(module, name, values[name])
@@ -67,38 +70,49 @@ def cross_validate(corpus: list[Series], grid: dict) -> None:
     scored, synthetic_scores = [], []
     for combo in combos:
         with parameters(**combo):
-            scored.append({s.name: LabelledSeries(s.name, score_series(s.timestamps, s.values), s.windows)
-                           for s in corpus})
-            synthetic_scores.append(nab_score([LabelledSeries(name, score_series(t, x), windows)
-                                               for name, t, x, windows in hosts]))
+            scored.append(
+                {s.name: LabelledSeries(s.name, score_series(s.timestamps, s.values), s.windows) for s in corpus}
+            )
+            synthetic_scores.append(
+                nab_score([LabelledSeries(name, score_series(t, x), windows) for name, t, x, windows in hosts])
+            )
     categories = sorted({s.category for s in corpus if s.windows})
     quiet = [s.name for s in corpus if not s.windows]
     production = {name: _current(name) for name in grid}
     print("every parameter set (standard profile): all public files, each category on its own, synthetic hosts")
     for index, combo in enumerate(combos):
-        per_category = [nab_score([scored[index][s.name] for s in corpus if s.category == category])
-                        for category in categories]
+        per_category = [
+            nab_score([scored[index][s.name] for s in corpus if s.category == category]) for category in categories
+        ]
         mark = "  <- production" if combo == production else ""
-        print(f"  {_short(combo):85s} {nab_score(list(scored[index].values())):6.2f}  "
-              + "  ".join(f"{value:6.2f}" for value in per_category) + f"  {synthetic_scores[index]:6.2f}{mark}")
+        print(
+            f"  {_short(combo):85s} {nab_score(list(scored[index].values())):6.2f}  "
+            + "  ".join(f"{value:6.2f}" for value in per_category)
+            + f"  {synthetic_scores[index]:6.2f}{mark}"
+        )
     print("leave one category out (parameters chosen on the rest, scored on the held-out):")
     for held_out in categories:
         training = [s.name for s in corpus if s.category != held_out]
         testing = [s.name for s in corpus if s.category == held_out]
         best = max(range(len(combos)), key=lambda i: nab_score([scored[i][n] for n in training]))
-        print(f"  hold out {held_out:24s} chosen {_short(combos[best])}: "
-              f"training {nab_score([scored[best][n] for n in training]):6.2f}, "
-              f"held-out {nab_score([scored[best][n] for n in testing]):6.2f}")
+        print(
+            f"  hold out {held_out:24s} chosen {_short(combos[best])}: "
+            f"training {nab_score([scored[best][n] for n in training]):6.2f}, "
+            f"held-out {nab_score([scored[best][n] for n in testing]):6.2f}"
+        )
     if production in combos:
         chosen = scored[combos.index(production)]
         result = score_corpus(list(chosen.values()), STANDARD)
         false_alarms = sum(int(np.sum(chosen[n].anomaly_scores >= result.threshold)) for n in quiet)
-        print(f"  production parameters: {result.normalised:6.2f}; the no-anomaly files get {false_alarms} "
-              f"detections at its threshold {result.threshold:.3f}")
+        print(
+            f"  production parameters: {result.normalised:6.2f}; the no-anomaly files get {false_alarms} "
+            f"detections at its threshold {result.threshold:.3f}"
+        )
 
 
 def _current(name: str):
     from smartcompute.detection import parameters as production
+
     return getattr(production, name)
 
 
@@ -111,7 +125,7 @@ def rolling_robust_z(timestamps: np.ndarray, values: np.ndarray, window: int = 2
     of zero, on a series that mostly sits still, is floored at 1% of the median)."""
     scores = np.zeros(values.size)
     for end in range(10, values.size):
-        past = values[max(0, end - window):end]
+        past = values[max(0, end - window) : end]
         median = np.median(past)
         spread = max(1.4826 * np.median(np.abs(past - median)), 0.01 * abs(median), 1e-9)
         z = abs(values[end] - median) / spread
@@ -134,23 +148,32 @@ def half_space_trees(timestamps: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 def peers(corpus: list[Series]) -> None:
     print("side by side on the public files (standard profile; all / artificial / AWS):")
-    detectors = {"smartcompute": score_series, "rolling robust z": rolling_robust_z,
-                 "HalfSpaceTrees (river)": half_space_trees}
+    detectors = {
+        "smartcompute": score_series,
+        "rolling robust z": rolling_robust_z,
+        "HalfSpaceTrees (river)": half_space_trees,
+    }
     for name, detector in detectors.items():
         started = time.perf_counter()
         scored = [LabelledSeries(s.name, detector(s.timestamps, s.values), s.windows) for s in corpus]
         elapsed = time.perf_counter() - started
-        parts = [nab_score(scored)] + [nab_score([x for x, s in zip(scored, corpus) if s.category.startswith(prefix)])
-                                       for prefix in ("artificial", "realAWS")]
-        print(f"  {name:24s} {parts[0]:6.2f} / {parts[1]:6.2f} / {parts[2]:6.2f}   "
-              f"({sum(s.values.size for s in corpus) / elapsed:,.0f} points/s)")
+        parts = [nab_score(scored)] + [
+            nab_score([x for x, s in zip(scored, corpus) if s.category.startswith(prefix)])
+            for prefix in ("artificial", "realAWS")
+        ]
+        print(
+            f"  {name:24s} {parts[0]:6.2f} / {parts[1]:6.2f} / {parts[2]:6.2f}   "
+            f"({sum(s.values.size for s in corpus) / elapsed:,.0f} points/s)"
+        )
 
 
 def synthetic() -> None:
     hosts = synthetic_hosts.corpus((1, 2, 3))
     scored = [LabelledSeries(name, score_series(t, x), windows) for name, t, x, windows in hosts]
-    print(f"synthetic hosts shaped like the unseen NAB categories ({len(hosts)} series): standard "
-          f"{nab_score(scored):6.2f}")
+    print(
+        f"synthetic hosts shaped like the unseen NAB categories ({len(hosts)} series): standard "
+        f"{nab_score(scored):6.2f}"
+    )
 
 
 def clean_scenarios() -> None:

@@ -5,6 +5,7 @@ The data path defaults to $NAB_DATA, else ../shared/data/nab next to the reposit
 detector with one parameter set, as `smartcompute detect` scores it (one metric, the threshold for its own
 sampling interval).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,8 +78,9 @@ def score_series(timestamps: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def detect_corpus(corpus: list[Series]) -> list[LabelledSeries]:
-    return [LabelledSeries(series.name, score_series(series.timestamps, series.values), series.windows)
-            for series in corpus]
+    return [
+        LabelledSeries(series.name, score_series(series.timestamps, series.values), series.windows) for series in corpus
+    ]
 
 
 def evaluate(data_path: Path) -> dict:
@@ -89,8 +91,10 @@ def evaluate(data_path: Path) -> dict:
 def print_per_file(scored: list[LabelledSeries], threshold: float) -> None:
     for series in scored:
         result = score_corpus([series], PROFILES["standard"], threshold)
-        print(f"  {series.name:60s} raw {result.raw_score:7.3f}  tp {result.true_positives}"
-              f"/{len(series.windows)}  fp {result.false_positives}")
+        print(
+            f"  {series.name:60s} raw {result.raw_score:7.3f}  tp {result.true_positives}"
+            f"/{len(series.windows)}  fp {result.false_positives}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,8 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     scored = detect_corpus(load_corpus(args.data))
     for name, profile in PROFILES.items():
         result = score_corpus(scored, profile)
-        print(f"{name:20s} {result.normalised:6.2f}  (threshold {result.threshold:.4f}, "
-              f"TP {result.true_positives}, FP {result.false_positives}, FN {result.false_negatives})")
+        print(
+            f"{name:20s} {result.normalised:6.2f}  (threshold {result.threshold:.4f}, "
+            f"TP {result.true_positives}, FP {result.false_positives}, FN {result.false_negatives})"
+        )
         if args.per_file and name == "standard":
             print_per_file(scored, result.threshold)
     return 0

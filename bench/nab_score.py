@@ -10,6 +10,7 @@ false-negative weight; rows in the probationary period are ignored. The
 threshold is chosen once for the whole corpus, and the total is normalised so
 that the null detector scores 0 and the perfect detector 100.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,6 +42,7 @@ PROFILES = {
 @dataclass(frozen=True)
 class LabelledSeries:
     """One file's detector output with its labelled windows as row indices (inclusive)."""
+
     name: str
     anomaly_scores: np.ndarray
     windows: tuple[tuple[int, int], ...]
@@ -171,7 +173,8 @@ def _detection_gains(rewards: np.ndarray, window_ids: np.ndarray, profile: CostP
         starts = np.flatnonzero(np.append(True, grouped_ids[1:] != grouped_ids[:-1]))
         for begin, finish in zip(starts, np.append(starts[1:], len(grouped_ids))):
             running_best[begin:finish] = np.maximum.accumulate(
-                np.maximum(grouped_rewards[begin:finish], -profile.fn_weight))
+                np.maximum(grouped_rewards[begin:finish], -profile.fn_weight)
+            )
         previous_best = np.concatenate([[0.0], running_best[:-1]])
         previous_best[starts] = -profile.fn_weight
         gains[in_window[by_window]] = running_best - previous_best

@@ -17,6 +17,7 @@ starts the real API (gunicorn) and workers (celery), and for each broker measure
   (d) resident memory of every API and worker process afterwards.
 Everything it created is removed at the end. See bench/README.md, "Job platform".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
@@ -85,6 +86,7 @@ class Bench:
 
 # --- setting up and tearing down -----------------------------------------------------------------
 
+
 @contextmanager
 def scratch_database(name: str) -> Iterator[str]:
     """A new database of that name, migrated to head; yields its URL and drops it at the end."""
@@ -109,10 +111,18 @@ def bench_environment(extra_env: dict[str, str]) -> Iterator[Bench]:
     with scratch_database(name) as url, _broker_namespaces(vhost, prefix):
         engine = create_engine(url, pool_size=2)
         bare_pipeline.create_tables(engine)
-        env = {"DATABASE_URL": url, "REDIS_URL": REDIS_URL, "BROKER_KEY_PREFIX": prefix,
-               "SECRET_KEY": secrets.token_urlsafe(32), "JWT_SECRET_KEY": secrets.token_urlsafe(32),
-               "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
-               "BARE_DATABASE_URL": url, "BARE_KEY_PREFIX": prefix, "PLANS": BENCH_PLANS, **extra_env}
+        env = {
+            "DATABASE_URL": url,
+            "REDIS_URL": REDIS_URL,
+            "BROKER_KEY_PREFIX": prefix,
+            "SECRET_KEY": secrets.token_urlsafe(32),
+            "JWT_SECRET_KEY": secrets.token_urlsafe(32),
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+            "BARE_DATABASE_URL": url,
+            "BARE_KEY_PREFIX": prefix,
+            "PLANS": BENCH_PLANS,
+            **extra_env,
+        }
         with tempfile.TemporaryDirectory(prefix="platform-bench-") as log_dir:
             yield Bench(url, engine, vhost, prefix, env, Path(log_dir))
         engine.dispose()
@@ -181,12 +191,28 @@ def pipeline(bench: Bench, opts: Options, broker: str, *, bare: bool) -> Iterato
     port = free_port()
     started: list[procs.Service] = []
     try:
-        started.append(procs.start_celery(f"{kind}-{broker}-worker", BARE_WORKERS if bare else REAL_WORKERS,
-                                          bare_pipeline.QUEUE if bare else REAL_QUEUE, env, bench.log_dir,
-                                          concurrency=opts.concurrency, niceness=opts.worker_niceness))
-        started.append(procs.start_gunicorn(f"{kind}-{broker}-api", BARE_API if bare else REAL_API, env,
-                                            bench.log_dir, port=port, workers=opts.web_workers,
-                                            threads=opts.web_threads))
+        started.append(
+            procs.start_celery(
+                f"{kind}-{broker}-worker",
+                BARE_WORKERS if bare else REAL_WORKERS,
+                bare_pipeline.QUEUE if bare else REAL_QUEUE,
+                env,
+                bench.log_dir,
+                concurrency=opts.concurrency,
+                niceness=opts.worker_niceness,
+            )
+        )
+        started.append(
+            procs.start_gunicorn(
+                f"{kind}-{broker}-api",
+                BARE_API if bare else REAL_API,
+                env,
+                bench.log_dir,
+                port=port,
+                workers=opts.web_workers,
+                threads=opts.web_threads,
+            )
+        )
         yield f"http://127.0.0.1:{port}", started
     finally:
         for service in reversed(started):
@@ -195,6 +221,7 @@ def pipeline(bench: Bench, opts: Options, broker: str, *, bare: bool) -> Iterato
 
 # --- measuring --------------------------------------------------------------------------------------
 
+
 class CpuMeter:
     """CPU seconds spent by each component between start() and stop()."""
 
@@ -202,8 +229,10 @@ class CpuMeter:
         self.services, self.broker, self.database = services, broker, database
 
     def _sample(self) -> dict[str, float]:
-        sample = {name: procs.cpu_seconds([s.process.pid, *procs.descendants(s.process.pid)])
-                  for name, s in self.services.items()}
+        sample = {
+            name: procs.cpu_seconds([s.process.pid, *procs.descendants(s.process.pid)])
+            for name, s in self.services.items()
+        }
         sample["postgres"] = postgres_cpu_seconds(self.database)
         sample["broker"] = broker_cpu_seconds(self.broker)
         sample["loadgen"] = sum(os.times()[:2])
@@ -230,8 +259,9 @@ def broker_cpu_seconds(broker: str) -> float:
     return procs.cpu_seconds(procs.pids_named(CPU_COMPONENTS[broker]))
 
 
-def wait_for_jobs(engine: Engine, count_sql: str, params: dict, expected: int,
-                  timeout: float) -> tuple[int, int, float]:
+def wait_for_jobs(
+    engine: Engine, count_sql: str, params: dict, expected: int, timeout: float
+) -> tuple[int, int, float]:
     """Poll PostgreSQL until `expected` jobs are finished: (succeeded, failed, last finished_at as epoch)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -274,8 +304,9 @@ def new_submitter(bench: Bench, *, bare: bool) -> Submitter:
     return real_submitter(*new_api_key(bench.engine))
 
 
-def throughput(bench: Bench, opts: Options, base_url: str, meter: CpuMeter, *, bare: bool,
-               jobs: int, body: bytes) -> dict:
+def throughput(
+    bench: Bench, opts: Options, base_url: str, meter: CpuMeter, *, bare: bool, jobs: int, body: bytes
+) -> dict:
     """Closed-loop POSTs of `jobs` jobs, then jobs/s from the first POST to the last finished_at."""
     submitter = new_submitter(bench, bare=bare)
     headers, params = submitter.headers, submitter.params
@@ -285,14 +316,26 @@ def throughput(bench: Bench, opts: Options, base_url: str, meter: CpuMeter, *, b
     succeeded, failed, last = wait_for_jobs(bench.engine, submitter.count_sql, params, accepted, 120)
     cpu = meter.stop()
     seconds = max(last - sent.first_send, 1e-9)
-    return {"jobs": jobs, "accepted": accepted, "succeeded": succeeded, "failed": failed,
-            "http_errors": sent.errors, "seconds": round(seconds, 3), "jobs_per_second": round(succeeded / seconds, 1),
-            "posts_per_second": round(accepted / max(sent.last_response - sent.first_send, 1e-9), 1),
-            "cpu_ms_per_job": {name: round(1000 * value / max(succeeded, 1), 2) for name, value in cpu.items()
-                               if not name.startswith("machine")},
-            "machine_cpu_busy": round(cpu["machine_busy"] / max(cpu["machine_total"], 1e-9), 3),
-            "other_cpu_share": round(cpu["other"] / max(cpu["machine_total"], 1e-9), 3),
-            "api_key": headers.get("X-API-Key"), "account": params.get("account"), "job_ids": sent.job_ids}
+    return {
+        "jobs": jobs,
+        "accepted": accepted,
+        "succeeded": succeeded,
+        "failed": failed,
+        "http_errors": sent.errors,
+        "seconds": round(seconds, 3),
+        "jobs_per_second": round(succeeded / seconds, 1),
+        "posts_per_second": round(accepted / max(sent.last_response - sent.first_send, 1e-9), 1),
+        "cpu_ms_per_job": {
+            name: round(1000 * value / max(succeeded, 1), 2)
+            for name, value in cpu.items()
+            if not name.startswith("machine")
+        },
+        "machine_cpu_busy": round(cpu["machine_busy"] / max(cpu["machine_total"], 1e-9), 3),
+        "other_cpu_share": round(cpu["other"] / max(cpu["machine_total"], 1e-9), 3),
+        "api_key": headers.get("X-API-Key"),
+        "account": params.get("account"),
+        "job_ids": sent.job_ids,
+    }
 
 
 # Bare and real alternate in ABBA order, half the jobs per turn: the VM's speed drifts by tens of percent within
@@ -302,11 +345,15 @@ TURNS = ("bare", "real", "real", "bare")
 
 def measure_broker(bench: Bench, opts: Options, broker: str, body: bytes) -> dict:
     """Both pipelines up at once; warm each, then the ABBA turns; then latency and memory (both)."""
-    with pipeline(bench, opts, broker, bare=True) as (bare_url, (bare_worker, bare_api)), \
-            pipeline(bench, opts, broker, bare=False) as (real_url, (real_worker, real_api)):
+    with (
+        pipeline(bench, opts, broker, bare=True) as (bare_url, (bare_worker, bare_api)),
+        pipeline(bench, opts, broker, bare=False) as (real_url, (real_worker, real_api)),
+    ):
         database = make_url(bench.database_url).database
-        sides = {"bare": (bare_url, CpuMeter({"api": bare_api, "worker": bare_worker}, broker, database)),
-                 "real": (real_url, CpuMeter({"api": real_api, "worker": real_worker}, broker, database))}
+        sides = {
+            "bare": (bare_url, CpuMeter({"api": bare_api, "worker": bare_worker}, broker, database)),
+            "real": (real_url, CpuMeter({"api": real_api, "worker": real_worker}, broker, database)),
+        }
         for kind, (base_url, meter) in sides.items():  # imports, pools, keep-alive connections; not counted
             throughput(bench, opts, base_url, meter, bare=kind == "bare", jobs=opts.warmup, body=body)
         turns: dict[str, list[dict]] = {"bare": [], "real": []}
@@ -322,10 +369,21 @@ def measure_broker(bench: Bench, opts: Options, broker: str, body: bytes) -> dic
         # At 100/s, or half what the real pipeline just ran if that is lower: latency at a load it can carry.
         rate = min(opts.rate, results["real"]["jobs_per_second"] / 2)
         real_port = int(real_url.rsplit(":", 1)[1])
-        with nginx_edge(real_port, NGINX_REQUESTS_PER_SECOND="1000000", NGINX_REQUEST_BURST="1000000",
-                        NGINX_CONNECTIONS_PER_ADDRESS="60000") as edge:
-            figures = latency(bench, opts, {"bare": bare_url, "real": real_url, "edge": edge.url}, body,
-                              {kind: measured[-1] for kind, measured in turns.items()}, rate, edge)
+        with nginx_edge(
+            real_port,
+            NGINX_REQUESTS_PER_SECOND="1000000",
+            NGINX_REQUEST_BURST="1000000",
+            NGINX_CONNECTIONS_PER_ADDRESS="60000",
+        ) as edge:
+            figures = latency(
+                bench,
+                opts,
+                {"bare": bare_url, "real": real_url, "edge": edge.url},
+                body,
+                {kind: measured[-1] for kind, measured in turns.items()},
+                rate,
+                edge,
+            )
         for kind in ("bare", "real"):
             results[kind]["latency"] = figures[kind]
         results["real"]["latency_through_nginx"] = figures["edge"]
@@ -341,19 +399,26 @@ def combined(turns: list[dict]) -> dict:
     errors = sum((Counter(t["http_errors"]) for t in turns), Counter())
     cpu_names = turns[0]["cpu_ms_per_job"]
     return {
-        "jobs": sum(t["jobs"] for t in turns), "accepted": sum(t["accepted"] for t in turns), "succeeded": succeeded,
-        "failed": sum(t["failed"] for t in turns), "http_errors": dict(errors), "seconds": round(seconds, 3),
+        "jobs": sum(t["jobs"] for t in turns),
+        "accepted": sum(t["accepted"] for t in turns),
+        "succeeded": succeeded,
+        "failed": sum(t["failed"] for t in turns),
+        "http_errors": dict(errors),
+        "seconds": round(seconds, 3),
         "jobs_per_second": round(succeeded / max(seconds, 1e-9), 1),
         "turns_jobs_per_second": [t["jobs_per_second"] for t in turns],
-        "cpu_ms_per_job": {name: round(sum(t["cpu_ms_per_job"][name] * t["succeeded"] for t in turns)
-                                       / max(succeeded, 1), 2) for name in cpu_names},
+        "cpu_ms_per_job": {
+            name: round(sum(t["cpu_ms_per_job"][name] * t["succeeded"] for t in turns) / max(succeeded, 1), 2)
+            for name in cpu_names
+        },
         "machine_cpu_busy": round(sum(t["machine_cpu_busy"] * t["seconds"] for t in turns) / max(seconds, 1e-9), 3),
         "other_cpu_share": round(sum(t["other_cpu_share"] * t["seconds"] for t in turns) / max(seconds, 1e-9), 3),
     }
 
 
-def latency(bench: Bench, opts: Options, urls: dict[str, str], body: bytes, last_turns: dict[str, dict],
-            rate: float, edge: Edge) -> dict:
+def latency(
+    bench: Bench, opts: Options, urls: dict[str, str], body: bytes, last_turns: dict[str, dict], rate: float, edge: Edge
+) -> dict:
     """Each pipeline's POSTs, then GETs of its finished jobs, at a fixed `rate` for `opts.latency_seconds`, open
     loop: {kind: {"post": ..., "get": ...}}, where kind `edge` is the real pipeline through the shipped nginx
     (TLS, buffering, its limits set out of the way).
@@ -369,26 +434,48 @@ def latency(bench: Bench, opts: Options, urls: dict[str, str], body: bytes, last
     measured: dict[str, dict] = {"bare": {}, "real": {}, "edge": {}}
     for kind in ("bare", "real", "edge"):
         submitter = submitters[kind]
-        post = load.open_loop(urls[kind], submitter.headers, rate=rate, count=count, tls=tls.get(kind),
-                              request=lambda client, i, path=submitter.path: client.request(
-                                  "POST", path, data=body, headers={"Content-Type": "application/json"}))
+        post = load.open_loop(
+            urls[kind],
+            submitter.headers,
+            rate=rate,
+            count=count,
+            tls=tls.get(kind),
+            request=lambda client, i, path=submitter.path: client.request(
+                "POST", path, data=body, headers={"Content-Type": "application/json"}
+            ),
+        )
         counted = "bare" if kind == "bare" else "real"  # the edge's jobs are the real pipeline's account's
         expected[counted] += len(post.latencies_ms)
         wait_for_jobs(bench.engine, submitter.count_sql, submitter.params, expected[counted], 120)
         measured[kind]["post"] = _latency_figures(post, count)
     for kind in ("edge", "real", "bare"):
-        paths = [f"{submitters[kind].path}/{job_id}" for job_id in last_turns["bare" if kind == "bare" else "real"]["job_ids"]]
-        get = load.open_loop(urls[kind], submitters[kind].headers, rate=rate, count=count, tls=tls.get(kind),
-                             request=lambda client, i, paths=paths: client.request("GET", paths[i % len(paths)]))
+        paths = [
+            f"{submitters[kind].path}/{job_id}"
+            for job_id in last_turns["bare" if kind == "bare" else "real"]["job_ids"]
+        ]
+        get = load.open_loop(
+            urls[kind],
+            submitters[kind].headers,
+            rate=rate,
+            count=count,
+            tls=tls.get(kind),
+            request=lambda client, i, paths=paths: client.request("GET", paths[i % len(paths)]),
+        )
         measured[kind]["get"] = _latency_figures(get, count)
     return measured
 
 
 def _latency_figures(run: load.OpenLoopResult, count: int) -> dict:
-    return {"requests": count, "ok": len(run.latencies_ms), "errors": run.errors,
-            "p50_ms": _round(run.percentile(50)), "p95_ms": _round(run.percentile(95)),
-            "p99_ms": _round(run.percentile(99)), "max_ms": _round(max(run.latencies_ms, default=None)),
-            "generator_lag_max_ms": round(run.lag_ms_max, 2)}
+    return {
+        "requests": count,
+        "ok": len(run.latencies_ms),
+        "errors": run.errors,
+        "p50_ms": _round(run.percentile(50)),
+        "p95_ms": _round(run.percentile(95)),
+        "p99_ms": _round(run.percentile(99)),
+        "max_ms": _round(max(run.latencies_ms, default=None)),
+        "generator_lag_max_ms": round(run.lag_ms_max, 2),
+    }
 
 
 def _round(value: float | None) -> float | None:
@@ -402,9 +489,12 @@ def run(opts: Options) -> dict:
         for broker in opts.brokers:
             measured = measure_broker(bench, opts, broker, body)
             rate = measured.pop("latency_rate")
-            results[broker] = {**measured, "turn_order": list(TURNS), "latency_rate": rate,
-                               "ratio": round(measured["real"]["jobs_per_second"]
-                                              / max(measured["bare"]["jobs_per_second"], 1e-9), 3)}
+            results[broker] = {
+                **measured,
+                "turn_order": list(TURNS),
+                "latency_rate": rate,
+                "ratio": round(measured["real"]["jobs_per_second"] / max(measured["bare"]["jobs_per_second"], 1e-9), 3),
+            }
     return results
 
 
@@ -416,14 +506,27 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn WEB_CONCURRENCY (default 2)")
     parser.add_argument("--web-threads", type=int, default=8, help="gunicorn WEB_THREADS (default 8)")
     parser.add_argument("--concurrency", type=int, default=4, help="celery --concurrency (default 4)")
-    parser.add_argument("--worker-niceness", type=int, default=19,
-                        help="CPU niceness of both pipelines' workers (default 19, as the Procfile runs them)")
-    parser.add_argument("--rate", type=float, default=100.0,
-                        help="open-loop requests/s, at most (default 100; half the real pipeline's jobs/s if lower)")
+    parser.add_argument(
+        "--worker-niceness",
+        type=int,
+        default=19,
+        help="CPU niceness of both pipelines' workers (default 19, as the Procfile runs them)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=100.0,
+        help="open-loop requests/s, at most (default 100; half the real pipeline's jobs/s if lower)",
+    )
     parser.add_argument("--latency-seconds", type=float, default=15.0, help="open-loop duration each (default 15)")
     parser.add_argument("--warmup", type=int, default=200, help="jobs sent and awaited before measuring")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="a setting for the API and workers, e.g. TASK_EVENTS=false (repeatable)")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the API and workers, e.g. TASK_EVENTS=false (repeatable)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     brokers = [b.strip() for b in args.brokers.split(",") if b.strip()]
@@ -431,9 +534,20 @@ def parse_options(argv: list[str] | None = None) -> Options:
         parser.error("--brokers takes rabbitmq and/or redis")
     if any("=" not in item for item in args.env):
         parser.error("--env takes NAME=VALUE")
-    return Options(args.jobs, args.clients, brokers, args.web_workers, args.web_threads, args.concurrency,
-                   args.worker_niceness, args.rate, args.latency_seconds, args.warmup, args.json,
-                   dict(item.split("=", 1) for item in args.env))
+    return Options(
+        args.jobs,
+        args.clients,
+        brokers,
+        args.web_workers,
+        args.web_threads,
+        args.concurrency,
+        args.worker_niceness,
+        args.rate,
+        args.latency_seconds,
+        args.warmup,
+        args.json,
+        dict(item.split("=", 1) for item in args.env),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -445,9 +559,17 @@ def main(argv: list[str] | None = None) -> int:
     loop_seconds = (before, procs.python_loop_seconds())
     print(report(results, opts, loop_seconds))
     if opts.json_path:
-        opts.json_path.write_text(json.dumps({"options": {**vars(opts), "json_path": str(opts.json_path)},
-                                              "python_loop_seconds": loop_seconds, "results": results},
-                                             indent=2, default=str))
+        opts.json_path.write_text(
+            json.dumps(
+                {
+                    "options": {**vars(opts), "json_path": str(opts.json_path)},
+                    "python_loop_seconds": loop_seconds,
+                    "results": results,
+                },
+                indent=2,
+                default=str,
+            )
+        )
     return 0
 
 

@@ -1,4 +1,5 @@
 """Starting and stopping the processes a benchmark measures (gunicorn, celery), and reading their memory."""
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,15 @@ class Service:
 def _start(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Service:
     log_path = log_dir / f"{name}.log"
     with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(args, cwd=REPO, env={**os.environ, **env}, stdout=log_file, stderr=log_file,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            args,
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdout=log_file,
+            stderr=log_file,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     return Service(name, process, log_path)
 
 
@@ -68,23 +76,47 @@ def _wait(service: Service, ready, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def start_gunicorn(name: str, app: str, env: dict[str, str], log_dir: Path, *, port: int,
-                   workers: int, threads: int) -> Service:
+def start_gunicorn(
+    name: str, app: str, env: dict[str, str], log_dir: Path, *, port: int, workers: int, threads: int
+) -> Service:
     """gunicorn with the project's config (gthread workers), bound to 127.0.0.1:port."""
-    env = {**env, "PORT": str(port), "BIND_ADDRESS": "127.0.0.1",
-           "WEB_CONCURRENCY": str(workers), "WEB_THREADS": str(threads)}
+    env = {
+        **env,
+        "PORT": str(port),
+        "BIND_ADDRESS": "127.0.0.1",
+        "WEB_CONCURRENCY": str(workers),
+        "WEB_THREADS": str(threads),
+    }
     service = _start(name, [str(BIN / "gunicorn"), "--config", "python:web.gunicorn_conf", app], env, log_dir)
-    _wait(service, lambda: _port_open(port) and len(descendants(service.process.pid)) >= workers,
-          60, f"port {port}")
+    _wait(service, lambda: _port_open(port) and len(descendants(service.process.pid)) >= workers, 60, f"port {port}")
     return service
 
 
-def start_celery(name: str, app: str, queue: str, env: dict[str, str], log_dir: Path, *, concurrency: int,
-                 niceness: int = 0) -> Service:
+def start_celery(
+    name: str, app: str, queue: str, env: dict[str, str], log_dir: Path, *, concurrency: int, niceness: int = 0
+) -> Service:
     """A prefork celery worker on one queue, at the given CPU niceness; ready when it logs ' ready.'"""
-    args = ["nice", "-n", str(niceness), str(BIN / "celery"), "-A", app, "worker", "-Q", queue,
-            "--concurrency", str(concurrency),
-            "--hostname", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-P", "prefork"]
+    args = [
+        "nice",
+        "-n",
+        str(niceness),
+        str(BIN / "celery"),
+        "-A",
+        app,
+        "worker",
+        "-Q",
+        queue,
+        "--concurrency",
+        str(concurrency),
+        "--hostname",
+        f"{name}@%h",
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "-P",
+        "prefork",
+    ]
     service = _start(name, args, env, log_dir)
     # What our workers do themselves (workers/priority.py), done here for any worker, the bare pipeline's too,
     # so both pipelines' workers yield to their API alike. Without autogroup, `nice` alone does that already.
@@ -160,8 +192,9 @@ def pids_named(command: str, cmdline_contains: str = "") -> list[int]:
 
 
 # Run at module level (global names), as the calibration loop bench/README.md describes always has been.
-_CALIBRATION_LOOP = compile("total = 0\nfor number in range(3_000_000):\n    total += number * number % 7\n",
-                            "<calibration>", "exec")
+_CALIBRATION_LOOP = compile(
+    "total = 0\nfor number in range(3_000_000):\n    total += number * number % 7\n", "<calibration>", "exec"
+)
 
 
 def python_loop_seconds() -> float:

@@ -8,6 +8,7 @@ edge host and measures jobs/s from the first job's creation to the last one's fi
 the CPU each part spent per job. Needs root. On a 2-core machine the curve flattens once the workers and the API
 share both cores: read the CPU per job, which is what a real host of its own would spend (bench/README.md).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,16 +44,25 @@ def measure(deployment: test_hosts.Deployment, api_key: str, workers: list[str],
     with engine.connect() as connection:
         succeeded, seconds = connection.execute(text(SPAN), {"ids": submitted["ids"]}).one()
     engine.dispose()
-    return {"worker_hosts": len(workers), "submitted": len(submitted["ids"]), "succeeded": succeeded,
-            "failed": sum(1 for status in statuses.values() if status != "succeeded"),
-            "seconds": round(float(seconds), 2), "jobs_per_second": round(succeeded / float(seconds), 1),
-            "cpu_ms_per_job": {part: round(1000 * value / max(succeeded, 1), 2) for part, value in spent.items()}}
+    return {
+        "worker_hosts": len(workers),
+        "submitted": len(submitted["ids"]),
+        "succeeded": succeeded,
+        "failed": sum(1 for status in statuses.values() if status != "succeeded"),
+        "seconds": round(float(seconds), 2),
+        "jobs_per_second": round(succeeded / float(seconds), 1),
+        "cpu_ms_per_job": {part: round(1000 * value / max(succeeded, 1), 2) for part, value in spent.items()},
+    }
 
 
 def run(jobs: int, points: int, concurrency: int) -> list[dict]:
     results = []
-    settings = {"SECRET_KEY": secrets.token_urlsafe(32), "JWT_SECRET_KEY": secrets.token_urlsafe(32),
-                "LOG_LEVEL": "INFO", "PLANS": PLANS}  # INFO: a worker is seen ready when it logs so
+    settings = {
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "JWT_SECRET_KEY": secrets.token_urlsafe(32),
+        "LOG_LEVEL": "INFO",
+        "PLANS": PLANS,
+    }  # INFO: a worker is seen ready when it logs so
     with test_hosts.network(core_count=3) as hosts, test_hosts.deployment(hosts, settings) as deployment:
         engine = make_engine(deployment.local_database_url)
         api_key = make_account(make_session_factory(engine), credits=10**12).api_key
@@ -77,12 +87,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(reason)
     before = procs.python_loop_seconds()
     results = run(args.jobs, args.points, args.concurrency)
-    print(f"machine speed: a fixed Python loop took {before:.2f} s before and {procs.python_loop_seconds():.2f} s after")
-    print(f"{'worker hosts':>12} {'jobs/s':>7} {'ok':>5} {'fail':>4}  CPU ms/job: {'workers':>7} {'api':>5} {'data':>5}")
+    print(
+        f"machine speed: a fixed Python loop took {before:.2f} s before and {procs.python_loop_seconds():.2f} s after"
+    )
+    print(
+        f"{'worker hosts':>12} {'jobs/s':>7} {'ok':>5} {'fail':>4}  CPU ms/job: {'workers':>7} {'api':>5} {'data':>5}"
+    )
     for row in results:
         cpu = row["cpu_ms_per_job"]
-        print(f"{row['worker_hosts']:>12} {row['jobs_per_second']:7.1f} {row['succeeded']:5} {row['failed']:4}  "
-              f"{'':11} {cpu['workers']:7.2f} {cpu['api']:5.2f} {cpu['data']:5.2f}")
+        print(
+            f"{row['worker_hosts']:>12} {row['jobs_per_second']:7.1f} {row['succeeded']:5} {row['failed']:4}  "
+            f"{'':11} {cpu['workers']:7.2f} {cpu['api']:5.2f} {cpu['data']:5.2f}"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -10,6 +10,7 @@ published after its 200. The steady phase sends confirmations of real pending pa
 includes the payment transition and ledger credit; its CPU per delivery and the machine's busy share show
 whether a backlog left at its end comes from full CPUs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,13 @@ WEBHOOK_PATH = "/v1/webhooks/payments/generic"
 
 
 def signed(secret: str, payment_id: str, status: str) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps({"id": f"evt_{uuid.uuid4().hex}", "type": f"payment.{status}",
-                       "data": {"payment_id": payment_id, "status": status}}).encode()
+    body = json.dumps(
+        {
+            "id": f"evt_{uuid.uuid4().hex}",
+            "type": f"payment.{status}",
+            "data": {"payment_id": payment_id, "status": status},
+        }
+    ).encode()
     signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return body, {"X-Webhook-Signature": signature, "Content-Type": "application/json"}
 
@@ -59,8 +65,15 @@ async def burst(url: str, deliveries: list, clients: int) -> tuple[float, int]:
 
 def steady(base_url: str, deliveries: list, rate: float) -> load.OpenLoopResult:
     """The deliveries at a fixed rate, open loop (bench/load.py): latency counts from each scheduled send."""
-    return load.open_loop(base_url, {}, rate=rate, count=len(deliveries), request=lambda client, index: client.request(
-        "POST", WEBHOOK_PATH, data=deliveries[index][0], headers=deliveries[index][1]))
+    return load.open_loop(
+        base_url,
+        {},
+        rate=rate,
+        count=len(deliveries),
+        request=lambda client, index: client.request(
+            "POST", WEBHOOK_PATH, data=deliveries[index][0], headers=deliveries[index][1]
+        ),
+    )
 
 
 def open_payments(database_url: str, count: int) -> list[str]:
@@ -80,8 +93,19 @@ def open_payments(database_url: str, count: int) -> list[str]:
     ids = []
     with sessions() as session:
         for _ in range(count):
-            ids.append(str(payments.open_payment(session, account_id=account_id, user_id=None, product=product,
-                                                 provider="generic", pay_currency="BTC", expiry=timedelta(hours=1)).id))
+            ids.append(
+                str(
+                    payments.open_payment(
+                        session,
+                        account_id=account_id,
+                        user_id=None,
+                        product=product,
+                        provider="generic",
+                        pay_currency="BTC",
+                        expiry=timedelta(hours=1),
+                    ).id
+                )
+            )
     return ids
 
 
@@ -99,30 +123,60 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--worker-niceness", type=int, default=19,
-                        help="CPU niceness of the payment worker (default 19, as the Procfile runs it)")
-    parser.add_argument("--broker", choices=("redis", "rabbitmq"), default="redis",
-                        help="the Celery broker (default redis, which BROKER_URL defaults to)")
+    parser.add_argument(
+        "--worker-niceness",
+        type=int,
+        default=19,
+        help="CPU niceness of the payment worker (default 19, as the Procfile runs it)",
+    )
+    parser.add_argument(
+        "--broker",
+        choices=("redis", "rabbitmq"),
+        default="redis",
+        help="the Celery broker (default redis, which BROKER_URL defaults to)",
+    )
     args = parser.parse_args()
     loop_before = procs.python_loop_seconds()
     secret = secrets.token_urlsafe(32)
     # Every simulated provider sends from 127.0.0.1, far over the per-address limit a real one never reaches.
-    with bench_environment({"PAYMENT_WEBHOOK_SECRET": secret, "LOG_LEVEL": "WARNING",
-                            "WEBHOOK_RATE_LIMIT_PER_ADDRESS": "100000000/minute"}) as bench:
+    with bench_environment(
+        {"PAYMENT_WEBHOOK_SECRET": secret, "LOG_LEVEL": "WARNING", "WEBHOOK_RATE_LIMIT_PER_ADDRESS": "100000000/minute"}
+    ) as bench:
         env = {**bench.env, "BROKER_URL": bench.broker_url(args.broker)}
         port = free_port()
-        services = [procs.start_gunicorn("web", "web:create_app()", env, bench.log_dir, port=port,
-                                         workers=args.web_workers, threads=args.web_threads)]
+        services = [
+            procs.start_gunicorn(
+                "web",
+                "web:create_app()",
+                env,
+                bench.log_dir,
+                port=port,
+                workers=args.web_workers,
+                threads=args.web_threads,
+            )
+        ]
         try:
-            services.append(procs.start_celery("payments", "workers.payment_worker", "payment-webhook",
-                                               {**env, "LOG_LEVEL": "INFO"}, bench.log_dir,
-                                               concurrency=args.concurrency, niceness=args.worker_niceness))
+            services.append(
+                procs.start_celery(
+                    "payments",
+                    "workers.payment_worker",
+                    "payment-webhook",
+                    {**env, "LOG_LEVEL": "INFO"},
+                    bench.log_dir,
+                    concurrency=args.concurrency,
+                    niceness=args.worker_niceness,
+                )
+            )
             result = measure(args, bench, services, f"http://127.0.0.1:{port}", secret)
         finally:
             for service in reversed(services):
                 service.stop()
-    print(json.dumps({"broker": args.broker, "python_loop_seconds": [loop_before, procs.python_loop_seconds()],
-                      **result}, indent=2))
+    print(
+        json.dumps(
+            {"broker": args.broker, "python_loop_seconds": [loop_before, procs.python_loop_seconds()], **result},
+            indent=2,
+        )
+    )
 
 
 def measure(args, bench, services: list, base_url: str, secret: str) -> dict:
@@ -133,8 +187,9 @@ def measure(args, bench, services: list, base_url: str, secret: str) -> dict:
     url = base_url + WEBHOOK_PATH
     asyncio.run(burst(url, [signed(secret, payment_ids[i], "pending") for i in range(200)], args.clients))  # warm-up
     deliveries = [signed(secret, payment_ids[i % steady_count], "pending") for i in range(args.deliveries)]
-    meter = CpuMeter({"api": services[0], "payment_worker": services[1]}, args.broker,
-                     make_url(bench.database_url).database)
+    meter = CpuMeter(
+        {"api": services[0], "payment_worker": services[1]}, args.broker, make_url(bench.database_url).database
+    )
     meter.start()
     rate, burst_errors = asyncio.run(burst(url, deliveries, args.clients))
     drained_at, left_at_end = time.perf_counter(), backlog(engine)
@@ -153,22 +208,31 @@ def measure(args, bench, services: list, base_url: str, secret: str) -> dict:
     with engine.connect() as connection:
         credited = connection.scalar(text("SELECT count(*) FROM credit_ledger WHERE reason = 'payment'"))
     return {
-        "burst_deliveries_per_s": round(rate, 1), "burst_errors": burst_errors,
-        "burst_backlog_at_end": left_at_end, "burst_backlog_drain_s": round(drain_seconds, 1),
+        "burst_deliveries_per_s": round(rate, 1),
+        "burst_errors": burst_errors,
+        "burst_backlog_at_end": left_at_end,
+        "burst_backlog_drain_s": round(drain_seconds, 1),
         "burst_cpu_ms_per_delivery": _ms_per_delivery(burst_cpu, args.deliveries),
-        "steady_rate": args.rate, "steady_p50_ms": round(steady_run.percentile(50), 2),
-        "steady_p99_ms": round(steady_run.percentile(99), 2), "steady_errors": steady_run.errors,
+        "steady_rate": args.rate,
+        "steady_p50_ms": round(steady_run.percentile(50), 2),
+        "steady_p99_ms": round(steady_run.percentile(99), 2),
+        "steady_errors": steady_run.errors,
         "steady_generator_lag_max_ms": round(steady_run.lag_ms_max, 2),
         # With the machine's share busy: whether processing lags because the CPUs are full or for another reason.
         "steady_cpu_ms_per_delivery": _ms_per_delivery(steady_cpu, steady_count),
         "steady_machine_cpu_busy": round(steady_cpu["machine_busy"] / max(steady_cpu["machine_total"], 1e-9), 3),
-        "backlog_after_steady": backlog_samples, "credited": credited, "expected_credits": steady_count,
+        "backlog_after_steady": backlog_samples,
+        "credited": credited,
+        "expected_credits": steady_count,
     }
 
 
 def _ms_per_delivery(spent: dict[str, float], deliveries: int) -> dict[str, float]:
-    return {component: round(seconds * 1000 / deliveries, 2) for component, seconds in spent.items()
-            if not component.startswith("machine")}
+    return {
+        component: round(seconds * 1000 / deliveries, 2)
+        for component, seconds in spent.items()
+        if not component.startswith("machine")
+    }
 
 
 if __name__ == "__main__":

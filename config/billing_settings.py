@@ -5,6 +5,7 @@ Prices, credit packs and plans are short strings so they fit one environment var
   points are timestamps x metrics.
 - `CREDIT_PACKS`, `CREDIT_PLANS`: `name:credits:price,...`, the price in `PRICE_CURRENCY`.
 """
+
 from __future__ import annotations
 
 import base64
@@ -40,7 +41,7 @@ def standard_webhooks_secret(value: str) -> str:
         if not secret.startswith("whsec_"):
             raise ValueError("must be whsec_<base64> (several separated by spaces while rotating)")
         try:
-            if len(base64.b64decode(secret[len("whsec_"):], validate=True)) < 16:
+            if len(base64.b64decode(secret[len("whsec_") :], validate=True)) < 16:
                 raise ValueError
         except ValueError:
             raise ValueError("must be whsec_ followed by base64 of at least 16 bytes") from None

@@ -3,6 +3,7 @@
 `config/settings.py` declares each setting with one of these (or one from `config/billing_settings.py` or
 `config/plans.py`).
 """
+
 from __future__ import annotations
 
 import os
@@ -14,7 +15,7 @@ from smartcompute.numbers import whole_number
 def database_url(value: str) -> str:
     # PaaS hand out postgres://; SQLAlchemy only knows postgresql://.
     if value.startswith("postgres://"):
-        value = "postgresql://" + value[len("postgres://"):]
+        value = "postgresql://" + value[len("postgres://") :]
     if not value.startswith(("postgresql://", "postgresql+psycopg2://")):
         raise ValueError("must be a postgresql:// URL")
     return value
@@ -145,5 +146,5 @@ def readable_file(value: str) -> str:
 def redis_as_broker(redis_url: str) -> str:
     # redis-py writes a unix socket as unix://; kombu's Redis transport spells it redis+socket://.
     if redis_url.startswith("unix://"):
-        return "redis+socket://" + redis_url[len("unix://"):]
+        return "redis+socket://" + redis_url[len("unix://") :]
     return redis_url

@@ -4,6 +4,7 @@
 `free:requests=60/minute,jobs_per_day=100,concurrent_jobs=2,points_per_job=50000`.
 A plan written without a key takes that key's default (the `free` values below).
 """
+
 from __future__ import annotations
 
 import re

@@ -4,6 +4,7 @@ one line naming the variable when something is wrong.
 The settings classes themselves are in `config/settings.py`; each field there declares its type, parser,
 default and description, and `config/reference.py` writes docs/configuration.md from those declarations.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,8 +59,11 @@ class EnvironmentSettings(BaseSettings):
 
     @classmethod
     def settings_customise_sources(
-        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # One source only, so a test's dict is read exactly as the environment is and nothing leaks in from either.

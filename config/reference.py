@@ -4,6 +4,7 @@
 
 tests/test_configuration_reference.py fails when the committed file no longer matches what this writes.
 """
+
 from __future__ import annotations
 
 from pydantic_core import PydanticUndefined

@@ -1,4 +1,5 @@
 """TOAST compression of the large JSON columns, set where a column is created or changes type."""
+
 from __future__ import annotations
 
 from alembic import op

@@ -1,4 +1,5 @@
 """Alembic runs migrations against DATABASE_URL, or the connection or URL a caller hands it."""
+
 from logging.config import fileConfig
 
 from alembic import context

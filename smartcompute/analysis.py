@@ -2,10 +2,12 @@
 
 Swapping a detector means changing what `analyze` dispatches to; `web/` and `workers/` never change.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from smartcompute.detection.anomaly_report import analyze_anomalies
 from smartcompute.detection.performance import analyze_performance
@@ -37,8 +39,12 @@ def validate(data: Mapping[str, Any], *, max_points: int, job_type: str | None =
 
 
 def analyze(
-    job_type: str, data: Mapping[str, Any], *, max_points: int,
-    baseline: dict[str, Any] | None = None, on_progress: ProgressCallback = lambda fraction: None,
+    job_type: str,
+    data: Mapping[str, Any],
+    *,
+    max_points: int,
+    baseline: dict[str, Any] | None = None,
+    on_progress: ProgressCallback = lambda fraction: None,
     learn: bool = True,
 ) -> Analysis:
     """`learn=False`: the learned state will not be kept (the job names no host), so none is returned."""

@@ -1,4 +1,5 @@
 """The `smartcompute` operator CLI. Errors are one line on stderr and a non-zero exit."""
+
 from __future__ import annotations
 
 import sys
@@ -76,14 +77,20 @@ def api_keys() -> None:
 @api_keys.command("create")
 @click.argument("email")
 @click.option("--name", default="default", show_default=True)
-@click.option("--scope", "scopes", multiple=True, type=click.Choice(get_args(Scope)),
-              help="repeat for each scope; default: jobs:read and jobs:write (a key never exceeds its user's role)")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(get_args(Scope)),
+    help="repeat for each scope; default: jobs:read and jobs:write (a key never exceeds its user's role)",
+)
 def create_api_key(email: str, name: str, scopes: tuple[str, ...]) -> None:
     """Create an API key for a user and print it, alone, on stdout. It cannot be shown again."""
     with _sessions()() as session:
         try:
-            _, key = accounts.create_api_key(session, accounts.find_user_id(session, email), name=name,
-                                             scopes=scopes or accounts.DEFAULT_SCOPES)
+            _, key = accounts.create_api_key(
+                session, accounts.find_user_id(session, email), name=name, scopes=scopes or accounts.DEFAULT_SCOPES
+            )
             session.commit()
         except accounts.AccountError as error:
             raise click.ClickException(str(error)) from None

@@ -1,10 +1,11 @@
 """The one way to reach PostgreSQL: a declarative base, an engine factory and a session factory."""
+
 from __future__ import annotations
 
 import select
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from functools import partial
 from typing import Any, ClassVar
 
@@ -59,7 +60,7 @@ def schema_is_behind(revision: str | None) -> bool:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_id() -> uuid.UUID:
@@ -79,9 +80,14 @@ def storable(value: Any) -> Any:
     return value
 
 
-def make_engine(database_url: str, *, pool_size: int = 5, autocommit: bool = False,
-                session_settings: Mapping[str, str] | None = None,
-                connect_args: Mapping[str, object] | None = None) -> Engine:
+def make_engine(
+    database_url: str,
+    *,
+    pool_size: int = 5,
+    autocommit: bool = False,
+    session_settings: Mapping[str, str] | None = None,
+    connect_args: Mapping[str, object] | None = None,
+) -> Engine:
     # No pre-ping: it costs a round trip on every checkout. A connection the server closed while it sat in the
     # pool (a restart, a failover, a terminated backend) is replaced on checkout instead, at the cost of one
     # poll(2) (`_replace_if_closed_by_server`); one dropped mid-use fails its statement, and the caller's error

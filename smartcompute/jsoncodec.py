@@ -1,9 +1,11 @@
 """The one JSON codec: orjson, several times faster than the standard library on results of thousands of
 scores, used for the JSON columns and API responses alike. numpy numbers from the engine serialise as numbers."""
+
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import orjson
 
@@ -24,8 +26,7 @@ def dumps_bytes(value: Any) -> bytes:
     except orjson.JSONEncodeError:
         # JSON allows integers beyond 64 bits (a provider's event may hold one) and orjson refuses them; the
         # standard library writes them, slowly, and refuses what is not JSON (NaN) like orjson's other errors.
-        return json.dumps(value, default=_fallback, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False).encode()
+        return json.dumps(value, default=_fallback, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def dumps(value: Any) -> str:

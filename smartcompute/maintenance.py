@@ -5,6 +5,7 @@ payments. Its time of finishing is kept in PostgreSQL, where every API process r
 operator is told when no round has run for a while: no scheduler is running, none can reach the broker or
 the database, or no worker takes the rounds' tasks.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -27,8 +28,10 @@ class MaintenanceRound(Base):
     finished_at: Mapped[datetime]
 
 
-_RECORD = text("INSERT INTO maintenance_rounds (name, finished_at) VALUES (:name, now()) "
-               "ON CONFLICT (name) DO UPDATE SET finished_at = excluded.finished_at")
+_RECORD = text(
+    "INSERT INTO maintenance_rounds (name, finished_at) VALUES (:name, now()) "
+    "ON CONFLICT (name) DO UPDATE SET finished_at = excluded.finished_at"
+)
 _AGES = text("SELECT name, extract(epoch FROM now() - finished_at) FROM maintenance_rounds")
 
 

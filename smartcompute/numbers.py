@@ -4,6 +4,7 @@ digits only, one way everywhere.
 `str.isdigit()` accepts characters `int()` refuses (the superscript `²`), which turned `?limit=²` into a 500;
 and `int()` and `Decimal()` accept what no protocol means by a number (`٣`, `1_000`, surrounding spaces).
 """
+
 from __future__ import annotations
 
 import re

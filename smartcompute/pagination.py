@@ -3,6 +3,7 @@
 The cursor is the last row's (moment, id), base64url-encoded; a cursor the API did not hand out is
 InvalidCursor, which the API answers with 422 naming the `cursor` field.
 """
+
 from __future__ import annotations
 
 import base64
@@ -34,8 +35,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 def newest_first(
-    session: Session, query: Select, moment: InstrumentedAttribute, row_id: InstrumentedAttribute, *,
-    limit: int, cursor: str | None,
+    session: Session,
+    query: Select,
+    moment: InstrumentedAttribute,
+    row_id: InstrumentedAttribute,
+    *,
+    limit: int,
+    cursor: str | None,
 ) -> tuple[list[Any], str | None]:
     """One page of `query`'s rows, newest first, and the cursor of the next page (None on the last)."""
     if cursor:

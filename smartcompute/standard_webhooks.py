@@ -1,6 +1,7 @@
 """The Standard Webhooks signature (standardwebhooks.com), v1: base64 HMAC-SHA256 of `<id>.<timestamp>.<body>`,
 keyed by the bytes whose base64 follows `whsec_` in the secret. Payment events we receive and job callbacks we
 send are both signed this way."""
+
 from __future__ import annotations
 
 import base64

@@ -3,6 +3,7 @@
 Each run creates its own database (migrated once with Alembic, so migrations are exercised too), its own
 RabbitMQ vhost and its own Redis key prefix, and removes them afterwards, so runs never collide.
 """
+
 from __future__ import annotations
 
 import base64
@@ -33,7 +34,8 @@ RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"
 TEST_CREDITS = 1_000_000
 # Every payment provider is configured in tests, each with a secret generated for this run.
 PAYMENT_PROVIDER_SECRETS = {
-    "COINBASE_COMMERCE_WEBHOOK_SECRET": secrets.token_urlsafe(32), "BTCPAY_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+    "COINBASE_COMMERCE_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+    "BTCPAY_WEBHOOK_SECRET": secrets.token_urlsafe(32),
     "NOWPAYMENTS_IPN_SECRET": secrets.token_urlsafe(32),
     "STANDARD_WEBHOOKS_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
 }
@@ -92,10 +94,23 @@ class OwnDatabase:
         """What a restart or failover does to every client: its session ends, with the locks it held. Every
         session is told at once; this returns once all have exited (their clients' sockets closed)."""
         with self.admin.connect() as connection:
-            ended = connection.execute(text("SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
-                                            "WHERE datname = :name"), {"name": self.name}).scalars().all()
-            wait_until(lambda: not connection.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = ANY(:pids)"),
-                                                      {"pids": ended}).first(), 10, "the sessions to end")
+            ended = (
+                connection.execute(
+                    text("SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+                    {"name": self.name},
+                )
+                .scalars()
+                .all()
+            )
+            wait_until(
+                lambda: (
+                    not connection.execute(
+                        text("SELECT 1 FROM pg_stat_activity WHERE pid = ANY(:pids)"), {"pids": ended}
+                    ).first()
+                ),
+                10,
+                "the sessions to end",
+            )
 
     @contextmanager
     def refusing_connections(self):
@@ -136,8 +151,11 @@ def rabbitmq_vhost() -> str:
     require_service("RabbitMQ", "127.0.0.1", 5672)
     vhost = f"smartcompute_test_{RUN_ID}"
     subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, capture_output=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+        check=True,
+        capture_output=True,
+    )
     yield vhost
     subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True)
 
@@ -163,8 +181,11 @@ def base_env(database_url: str, redis_prefix: str) -> dict[str, str]:
         "LOGIN_RATE_LIMIT_PER_EMAIL_AND_ADDRESS": "100000/minute",
         "LOGIN_RATE_LIMIT_PER_ADDRESS": "100000/minute",
         "WEBHOOK_RATE_LIMIT_PER_ADDRESS": "100000/minute",
-        "PLANS": ";".join(f"{plan}:requests=100000/minute,jobs_per_day=100000,concurrent_jobs=100000,"
-                          "points_per_job=10000000,api_keys=1000" for plan in ("free", "pro", "enterprise")),
+        "PLANS": ";".join(
+            f"{plan}:requests=100000/minute,jobs_per_day=100000,concurrent_jobs=100000,"
+            "points_per_job=10000000,api_keys=1000"
+            for plan in ("free", "pro", "enterprise")
+        ),
         # The run's database keeps the jobs tests leave queued: no installation's backlog to shed load for
         # (tests/web/test_load_shedding.py sets its own limits on a database of its own).
         "LOAD_SHED_QUEUED_JOBS": "0",
@@ -217,12 +238,15 @@ class BufferedClient(FlaskClient):
         return super().open(*args, buffered=buffered, **kwargs)
 
 
-def make_account(sessions, role: str = "owner", account_of: Account | None = None, credits: int = TEST_CREDITS) -> Account:
+def make_account(
+    sessions, role: str = "owner", account_of: Account | None = None, credits: int = TEST_CREDITS
+) -> Account:
     email = f"user-{uuid.uuid4().hex[:12]}@example.test"
     password = secrets.token_urlsafe(16)
     with sessions() as session:
-        user_id = accounts.create_user(session, email, password=password, role=role,
-                                       account_id=account_of.account_id if account_of else None)
+        user_id = accounts.create_user(
+            session, email, password=password, role=role, account_id=account_of.account_id if account_of else None
+        )
         _, key = accounts.create_api_key(session, user_id)
         session.commit()
         account_id = session.get(User, user_id).account_id

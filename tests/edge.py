@@ -1,6 +1,7 @@
 """The shipped nginx (deploy/nginx) as tests and benchmarks run it: a private instance on free ports of 127.0.0.1,
 its template rendered the way the nginx image renders it (envsubst of the variables it names), with a throwaway
 self-signed certificate."""
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from tests.support import REPO, accepts, free_port, stop_process_group, wait_until
 
@@ -43,8 +44,14 @@ def template_variables() -> set[str]:
 def render(variables: dict[str, str]) -> str:
     """The template as the image's entrypoint renders it: envsubst, limited to the variables given."""
     names = " ".join(f"${{{name}}}" for name in variables)
-    return subprocess.run(["envsubst", names], input=TEMPLATE.read_text(), env={**os.environ, **variables},
-                          capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["envsubst", names],
+        input=TEMPLATE.read_text(),
+        env={**os.environ, **variables},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 @dataclass(frozen=True)
@@ -81,10 +88,30 @@ class Edge:
 
 
 def self_signed_certificate(directory: Path) -> None:
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                    "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(directory / "key.pem"),
+            "-out",
+            str(directory / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
 
 
 @contextmanager
@@ -97,11 +124,16 @@ def nginx_edge(api_port: int, *, flower_port: int | None = None, **settings: str
     directory.chmod(0o755)
     ports = {"NGINX_HTTPS_PORT": free_port(), "NGINX_HTTP_PORT": free_port(), "NGINX_FLOWER_PORT": free_port()}
     variables = {
-        "API_UPSTREAM": f"127.0.0.1:{api_port}", "FLOWER_UPSTREAM": f"127.0.0.1:{flower_port or free_port()}",
+        "API_UPSTREAM": f"127.0.0.1:{api_port}",
+        "FLOWER_UPSTREAM": f"127.0.0.1:{flower_port or free_port()}",
         **{name: str(port) for name, port in ports.items()},
-        "TLS_CERTIFICATE": str(directory / "cert.pem"), "TLS_CERTIFICATE_KEY": str(directory / "key.pem"),
-        "MAX_CONTENT_LENGTH": str(10 * 1024 * 1024), "NGINX_CLIENT_TIMEOUT": "10s",
-        "NGINX_REQUESTS_PER_SECOND": "100", "NGINX_REQUEST_BURST": "200", "NGINX_CONNECTIONS_PER_ADDRESS": "64",
+        "TLS_CERTIFICATE": str(directory / "cert.pem"),
+        "TLS_CERTIFICATE_KEY": str(directory / "key.pem"),
+        "MAX_CONTENT_LENGTH": str(10 * 1024 * 1024),
+        "NGINX_CLIENT_TIMEOUT": "10s",
+        "NGINX_REQUESTS_PER_SECOND": "100",
+        "NGINX_REQUEST_BURST": "200",
+        "NGINX_CONNECTIONS_PER_ADDRESS": "64",
         **settings,
     }
     process = None
@@ -111,9 +143,20 @@ def nginx_edge(api_port: int, *, flower_port: int | None = None, **settings: str
         (directory / "conf.d" / "smartcompute.conf").write_text(render(variables))
         (directory / "nginx.conf").write_text(MAIN_CONFIG.format(dir=directory))
         with open(directory / "stdout.log", "wb") as log:
-            process = subprocess.Popen(["nginx", "-p", str(directory), "-c", str(directory / "nginx.conf"),
-                                        "-e", str(directory / "error.log")], stdout=log, stderr=log,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                [
+                    "nginx",
+                    "-p",
+                    str(directory),
+                    "-c",
+                    str(directory / "nginx.conf"),
+                    "-e",
+                    str(directory / "error.log"),
+                ],
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         edge = Edge(ports["NGINX_HTTPS_PORT"], ports["NGINX_HTTP_PORT"], ports["NGINX_FLOWER_PORT"], process, directory)
         wait_until(lambda: process.poll() is not None or accepts(edge.https_port), 20, "nginx to listen")
         assert process.poll() is None, f"nginx exited:\n{edge.error_log()}"
@@ -122,4 +165,3 @@ def nginx_edge(api_port: int, *, flower_port: int | None = None, **settings: str
         if process is not None:
             stop_process_group(process, grace=10)
         shutil.rmtree(directory, ignore_errors=True)
-

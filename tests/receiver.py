@@ -1,4 +1,5 @@
 """A customer's callback receiver for tests: a real HTTP server on 127.0.0.1 that records what it is sent."""
+
 from __future__ import annotations
 
 import ssl
@@ -17,8 +18,13 @@ class Received:
 class Receiver:
     """Answers each POST with the next of `statuses` (the last one repeats), after `delay` seconds."""
 
-    def __init__(self, statuses: tuple[int, ...] = (204,), delay: float = 0.0, location: str | None = None,
-                 tls: ssl.SSLContext | None = None):
+    def __init__(
+        self,
+        statuses: tuple[int, ...] = (204,),
+        delay: float = 0.0,
+        location: str | None = None,
+        tls: ssl.SSLContext | None = None,
+    ):
         self.statuses, self.delay, self.location = list(statuses), delay, location
         self.received: list[Received] = []
         self._lock = threading.Lock()
@@ -36,7 +42,7 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hooks/jobs?team=7"
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Receiver:
         self._thread.start()
         return self
 

@@ -1,6 +1,7 @@
 """Submit jobs to an API from another host: `python -m tests.submit_jobs URL API_KEY COUNT CLIENTS POINTS`.
 
 Prints {"ids": [...], "seconds": ..., "errors": {status: count}} as JSON (tests/hosts.py runs it on the edge host)."""
+
 from __future__ import annotations
 
 import json
@@ -19,6 +20,7 @@ def main(url: str, api_key: str, count: int, clients: int, points: int) -> None:
     headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
     ids, errors = [], Counter()
     with httpx.Client(base_url=url, timeout=30, limits=httpx.Limits(max_connections=clients)) as client:
+
         def post(_: int) -> None:
             answer = client.post("/v1/jobs", content=body, headers=headers)
             if answer.status_code == 202:

@@ -1,4 +1,5 @@
 """Helpers the tests share: real worker processes, service checks, payloads and polling."""
+
 from __future__ import annotations
 
 import os
@@ -11,7 +12,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from alembic import command
@@ -44,7 +45,9 @@ def require_service(name: str, host: str, port: int) -> None:
     try:
         socket.create_connection((host, port), timeout=2).close()
     except OSError as error:
-        raise ServiceUnavailable(f"{name} is not reachable on {host}:{port} ({error}); start it (see .ci/run)")
+        raise ServiceUnavailable(
+            f"{name} is not reachable on {host}:{port} ({error}); start it (see .ci/run)"
+        ) from None
 
 
 def alembic_config(url: str) -> Config:
@@ -61,8 +64,18 @@ def migrate(url: str, revision: str) -> None:
 def redis_server_command(directory: Path, *options: str) -> list[str]:
     """A private, throwaway redis-server on 127.0.0.1 (no snapshots, no append-only file, files in `directory`);
     `options` name its port (`--port N`, or `--port 0 --tls-port N`) and anything else."""
-    return ["redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(directory),
-            *options]
+    return [
+        "redis-server",
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(directory),
+        *options,
+    ]
 
 
 def accepts(port: int, host: str = "127.0.0.1") -> bool:
@@ -91,15 +104,22 @@ class GunicornServer:
 
 
 @contextmanager
-def gunicorn_server(env: dict[str, str], log_dir: Path, *, threads: int = 2, access_log: Path | None = None,
-                    port: int | None = None) -> Iterator[GunicornServer]:
+def gunicorn_server(
+    env: dict[str, str], log_dir: Path, *, threads: int = 2, access_log: Path | None = None, port: int | None = None
+) -> Iterator[GunicornServer]:
     """The API as the Procfile runs it (gunicorn, web.gunicorn_conf), one process on `port` (a free one) of
     127.0.0.1, once /health answers; `access_log` records each request as `METHOD PATH STATUS`."""
     import httpx
 
     port = port or free_port()
-    env = {**os.environ, **env, "WEB_CONCURRENCY": "1", "WEB_THREADS": str(threads), "PORT": str(port),
-           "BIND_ADDRESS": "127.0.0.1"}
+    env = {
+        **os.environ,
+        **env,
+        "WEB_CONCURRENCY": "1",
+        "WEB_THREADS": str(threads),
+        "PORT": str(port),
+        "BIND_ADDRESS": "127.0.0.1",
+    }
     logging = ["--access-logfile", str(access_log), "--access-logformat", "%(m)s %(U)s %(s)s"] if access_log else []
 
     def serves() -> bool:
@@ -109,8 +129,14 @@ def gunicorn_server(env: dict[str, str], log_dir: Path, *, threads: int = 2, acc
             return False
 
     with open(log_dir / "gunicorn.log", "ab") as log_file:
-        process = subprocess.Popen([GUNICORN, "--config", "python:web.gunicorn_conf", *logging, "web:create_app()"],
-                                   cwd=REPO, env=env, stdout=log_file, stderr=log_file, start_new_session=True)
+        process = subprocess.Popen(
+            [GUNICORN, "--config", "python:web.gunicorn_conf", *logging, "web:create_app()"],
+            cwd=REPO,
+            env=env,
+            stdout=log_file,
+            stderr=log_file,
+            start_new_session=True,
+        )
     try:
         wait_until(serves, 60, "gunicorn to serve")
         yield GunicornServer(port, process)
@@ -144,17 +170,38 @@ class WorkerProcess:
 
 
 @contextmanager
-def celery_worker(env: dict[str, str], tmp_path: Path, *, queues: str = "core-analysis",
-                  concurrency: int = 1, scheduler: bool = False, name: str | None = None,
-                  app: str = "workers") -> Iterator[WorkerProcess]:
+def celery_worker(
+    env: dict[str, str],
+    tmp_path: Path,
+    *,
+    queues: str = "core-analysis",
+    concurrency: int = 1,
+    scheduler: bool = False,
+    name: str | None = None,
+    app: str = "workers",
+) -> Iterator[WorkerProcess]:
     """A real `celery -A <app> worker` process, started and stopped by the test; with `scheduler`, the app's
     `celery beat` process beside it, as the Procfile runs them.
 
     `workers` is the core app (core-analysis only); `workers.payment_worker` the payment app (payment-webhook).
     """
     name = name or f"test-{uuid.uuid4().hex[:8]}"
-    args = [CELERY, "-A", app, "worker", "-Q", queues, "--concurrency", str(concurrency),
-            "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle", "-P", "prefork"]
+    args = [
+        CELERY,
+        "-A",
+        app,
+        "worker",
+        "-Q",
+        queues,
+        "--concurrency",
+        str(concurrency),
+        "--hostname",
+        f"{name}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "-P",
+        "prefork",
+    ]
     with _celery_process(args, env, tmp_path / f"{name}.log", " ready.", f"worker {name}") as worker:
         if scheduler:
             with celery_scheduler(env, tmp_path, app=app, name=f"{name}-scheduler"):
@@ -164,21 +211,25 @@ def celery_worker(env: dict[str, str], tmp_path: Path, *, queues: str = "core-an
 
 
 @contextmanager
-def celery_scheduler(env: dict[str, str], tmp_path: Path, *, app: str = "workers",
-                     name: str | None = None) -> Iterator[WorkerProcess]:
+def celery_scheduler(
+    env: dict[str, str], tmp_path: Path, *, app: str = "workers", name: str | None = None
+) -> Iterator[WorkerProcess]:
     """A real `celery -A <app> beat` process (the Procfile's `scheduler`), started and stopped by the test."""
     name = name or f"scheduler-{uuid.uuid4().hex[:8]}"
-    with _celery_process([CELERY, "-A", app, "beat"], env, tmp_path / f"{name}.log", "beat: Starting",
-                         name) as scheduler:
+    with _celery_process(
+        [CELERY, "-A", app, "beat"], env, tmp_path / f"{name}.log", "beat: Starting", name
+    ) as scheduler:
         yield scheduler
 
 
 @contextmanager
-def _celery_process(args: list[str], env: dict[str, str], log_path: Path, started: str,
-                    what: str) -> Iterator[WorkerProcess]:
+def _celery_process(
+    args: list[str], env: dict[str, str], log_path: Path, started: str, what: str
+) -> Iterator[WorkerProcess]:
     with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(args, cwd=REPO, env={**os.environ, **env}, stdout=log_file, stderr=log_file,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            args, cwd=REPO, env={**os.environ, **env}, stdout=log_file, stderr=log_file, start_new_session=True
+        )
     celery = WorkerProcess(process, log_path)
     try:
         wait_until(lambda: started in celery.log() or process.poll() is not None, 60, f"{what} to start")
@@ -206,8 +257,10 @@ def telemetry(points: int = 200, *, host: str | None = None, seed: int = 7) -> d
     start = 1_767_225_600  # 2026-01-01T00:00:00Z
     data = {
         "timestamps": [start + 60 * i for i in range(points)],
-        "metrics": {"cpu_percent": (40 + 5 * rng.standard_normal(points)).round(3).tolist(),
-                    "memory_percent": (55 + 2 * rng.standard_normal(points)).round(3).tolist()},
+        "metrics": {
+            "cpu_percent": (40 + 5 * rng.standard_normal(points)).round(3).tolist(),
+            "memory_percent": (55 + 2 * rng.standard_normal(points)).round(3).tolist(),
+        },
     }
     if host:
         data["host"] = host

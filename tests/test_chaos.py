@@ -3,6 +3,7 @@ API processes and schedulers are killed, RabbitMQ is restarted, killed and its d
 PostgreSQL shut down, crashed and paused, several at once; afterwards every accepted job is finished once,
 charged once, its callback delivered and signed, every payment credited once, and no request failed but those a
 killed API process dropped. Private servers of its own: the machine's shared ones are never touched."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The operator CLI: users, API keys and credits, and its one-line errors."""
+
 from __future__ import annotations
 
 import subprocess
@@ -10,8 +11,14 @@ SMARTCOMPUTE = str(Path(sys.executable).with_name("smartcompute"))
 
 
 def run(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([SMARTCOMPUTE, *args], input=stdin, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "DATABASE_URL": env["DATABASE_URL"]}, timeout=60)
+    return subprocess.run(
+        [SMARTCOMPUTE, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": env["DATABASE_URL"]},
+        timeout=60,
+    )
 
 
 def test_creating_a_user_and_an_api_key_prints_the_key_alone(base_env, client):
@@ -53,8 +60,13 @@ def test_a_key_for_an_unknown_user_is_a_one_line_error(base_env):
 
 
 def test_a_missing_database_url_is_named(base_env):
-    result = subprocess.run([SMARTCOMPUTE, "users", "create", "x@example.test"], capture_output=True, text=True,
-                            env={"PATH": "/usr/bin:/bin"}, timeout=60)
+    result = subprocess.run(
+        [SMARTCOMPUTE, "users", "create", "x@example.test"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
     assert result.returncode == 1
     assert result.stderr.strip() == "Error: DATABASE_URL: is required but not set"
 

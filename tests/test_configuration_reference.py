@@ -1,4 +1,5 @@
 """docs/configuration.md is written from the settings' declarations and kept in step with them."""
+
 from __future__ import annotations
 
 from config import reference

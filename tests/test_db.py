@@ -1,4 +1,5 @@
 """smartcompute.db: the pool's connections survive the database ending them while they sit idle."""
+
 from __future__ import annotations
 
 from sqlalchemy import text

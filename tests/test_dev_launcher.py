@@ -1,4 +1,5 @@
 """`bin/dev` (what `make run` starts): embedded PostgreSQL and Redis, kept secrets, the Procfile under honcho."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -10,7 +11,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import psutil
@@ -20,9 +21,20 @@ from tests.support import REPO, free_port, job_body, wait_until
 
 LAUNCHER = REPO / "bin" / "dev"
 # The launcher must decide for itself: nothing the test run (or a developer's shell) set may leak in.
-_NOT_INHERITED = {"DATABASE_URL", "REDIS_URL", "BROKER_URL", "BROKER_KEY_PREFIX", "SECRET_KEY", "JWT_SECRET_KEY",
-                  "PAYMENT_WEBHOOK_SECRET", "FLOWER_BASIC_AUTH", "PORT", "FLOWER_PORT", "BIND_ADDRESS",
-                  "FLOWER_ADDRESS"}
+_NOT_INHERITED = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "BROKER_URL",
+    "BROKER_KEY_PREFIX",
+    "SECRET_KEY",
+    "JWT_SECRET_KEY",
+    "PAYMENT_WEBHOOK_SECRET",
+    "FLOWER_BASIC_AUTH",
+    "PORT",
+    "FLOWER_PORT",
+    "BIND_ADDRESS",
+    "FLOWER_ADDRESS",
+}
 
 
 # The demo key bin/dev prints once it is ready, its whole line (a migration's name may mention API keys before
@@ -53,8 +65,14 @@ def test_secrets_are_generated_once_kept_private_and_yield_to_the_environment(tm
 
 
 def test_a_malformed_setting_stops_start_up_with_one_line_naming_it(tmp_path):
-    finished = subprocess.run([sys.executable, str(LAUNCHER)], cwd=REPO, capture_output=True, text=True, timeout=60,
-                              env=launcher_env(tmp_path / "state", SECRET_KEY="short"))
+    finished = subprocess.run(
+        [sys.executable, str(LAUNCHER)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=launcher_env(tmp_path / "state", SECRET_KEY="short"),
+    )
     assert finished.returncode == 2
     assert finished.stderr.strip().splitlines() == ["bin/dev: SECRET_KEY: must be at least 16 characters"]
     assert not (tmp_path / "state" / "pgdata").exists()  # nothing was started
@@ -95,17 +113,30 @@ def _stop_leftovers(launched: Launched, descendants: list[psutil.Process]) -> No
 def launched(tmp_path: Path) -> Iterator[Launched]:
     state = tmp_path / "state"
     port, flower_port = free_port(), free_port()
-    env = launcher_env(state, PORT=str(port), FLOWER_PORT=str(flower_port), WEB_CONCURRENCY="1",
-                       CORE_CONCURRENCY="1", PAYMENT_CONCURRENCY="1")
+    env = launcher_env(
+        state,
+        PORT=str(port),
+        FLOWER_PORT=str(flower_port),
+        WEB_CONCURRENCY="1",
+        CORE_CONCURRENCY="1",
+        PAYMENT_CONCURRENCY="1",
+    )
     log_path = tmp_path / "dev.log"
     with open(log_path, "wb") as log_file:  # its own group, as in a terminal where Ctrl-C goes to it
-        process = subprocess.Popen([sys.executable, str(LAUNCHER)], cwd=REPO, env=env, stdout=log_file,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, str(LAUNCHER)],
+            cwd=REPO,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     launched = Launched(process, log_path, state, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{flower_port}")
     descendants: list[psutil.Process] = []
     try:
-        wait_until(lambda: process.poll() is not None or DEMO_KEY.search(launched.log()), 60, "bin/dev to start",
-                   interval=0.3)
+        wait_until(
+            lambda: process.poll() is not None or DEMO_KEY.search(launched.log()), 60, "bin/dev to start", interval=0.3
+        )
         assert process.poll() is None, f"bin/dev exited:\n{launched.log()[-4000:]}"
         descendants[:] = psutil.Process(process.pid).children(recursive=True)
         yield launched

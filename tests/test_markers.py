@@ -1,4 +1,5 @@
 """The `services` marker follows the fixtures a test uses, so the fast run never reaches a server."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """Alembic: one head, upgrade on an empty database, downgrade to base, and models that match the migrations."""
+
 from __future__ import annotations
 
 import os
@@ -51,8 +52,17 @@ def test_release_steps_started_together_all_succeed(empty_database_url):
     """Two deploys at once, or instances that migrate as they start: the Procfile's `release` step runs
     concurrently on an empty database. Each waits for the one migrating, and none creates a table twice."""
     env = {**os.environ, "DATABASE_URL": empty_database_url}
-    releases = [subprocess.Popen([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=REPO, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    releases = [
+        subprocess.Popen(
+            [sys.executable, "-m", "alembic", "upgrade", "head"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     outputs = [release.communicate(timeout=120)[0] for release in releases]
     assert [release.returncode for release in releases] == [0, 0, 0], outputs
     assert sum("Running upgrade  -> 0001" in output for output in outputs) == 1
@@ -81,10 +91,15 @@ def test_large_json_columns_compress_with_lz4_where_the_server_has_it(database_u
             except DBAPIError:  # "invalid value for parameter": this server has no LZ4
                 connection.rollback()
                 expected = ""
-            methods = dict(connection.execute(text(
-                "SELECT attrelid::regclass::text || '.' || attname, attcompression FROM pg_attribute "
-                "WHERE (attrelid, attname) IN (('jobs'::regclass, 'data'), ('jobs'::regclass, 'result'), "
-                "('host_baselines'::regclass, 'state'))")).all())
+            methods = dict(
+                connection.execute(
+                    text(
+                        "SELECT attrelid::regclass::text || '.' || attname, attcompression FROM pg_attribute "
+                        "WHERE (attrelid, attname) IN (('jobs'::regclass, 'data'), ('jobs'::regclass, 'result'), "
+                        "('host_baselines'::regclass, 'state'))"
+                    )
+                ).all()
+            )
     finally:
         engine.dispose()
     assert methods == {"jobs.data": expected, "jobs.result": expected, "host_baselines.state": expected}
@@ -95,9 +110,14 @@ def test_the_jobs_checks_accept_exactly_the_statuses_and_types_the_code_names(da
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
-            checks = dict(connection.execute(text(
-                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = 'jobs'::regclass AND conname IN ('ck_jobs_status', 'ck_jobs_type')")).all())
+            checks = dict(
+                connection.execute(
+                    text(
+                        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                        "WHERE conrelid = 'jobs'::regclass AND conname IN ('ck_jobs_status', 'ck_jobs_type')"
+                    )
+                ).all()
+            )
     finally:
         engine.dispose()
     assert re.findall(r"'(\w+)'", checks["ck_jobs_status"]) == list(JobStatus)

@@ -1,4 +1,5 @@
 """The Procfile is how every environment runs SmartCompute: its entries, and a job driven through them under honcho."""
+
 from __future__ import annotations
 
 import os
@@ -10,7 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -49,8 +50,10 @@ def test_the_procfile_declares_release_web_both_workers_their_schedulers_and_flo
     # Each schedule runs in a process of its own, never inside a worker (workers/scheduling.py).
     assert shlex.split(entries["scheduler"]) == ["celery", "-A", "workers", "beat"]
     assert shlex.split(entries["scheduler-payments"]) == ["celery", "-A", "workers.payment_worker", "beat"]
-    assert not any("--beat" in shlex.split(entries[worker]) or "-B" in shlex.split(entries[worker])
-                   for worker in ("worker-core", "worker-payments"))
+    assert not any(
+        "--beat" in shlex.split(entries[worker]) or "-B" in shlex.split(entries[worker])
+        for worker in ("worker-core", "worker-payments")
+    )
     for worker in ("worker-core", "worker-payments"):  # on a shared host the API's answers come first
         assert shlex.split(entries[worker])[:3] == ["nice", "-n", "${WORKER_NICENESS:-19}"]
     assert shlex.split(entries["flower"])[:4] == ["celery", "-A", "workers", "authenticated-flower"]
@@ -59,8 +62,20 @@ def test_the_procfile_declares_release_web_both_workers_their_schedulers_and_flo
 
 
 # Flower's own --basic-auth leaves its metrics, health check and static files open; every one must ask.
-FLOWER_PATHS = ("/", "/workers", "/tasks", "/broker", "/api/workers", "/api/tasks", "/api/queues/length", "/metrics",
-                "/healthcheck", "/static/css/flower.css", "/login", "/no-such-page")
+FLOWER_PATHS = (
+    "/",
+    "/workers",
+    "/tasks",
+    "/broker",
+    "/api/workers",
+    "/api/tasks",
+    "/api/queues/length",
+    "/metrics",
+    "/healthcheck",
+    "/static/css/flower.css",
+    "/login",
+    "/no-such-page",
+)
 
 
 @pytest.fixture
@@ -70,8 +85,15 @@ def flower(base_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, tupl
     env = {**os.environ, **base_env, "FLOWER_PORT": str(port), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     env.pop("FLOWER_ADDRESS", None)  # the Procfile's default address
     with open(tmp_path / "flower.log", "wb") as log_file:
-        process = subprocess.Popen(procfile()["flower"], shell=True, cwd=REPO, env=env, stdout=log_file,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            procfile()["flower"],
+            shell=True,
+            cwd=REPO,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     user, _, password = base_env["FLOWER_BASIC_AUTH"].partition(":")
 
@@ -112,7 +134,7 @@ def _listening_addresses(port: int) -> set[str]:
             if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
                 raw = bytes.fromhex(address)
                 # The kernel writes each 32-bit word in host (little-endian) order.
-                words = b"".join(raw[index:index + 4][::-1] for index in range(0, len(raw), 4))
+                words = b"".join(raw[index : index + 4][::-1] for index in range(0, len(raw), 4))
                 found.add(str(ipaddress.ip_address(words)))
     return found
 
@@ -123,38 +145,63 @@ def test_flower_without_credentials_does_not_start(base_env):
     command = shlex.split(procfile()["flower"])[:4] + ["--address=127.0.0.1", f"--port={env['FLOWER_PORT']}"]
     finished = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert finished.returncode != 0
-    assert finished.stderr.strip().splitlines()[-1] == "Error: FLOWER_BASIC_AUTH: is required (user:password), or --basic-auth"
+    assert (
+        finished.stderr.strip().splitlines()[-1]
+        == "Error: FLOWER_BASIC_AUTH: is required (user:password), or --basic-auth"
+    )
 
 
 def test_the_release_step_migrates_with_nothing_but_database_url(database_url):
     """Run as a platform would: the database is already at head, so the step must succeed and change nothing."""
     env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DATABASE_URL": database_url}
-    finished = subprocess.run(procfile()["release"], shell=True, cwd=REPO, env=env, capture_output=True, text=True,
-                              timeout=60)
+    finished = subprocess.run(
+        procfile()["release"], shell=True, cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
     assert finished.returncode == 0, finished.stderr
 
 
 def test_the_release_step_says_in_one_line_that_it_cannot_reach_the_database():
-    env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-           "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/smartcompute"}
-    finished = subprocess.run(procfile()["release"], shell=True, cwd=REPO, env=env, capture_output=True, text=True,
-                              timeout=60)
+    env = {
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/smartcompute",
+    }
+    finished = subprocess.run(
+        procfile()["release"], shell=True, cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
     assert finished.returncode != 0
     assert finished.stderr.strip().splitlines()[-1].startswith("Error: cannot reach the database: connection to")
     assert "Traceback" not in finished.stderr
 
 
 @pytest.mark.parametrize("process", ["release", *PROCESSES])
-@pytest.mark.parametrize("bad_url, message", [
-    (None, "DATABASE_URL: is required but not set"),
-    ("mysql://db/smartcompute", "DATABASE_URL: must be a postgresql:// URL"),
-], ids=["missing", "malformed"])
+@pytest.mark.parametrize(
+    "bad_url, message",
+    [
+        (None, "DATABASE_URL: is required but not set"),
+        ("mysql://db/smartcompute", "DATABASE_URL: must be a postgresql:// URL"),
+    ],
+    ids=["missing", "malformed"],
+)
 def test_a_bad_setting_stops_each_process_with_one_line_naming_it(base_env, process, bad_url, message):
     env = {key: value for key, value in base_env.items() if key != "DATABASE_URL"}
-    env.update(PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PORT=str(free_port()), FLOWER_PORT=str(free_port()),
-               BIND_ADDRESS="127.0.0.1", FLOWER_ADDRESS="127.0.0.1", **({"DATABASE_URL": bad_url} if bad_url else {}))
-    finished = subprocess.run(procfile()[process], shell=True, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, timeout=60)
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        PORT=str(free_port()),
+        FLOWER_PORT=str(free_port()),
+        BIND_ADDRESS="127.0.0.1",
+        FLOWER_ADDRESS="127.0.0.1",
+        **({"DATABASE_URL": bad_url} if bad_url else {}),
+    )
+    finished = subprocess.run(
+        procfile()[process],
+        shell=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=60,
+    )
     assert finished.returncode != 0
     assert "Traceback" not in finished.stdout
     assert finished.stdout.strip().splitlines()[-1] == f"Error: {message}"
@@ -191,15 +238,25 @@ def stop_honcho(process: subprocess.Popen, log_path: Path) -> None:
 @pytest.fixture
 def stack(base_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
     port, flower_port = free_port(), free_port()
-    env = {**os.environ, **base_env, "PORT": str(port), "FLOWER_PORT": str(flower_port),
-           "BIND_ADDRESS": "127.0.0.1", "FLOWER_ADDRESS": "127.0.0.1", "WEB_CONCURRENCY": "1",
-           "CORE_CONCURRENCY": "1", "PAYMENT_CONCURRENCY": "1", "PYTHONUNBUFFERED": "1",
-           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        **base_env,
+        "PORT": str(port),
+        "FLOWER_PORT": str(flower_port),
+        "BIND_ADDRESS": "127.0.0.1",
+        "FLOWER_ADDRESS": "127.0.0.1",
+        "WEB_CONCURRENCY": "1",
+        "CORE_CONCURRENCY": "1",
+        "PAYMENT_CONCURRENCY": "1",
+        "PYTHONUNBUFFERED": "1",
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    }
     log_path = tmp_path / "honcho.log"
     args = [str(BIN / "honcho"), "start", "-f", str(REPO / "Procfile"), "-d", str(REPO), "-e", os.devnull, *PROCESSES]
     with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(args, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            args, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
     user, _, password = base_env["FLOWER_BASIC_AUTH"].partition(":")
     stack = Stack(process, log_path, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{flower_port}", (user, password))
     try:
@@ -252,8 +309,14 @@ def assert_workers_yield_the_cpu_to_the_api(stack: Stack) -> None:
         return  # without autogroup, the niceness `nice` gives the workers already ranks them below the API
     sessions = dict(re.findall(r"(\S+)\.1 started \(pid=(\d+)\)", stack.log()))
     niceness = {name: Path(f"/proc/{sessions[name]}/autogroup").read_text().split()[-1] for name in PROCESSES}
-    assert niceness == {"web": "0", "worker-core": "19", "worker-payments": "19", "scheduler": "0",
-                        "scheduler-payments": "0", "flower": "0"}
+    assert niceness == {
+        "web": "0",
+        "worker-core": "19",
+        "worker-payments": "19",
+        "scheduler": "0",
+        "scheduler-payments": "0",
+        "flower": "0",
+    }
 
 
 def assert_sigterm_stops_everything(stack: Stack) -> None:

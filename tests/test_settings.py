@@ -1,12 +1,17 @@
 """Settings: read once from the environment, each with a type and a default or a one-line error."""
+
 from __future__ import annotations
 
 import pytest
 
 from config import ConfigError, Settings
 
-REQUIRED = {"DATABASE_URL": "postgresql://db.example/app", "REDIS_URL": "redis://cache.example:6379/0",
-            "SECRET_KEY": "s" * 32, "JWT_SECRET_KEY": "j" * 32}
+REQUIRED = {
+    "DATABASE_URL": "postgresql://db.example/app",
+    "REDIS_URL": "redis://cache.example:6379/0",
+    "SECRET_KEY": "s" * 32,
+    "JWT_SECRET_KEY": "j" * 32,
+}
 
 
 def test_defaults_fill_in_what_is_optional():
@@ -34,19 +39,22 @@ def test_a_missing_required_setting_names_it(name):
         Settings.from_mapping(values)
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("DATABASE_URL", "mysql://db/app", "must be a postgresql:// URL"),
-    ("BROKER_URL", "kafka://broker", "must be a redis://"),
-    ("PORT", "eighty", "is not a whole number written in the digits 0-9"),
-    ("PORT", "\u0668\u0660", "is not a whole number written in the digits 0-9"),  # int() reads Arabic-Indic 80
-    ("WEB_THREADS", "\u00b2", "is not a whole number written in the digits 0-9"),  # isdigit() says yes
-    ("PLANS", "free:requests=\u0665/minute", "is not a rate such as 60/minute"),
-    ("PORT", "70000", "must be a TCP port"),
-    ("SECRET_KEY", "short", "at least 16 characters"),
-    ("JWT_SECRET_KEY", "j" * 15, "at least 16 characters"),
-    ("FLOWER_BASIC_AUTH", "nopassword", "must be user:password"),
-    ("TASK_EVENTS", "maybe", "must be true or false"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("DATABASE_URL", "mysql://db/app", "must be a postgresql:// URL"),
+        ("BROKER_URL", "kafka://broker", "must be a redis://"),
+        ("PORT", "eighty", "is not a whole number written in the digits 0-9"),
+        ("PORT", "\u0668\u0660", "is not a whole number written in the digits 0-9"),  # int() reads Arabic-Indic 80
+        ("WEB_THREADS", "\u00b2", "is not a whole number written in the digits 0-9"),  # isdigit() says yes
+        ("PLANS", "free:requests=\u0665/minute", "is not a rate such as 60/minute"),
+        ("PORT", "70000", "must be a TCP port"),
+        ("SECRET_KEY", "short", "at least 16 characters"),
+        ("JWT_SECRET_KEY", "j" * 15, "at least 16 characters"),
+        ("FLOWER_BASIC_AUTH", "nopassword", "must be user:password"),
+        ("TASK_EVENTS", "maybe", "must be true or false"),
+    ],
+)
 def test_a_malformed_setting_is_one_line_naming_it(name, value, message):
     with pytest.raises(ConfigError) as raised:
         Settings.from_mapping({**REQUIRED, name: value})
@@ -90,8 +98,9 @@ def test_a_dict_is_read_without_the_environment(monkeypatch):
 def test_every_problem_is_named_on_the_one_line():
     with pytest.raises(ConfigError) as raised:
         Settings.from_mapping({**REQUIRED, "PORT": "eighty", "TASK_EVENTS": "maybe"})
-    assert str(raised.value) == ("PORT: 'eighty' is not a whole number written in the digits 0-9; "
-                                 "TASK_EVENTS: must be true or false")
+    assert str(raised.value) == (
+        "PORT: 'eighty' is not a whole number written in the digits 0-9; TASK_EVENTS: must be true or false"
+    )
 
 
 def test_a_tool_reads_one_setting_with_the_same_checks(monkeypatch):

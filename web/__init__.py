@@ -1,11 +1,12 @@
 """The Flask API. `create_app()` builds it; nothing here runs at import."""
+
 from __future__ import annotations
 
 import logging
 import re
 import time
 import uuid
-from typing import Mapping
+from collections.abc import Mapping
 
 from flask import Flask, Response, g, request
 from flask.json.provider import JSONProvider
@@ -40,9 +41,11 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
     settings = resolve_settings(settings)  # secret references (vault:, aws-sm:) become their values, or stop here
     configure_logging(settings.LOG_LEVEL)
     if len(settings.JWT_SECRET_KEY.encode()) < HS256_KEY_BYTES:  # accepted, as 16+ characters always were
-        log.warning(f"JWT_SECRET_KEY is shorter than {HS256_KEY_BYTES} bytes: RFC 7518 (section 3.2) asks for an "
-                    "HS256 key at least as long as its hash; generate one with `python -c 'import secrets; "
-                    "print(secrets.token_urlsafe(32))'`")
+        log.warning(
+            f"JWT_SECRET_KEY is shorter than {HS256_KEY_BYTES} bytes: RFC 7518 (section 3.2) asks for an "
+            "HS256 key at least as long as its hash; generate one with `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`"
+        )
     app = Flask(__name__)
     app.json = _FastJson(app)
     app.config.update(SECRET_KEY=settings.SECRET_KEY, MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH)
@@ -58,12 +61,17 @@ def create_app(settings: Settings | Mapping[str, str] | None = None) -> Flask:
     from web.request_metrics import RequestMetrics
 
     app.extensions["smartcompute"] = WebRuntime(
-        settings=settings, engine=engine, sessions=make_session_factory(engine),
-        autocommit_engine=make_engine(settings.DATABASE_URL, pool_size=settings.WEB_THREADS, autocommit=True,
-                                      session_settings=waits),
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        autocommit_engine=make_engine(
+            settings.DATABASE_URL, pool_size=settings.WEB_THREADS, autocommit=True, session_settings=waits
+        ),
         celery=create_celery_app(settings),
         redis=Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2),
-        webhook_providers=configured_providers(webhook_secrets(settings), tolerance=settings.STANDARD_WEBHOOKS_TOLERANCE),
+        webhook_providers=configured_providers(
+            webhook_secrets(settings), tolerance=settings.STANDARD_WEBHOOKS_TOLERANCE
+        ),
         request_metrics=RequestMetrics(settings.PROMETHEUS_MULTIPROC_DIR),
         mail=configured_sender(settings.SMTP_URL, settings.MAIL_FROM),
     )
@@ -102,8 +110,20 @@ def _register_blueprints(app: Flask) -> None:
     from web.tokens import tokens
     from web.webhooks import webhooks
 
-    for blueprint in (health, jobs, hosts, tokens, passwords, webhooks, openapi, api_keys, account, invitations,
-                      admin, metrics):
+    for blueprint in (
+        health,
+        jobs,
+        hosts,
+        tokens,
+        passwords,
+        webhooks,
+        openapi,
+        api_keys,
+        account,
+        invitations,
+        admin,
+        metrics,
+    ):
         app.register_blueprint(blueprint)
 
 
@@ -121,8 +141,15 @@ def _register_request_context(app: Flask) -> None:
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers["X-Content-Type-Options"] = "nosniff"
         seconds = time.perf_counter() - g.get("started", time.perf_counter())
-        log.info("request", extra={"method": request.method, "path": request.path, "status": response.status_code,
-                                   "ms": round(seconds * 1000, 2)})
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "ms": round(seconds * 1000, 2),
+            },
+        )
         route = request.url_rule.rule if request.url_rule is not None else None
         web_runtime().request_metrics.observe(request.method, route, response.status_code, seconds)
         return response

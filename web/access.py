@@ -1,9 +1,10 @@
 """Who may call an operation (web/routes.py): the check its view runs first, and the same fact as OpenAPI
 security requirements and the problems the check answers."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from smartcompute.accounts.services import ROLE_SCOPES
 from web.auth import current_principal
@@ -37,8 +38,12 @@ def scope(name: str) -> Access:
         if not current_principal().can(name):
             raise Problem(403, f"these credentials lack the {name} scope", kind="forbidden")
 
-    return Access(({"ApiKey": [name]}, {"Bearer": [name]}), {**_CREDENTIALS, 403: "The credentials lack the scope"},
-                  f"Needs the `{name}` scope, which {_listed(holders)} hold.", check)
+    return Access(
+        ({"ApiKey": [name]}, {"Bearer": [name]}),
+        {**_CREDENTIALS, 403: "The credentials lack the scope"},
+        f"Needs the `{name}` scope, which {_listed(holders)} hold.",
+        check,
+    )
 
 
 def _listed(names: list[str]) -> str:

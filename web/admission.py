@@ -1,5 +1,6 @@
 """Load shedding for `POST /v1/jobs` (smartcompute/jobs/admission.py), on a backlog each API process measures at
 most once a second, so a burst of submissions costs PostgreSQL two small queries a second per process."""
+
 from __future__ import annotations
 
 import threading
@@ -42,5 +43,9 @@ def refusal(priority: str) -> admission.Refusal | None:
 def overloaded(refused: admission.Refusal, priority: str) -> Problem:
     """The 503 of a refused job, counted in /metrics (`smartcompute_jobs_shed_total`)."""
     web_runtime().request_metrics.count_shed(priority)
-    return Problem(503, f"too much work is waiting: {refused.reason}; try again in {refused.retry_after} s",
-                   kind="overloaded", headers={"Retry-After": str(refused.retry_after)})
+    return Problem(
+        503,
+        f"too much work is waiting: {refused.reason}; try again in {refused.retry_after} s",
+        kind="overloaded",
+        headers={"Retry-After": str(refused.retry_after)},
+    )

@@ -8,12 +8,13 @@ WSGI servers call `close()` on the response they sent; this middleware runs the 
 then, in the context (request id for the log) they were queued in. gunicorn calls it after the last byte is
 written. Each callback is on its own: one that fails is logged and the next still runs.
 """
+
 from __future__ import annotations
 
 import contextvars
 import logging
 import uuid
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from celery import Celery
 from flask import request
@@ -31,8 +32,12 @@ def after_response(callback: Callable[[], None]) -> None:
     request.environ[_ENVIRON_KEY].append((contextvars.copy_context(), callback))
 
 
-def publish_after_response(what: str, record_id: uuid.UUID, publish: Callable[[Celery], None],
-                           mark_unsent: Callable[[Session, uuid.UUID], None]) -> None:
+def publish_after_response(
+    what: str,
+    record_id: uuid.UUID,
+    publish: Callable[[Celery], None],
+    mark_unsent: Callable[[Session, uuid.UUID], None],
+) -> None:
     """Send a committed job or event to the broker after the response. If the broker refuses it, the row is
     marked unsent, and the re-publisher sends it after REPUBLISH_UNSENT_AFTER."""
     runtime = web_runtime()
@@ -41,8 +46,10 @@ def publish_after_response(what: str, record_id: uuid.UUID, publish: Callable[[C
         try:
             publish(runtime.celery)
         except Exception as error:  # any broker failure: the row is safe in PostgreSQL either way
-            log.warning(f"broker unavailable; {what} left for the re-publisher",
-                        extra={f"{what}_id": str(record_id), "error": str(error)})
+            log.warning(
+                f"broker unavailable; {what} left for the re-publisher",
+                extra={f"{what}_id": str(record_id), "error": str(error)},
+            )
             with runtime.sessions() as session:
                 mark_unsent(session, record_id)
 

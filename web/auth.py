@@ -5,10 +5,11 @@ The dashboard's pages (`/app`) are the one place a caller is known by a cookie i
 ask `current_principal()`, and each operation's declared access (web/access.py) is checked before its view. Everything is re-read from PostgreSQL each time, so disabling a user, changing a role,
 revoking a key or logging out takes effect on the next request.
 """
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import jwt
 from flask import g, request
@@ -26,31 +27,32 @@ _REQUIRED_CLAIMS = ["exp", "iat", "sub", "sid", "type"]
 
 
 def _signed(claims: dict, lifetime: timedelta) -> str:
-    now = datetime.now(timezone.utc)
-    return jwt.encode({**claims, "iat": now, "nbf": now, "exp": now + lifetime},
-                      web_runtime().settings.JWT_SECRET_KEY, algorithm=_ALGORITHM)
+    now = datetime.now(UTC)
+    return jwt.encode(
+        {**claims, "iat": now, "nbf": now, "exp": now + lifetime},
+        web_runtime().settings.JWT_SECRET_KEY,
+        algorithm=_ALGORITHM,
+    )
 
 
 def issue_access_token(user_id: uuid.UUID, session_id: uuid.UUID, lifetime: timedelta | None = None) -> str:
     """A bearer token for the sign-in `session_id`; it lives JWT_ACCESS_TOKEN_MINUTES unless told otherwise."""
     if lifetime is None:
         lifetime = timedelta(minutes=web_runtime().settings.JWT_ACCESS_TOKEN_MINUTES)
-    return _signed({"sub": str(user_id), "sid": str(session_id), "type": "access", "jti": str(uuid.uuid4())},
-                   lifetime)
+    return _signed({"sub": str(user_id), "sid": str(session_id), "type": "access", "jti": str(uuid.uuid4())}, lifetime)
 
 
-def issue_refresh_token(user_id: uuid.UUID, session_id: uuid.UUID, refresh_id: uuid.UUID,
-                        lifetime: timedelta) -> str:
+def issue_refresh_token(user_id: uuid.UUID, session_id: uuid.UUID, refresh_id: uuid.UUID, lifetime: timedelta) -> str:
     """Its `jti` is the refresh row's id, which rotation marks used (smartcompute/accounts/tokens.py)."""
-    return _signed({"sub": str(user_id), "sid": str(session_id), "type": "refresh", "jti": str(refresh_id)},
-                   lifetime)
+    return _signed({"sub": str(user_id), "sid": str(session_id), "type": "refresh", "jti": str(refresh_id)}, lifetime)
 
 
 def decode(token: str, expected_type: str) -> dict | None:
     """Verified claims (HS256, signature, expiry, every claim we rely on, the token's type), or None."""
     try:
-        claims = jwt.decode(token, web_runtime().settings.JWT_SECRET_KEY, algorithms=[_ALGORITHM],
-                            options={"require": _REQUIRED_CLAIMS})
+        claims = jwt.decode(
+            token, web_runtime().settings.JWT_SECRET_KEY, algorithms=[_ALGORITHM], options={"require": _REQUIRED_CLAIMS}
+        )
     except (jwt.PyJWTError, ValueError):
         return None
     if claims.get("type") != expected_type:

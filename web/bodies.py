@@ -1,9 +1,11 @@
 """Reading request bodies: content type, JSON, the schema, then text PostgreSQL cannot store (NUL), each with its
 own problem status."""
+
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Iterator
 
 from flask import request
 from pydantic import BaseModel, ValidationError
@@ -39,8 +41,12 @@ def read_json(model: type[Model]) -> Model:
             reason = first["msg"].removeprefix("Invalid JSON: ")
             raise Problem(400, f"the body is not valid JSON: {reason}", kind="malformed-json") from None
         listed = f" ({count} problems; the first {_MOST_ERRORS} are listed)" if count > _MOST_ERRORS else ""
-        raise Problem(422, f"the request does not match the schema{listed}", kind="validation-error",
-                      errors=field_errors(error, most=_MOST_ERRORS)) from None
+        raise Problem(
+            422,
+            f"the request does not match the schema{listed}",
+            kind="validation-error",
+            errors=field_errors(error, most=_MOST_ERRORS),
+        ) from None
     if jsoncodec.may_hold_nul(raw):
         _refuse_nul(raw)
     return parsed
@@ -67,8 +73,9 @@ def _refuse_crowded_objects(raw: bytes) -> None:
         if isinstance(container, dict) and len(container) > MAX_MEMBERS:
             field = field_path(path)
             message = f"has {len(container)} members; no object in a request may have more than {MAX_MEMBERS}"
-            raise Problem(422, f"{field} {message}", kind="validation-error",
-                          errors=[{"field": field, "message": message}])
+            raise Problem(
+                422, f"{field} {message}", kind="validation-error", errors=[{"field": field, "message": message}]
+            )
 
 
 def _refuse_nul(raw: bytes) -> None:
@@ -79,8 +86,12 @@ def _refuse_nul(raw: bytes) -> None:
         if len(fields) == _MOST_ERRORS:
             break
     if fields:
-        raise Problem(422, f"text in the request {NUL_MESSAGE}", kind="validation-error",
-                      errors=[{"field": field, "message": NUL_MESSAGE} for field in fields])
+        raise Problem(
+            422,
+            f"text in the request {NUL_MESSAGE}",
+            kind="validation-error",
+            errors=[{"field": field, "message": NUL_MESSAGE} for field in fields],
+        )
 
 
 def _paths_with_nul(value: Any, path: tuple) -> Iterator[tuple]:

@@ -4,6 +4,7 @@ Each open stream holds a request thread of gunicorn's threaded worker for its wh
 most EVENT_STREAMS_PER_PROCESS (below WEB_THREADS: half of it unless set), and each stream ends after
 EVENT_STREAM_MAX_SECONDS; its client reconnects with Last-Event-ID and misses nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,10 @@ from smartcompute.events.hub import EventHub
 log = logging.getLogger("smartcompute.events")
 RECONNECT_MILLISECONDS = 1000  # the `retry:` a client waits before reconnecting once a stream ends
 HELD_BACK_POLL_SECONDS = 0.2  # how soon to look again while an older transaction holds events back
-_RESETS = {"expired": "events after the Last-Event-ID sent are no longer kept; fetch the jobs again",
-           "unknown": "the Last-Event-ID sent is not one this API gave; fetch the jobs again"}
+_RESETS = {
+    "expired": "events after the Last-Event-ID sent are no longer kept; fetch the jobs again",
+    "unknown": "the Last-Event-ID sent is not one this API gave; fetch the jobs again",
+}
 
 
 class StreamsFull(Exception):
@@ -90,8 +93,15 @@ def opening(engine: Engine, last_event_id: str | None) -> tuple[event_log.Positi
     return position, head + f"id: {position}\nevent: reset\ndata: {data}\n\n".encode()
 
 
-def frames(hub: EventHub, engine: Engine, account_id: uuid.UUID, job_id: uuid.UUID | None,
-           position: event_log.Position, first: bytes, settings: StreamSettings) -> Iterator[bytes]:
+def frames(
+    hub: EventHub,
+    engine: Engine,
+    account_id: uuid.UUID,
+    job_id: uuid.UUID | None,
+    position: event_log.Position,
+    first: bytes,
+    settings: StreamSettings,
+) -> Iterator[bytes]:
     """The stream's bytes: `first`, then each event after `position` as it commits, a comment every heartbeat,
     until the stream's lifetime is over, the process stops or the database cannot be read."""
     yield first

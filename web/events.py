@@ -4,6 +4,7 @@
 the caller, and so may any other authenticated view (the dashboard's). Events come from the event log
 (smartcompute/events/log.py), woken by this process's one LISTEN connection (smartcompute/events/hub.py).
 """
+
 from __future__ import annotations
 
 import uuid
@@ -27,16 +28,23 @@ from web.runtime import statement_db, web_runtime
 events = Blueprint("events", __name__)
 EVENT_STREAM = "text/event-stream"
 _EXTENSION = "smartcompute.events"
-_STREAM = Reply("Server-sent events until the stream's lifetime ends (EVENT_STREAM_MAX_SECONDS); reconnect with "
-                "Last-Event-ID to resume. Events: job.status, incident.opened, incident.closed, reset; a comment "
-                "every EVENT_HEARTBEAT_SECONDS.", StreamedEvent, media_type=EVENT_STREAM)
+_STREAM = Reply(
+    "Server-sent events until the stream's lifetime ends (EVENT_STREAM_MAX_SECONDS); reconnect with "
+    "Last-Event-ID to resume. Events: job.status, incident.opened, incident.closed, reset; a comment "
+    "every EVENT_HEARTBEAT_SECONDS.",
+    StreamedEvent,
+    media_type=EVENT_STREAM,
+)
 _FULL = "Every event stream this API process may keep open is in use, or the database is unavailable; see Retry-After"
 
 
 class StreamHeaders(BaseModel):
     last_event_id: str | None = Field(
-        default=None, alias="Last-Event-ID", max_length=64,
-        description="the last event's id a client saw: the stream resumes after it (or sends `reset`)")
+        default=None,
+        alias="Last-Event-ID",
+        max_length=64,
+        description="the last event's id a client saw: the stream resumes after it (or sends `reset`)",
+    )
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,8 @@ def init_events(app: Flask, settings: Settings) -> None:
     app.extensions[_EXTENSION] = EventStreams(
         EventHub(settings.DATABASE_URL),
         StreamSlots(settings.EVENT_STREAMS_PER_PROCESS, settings.EVENT_STREAM_MAX_SECONDS),
-        StreamSettings(heartbeat=settings.EVENT_HEARTBEAT_SECONDS, lifetime=settings.EVENT_STREAM_MAX_SECONDS))
+        StreamSettings(heartbeat=settings.EVENT_HEARTBEAT_SECONDS, lifetime=settings.EVENT_STREAM_MAX_SECONDS),
+    )
     app.register_blueprint(events)
 
 
@@ -75,8 +84,9 @@ def event_stream_response(account_id: uuid.UUID, job_id: uuid.UUID | None, last_
     try:
         slot = streams.slots.take()
     except StreamsFull as full:
-        raise Problem(503, f"{full}; try again later", kind="too-many-streams",
-                      headers={"Retry-After": str(full.retry_after)}) from None
+        raise Problem(
+            503, f"{full}; try again later", kind="too-many-streams", headers={"Retry-After": str(full.retry_after)}
+        ) from None
     try:
         engine = web_runtime().autocommit_engine
         position, first = opening(engine, last_event_id)
@@ -89,14 +99,30 @@ def event_stream_response(account_id: uuid.UUID, job_id: uuid.UUID | None, last_
     return response
 
 
-@operation(events, "GET", "/v1/events", "streamEvents", "Follow every job of the account as server-sent events",
-           access=scope("jobs:read"), headers=StreamHeaders, responses={200: _STREAM, 503: _FULL})
+@operation(
+    events,
+    "GET",
+    "/v1/events",
+    "streamEvents",
+    "Follow every job of the account as server-sent events",
+    access=scope("jobs:read"),
+    headers=StreamHeaders,
+    responses={200: _STREAM, 503: _FULL},
+)
 def account_events(headers: StreamHeaders) -> Response:
     return event_stream_response(current_principal().account_id, None, headers.last_event_id)
 
 
-@operation(events, "GET", "/v1/jobs/<job_id>/events", "streamJobEvents", "Follow one job as server-sent events",
-           access=scope("jobs:read"), headers=StreamHeaders, path={"job_id": uuid.UUID},
-           responses={200: _STREAM, 404: "No such job", 503: _FULL})
+@operation(
+    events,
+    "GET",
+    "/v1/jobs/<job_id>/events",
+    "streamJobEvents",
+    "Follow one job as server-sent events",
+    access=scope("jobs:read"),
+    headers=StreamHeaders,
+    path={"job_id": uuid.UUID},
+    responses={200: _STREAM, 404: "No such job", 503: _FULL},
+)
 def job_events(job_id: str, headers: StreamHeaders) -> Response:
     return event_stream_response(current_principal().account_id, path_uuid(job_id, "job"), headers.last_event_id)

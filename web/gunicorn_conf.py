@@ -1,4 +1,5 @@
 """gunicorn settings: bind to $PORT, threads for I/O-bound requests, JSON access logs via our logger."""
+
 import os
 
 from config.settings import Settings
@@ -49,7 +50,8 @@ def on_starting(server):
                 os.remove(stale)
     else:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = server.smartcompute_metrics_dir = tempfile.mkdtemp(
-            prefix="smartcompute-api-metrics-")
+            prefix="smartcompute-api-metrics-"
+        )
 
 
 def on_exit(server):

@@ -1,5 +1,6 @@
 """Liveness (`/health`) and readiness (`/health/ready`: database, broker and Redis reachable, and the database
 migrated as far as this code needs)."""
+
 from __future__ import annotations
 
 import logging
@@ -51,15 +52,30 @@ def _broker_ok() -> None:
         connection.ensure_connection(max_retries=1, timeout=2)
 
 
-@operation(health, "GET", "/health", "health", "The process is up", access=PUBLIC, rate_limited=False,
-           responses={200: Reply("Up", Alive)})
+@operation(
+    health,
+    "GET",
+    "/health",
+    "health",
+    "The process is up",
+    access=PUBLIC,
+    rate_limited=False,
+    responses={200: Reply("Up", Alive)},
+)
 def alive() -> Alive:
     return Alive(status="ok")
 
 
-@operation(health, "GET", "/health/ready", "ready", "Database, broker and Redis reachable", access=PUBLIC,
-           rate_limited=False,
-           responses={200: Reply("Ready", Ready), 503: "A dependency is down; `checks` says which"})
+@operation(
+    health,
+    "GET",
+    "/health/ready",
+    "ready",
+    "Database, broker and Redis reachable",
+    access=PUBLIC,
+    rate_limited=False,
+    responses={200: Reply("Ready", Ready), 503: "A dependency is down; `checks` says which"},
+)
 def ready() -> Ready:
     checks = {}
     for name, check in (("database", _database_ok), ("broker", _broker_ok), ("redis", _redis_ok)):
@@ -75,5 +91,6 @@ def ready() -> Ready:
         return Ready(status="ready", checks=checks)
     detail = "; ".join(
         f"{state}: {', '.join(name for name, each in checks.items() if each == state)}"
-        for state in dict.fromkeys(state for state in checks.values() if state != "ok"))
+        for state in dict.fromkeys(state for state in checks.values() if state != "ok")
+    )
     raise Problem(503, detail, kind="dependency-unavailable", headers={"Retry-After": "5"}, members={"checks": checks})

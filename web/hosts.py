@@ -1,4 +1,5 @@
 """The hosts API: the account's hosts, and each host's open incidents."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -23,17 +24,33 @@ class HostPage(BaseModel):
     cursor: Cursor = None
 
 
-@operation(hosts, "GET", "", "listHosts", "List the account's hosts by name", access=scope("jobs:read"),
-           query=HostPage, responses={200: Reply("A page of hosts", HostList)})
+@operation(
+    hosts,
+    "GET",
+    "",
+    "listHosts",
+    "List the account's hosts by name",
+    access=scope("jobs:read"),
+    query=HostPage,
+    responses={200: Reply("A page of hosts", HostList)},
+)
 def index(query: HostPage) -> HostList:
-    items, next_cursor = services.list_hosts(db(), current_principal().account_id, limit=query.limit,
-                                             cursor=query.cursor)
+    items, next_cursor = services.list_hosts(
+        db(), current_principal().account_id, limit=query.limit, cursor=query.cursor
+    )
     return HostList(items=items, next_cursor=next_cursor)
 
 
-@operation(hosts, "GET", "/<path:name>", "getHost", "A host, with its open incidents", access=scope("jobs:read"),
-           path={"name": Annotated[str, StringConstraints(min_length=1, max_length=255)]},
-           responses={200: Reply("The host", Host), 404: "No such host"})
+@operation(
+    hosts,
+    "GET",
+    "/<path:name>",
+    "getHost",
+    "A host, with its open incidents",
+    access=scope("jobs:read"),
+    path={"name": Annotated[str, StringConstraints(min_length=1, max_length=255)]},
+    responses={200: Reply("The host", Host), 404: "No such host"},
+)
 def show(name: str) -> Host:
     try:
         return Host(**services.get_host(db(), current_principal().account_id, name))

@@ -1,9 +1,10 @@
 """The job API: submit (202), poll, list, cancel, and send a finished job's callback again."""
+
 from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any, Optional
+from typing import Any
 
 from flask import Blueprint
 from pydantic import BaseModel, Field
@@ -37,30 +38,48 @@ _NO_JOB = "No such job"
 
 
 class JobFilters(BaseModel):
-    status: Optional[JobStatus] = None
-    type: Optional[JobType] = None
+    status: JobStatus | None = None
+    type: JobType | None = None
     limit: PageSize = 20
     cursor: Cursor = None
 
 
 class SubmitHeaders(BaseModel):
-    idempotency_key: Optional[str] = Field(
-        default=None, alias="Idempotency-Key", min_length=1, max_length=255,
-        description="a repeat of a request with the same key gets the job the first one made")
+    idempotency_key: str | None = Field(
+        default=None,
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="a repeat of a request with the same key gets the job the first one made",
+    )
 
 
 _FINISHED = Callback(
-    "jobFinished", "{$request.body#/callback_url}", "The job finished (sent when the job has a callback_url)",
+    "jobFinished",
+    "{$request.body#/callback_url}",
+    "The job finished (sent when the job has a callback_url)",
     "Signed the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature) with the secret from "
-    "GET /v1/account/callback-secret.", JobFinished,
-    {"2XX": "Delivered; anything else is retried for about a day"})
+    "GET /v1/account/callback-secret.",
+    JobFinished,
+    {"2XX": "Delivered; anything else is retried for about a day"},
+)
 
 
 def _summary(job: JobRow | services.QueuedJob | Any) -> dict[str, Any]:
-    return {"id": str(job.id), "type": job.type, "status": job.status, "priority": job.priority,
-            "progress": job.progress, "created_at": job.created_at, "started_at": job.started_at,
-            "finished_at": job.finished_at, "expires_at": job.expires_at, "error": job.error, "host": job.host,
-            "imported": job.imported}
+    return {
+        "id": str(job.id),
+        "type": job.type,
+        "status": job.status,
+        "priority": job.priority,
+        "progress": job.progress,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "expires_at": job.expires_at,
+        "error": job.error,
+        "host": job.host,
+        "imported": job.imported,
+    }
 
 
 def _whole(job: JobRow | services.QueuedJob, callback: dict[str, Any] | None) -> Job:
@@ -71,18 +90,32 @@ def _validate_telemetry(job_type: str, data: dict) -> None:
     try:
         analysis.validate(data, max_points=web_runtime().settings.MAX_POINTS_PER_JOB, job_type=job_type)
     except InvalidTelemetry as error:
-        raise Problem(422, "the telemetry cannot be analysed", kind="validation-error",
-                      errors=[{"field": field, "message": message} for field, message in error.errors]) from None
+        raise Problem(
+            422,
+            "the telemetry cannot be analysed",
+            kind="validation-error",
+            errors=[{"field": field, "message": message} for field, message in error.errors],
+        ) from None
 
 
-@operation(jobs, "POST", "", "submitJob", "Submit an analysis job", access=scope("jobs:write"), body=JobRequest,
-           headers=SubmitHeaders, callbacks=(_FINISHED,), responses={
-               202: Reply("Accepted; poll the Location", Job, _POLL),
-               402: "The account's credits do not cover the job",
-               422: "Schema or telemetry violation",
-               429: "Rate limit or quota exceeded; see Retry-After",
-               503: "Too much work is waiting for this priority, or the database or broker is unavailable; see "
-                    "Retry-After"})
+@operation(
+    jobs,
+    "POST",
+    "",
+    "submitJob",
+    "Submit an analysis job",
+    access=scope("jobs:write"),
+    body=JobRequest,
+    headers=SubmitHeaders,
+    callbacks=(_FINISHED,),
+    responses={
+        202: Reply("Accepted; poll the Location", Job, _POLL),
+        402: "The account's credits do not cover the job",
+        422: "Schema or telemetry violation",
+        429: "Rate limit or quota exceeded; see Retry-After",
+        503: "Too much work is waiting for this priority, or the database or broker is unavailable; see Retry-After",
+    },
+)
 def submit(body: JobRequest, headers: SubmitHeaders) -> Answer:
     data = body.data.document()
     _validate_telemetry(body.type, data)
@@ -93,10 +126,17 @@ def submit(body: JobRequest, headers: SubmitHeaders) -> Answer:
     _admit(body, idempotency_key)
     try:
         submission = services.submit_job(
-            statement_db(), current_principal(), job_type=body.type, data=data, priority=body.priority,
-            retention=timedelta(days=runtime.settings.JOB_RETENTION_DAYS), idempotency_key=idempotency_key,
-            request_id=request_id_var.get(), fingerprint=_fingerprint(body) if idempotency_key else None,
-            cost=prices.job_cost(runtime.settings, body.type, data), admission=job_admission(),
+            statement_db(),
+            current_principal(),
+            job_type=body.type,
+            data=data,
+            priority=body.priority,
+            retention=timedelta(days=runtime.settings.JOB_RETENTION_DAYS),
+            idempotency_key=idempotency_key,
+            request_id=request_id_var.get(),
+            fingerprint=_fingerprint(body) if idempotency_key else None,
+            cost=prices.job_cost(runtime.settings, body.type, data),
+            admission=job_admission(),
             callback_url=callback_url,
         )
     except ledger.InsufficientCredits as error:
@@ -122,8 +162,9 @@ def _admit(job_request: JobRequest, idempotency_key: str | None) -> None:
     if refused is None:
         return
     try:
-        replay = idempotency_key and services.replay_of(statement_db(), current_principal(), idempotency_key,
-                                                        _fingerprint(job_request))
+        replay = idempotency_key and services.replay_of(
+            statement_db(), current_principal(), idempotency_key, _fingerprint(job_request)
+        )
     except services.IdempotencyConflict as error:
         raise _idempotency_conflict(error) from None
     if not replay:
@@ -131,8 +172,9 @@ def _admit(job_request: JobRequest, idempotency_key: str | None) -> None:
 
 
 def _idempotency_conflict(error: services.IdempotencyConflict) -> Problem:
-    return Problem(422, str(error), kind="idempotency-conflict",
-                   errors=[{"field": "Idempotency-Key", "message": str(error)}])
+    return Problem(
+        422, str(error), kind="idempotency-conflict", errors=[{"field": "Idempotency-Key", "message": str(error)}]
+    )
 
 
 def _callback_url(url: str | None, allow_private: bool) -> str | None:
@@ -141,8 +183,12 @@ def _callback_url(url: str | None, allow_private: bool) -> str | None:
     try:
         return callbacks.checked_url(url, allow_private=allow_private)
     except callbacks.CallbackUrlError as error:
-        raise Problem(422, f"callback_url {error}", kind="validation-error",
-                      errors=[{"field": "callback_url", "message": str(error)}]) from None
+        raise Problem(
+            422,
+            f"callback_url {error}",
+            kind="validation-error",
+            errors=[{"field": "callback_url", "message": str(error)}],
+        ) from None
 
 
 def _fingerprint(job_request: JobRequest) -> str:
@@ -153,14 +199,28 @@ def _fingerprint(job_request: JobRequest) -> str:
 def _publish(job_id: uuid.UUID, priority: str, with_callback: bool) -> None:
     request_id = request_id_var.get()
     publish_after_response(
-        "job", job_id, lambda celery: publish_job(celery, job_id, priority, request_id, with_callback=with_callback),
-        lifecycle.mark_unpublished)
+        "job",
+        job_id,
+        lambda celery: publish_job(celery, job_id, priority, request_id, with_callback=with_callback),
+        lifecycle.mark_unpublished,
+    )
 
 
-@operation(jobs, "GET", "/<job_id>", "getJob", "Poll a job", access=scope("jobs:read"), path={"job_id": uuid.UUID},
-           responses={200: Reply("The job", Job, {"Retry-After": "Seconds to wait before polling again, while it "
-                                                  "is queued or running"}),
-                      404: _NO_JOB})
+@operation(
+    jobs,
+    "GET",
+    "/<job_id>",
+    "getJob",
+    "Poll a job",
+    access=scope("jobs:read"),
+    path={"job_id": uuid.UUID},
+    responses={
+        200: Reply(
+            "The job", Job, {"Retry-After": "Seconds to wait before polling again, while it is queued or running"}
+        ),
+        404: _NO_JOB,
+    },
+)
 def show(job_id: str) -> Answer:
     try:
         job = services.get_job_with_result_json(statement_db(), current_principal(), path_uuid(job_id, "job"))
@@ -168,21 +228,40 @@ def show(job_id: str) -> Answer:
         raise Problem(404, "no such job", kind="not-found") from None
     headers = {} if lifecycle.is_finished(job.status) else {"Retry-After": _POLL_AFTER_SECONDS}
     # The stored result goes out as PostgreSQL wrote it: parsing and writing it again would cost more than the rest.
-    return Answer(Job(**_summary(job), result=None, callback=callbacks.view(job)), headers,
-                  json_members={"result": job.result_json or "null"})
+    return Answer(
+        Job(**_summary(job), result=None, callback=callbacks.view(job)),
+        headers,
+        json_members={"result": job.result_json or "null"},
+    )
 
 
-@operation(jobs, "GET", "", "listJobs", "List jobs, newest first", access=scope("jobs:read"), query=JobFilters,
-           responses={200: Reply("A page of jobs", JobList)})
+@operation(
+    jobs,
+    "GET",
+    "",
+    "listJobs",
+    "List jobs, newest first",
+    access=scope("jobs:read"),
+    query=JobFilters,
+    responses={200: Reply("A page of jobs", JobList)},
+)
 def index(query: JobFilters) -> JobList:
-    items, next_cursor = services.list_jobs(db(), current_principal(), status=query.status, job_type=query.type,
-                                            limit=query.limit, cursor=query.cursor)
+    items, next_cursor = services.list_jobs(
+        db(), current_principal(), status=query.status, job_type=query.type, limit=query.limit, cursor=query.cursor
+    )
     return JobList(items=[JobSummary(**_summary(job)) for job in items], next_cursor=next_cursor)
 
 
-@operation(jobs, "POST", "/<job_id>/cancel", "cancelJob", "Cancel a queued or running job",
-           access=scope("jobs:write"), path={"job_id": uuid.UUID},
-           responses={200: Reply("The canceled job", Job), 404: _NO_JOB, 409: "The job already finished"})
+@operation(
+    jobs,
+    "POST",
+    "/<job_id>/cancel",
+    "cancelJob",
+    "Cancel a queued or running job",
+    access=scope("jobs:write"),
+    path={"job_id": uuid.UUID},
+    responses={200: Reply("The canceled job", Job), 404: _NO_JOB, 409: "The job already finished"},
+)
 def cancel(job_id: str) -> Job:
     try:
         job = services.cancel_job(db(), current_principal(), path_uuid(job_id, "job"))
@@ -196,11 +275,20 @@ def cancel(job_id: str) -> Job:
     return _whole(job, callback)
 
 
-@operation(jobs, "POST", "/<job_id>/callback/resend", "resendJobCallback",
-           "Send a finished job's callback again, with a fresh retry schedule", access=scope("jobs:write"),
-           path={"job_id": uuid.UUID},
-           responses={202: Reply("The callback is pending again", Job, _POLL), 404: _NO_JOB,
-                      409: "The job has no callback_url, or has not finished"})
+@operation(
+    jobs,
+    "POST",
+    "/<job_id>/callback/resend",
+    "resendJobCallback",
+    "Send a finished job's callback again, with a fresh retry schedule",
+    access=scope("jobs:write"),
+    path={"job_id": uuid.UUID},
+    responses={
+        202: Reply("The callback is pending again", Job, _POLL),
+        404: _NO_JOB,
+        409: "The job has no callback_url, or has not finished",
+    },
+)
 def resend_callback(job_id: str) -> Answer:
     """Tell the receiver again: after it was down for longer than the retries last, or lost what it got."""
     session = db()
@@ -211,16 +299,24 @@ def resend_callback(job_id: str) -> Answer:
     if not callbacks.resend(session, job.id):
         session.rollback()
         has_callback = callbacks.view_of(session, job.id) is not None
-        raise Problem(409, "the job has not finished; its callback is sent when it does" if has_callback
-                      else "the job has no callback_url", kind="conflict")
+        raise Problem(
+            409,
+            "the job has not finished; its callback is sent when it does"
+            if has_callback
+            else "the job has no callback_url",
+            kind="conflict",
+        )
     session.commit()
     _publish_callback(job.id)
-    return Answer(_whole(job, callbacks.view_of(session, job.id)),
-                  {"Location": f"/v1/jobs/{job.id}", "Retry-After": _POLL_AFTER_SECONDS})
+    return Answer(
+        _whole(job, callbacks.view_of(session, job.id)),
+        {"Location": f"/v1/jobs/{job.id}", "Retry-After": _POLL_AFTER_SECONDS},
+    )
 
 
 def _publish_callback(job_id: uuid.UUID) -> None:
     """After the response; a callback the broker refuses needs no mark: the re-publisher finds it due."""
     request_id = request_id_var.get()
-    publish_after_response("callback", job_id, lambda celery: publish_callback(celery, job_id, request_id),
-                           lambda session, job_id: None)
+    publish_after_response(
+        "callback", job_id, lambda celery: publish_callback(celery, job_id, request_id), lambda session, job_id: None
+    )

@@ -1,4 +1,5 @@
 """Job quotas at submission: the account plan's points per job, jobs per day and jobs in flight."""
+
 from __future__ import annotations
 
 from config.plans import PlanLimits
@@ -17,8 +18,9 @@ def check_job_size(data: dict) -> None:
     try:
         limits.check_job_size(current_principal().plan, _plan(), data)
     except limits.PlanLimitExceeded as error:
-        raise Problem(422, str(error), kind="plan-limit-exceeded",
-                      errors=[{"field": "data", "message": str(error)}]) from None
+        raise Problem(
+            422, str(error), kind="plan-limit-exceeded", errors=[{"field": "data", "message": str(error)}]
+        ) from None
 
 
 def job_admission() -> limits.Admission:

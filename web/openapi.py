@@ -4,10 +4,12 @@ Nothing here describes an operation: each path, parameter, body, answer and secu
 declaration its view runs with. What every operation of a kind may answer (bad input, credentials, rate limits,
 what the edge refuses) is added here, by kind, so that no declaration has to remember it.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from flask import Blueprint, Flask, Response, current_app, render_template
 from pydantic import BaseModel, TypeAdapter
@@ -24,9 +26,11 @@ REF = "#/components/schemas/{model}"
 _EXTENSION = "smartcompute.openapi"
 _VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 # What the edge (the shipped nginx, deploy/nginx) answers before any operation sees the request.
-_REQUEST_ERRORS = {408: "The request did not arrive in time",
-                   414: "The request line (path and query) is longer than this API accepts",
-                   431: "Too many header fields, or one too large"}
+_REQUEST_ERRORS = {
+    408: "The request did not arrive in time",
+    414: "The request line (path and query) is longer than this API accepts",
+    431: "Too many header fields, or one too large",
+}
 # What reading a declared body (web/bodies.py) or declared parameters (web/routes.py) refuses.
 _BODY_ERRORS = {400: "Malformed JSON", 413: "Body too large", 415: "Not application/json", 422: "Schema violation"}
 _PARAMETER_ERRORS = {422: "Bad query or header"}
@@ -67,14 +71,19 @@ def _build(operations: list[tuple[str, str, Operation]]) -> dict[str, Any]:
     schemas.update(definitions["$defs"])
     return {
         "openapi": "3.1.0",
-        "info": {"title": "SmartCompute API", "version": smartcompute.__version__,
-                 "description": "Submit host telemetry for anomaly, threat and performance analysis; poll for results."},
+        "info": {
+            "title": "SmartCompute API",
+            "version": smartcompute.__version__,
+            "description": "Submit host telemetry for anomaly, threat and performance analysis; poll for results.",
+        },
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
             "schemas": dict(sorted(schemas.items())),
-            "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-                                "Bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "Bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            },
         },
     }
 
@@ -86,23 +95,35 @@ def _models(operations: Iterator[Operation]) -> list[tuple[type[BaseModel], str]
             models[(described.body, "validation")] = None
         for callback in described.callbacks:
             models[(callback.body, "validation")] = None
-        models.update(((reply.model, "serialization"), None) for reply in described.responses.values()
-                      if isinstance(reply, Reply) and reply.model is not None)
+        models.update(
+            ((reply.model, "serialization"), None)
+            for reply in described.responses.values()
+            if isinstance(reply, Reply) and reply.model is not None
+        )
     return list(models)
 
 
 def _operation(described: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
-    built: dict[str, Any] = {"operationId": described.operation_id, "summary": described.summary,
-                             "security": list(described.access.security)}
+    built: dict[str, Any] = {
+        "operationId": described.operation_id,
+        "summary": described.summary,
+        "security": list(described.access.security),
+    }
     if described.access.description:
         built["description"] = described.access.description
-    parameters = [*_path_parameters(described), *_parameters(described.query, "query", schemas),
-                  *_parameters(described.headers, "header", schemas)]
+    parameters = [
+        *_path_parameters(described),
+        *_parameters(described.query, "query", schemas),
+        *_parameters(described.headers, "header", schemas),
+    ]
     if parameters:
         built["parameters"] = parameters
     if described.body is not None:
         schema = described.body if isinstance(described.body, dict) else _ref(described.body)
-        built["requestBody"] = {"required": described.body_required, "content": {"application/json": {"schema": schema}}}
+        built["requestBody"] = {
+            "required": described.body_required,
+            "content": {"application/json": {"schema": schema}},
+        }
     if described.callbacks:
         built["callbacks"] = {callback.name: _callback(callback) for callback in described.callbacks}
     built["responses"] = _responses(described)
@@ -127,8 +148,9 @@ def _response(answer: Reply | str) -> dict[str, Any]:
         return {"description": answer, "content": {"application/problem+json": {"schema": _ref(Problem)}}}
     response: dict[str, Any] = {"description": answer.description}
     if answer.headers:
-        response["headers"] = {name: {"schema": {"type": "string"}, "description": meaning}
-                               for name, meaning in answer.headers.items()}
+        response["headers"] = {
+            name: {"schema": {"type": "string"}, "description": meaning} for name, meaning in answer.headers.items()
+        }
     if answer.media_type != JSON:  # a stream: text, each item of which the model describes
         response["content"] = {answer.media_type: {"schema": {"type": "string"}, "x-item-schema": _ref(answer.model)}}
     elif answer.model is not None:
@@ -137,11 +159,16 @@ def _response(answer: Reply | str) -> dict[str, Any]:
 
 
 def _callback(callback: Callback) -> dict[str, Any]:
-    return {callback.expression: {"post": {
-        "summary": callback.summary, "description": callback.description,
-        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(callback.body)}}},
-        "responses": {status: {"description": meaning} for status, meaning in callback.responses.items()},
-    }}}
+    return {
+        callback.expression: {
+            "post": {
+                "summary": callback.summary,
+                "description": callback.description,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(callback.body)}}},
+                "responses": {status: {"description": meaning} for status, meaning in callback.responses.items()},
+            }
+        }
+    }
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:

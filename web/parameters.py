@@ -1,9 +1,10 @@
 """Query parameters as pydantic models: the operation that reads them (web/routes.py) and the OpenAPI document
 share one definition. The types here are the ones several operations read the same way."""
+
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Optional
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
@@ -30,13 +31,15 @@ def _empty_is_absent(value: object) -> object:
 
 
 PageSize = Annotated[int, Field(ge=1, le=100), BeforeValidator(_whole_number)]
-Cursor = Optional[str]
+Cursor = str | None
 
 
 def text(max_length: int) -> object:
     """Optional search text of at most `max_length` characters; an empty value is no filter."""
-    return Annotated[Optional[Annotated[str, Field(max_length=max_length), AfterValidator(_without_nul)]],
-                     BeforeValidator(_empty_is_absent)]
+    return Annotated[
+        Annotated[str, Field(max_length=max_length), AfterValidator(_without_nul)] | None,
+        BeforeValidator(_empty_is_absent),
+    ]
 
 
 class Page(BaseModel):
@@ -56,4 +59,4 @@ class AuditFilters(BaseModel):
 
 
 class AccountFilter(BaseModel):
-    account_id: Optional[uuid.UUID] = None
+    account_id: uuid.UUID | None = None

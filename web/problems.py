@@ -1,4 +1,5 @@
 """RFC 9457 problem details: the API's one error format, for every error, never with a stack trace."""
+
 from __future__ import annotations
 
 import logging
@@ -15,10 +16,22 @@ log = logging.getLogger("smartcompute.web")
 PROBLEM_JSON = "application/problem+json"
 
 _TITLES = {
-    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 413: "Content Too Large",
-    414: "URI Too Long", 415: "Unsupported Media Type", 422: "Unprocessable Content", 429: "Too Many Requests",
-    431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    409: "Conflict",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
     503: "Service Unavailable",
 }
 
@@ -26,9 +39,16 @@ _TITLES = {
 class Problem(Exception):
     """Raise anywhere in a request to answer with problem+json."""
 
-    def __init__(self, status: int, detail: str, *, kind: str | None = None,
-                 errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None,
-                 members: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        kind: str | None = None,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+        members: dict[str, Any] | None = None,
+    ):
         """`members`: extension members (RFC 9457, section 3.2) beside the standard ones."""
         super().__init__(detail)
         self.status, self.detail, self.errors, self.headers = status, detail, errors, headers or {}
@@ -47,8 +67,12 @@ def title_of(status: int) -> str:
 
 def problem_document(problem: Problem, instance: str | None) -> dict:
     """The RFC 9457 members; `instance`, the request's path, is None where there is no request to name."""
-    body = {"type": f"/problems/{problem.kind}", "title": title_of(problem.status), "status": problem.status,
-            "detail": problem.detail}
+    body = {
+        "type": f"/problems/{problem.kind}",
+        "title": title_of(problem.status),
+        "status": problem.status,
+        "detail": problem.detail,
+    }
     if instance is not None:
         body["instance"] = instance
     if problem.errors:
@@ -58,8 +82,9 @@ def problem_document(problem: Problem, instance: str | None) -> dict:
 
 
 def problem_response(problem: Problem) -> Response:
-    response = Response(json.dumps(problem_document(problem, request.path)), status=problem.status,
-                        mimetype=PROBLEM_JSON)
+    response = Response(
+        json.dumps(problem_document(problem, request.path)), status=problem.status, mimetype=PROBLEM_JSON
+    )
     response.headers.update(problem.headers)
     if problem.status == 401:
         response.headers.setdefault("WWW-Authenticate", 'Bearer realm="smartcompute", ApiKey header="X-API-Key"')
@@ -67,21 +92,24 @@ def problem_response(problem: Problem) -> Response:
 
 
 def field_errors(error: ValidationError, *, most: int | None = None) -> list[dict[str, str]]:
-    return [{"field": field_path(item["loc"]), "message": item["msg"]}
-            for item in error.errors(include_url=False)[:most]]
+    return [
+        {"field": field_path(item["loc"]), "message": item["msg"]} for item in error.errors(include_url=False)[:most]
+    ]
 
 
 def field_path(location: tuple) -> str:
     """`data.metrics.cpu[3]`: names joined with dots, list positions in brackets, as the telemetry checks name them
     (and `[key]` after an object member whose name itself is wrong, as pydantic says it)."""
-    path = "".join(f"[{part}]" if isinstance(part, int) else part if part == "[key]" else f".{part}"
-                   for part in location).removeprefix(".")
+    path = "".join(
+        f"[{part}]" if isinstance(part, int) else part if part == "[key]" else f".{part}" for part in location
+    ).removeprefix(".")
     return path or "(body)"
 
 
 def _from_http_exception(error: HTTPException) -> Response:
     details = {
-        404: "no such resource", 405: f"{request.method} is not allowed here",
+        404: "no such resource",
+        405: f"{request.method} is not allowed here",
         413: "the request body is larger than this API accepts",
     }
     problem = Problem(error.code or 500, details.get(error.code, error.description or ""))
@@ -98,8 +126,9 @@ def _from_database_error(error: Exception) -> Response:
     timed_out = getattr(getattr(error, "orig", None), "pgcode", None) == _QUERY_CANCELED
     log.error("database statement timed out" if timed_out else "database unavailable", exc_info=error)
     detail = "the database did not answer in time" if timed_out else "the database is unavailable"
-    return problem_response(Problem(503, f"{detail}; try again shortly", kind="dependency-unavailable",
-                                    headers={"Retry-After": "5"}))
+    return problem_response(
+        Problem(503, f"{detail}; try again shortly", kind="dependency-unavailable", headers={"Retry-After": "5"})
+    )
 
 
 def _from_unexpected(error: Exception) -> Response:
@@ -108,8 +137,9 @@ def _from_unexpected(error: Exception) -> Response:
 
 
 def _from_invalid_cursor(error: InvalidCursor) -> Response:
-    return problem_response(Problem(422, str(error), kind="validation-error",
-                                    errors=[{"field": "cursor", "message": str(error)}]))
+    return problem_response(
+        Problem(422, str(error), kind="validation-error", errors=[{"field": "cursor", "message": str(error)}])
+    )
 
 
 def register_problem_handlers(app: Flask) -> None:

@@ -13,6 +13,7 @@ answers again, with one error log line on the switch and `/health/ready` failing
 the sign-in brute-force limit; failing closed would turn a Redis outage into an API outage. Per-process
 limits keep both: the API serves, and a client gets at most (processes x limit).
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,8 +32,13 @@ from web.sign_in_limits import SignInLimits
 
 log = logging.getLogger("smartcompute.web")
 # Endpoints that check a password or a one-time token: they share the sign-in limits.
-_CREDENTIAL_ENDPOINTS = ("tokens.issue_token", "passwords.change_password", "passwords.confirm_reset",
-                         "invitations.accept", "dashboard.sign_in")
+_CREDENTIAL_ENDPOINTS = (
+    "tokens.issue_token",
+    "passwords.change_password",
+    "passwords.confirm_reset",
+    "invitations.accept",
+    "dashboard.sign_in",
+)
 _WEBHOOK_ENDPOINT = "webhooks.receive_payment_event"
 _KEY_SCOPE = "api-key"
 
@@ -96,7 +102,7 @@ def _forget_last_hit() -> None:
 
 def _storage_uri(redis_url: str) -> str:
     # redis-py writes a unix socket as unix://; the limits library spells it redis+unix://.
-    uri = "redis+unix://" + redis_url[len("unix://"):] if redis_url.startswith("unix://") else redis_url
+    uri = "redis+unix://" + redis_url[len("unix://") :] if redis_url.startswith("unix://") else redis_url
     return "smartcompute+" + uri
 
 
@@ -111,16 +117,27 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
 
     app.config.update(
         RATELIMIT_STORAGE_URI=_storage_uri(settings.REDIS_URL),
-        RATELIMIT_STORAGE_OPTIONS={"key_prefix": settings.RATE_LIMIT_KEY_PREFIX, "socket_connect_timeout": 0.5,
-                                   "socket_timeout": 0.5},
-        RATELIMIT_STRATEGY="fixed-window", RATELIMIT_HEADERS_ENABLED=False,
-        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True, RATELIMIT_SWALLOW_ERRORS=True,
+        RATELIMIT_STORAGE_OPTIONS={
+            "key_prefix": settings.RATE_LIMIT_KEY_PREFIX,
+            "socket_connect_timeout": 0.5,
+            "socket_timeout": 0.5,
+        },
+        RATELIMIT_STRATEGY="fixed-window",
+        RATELIMIT_HEADERS_ENABLED=False,
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
+        RATELIMIT_SWALLOW_ERRORS=True,
     )
-    limiter = Limiter(key_func=rate_key, application_limits=[request_limit],
-                      application_limits_exempt_when=lambda: request.endpoint == _WEBHOOK_ENDPOINT)
+    limiter = Limiter(
+        key_func=rate_key,
+        application_limits=[request_limit],
+        application_limits_exempt_when=lambda: request.endpoint == _WEBHOOK_ENDPOINT,
+    )
     app.before_request(_forget_last_hit)  # registered before the limiter's own check, so it runs first
-    exempt = {endpoint for endpoint, view in app.view_functions.items()
-              if (declared := operation_of(view)) is not None and not declared.rate_limited}
+    exempt = {
+        endpoint
+        for endpoint, view in app.view_functions.items()
+        if (declared := operation_of(view)) is not None and not declared.rate_limited
+    }
     limiter.request_filter(lambda: request.endpoint in exempt)
     limiter.init_app(app)
     sign_in_limits = SignInLimits(app, limiter, settings)
@@ -151,8 +168,14 @@ def _seconds_until(reset_at: float) -> int:
 def _too_many_requests(limiter: Limiter, error: RateLimitExceeded) -> Response:
     current = limiter.current_limit
     retry_after = _seconds_until(current.reset_at) if current else 60
-    return problem_response(Problem(429, f"rate limit of {error.limit.limit} exceeded; retry in {retry_after}s",
-                                    kind="rate-limited", headers={"Retry-After": str(retry_after)}))
+    return problem_response(
+        Problem(
+            429,
+            f"rate limit of {error.limit.limit} exceeded; retry in {retry_after}s",
+            kind="rate-limited",
+            headers={"Retry-After": str(retry_after)},
+        )
+    )
 
 
 class _StorageWatch:

@@ -1,4 +1,5 @@
 """Small helpers views share: path ids, the client's address and the caller as the audit log names them."""
+
 from __future__ import annotations
 
 import uuid
@@ -29,8 +30,12 @@ def actor(proven: User | None = None) -> Actor:
     principal = g.get("principal")
     where = {"client_address": client_address(), "request_id": request_id_var.get()}
     if principal is not None:
-        return Actor(principal.email or str(principal.user_id), user_id=principal.user_id,
-                     api_key_id=principal.api_key_id, **where)
+        return Actor(
+            principal.email or str(principal.user_id),
+            user_id=principal.user_id,
+            api_key_id=principal.api_key_id,
+            **where,
+        )
     if proven is not None:
         return Actor(proven.email, user_id=proven.id, **where)
     return Actor(ANONYMOUS, **where)

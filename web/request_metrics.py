@@ -5,6 +5,7 @@ to files in PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode, whi
 before the processes start) and a scrape adds up every process's files. Without it (Flask's test client, `flask
 run`) the figures are the one process's own.
 """
+
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
@@ -20,13 +21,26 @@ class RequestMetrics:
         self._own = CollectorRegistry()
         # In multiprocess mode the values live in the files; a registry would only hold this process's copy.
         registry = None if multiprocess_dir else self._own
-        self._answered = Counter("smartcompute_http_requests", "Requests answered, by method, route and status",
-                                 ["method", "route", "status"], registry=registry)
-        self._seconds = Histogram("smartcompute_http_request_duration_seconds",
-                                  "Seconds from a request's arrival to its response, by method and route",
-                                  ["method", "route"], buckets=_BUCKETS, registry=registry)
-        self._shed = Counter("smartcompute_jobs_shed", "Job submissions refused (503) because too much work was "
-                             "waiting for their priority (load shedding), by priority", ["priority"], registry=registry)
+        self._answered = Counter(
+            "smartcompute_http_requests",
+            "Requests answered, by method, route and status",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self._seconds = Histogram(
+            "smartcompute_http_request_duration_seconds",
+            "Seconds from a request's arrival to its response, by method and route",
+            ["method", "route"],
+            buckets=_BUCKETS,
+            registry=registry,
+        )
+        self._shed = Counter(
+            "smartcompute_jobs_shed",
+            "Job submissions refused (503) because too much work was "
+            "waiting for their priority (load shedding), by priority",
+            ["priority"],
+            registry=registry,
+        )
 
     def observe(self, method: str, route: str | None, status: int, seconds: float) -> None:
         route = route or UNMATCHED_ROUTE

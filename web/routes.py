@@ -5,12 +5,14 @@ and header models it declares are read and validated (RFC 9457 problems otherwis
 returns must be an instance of the model declared for its success status, which becomes the JSON response. The
 OpenAPI document (web/openapi.py) is written from the same declarations, so the two cannot disagree.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from functools import wraps
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
 
 import orjson
 from flask import Blueprint, Response, request
@@ -85,8 +87,17 @@ class Operation:
         return next((status, reply) for status, reply in self.responses.items() if isinstance(reply, Reply))
 
 
-def operation(blueprint: Blueprint, method: str, rule: str, operation_id: str, summary: str, *, access: Access,
-              responses: Mapping[int, Reply | str], **declared: Any) -> Callable:
+def operation(
+    blueprint: Blueprint,
+    method: str,
+    rule: str,
+    operation_id: str,
+    summary: str,
+    *,
+    access: Access,
+    responses: Mapping[int, Reply | str],
+    **declared: Any,
+) -> Callable:
     """Register the decorated view for `method rule` on `blueprint`, as the operation described (see Operation)."""
     described = Operation(operation_id, summary, access, responses, **declared)
     if set(_PATH_VARIABLE.findall(rule)) != set(described.path):
@@ -122,8 +133,11 @@ def _read(described: Operation) -> dict[str, Any]:
     if described.query is not None:
         given["query"] = validated(described.query, request.args.to_dict())
     if described.headers is not None:
-        sent = {field.alias: request.headers[field.alias] for field in described.headers.model_fields.values()
-                if field.alias in request.headers}
+        sent = {
+            field.alias: request.headers[field.alias]
+            for field in described.headers.model_fields.values()
+            if field.alias in request.headers
+        }
         given["headers"] = validated(described.headers, sent)
     return given
 
@@ -138,8 +152,12 @@ def validated(model: type[Model], values: dict[str, Any]) -> Model:
         return model.model_validate(values)
     except ValidationError as error:
         errors = field_errors(error)
-        raise Problem(422, "; ".join(f"{each['field']}: {each['message']}" for each in errors),
-                      kind="validation-error", errors=errors) from None
+        raise Problem(
+            422,
+            "; ".join(f"{each['field']}: {each['message']}" for each in errors),
+            kind="validation-error",
+            errors=errors,
+        ) from None
 
 
 def _respond(described: Operation, result: Any) -> Response:
@@ -157,10 +175,12 @@ def _respond(described: Operation, result: Any) -> Response:
             raise TypeError(f"{described.operation_id} declares no body but returned one")
         return Response(status=status, headers=dict(answer.headers))
     if not isinstance(answer.body, reply.model):
-        raise TypeError(f"{described.operation_id} must answer a {reply.model.__name__}, not "
-                        f"{type(answer.body).__name__}")
+        raise TypeError(
+            f"{described.operation_id} must answer a {reply.model.__name__}, not {type(answer.body).__name__}"
+        )
     document = answer.body.model_dump()
     for name, text in answer.json_members.items():
         document[name] = orjson.Fragment(text)
-    return Response(jsoncodec.dumps_bytes(document), status=status, mimetype="application/json",
-                    headers=dict(answer.headers))
+    return Response(
+        jsoncodec.dumps_bytes(document), status=status, mimetype="application/json", headers=dict(answer.headers)
+    )

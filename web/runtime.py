@@ -1,4 +1,5 @@
 """What a running API process holds: settings, the database, the broker client and Redis."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ class WebRuntime:
     celery: Celery
     redis: Redis
     webhook_providers: dict[str, WebhookProvider]
-    request_metrics: "RequestMetrics"
+    request_metrics: RequestMetrics
     mail: MailSender | None = None  # SMTP_URL's sender; None: tokens are printed by the operator's CLI
 
 

@@ -8,6 +8,7 @@
   so no part of the stack can read a different host than another.
 - Then: resolve the caller (`web.auth.resolve_principal`), then rate-limit keyed by them (`web.ratelimit`).
 """
+
 from __future__ import annotations
 
 import re
@@ -24,7 +25,7 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
-                               "base-uri 'none'; form-action 'none'",
+    "base-uri 'none'; form-action 'none'",
     "Referrer-Policy": "no-referrer",
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
     "Cross-Origin-Opener-Policy": "same-origin",
@@ -36,16 +37,17 @@ SECURITY_HEADERS = {
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+;=%-]*)(:[0-9]*)?")
 _ONE_HOST = "an HTTP/1.1 request must name its host in one valid Host header field"
 _CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-API-Key, Idempotency-Key, X-Request-ID, Last-Event-ID"
-_CORS_EXPOSE_HEADERS = ("Location, Retry-After, X-Request-ID, RateLimit, RateLimit-Policy, X-RateLimit-Limit, "
-                        "X-RateLimit-Remaining, X-RateLimit-Reset")
+_CORS_EXPOSE_HEADERS = (
+    "Location, Retry-After, X-Request-ID, RateLimit, RateLimit-Policy, X-RateLimit-Limit, "
+    "X-RateLimit-Remaining, X-RateLimit-Reset"
+)
 
 
 def register_access_control(app: Flask, settings: Settings) -> None:
     """Call once blueprints are registered (the sign-in view gets its own limits)."""
     app.config.update(DEBUG=False, PROPAGATE_EXCEPTIONS=False, TRAP_HTTP_EXCEPTIONS=False)
     if settings.TRUSTED_PROXY_COUNT:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXY_COUNT,
-                                x_proto=settings.TRUSTED_PROXY_COUNT)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.TRUSTED_PROXY_COUNT, x_proto=settings.TRUSTED_PROXY_COUNT)
     app.before_request(_require_one_host)
     app.before_request(resolve_principal)
     create_limiter(app, settings)

@@ -15,6 +15,7 @@ Every endpoint that checks a password or a one-time token shares these counters 
 (its in-memory fallback while Redis is away); the per-email count is read and hit through its `limits` strategy,
 because flask-limiter's decorators can refuse a request but not change another limit's rate.
 """
+
 from __future__ import annotations
 
 import logging
@@ -72,11 +73,17 @@ class SignInLimits:
 
     def guard(self, app: Flask, endpoint: str, *, count_every_request: bool = False) -> None:
         deduct = None if count_every_request else _failed
-        pair = self._limiter.shared_limit(self._pair_limit, scope=f"{_SCOPE}:pair", key_func=self._pair,
-                                          deduct_when=deduct, exempt_when=lambda: _email() is None,
-                                          override_defaults=False)
-        address = self._limiter.shared_limit(self._per_address, scope=f"{_SCOPE}:address", key_func=_address,
-                                             deduct_when=deduct, override_defaults=False)
+        pair = self._limiter.shared_limit(
+            self._pair_limit,
+            scope=f"{_SCOPE}:pair",
+            key_func=self._pair,
+            deduct_when=deduct,
+            exempt_when=lambda: _email() is None,
+            override_defaults=False,
+        )
+        address = self._limiter.shared_limit(
+            self._per_address, scope=f"{_SCOPE}:address", key_func=_address, deduct_when=deduct, override_defaults=False
+        )
         app.view_functions[endpoint] = address(pair(app.view_functions[endpoint]))
         if not count_every_request:
             self._guarded.add(endpoint)
@@ -102,12 +109,24 @@ class SignInLimits:
         return response
 
     def _alert(self, email: str) -> None:
-        log.warning("sign-in attack suspected: failed sign-ins for one email from many addresses are over "
-                    "LOGIN_RATE_LIMIT_PER_EMAIL", extra={"email": audit.submitted(email), "address": _address()})
+        log.warning(
+            "sign-in attack suspected: failed sign-ins for one email from many addresses are over "
+            "LOGIN_RATE_LIMIT_PER_EMAIL",
+            extra={"email": audit.submitted(email), "address": _address()},
+        )
         session = db()
         user = session.query(User).filter_by(email=email).one_or_none()
-        audit.record(session, actor(), "auth.sign_in_attack", account_id=user.account_id if user else None,
-                     target_type="user", target_id=user.id if user else None,
-                     details={"submitted_email": audit.submitted(email), "last_address": client_address(),
-                              "limit": str(self._per_email[0])})
+        audit.record(
+            session,
+            actor(),
+            "auth.sign_in_attack",
+            account_id=user.account_id if user else None,
+            target_type="user",
+            target_id=user.id if user else None,
+            details={
+                "submitted_email": audit.submitted(email),
+                "last_address": client_address(),
+                "limit": str(self._per_email[0]),
+            },
+        )
         session.commit()

@@ -1,4 +1,5 @@
 """Sign-in: `POST /v1/auth/token` (email and password), `/refresh` (rotates the refresh token) and `/logout`."""
+
 from __future__ import annotations
 
 import uuid
@@ -29,7 +30,8 @@ def _token_pair(user_id, issued: chains.Issued) -> TokenPair:
     return TokenPair(
         access_token=issue_access_token(user_id, issued.session_id),
         refresh_token=issue_refresh_token(user_id, issued.session_id, issued.refresh_id, refresh_lifetime),
-        token_type="Bearer", expires_in=settings.JWT_ACCESS_TOKEN_MINUTES * 60,
+        token_type="Bearer",
+        expires_in=settings.JWT_ACCESS_TOKEN_MINUTES * 60,
         refresh_expires_in=max(1, int(refresh_lifetime.total_seconds())),
     )
 
@@ -41,15 +43,28 @@ def _audit_failed_sign_in(email: str) -> None:
         user = session.query(User).filter_by(email=normalise_email(email)).one_or_none()
     except AccountError:
         user = None
-    audit.record(session, actor(), "auth.sign_in_failed", account_id=user.account_id if user else None,
-                 target_type="user", target_id=user.id if user else None,
-                 details={"submitted_email": audit.submitted(email)})
+    audit.record(
+        session,
+        actor(),
+        "auth.sign_in_failed",
+        account_id=user.account_id if user else None,
+        target_type="user",
+        target_id=user.id if user else None,
+        details={"submitted_email": audit.submitted(email)},
+    )
     session.commit()
 
 
-@operation(tokens, "POST", "/token", "issueToken", "Exchange email and password for an access and a refresh token",
-           access=PUBLIC, body=TokenRequest,
-           responses={200: Reply("Tokens", TokenPair), 401: "Wrong email or password"})
+@operation(
+    tokens,
+    "POST",
+    "/token",
+    "issueToken",
+    "Exchange email and password for an access and a refresh token",
+    access=PUBLIC,
+    body=TokenRequest,
+    responses={200: Reply("Tokens", TokenPair), 401: "Wrong email or password"},
+)
 def issue_token(body: TokenRequest) -> TokenPair:
     user_id, issued = sign_in(body.email, body.password)
     return _token_pair(user_id, issued)
@@ -66,18 +81,32 @@ def sign_in(email: str, password: str) -> tuple[uuid.UUID, chains.Issued]:
         # The same answer whether the email exists or not.
         raise Problem(401, "the email or password is wrong", kind="invalid-credentials")
     user = session.get(User, user_id)
-    issued = chains.start_session(session, user_id, timedelta(days=web_runtime().settings.JWT_REFRESH_TOKEN_DAYS),
-                                  client_address())
-    audit.record(session, actor(user), "auth.signed_in", account_id=user.account_id, target_type="user",
-                 target_id=user_id, details={"session_id": str(issued.session_id)})
+    issued = chains.start_session(
+        session, user_id, timedelta(days=web_runtime().settings.JWT_REFRESH_TOKEN_DAYS), client_address()
+    )
+    audit.record(
+        session,
+        actor(user),
+        "auth.signed_in",
+        account_id=user.account_id,
+        target_type="user",
+        target_id=user_id,
+        details={"session_id": str(issued.session_id)},
+    )
     session.commit()
     return user_id, issued
 
 
-@operation(tokens, "POST", "/refresh", "refreshToken",
-           "Rotate a refresh token (each is usable once; reuse revokes the sign-in)", access=PUBLIC,
-           body=RefreshRequest,
-           responses={200: Reply("New tokens", TokenPair), 401: "Invalid, expired, revoked or reused"})
+@operation(
+    tokens,
+    "POST",
+    "/refresh",
+    "refreshToken",
+    "Rotate a refresh token (each is usable once; reuse revokes the sign-in)",
+    access=PUBLIC,
+    body=RefreshRequest,
+    responses={200: Reply("New tokens", TokenPair), 401: "Invalid, expired, revoked or reused"},
+)
 def refresh(body: RefreshRequest) -> TokenPair:
     claims = decode(body.refresh_token, "refresh")
     if claims is None:
@@ -87,8 +116,14 @@ def refresh(body: RefreshRequest) -> TokenPair:
         issued = chains.rotate(session, _jti(claims), claims["sub"])
     except chains.RefreshTokenReused as reuse:
         user = session.get(User, reuse.user_id)
-        audit.record(session, actor(user), "auth.refresh_token_reused",
-                     account_id=user.account_id if user else None, target_type="session", target_id=reuse.session_id)
+        audit.record(
+            session,
+            actor(user),
+            "auth.refresh_token_reused",
+            account_id=user.account_id if user else None,
+            target_type="session",
+            target_id=reuse.session_id,
+        )
         session.commit()
         raise Problem(401, str(reuse), kind="refresh-token-reused") from None
     except chains.InvalidRefreshToken:
@@ -103,9 +138,17 @@ def _jti(claims: dict) -> uuid.UUID:
         raise Problem(401, "the refresh token is invalid or expired", kind="invalid-refresh-token") from None
 
 
-@operation(tokens, "POST", "/logout", "logout",
-           "End the sign-in of this access token (or of the refresh token in the body)", access=BEARER_OR_NONE,
-           body=LogoutRequest, body_required=False, responses={204: Reply("Signed out")})
+@operation(
+    tokens,
+    "POST",
+    "/logout",
+    "logout",
+    "End the sign-in of this access token (or of the refresh token in the body)",
+    access=BEARER_OR_NONE,
+    body=LogoutRequest,
+    body_required=False,
+    responses={204: Reply("Signed out")},
+)
 def logout(body: LogoutRequest | None = None) -> None:
     """Ends the sign-in at once; without an access token, the refresh token names it."""
     if body is not None and body.refresh_token:
@@ -121,7 +164,13 @@ def logout(body: LogoutRequest | None = None) -> None:
     session = db()
     if chains.revoke_session(session, session_id, user_id):
         user = session.get(User, user_id)
-        audit.record(session, actor(user), "auth.signed_out", account_id=user.account_id,
-                     target_type="session", target_id=session_id)
+        audit.record(
+            session,
+            actor(user),
+            "auth.signed_out",
+            account_id=user.account_id,
+            target_type="session",
+            target_id=session_id,
+        )
     session.commit()
     g.pop("principal", None)

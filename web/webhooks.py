@@ -4,6 +4,7 @@ Nothing is acknowledged before the event is durable: the 200 is sent only after 
 committed (it runs on the request's autocommit connection, `statement_db`, so the statement is its own
 transaction). The event is published to the payment queue once the 200 is sent (web/after_response.py).
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,11 +28,23 @@ ProviderName = Literal["generic", "coinbase-commerce", "btcpay", "nowpayments", 
 
 
 # The body is the provider's own event, read raw: its signature is checked over the exact bytes sent.
-@operation(webhooks, "POST", "/payments/<provider>", "receivePaymentWebhook", "Payment provider webhook (signed)",
-           access=PUBLIC, body={"type": "object"}, path={"provider": ProviderName},
-           responses={200: Reply("Stored (or a repeat of a stored event)", WebhookReceipt),
-                      400: "Not a readable event", 401: "Bad or missing signature", 404: "Unknown provider",
-                      413: "Body too large"})
+@operation(
+    webhooks,
+    "POST",
+    "/payments/<provider>",
+    "receivePaymentWebhook",
+    "Payment provider webhook (signed)",
+    access=PUBLIC,
+    body={"type": "object"},
+    path={"provider": ProviderName},
+    responses={
+        200: Reply("Stored (or a repeat of a stored event)", WebhookReceipt),
+        400: "Not a readable event",
+        401: "Bad or missing signature",
+        404: "Unknown provider",
+        413: "Body too large",
+    },
+)
 def receive_payment_event(provider: str) -> WebhookReceipt:
     verifier = web_runtime().webhook_providers.get(provider)
     if verifier is None:
@@ -48,7 +61,10 @@ def receive_payment_event(provider: str) -> WebhookReceipt:
     stored_id = billing_webhooks.record_event(statement_db(), event, raw_body)
     if stored_id is not None:
         request_id = request_id_var.get()
-        publish_after_response("event", stored_id,
-                               lambda celery: publish_payment_event(celery, stored_id, request_id),
-                               billing_webhooks.mark_unpublished)
+        publish_after_response(
+            "event",
+            stored_id,
+            lambda celery: publish_payment_event(celery, stored_id, request_id),
+            billing_webhooks.mark_unpublished,
+        )
     return WebhookReceipt(received=True, event_id=event.event_id, duplicate=stored_id is None)

@@ -2,6 +2,7 @@
 
 The signal receivers below serve both workers: Python runs this module before any `workers.*` module, the
 payment worker's `workers.payment_worker` included."""
+
 from celery import signals
 
 from workers.celery_app import app_settings, create_celery_app
@@ -21,4 +22,3 @@ def _log_json_lines(**kwargs) -> None:
     from config.logging import configure_logging
 
     configure_logging(app_settings(app).LOG_LEVEL)
-

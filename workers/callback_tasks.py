@@ -1,4 +1,5 @@
 """Telling customers their job finished: one attempt per task; the re-publisher schedules the retries."""
+
 from __future__ import annotations
 
 import logging
@@ -39,8 +40,10 @@ def deliver_job_callback(job_id: str, request_id: str | None = None) -> None:
     if outcome.delivered:
         log.info("callback delivered", extra={"status": outcome.status, "attempt": delivery.attempt})
     else:
-        log.warning("callback not delivered", extra={"status": outcome.status, "error": outcome.error,
-                                                     "attempt": delivery.attempt})
+        log.warning(
+            "callback not delivered",
+            extra={"status": outcome.status, "error": outcome.error, "attempt": delivery.attempt},
+        )
 
 
 def _attempt(delivery: callbacks.Delivery, timeout: float, allow_private: bool) -> tuple[callbacks.Outcome, bool]:
@@ -58,9 +61,14 @@ def publish_due_callbacks(celery, sessions, windows: dict[str, timedelta]) -> in
     was lost), batch after batch as for jobs (`send_due`). `windows`: the re-publisher's (`republish_windows`).
     Returns how many went out."""
     with sessions() as session:
+
         def due(with_stale: bool, limit: int) -> list:
-            rows = callbacks.due(session, unsent_after=windows["unsent_after"], limit=limit,
-                                 resend_after=windows["stale_after"] if with_stale else None)
+            rows = callbacks.due(
+                session,
+                unsent_after=windows["unsent_after"],
+                limit=limit,
+                resend_after=windows["stale_after"] if with_stale else None,
+            )
             session.commit()
             return rows
 
@@ -69,8 +77,9 @@ def publish_due_callbacks(celery, sessions, windows: dict[str, timedelta]) -> in
             session.commit()
 
         try:
-            return send_due(due, lambda job_id: publish_callback(celery, job_id, None), mark_unsent,
-                            budget_seconds=10.0)
+            return send_due(
+                due, lambda job_id: publish_callback(celery, job_id, None), mark_unsent, budget_seconds=10.0
+            )
         except BrokerRefused as error:
             log.warning("broker unavailable; callbacks wait for the next round", extra={"error": str(error)})
             return 0

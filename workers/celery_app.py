@@ -1,4 +1,5 @@
 """The Celery application: queues, routes, reliability policy and the re-publisher schedule (sent by `celery beat`)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
@@ -118,9 +119,11 @@ def celery_config(settings: Settings) -> dict:
         # The round goes ahead of waiting jobs, so a backlog does not hold it past its expiry.
         "beat_scheduler": "workers.scheduling:Scheduler",
         "beat_schedule": {
-            maintenance.REPUBLISH_JOBS: {"task": REPUBLISH, "schedule": float(settings.REPUBLISH_INTERVAL),
-                                         "options": {**scheduled_send(settings),
-                                                     "priority": broker_priority(settings, "critical")}},
+            maintenance.REPUBLISH_JOBS: {
+                "task": REPUBLISH,
+                "schedule": float(settings.REPUBLISH_INTERVAL),
+                "options": {**scheduled_send(settings), "priority": broker_priority(settings, "critical")},
+            },
         },
     }
 
@@ -131,8 +134,11 @@ def scheduled_send(settings: Settings) -> dict:
     once (`task_publish_retry`), its row marked for the re-publisher; beat kept its connection instead, and after
     a RabbitMQ restart every send failed on it until the scheduler was restarted."""
     interval = float(settings.REPUBLISH_INTERVAL)
-    return {"expires": interval, "retry": True,
-            "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 1, "interval_max": 1}}
+    return {
+        "expires": interval,
+        "retry": True,
+        "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 1, "interval_max": 1},
+    }
 
 
 def for_role(config: dict, role: str, settings: Settings) -> dict:
@@ -146,13 +152,20 @@ def for_role(config: dict, role: str, settings: Settings) -> dict:
     # interval past its deadline, which is harmless (a payment made late is credited anyway).
     interval = float(settings.REPUBLISH_INTERVAL)
     every_interval = {"schedule": interval, "options": scheduled_send(settings)}
-    return {**config, "task_queues": [q for q in config["task_queues"] if q.name == PAYMENT_QUEUE],
-            "task_default_queue": PAYMENT_QUEUE, "task_default_routing_key": PAYMENT_QUEUE,
-            "task_routes": {**config["task_routes"], REPUBLISH_PAYMENTS: {"queue": PAYMENT_QUEUE, "routing_key": PAYMENT_QUEUE}},
-            "beat_schedule": {
-                maintenance.REPUBLISH_PAYMENT_EVENTS: {"task": REPUBLISH_PAYMENTS, **every_interval},
-                maintenance.EXPIRE_PAYMENTS: {"task": EXPIRE_PAYMENTS, **every_interval},
-            }}
+    return {
+        **config,
+        "task_queues": [q for q in config["task_queues"] if q.name == PAYMENT_QUEUE],
+        "task_default_queue": PAYMENT_QUEUE,
+        "task_default_routing_key": PAYMENT_QUEUE,
+        "task_routes": {
+            **config["task_routes"],
+            REPUBLISH_PAYMENTS: {"queue": PAYMENT_QUEUE, "routing_key": PAYMENT_QUEUE},
+        },
+        "beat_schedule": {
+            maintenance.REPUBLISH_PAYMENT_EVENTS: {"task": REPUBLISH_PAYMENTS, **every_interval},
+            maintenance.EXPIRE_PAYMENTS: {"task": EXPIRE_PAYMENTS, **every_interval},
+        },
+    }
 
 
 def _without_publish_confirms(config: dict) -> dict:

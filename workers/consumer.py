@@ -6,6 +6,7 @@ small message per event or two, and publishing them took about a third of its ma
 flush waits up to EVENT_FLUSH_SECONDS, so each message carries tens of events; Celery still flushes at once
 when its buffer is full. Flower shows a task at most that much later.
 """
+
 from __future__ import annotations
 
 from celery.worker.consumer import Consumer as CeleryConsumer

@@ -5,6 +5,7 @@ and none of its options changes that. This runs the same Flower, configured the 
 `FLOWER_*` variables and flowerconfig.py, read by Flower's own functions), as a Tornado application that checks
 the credentials before it routes a request anywhere. Without credentials configured it does not start.
 """
+
 from __future__ import annotations
 
 import atexit

@@ -8,6 +8,7 @@ events the broker never got and expires overdue pending payments.
 Messages are acknowledged late and requeued if the worker dies, so a SIGKILL mid-credit means the credit
 transaction never committed and the redelivery does it once.
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,33 +28,47 @@ log = logging.getLogger("smartcompute.worker")
 MAX_BACKOFF_SECONDS = 300
 
 
-@app.task(name=PROCESS_PAYMENT_EVENT, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-          max_retries=None, soft_time_limit=60, time_limit=90)
+@app.task(
+    name=PROCESS_PAYMENT_EVENT,
+    bind=True,
+    shared=False,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    max_retries=None,
+    soft_time_limit=60,
+    time_limit=90,
+)
 def process_payment_event(self, event_id: str, request_id: str | None = None) -> None:
     request_id_var.set(request_id)
     worker = runtime(app)
     settings = worker.settings
     with worker.engine.connect() as connection:  # every statement is Core: no ORM Session to keep
         try:
-            processed = webhooks.process_event(connection, uuid.UUID(event_id),
-                                               tolerance=settings.PAYMENT_AMOUNT_TOLERANCE)
+            processed = webhooks.process_event(
+                connection, uuid.UUID(event_id), tolerance=settings.PAYMENT_AMOUNT_TOLERANCE
+            )
         except Exception as error:  # any failure: count it, then retry or dead-letter
             attempts = _count_failure(connection, event_id, error, settings.PAYMENT_EVENT_MAX_ATTEMPTS)
             if attempts is not None and attempts >= settings.PAYMENT_EVENT_MAX_ATTEMPTS:
                 log.error("payment event dead-lettered", extra={"event_id": event_id, "error": str(error)})
                 return
             countdown = min(MAX_BACKOFF_SECONDS, 2 ** (attempts or 1))
-            log.warning("payment event failed; retrying", extra={"event_id": event_id, "error": str(error),
-                                                                 "attempt": attempts, "retry_in": countdown})
+            log.warning(
+                "payment event failed; retrying",
+                extra={"event_id": event_id, "error": str(error), "attempt": attempts, "retry_in": countdown},
+            )
             raise self.retry(countdown=countdown) from None
-    log.info("payment event processed" if processed else "payment event already processed",
-             extra={"event_id": event_id})
+    log.info(
+        "payment event processed" if processed else "payment event already processed", extra={"event_id": event_id}
+    )
 
 
 def _count_failure(connection, event_id: str, error: Exception, max_attempts: int) -> int | None:
     try:
-        return webhooks.record_failure(connection, uuid.UUID(event_id), f"{type(error).__name__}: {error}",
-                                       max_attempts=max_attempts)
+        return webhooks.record_failure(
+            connection, uuid.UUID(event_id), f"{type(error).__name__}: {error}", max_attempts=max_attempts
+        )
     except Exception:  # the database itself is down: retry without counting
         log.exception("could not record the payment event's failure")
         return None
@@ -71,13 +86,21 @@ def republish_payment_events() -> None:
 def _republish_events(worker) -> None:
     windows = republish_windows(app, PAYMENT_QUEUE)
     with worker.sessions() as session:
+
         def due(with_stale: bool, limit: int):
-            return webhooks.due_for_publishing(session, unsent_after=windows["unsent_after"], limit=limit,
-                                               stale_after=windows["stale_after"] if with_stale else None)
+            return webhooks.due_for_publishing(
+                session,
+                unsent_after=windows["unsent_after"],
+                limit=limit,
+                stale_after=windows["stale_after"] if with_stale else None,
+            )
 
         try:
-            send_due(due, lambda event_id: publish_payment_event(app, event_id, None),
-                     lambda event_id: webhooks.mark_unpublished(session, event_id))
+            send_due(
+                due,
+                lambda event_id: publish_payment_event(app, event_id, None),
+                lambda event_id: webhooks.mark_unpublished(session, event_id),
+            )
         except BrokerRefused as error:
             log.warning("broker unavailable; will retry publishing", extra={"error": str(error)})
 

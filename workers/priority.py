@@ -6,11 +6,13 @@ systemd and the benchmarks start every process in a session of its own, so `nice
 the workers level with the API: jobs being analysed took CPU from requests being answered. The session's
 group niceness (`/proc/self/autogroup`) is what ranks it against the others.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 from pathlib import Path
+
 
 def set_session_niceness(niceness: int, pid: int | str = "self") -> bool:
     """Write the niceness of a process's session group; False where the kernel has no autogroup, or it is not

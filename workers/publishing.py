@@ -9,6 +9,7 @@ the message then goes once more at once, on a new connection, rather than waitin
 RabbitMQ that holds without publisher confirms too: py-amqp reads what the broker sent before each publish, so
 a closed connection fails the publish instead of swallowing it (tests/workers/test_publishing.py checks both).
 """
+
 from __future__ import annotations
 
 import os
@@ -25,24 +26,44 @@ from celery import Celery
 from kombu import Connection, Producer
 
 from workers.celery_app import (
-    CORE_QUEUE, DELIVER_CALLBACK, PAYMENT_QUEUE, PROCESS_PAYMENT_EVENT, RUN_ANALYSIS, app_settings, broker_priority,
+    CORE_QUEUE,
+    DELIVER_CALLBACK,
+    PAYMENT_QUEUE,
+    PROCESS_PAYMENT_EVENT,
+    RUN_ANALYSIS,
+    app_settings,
+    broker_priority,
 )
 
 
-def publish_job(celery: Celery, job_id: uuid.UUID, priority: str, request_id: str | None, *,
-                with_callback: bool = False) -> None:
+def publish_job(
+    celery: Celery, job_id: uuid.UUID, priority: str, request_id: str | None, *, with_callback: bool = False
+) -> None:
     """The Celery task id is the job id, so broker, database and API share one id. `with_callback`: the job
     has a callback_url, so the worker that finishes it sends the callback at once; the message says so, and
     jobs without one cost nothing more (a job sent without it still gets its callback, from the re-publisher)."""
-    _send(celery, RUN_ANALYSIS, CORE_QUEUE, job_id, request_id,
-          extra_kwargs={"callback": True} if with_callback else None,
-          priority=broker_priority(app_settings(celery), priority))
+    _send(
+        celery,
+        RUN_ANALYSIS,
+        CORE_QUEUE,
+        job_id,
+        request_id,
+        extra_kwargs={"callback": True} if with_callback else None,
+        priority=broker_priority(app_settings(celery), priority),
+    )
 
 
 def publish_callback(celery: Celery, job_id: uuid.UUID, request_id: str | None) -> None:
     """A finished job's callback. Ahead of waiting `normal` jobs: a customer is told promptly under a backlog."""
-    _send(celery, DELIVER_CALLBACK, CORE_QUEUE, job_id, request_id, task_id=str(uuid.uuid4()),
-          priority=broker_priority(app_settings(celery), "high"))
+    _send(
+        celery,
+        DELIVER_CALLBACK,
+        CORE_QUEUE,
+        job_id,
+        request_id,
+        task_id=str(uuid.uuid4()),
+        priority=broker_priority(app_settings(celery), "high"),
+    )
 
 
 def publish_payment_event(celery: Celery, event_id: uuid.UUID, request_id: str | None) -> None:
@@ -52,8 +73,10 @@ def publish_payment_event(celery: Celery, event_id: uuid.UUID, request_id: str |
 def republish_windows(celery: Celery, queue_name: str) -> dict[str, timedelta]:
     """The re-publisher's windows for `queue_name`, as `due_for_publishing` takes them: how long a message never
     sent (the broker refused it) and one sent but not yet taken may wait before they are sent again."""
-    return {"unsent_after": timedelta(seconds=app_settings(celery).REPUBLISH_UNSENT_AFTER),
-            "stale_after": resend_after(celery, queue_name)}
+    return {
+        "unsent_after": timedelta(seconds=app_settings(celery).REPUBLISH_UNSENT_AFTER),
+        "stale_after": resend_after(celery, queue_name),
+    }
 
 
 class BrokerRefused(Exception):
@@ -68,9 +91,14 @@ RESEND_BATCH = 500
 RESEND_BUDGET_SECONDS = 20.0
 
 
-def send_due(due: Callable[[bool, int], Sequence[Row]], send: Callable[[Row], None],
-             mark_unsent: Callable[[Row], None], *, batch: int = RESEND_BATCH,
-             budget_seconds: float = RESEND_BUDGET_SECONDS) -> int:
+def send_due(
+    due: Callable[[bool, int], Sequence[Row]],
+    send: Callable[[Row], None],
+    mark_unsent: Callable[[Row], None],
+    *,
+    batch: int = RESEND_BATCH,
+    budget_seconds: float = RESEND_BUDGET_SECONDS,
+) -> int:
     """Send what a re-publisher round finds due, in batches; returns how many went out.
 
     `due(with_stale, limit)` marks up to `limit` rows sent and returns them. The first batch may hold stale
@@ -136,11 +164,25 @@ class _KeptProducer:
 _kept = threading.local()
 
 
-def _send(celery: Celery, task: str, queue: str, record_id: uuid.UUID, request_id: str | None, *,
-          extra_kwargs: dict | None = None, **options) -> None:
+def _send(
+    celery: Celery,
+    task: str,
+    queue: str,
+    record_id: uuid.UUID,
+    request_id: str | None,
+    *,
+    extra_kwargs: dict | None = None,
+    **options,
+) -> None:
     kwargs = {"request_id": request_id, **(extra_kwargs or {})}
-    message = {"args": [str(record_id)], "kwargs": kwargs, "task_id": str(record_id), "retry": False,
-               **_shown_as(record_id, kwargs), **options}  # options may name another task_id
+    message = {
+        "args": [str(record_id)],
+        "kwargs": kwargs,
+        "task_id": str(record_id),
+        "retry": False,
+        **_shown_as(record_id, kwargs),
+        **options,
+    }  # options may name another task_id
     kept = _kept_producer(celery)
     try:
         _send_with(celery, kept, task, queue, message)

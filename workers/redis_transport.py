@@ -17,6 +17,7 @@ timeout (never one being written now) and re-reads each payload inside its own W
 moving it, and a lost ZREM/HDEL half after a Redis crash leaves at worst an orphaned record of an acked
 message. Redelivery (`restore_by_tag`) keeps kombu's transaction.
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,9 +76,11 @@ def eviction_policy_risk(client) -> str | None:
         return None
     if policy not in _EVICTS_ANY_KEY:
         return None
-    return (f"the Redis broker's maxmemory-policy is {policy}: when full it may drop queued messages, which the "
-            "re-publisher then sends again only after REPUBLISH_MISSING_AFTER or REPUBLISH_STALE_AFTER; "
-            "set it to noeviction")
+    return (
+        f"the Redis broker's maxmemory-policy is {policy}: when full it may drop queued messages, which the "
+        "re-publisher then sends again only after REPUBLISH_MISSING_AFTER or REPUBLISH_STALE_AFTER; "
+        "set it to noeviction"
+    )
 
 
 def warn_if_broker_may_evict(sender=None, instance=None, **kwargs) -> None:

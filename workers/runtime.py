@@ -1,4 +1,5 @@
 """Per-process worker resources and the PostgreSQL advisory locks that keep jobs single-flight."""
+
 from __future__ import annotations
 
 import hashlib
@@ -7,7 +8,7 @@ import os
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from celery import Celery
@@ -40,8 +41,12 @@ def runtime(celery: Celery) -> WorkerRuntime:
     if _runtime is None or _runtime.pid != os.getpid():
         settings = app_settings(celery)
         engine = make_engine(settings.DATABASE_URL, pool_size=2, session_settings=_NOTICE_DEAD_CLIENTS)
-        job_engine = make_engine(settings.DATABASE_URL, pool_size=1, autocommit=True,  # one task at a time
-                                 session_settings=_NOTICE_DEAD_CLIENTS)
+        job_engine = make_engine(
+            settings.DATABASE_URL,
+            pool_size=1,
+            autocommit=True,  # one task at a time
+            session_settings=_NOTICE_DEAD_CLIENTS,
+        )
         _runtime = WorkerRuntime(os.getpid(), settings, engine, make_session_factory(engine), job_engine)
     return _runtime
 
@@ -77,8 +82,10 @@ def warn_if_schema_behind(sender=None, instance=None, **kwargs) -> None:
     except Exception:  # the database is not reachable yet: each task's retries say so
         return
     if schema_is_behind(revision):
-        log.error(f"the database is at schema revision {revision or 'none'} and this worker needs {SCHEMA_REVISION}: "
-                  "run the release step (alembic upgrade head)")
+        log.error(
+            f"the database is at schema revision {revision or 'none'} and this worker needs {SCHEMA_REVISION}: "
+            "run the release step (alembic upgrade head)"
+        )
 
 
 def _lock_key(namespace: str, *parts: object) -> int:

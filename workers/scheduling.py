@@ -9,6 +9,7 @@ of its own (`one_round_at_a_time`), so a handover, or a worker of an older relea
 beat, costs a skipped round, never two rounds at once. PostgreSQL holds both locks because it already holds the
 rows a round reads and marks; no library puts Celery beat's leadership there, hence this module.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,10 +35,19 @@ _UNLOCK = text("SELECT pg_advisory_unlock(:key)")
 _ALIVE = text("SELECT 1")
 # The holder's connection notices a network that stopped answering within about 10 s, on both ends: the client
 # fails its next look, and the server ends the session, which frees the lock for a scheduler that can reach it.
-_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
-               "tcp_user_timeout": 10_000}
-_SERVER_KEEPALIVES = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3",
-                      "tcp_user_timeout": "10000"}
+_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
+_SERVER_KEEPALIVES = {
+    "tcp_keepalives_idle": "5",
+    "tcp_keepalives_interval": "2",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "10000",
+}
 
 
 class ScheduleLock:
@@ -46,8 +56,9 @@ class ScheduleLock:
     network between them fails (see the keepalives above)."""
 
     def __init__(self, database_url: str, key: int):
-        self._engine = make_engine(database_url, pool_size=1, autocommit=True, session_settings=_SERVER_KEEPALIVES,
-                                   connect_args=_KEEPALIVES)
+        self._engine = make_engine(
+            database_url, pool_size=1, autocommit=True, session_settings=_SERVER_KEEPALIVES, connect_args=_KEEPALIVES
+        )
         self._key = key
         self._connection: Connection | None = None
         self._standing_by = False
@@ -61,8 +72,10 @@ class ScheduleLock:
                 self._connection.execute(_ALIVE)
                 return True
             except DBAPIError as error:
-                log.warning("the schedule's lock went with its database connection; taking it again",
-                            extra={"error": driver_reason(error)})
+                log.warning(
+                    "the schedule's lock went with its database connection; taking it again",
+                    extra={"error": driver_reason(error)},
+                )
                 self._drop()
         return self._take()
 
@@ -73,8 +86,10 @@ class ScheduleLock:
             taken = connection.execute(_TRY_LOCK, {"key": self._key}).scalar()
         except DBAPIError as error:
             if not self._unreachable:
-                log.warning("cannot reach the database to take the schedule's lock; nothing is sent until it can",
-                            extra={"error": driver_reason(error)})
+                log.warning(
+                    "cannot reach the database to take the schedule's lock; nothing is sent until it can",
+                    extra={"error": driver_reason(error)},
+                )
             self._unreachable = True
             if connection is not None:
                 connection.invalidate()

@@ -1,4 +1,5 @@
 """Task bodies: thin edges that load rows by id, call the domain, and record the outcome in PostgreSQL."""
+
 from __future__ import annotations
 
 import logging
@@ -22,7 +23,13 @@ from workers.callback_tasks import publish_due_callbacks
 from workers.celery_app import CORE_QUEUE, REPUBLISH, RUN_ANALYSIS
 from workers.publishing import BrokerRefused, publish_callback, publish_job, republish_windows, send_due
 from workers.runtime import (
-    JobRun, job_lock_is_free, job_lock_key, job_run, lock_host, main_process_connection, runtime,
+    JobRun,
+    job_lock_is_free,
+    job_lock_key,
+    job_run,
+    lock_host,
+    main_process_connection,
+    runtime,
 )
 from workers.scheduling import one_round_at_a_time
 
@@ -47,16 +54,29 @@ def _fail_at_hard_time_limit(task, exc, task_id, args, kwargs, einfo) -> None:
     job_uuid = uuid.UUID(args[0])
     try:
         with main_process_connection(app) as connection:  # the re-publisher sends the job's callback
-            lifecycle.fail(connection, job_uuid, {
-                "type": "time_limit", "message": "the analysis took longer than the time limit and was stopped"})
+            lifecycle.fail(
+                connection,
+                job_uuid,
+                {"type": "time_limit", "message": "the analysis took longer than the time limit and was stopped"},
+            )
             connection.commit()
     except Exception:  # the database is unreachable: the sweep queues the job again later
         log.exception("could not record the job's time limit", extra={"job_id": str(job_uuid)})
 
 
-@app.task(name=RUN_ANALYSIS, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-          autoretry_for=_DATABASE_UNAVAILABLE, retry_backoff=True, retry_backoff_max=30, max_retries=_DATABASE_RETRIES,
-          on_failure=_fail_at_hard_time_limit)
+@app.task(
+    name=RUN_ANALYSIS,
+    bind=True,
+    shared=False,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    autoretry_for=_DATABASE_UNAVAILABLE,
+    retry_backoff=True,
+    retry_backoff_max=30,
+    max_retries=_DATABASE_RETRIES,
+    on_failure=_fail_at_hard_time_limit,
+)
 def run_analysis(self, job_id: str, request_id: str | None = None, callback: bool = False) -> None:
     """Run one job. Safe to deliver any number of times: only one delivery ever stores a result. `callback`:
     the job has a callback_url, whose task this sends once the job is finished."""
@@ -66,8 +86,9 @@ def run_analysis(self, job_id: str, request_id: str | None = None, callback: boo
     worker = runtime(app)
     with job_run(worker.job_engine) as run:
         try:
-            claimed = lifecycle.claim(run.connection, job_uuid, max_attempts=worker.settings.JOB_MAX_ATTEMPTS,
-                                      lock_key=job_lock_key(job_uuid))
+            claimed = lifecycle.claim(
+                run.connection, job_uuid, max_attempts=worker.settings.JOB_MAX_ATTEMPTS, lock_key=job_lock_key(job_uuid)
+            )
         except lifecycle.JobHeld:
             _recheck_later(self, worker, job_uuid)
             return
@@ -98,17 +119,29 @@ def _run_claimed(run: JobRun, claimed: lifecycle.ClaimedJob, max_points: int) ->
     baseline = None
     if learns:
         lock_host(run, claimed.account_id, claimed.host)
-        baseline = run.connection.scalar(select(HostBaseline.state).where(
-            HostBaseline.account_id == claimed.account_id, HostBaseline.host == claimed.host))
+        baseline = run.connection.scalar(
+            select(HostBaseline.state).where(
+                HostBaseline.account_id == claimed.account_id, HostBaseline.host == claimed.host
+            )
+        )
     started = time.monotonic()
     try:
         outcome = analysis.analyze(
-            claimed.type, data, max_points=max_points, baseline=baseline,
-            on_progress=_progress_reporter(run, claimed.id), learn=learns,
+            claimed.type,
+            data,
+            max_points=max_points,
+            baseline=baseline,
+            on_progress=_progress_reporter(run, claimed.id),
+            learn=learns,
         )
     except InvalidTelemetry as error:
-        _finish_failed(run, claimed.id, "invalid_data", str(error),
-                       [{"field": field, "message": message} for field, message in error.errors])
+        _finish_failed(
+            run,
+            claimed.id,
+            "invalid_data",
+            str(error),
+            [{"field": field, "message": message} for field, message in error.errors],
+        )
         return
     except SoftTimeLimitExceeded:
         _finish_failed(run, claimed.id, "time_limit", "the analysis took longer than the time limit")
@@ -137,8 +170,9 @@ def _progress_reporter(run: JobRun, job_id: uuid.UUID):
 
 def _finish_succeeded(run: JobRun, claimed: lifecycle.ClaimedJob, outcome: analysis.Analysis) -> None:
     """Result and learned baseline commit together (one statement), or not at all."""
-    stored = lifecycle.succeed(run.connection, claimed.id, outcome.result, baseline=outcome.baseline,
-                               unlock_key=job_lock_key(claimed.id))
+    stored = lifecycle.succeed(
+        run.connection, claimed.id, outcome.result, baseline=outcome.baseline, unlock_key=job_lock_key(claimed.id)
+    )
     run.job_lock_released = True
     if not stored:
         log.info("job was canceled while running; its result is dropped")
@@ -181,8 +215,10 @@ def _republish_round(worker) -> None:
     settings = worker.settings
     # Only past the hard time limit and the broker's redelivery delay can no delivery still be running the job or
     # be about to; the margin covers clocks and a slow round.
-    requeue_abandoned_jobs(worker.sessions, abandoned_after=timedelta(
-        seconds=settings.JOB_HARD_TIME_LIMIT + settings.BROKER_VISIBILITY_TIMEOUT + 60))
+    requeue_abandoned_jobs(
+        worker.sessions,
+        abandoned_after=timedelta(seconds=settings.JOB_HARD_TIME_LIMIT + settings.BROKER_VISIBILITY_TIMEOUT + 60),
+    )
     publish_due_callbacks(app, worker.sessions, windows)
     purge_expired_jobs(worker.sessions)
     prune_events(worker.sessions, timedelta(hours=settings.EVENT_RETENTION_HOURS))
@@ -204,6 +240,7 @@ def purge_expired_jobs(sessions) -> int:
 
 def prune_events(sessions, retention: timedelta) -> int:
     """Delete events past their retention (EVENT_RETENTION_HOURS) the same way, within the same budget."""
+
     def batch(session) -> int:
         deleted = event_log.prune(session, retention, limit=_PURGE_BATCH)
         session.commit()
@@ -229,14 +266,20 @@ def _in_batches(sessions, delete_batch) -> int:
 
 def republish_jobs(celery, sessions, windows: dict[str, timedelta]) -> int:
     """Send the queued jobs the broker never got or lost (`send_due`); how many went out."""
+
     def send(row) -> None:
         job_id, priority, request_id, with_callback = row
         publish_job(celery, job_id, priority, request_id, with_callback=with_callback)
 
     with sessions() as session:
+
         def due(with_stale: bool, limit: int):
-            return lifecycle.due_for_publishing(session, unsent_after=windows["unsent_after"], limit=limit,
-                                                stale_after=windows["stale_after"] if with_stale else None)
+            return lifecycle.due_for_publishing(
+                session,
+                unsent_after=windows["unsent_after"],
+                limit=limit,
+                stale_after=windows["stale_after"] if with_stale else None,
+            )
 
         try:
             sent = send_due(due, send, lambda row: lifecycle.mark_unpublished(session, row[0]))
@@ -255,8 +298,9 @@ def requeue_abandoned_jobs(sessions, *, abandoned_after: timedelta) -> int:
     requeued, claimed_before = 0, utcnow() - abandoned_after
     with sessions() as session:
         for job_id in lifecycle.abandoned(session, claimed_before=claimed_before):
-            if job_lock_is_free(session, job_id) and lifecycle.requeue_abandoned(session, job_id,
-                                                                                 claimed_before=claimed_before):
+            if job_lock_is_free(session, job_id) and lifecycle.requeue_abandoned(
+                session, job_id, claimed_before=claimed_before
+            ):
                 requeued += 1
                 log.warning("a running job lost its delivery; it is queued again", extra={"job_id": str(job_id)})
             session.commit()

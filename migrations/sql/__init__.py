@@ -9,6 +9,7 @@ To change a function in a new revision: move `<function>.sql` to `history/<funct
 revision that loads it now, and point that revision there; then write the new definition in `<function>.sql` and
 load it from the new revision.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

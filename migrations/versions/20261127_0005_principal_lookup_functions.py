@@ -4,13 +4,14 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-27
 """
+
 from alembic import op
 
 from migrations.sql import definition
 
 
-revision = '0005'
-down_revision = '0004'
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -4,13 +4,14 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-27
 """
+
 from alembic import op
 
 from migrations.sql import definition
 
 
-revision = '0007'
-down_revision = '0006'
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -4,13 +4,14 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-27
 """
+
 from alembic import op
 
 from migrations.sql import definition
 
 
-revision = '0008'
-down_revision = '0007'
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
@@ -26,5 +27,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION submit_job(uuid, uuid, uuid, varchar, varchar, jsonb, varchar, varchar, varchar, "
-               "varchar, timestamptz, timestamptz, bigint, date, bigint, bigint)")
+    op.execute(
+        "DROP FUNCTION submit_job(uuid, uuid, uuid, varchar, varchar, jsonb, varchar, varchar, varchar, "
+        "varchar, timestamptz, timestamptz, bigint, date, bigint, bigint)"
+    )

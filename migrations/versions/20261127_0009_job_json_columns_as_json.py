@@ -4,14 +4,15 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-27
 """
+
 from alembic import op
 
 from migrations.compression import set_json_compression
 from migrations.sql import definition
 
 
-revision = '0009'
-down_revision = '0008'
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

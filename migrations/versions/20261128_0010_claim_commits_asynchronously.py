@@ -4,13 +4,14 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-28
 """
+
 from alembic import op
 
 from migrations.sql import definition
 
 
-revision = '0010'
-down_revision = '0009'
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -4,13 +4,14 @@ Revision ID: 0011
 Revises: 0010
 Create Date: 2026-11-28
 """
+
 from alembic import op
 
 from migrations.sql import definition
 
 
-revision = '0011'
-down_revision = '0010'
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -4,11 +4,12 @@ Revision ID: 0012
 Revises: 0011
 Create Date: 2026-11-28
 """
+
 from alembic import op
 
 
-revision = '0012'
-down_revision = '0011'
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
@@ -29,8 +30,9 @@ def downgrade() -> None:
 
 
 def _set_compression(method: str) -> None:
-    statements = " ".join(f"EXECUTE 'ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION {method}';"
-                          for table, column in _COLUMNS)
+    statements = " ".join(
+        f"EXECUTE 'ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION {method}';" for table, column in _COLUMNS
+    )
     op.execute(f"""
         DO $$
         BEGIN

@@ -4,12 +4,13 @@ Revision ID: 0013
 Revises: 0012
 Create Date: 2026-11-28
 """
+
 import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0013'
-down_revision = '0012'
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
@@ -32,10 +33,18 @@ def upgrade() -> None:
         sa.Column("last_status", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
     )
-    op.create_index("ix_job_callbacks_open", "job_callbacks", ["next_attempt_at"],
-                    postgresql_where=sa.text("delivered_at IS NULL AND given_up_at IS NULL"))
-    op.create_index("ix_job_callbacks_given_up", "job_callbacks", ["given_up_at"],
-                    postgresql_where=sa.text("given_up_at IS NOT NULL"))
+    op.create_index(
+        "ix_job_callbacks_open",
+        "job_callbacks",
+        ["next_attempt_at"],
+        postgresql_where=sa.text("delivered_at IS NULL AND given_up_at IS NULL"),
+    )
+    op.create_index(
+        "ix_job_callbacks_given_up",
+        "job_callbacks",
+        ["given_up_at"],
+        postgresql_where=sa.text("given_up_at IS NOT NULL"),
+    )
     op.add_column("accounts", sa.Column("callback_secret", sa.Text(), nullable=True))
 
 

@@ -4,12 +4,13 @@ Revision ID: 0014
 Revises: 0013
 Create Date: 2026-11-28
 """
+
 import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0014'
-down_revision = '0013'
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

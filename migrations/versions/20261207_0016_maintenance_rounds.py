@@ -4,14 +4,15 @@ Revision ID: 0016
 Revises: 0015
 Create Date: 2026-12-07
 """
+
 import sqlalchemy as sa
 from alembic import op
 
 from migrations.sql import definition
 
 
-revision = '0016'
-down_revision = '0015'
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
@@ -42,4 +43,3 @@ def downgrade() -> None:
     op.execute(definition("finish_job", written_by="0009"))
     op.drop_column("jobs", "completions")
     op.drop_table("maintenance_rounds")
-

@@ -4,14 +4,15 @@ Revision ID: 0018
 Revises: 0017
 Create Date: 2026-12-07
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
 from migrations.sql import definition
 
-revision = '0018'
-down_revision = '0017'
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
@@ -28,8 +29,9 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=40), nullable=False),
         sa.Column("data", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_events_account_id_accounts"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_events_account_id_accounts"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
     )
     op.create_index("ix_events_account_position", "events", ["account_id", "tx", "id"])
@@ -46,10 +48,14 @@ def upgrade() -> None:
     op.execute("INSERT INTO event_log_state DEFAULT VALUES")
     op.execute(definition("record_job_events"))
     # Imported jobs are history, not changes happening now; a status that stays the same changes nothing.
-    op.execute("CREATE TRIGGER jobs_inserted_events AFTER INSERT ON jobs FOR EACH ROW "
-               "WHEN (NEW.imported IS NULL) EXECUTE FUNCTION record_job_events()")
-    op.execute("CREATE TRIGGER jobs_status_events AFTER UPDATE OF status ON jobs FOR EACH ROW "
-               "WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION record_job_events()")
+    op.execute(
+        "CREATE TRIGGER jobs_inserted_events AFTER INSERT ON jobs FOR EACH ROW "
+        "WHEN (NEW.imported IS NULL) EXECUTE FUNCTION record_job_events()"
+    )
+    op.execute(
+        "CREATE TRIGGER jobs_status_events AFTER UPDATE OF status ON jobs FOR EACH ROW "
+        "WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION record_job_events()"
+    )
 
 
 def downgrade() -> None:

@@ -5,6 +5,7 @@ or `anonymous`. Nothing a client sends becomes an actor: what an unauthenticated
 failed sign-in) is kept in the event's details, with its control characters escaped, and every view of the log
 escapes what it shows (`shown`), so a stored value cannot become markup in a browser or commands in a terminal.
 """
+
 from __future__ import annotations
 
 import html
@@ -35,15 +36,31 @@ class Actor:
     request_id: str | None = None
 
 
-def record(db: Database, actor: Actor, action: str, *, account_id: uuid.UUID | None,
-           target_type: str | None = None, target_id: Any = None, details: dict[str, Any] | None = None) -> None:
+def record(
+    db: Database,
+    actor: Actor,
+    action: str,
+    *,
+    account_id: uuid.UUID | None,
+    target_type: str | None = None,
+    target_id: Any = None,
+    details: dict[str, Any] | None = None,
+) -> None:
     """Add an event to the caller's transaction: it commits (or rolls back) with the change it describes. On a
     Session it is flushed with the ORM changes it may refer to; on a Connection it is one INSERT."""
     event = dict(
-        id=new_id(), occurred_at=utcnow(), account_id=account_id, actor_user_id=actor.user_id,
-        actor_api_key_id=actor.api_key_id, actor=actor.label[:320], action=action, target_type=target_type,
-        target_id=str(target_id) if target_id is not None else None, client_address=actor.client_address,
-        request_id=actor.request_id, details=details or {},
+        id=new_id(),
+        occurred_at=utcnow(),
+        account_id=account_id,
+        actor_user_id=actor.user_id,
+        actor_api_key_id=actor.api_key_id,
+        actor=actor.label[:320],
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id) if target_id is not None else None,
+        client_address=actor.client_address,
+        request_id=actor.request_id,
+        details=details or {},
     )
     if isinstance(db, Session):
         db.add(AuditEvent(**event))
@@ -51,8 +68,14 @@ def record(db: Database, actor: Actor, action: str, *, account_id: uuid.UUID | N
         db.execute(insert(AuditEvent), event)
 
 
-def list_events(session: Session, *, account_id: uuid.UUID | None, action: str | None = None, limit: int = 50,
-                cursor: str | None = None) -> tuple[list[AuditEvent], str | None]:
+def list_events(
+    session: Session,
+    *,
+    account_id: uuid.UUID | None,
+    action: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[AuditEvent], str | None]:
     """Newest first. `account_id=None` means every account (staff only; the caller decides)."""
     query = select(AuditEvent)
     if account_id is not None:
@@ -64,8 +87,10 @@ def list_events(session: Session, *, account_id: uuid.UUID | None, action: str |
 
 def _escaped_controls(text: str) -> str:
     # Control and format characters (terminal escapes, bidirectional overrides, NUL) as \uXXXX.
-    return "".join(f"\\u{ord(character):04x}" if unicodedata.category(character) in ("Cc", "Cf") else character
-                   for character in text)
+    return "".join(
+        f"\\u{ord(character):04x}" if unicodedata.category(character) in ("Cc", "Cf") else character
+        for character in text
+    )
 
 
 def submitted(value: Any) -> str:
@@ -86,11 +111,19 @@ def shown(value: Any) -> Any:
 
 
 def event_view(event: AuditEvent) -> dict[str, Any]:
-    return shown({
-        "id": str(event.id), "occurred_at": event.occurred_at.isoformat(),
-        "account_id": str(event.account_id) if event.account_id else None, "actor": event.actor,
-        "actor_user_id": str(event.actor_user_id) if event.actor_user_id else None,
-        "actor_api_key_id": str(event.actor_api_key_id) if event.actor_api_key_id else None,
-        "action": event.action, "target_type": event.target_type, "target_id": event.target_id,
-        "client_address": event.client_address, "request_id": event.request_id, "details": event.details,
-    })
+    return shown(
+        {
+            "id": str(event.id),
+            "occurred_at": event.occurred_at.isoformat(),
+            "account_id": str(event.account_id) if event.account_id else None,
+            "actor": event.actor,
+            "actor_user_id": str(event.actor_user_id) if event.actor_user_id else None,
+            "actor_api_key_id": str(event.actor_api_key_id) if event.actor_api_key_id else None,
+            "action": event.action,
+            "target_type": event.target_type,
+            "target_id": event.target_id,
+            "client_address": event.client_address,
+            "request_id": event.request_id,
+            "details": event.details,
+        }
+    )

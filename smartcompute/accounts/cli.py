@@ -1,8 +1,9 @@
 """Operator commands for access control: the CLI equivalents of the admin API, audited as `cli:<operator>`."""
+
 from __future__ import annotations
 
 import getpass
-from typing import Callable
+from collections.abc import Callable
 
 import click
 
@@ -70,16 +71,24 @@ def set_staff(email: str, off: bool) -> None:
         except AccountError as error:
             raise click.ClickException(str(error)) from None
         user.is_staff = not off
-        audit.record(session, _operator(), "user.staff_changed", account_id=user.account_id, target_type="user",
-                     target_id=user.id, details={"email": user.email, "is_staff": user.is_staff})
+        audit.record(
+            session,
+            _operator(),
+            "user.staff_changed",
+            account_id=user.account_id,
+            target_type="user",
+            target_id=user.id,
+            details={"email": user.email, "is_staff": user.is_staff},
+        )
         session.commit()
     click.echo(f"{email}\t{'staff' if not off else 'not staff'}")
 
 
 @click.command("reset-password")
 @click.argument("email")
-@click.option("--minutes", type=click.IntRange(1, 24 * 60), default=30, show_default=True,
-              help="How long the token works.")
+@click.option(
+    "--minutes", type=click.IntRange(1, 24 * 60), default=30, show_default=True, help="How long the token works."
+)
 def reset_password(email: str, minutes: int) -> None:
     """Print a single-use password-reset token for EMAIL, to hand over where no mail (SMTP_URL) is set up; the
     person sets a new password with POST /v1/auth/password-reset/confirm. Earlier tokens stop working."""
@@ -92,8 +101,15 @@ def reset_password(email: str, minutes: int) -> None:
         issued = passwords.start_reset(session, email, timedelta(minutes=minutes), operator.label)
         if issued is None:
             raise click.ClickException(f"no active user with email {email}")
-        audit.record(session, operator, "auth.password_reset_issued", account_id=issued.user.account_id,
-                     target_type="user", target_id=issued.user.id, details={"minutes": minutes})
+        audit.record(
+            session,
+            operator,
+            "auth.password_reset_issued",
+            account_id=issued.user.account_id,
+            target_type="user",
+            target_id=issued.user.id,
+            details={"minutes": minutes},
+        )
         session.commit()
     click.echo(issued.token)
 
@@ -119,8 +135,9 @@ def issue_invitation(email: str, owner_email: str, role: str, days: int) -> None
     with _sessions()() as session:
         try:
             account_id = session.get(User, find_user_id(session, owner_email)).account_id
-            new = invitations.invite(session, _operator(), account_id, email=email, role=role,
-                                     lifetime=timedelta(days=days))
+            new = invitations.invite(
+                session, _operator(), account_id, email=email, role=role, lifetime=timedelta(days=days)
+            )
             session.commit()
         except (AccountError, invitations.AlreadyMember) as error:
             raise click.ClickException(str(error)) from None

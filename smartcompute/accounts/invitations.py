@@ -9,6 +9,7 @@ a member of the owner's own account is refused at once: the owner can list their
 The token is 256 random bits, stored only as its SHA-256, valid for INVITATION_DAYS and used once. At most one
 invitation is open per account and email: inviting again replaces the token.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,12 +53,14 @@ def _hash(token: str) -> bytes:
 
 
 def _open(account_id: uuid.UUID):
-    return select(Invitation).where(Invitation.account_id == account_id, Invitation.accepted_at.is_(None),
-                                    Invitation.revoked_at.is_(None))
+    return select(Invitation).where(
+        Invitation.account_id == account_id, Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None)
+    )
 
 
-def invite(session: Session, actor: audit.Actor, account_id: uuid.UUID, *, email: str, role: str,
-           lifetime: timedelta) -> NewInvitation:
+def invite(
+    session: Session, actor: audit.Actor, account_id: uuid.UUID, *, email: str, role: str, lifetime: timedelta
+) -> NewInvitation:
     """A new invitation, replacing an open one for the same email; AlreadyMember if the email is a member of
     this account. The caller commits."""
     email = normalise_email(email)
@@ -67,22 +70,47 @@ def invite(session: Session, actor: audit.Actor, account_id: uuid.UUID, *, email
     if session.scalar(select(User.id).where(User.account_id == account_id, User.email == email)) is not None:
         raise AlreadyMember(f"{email} is a member of this account already")
     now = utcnow()
-    session.execute(update(Invitation).where(Invitation.account_id == account_id, Invitation.email == email,
-                                             Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None))
-                    .values(revoked_at=now))
+    session.execute(
+        update(Invitation)
+        .where(
+            Invitation.account_id == account_id,
+            Invitation.email == email,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
     token = secrets.token_urlsafe(32)
-    invitation = Invitation(id=uuid.uuid4(), account_id=account_id, email=email, role=role, token_hash=_hash(token),
-                            invited_by=actor.user_id, created_at=now, expires_at=now + lifetime)
+    invitation = Invitation(
+        id=uuid.uuid4(),
+        account_id=account_id,
+        email=email,
+        role=role,
+        token_hash=_hash(token),
+        invited_by=actor.user_id,
+        created_at=now,
+        expires_at=now + lifetime,
+    )
     session.add(invitation)
     session.flush()
-    audit.record(session, actor, "member.invited", account_id=account_id, target_type="invitation",
-                 target_id=invitation.id, details={"email": email, "role": role})
+    audit.record(
+        session,
+        actor,
+        "member.invited",
+        account_id=account_id,
+        target_type="invitation",
+        target_id=invitation.id,
+        details={"email": email, "role": role},
+    )
     return NewInvitation(invitation, token, account.name)
 
 
 def open_invitations(session: Session, account_id: uuid.UUID) -> list[Invitation]:
-    return list(session.scalars(_open(account_id).where(Invitation.expires_at > utcnow())
-                                .order_by(Invitation.created_at.desc())))
+    return list(
+        session.scalars(
+            _open(account_id).where(Invitation.expires_at > utcnow()).order_by(Invitation.created_at.desc())
+        )
+    )
 
 
 def revoke(session: Session, actor: audit.Actor, account_id: uuid.UUID, invitation_id: uuid.UUID) -> None:
@@ -91,8 +119,15 @@ def revoke(session: Session, actor: audit.Actor, account_id: uuid.UUID, invitati
     if invitation is None:
         raise InvalidInvitation(str(invitation_id))
     invitation.revoked_at = utcnow()
-    audit.record(session, actor, "member.invitation_revoked", account_id=account_id, target_type="invitation",
-                 target_id=invitation.id, details={"email": invitation.email})
+    audit.record(
+        session,
+        actor,
+        "member.invitation_revoked",
+        account_id=account_id,
+        target_type="invitation",
+        target_id=invitation.id,
+        details={"email": invitation.email},
+    )
 
 
 def accept(session: Session, token: str, password: str, actor: audit.Actor) -> User:
@@ -100,38 +135,60 @@ def accept(session: Session, token: str, password: str, actor: audit.Actor) -> U
     that is unknown, used, revoked or expired; EmailTaken when the email has a user already; AccountError for a
     password too short (the token is not spent). The caller commits."""
     hash_password(password)  # too short: refused before the token is looked at
-    invitation = session.scalar(select(Invitation).where(
-        Invitation.token_hash == _hash(token), Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None),
-        Invitation.expires_at > utcnow()).with_for_update())
+    invitation = session.scalar(
+        select(Invitation)
+        .where(
+            Invitation.token_hash == _hash(token),
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+            Invitation.expires_at > utcnow(),
+        )
+        .with_for_update()
+    )
     if invitation is None:
         raise InvalidInvitation("unknown")
-    taken = EmailTaken(f"{invitation.email} already has a SmartCompute user, which belongs to one account: sign "
-                       "in with it, or ask for an invitation to another address")
+    taken = EmailTaken(
+        f"{invitation.email} already has a SmartCompute user, which belongs to one account: sign "
+        "in with it, or ask for an invitation to another address"
+    )
     if session.scalar(select(User.id).where(User.email == invitation.email)) is not None:
         raise taken
     try:
         with session.begin_nested():  # the same email accepted elsewhere at this moment: the unique email says so
-            user_id = create_user(session, invitation.email, password=password, role=invitation.role,
-                                  account_id=invitation.account_id)
+            user_id = create_user(
+                session, invitation.email, password=password, role=invitation.role, account_id=invitation.account_id
+            )
     except IntegrityError:
         raise taken from None
     user = session.get_one(User, user_id)
     invitation.accepted_at = utcnow()
-    audit.record(session, audit.Actor(user.email, user_id=user.id, client_address=actor.client_address,
-                                      request_id=actor.request_id),
-                 "member.added", account_id=invitation.account_id, target_type="user", target_id=user.id,
-                 details={"email": user.email, "role": user.role, "invitation": str(invitation.id)})
+    audit.record(
+        session,
+        audit.Actor(user.email, user_id=user.id, client_address=actor.client_address, request_id=actor.request_id),
+        "member.added",
+        account_id=invitation.account_id,
+        target_type="user",
+        target_id=user.id,
+        details={"email": user.email, "role": user.role, "invitation": str(invitation.id)},
+    )
     return user
 
 
 def invitation_view(invitation: Invitation) -> dict[str, Any]:
-    return {"id": str(invitation.id), "email": invitation.email, "role": invitation.role,
-            "created_at": invitation.created_at.isoformat(), "expires_at": invitation.expires_at.isoformat()}
+    return {
+        "id": str(invitation.id),
+        "email": invitation.email,
+        "role": invitation.role,
+        "created_at": invitation.created_at.isoformat(),
+        "expires_at": invitation.expires_at.isoformat(),
+    }
 
 
 def invitation_message(new: NewInvitation) -> str:
     invitation = new.invitation
-    return (f"You are invited to join the SmartCompute account {new.account_name!r} as {invitation.role}.\n\n"
-            f"Your invitation token, valid once until {invitation.expires_at:%Y-%m-%d %H:%M} UTC:\n\n    {new.token}\n\n"
-            "Accept it with POST /v1/invitations/accept and the body\n"
-            '    {"token": "<the token>", "password": "<12 characters or more>"}\n')
+    return (
+        f"You are invited to join the SmartCompute account {new.account_name!r} as {invitation.role}.\n\n"
+        f"Your invitation token, valid once until {invitation.expires_at:%Y-%m-%d %H:%M} UTC:\n\n    {new.token}\n\n"
+        "Accept it with POST /v1/invitations/accept and the body\n"
+        '    {"token": "<the token>", "password": "<12 characters or more>"}\n'
+    )

@@ -4,6 +4,7 @@ Owners see and revoke every key of their account; analysts only their own. Anoth
 colleague's for an analyst, is indistinguishable from a key that does not exist. Only a key's holder rotates
 it: a rotation hands out a working secret, and one that acts as its holder.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -78,20 +79,37 @@ def check_rate_limit(plan: PlanLimits, plan_name: str, value: str | None) -> str
     except ValueError as error:
         raise AccountError(str(error), field="rate_limit") from None
     if per_second(value) >= per_second(plan.requests):
-        raise AccountError(f"must be below the {plan_name} plan's {plan.requests}, which every key of the account "
-                           "shares", field="rate_limit")
+        raise AccountError(
+            f"must be below the {plan_name} plan's {plan.requests}, which every key of the account shares",
+            field="rate_limit",
+        )
     return value
 
 
 def keys_in_use(session: Session, account_id: uuid.UUID) -> int:
     """Keys that work, or will until a grace period ends: not revoked, not expired and not replaced."""
-    return session.execute(select(func.count()).select_from(ApiKey).where(
-        ApiKey.account_id == account_id, ApiKey.revoked_at.is_(None), ApiKey.replaced_by_id.is_(None),
-        or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > utcnow()))).scalar_one()
+    return session.execute(
+        select(func.count())
+        .select_from(ApiKey)
+        .where(
+            ApiKey.account_id == account_id,
+            ApiKey.revoked_at.is_(None),
+            ApiKey.replaced_by_id.is_(None),
+            or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > utcnow()),
+        )
+    ).scalar_one()
 
 
-def create_key(session: Session, principal: Principal, plan: PlanLimits, *, name: str, scopes: list[str],
-               expires_at: datetime | None, rate_limit: str | None = None) -> NewKey:
+def create_key(
+    session: Session,
+    principal: Principal,
+    plan: PlanLimits,
+    *,
+    name: str,
+    scopes: list[str],
+    expires_at: datetime | None,
+    rate_limit: str | None = None,
+) -> NewKey:
     """TooManyKeys at the plan's number of keys in use; the account's row is locked while they are counted, so
     concurrent creations cannot both take the last one."""
     if expires_at is not None and expires_at <= utcnow():
@@ -99,10 +117,17 @@ def create_key(session: Session, principal: Principal, plan: PlanLimits, *, name
     own_rate = check_rate_limit(plan, principal.plan, rate_limit)
     session.scalar(select(Account.id).where(Account.id == principal.account_id).with_for_update())
     if keys_in_use(session, principal.account_id) >= plan.api_keys:
-        raise TooManyKeys(f"the {principal.plan} plan allows {plan.api_keys} API keys in use per account; "
-                          "revoke one first")
-    key_id, key = create_api_key(session, principal.user_id, name=name, scopes=check_scopes(principal, scopes),
-                                 expires_at=expires_at, rate_limit=own_rate)
+        raise TooManyKeys(
+            f"the {principal.plan} plan allows {plan.api_keys} API keys in use per account; revoke one first"
+        )
+    key_id, key = create_api_key(
+        session,
+        principal.user_id,
+        name=name,
+        scopes=check_scopes(principal, scopes),
+        expires_at=expires_at,
+        rate_limit=own_rate,
+    )
     return NewKey(key_id, key)
 
 
@@ -124,8 +149,9 @@ def rotate_key(session: Session, principal: Principal, key_id: uuid.UUID, grace:
     if old.replaced_by_id is not None:
         raise KeyConflict("this key was already rotated")
     scopes = check_scopes(principal, [scope for scope in old.scopes if scope in principal.scopes] or ["jobs:read"])
-    new_id, new_key = create_api_key(session, old.user_id, name=old.name, scopes=scopes, expires_at=old.expires_at,
-                                     rate_limit=old.rate_limit)
+    new_id, new_key = create_api_key(
+        session, old.user_id, name=old.name, scopes=scopes, expires_at=old.expires_at, rate_limit=old.rate_limit
+    )
     old.replaced_by_id = new_id
     old.expires_at = min(old.expires_at, now + grace) if old.expires_at else now + grace
     return old, NewKey(new_id, new_key)
@@ -134,8 +160,15 @@ def rotate_key(session: Session, principal: Principal, key_id: uuid.UUID, grace:
 def key_view(key: ApiKey) -> dict[str, Any]:
     stamp = lambda moment: moment.isoformat() if moment else None  # noqa: E731
     return {
-        "id": str(key.id), "name": key.name, "prefix": key.prefix, "scopes": list(key.scopes),
-        "user_id": str(key.user_id), "created_at": stamp(key.created_at), "last_used_at": stamp(key.last_used_at),
-        "expires_at": stamp(key.expires_at), "revoked_at": stamp(key.revoked_at),
-        "replaced_by": str(key.replaced_by_id) if key.replaced_by_id else None, "rate_limit": key.rate_limit,
+        "id": str(key.id),
+        "name": key.name,
+        "prefix": key.prefix,
+        "scopes": list(key.scopes),
+        "user_id": str(key.user_id),
+        "created_at": stamp(key.created_at),
+        "last_used_at": stamp(key.last_used_at),
+        "expires_at": stamp(key.expires_at),
+        "revoked_at": stamp(key.revoked_at),
+        "replaced_by": str(key.replaced_by_id) if key.replaced_by_id else None,
+        "rate_limit": key.rate_limit,
     }

@@ -5,6 +5,7 @@ means SMTP through the standard library; unset means none, and an operator print
 `smtps://user:password@host:465` is TLS from the start; `smtp://host:25` upgrades with STARTTLS when the
 server offers it, and never sends a user name and password over a connection that did not.
 """
+
 from __future__ import annotations
 
 import smtplib

@@ -112,8 +112,13 @@ class Invitation(Base):
     __tablename__ = "invitations"
     __table_args__ = (
         CheckConstraint(f"role IN {ROLES}", name="role"),
-        Index("uq_invitations_open_account_email", "account_id", "email", unique=True,
-              postgresql_where=text("accepted_at IS NULL AND revoked_at IS NULL")),
+        Index(
+            "uq_invitations_open_account_email",
+            "account_id",
+            "email",
+            unique=True,
+            postgresql_where=text("accepted_at IS NULL AND revoked_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

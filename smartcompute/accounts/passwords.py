@@ -6,6 +6,7 @@ bits, shown once (mailed, or printed by the operator's CLI), stored only as its 
 PASSWORD_RESET_MINUTES and used at most once: consuming it is one conditional UPDATE, so two uses at once
 cannot both succeed. Only the newest token of a user works.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,8 +35,9 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def change_password(session: Session, user_id: uuid.UUID, current: str, new: str, *,
-                    keep_session: uuid.UUID | None) -> bool:
+def change_password(
+    session: Session, user_id: uuid.UUID, current: str, new: str, *, keep_session: uuid.UUID | None
+) -> bool:
     """False when `current` is wrong (nothing changes); AccountError for a new password too short. The caller
     commits."""
     user = session.get(User, user_id, with_for_update=True)
@@ -58,8 +60,16 @@ def start_reset(session: Session, email: str, lifetime: timedelta, requested_fro
         return None
     _end_resets(session, user.id)
     token, now = secrets.token_urlsafe(32), utcnow()
-    session.add(PasswordReset(id=uuid.uuid4(), user_id=user.id, token_hash=token_hash(token), created_at=now,
-                              expires_at=now + lifetime, requested_from=(requested_from or "")[:64] or None))
+    session.add(
+        PasswordReset(
+            id=uuid.uuid4(),
+            user_id=user.id,
+            token_hash=token_hash(token),
+            created_at=now,
+            expires_at=now + lifetime,
+            requested_from=(requested_from or "")[:64] or None,
+        )
+    )
     return ResetToken(user, token, now + lifetime)
 
 
@@ -70,9 +80,15 @@ def finish_reset(session: Session, token: str, new_password: str) -> User | None
     new_hash = hash_password(new_password)
     now = utcnow()
     user_id = session.execute(
-        update(PasswordReset).where(PasswordReset.token_hash == token_hash(token), PasswordReset.used_at.is_(None),
-                                    PasswordReset.expires_at > now)
-        .values(used_at=now).returning(PasswordReset.user_id)).scalar()
+        update(PasswordReset)
+        .where(
+            PasswordReset.token_hash == token_hash(token),
+            PasswordReset.used_at.is_(None),
+            PasswordReset.expires_at > now,
+        )
+        .values(used_at=now)
+        .returning(PasswordReset.user_id)
+    ).scalar()
     user = session.get(User, user_id, with_for_update=True) if user_id else None
     if user is None or not user.is_active:
         session.rollback()
@@ -84,5 +100,8 @@ def finish_reset(session: Session, token: str, new_password: str) -> User | None
 
 
 def _end_resets(session: Session, user_id: uuid.UUID) -> None:
-    session.execute(update(PasswordReset).where(PasswordReset.user_id == user_id, PasswordReset.used_at.is_(None))
-                    .values(used_at=utcnow()))
+    session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user_id, PasswordReset.used_at.is_(None))
+        .values(used_at=utcnow())
+    )

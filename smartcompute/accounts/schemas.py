@@ -1,21 +1,32 @@
 """Request and response shapes of sign-in, API keys, members, audit and admin. Requests forbid unknown
 fields, so no body can set a role, account, plan or credit it was not meant to (no mass assignment)."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, Optional
+from datetime import datetime, UTC
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 Role = Literal["owner", "analyst", "viewer"]
-Scope = Literal["jobs:read", "jobs:write", "keys:read", "keys:write", "members:read", "members:write", "audit:read",
-                "billing:read", "billing:write", "callbacks:write"]
+Scope = Literal[
+    "jobs:read",
+    "jobs:write",
+    "keys:read",
+    "keys:write",
+    "members:read",
+    "members:write",
+    "audit:read",
+    "billing:read",
+    "billing:write",
+    "callbacks:write",
+]
 _REQUEST = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 def _in_utc(moment: datetime) -> datetime:
     try:
-        return moment.astimezone(timezone.utc)
+        return moment.astimezone(UTC)
     except OverflowError:
         raise ValueError("must be a time from year 1 to 9999 in UTC") from None
 
@@ -42,7 +53,7 @@ class LogoutRequest(BaseModel):
     """Optional: a refresh token to end its sign-in when no access token is at hand."""
 
     model_config = _REQUEST
-    refresh_token: Optional[str] = Field(default=None, min_length=1, max_length=4096)
+    refresh_token: str | None = Field(default=None, min_length=1, max_length=4096)
 
 
 class PasswordChange(BaseModel):
@@ -70,9 +81,15 @@ class ApiKeyRequest(BaseModel):
     model_config = _REQUEST
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Scope] = Field(default=["jobs:read", "jobs:write"], min_length=1, max_length=10, fail_fast=True)
-    expires_at: Optional[Moment] = None
-    rate_limit: Optional[str] = Field(default=None, min_length=1, max_length=40, description=(
-        "the key's own request rate, such as 10/minute, below the plan's (which all the account's keys share)"))
+    expires_at: Moment | None = None
+    rate_limit: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description=(
+            "the key's own request rate, such as 10/minute, below the plan's (which all the account's keys share)"
+        ),
+    )
 
 
 class RotateRequest(BaseModel):
@@ -87,11 +104,11 @@ class ApiKey(BaseModel):
     scopes: list[str]
     user_id: str
     created_at: datetime
-    last_used_at: Optional[datetime]
-    expires_at: Optional[datetime]
-    revoked_at: Optional[datetime]
-    replaced_by: Optional[str]
-    rate_limit: Optional[str]
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    replaced_by: str | None
+    rate_limit: str | None
 
 
 class NewApiKey(ApiKey):
@@ -175,8 +192,8 @@ class MemberUpdate(BaseModel):
     """What an owner (or staff) may change about a user; nothing else can be sent."""
 
     model_config = _REQUEST
-    role: Optional[Role] = None
-    is_active: Optional[bool] = None
+    role: Role | None = None
+    is_active: bool | None = None
 
 
 class AccountSummary(BaseModel):
@@ -199,18 +216,18 @@ class AccountUpdate(BaseModel):
 class AuditEvent(BaseModel):
     id: str
     occurred_at: datetime
-    account_id: Optional[str]
+    account_id: str | None
     actor: str
-    actor_user_id: Optional[str]
-    actor_api_key_id: Optional[str]
+    actor_user_id: str | None
+    actor_api_key_id: str | None
     action: str
-    target_type: Optional[str]
-    target_id: Optional[str]
-    client_address: Optional[str]
-    request_id: Optional[str]
+    target_type: str | None
+    target_id: str | None
+    client_address: str | None
+    request_id: str | None
     details: dict[str, Any]
 
 
 class AuditEventList(BaseModel):
     items: list[AuditEvent]
-    next_cursor: Optional[str]
+    next_cursor: str | None

@@ -1,4 +1,5 @@
 """Users, passwords and API keys: creating them and turning a credential into a principal."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,8 +15,20 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import (ARRAY, Boolean, DateTime, LargeBinary, String, TextualSelect, Uuid, bindparam, column, select,
-                        text, update)
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    DateTime,
+    LargeBinary,
+    String,
+    TextualSelect,
+    Uuid,
+    bindparam,
+    column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
@@ -31,8 +44,18 @@ DEFAULT_SCOPES = ("jobs:read", "jobs:write")
 # user narrows their keys at once. Credits are the account's money, so only owners see or buy them; the
 # callback secret is the whole account's, so only owners replace it (callbacks:write).
 ROLE_SCOPES = {
-    "owner": ("jobs:read", "jobs:write", "keys:read", "keys:write", "members:read", "members:write", "audit:read",
-              "billing:read", "billing:write", "callbacks:write"),
+    "owner": (
+        "jobs:read",
+        "jobs:write",
+        "keys:read",
+        "keys:write",
+        "members:read",
+        "members:write",
+        "audit:read",
+        "billing:read",
+        "billing:write",
+        "callbacks:write",
+    ),
     "analyst": ("jobs:read", "jobs:write", "keys:read", "keys:write"),
     "viewer": ("jobs:read",),
 }
@@ -118,15 +141,25 @@ def normalise_email(email: str) -> str:
     """Lower case, trimmed; no whitespace or control characters inside (an address is put in mail headers)."""
     email = email.strip().lower()
     local, _, domain = email.partition("@")
-    if not local or "." not in domain or len(email) > 320 or any(
-            character.isspace() or unicodedata.category(character) in ("Cc", "Cf") for character in email):
+    if (
+        not local
+        or "." not in domain
+        or len(email) > 320
+        or any(character.isspace() or unicodedata.category(character) in ("Cc", "Cf") for character in email)
+    ):
         raise AccountError(f"{email[:320]!r} is not an email address")
     return email
 
 
 def create_user(
-    session: Session, email: str, *, password: str | None = None, role: str = "owner",
-    account_id: uuid.UUID | None = None, account_name: str | None = None, plan: str = "free",
+    session: Session,
+    email: str,
+    *,
+    password: str | None = None,
+    role: str = "owner",
+    account_id: uuid.UUID | None = None,
+    account_name: str | None = None,
+    plan: str = "free",
 ) -> uuid.UUID:
     """Create a user, in a new account of their own unless one is given."""
     email = normalise_email(email)
@@ -147,8 +180,13 @@ def create_user(
 
 
 def create_api_key(
-    session: Session, user_id: uuid.UUID, *, name: str = "default",
-    scopes: tuple[str, ...] = DEFAULT_SCOPES, expires_at: datetime | None = None, rate_limit: str | None = None,
+    session: Session,
+    user_id: uuid.UUID,
+    *,
+    name: str = "default",
+    scopes: tuple[str, ...] = DEFAULT_SCOPES,
+    expires_at: datetime | None = None,
+    rate_limit: str | None = None,
 ) -> tuple[uuid.UUID, str]:
     """Returns the key's id and the key itself, which is never stored and cannot be shown again."""
     user = session.get(User, user_id)
@@ -157,8 +195,14 @@ def create_api_key(
     body = API_KEY_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(_SECRET_LENGTH))
     key = body + _checksum(body)
     api_key = ApiKey(
-        user_id=user.id, account_id=user.account_id, name=name, prefix=key[:12],
-        key_hash=_hash_key(key), scopes=list(scopes), expires_at=expires_at, rate_limit=rate_limit,
+        user_id=user.id,
+        account_id=user.account_id,
+        name=name,
+        prefix=key[:12],
+        key_hash=_hash_key(key),
+        scopes=list(scopes),
+        expires_at=expires_at,
+        rate_limit=rate_limit,
     )
     session.add(api_key)
     session.flush()
@@ -181,12 +225,25 @@ def _role_scopes(role: str, granted: tuple[str, ...] | list[str]) -> tuple[str, 
 # Functions from migration 0005 (PostgreSQL keeps their plans). The columns are named in the SELECT and given
 # in the same order, so SQLAlchemy matches them by position once and caches that; matched by name, the
 # result's metadata was rebuilt on every request (~4% of a job submission's CPU).
-_PRINCIPAL_COLUMNS = (("account_id", Uuid()), ("role", String()), ("is_active", Boolean()),
-                      ("is_staff", Boolean()), ("email", String()), ("plan", String()))
-_API_KEY_COLUMNS = (("id", Uuid()), ("user_id", Uuid()), *_PRINCIPAL_COLUMNS, ("key_hash", LargeBinary()),
-                    ("scopes", ARRAY(String())), ("expires_at", DateTime(timezone=True)),
-                    ("revoked_at", DateTime(timezone=True)), ("last_used_at", DateTime(timezone=True)),
-                    ("rate_limit", String()))
+_PRINCIPAL_COLUMNS = (
+    ("account_id", Uuid()),
+    ("role", String()),
+    ("is_active", Boolean()),
+    ("is_staff", Boolean()),
+    ("email", String()),
+    ("plan", String()),
+)
+_API_KEY_COLUMNS = (
+    ("id", Uuid()),
+    ("user_id", Uuid()),
+    *_PRINCIPAL_COLUMNS,
+    ("key_hash", LargeBinary()),
+    ("scopes", ARRAY(String())),
+    ("expires_at", DateTime(timezone=True)),
+    ("revoked_at", DateTime(timezone=True)),
+    ("last_used_at", DateTime(timezone=True)),
+    ("rate_limit", String()),
+)
 _SIGNED_IN_USER_COLUMNS = (("id", Uuid()), *_PRINCIPAL_COLUMNS)
 
 
@@ -197,8 +254,11 @@ def _function_query(call: str, columns: tuple[tuple[str, TypeEngine[Any]], ...])
 
 _API_KEY_QUERY = _function_query("api_key_principal(:key_hash)", _API_KEY_COLUMNS)
 _SIGNED_IN_USER_QUERY = _function_query("signed_in_principal(:user_id, :session_id, :now)", _SIGNED_IN_USER_COLUMNS)
-_USER_QUERY = (select(User.id, User.account_id, User.role, User.is_active, User.is_staff, User.email, Account.plan)
-               .join(Account, Account.id == User.account_id).where(User.id == bindparam("user_id")))
+_USER_QUERY = (
+    select(User.id, User.account_id, User.role, User.is_active, User.is_staff, User.email, Account.plan)
+    .join(Account, Account.id == User.account_id)
+    .where(User.id == bindparam("user_id"))
+)
 
 
 def authenticate_api_key(db: Database, key: str) -> Principal | None:
@@ -214,8 +274,17 @@ def authenticate_api_key(db: Database, key: str) -> Principal | None:
     if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
         connection_of(db).execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
         db.commit()
-    return Principal(row.user_id, row.account_id, row.role, _role_scopes(row.role, row.scopes), row.id,
-                     plan=row.plan, is_staff=row.is_staff, email=row.email, key_rate_limit=row.rate_limit)
+    return Principal(
+        row.user_id,
+        row.account_id,
+        row.role,
+        _role_scopes(row.role, row.scopes),
+        row.id,
+        plan=row.plan,
+        is_staff=row.is_staff,
+        email=row.email,
+        key_rate_limit=row.rate_limit,
+    )
 
 
 def authenticate_password(session: Session, email: str, password: str) -> uuid.UUID | None:
@@ -236,9 +305,20 @@ def principal_for_user(db: Database, user_id: uuid.UUID, session_id: uuid.UUID |
     if session_id is None:
         row = connection_of(db).execute(_USER_QUERY, {"user_id": user_id}).first()
     else:
-        row = connection_of(db).execute(
-            _SIGNED_IN_USER_QUERY, {"user_id": user_id, "session_id": session_id, "now": utcnow()}).first()
+        row = (
+            connection_of(db)
+            .execute(_SIGNED_IN_USER_QUERY, {"user_id": user_id, "session_id": session_id, "now": utcnow()})
+            .first()
+        )
     if row is None or not row.is_active:
         return None
-    return Principal(row.id, row.account_id, row.role, ROLE_SCOPES[row.role], plan=row.plan,
-                     is_staff=row.is_staff, email=row.email, session_id=session_id)
+    return Principal(
+        row.id,
+        row.account_id,
+        row.role,
+        ROLE_SCOPES[row.role],
+        plan=row.plan,
+        is_staff=row.is_staff,
+        email=row.email,
+        session_id=session_id,
+    )

@@ -5,6 +5,7 @@ used and issues the next one. Presenting a used token again means it was copied:
 revoked, so both the thief's and the user's tokens stop working. Access tokens carry the session id, and
 every request checks the session is live, so logout and revocation take effect at once.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -37,11 +38,13 @@ class Issued:
     expires_at: datetime  # when the session (and so its last refresh token) ends
 
 
-def start_session(session: Session, user_id: uuid.UUID, lifetime: timedelta,
-                  client_address: str | None = None) -> Issued:
+def start_session(
+    session: Session, user_id: uuid.UUID, lifetime: timedelta, client_address: str | None = None
+) -> Issued:
     now = utcnow()
-    auth = AuthSession(id=uuid.uuid4(), user_id=user_id, created_at=now, expires_at=now + lifetime,
-                       client_address=client_address)
+    auth = AuthSession(
+        id=uuid.uuid4(), user_id=user_id, created_at=now, expires_at=now + lifetime, client_address=client_address
+    )
     token = RefreshToken(id=uuid.uuid4(), session_id=auth.id, issued_at=now)
     session.add(auth)
     session.flush()
@@ -79,7 +82,8 @@ def rotate(session: Session, refresh_id: uuid.UUID, user_id: uuid.UUID) -> Issue
 
 def _revoke(session: Session, session_id: uuid.UUID, reason: str) -> bool:
     result = session.execute(
-        update(AuthSession).where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+        update(AuthSession)
+        .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoked_reason=reason)
     )
     assert isinstance(result, CursorResult)  # an UPDATE's result; Session.execute is typed as the base Result

@@ -1,4 +1,5 @@
 """`smartcompute credits ...`: operator commands for the credit ledger."""
+
 from __future__ import annotations
 
 import uuid

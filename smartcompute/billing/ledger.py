@@ -10,6 +10,7 @@ row) and *released* when it fails or is canceled (no ledger row: the balance nev
 of the `submit_job` function (migration 0008) and settling is `settle_job_hold` (migration 0007), so each
 rule has one home, in PostgreSQL, whichever statement applies it.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -21,7 +22,6 @@ from sqlalchemy.orm import Session
 from smartcompute import pagination
 from smartcompute.billing.models import CreditBalance, LedgerEntry
 from smartcompute.db import Database, connection_of, utcnow
-
 
 
 class InsufficientCredits(ValueError):
@@ -48,16 +48,38 @@ def balance_of(session: Session, account_id: uuid.UUID) -> Balance:
 
 
 def record(
-    db: Database, account_id: uuid.UUID, amount: int, reason: str, entry_key: str, *,
-    job_id: uuid.UUID | None = None, payment_id: uuid.UUID | None = None, note: str | None = None,
+    db: Database,
+    account_id: uuid.UUID,
+    amount: int,
+    reason: str,
+    entry_key: str,
+    *,
+    job_id: uuid.UUID | None = None,
+    payment_id: uuid.UUID | None = None,
+    note: str | None = None,
 ) -> bool:
     """Append one change; False when a change with this key was recorded before (nothing happens then).
 
     A change that would take the balance below zero (or below what is held) raises IntegrityError.
     """
-    inserted = connection_of(db).execute(_RECORD, {
-        "id": uuid.uuid4(), "account_id": account_id, "amount": amount, "reason": reason, "entry_key": entry_key,
-        "job_id": job_id, "payment_id": payment_id, "note": note, "created_at": utcnow()}).first()
+    inserted = (
+        connection_of(db)
+        .execute(
+            _RECORD,
+            {
+                "id": uuid.uuid4(),
+                "account_id": account_id,
+                "amount": amount,
+                "reason": reason,
+                "entry_key": entry_key,
+                "job_id": job_id,
+                "payment_id": payment_id,
+                "note": note,
+                "created_at": utcnow(),
+            },
+        )
+        .first()
+    )
     return inserted is not None
 
 
@@ -83,17 +105,26 @@ def release(session: Session, job_id: uuid.UUID) -> int:
     """The job was canceled: its held cost is spendable again. Returns the amount released.
 
     A job that succeeds or fails is settled by `finish_job` (smartcompute.jobs.lifecycle) in the same way."""
-    return int(session.connection().execute(
-        _SETTLE, {"job_id": str(job_id), "outcome": "released", "now": utcnow()}).scalar() or 0)
+    return int(
+        session.connection().execute(_SETTLE, {"job_id": str(job_id), "outcome": "released", "now": utcnow()}).scalar()
+        or 0
+    )
 
 
 def ledger_sum(session: Session, account_id: uuid.UUID) -> int:
-    return int(session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.account_id == account_id)))
+    return int(
+        session.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.account_id == account_id)
+        )
+    )
 
 
 def entries(
-    session: Session, account_id: uuid.UUID, *, limit: int = 20, cursor: str | None = None,
+    session: Session,
+    account_id: uuid.UUID,
+    *,
+    limit: int = 20,
+    cursor: str | None = None,
 ) -> tuple[list[LedgerEntry], str | None]:
     """Newest first, keyset-paginated on (created_at, id)."""
     query = select(LedgerEntry).where(LedgerEntry.account_id == account_id)

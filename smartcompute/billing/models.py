@@ -6,7 +6,17 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger, CheckConstraint, ForeignKey, Index, LargeBinary, Numeric, String, Text, UniqueConstraint, text)
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 

@@ -22,6 +22,7 @@ compromised provider account can then delay a credit, never mint one. A later co
 still settles a payment in review. BTCPay's `InvoiceSettled` carries no amount by design: it says the invoice,
 which we created for the price, was paid in full, so it settles when it names the invoice we recorded.
 """
+
 from __future__ import annotations
 
 import math
@@ -80,16 +81,34 @@ class Checkout:
 
 
 def open_payment(
-    session: Session, *, account_id: uuid.UUID, user_id: uuid.UUID | None, product: Product, provider: str,
-    pay_currency: str, expiry: timedelta,
+    session: Session,
+    *,
+    account_id: uuid.UUID,
+    user_id: uuid.UUID | None,
+    product: Product,
+    provider: str,
+    pay_currency: str,
+    expiry: timedelta,
 ) -> Payment:
     """A pending payment, committed before the provider is asked, so its events always find it."""
     now = utcnow()
     payment = Payment(
-        id=uuid.uuid4(), account_id=account_id, user_id=user_id, provider=provider, product_kind=product.kind,
-        product=product.name, credits=product.credits, price_amount=product.price, price_currency=product.currency,
-        pay_currency=pay_currency.upper(), status="pending", credited=0, unrecovered=0, expires_at=now + expiry,
-        created_at=now, updated_at=now,
+        id=uuid.uuid4(),
+        account_id=account_id,
+        user_id=user_id,
+        provider=provider,
+        product_kind=product.kind,
+        product=product.name,
+        credits=product.credits,
+        price_amount=product.price,
+        price_currency=product.currency,
+        pay_currency=pay_currency.upper(),
+        status="pending",
+        credited=0,
+        unrecovered=0,
+        expires_at=now + expiry,
+        created_at=now,
+        updated_at=now,
     )
     session.add(payment)
     session.commit()
@@ -99,7 +118,11 @@ def open_payment(
 def attach_checkout(session: Session, payment_id: uuid.UUID, checkout: Checkout) -> Payment:
     payment = session.scalars(select(Payment).where(Payment.id == payment_id).with_for_update()).one()
     payment.provider_payment_id = checkout.provider_payment_id
-    payment.checkout_url, payment.pay_address, payment.pay_amount = checkout.checkout_url, checkout.pay_address, checkout.pay_amount
+    payment.checkout_url, payment.pay_address, payment.pay_amount = (
+        checkout.checkout_url,
+        checkout.pay_address,
+        checkout.pay_amount,
+    )
     if checkout.expires_at:
         payment.expires_at = checkout.expires_at
     session.commit()
@@ -124,9 +147,15 @@ def expire_overdue(session: Session, *, batch_size: int = EXPIRY_BATCH_SIZE) -> 
     expired = 0
     while True:
         now = utcnow()
-        ids = list(session.scalars(
-            select(Payment.id).where(Payment.status == "pending", Payment.expires_at < now)
-            .order_by(Payment.expires_at).limit(batch_size).with_for_update(skip_locked=True)))
+        ids = list(
+            session.scalars(
+                select(Payment.id)
+                .where(Payment.status == "pending", Payment.expires_at < now)
+                .order_by(Payment.expires_at)
+                .limit(batch_size)
+                .with_for_update(skip_locked=True)
+            )
+        )
         if ids:
             session.execute(update(Payment).where(Payment.id.in_(ids)).values(status="expired", updated_at=now))
         session.commit()
@@ -135,8 +164,14 @@ def expire_overdue(session: Session, *, batch_size: int = EXPIRY_BATCH_SIZE) -> 
             return expired
 
 
-def apply_event(db: Database, provider: str, event: dict[str, Any], *,
-                tolerance: Decimal = DEFAULT_TOLERANCE, payment: Row | None = None) -> uuid.UUID | None:
+def apply_event(
+    db: Database,
+    provider: str,
+    event: dict[str, Any],
+    *,
+    tolerance: Decimal = DEFAULT_TOLERANCE,
+    payment: Row | None = None,
+) -> uuid.UUID | None:
     """Apply one normalised provider event in the caller's transaction; returns the payment's id.
 
     None when the event names no payment at all (nothing to do); PaymentNotFound when it names one we lack.
@@ -171,24 +206,45 @@ def _update_payment(connection: Connection, payment_id: uuid.UUID, changes: dict
     names = tuple(sorted(changes))
     statement = _PAYMENT_UPDATES.get(names)
     if statement is None:
-        statement = _PAYMENT_UPDATES[names] = (update(_payments).where(_payments.c.id == bindparam("b_id"))
-                                              .values({name: bindparam(f"b_{name}") for name in names}))
+        statement = _PAYMENT_UPDATES[names] = (
+            update(_payments)
+            .where(_payments.c.id == bindparam("b_id"))
+            .values({name: bindparam(f"b_{name}") for name in names})
+        )
     connection.execute(statement, {"b_id": payment_id, **{f"b_{name}": value for name, value in changes.items()}})
 
 
 # Built once: what applying an event reads of a payment, locked until the caller's transaction ends.
 _payments = Payment.__table__
-EVENT_PAYMENT_COLUMNS = ("id", "account_id", "provider_payment_id", "status", "credits", "credited", "price_amount",
-                         "price_currency", "pay_currency", "pay_amount", "product_kind", "product")
+EVENT_PAYMENT_COLUMNS = (
+    "id",
+    "account_id",
+    "provider_payment_id",
+    "status",
+    "credits",
+    "credited",
+    "price_amount",
+    "price_currency",
+    "pay_currency",
+    "pay_amount",
+    "product_kind",
+    "product",
+)
 # (Migration 0011's claim_payment_event returns these columns; it is unchanged, so these are too.)
-_PAYMENT_FOR_EVENT = (select(*(_payments.c[name] for name in EVENT_PAYMENT_COLUMNS))
-                      .where(_payments.c.provider == bindparam("b_provider")).with_for_update())
+_PAYMENT_FOR_EVENT = (
+    select(*(_payments.c[name] for name in EVENT_PAYMENT_COLUMNS))
+    .where(_payments.c.provider == bindparam("b_provider"))
+    .with_for_update()
+)
 _BY_OUR_ID = _PAYMENT_FOR_EVENT.where(_payments.c.id == bindparam("b_id"))
 _BY_PROVIDER_ID = _PAYMENT_FOR_EVENT.where(_payments.c.provider_payment_id == bindparam("b_provider_payment_id"))
 _PAYMENT_UPDATES: dict[tuple[str, ...], Any] = {}  # see _update_payment
 _balances = CreditBalance.__table__
-_BALANCE_FOR_UPDATE = (select(_balances.c.balance, _balances.c.held)
-                       .where(_balances.c.account_id == bindparam("b_account")).with_for_update())
+_BALANCE_FOR_UPDATE = (
+    select(_balances.c.balance, _balances.c.held)
+    .where(_balances.c.account_id == bindparam("b_account"))
+    .with_for_update()
+)
 
 
 def _find(connection: Connection, provider: str, event: dict[str, Any]) -> Row | None:
@@ -201,29 +257,53 @@ def _find(connection: Connection, provider: str, event: dict[str, Any]) -> Row |
         if found is not None:
             return found
     if event.get("provider_payment_id"):
-        return connection.execute(_BY_PROVIDER_ID, {
-            "b_provider": provider, "b_provider_payment_id": str(event["provider_payment_id"])}).first()
+        return connection.execute(
+            _BY_PROVIDER_ID, {"b_provider": provider, "b_provider_payment_id": str(event["provider_payment_id"])}
+        ).first()
     return None
 
 
-def _confirm(connection: Connection, payment: Row, event: dict[str, Any], tolerance: Decimal,
-             now: datetime) -> dict[str, Any]:
+def _confirm(
+    connection: Connection, payment: Row, event: dict[str, Any], tolerance: Decimal, now: datetime
+) -> dict[str, Any]:
     """The payment's changes for a confirmation; the credit, once, in the ledger; or review (see the module)."""
     if payment.status in ("confirmed", "refunded"):
         return {}
     try:
         settled = settle(payment, event, tolerance)
     except Unsettleable as reason:
-        audit.record(connection, PAYMENT_WORKER, "payment.held_for_review", account_id=payment.account_id,
-                     target_type="payment", target_id=payment.id,
-                     details={"reason": str(reason), "provider_event": event.get("event_id"),
-                              "amount": event.get("amount"), "currency": event.get("currency")})
+        audit.record(
+            connection,
+            PAYMENT_WORKER,
+            "payment.held_for_review",
+            account_id=payment.account_id,
+            target_type="payment",
+            target_id=payment.id,
+            details={
+                "reason": str(reason),
+                "provider_event": event.get("event_id"),
+                "amount": event.get("amount"),
+                "currency": event.get("currency"),
+            },
+        )
         return {"status": "review", "review_reason": str(reason)}
     if settled.credits > 0:
-        ledger.record(connection, payment.account_id, settled.credits, "payment", f"payment:{payment.id}:credit",
-                      payment_id=payment.id, note=f"{payment.product_kind} {payment.product} ({settled.kind})")
-    return {"status": "confirmed", "settlement": settled.kind, "amount_paid": settled.paid, "confirmed_at": now,
-            "credited": settled.credits}
+        ledger.record(
+            connection,
+            payment.account_id,
+            settled.credits,
+            "payment",
+            f"payment:{payment.id}:credit",
+            payment_id=payment.id,
+            note=f"{payment.product_kind} {payment.product} ({settled.kind})",
+        )
+    return {
+        "status": "confirmed",
+        "settlement": settled.kind,
+        "amount_paid": settled.paid,
+        "confirmed_at": now,
+        "credited": settled.credits,
+    }
 
 
 def settle(payment: Row, event: dict[str, Any], tolerance: Decimal) -> Settlement:
@@ -232,8 +312,11 @@ def settle(payment: Row, event: dict[str, Any], tolerance: Decimal) -> Settlemen
     if hints.get("manuallyMarked"):
         raise Unsettleable("the provider's invoice was marked settled by hand, not by a payment")
     if event.get("amount") is None:
-        if hints.get("settled_in_full") and payment.provider_payment_id is not None \
-                and event.get("provider_payment_id") == payment.provider_payment_id:
+        if (
+            hints.get("settled_in_full")
+            and payment.provider_payment_id is not None
+            and event.get("provider_payment_id") == payment.provider_payment_id
+        ):
             return Settlement("overpaid" if hints.get("overPaid") else "exact", None, payment.credits)
         raise Unsettleable("the confirmation does not say how much was paid")
     paid = _amount(event["amount"])
@@ -243,9 +326,11 @@ def settle(payment: Row, event: dict[str, Any], tolerance: Decimal) -> Settlemen
     elif currency == payment.price_currency:
         expected = Decimal(payment.price_amount)
     else:
-        raise Unsettleable(f"the confirmation is in {currency or 'no currency'}, not in {payment.pay_currency}"
-                           + ("" if payment.pay_amount else " (whose amount we were not told)")
-                           + f" or {payment.price_currency}")
+        raise Unsettleable(
+            f"the confirmation is in {currency or 'no currency'}, not in {payment.pay_currency}"
+            + ("" if payment.pay_amount else " (whose amount we were not told)")
+            + f" or {payment.price_currency}"
+        )
     ratio = paid / expected
     if ratio < 1 - tolerance / 100:
         return Settlement("underpaid", paid, max(0, math.floor(payment.credits * ratio)))
@@ -279,8 +364,15 @@ def _refund(connection: Connection, payment: Row) -> dict[str, Any]:
         balance = connection.execute(_BALANCE_FOR_UPDATE, {"b_account": payment.account_id}).first()
         take = min(payment.credited, balance.balance - balance.held if balance else 0)
         if take > 0:
-            ledger.record(connection, payment.account_id, -take, "refund", f"payment:{payment.id}:refund",
-                          payment_id=payment.id, note="payment refunded by the provider")
+            ledger.record(
+                connection,
+                payment.account_id,
+                -take,
+                "refund",
+                f"payment:{payment.id}:refund",
+                payment_id=payment.id,
+                note="payment refunded by the provider",
+            )
         changes["unrecovered"] = payment.credited - take
     return changes
 
@@ -291,8 +383,9 @@ def in_review(session: Session, *, limit: int = 20, cursor: str | None = None) -
     return pagination.newest_first(session, query, Payment.updated_at, Payment.id, limit=limit, cursor=cursor)
 
 
-def resolve_review(session: Session, actor: audit.Actor, payment_id: uuid.UUID, *, decision: str,
-                   credits: int | None, note: str) -> Payment:
+def resolve_review(
+    session: Session, actor: audit.Actor, payment_id: uuid.UUID, *, decision: str, credits: int | None, note: str
+) -> Payment:
     """Staff's decision on a payment in review: `credit` settles it `manual` with `credits` (the product's when
     None, never more), `reject` fails it. Audited with the note; the caller commits. NotInReview if it is not
     waiting for review; ValueError for more credits than the product's."""
@@ -305,14 +398,31 @@ def resolve_review(session: Session, actor: audit.Actor, payment_id: uuid.UUID, 
     if credit is None:
         payment.status = "failed"
     else:
-        ledger.record(session, payment.account_id, credit, "payment", f"payment:{payment.id}:credit",
-                      payment_id=payment.id, note=f"{payment.product_kind} {payment.product} (settled by staff)")
+        ledger.record(
+            session,
+            payment.account_id,
+            credit,
+            "payment",
+            f"payment:{payment.id}:credit",
+            payment_id=payment.id,
+            note=f"{payment.product_kind} {payment.product} (settled by staff)",
+        )
         payment.status, payment.settlement, payment.credited = "confirmed", "manual", credit
         payment.confirmed_at = utcnow()
-    audit.record(session, actor, "payment.review_resolved", account_id=payment.account_id, target_type="payment",
-                 target_id=payment.id, details={"decision": "reject" if credit is None else "credit",
-                                                "credits": credit or 0, "note": note,
-                                                "reason": payment.review_reason})
+    audit.record(
+        session,
+        actor,
+        "payment.review_resolved",
+        account_id=payment.account_id,
+        target_type="payment",
+        target_id=payment.id,
+        details={
+            "decision": "reject" if credit is None else "credit",
+            "credits": credit or 0,
+            "note": note,
+            "reason": payment.review_reason,
+        },
+    )
     return payment
 
 
@@ -320,7 +430,8 @@ def get_payment(session: Session, account_id: uuid.UUID, payment_id: uuid.UUID) 
     return session.scalar(select(Payment).where(Payment.id == payment_id, Payment.account_id == account_id))
 
 
-def list_payments(session: Session, account_id: uuid.UUID, *, limit: int = 20,
-                  cursor: str | None = None) -> tuple[list[Payment], str | None]:
+def list_payments(
+    session: Session, account_id: uuid.UUID, *, limit: int = 20, cursor: str | None = None
+) -> tuple[list[Payment], str | None]:
     query = select(Payment).where(Payment.account_id == account_id)
     return pagination.newest_first(session, query, Payment.created_at, Payment.id, limit=limit, cursor=cursor)

@@ -1,10 +1,12 @@
 """What things cost and what can be bought, from settings: job prices, credit packs and plans."""
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from config import Settings
 
@@ -38,9 +40,11 @@ def job_cost(settings: Settings, job_type: str, data: Mapping[str, Any]) -> int:
 
 
 def catalogue(settings: Settings) -> list[Product]:
-    return [Product(kind, name, credits, price, settings.PRICE_CURRENCY)
-            for kind, items in (("pack", settings.CREDIT_PACKS), ("plan", settings.CREDIT_PLANS))
-            for name, credits, price in items]
+    return [
+        Product(kind, name, credits, price, settings.PRICE_CURRENCY)
+        for kind, items in (("pack", settings.CREDIT_PACKS), ("plan", settings.CREDIT_PLANS))
+        for name, credits, price in items
+    ]
 
 
 def find_product(settings: Settings, kind: str, name: str) -> Product:

@@ -1,4 +1,5 @@
 """Request and response shapes of the billing API (validated requests, and the OpenAPI document)."""
+
 from __future__ import annotations
 
 from datetime import datetime

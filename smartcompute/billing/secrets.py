@@ -6,10 +6,11 @@ A payment secret setting may be a plain value (development) or a reference:
   AWS_SECRETS_ENDPOINT_URL if set; credentials from boto3's usual chain).
 A reference that cannot be resolved stops start-up with one line naming the setting and the reason.
 """
+
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 from config import ConfigError, Settings
 from config import billing_settings
@@ -58,9 +59,12 @@ def _vault(settings: Settings, path: str) -> dict:
     client = hvac.Client(url=settings.VAULT_ADDR, token=settings.VAULT_TOKEN, timeout=5)
     try:
         response = client.secrets.kv.v2.read_secret_version(
-            path=path, mount_point=settings.VAULT_KV_MOUNT, raise_on_deleted_version=True)
+            path=path, mount_point=settings.VAULT_KV_MOUNT, raise_on_deleted_version=True
+        )
     except (VaultError, RequestException) as error:
-        raise ValueError(f"Vault: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no detail'}") from None
+        raise ValueError(
+            f"Vault: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no detail'}"
+        ) from None
     return response["data"]["data"]
 
 
@@ -68,8 +72,9 @@ def _aws(settings: Settings, secret_id: str) -> dict:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client = boto3.client("secretsmanager", region_name=settings.AWS_SECRETS_REGION,
-                          endpoint_url=settings.AWS_SECRETS_ENDPOINT_URL)
+    client = boto3.client(
+        "secretsmanager", region_name=settings.AWS_SECRETS_REGION, endpoint_url=settings.AWS_SECRETS_ENDPOINT_URL
+    )
     try:
         secret = client.get_secret_value(SecretId=secret_id)["SecretString"]
     except (BotoCoreError, ClientError, KeyError) as error:
@@ -86,7 +91,9 @@ def _aws(settings: Settings, secret_id: str) -> dict:
 def webhook_secrets(settings: Settings) -> dict[str, str | None]:
     """Resolved secrets by provider URL name (what `configured_providers` takes)."""
     return {
-        "generic": settings.PAYMENT_WEBHOOK_SECRET, "coinbase-commerce": settings.COINBASE_COMMERCE_WEBHOOK_SECRET,
-        "btcpay": settings.BTCPAY_WEBHOOK_SECRET, "nowpayments": settings.NOWPAYMENTS_IPN_SECRET,
+        "generic": settings.PAYMENT_WEBHOOK_SECRET,
+        "coinbase-commerce": settings.COINBASE_COMMERCE_WEBHOOK_SECRET,
+        "btcpay": settings.BTCPAY_WEBHOOK_SECRET,
+        "nowpayments": settings.NOWPAYMENTS_IPN_SECRET,
         "standard-webhooks": settings.STANDARD_WEBHOOKS_SECRET,
     }

@@ -1,4 +1,5 @@
 """The anomaly_detection job: score every metric of a host and report its incidents."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +21,9 @@ GAP_SAMPLES = 5  # a pause of this many sampling intervals (and at least an inci
 DEFAULT_STEP = 60.0  # the sampling interval assumed for a host that has sent a single sample
 
 
-def analyze_anomalies(telemetry: Telemetry, baseline: dict | None, *,
-                      keep_state: bool = True) -> tuple[dict, dict | None]:
+def analyze_anomalies(
+    telemetry: Telemetry, baseline: dict | None, *, keep_state: bool = True
+) -> tuple[dict, dict | None]:
     """Score each metric, and find the host's incidents.
 
     Returns (result, new_baseline). `baseline` is the previous job's new_baseline for this host, or None to
@@ -37,18 +39,27 @@ def analyze_anomalies(telemetry: Telemetry, baseline: dict | None, *,
         if name not in saved or streams[name].points_seen == 0:
             cold_start.append(name)
     # A seeded baseline's samples were never sent by the host, so the time since them is no pause in its telemetry.
-    previous_time = None if _is_seeded(baseline) else max(
-        (stream.last_time for stream in streams.values() if stream.last_time is not None), default=None)
+    previous_time = (
+        None
+        if _is_seeded(baseline)
+        else max((stream.last_time for stream in streams.values() if stream.last_time is not None), default=None)
+    )
     step = _sampling_interval(telemetry.timestamps, streams)
     threshold = onset_threshold(step, len(streams))
-    outcomes = {name: stream.process(telemetry.timestamps, telemetry.metrics[name], threshold)
-                for name, stream in streams.items()}
+    outcomes = {
+        name: stream.process(telemetry.timestamps, telemetry.metrics[name], threshold)
+        for name, stream in streams.items()
+    }
     last_time = float(telemetry.timestamps.max())
-    metric_incidents = [(name, item) for name, outcome in outcomes.items()
-                        for item in outcome.closed + ([outcome.open_incident] if outcome.open_incident else [])]
+    metric_incidents = [
+        (name, item)
+        for name, outcome in outcomes.items()
+        for item in outcome.closed + ([outcome.open_incident] if outcome.open_incident else [])
+    ]
     incidents = merge(metric_incidents, quiet_gap(step), last_time)
-    incidents += gap_incidents(telemetry.timestamps, previous_time, step, max(GAP_SAMPLES * step, quiet_gap(step)),
-                               list(streams))
+    incidents += gap_incidents(
+        telemetry.timestamps, previous_time, step, max(GAP_SAMPLES * step, quiet_gap(step)), list(streams)
+    )
     incidents.sort(key=lambda incident: incident["start"])
     scores = {name: outcome.scores for name, outcome in outcomes.items()}
     host_score = np.max(np.vstack(list(scores.values())), axis=0)
@@ -115,8 +126,13 @@ def _is_seeded(baseline: dict | None) -> bool:
 
 def _window(incident: dict) -> dict:
     """The deprecated `windows` entry of an incident (kept for one release; read `incidents`)."""
-    return {"start": incident["start"], "end": incident["end"], "metrics": incident["metrics"],
-            "peak_score": incident["peak_score"], "severity": incident["severity"]}
+    return {
+        "start": incident["start"],
+        "end": incident["end"],
+        "metrics": incident["metrics"],
+        "peak_score": incident["peak_score"],
+        "severity": incident["severity"],
+    }
 
 
 def _sampling_interval(timestamps: np.ndarray, streams: dict[str, MetricStream]) -> float:
@@ -134,7 +150,7 @@ def _keep_latest(states: dict[str, dict], scored: dict[str, dict]) -> None:
     for name, state in scored.items():
         states.pop(name, None)
         states[name] = state
-    for name in list(states)[:max(0, len(states) - BASELINE_METRICS)]:
+    for name in list(states)[: max(0, len(states) - BASELINE_METRICS)]:
         del states[name]
 
 

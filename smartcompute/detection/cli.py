@@ -1,4 +1,5 @@
 """`smartcompute detect`: score timestamp,value CSV files offline with the streaming detector."""
+
 from __future__ import annotations
 
 import csv
@@ -14,10 +15,13 @@ from smartcompute.detection.telemetry import order_warnings
 
 
 @click.command("detect")
-@click.argument("inputs", nargs=-1, required=True,
-                type=click.Path(exists=True, path_type=Path))
-@click.option("--output-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Where the scored copies are written, mirroring the inputs' layout.")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--output-dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the scored copies are written, mirroring the inputs' layout.",
+)
 def detect(inputs: tuple[Path, ...], output_dir: Path) -> None:
     """Score each INPUT (a timestamp,value CSV file, or a directory searched for *.csv).
 
@@ -56,8 +60,11 @@ def _find_jobs(inputs: tuple[Path, ...]):
 def _score_file(source: Path, destination: Path) -> int:
     series = read_series(source)
     for warning in order_warnings(series.timestamps):
-        click.echo(f"warning: {source}: line {series.lines[warning['first_row']]}: {warning['count']} row(s) "
-                   f"{_ORDER_PROBLEMS[warning['code']]}; scored in the order given", err=True)
+        click.echo(
+            f"warning: {source}: line {series.lines[warning['first_row']]}: {warning['count']} row(s) "
+            f"{_ORDER_PROBLEMS[warning['code']]}; scored in the order given",
+            err=True,
+        )
     gaps = np.diff(series.timestamps)
     step = float(np.median(gaps[gaps > 0])) if np.any(gaps > 0) else 60.0
     scores = MetricStream().process(series.timestamps, series.values, onset_threshold(step, 1)).scores
@@ -69,8 +76,10 @@ def _score_file(source: Path, destination: Path) -> int:
     return len(scores)
 
 
-_ORDER_PROBLEMS = {"duplicate_timestamps": "repeat the previous row's timestamp",
-                   "out_of_order_rows": "are earlier than the row before"}
+_ORDER_PROBLEMS = {
+    "duplicate_timestamps": "repeat the previous row's timestamp",
+    "out_of_order_rows": "are earlier than the row before",
+}
 
 
 def _size(path: Path) -> int:
@@ -97,5 +106,9 @@ def _progress(jobs):
     """A bar over the files' bytes (a proxy for points), labelled with the points scored so far."""
     if not sys.stderr.isatty():
         return _NoProgress()
-    return click.progressbar(length=sum(_size(source) for source, _ in jobs), label="Scoring",
-                             file=sys.stderr, item_show_func=lambda label: label or "")
+    return click.progressbar(
+        length=sum(_size(source) for source, _ in jobs),
+        label="Scoring",
+        file=sys.stderr,
+        item_show_func=lambda label: label or "",
+    )

@@ -1,4 +1,5 @@
 """Reading `timestamp,value` CSV files for the detect command, with row-level errors."""
+
 from __future__ import annotations
 
 import csv
@@ -68,8 +69,9 @@ def _parse_timestamps(path: Path, texts: list[str], lines: list[int]) -> np.ndar
         return parse_timestamps([_epoch_or_text(text) for text in texts])
     except InvalidTelemetry as error:
         index = int(error.errors[0][0].split("[")[1].rstrip("]"))
-        raise BadSeriesFile(f"{path}: line {lines[index]}: timestamp {texts[index]!r} is not "
-                            "ISO-8601 or epoch seconds") from None
+        raise BadSeriesFile(
+            f"{path}: line {lines[index]}: timestamp {texts[index]!r} is not ISO-8601 or epoch seconds"
+        ) from None
 
 
 def _epoch_or_text(text: str) -> float | str:

@@ -5,12 +5,19 @@ follows one and the season knows the time), the repeated-value run, and the acti
 the samples' surprises). Their largest is the sample's `total`: where it reaches the onset threshold and no
 incident is open, one opens.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from smartcompute.detection.parameters import (ACCEPT_AFTER, ACTIVITY_CAP, DRIFT_LEAD_SAMPLES, MEMBER_SURPRISE,
-                                               NOISY_REPEAT_RATE, ZERO_FRACTION)
+from smartcompute.detection.parameters import (
+    ACCEPT_AFTER,
+    ACTIVITY_CAP,
+    DRIFT_LEAD_SAMPLES,
+    MEMBER_SURPRISE,
+    NOISY_REPEAT_RATE,
+    ZERO_FRACTION,
+)
 from smartcompute.detection.reference import Reference, fast_residuals, median3, trailing_mean
 
 
@@ -36,8 +43,9 @@ class Evidence:
         self.activity = self._activity(stream.recent_surprises)
         self.total = np.maximum.reduce([self.point, self.settled, self.flat, self.activity, self.level])
         earlier = stream.recent_totals
-        self.record = self.total > trailing_max(np.concatenate([earlier, self.total]), stream.record_samples(),
-                                                earlier.size)
+        self.record = self.total > trailing_max(
+            np.concatenate([earlier, self.total]), stream.record_samples(), earlier.size
+        )
 
     def _channels(self, times, values, context):
         """Slow, fast and level surprises of every sample (context included), and where the season judged."""
@@ -48,7 +56,7 @@ class Evidence:
         level = _judged(reference.level, trailing_mean(plain, reference.level_samples))
         self.seasonal_expected = {}
         season_used = np.zeros(times.size - context, bool)
-        for name, profile in stream.profiles.items():
+        for name in stream.profiles:
             expected = stream.expected_by(name, times, values)
             self.seasonal_expected[name] = expected[context:]
             if name != reference.season:
@@ -76,9 +84,9 @@ class Evidence:
         if self.reference.activity is None:
             return np.zeros(self.size)
         samples = self.reference.activity_samples
-        before = recent[len(recent) - (samples - 1):] if samples > 1 else recent[:0]
+        before = recent[len(recent) - (samples - 1) :] if samples > 1 else recent[:0]
         averages = trailing_mean_partial(np.concatenate([before, np.minimum(self.point, ACTIVITY_CAP)]), samples)
-        return self.reference.activity.surprise(averages[before.size:])
+        return self.reference.activity.surprise(averages[before.size :])
 
     def belongs(self, threshold: float) -> np.ndarray:
         """Which samples belong to an open incident: those that would open one themselves, and those outside the
@@ -93,7 +101,7 @@ class Evidence:
         """When the run of outside-band samples that `index` ends began (None if it is inside the band)."""
         if not self.outside[index]:
             return None
-        inside = np.flatnonzero(~self.outside[:index + 1])
+        inside = np.flatnonzero(~self.outside[: index + 1])
         if inside.size:
             return float(self.times[inside[-1] + 1])
         return self.stream.outside_since if self.stream.outside_since is not None else float(self.times[0])
@@ -101,14 +109,21 @@ class Evidence:
     def open_incident(self, index: int, threshold: float) -> dict:
         """A new incident whose onset is sample `index`: it starts where the excursion leading to it began."""
         value, reference = float(self.values[index]), self.reference
-        since = self.outside_since_after(index)   # None exactly when the sample is inside the band
+        since = self.outside_since_after(index)  # None exactly when the sample is inside the band
         start = since if since is not None else float(self.times[index])
         return {
-            "start": start, "detected_at": float(self.times[index]), "kind": self._kind(index, threshold, start),
+            "start": start,
+            "detected_at": float(self.times[index]),
+            "kind": self._kind(index, threshold, start),
             "direction": "up" if value >= reference.center else "down",
-            "peak_surprise": float(self.total[index]), "peak_at": float(self.times[index]), "peak_value": value,
-            "threshold": threshold, "review_at": float(self.times[index]) + ACCEPT_AFTER,
-            "max_value": value, "min_value": value, "last_member": float(self.times[index]),
+            "peak_surprise": float(self.total[index]),
+            "peak_at": float(self.times[index]),
+            "peak_value": value,
+            "threshold": threshold,
+            "review_at": float(self.times[index]) + ACCEPT_AFTER,
+            "max_value": value,
+            "min_value": value,
+            "last_member": float(self.times[index]),
             "last_belonging": float(self.times[index]),
             "reference": reference.describe(),
         }
@@ -174,8 +189,8 @@ def trailing_max(values: np.ndarray, window: int, first: int) -> np.ndarray:
     padded = np.concatenate([np.full(window, -np.inf), values])
     blocks = -(-padded.size // window)
     full = np.full(blocks * window, -np.inf)
-    full[:padded.size] = padded
+    full[: padded.size] = padded
     grid = full.reshape(blocks, window)
     ahead = np.maximum.accumulate(grid, axis=-1).ravel()
     behind = np.maximum.accumulate(grid[:, ::-1], axis=-1)[:, ::-1].ravel()
-    return np.maximum(behind[first:size], ahead[first + window - 1:size + window - 1])
+    return np.maximum(behind[first:size], ahead[first + window - 1 : size + window - 1])

@@ -4,6 +4,7 @@ An incident is what a user acts on: when it started (the first sample of the exc
 it ended (its last anomalous sample; none while it is still open), which metrics took part, what kind of
 change it was, how bad, and what it was judged against, so the user can see why.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -51,8 +52,10 @@ def severity(incident: dict) -> str:
 def merge(metric_incidents: list[tuple[str, dict]], merge_gap: float, last_time: float) -> list[dict]:
     """Host incidents from (metric, incident) pairs: those overlapping in time, or apart by at most
     `merge_gap` seconds, are one. `last_time` is the job's last timestamp (where open incidents stand)."""
-    spans = sorted(((item["start"], _end(item, last_time), name, item) for name, item in metric_incidents),
-                   key=lambda span: span[0])
+    spans = sorted(
+        ((item["start"], _end(item, last_time), name, item) for name, item in metric_incidents),
+        key=lambda span: span[0],
+    )
     groups: list[list] = []
     for start, end, name, item in spans:
         if groups and start <= groups[-1][0] + merge_gap:
@@ -92,13 +95,18 @@ def _host_incident(members: list[tuple[str, dict]], last_time: float) -> dict:
 
 def _reference(incident: dict) -> dict:
     reference = incident["reference"]
-    return {"median": _rounded(reference["median"]), "band": [_rounded(v) for v in reference["band"]],
-            "season": reference["season"], "history_points": reference["history_points"],
-            "peak_value": _rounded(incident["peak_value"])}
+    return {
+        "median": _rounded(reference["median"]),
+        "band": [_rounded(v) for v in reference["band"]],
+        "season": reference["season"],
+        "history_points": reference["history_points"],
+        "peak_value": _rounded(incident["peak_value"]),
+    }
 
 
-def gap_incidents(timestamps: np.ndarray, previous_time: float | None, step: float, min_gap: float,
-                  metrics: list[str]) -> list[dict]:
+def gap_incidents(
+    timestamps: np.ndarray, previous_time: float | None, step: float, min_gap: float, metrics: list[str]
+) -> list[dict]:
     """A pause in the telemetry longer than `min_gap` (from the last sample of the host's previous job too) is
     a dropout incident: the host, or its agent, stopped reporting."""
     times = timestamps if previous_time is None else np.concatenate([[previous_time], timestamps])
@@ -108,13 +116,23 @@ def gap_incidents(timestamps: np.ndarray, previous_time: float | None, step: flo
     for index in gaps:
         start, end = ordered[index] + step, ordered[index + 1] - step
         duration = float(ordered[index + 1] - ordered[index] - step)
-        incidents.append({
-            "start": iso8601(start), "end": iso8601(max(start, end)), "duration_seconds": round(duration, 3),
-            "status": "closed", "resolution": "recovered", "kind": "dropout", "direction": "down",
-            "metrics": sorted(metrics), "detected_at": iso8601(ordered[index + 1]), "peak_score": None,
-            "peak_at": None, "severity": "high" if duration >= GAP_HIGH_SECONDS else "medium",
-            "reference": {"expected_interval_seconds": round(step, 3)},
-        })
+        incidents.append(
+            {
+                "start": iso8601(start),
+                "end": iso8601(max(start, end)),
+                "duration_seconds": round(duration, 3),
+                "status": "closed",
+                "resolution": "recovered",
+                "kind": "dropout",
+                "direction": "down",
+                "metrics": sorted(metrics),
+                "detected_at": iso8601(ordered[index + 1]),
+                "peak_score": None,
+                "peak_at": None,
+                "severity": "high" if duration >= GAP_HIGH_SECONDS else "medium",
+                "reference": {"expected_interval_seconds": round(step, 3)},
+            }
+        )
     return incidents
 
 

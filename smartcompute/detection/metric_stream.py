@@ -15,6 +15,7 @@ The work is vectorised over segments of samples that share one reference (it is 
 grows), and the incident logic searches each segment for its next event, so the Python loop runs once per
 segment or event, not per sample.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,10 +24,24 @@ from smartcompute.detection import stream_state
 from smartcompute.detection.evidence import Evidence, run_lengths
 from smartcompute.detection.incidents import quiet_gap, score
 from smartcompute.detection.parameters import (
-    ACCEPT_AFTER, ACTIVITY_SAMPLES, ACTIVITY_SPAN, FALSE_INCIDENTS_PER_DAY, HISTORY_POINTS,
-    HISTORY_SPAN, LEVEL_SAMPLES, LEVEL_SPAN, MIN_HISTORY, RECORD_SPAN, RECURRING, REFRESH_FRACTION, SEASON_COVERAGE,
+    ACCEPT_AFTER,
+    ACTIVITY_SAMPLES,
+    ACTIVITY_SPAN,
+    FALSE_INCIDENTS_PER_DAY,
+    HISTORY_POINTS,
+    HISTORY_SPAN,
+    LEVEL_SAMPLES,
+    LEVEL_SPAN,
+    MIN_HISTORY,
+    RECORD_SPAN,
+    RECURRING,
+    REFRESH_FRACTION,
+    SEASON_COVERAGE,
     SEASON_REVIEW,
-    SEGMENT_SAMPLES, SPIKE_DURATION, TESTS_PER_SAMPLE)
+    SEGMENT_SAMPLES,
+    SPIKE_DURATION,
+    TESTS_PER_SAMPLE,
+)
 from smartcompute.detection.reference import Reference, build_reference, choose_season
 from smartcompute.detection.season import DAILY, WEEKLY, SeasonProfile
 
@@ -79,7 +94,7 @@ class MetricStream:
         return stream_state.save(self)
 
     @classmethod
-    def load(cls, state: dict) -> "MetricStream":
+    def load(cls, state: dict) -> MetricStream:
         """A stream that continues from `state` (from `save`); raises IncompatibleState."""
         stream = cls()
         stream_state.restore(stream, state)
@@ -93,7 +108,7 @@ class MetricStream:
         self.points_seen += times.size
 
     # ----- scoring --------------------------------------------------------------------------------------
-    def process(self, times: np.ndarray, values: np.ndarray, threshold: float) -> "ChunkOutcome":
+    def process(self, times: np.ndarray, values: np.ndarray, threshold: float) -> ChunkOutcome:
         outcome = ChunkOutcome(times.size)
         self._update_step(times)
         position = 0
@@ -131,15 +146,17 @@ class MetricStream:
         hits = np.flatnonzero(evidence.total[index:] >= threshold)
         stop = evidence.size if hits.size == 0 else index + int(hits[0])
         clean[index:stop] = True
-        outcome.scores[offset + index:offset + stop] = np.where(
-            evidence.record[index:stop], score(evidence.total[index:stop], threshold), 0.0)
+        outcome.scores[offset + index : offset + stop] = np.where(
+            evidence.record[index:stop], score(evidence.total[index:stop], threshold), 0.0
+        )
         if hits.size == 0:
             return stop
         self.incident = evidence.open_incident(stop, threshold)
         outcome.scores[offset + stop] = score(evidence.total[stop], threshold)
         outcome.member[offset + stop] = True
-        self._hold_incident_sample(evidence.times[stop:stop + 1], evidence.values[stop:stop + 1],
-                                   evidence.point[stop:stop + 1])
+        self._hold_incident_sample(
+            evidence.times[stop : stop + 1], evidence.values[stop : stop + 1], evidence.point[stop : stop + 1]
+        )
         return stop + 1
 
     def _follow_incident(self, evidence, index, threshold, clean, outcome, offset) -> tuple[int, bool]:
@@ -158,15 +175,17 @@ class MetricStream:
         stop = ends[0] if ends.size else times.size
         # Escalation is judged on single samples' surprise: averaging channels grow by themselves as an incident
         # goes on, and that is not news.
-        member, surprise = member[:stop], evidence.point[index:index + stop]
+        member, surprise = member[:stop], evidence.point[index : index + stop]
         running_peak = np.maximum.accumulate(np.where(member, surprise, 0.0))
         before = np.concatenate([[incident["peak_surprise"]], np.maximum(running_peak[:-1], incident["peak_surprise"])])
         escalates = member & (surprise >= before + threshold)
-        scores = outcome.scores[offset + index:offset + index + stop]
+        scores = outcome.scores[offset + index : offset + index + stop]
         scores[escalates] = score(surprise[escalates], threshold)
-        outcome.member[offset + index:offset + index + stop] = member
+        outcome.member[offset + index : offset + index + stop] = member
         self._grow(evidence, index, stop, member, surprise, threshold)
-        self._hold_incident_sample(times[:stop], evidence.values[index:index + stop], evidence.point[index:index + stop])
+        self._hold_incident_sample(
+            times[:stop], evidence.values[index : index + stop], evidence.point[index : index + stop]
+        )
         if stop == times.size:
             return evidence.size, False
         if accepted[stop] and not quiet[stop]:
@@ -185,7 +204,7 @@ class MetricStream:
         members = np.flatnonzero(member)
         incident["last_belonging"] = float(evidence.times[index + members[-1]])
         # The incident ends at its last sample that is itself anomalous (not one kept in by the ones before it).
-        anomalous = np.flatnonzero(member & evidence.anomalous(threshold)[index:index + len(member)])
+        anomalous = np.flatnonzero(member & evidence.anomalous(threshold)[index : index + len(member)])
         if anomalous.size:
             incident["last_member"] = float(evidence.times[index + anomalous[-1]])
         peak = members[np.argmax(surprise[members])]
@@ -194,7 +213,7 @@ class MetricStream:
             incident["peak_at"] = float(evidence.times[index + peak])
             incident["peak_value"] = float(evidence.values[index + peak])
             incident["threshold"] = threshold
-        values = evidence.values[index:index + len(member)][member]
+        values = evidence.values[index : index + len(member)][member]
         incident["max_value"] = max(incident["max_value"], float(values.max()))
         incident["min_value"] = min(incident["min_value"], float(values.min()))
         if incident["kind"] == "spike" and incident["last_member"] - incident["start"] > SPIKE_DURATION:
@@ -268,9 +287,13 @@ class MetricStream:
         if self.recurring_times.size and self.times.size:
             recent = self.recurring_times >= self.times.max() - HISTORY_SPAN
             if recent.sum() >= RECURRING:
-                return (np.concatenate([self.values, self.recurring_values[recent]]),
-                        {name: np.concatenate([residuals, self.recurring_seasonal[name][recent]])
-                         for name, residuals in self.seasonal.items()})
+                return (
+                    np.concatenate([self.values, self.recurring_values[recent]]),
+                    {
+                        name: np.concatenate([residuals, self.recurring_seasonal[name][recent]])
+                        for name, residuals in self.seasonal.items()
+                    },
+                )
         return self.values, self.seasonal
 
     def _hold_incident_sample(self, times, values, surprises) -> None:
@@ -279,31 +302,38 @@ class MetricStream:
         self.incident_surprises = np.concatenate([self.incident_surprises, surprises])[-HISTORY_POINTS:]
 
     # ----- learning ---------------------------------------------------------------------------------------
-    def _absorb(self, times, values, clean, evidence: "Evidence | None" = None) -> None:
+    def _absorb(self, times, values, clean, evidence: Evidence | None = None) -> None:
         """Move the context past these samples and add the clean ones to the history."""
         if times.size == 0:
             return
         for name, profile in self.profiles.items():
             if evidence is not None:
-                expected = evidence.seasonal_expected[name][:times.size]
+                expected = evidence.seasonal_expected[name][: times.size]
             else:
                 expected = self.expected_by(name, times, values)
             self.seasonal[name] = np.concatenate([self.seasonal[name], expected[clean]])
             profile.learn(times, values)
         self.times = np.concatenate([self.times, times[clean]])
         self.values = np.concatenate([self.values, values[clean]])
-        point = evidence.point[:times.size] if evidence is not None else np.zeros(times.size)
+        point = evidence.point[: times.size] if evidence is not None else np.zeros(times.size)
         self.surprises = np.concatenate([self.surprises, point[clean]])
         # An incident's samples are its own news: they leave the activity average, so closing it does not
         # open another.
-        self.recent_surprises = np.concatenate([self.recent_surprises, np.where(clean, point, 0.0)])[-ACTIVITY_SAMPLES[1]:]
+        self.recent_surprises = np.concatenate([self.recent_surprises, np.where(clean, point, 0.0)])[
+            -ACTIVITY_SAMPLES[1] :
+        ]
         if evidence is not None:
-            self.recent_totals = np.concatenate([self.recent_totals, evidence.total[:times.size]])[-self.record_samples():]
+            self.recent_totals = np.concatenate([self.recent_totals, evidence.total[: times.size]])[
+                -self.record_samples() :
+            ]
             self.run_length = int(evidence.run_length[times.size - 1])
             self.outside_since = evidence.outside_since_after(times.size - 1)
         else:
-            self.run_length = int(run_lengths(np.concatenate([self.context_values, values]), self.run_length,
-                                              self.context_values.size)[-1])
+            self.run_length = int(
+                run_lengths(np.concatenate([self.context_values, values]), self.run_length, self.context_values.size)[
+                    -1
+                ]
+            )
         self.context_times = np.concatenate([self.context_times, times])[-CONTEXT:]
         self.context_values = np.concatenate([self.context_values, values])[-CONTEXT:]
         self._trim_history()
@@ -312,7 +342,9 @@ class MetricStream:
         if self.times.size == 0:
             return
         # Counted rather than searched: rows out of order are accepted, so the history need not be sorted.
-        keep = max(self.times.size - HISTORY_POINTS, int(np.count_nonzero(self.times < self.times.max() - HISTORY_SPAN)))
+        keep = max(
+            self.times.size - HISTORY_POINTS, int(np.count_nonzero(self.times < self.times.max() - HISTORY_SPAN))
+        )
         if keep > 0:
             self.times, self.values, self.surprises = self.times[keep:], self.values[keep:], self.surprises[keep:]
             for name in self.seasonal:
@@ -325,9 +357,14 @@ class MetricStream:
                 self.season = choose_season(self.profiles, self.step or 0.0, self.season, self._season_coverage())
                 self.season_reviewed_at = latest
             values, seasonal = self._learning_history()
-            self._reference = build_reference(values, seasonal, self.season, self.surprises,
-                                              self._samples(ACTIVITY_SPAN, *ACTIVITY_SAMPLES),
-                                              self._samples(LEVEL_SPAN, *LEVEL_SAMPLES))
+            self._reference = build_reference(
+                values,
+                seasonal,
+                self.season,
+                self.surprises,
+                self._samples(ACTIVITY_SPAN, *ACTIVITY_SAMPLES),
+                self._samples(LEVEL_SPAN, *LEVEL_SAMPLES),
+            )
             self._fresh_for = int(np.clip(self.values.size * REFRESH_FRACTION, *SEGMENT_SAMPLES))
         return self._reference
 

@@ -4,6 +4,7 @@ They were chosen by leave-one-category-out cross-validation on the public NAB se
 synthetic hosts shaped like the categories we do not have (bench/nab_cv.py; docs/detection.md says how).
 Counts of samples appear only where they bound memory or work, or where a statistic needs that many.
 """
+
 from __future__ import annotations
 
 # How much a host may be wrongly alarmed: the onset threshold shares this among every test of every metric

@@ -11,6 +11,7 @@ Two residual channels look at every sample:
 Each channel has an upper and a lower tail (`tails.py`) fitted on the history's residuals. A run of
 identical values is judged by how often the history repeats a value.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ def trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
     means = np.full(values.shape, np.nan)
     if values.size >= window:
         sums = np.cumsum(np.concatenate([[0.0], values]))
-        means[window - 1:] = (sums[window:] - sums[:-window]) / window
+        means[window - 1 :] = (sums[window:] - sums[:-window]) / window
     return means
 
 
@@ -97,8 +98,12 @@ class Reference:
 
     def describe(self) -> dict:
         """What an incident reports it was judged against."""
-        return {"median": self.center, "band": [self.low, self.high], "season": self.season,
-                "history_points": self.points}
+        return {
+            "median": self.center,
+            "band": [self.low, self.high],
+            "season": self.season,
+            "history_points": self.points,
+        }
 
 
 def seasonal_residuals(values: np.ndarray, expected: np.ndarray, scale: float | None) -> np.ndarray:
@@ -128,8 +133,14 @@ def _tail_weight(residuals: np.ndarray) -> float:
     return upper / quartile if quartile > 0 else np.inf
 
 
-def build_reference(values: np.ndarray, seasonal: dict[str, np.ndarray], season: str | None,
-                    surprises: np.ndarray, activity_samples: int, level_samples: int) -> Reference | None:
+def build_reference(
+    values: np.ndarray,
+    seasonal: dict[str, np.ndarray],
+    season: str | None,
+    surprises: np.ndarray,
+    activity_samples: int,
+    level_samples: int,
+) -> Reference | None:
     """The reference from a clean history (`values`, oldest first) and its seasonal residuals by period."""
     if values.size < MIN_HISTORY:
         return None
@@ -154,19 +165,32 @@ def build_reference(values: np.ndarray, seasonal: dict[str, np.ndarray], season:
     blocks = surprises.size // activity_samples
     activity = None
     if blocks >= ACTIVITY_MIN_BLOCKS:
-        capped = np.minimum(surprises[surprises.size - blocks * activity_samples:], ACTIVITY_CAP)
+        capped = np.minimum(surprises[surprises.size - blocks * activity_samples :], ACTIVITY_CAP)
         activity = fit_tail(capped.reshape(blocks, -1).mean(axis=1), ACTIVITY_FLOOR)
     return Reference(
-        center=center, low=low, high=high, season=season, slow=slow, fast=fast,
-        activity=activity, activity_samples=activity_samples,
-        seasonal_scale=seasonal_scale, seasonal_slow=seasonal_slow, seasonal_fast=seasonal_fast,
-        level=level, seasonal_level=seasonal_level, level_samples=level_samples,
-        repeat_rate=float((repeats.sum() + 1) / (repeats.size + 2)), longest_run=_longest_run(repeats),
-        points=int(values.size))
+        center=center,
+        low=low,
+        high=high,
+        season=season,
+        slow=slow,
+        fast=fast,
+        activity=activity,
+        activity_samples=activity_samples,
+        seasonal_scale=seasonal_scale,
+        seasonal_slow=seasonal_slow,
+        seasonal_fast=seasonal_fast,
+        level=level,
+        seasonal_level=seasonal_level,
+        level_samples=level_samples,
+        repeat_rate=float((repeats.sum() + 1) / (repeats.size + 2)),
+        longest_run=_longest_run(repeats),
+        points=int(values.size),
+    )
 
 
-def choose_season(profiles: dict[str, SeasonProfile], step: float, current: str | None,
-                  covered: dict[str, float]) -> str | None:
+def choose_season(
+    profiles: dict[str, SeasonProfile], step: float, current: str | None, covered: dict[str, float]
+) -> str | None:
     """Weekly when a week back beats other days of that week; else daily when a day back beats other times of
     day; `current` while the profiles cannot tell yet. A period is used only once the clean history's residuals
     against it span most of it (`covered`, seconds), so their tails know what it holds (a nightly backup)."""

@@ -13,6 +13,7 @@ one of the last CYCLES days is expected (a nightly backup), a one-off event yest
 Whether a period matters is decided from the profile itself: the same time one period earlier must
 predict a value much better than a random time of that earlier period does (see `agreement`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -101,8 +102,10 @@ class SeasonProfile:
         reach = self._reach(step)
         ratios = []
         for latest, earlier in self._consecutive_periods():
-            distances = [self._closest_distances(latest, earlier, int(round(shift * self.period.bins)), reach)
-                         for shift in (0.0, *placebo_shifts)]
+            distances = [
+                self._closest_distances(latest, earlier, int(round(shift * self.period.bins)), reach)
+                for shift in (0.0, *placebo_shifts)
+            ]
             usable = np.all(np.isfinite(distances), axis=0)
             if usable.sum() < MIN_PAIRED_FRACTION * self.period.bins:
                 continue
@@ -140,7 +143,7 @@ class SeasonProfile:
         return {"sums": self.sums.tolist(), "counts": self.counts.tolist(), "cycle": self.cycle.tolist()}
 
     @classmethod
-    def from_snapshot(cls, period: Period, data: dict) -> "SeasonProfile":
+    def from_snapshot(cls, period: Period, data: dict) -> SeasonProfile:
         profile = cls(period)
         shape = (CYCLES, period.bins)
         profile.sums = _array(data["sums"], shape, float)

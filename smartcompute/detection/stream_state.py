@@ -5,6 +5,7 @@ metric, and as JSON text it would be several times the size. Values keep float64
 seconds before the latest (a week back is still exact to a tenth of a second), and what only feeds quantiles
 or is compared at a tolerance (surprises, what the season expected, counts) as float32.
 """
+
 from __future__ import annotations
 
 import base64
@@ -46,10 +47,17 @@ def save(stream) -> dict:
     state.update({name: encode(latest - getattr(stream, name), "<f4") for name in TIME_ARRAYS})
     state.update({name: encode(getattr(stream, name), "<f4") for name in COMPACT_ARRAYS})
     state["seasonal"] = {name: encode(expected, "<f4") for name, expected in stream.seasonal.items()}
-    state["recurring_seasonal"] = {name: encode(expected, "<f4") for name, expected in stream.recurring_seasonal.items()}
-    state["profiles"] = {name: {"sums": encode(profile.sums, "<f8"),
-                                "counts": encode(profile.counts, "<f4"), "cycle": encode(profile.cycle, "<i4")}
-                         for name, profile in stream.profiles.items()}
+    state["recurring_seasonal"] = {
+        name: encode(expected, "<f4") for name, expected in stream.recurring_seasonal.items()
+    }
+    state["profiles"] = {
+        name: {
+            "sums": encode(profile.sums, "<f8"),
+            "counts": encode(profile.counts, "<f4"),
+            "cycle": encode(profile.cycle, "<i4"),
+        }
+        for name, profile in stream.profiles.items()
+    }
     state.update({name: getattr(stream, name) for name in SCALARS})
     return state
 
@@ -59,8 +67,10 @@ def restore(stream, state: dict) -> None:
     if not isinstance(state, dict) or state.get("kind") != STATE_KIND:
         raise IncompatibleState("not a metric stream's state")
     if state.get("version") != STATE_VERSION:
-        raise IncompatibleState(f"metric stream state version {state.get('version')!r} is not supported "
-                                f"(this detector reads version {STATE_VERSION})")
+        raise IncompatibleState(
+            f"metric stream state version {state.get('version')!r} is not supported "
+            f"(this detector reads version {STATE_VERSION})"
+        )
     try:
         for name in EXACT_ARRAYS:
             setattr(stream, name, decode(state[name], "<f8"))
@@ -90,8 +100,12 @@ def _profile(period: Period, data: dict) -> SeasonProfile:
 
 def _check(stream) -> None:
     """The arrays that run side by side must have one length, and the scalars their types."""
-    history = {stream.times.size, stream.values.size, stream.surprises.size,
-               *(residuals.size for residuals in stream.seasonal.values())}
+    history = {
+        stream.times.size,
+        stream.values.size,
+        stream.surprises.size,
+        *(residuals.size for residuals in stream.seasonal.values()),
+    }
     if len(history) != 1:
         raise ValueError("history arrays differ in length")
     if not stream.incident_times.size == stream.incident_values.size == stream.incident_surprises.size:

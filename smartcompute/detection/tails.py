@@ -8,6 +8,7 @@ as a generalised Pareto tail fitted by the method of moments (peaks over thresho
 "Anomaly Detection in Streams with Extreme Value Theory"): a bursty series (request counts, tweets) gets a
 heavy tail and a calm one (a temperature) a light one, so one threshold means the same rarity on both.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -73,14 +74,14 @@ def fit_sorted(ordered: np.ndarray, scale_floor: float) -> Tail:
     size = ordered.size
     fraction = min(MAX_FRACTION, max(TAIL_FRACTION, MIN_EXCEEDANCES / size))
     threshold = ordered[min(size - 1, int(round((1.0 - fraction) * (size - 1))))]
-    excess = ordered[np.searchsorted(ordered, threshold, side="right"):] - threshold
+    excess = ordered[np.searchsorted(ordered, threshold, side="right") :] - threshold
     # An exponential whose (1 - fraction) quantile lies `threshold - median` beyond its start has this mean.
     prior = max((threshold - ordered[size // 2]) / np.log(0.5 / fraction), scale_floor)
     count = excess.size + PRIOR_WEIGHT
     mean = (excess.sum() + PRIOR_WEIGHT * prior) / count
     # Method of moments for the generalised Pareto: an exponential's variance is its mean squared, a heavier
     # tail's is larger.
-    variance = ((excess ** 2).sum() + PRIOR_WEIGHT * 2 * prior ** 2) / count - mean ** 2
-    shape = min(max(0.5 * (1 - mean ** 2 / variance), 0.0), MAX_SHAPE) if variance > mean ** 2 else 0.0
-    scale = 0.5 * mean * (1 + mean ** 2 / variance) if shape > 0 else mean
+    variance = ((excess**2).sum() + PRIOR_WEIGHT * 2 * prior**2) / count - mean**2
+    shape = min(max(0.5 * (1 - mean**2 / variance), 0.0), MAX_SHAPE) if variance > mean**2 else 0.0
+    scale = 0.5 * mean * (1 + mean**2 / variance) if shape > 0 else mean
     return Tail(ordered, float(threshold), max(excess.size, 0.5) / size, float(max(scale, scale_floor)), float(shape))

@@ -3,12 +3,14 @@
 Every check that can be made before a job is queued lives here, so the API rejects bad input with
 field-level messages and the engine only ever receives arrays it can trust.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from datetime import datetime, UTC
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -67,16 +69,19 @@ class Telemetry:
     def points(self) -> int:
         return int(self.timestamps.shape[0])
 
-    def in_time_order(self) -> "Telemetry":
+    def in_time_order(self) -> Telemetry:
         """The same rows sorted by time (rows with one timestamp keep their order), for analyses of spans."""
         order = np.argsort(self.timestamps, kind="stable")
-        return replace(self, timestamps=self.timestamps[order],
-                       metrics={name: values[order] for name, values in self.metrics.items()})
+        return replace(
+            self,
+            timestamps=self.timestamps[order],
+            metrics={name: values[order] for name, values in self.metrics.items()},
+        )
 
 
 def iso8601(epoch_seconds: float) -> str:
     """UTC ISO-8601 with a Z suffix; whole seconds unless the input had a fraction."""
-    moment = datetime.fromtimestamp(float(epoch_seconds), tz=timezone.utc)
+    moment = datetime.fromtimestamp(float(epoch_seconds), tz=UTC)
     text = moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
     return text.replace("+00:00", "Z")
 
@@ -94,7 +99,7 @@ def _timestamp_to_epoch(value: Any) -> float:
         except ValueError:
             raise ValueError(f"{value!r} is not an ISO-8601 timestamp") from None
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         return moment.timestamp()
     raise ValueError("must be an ISO-8601 string or epoch seconds")
 
@@ -108,8 +113,8 @@ def _all_numbers(values: Sequence[Any]) -> bool:
 
 
 # The times a result can name: iso8601 writes years 1 to 9999 in UTC.
-_EARLIEST = datetime(1, 1, 1, tzinfo=timezone.utc).timestamp()
-_AFTER_LATEST = datetime(9999, 12, 31, tzinfo=timezone.utc).timestamp() + 86_400
+_EARLIEST = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+_AFTER_LATEST = datetime(9999, 12, 31, tzinfo=UTC).timestamp() + 86_400
 
 
 def parse_timestamps(values: Sequence[Any], field: str = "timestamps") -> np.ndarray:
@@ -156,13 +161,22 @@ def order_warnings(timestamps: np.ndarray, field: str = "timestamps") -> tuple[d
     earlier than the one before them (a late delivery). Both are accepted and scored in the order given."""
     steps = np.diff(timestamps)
     warnings = []
-    for code, rows, what in (("duplicate_timestamps", np.flatnonzero(steps == 0) + 1, "repeat the previous row's time"),
-                             ("out_of_order_rows", np.flatnonzero(steps < 0) + 1, "are earlier than the row before")):
+    for code, rows, what in (
+        ("duplicate_timestamps", np.flatnonzero(steps == 0) + 1, "repeat the previous row's time"),
+        ("out_of_order_rows", np.flatnonzero(steps < 0) + 1, "are earlier than the row before"),
+    ):
         if rows.size:
             first = int(rows[0])
-            warnings.append({"code": code, "count": int(rows.size), "first_row": first, "field": f"{field}[{first}]",
-                             "message": f"{rows.size} row(s) {what} (first: {field}[{first}]); "
-                                        "they were scored in the order given"})
+            warnings.append(
+                {
+                    "code": code,
+                    "count": int(rows.size),
+                    "first_row": first,
+                    "field": f"{field}[{first}]",
+                    "message": f"{rows.size} row(s) {what} (first: {field}[{first}]); "
+                    "they were scored in the order given",
+                }
+            )
     return tuple(warnings)
 
 
@@ -176,8 +190,14 @@ def _parse_metrics(data: Mapping, points: int) -> dict[str, np.ndarray]:
     for key, values in metrics.items():
         name = str(key)
         if not 0 < len(name) <= MAX_METRIC_NAME_LENGTH:
-            raise InvalidTelemetry([("data.metrics", f"metric names must be 1 to {MAX_METRIC_NAME_LENGTH} characters; "
-                                                     f"one has {len(name)}")])
+            raise InvalidTelemetry(
+                [
+                    (
+                        "data.metrics",
+                        f"metric names must be 1 to {MAX_METRIC_NAME_LENGTH} characters; one has {len(name)}",
+                    )
+                ]
+            )
         field = f"data.metrics.{name}"
         if not isinstance(values, list):
             raise InvalidTelemetry([(field, "must be an array of numbers")])
@@ -208,7 +228,9 @@ def _parse_connections(data: Mapping) -> Connections | None:
         src_ip=_text_array(column("src_ip"), "data.connections.src_ip"),
         dst_ip=_text_array(column("dst_ip"), "data.connections.dst_ip"),
         dst_port=ports.astype(np.int64),
-        protocol=np.char.lower(_text_array(column("protocol", "tcp"), "data.connections.protocol").astype(str)).astype(object),
+        protocol=np.char.lower(_text_array(column("protocol", "tcp"), "data.connections.protocol").astype(str)).astype(
+            object
+        ),
         bytes_out=_non_negative(column("bytes_out", 0), "data.connections.bytes_out"),
         bytes_in=_non_negative(column("bytes_in", 0), "data.connections.bytes_in"),
     )

@@ -5,6 +5,7 @@ A NOTIFY carries only the account's id: a woken stream reads the events from the
 between two reads) costs only latency: each stream also reads again at every heartbeat, and every stream is woken
 whenever the listener connects again.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,8 +26,13 @@ log = logging.getLogger("smartcompute.events")
 RECONNECT_SECONDS = 2.0
 _IDLE_CHECK_SECONDS = 5.0
 # A network that stopped answering is noticed within about 10 s, as for the scheduler's lock (workers/scheduling.py).
-_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
-               "tcp_user_timeout": 10_000}
+_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
 
 
 class EventHub:
@@ -75,8 +81,12 @@ class EventHub:
     def _wake(self, accounts: set[str] | None) -> None:
         """Wake the streams of `accounts`; None wakes every stream."""
         with self._lock:
-            flags = [flag for key, waiting in self._subscribers.items() if accounts is None or key in accounts
-                     for flag in waiting]
+            flags = [
+                flag
+                for key, waiting in self._subscribers.items()
+                if accounts is None or key in accounts
+                for flag in waiting
+            ]
         for flag in flags:
             flag.set()
 
@@ -89,8 +99,10 @@ class EventHub:
                 raw = engine.raw_connection()
             except DBAPIError as error:
                 if not unreachable:
-                    log.warning("cannot reach the database to listen for events; streams read at each heartbeat "
-                                "until it can", extra={"error": driver_reason(error)})
+                    log.warning(
+                        "cannot reach the database to listen for events; streams read at each heartbeat until it can",
+                        extra={"error": driver_reason(error)},
+                    )
                 unreachable = True
                 self.closing.wait(RECONNECT_SECONDS)
                 continue
@@ -98,8 +110,10 @@ class EventHub:
             try:
                 self._listen(raw.driver_connection)
             except Exception as error:  # the connection failed: listen again on a new one, after a pause
-                log.warning("the event listener's connection failed; listening again",
-                            extra={"error": (str(error).strip().splitlines() or [""])[0]})
+                log.warning(
+                    "the event listener's connection failed; listening again",
+                    extra={"error": (str(error).strip().splitlines() or [""])[0]},
+                )
                 raw.invalidate()
                 self.closing.wait(RECONNECT_SECONDS)
             finally:

@@ -9,6 +9,7 @@ delivered in order, and one a client hands back (`Last-Event-ID`) resumes exactl
 The price: a transaction that writes and stays open holds back every reader until it ends. The service's own
 transactions last milliseconds; docs/decisions/2026-12-07-event-fan-out-through-postgresql.md says more.
 """
+
 from __future__ import annotations
 
 import re
@@ -63,7 +64,8 @@ def parse_position(given: str | None) -> Position | None:
 _START = text(f"SELECT {_XMIN}")
 _RESUMABLE = text(
     "SELECT (:tx, :id) >= (pruned_tx, pruned_id) "
-    "AND :tx <= pg_snapshot_xmax(pg_current_snapshot())::text::bigint FROM event_log_state")
+    "AND :tx <= pg_snapshot_xmax(pg_current_snapshot())::text::bigint FROM event_log_state"
+)
 
 
 def start(db: Database) -> Position:
@@ -81,15 +83,28 @@ _READ = text(
     f"WITH horizon AS MATERIALIZED (SELECT {_XMIN} AS xmin) "
     "SELECT e.tx, e.id, e.name, e.data::text AS data, e.tx >= horizon.xmin AS held FROM events AS e, horizon "
     "WHERE e.account_id = CAST(:account AS uuid) AND (e.tx, e.id) > (:tx, :id) "
-    "AND (CAST(:job AS uuid) IS NULL OR e.job_id = CAST(:job AS uuid)) ORDER BY e.tx, e.id LIMIT :limit")
+    "AND (CAST(:job AS uuid) IS NULL OR e.job_id = CAST(:job AS uuid)) ORDER BY e.tx, e.id LIMIT :limit"
+)
 
 
-def read_after(db: Database, account_id: uuid.UUID, position: Position, *, job_id: uuid.UUID | None = None,
-               limit: int = 200) -> Page:
+def read_after(
+    db: Database, account_id: uuid.UUID, position: Position, *, job_id: uuid.UUID | None = None, limit: int = 200
+) -> Page:
     """The account's events after `position` that can be delivered now, in order (only `job_id`'s, if given)."""
-    rows = connection_of(db).execute(_READ, {
-        "account": str(account_id), "job": str(job_id) if job_id else None, "tx": position.tx, "id": position.id,
-        "limit": limit}).all()
+    rows = (
+        connection_of(db)
+        .execute(
+            _READ,
+            {
+                "account": str(account_id),
+                "job": str(job_id) if job_id else None,
+                "tx": position.tx,
+                "id": position.id,
+                "limit": limit,
+            },
+        )
+        .all()
+    )
     events: list[LoggedEvent] = []
     for row in rows:
         if row.held:  # those after it are held back too: they sort after it
@@ -104,7 +119,8 @@ _PRUNE = text(
     "last AS (SELECT tx, id FROM gone ORDER BY tx DESC, id DESC LIMIT 1), "
     "moved AS (UPDATE event_log_state AS state SET pruned_tx = last.tx, pruned_id = last.id FROM last "
     "WHERE (last.tx, last.id) > (state.pruned_tx, state.pruned_id) RETURNING 1) "
-    "SELECT count(*) FROM gone")
+    "SELECT count(*) FROM gone"
+)
 
 
 def prune(db: Database, retention: timedelta, *, limit: int = 5000) -> int:

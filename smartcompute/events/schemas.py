@@ -1,4 +1,5 @@
 """What one server-sent event holds, for the OpenAPI document (the stream writes the stored JSON as it is)."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,8 +1,9 @@
 """The hosts API's response shapes (they write the OpenAPI document)."""
+
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -10,7 +11,7 @@ from pydantic import BaseModel, Field
 class HostJob(BaseModel):
     id: str
     url: str
-    finished_at: Optional[datetime]
+    finished_at: datetime | None
 
 
 class HostSummary(BaseModel):
@@ -18,19 +19,21 @@ class HostSummary(BaseModel):
     from its telemetry (its baseline and the latest job that updated it)."""
 
     name: str
-    attributes: dict[str, Any] = Field(description="what an operator recorded of the machine, such as its "
-                                       "hardware from the legacy SmartCompute")
-    imported: Optional[dict[str, Any]] = Field(description="where the host was imported from; null otherwise")
-    baseline_updated_at: Optional[datetime] = Field(description="when its learned baseline last changed")
-    last_job: Optional[HostJob] = Field(description="the latest anomaly_detection job that updated its baseline")
+    attributes: dict[str, Any] = Field(
+        description="what an operator recorded of the machine, such as its hardware from the legacy SmartCompute"
+    )
+    imported: dict[str, Any] | None = Field(description="where the host was imported from; null otherwise")
+    baseline_updated_at: datetime | None = Field(description="when its learned baseline last changed")
+    last_job: HostJob | None = Field(description="the latest anomaly_detection job that updated its baseline")
 
 
 class Host(HostSummary):
     open_incidents: list[dict[str, Any]] = Field(
         description="the incidents still open at the end of its latest anomaly_detection job (see the job's "
-                    "result for their fields)")
+        "result for their fields)"
+    )
 
 
 class HostList(BaseModel):
     items: list[HostSummary]
-    next_cursor: Optional[str]
+    next_cursor: str | None

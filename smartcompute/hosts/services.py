@@ -1,5 +1,6 @@
 """Reading an account's hosts: those an operator described (`hosts` rows) and those that sent telemetry (a learned
 baseline), with the open incidents of each host's latest anomaly job."""
+
 from __future__ import annotations
 
 import base64
@@ -41,12 +42,15 @@ class HostNotFound(LookupError):
     pass
 
 
-def list_hosts(session: Session, account_id: uuid.UUID, *, limit: int = 50,
-               cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+def list_hosts(
+    session: Session, account_id: uuid.UUID, *, limit: int = 50, cursor: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
     """A page of the account's hosts by name, and the cursor of the next page (None on the last)."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
-    rows = session.execute(_HOSTS, {"account_id": account_id, "after": _decode(cursor) if cursor else None,
-                                    "only": None, "limit": limit + 1}).all()
+    rows = session.execute(
+        _HOSTS,
+        {"account_id": account_id, "after": _decode(cursor) if cursor else None, "only": None, "limit": limit + 1},
+    ).all()
     views = [_summary(row) for row in rows[:limit]]
     return views, _encode(rows[limit - 1].name) if len(rows) > limit else None
 
@@ -58,8 +62,11 @@ def get_host(session: Session, account_id: uuid.UUID, name: str) -> dict[str, An
     row = session.execute(_HOSTS, {"account_id": account_id, "after": None, "only": name, "limit": 1}).first()
     if row is None:
         raise HostNotFound(name)
-    incidents = [] if row.last_job_id is None else session.execute(
-        _OPEN_INCIDENTS, {"job_id": row.last_job_id, "account_id": account_id}).scalars().all()
+    incidents = (
+        []
+        if row.last_job_id is None
+        else session.execute(_OPEN_INCIDENTS, {"job_id": row.last_job_id, "account_id": account_id}).scalars().all()
+    )
     return {**_summary(row), "open_incidents": list(incidents)}
 
 
@@ -69,9 +76,13 @@ def _summary(row) -> dict[str, Any]:
         "attributes": row.attributes or {},
         "imported": row.imported,
         "baseline_updated_at": row.baseline_updated_at.isoformat() if row.baseline_updated_at else None,
-        "last_job": None if row.last_job_id is None else {
-            "id": str(row.last_job_id), "url": f"/v1/jobs/{row.last_job_id}",
-            "finished_at": row.last_job_finished_at.isoformat() if row.last_job_finished_at else None},
+        "last_job": None
+        if row.last_job_id is None
+        else {
+            "id": str(row.last_job_id),
+            "url": f"/v1/jobs/{row.last_job_id}",
+            "finished_at": row.last_job_finished_at.isoformat() if row.last_job_finished_at else None,
+        },
     }
 
 

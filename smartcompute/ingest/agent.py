@@ -6,12 +6,13 @@ waiting out an unavailable API with exponential backoff and jitter (and at least
 the batches being gathered are spooled, and the sender has AGENT_SHUTDOWN_SECONDS to send what it can; the rest
 waits for the next start.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from config.settings import IngestSettings
 from smartcompute.ingest.api_client import ApiClient, NotAllowed, Refused, TryLater
@@ -26,8 +27,16 @@ _IDLE_SECONDS = 1.0
 
 
 class Agent:
-    def __init__(self, settings: IngestSettings, host: str, client: ApiClient, spool: Spool, sampler: HostSampler,
-                 *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        settings: IngestSettings,
+        host: str,
+        client: ApiClient,
+        spool: Spool,
+        sampler: HostSampler,
+        *,
+        clock: Callable[[], float] = time.time,
+    ):
         self.settings, self.host, self.client, self.spool, self.sampler = settings, host, client, spool, sampler
         self.clock = clock
         self.stop = threading.Event()  # set by SIGTERM / SIGINT
@@ -38,10 +47,18 @@ class Agent:
 
     def run(self) -> None:
         state = self.spool.state()
-        log.info("agent started", extra={
-            "host": self.host, "api": self.client.base_url, "interval_seconds": self.settings.AGENT_INTERVAL_SECONDS,
-            "batch_seconds": self.settings.AGENT_BATCH_SECONDS, "threat_seconds": self.settings.AGENT_THREAT_SECONDS,
-            "spool": str(self.spool.path), "batches_waiting": state.batches})
+        log.info(
+            "agent started",
+            extra={
+                "host": self.host,
+                "api": self.client.base_url,
+                "interval_seconds": self.settings.AGENT_INTERVAL_SECONDS,
+                "batch_seconds": self.settings.AGENT_BATCH_SECONDS,
+                "threat_seconds": self.settings.AGENT_THREAT_SECONDS,
+                "spool": str(self.spool.path),
+                "batches_waiting": state.batches,
+            },
+        )
         sender = threading.Thread(target=self._send_spooled, name="smartcompute-agent-sender", daemon=True)
         sender.start()
         anomaly, threat = self._sample_until_stopped()
@@ -51,7 +68,9 @@ class Agent:
         self._wake.set()
         sender.join(self.settings.AGENT_SHUTDOWN_SECONDS + self.settings.INGEST_TIMEOUT_SECONDS)
         state = self.spool.state()
-        log.info("agent stopped", extra={"batches_waiting": state.batches, "dropped_when_full": state.dropped_when_full})
+        log.info(
+            "agent stopped", extra={"batches_waiting": state.batches, "dropped_when_full": state.dropped_when_full}
+        )
 
     def _sample_until_stopped(self) -> tuple[SampleWindow, SampleWindow]:
         """Sample on a fixed schedule (no drift from the time sampling takes) until stopped; returns the windows
@@ -91,11 +110,20 @@ class Agent:
             return
         key = idempotency_key("threat" if job_type == JobType.THREAT_ANALYSIS else "anomaly", self.host, start)
         dropped = self.spool.add(key, job_type, data)
-        log.info("batch spooled", extra={"job_type": job_type, "idempotency_key": key, "samples": len(window),
-                                         "metrics": len(data["metrics"])})
+        log.info(
+            "batch spooled",
+            extra={
+                "job_type": job_type,
+                "idempotency_key": key,
+                "samples": len(window),
+                "metrics": len(data["metrics"]),
+            },
+        )
         if dropped:
-            log.warning("spool full: oldest batches dropped", extra={
-                "dropped": dropped, "dropped_when_full": self.spool.state().dropped_when_full})
+            log.warning(
+                "spool full: oldest batches dropped",
+                extra={"dropped": dropped, "dropped_when_full": self.spool.state().dropped_when_full},
+            )
         self._wake.set()
 
     def _send_spooled(self) -> None:
@@ -110,14 +138,19 @@ class Agent:
                 job = self.client.submit_job(batch.job_type, batch.data, batch.idempotency_key)
             except Refused as error:
                 self.spool.remove(batch.seq, refused=True)
-                log.error("the API refused a batch; it is dropped", extra={
-                    "idempotency_key": batch.idempotency_key, "error": str(error)})
+                log.error(
+                    "the API refused a batch; it is dropped",
+                    extra={"idempotency_key": batch.idempotency_key, "error": str(error)},
+                )
                 continue
             except TryLater as error:
                 delay = backoff.next_delay(error.retry_after)
                 level = logging.ERROR if isinstance(error, NotAllowed) else logging.WARNING
-                log.log(level, "the API cannot take batches now; retrying", extra={
-                    "error": str(error), "retry_in_seconds": round(delay, 2), "failures": backoff.failures})
+                log.log(
+                    level,
+                    "the API cannot take batches now; retrying",
+                    extra={"error": str(error), "retry_in_seconds": round(delay, 2), "failures": backoff.failures},
+                )
                 self._pause(delay)
                 continue
             self.spool.remove(batch.seq)

@@ -4,6 +4,7 @@ answers that mean "later" (429 and 503 with Retry-After; 502 and 504 from a prox
 urllib3 (already a dependency) carries the requests; retrying is the caller's, because the agent must keep
 sampling and stay ready to stop while it waits, and the Prometheus import waits on its own schedule.
 """
+
 from __future__ import annotations
 
 import email.utils
@@ -45,20 +46,36 @@ class Refused(ApiError):
 
 
 class ApiClient:
-    def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0, ca_file: str | None = None,
-                 user_agent: str = "smartcompute-client"):
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        ca_file: str | None = None,
+        user_agent: str = "smartcompute-client",
+    ):
         self.base_url = base_url.rstrip("/")
-        self._headers = {"X-API-Key": api_key, "Accept": "application/json",
-                         "User-Agent": f"{user_agent}/{smartcompute.__version__}"}
-        self._http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=timeout), ca_certs=ca_file,
-                                         maxsize=2)
+        self._headers = {
+            "X-API-Key": api_key,
+            "Accept": "application/json",
+            "User-Agent": f"{user_agent}/{smartcompute.__version__}",
+        }
+        self._http = urllib3.PoolManager(
+            retries=False, timeout=urllib3.Timeout(total=timeout), ca_certs=ca_file, maxsize=2
+        )
 
-    def submit_job(self, job_type: str, data: dict[str, Any], idempotency_key: str, *,
-                   priority: str = "normal") -> dict[str, Any]:
+    def submit_job(
+        self, job_type: str, data: dict[str, Any], idempotency_key: str, *, priority: str = "normal"
+    ) -> dict[str, Any]:
         """The job as the API answered 202 (the earlier job when the key was already used with this body)."""
         body = jsoncodec.dumps_bytes({"type": job_type, "priority": priority, "data": data})
-        return self._request("POST", "/v1/jobs", body=body, headers={"Content-Type": "application/json",
-                                                                     "Idempotency-Key": idempotency_key})
+        return self._request(
+            "POST",
+            "/v1/jobs",
+            body=body,
+            headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key},
+        )
 
     def host(self, name: str) -> dict[str, Any] | None:
         """The host with its open incidents; None when the API knows no such host yet."""
@@ -73,8 +90,9 @@ class ApiClient:
         """The caller's account: its plan's limits (points per job...) and today's usage."""
         return self._request("GET", "/v1/account")
 
-    def _request(self, method: str, path: str, *, body: bytes | None = None,
-                 headers: dict[str, str] | None = None) -> dict[str, Any]:
+    def _request(
+        self, method: str, path: str, *, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         url = self.base_url + path
         try:
             response = self._http.request(method, url, body=body, headers={**self._headers, **(headers or {})})

@@ -1,8 +1,9 @@
 """How long to wait before trying the API again."""
+
 from __future__ import annotations
 
 import random
-from typing import Callable
+from collections.abc import Callable
 
 
 class Backoff:

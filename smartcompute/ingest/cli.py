@@ -1,4 +1,5 @@
 """`smartcompute agent` and `smartcompute import ...`. Errors are one line on stderr and a non-zero exit."""
+
 from __future__ import annotations
 
 import re
@@ -6,7 +7,7 @@ import signal
 import socket
 import sqlite3
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import click
@@ -24,8 +25,13 @@ def ingest_settings() -> IngestSettings:
 
 
 def api_client(settings: IngestSettings, user_agent: str) -> ApiClient:
-    return ApiClient(settings.SMARTCOMPUTE_URL, settings.SMARTCOMPUTE_API_KEY, timeout=settings.INGEST_TIMEOUT_SECONDS,
-                     ca_file=settings.SMARTCOMPUTE_CA_FILE, user_agent=user_agent)
+    return ApiClient(
+        settings.SMARTCOMPUTE_URL,
+        settings.SMARTCOMPUTE_API_KEY,
+        timeout=settings.INGEST_TIMEOUT_SECONDS,
+        ca_file=settings.SMARTCOMPUTE_CA_FILE,
+        user_agent=user_agent,
+    )
 
 
 def agent_host(settings: IngestSettings) -> str:
@@ -54,7 +60,9 @@ def agent(ctx: click.Context) -> None:
     try:
         spool = Spool(settings.AGENT_SPOOL_DIR, settings.AGENT_SPOOL_MAX_BYTES)
     except OSError as error:
-        raise click.ClickException(f"AGENT_SPOOL_DIR: cannot use {settings.AGENT_SPOOL_DIR}: {error.strerror}") from None
+        raise click.ClickException(
+            f"AGENT_SPOOL_DIR: cannot use {settings.AGENT_SPOOL_DIR}: {error.strerror}"
+        ) from None
     sampler = HostSampler(ThreatWatch() if settings.AGENT_THREAT_SECONDS else None)
     running = Agent(settings, agent_host(settings), api_client(settings, "smartcompute-agent"), spool, sampler)
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -75,8 +83,10 @@ def agent_status() -> None:
     if (Path(settings.AGENT_SPOOL_DIR) / "spool.sqlite3").exists():
         try:
             state = Spool(settings.AGENT_SPOOL_DIR, settings.AGENT_SPOOL_MAX_BYTES).state()
-            click.echo(f"spool: {state.batches} batches waiting ({state.bytes} bytes); {state.dropped_when_full} "
-                       f"dropped when full, {state.refused_by_the_api} refused by the API")
+            click.echo(
+                f"spool: {state.batches} batches waiting ({state.bytes} bytes); {state.dropped_when_full} "
+                f"dropped when full, {state.refused_by_the_api} refused by the API"
+            )
         except (OSError, sqlite3.Error) as error:
             click.echo(f"spool: cannot read {settings.AGENT_SPOOL_DIR}: {error}")
     try:
@@ -89,8 +99,10 @@ def agent_status() -> None:
     incidents = known["open_incidents"]
     click.echo(f"host {host}: {len(incidents)} open incident{'' if len(incidents) == 1 else 's'}")
     for incident in incidents:
-        click.echo(f"  since {incident['start']}  {incident['severity']:<8} {incident['kind']:<11} "
-                   f"{', '.join(incident['metrics'])}  (peak {incident.get('peak_score')} at {incident.get('peak_at')})")
+        click.echo(
+            f"  since {incident['start']}  {incident['severity']:<8} {incident['kind']:<11} "
+            f"{', '.join(incident['metrics'])}  (peak {incident.get('peak_score')} at {incident.get('peak_at')})"
+        )
 
 
 @click.group("import")
@@ -139,28 +151,40 @@ class Moment(click.ParamType):
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             self.fail(f"{value!r} is not a time (RFC 3339, epoch seconds, now or now-2h)", param, ctx)
-        return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 @import_group.command("prometheus")
 @click.option("--url", required=True, help="Prometheus' base URL, such as http://prometheus:9090.")
-@click.option("--query", "queries", required=True, multiple=True, metavar="[NAME=]PROMQL",
-              help="A PromQL expression; repeat it to send several together. Query counters as rates "
-                   "(rate(node_network_receive_bytes_total[5m])): a raw counter only grows, and each reset looks "
-                   "like an incident. NAME= names its series that have no name (a rate() drops it).")
-@click.option("--host-label", default="instance", show_default=True,
-              help="The label that names each series' host: one job per host.")
+@click.option(
+    "--query",
+    "queries",
+    required=True,
+    multiple=True,
+    metavar="[NAME=]PROMQL",
+    help="A PromQL expression; repeat it to send several together. Query counters as rates "
+    "(rate(node_network_receive_bytes_total[5m])): a raw counter only grows, and each reset looks "
+    "like an incident. NAME= names its series that have no name (a rate() drops it).",
+)
+@click.option(
+    "--host-label",
+    default="instance",
+    show_default=True,
+    help="The label that names each series' host: one job per host.",
+)
 @click.option("--start", type=Moment(), help="Where to begin (required without --follow).")
 @click.option("--end", type=Moment(), help="Where to end; default now.")
 @click.option("--step", type=Duration(), default="60s", show_default=True, help="Time between samples.")
 @click.option("--follow", is_flag=True, help="Keep going: submit each new span of --every as it arrives.")
 @click.option("--every", type=Duration(), default="5m", show_default=True, help="With --follow, how often.")
-@click.option("--job-type", type=click.Choice(sorted(JobType)),
-              default=JobType.ANOMALY_DETECTION.value, show_default=True)
+@click.option(
+    "--job-type", type=click.Choice(sorted(JobType)), default=JobType.ANOMALY_DETECTION.value, show_default=True
+)
 @click.option("--max-points", type=click.IntRange(1), help="Points per job; default: the account's plan limit.")
 @click.option("--allow-partial", is_flag=True, help="Import answers Prometheus warns may be incomplete.")
-def import_prometheus(url, queries, host_label, start, end, step, follow, every, job_type, max_points,
-                      allow_partial) -> None:
+def import_prometheus(
+    url, queries, host_label, start, end, step, follow, every, job_type, max_points, allow_partial
+) -> None:
     """Submit Prometheus series as jobs, one per host and span.
 
     Runs each range query, groups the series by --host-label, names each metric from its labels
@@ -176,11 +200,21 @@ def import_prometheus(url, queries, host_label, start, end, step, follow, every,
         raise click.UsageError("--every must be at least --step")
     settings = ingest_settings()
     client = api_client(settings, "smartcompute-import")
-    prometheus = Prometheus(url, basic_auth=settings.PROMETHEUS_BASIC_AUTH, bearer_token=settings.PROMETHEUS_BEARER_TOKEN,
-                            timeout=settings.INGEST_TIMEOUT_SECONDS)
+    prometheus = Prometheus(
+        url,
+        basic_auth=settings.PROMETHEUS_BASIC_AUTH,
+        bearer_token=settings.PROMETHEUS_BEARER_TOKEN,
+        timeout=settings.INGEST_TIMEOUT_SECONDS,
+    )
     try:
-        plan = Plan(tuple(Query.parse(text) for text in queries), host_label, step, job_type,
-                    max_points or _plan_points(client), allow_partial)
+        plan = Plan(
+            tuple(Query.parse(text) for text in queries),
+            host_label,
+            step,
+            job_type,
+            max_points or _plan_points(client),
+            allow_partial,
+        )
         runner = PrometheusImport(prometheus, client, plan, echo=click.echo)
         if follow:
             runner.follow(start, every)  # until stopped
@@ -189,8 +223,10 @@ def import_prometheus(url, queries, host_label, start, end, step, follow, every,
     except (PrometheusError, ImportFailed, ApiError) as error:
         raise click.ClickException(str(error)) from None
     totals = runner.totals
-    click.echo(f"{totals.jobs} jobs for {len(totals.hosts)} hosts ({totals.points} points)"
-               + (f"; {totals.refused} refused" if totals.refused else ""))
+    click.echo(
+        f"{totals.jobs} jobs for {len(totals.hosts)} hosts ({totals.points} points)"
+        + (f"; {totals.refused} refused" if totals.refused else "")
+    )
     if totals.refused:
         raise SystemExit(1)
 
@@ -203,13 +239,18 @@ def _plan_points(client: ApiClient) -> int:
 @import_group.command("legacy")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--account-of", "email", required=True, metavar="EMAIL", help="Import into this user's account.")
-@click.option("--json-host", metavar="NAME", help="The host of JSON metric samples whose record and file name "
-                                                  "name none.")
-@click.option("--keep-days", type=click.IntRange(1), help="How long imported jobs are kept, from the import; "
-                                                          "default JOB_RETENTION_DAYS.")
+@click.option(
+    "--json-host", metavar="NAME", help="The host of JSON metric samples whose record and file name name none."
+)
+@click.option(
+    "--keep-days",
+    type=click.IntRange(1),
+    help="How long imported jobs are kept, from the import; default JOB_RETENTION_DAYS.",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would be imported, and write nothing.")
-def import_legacy(paths: tuple[Path, ...], email: str, json_host: str | None, keep_days: int | None,
-                  dry_run: bool) -> None:
+def import_legacy(
+    paths: tuple[Path, ...], email: str, json_host: str | None, keep_days: int | None, dry_run: bool
+) -> None:
     """Import the legacy SmartCompute's data: smartcompute.db files and directories of its JSON files.
 
     Profiles become hosts (their hardware as attributes), baselines seed each host's CPU and memory baseline,
@@ -225,8 +266,7 @@ def import_legacy(paths: tuple[Path, ...], email: str, json_host: str | None, ke
 
     try:
         days = keep_days or job_retention_days_from_env()
-        lines = run_import(_sessions(), list(paths), email=email, json_host=json_host, keep_days=days,
-                           dry_run=dry_run)
+        lines = run_import(_sessions(), list(paths), email=email, json_host=json_host, keep_days=days, dry_run=dry_run)
     except (AccountError, NotALegacyDatabase, ConfigError) as error:
         raise click.ClickException(str(error)) from None
     for line in lines:

@@ -1,5 +1,6 @@
 """Metric names that carry their labels, Prometheus' way: `disk_read_bps{device="sda"}`. The agent and the
 Prometheus import name metrics alike, so one host's metrics read the same whichever way they came in."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,7 +17,7 @@ def metric_name(name: str, labels: dict[str, str] | None = None) -> str:
     if len(text) <= MAX_METRIC_NAME_LENGTH:
         return text
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    return text[:MAX_METRIC_NAME_LENGTH - len(digest) - 1] + "~" + digest
+    return text[: MAX_METRIC_NAME_LENGTH - len(digest) - 1] + "~" + digest
 
 
 def _escaped(value: str) -> str:

@@ -3,6 +3,7 @@
 Prometheus' HTTP API is one JSON request here; its Python clients bring pandas and more, so it is read with
 urllib3. Points that are not numbers (NaN, from a division by zero or a stale series; infinities) are skipped.
 """
+
 from __future__ import annotations
 
 import base64
@@ -37,7 +38,7 @@ class Query:
     name: str = "value"
 
     @classmethod
-    def parse(cls, text: str) -> "Query":
+    def parse(cls, text: str) -> Query:
         """`NAME=EXPR` names the expression's unnamed series; a bare expression's are named `value`."""
         named = _NAMED_QUERY.match(text.strip())
         return cls(named.group(2).strip(), named.group(1)) if named else cls(text.strip())
@@ -57,8 +58,9 @@ class Answer:
 
 
 class Prometheus:
-    def __init__(self, url: str, *, basic_auth: str | None = None, bearer_token: str | None = None,
-                 timeout: float = 30.0):
+    def __init__(
+        self, url: str, *, basic_auth: str | None = None, bearer_token: str | None = None, timeout: float = 30.0
+    ):
         self.url = url.rstrip("/")
         self._headers = {"Accept": "application/json"}
         if basic_auth:
@@ -67,21 +69,32 @@ class Prometheus:
             self._headers["Authorization"] = f"Bearer {bearer_token}"
         self._http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=timeout))
 
-    def query_range(self, query: Query, start: float, end: float, step: float, *,
-                    allow_partial: bool = False) -> Answer:
-        fields = {"query": query.expression, "start": _number(start), "end": _number(end), "step": _number(step),
-                  "partial_response": "false"}  # Thanos and Cortex then fail rather than answer with a part
+    def query_range(
+        self, query: Query, start: float, end: float, step: float, *, allow_partial: bool = False
+    ) -> Answer:
+        fields = {
+            "query": query.expression,
+            "start": _number(start),
+            "end": _number(end),
+            "step": _number(step),
+            "partial_response": "false",
+        }  # Thanos and Cortex then fail rather than answer with a part
         try:
-            response = self._http.request_encode_body("POST", f"{self.url}/api/v1/query_range", fields=fields,
-                                                      headers=self._headers, encode_multipart=False)
+            response = self._http.request_encode_body(
+                "POST", f"{self.url}/api/v1/query_range", fields=fields, headers=self._headers, encode_multipart=False
+            )
         except urllib3.exceptions.HTTPError as error:
             reason = " ".join(str(getattr(error, "reason", None) or error).split())
-            raise PrometheusUnavailable(f"cannot reach Prometheus at {self.url}: "
-                                        f"{reason.rsplit('Failed to establish a new connection: ', 1)[-1]}") from None
+            raise PrometheusUnavailable(
+                f"cannot reach Prometheus at {self.url}: "
+                f"{reason.rsplit('Failed to establish a new connection: ', 1)[-1]}"
+            ) from None
         body = _json_or_none(response.data)
         if response.status in (401, 403):
-            raise PrometheusError(f"Prometheus refused the credentials ({response.status}): set PROMETHEUS_BASIC_AUTH "
-                                  "or PROMETHEUS_BEARER_TOKEN")
+            raise PrometheusError(
+                f"Prometheus refused the credentials ({response.status}): set PROMETHEUS_BASIC_AUTH "
+                "or PROMETHEUS_BEARER_TOKEN"
+            )
         if not isinstance(body, dict) or body.get("status") != "success":
             raise _failure(response.status, body, response.data)
         return _answer(body, query, allow_partial)
@@ -97,13 +110,17 @@ def _failure(status: int, body: object, raw: bytes) -> PrometheusError:
 def _answer(body: dict, query: Query, allow_partial: bool) -> Answer:
     warnings = [" ".join(str(text).split()) for text in body.get("warnings") or []]
     if warnings and not allow_partial:
-        raise PrometheusError(f"Prometheus warned that its answer may be incomplete ({'; '.join(warnings)}); "
-                              "--allow-partial imports it anyway")
+        raise PrometheusError(
+            f"Prometheus warned that its answer may be incomplete ({'; '.join(warnings)}); "
+            "--allow-partial imports it anyway"
+        )
     data = body.get("data") or {}
     if data.get("resultType") != "matrix":
         raise PrometheusError(f"the query gave a {data.get('resultType')}, not series over time: {query.expression}")
-    answer = Answer(notes=[f"Prometheus: {' '.join(str(text).split())}" for text in body.get("infos") or []]
-                    + [f"Prometheus warning: {text}" for text in warnings])
+    answer = Answer(
+        notes=[f"Prometheus: {' '.join(str(text).split())}" for text in body.get("infos") or []]
+        + [f"Prometheus warning: {text}" for text in warnings]
+    )
     histograms = 0
     for item in data.get("result") or []:
         labels = {str(key): str(value) for key, value in (item.get("metric") or {}).items()}
@@ -131,7 +148,9 @@ class PlannedJob:
         return len(self.data["timestamps"]) * len(self.data["metrics"])
 
 
-def plan_jobs(series: list[Series], *, host_label: str, max_points: int, source: str) -> tuple[list[PlannedJob], list[str]]:
+def plan_jobs(
+    series: list[Series], *, host_label: str, max_points: int, source: str
+) -> tuple[list[PlannedJob], list[str]]:
     """Jobs for these series: one host each, named by `host_label`; each metric named from its labels (but the
     host's); metrics sampled at the same times together, in jobs of at most `max_points` points and MAX_METRICS
     metrics. `source` (the server and queries) goes into each job's Idempotency-Key. Returns (jobs, notes)."""
@@ -142,8 +161,10 @@ def plan_jobs(series: list[Series], *, host_label: str, max_points: int, source:
         if not host:
             unlabelled += 1
             continue
-        name = metric_name(item.labels["__name__"],
-                           {key: value for key, value in item.labels.items() if key not in ("__name__", host_label)})
+        name = metric_name(
+            item.labels["__name__"],
+            {key: value for key, value in item.labels.items() if key not in ("__name__", host_label)},
+        )
         if name in hosts.setdefault(host[:255], {}):
             duplicates += 1
             continue
@@ -164,13 +185,16 @@ def _host_jobs(host: str, metrics: dict[str, Series], max_points: int, source: s
     jobs = []
     for times, names in by_times.items():
         for first_metric in range(0, len(names), MAX_METRICS):
-            chosen = names[first_metric:first_metric + MAX_METRICS]
+            chosen = names[first_metric : first_metric + MAX_METRICS]
             per_job = max(1, max_points // len(chosen))
             for first in range(0, len(times), per_job):
                 span = slice(first, first + per_job)
                 timestamps = list(times[span])
-                data = {"timestamps": timestamps, "host": host,
-                        "metrics": {name: list(metrics[name].values[span]) for name in chosen}}
+                data = {
+                    "timestamps": timestamps,
+                    "host": host,
+                    "metrics": {name: list(metrics[name].values[span]) for name in chosen},
+                }
                 jobs.append(PlannedJob(host, data, _key(source, host, chosen, timestamps)))
     return jobs
 

@@ -1,18 +1,25 @@
 """`smartcompute import prometheus`: a time range of Prometheus series submitted as jobs, and with `follow`, every
 new span as it arrives. Prometheus keeps the data, so nothing needs a spool: a span is only passed once its jobs
 were taken, and a span submitted again (after a restart) is an Idempotency-Key replay."""
+
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import datetime, UTC
+from collections.abc import Callable
 
 from smartcompute.ingest.api_client import ApiClient, Refused, TryLater
 from smartcompute.ingest.backoff import Backoff
-from smartcompute.ingest.prometheus import (STEPS_PER_QUERY, Prometheus, PrometheusError, PrometheusUnavailable,
-                                            Query, plan_jobs)
+from smartcompute.ingest.prometheus import (
+    STEPS_PER_QUERY,
+    Prometheus,
+    PrometheusError,
+    PrometheusUnavailable,
+    Query,
+    plan_jobs,
+)
 
 ONE_SHOT_PATIENCE = 600.0  # how long a one-off import waits for an unavailable API before it gives up
 
@@ -40,12 +47,25 @@ class Totals:
 
 
 class PrometheusImport:
-    def __init__(self, prometheus: Prometheus, client: ApiClient, plan: Plan, *, echo: Callable[..., None],
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        prometheus: Prometheus,
+        client: ApiClient,
+        plan: Plan,
+        *,
+        echo: Callable[..., None],
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.prometheus, self.client, self.plan, self.echo, self.sleep = prometheus, client, plan, echo, sleep
         self.totals = Totals()
-        self._source = "\n".join([prometheus.url, plan.host_label, plan.job_type,
-                                  *(f"{query.name}={query.expression}" for query in plan.queries)])
+        self._source = "\n".join(
+            [
+                prometheus.url,
+                plan.host_label,
+                plan.job_type,
+                *(f"{query.name}={query.expression}" for query in plan.queries),
+            ]
+        )
 
     def span(self, start: float, end: float, *, patience: float | None = ONE_SHOT_PATIENCE) -> None:
         """Submit [start, end], evaluated at multiples of the step, a query window at a time."""
@@ -78,12 +98,14 @@ class PrometheusImport:
     def _window(self, start: float, end: float, patience: float | None) -> None:
         series, notes = [], []
         for query in self.plan.queries:
-            answer = self.prometheus.query_range(query, start, end, self.plan.step,
-                                                 allow_partial=self.plan.allow_partial)
+            answer = self.prometheus.query_range(
+                query, start, end, self.plan.step, allow_partial=self.plan.allow_partial
+            )
             series += answer.series
             notes += answer.notes
-        jobs, plan_notes = plan_jobs(series, host_label=self.plan.host_label, max_points=self.plan.max_points,
-                                     source=self._source)
+        jobs, plan_notes = plan_jobs(
+            series, host_label=self.plan.host_label, max_points=self.plan.max_points, source=self._source
+        )
         for note in notes + plan_notes:
             self.echo(note, err=True)
         for job in jobs:
@@ -94,8 +116,10 @@ class PrometheusImport:
             self.totals.points += job.points
             self.totals.hosts.add(job.host)
             timestamps = job.data["timestamps"]
-            self.echo(f"{job.host}: {len(job.data['metrics'])} metrics x {len(timestamps)} samples, "
-                      f"{_iso(timestamps[0])} to {_iso(timestamps[-1])}: job {submitted['id']}")
+            self.echo(
+                f"{job.host}: {len(job.data['metrics'])} metrics x {len(timestamps)} samples, "
+                f"{_iso(timestamps[0])} to {_iso(timestamps[-1])}: job {submitted['id']}"
+            )
 
     def _submit(self, job, patience: float | None) -> dict | None:
         backoff, waited = Backoff(), 0.0
@@ -121,7 +145,7 @@ def _settled(now: float, step: float) -> float:
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 __all__ = ["ImportFailed", "Plan", "PrometheusError", "PrometheusImport", "Query"]

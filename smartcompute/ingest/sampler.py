@@ -5,6 +5,7 @@ sample, so every sample after the first carries them. Host-wide totals use names
 (`cpu_percent`, `memory_percent`, `disk_percent`, `disk_read_bps`, `network_in`...); per core, disk, filesystem,
 interface and connection state the same quantities carry labels (see naming.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -25,15 +26,26 @@ _SKIPPED_INTERFACES = ("lo",)
 
 
 # Every TCP state, so that a batch's samples all carry the same metrics (UDP sockets are NONE).
-CONNECTION_STATES = (psutil.CONN_ESTABLISHED, psutil.CONN_SYN_SENT, psutil.CONN_SYN_RECV, psutil.CONN_FIN_WAIT1,
-                     psutil.CONN_FIN_WAIT2, psutil.CONN_TIME_WAIT, psutil.CONN_CLOSE, psutil.CONN_CLOSE_WAIT,
-                     psutil.CONN_LAST_ACK, psutil.CONN_LISTEN, psutil.CONN_CLOSING, psutil.CONN_NONE)
+CONNECTION_STATES = (
+    psutil.CONN_ESTABLISHED,
+    psutil.CONN_SYN_SENT,
+    psutil.CONN_SYN_RECV,
+    psutil.CONN_FIN_WAIT1,
+    psutil.CONN_FIN_WAIT2,
+    psutil.CONN_TIME_WAIT,
+    psutil.CONN_CLOSE,
+    psutil.CONN_CLOSE_WAIT,
+    psutil.CONN_LAST_ACK,
+    psutil.CONN_LISTEN,
+    psutil.CONN_CLOSING,
+    psutil.CONN_NONE,
+)
 
 
 class HostSampler:
     """`watch`, when given, sees each sample's connections and processes (for threat_analysis jobs)."""
 
-    def __init__(self, watch: "ThreatWatch | None" = None) -> None:
+    def __init__(self, watch: ThreatWatch | None = None) -> None:
         self.watch = watch
         psutil.cpu_percent()  # each of these reports the time since its previous call: start the clocks
         psutil.cpu_percent(percpu=True)
@@ -110,9 +122,13 @@ class HostSampler:
             if device.startswith(_SKIPPED_DEVICES) or (whole_disks is not None and device not in whole_disks):
                 continue  # partitions are counted in their disk
             labels = {"device": device}
-            for name, value in (("disk_read_bps", io.read_bytes), ("disk_write_bps", io.write_bytes),
-                                ("disk_read_iops", io.read_count), ("disk_write_iops", io.write_count),
-                                ("disk_busy_ms", getattr(io, "busy_time", None))):
+            for name, value in (
+                ("disk_read_bps", io.read_bytes),
+                ("disk_write_bps", io.write_bytes),
+                ("disk_read_iops", io.read_count),
+                ("disk_write_iops", io.write_count),
+                ("disk_busy_ms", getattr(io, "busy_time", None)),
+            ):
                 if value is not None:
                     counters[metric_name(name, labels)] = value
                     if name in ("disk_read_bps", "disk_write_bps"):
@@ -121,10 +137,14 @@ class HostSampler:
             if interface in _SKIPPED_INTERFACES:
                 continue
             labels = {"interface": interface}
-            for name, value in (("net_rx_bps", io.bytes_recv), ("net_tx_bps", io.bytes_sent),
-                                ("net_rx_pps", io.packets_recv), ("net_tx_pps", io.packets_sent),
-                                ("net_errors_per_second", io.errin + io.errout),
-                                ("net_drops_per_second", io.dropin + io.dropout)):
+            for name, value in (
+                ("net_rx_bps", io.bytes_recv),
+                ("net_tx_bps", io.bytes_sent),
+                ("net_rx_pps", io.packets_recv),
+                ("net_tx_pps", io.packets_sent),
+                ("net_errors_per_second", io.errin + io.errout),
+                ("net_drops_per_second", io.dropin + io.dropout),
+            ):
                 counters[metric_name(name, labels)] = value
             counters["network_in"] = counters.get("network_in", 0) + io.bytes_recv
             counters["network_out"] = counters.get("network_out", 0) + io.bytes_sent

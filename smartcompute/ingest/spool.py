@@ -4,6 +4,7 @@ SQLite (from the standard library) holds them: each change is an atomic, durable
 power cut leaves every batch either whole or absent, with no hand-written fsync-and-rename. The spool is bounded
 in bytes; a batch that does not fit pushes out the oldest, and every batch lost that way is counted.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -13,7 +14,8 @@ import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from smartcompute import jsoncodec
 
@@ -68,8 +70,10 @@ class Spool:
             if len(body) > self.max_bytes:
                 self._count(DROPPED, 1)
                 return 1
-            self._db.execute("INSERT OR IGNORE INTO batches (idempotency_key, job_type, body, spooled_at) "
-                             "VALUES (?, ?, ?, ?)", (idempotency_key, job_type, body, time.time()))
+            self._db.execute(
+                "INSERT OR IGNORE INTO batches (idempotency_key, job_type, body, spooled_at) VALUES (?, ?, ?, ?)",
+                (idempotency_key, job_type, body, time.time()),
+            )
             dropped = 0
             while self._size() > self.max_bytes:
                 self._db.execute("DELETE FROM batches WHERE seq = (SELECT min(seq) FROM batches)")
@@ -79,8 +83,9 @@ class Spool:
 
     def oldest(self) -> SpooledBatch | None:
         with self._lock:
-            row = self._db.execute("SELECT seq, idempotency_key, job_type, body FROM batches "
-                                   "ORDER BY seq LIMIT 1").fetchone()
+            row = self._db.execute(
+                "SELECT seq, idempotency_key, job_type, body FROM batches ORDER BY seq LIMIT 1"
+            ).fetchone()
         if row is None:
             return None
         return SpooledBatch(row[0], row[1], row[2], jsoncodec.loads(zlib.decompress(row[3])))
@@ -107,8 +112,11 @@ class Spool:
 
     def _count(self, name: str, amount: int) -> None:
         if amount:
-            self._db.execute("INSERT INTO counters (name, value) VALUES (?, ?) "
-                             "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", (name, amount))
+            self._db.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+                (name, amount),
+            )
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -4,6 +4,7 @@ A connection is recorded once, when first seen: a long-lived one seen at every s
 a perfect beacon. A process is recorded when first seen and at each sample while it is busy, so a miner's hours
 at full CPU show. Each list is bounded per job, and what was left out is counted.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -52,9 +53,17 @@ class ThreatWatch:
                 continue
             inbound = item.local[1] in listening_ports or item.local in listening
             source, destination = (item.remote, item.local) if inbound else (item.local, item.remote)
-            self._record(self.connections, MAX_CONNECTIONS, {
-                "timestamp": now, "src_ip": source[0], "dst_ip": destination[0], "dst_port": destination[1],
-                "protocol": item.protocol})
+            self._record(
+                self.connections,
+                MAX_CONNECTIONS,
+                {
+                    "timestamp": now,
+                    "src_ip": source[0],
+                    "dst_ip": destination[0],
+                    "dst_port": destination[1],
+                    "protocol": item.protocol,
+                },
+            )
         self._open_connections = current  # one that closed and opens again is a new connection
 
     def _observe_processes(self, now: float) -> None:
@@ -70,9 +79,18 @@ class ThreatWatch:
             if details is None:
                 continue
             name, cmdline, user, rss = details
-            self._record(self.processes, MAX_PROCESSES, {
-                "timestamp": now, "name": name[:255], "cmdline": cmdline[:MAX_CMDLINE], "user": user,
-                "cpu_percent": round(cpu, 2), "memory_percent": round(100 * rss / total_memory, 3)})
+            self._record(
+                self.processes,
+                MAX_PROCESSES,
+                {
+                    "timestamp": now,
+                    "name": name[:255],
+                    "cmdline": cmdline[:MAX_CMDLINE],
+                    "user": user,
+                    "cpu_percent": round(cpu, 2),
+                    "memory_percent": round(100 * rss / total_memory, 3),
+                },
+            )
         self._running = current
 
     def _record(self, records: list[dict], limit: int, record: dict) -> None:
@@ -80,7 +98,6 @@ class ThreatWatch:
             records.append(record)
         else:
             self.left_out += 1
-
 
 
 def _details(process: psutil.Process) -> tuple[str, str, str | None, int] | None:

@@ -1,12 +1,20 @@
 """Samples gathered for one job, and the job's data built from them."""
+
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from collections.abc import Iterable
 
 # The host-wide metrics a threat_analysis job reads by meaning (smartcompute.detection.threat.metric_names).
-THREAT_METRICS = ("cpu_percent", "memory_percent", "disk_percent", "disk_read_bps", "disk_write_bps",
-                  "network_in", "network_out")
+THREAT_METRICS = (
+    "cpu_percent",
+    "memory_percent",
+    "disk_percent",
+    "disk_read_bps",
+    "disk_write_bps",
+    "network_in",
+    "network_out",
+)
 
 
 class SampleWindow:
@@ -33,8 +41,11 @@ class SampleWindow:
         common = set.intersection(*(set(row) for row in self.rows))
         if only is not None:
             common &= set(only)
-        return {"timestamps": list(self.times), "host": host,
-                "metrics": {name: [row[name] for row in self.rows] for name in sorted(common)}}
+        return {
+            "timestamps": list(self.times),
+            "host": host,
+            "metrics": {name: [row[name] for row in self.rows] for name in sorted(common)},
+        }
 
 
 def idempotency_key(kind: str, host: str, start: float) -> str:

@@ -15,6 +15,7 @@ no backlog.
 A refusal says when to come back: the time the workers, at the rate they finished jobs over the last minute,
 take to bring the backlog back under that priority's limits.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,11 +36,15 @@ RETRY_AFTER_STALLED_SECONDS = 60  # when no job finished over the window: the wo
 # One scan of the queued jobs (the partial index `ix_jobs_waiting`) and one of the jobs finished in the window
 # (`ix_jobs_finished_at`, migration 0015).
 _QUEUED = f"status = '{JobStatus.QUEUED}'"
-_WAITING = text("SELECT count(*) AS queued, coalesce(extract(epoch FROM now() - (SELECT created_at FROM jobs "
-                f"WHERE {_QUEUED} ORDER BY created_at OFFSET {WAIT_RANK - 1} LIMIT 1)), 0) AS waited, "
-                + ", ".join(f"count(*) FILTER (WHERE created_at < now() - make_interval(secs => :wait_{priority})) "
-                            f"AS past_{priority}" for priority in PRIORITIES)
-                + f" FROM jobs WHERE {_QUEUED}")
+_WAITING = text(
+    "SELECT count(*) AS queued, coalesce(extract(epoch FROM now() - (SELECT created_at FROM jobs "
+    f"WHERE {_QUEUED} ORDER BY created_at OFFSET {WAIT_RANK - 1} LIMIT 1)), 0) AS waited, "
+    + ", ".join(
+        f"count(*) FILTER (WHERE created_at < now() - make_interval(secs => :wait_{priority})) AS past_{priority}"
+        for priority in PRIORITIES
+    )
+    + f" FROM jobs WHERE {_QUEUED}"
+)
 _DRAINED = text(f"SELECT count(*) FROM jobs WHERE finished_at > now() - interval '{DRAIN_WINDOW_SECONDS} seconds'")
 
 
@@ -73,9 +78,12 @@ def measure(db: Database, limits: Limits) -> Backlog:
     waits = {f"wait_{priority}": limits.for_priority(priority)[1] for priority in PRIORITIES}
     row = connection.execute(_WAITING, waits).one()
     drained = connection.execute(_DRAINED).scalar_one()
-    return Backlog(row.queued, max(float(row.waited), 0.0),
-                   {priority: getattr(row, f"past_{priority}") for priority in PRIORITIES},
-                   drained / DRAIN_WINDOW_SECONDS)
+    return Backlog(
+        row.queued,
+        max(float(row.waited), 0.0),
+        {priority: getattr(row, f"past_{priority}") for priority in PRIORITIES},
+        drained / DRAIN_WINDOW_SECONDS,
+    )
 
 
 def refusal(backlog: Backlog, priority: str, limits: Limits) -> Refusal | None:
@@ -87,8 +95,11 @@ def refusal(backlog: Backlog, priority: str, limits: Limits) -> Refusal | None:
         return None
     # The jobs to drain before a new one would be admitted: those past the count, or those waiting too long but
     # the nine the rank leaves out.
-    excess = max(backlog.queued - max_queued + 1 if too_many else 0,
-                 backlog.past_wait_limit[priority] - (WAIT_RANK - 1) if too_old else 0, 1)
+    excess = max(
+        backlog.queued - max_queued + 1 if too_many else 0,
+        backlog.past_wait_limit[priority] - (WAIT_RANK - 1) if too_old else 0,
+        1,
+    )
     if backlog.drained_per_second > 0:
         retry_after = min(math.ceil(excess / backlog.drained_per_second), RETRY_AFTER_MAX_SECONDS)
     else:
@@ -96,6 +107,8 @@ def refusal(backlog: Backlog, priority: str, limits: Limits) -> Refusal | None:
     if too_many:
         reason = f"{backlog.queued} jobs are queued (the limit for {priority} jobs is {max_queued})"
     else:
-        reason = (f"queued jobs have waited {backlog.waited_seconds:.0f} s (the limit for {priority} jobs is "
-                  f"{max_wait:.0f} s)")
+        reason = (
+            f"queued jobs have waited {backlog.waited_seconds:.0f} s (the limit for {priority} jobs is "
+            f"{max_wait:.0f} s)"
+        )
     return Refusal(reason, max(retry_after, 1))

@@ -6,6 +6,7 @@ allowed), and the connection goes to the address that was checked: a name that r
 for the check and to 127.0.0.1 for the connection (DNS rebinding) gets nowhere. Redirects are not followed,
 and only the status line of the answer is read.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -41,11 +42,23 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, allo
     if parts.query:
         target += "?" + parts.query
     pool = _pool(parts.scheme, address, port, parts.hostname, timeout)
-    request_headers = {**headers, "Host": parts.netloc.rpartition("@")[2], "Content-Type": "application/json",
-                       "User-Agent": USER_AGENT}
+    request_headers = {
+        **headers,
+        "Host": parts.netloc.rpartition("@")[2],
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+    }
     try:
-        response = pool.urlopen("POST", target, body=body, headers=request_headers, redirect=False, retries=False,
-                                preload_content=False, assert_same_host=False)
+        response = pool.urlopen(
+            "POST",
+            target,
+            body=body,
+            headers=request_headers,
+            redirect=False,
+            retries=False,
+            preload_content=False,
+            assert_same_host=False,
+        )
     except urllib3.exceptions.SSLError as error:
         return Outcome(False, error=f"TLS failed: {_reason(error)}")
     except urllib3.exceptions.HTTPError as error:
@@ -73,8 +86,7 @@ def vetted_address(host: str, port: int, *, allow_private: bool, timeout: float 
     addresses = [str(info[4][0]) for info in infos]
     if not addresses:
         raise Refused(f"{host} has no address")
-    private = [address for address in addresses
-               if not is_public_address(ipaddress.ip_address(address.split("%")[0]))]
+    private = [address for address in addresses if not is_public_address(ipaddress.ip_address(address.split("%")[0]))]
     if private and not allow_private:
         raise Refused(f"{host} resolves to a private, loopback or link-local address ({private[0]})")
     return addresses[0]
@@ -96,8 +108,15 @@ def _pool(scheme: str, address: str, port: int, hostname: str | None, timeout: f
     if scheme == "https":
         # TLS checks the certificate against the name in the URL, while the socket goes to the vetted address.
         # The system's trust store (SSL_CERT_FILE / SSL_CERT_DIR can point at an internal CA's).
-        return urllib3.HTTPSConnectionPool(address, port, timeout=timeouts, maxsize=1, cert_reqs="CERT_REQUIRED",
-                                           server_hostname=hostname, assert_hostname=hostname)
+        return urllib3.HTTPSConnectionPool(
+            address,
+            port,
+            timeout=timeouts,
+            maxsize=1,
+            cert_reqs="CERT_REQUIRED",
+            server_hostname=hostname,
+            assert_hostname=hostname,
+        )
     return urllib3.HTTPConnectionPool(address, port, timeout=timeouts, maxsize=1)
 
 

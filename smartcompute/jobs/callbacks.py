@@ -9,6 +9,7 @@ drop what we did not send.
 Delivery is at least once, and `webhook-id` is the job id on every attempt so a receiver can deduplicate. A
 row of `job_callbacks` is the outbox: due once its job has finished, until a 2xx answer or the last retry.
 """
+
 from __future__ import annotations
 
 import base64
@@ -18,7 +19,7 @@ import socket
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -59,7 +60,7 @@ class Delivery:
 QUIET_SECONDS = 60
 
 
-def left_hanging(outcome: "Outcome", *, seconds: float, timeout: float) -> bool:
+def left_hanging(outcome: Outcome, *, seconds: float, timeout: float) -> bool:
     return not outcome.delivered and seconds >= timeout / 2
 
 
@@ -157,8 +158,9 @@ _SECRET = text("SELECT callback_secret FROM accounts WHERE id = :account_id")
 _FIRST_SECRET = text("""
     UPDATE accounts SET callback_secret = coalesce(callback_secret, :new_secret) WHERE id = :account_id
     RETURNING callback_secret""")
-_ROTATE_SECRET = text("UPDATE accounts SET callback_secret = :new_secret WHERE id = :account_id "
-                      "RETURNING callback_secret")
+_ROTATE_SECRET = text(
+    "UPDATE accounts SET callback_secret = :new_secret WHERE id = :account_id RETURNING callback_secret"
+)
 
 
 def account_secret(db: Database, account_id: uuid.UUID) -> str:
@@ -182,10 +184,13 @@ def signature_headers(secret: str, message_id: str, timestamp: int, body: bytes)
 
 
 def notification(job: dict[str, Any], sent_at: datetime) -> bytes:
-    return jsoncodec.dumps_bytes({
-        "type": "job.finished", "timestamp": sent_at.isoformat(),
-        "data": {**job, "url": f"/v1/jobs/{job['id']}"},
-    })
+    return jsoncodec.dumps_bytes(
+        {
+            "type": "job.finished",
+            "timestamp": sent_at.isoformat(),
+            "data": {**job, "url": f"/v1/jobs/{job['id']}"},
+        }
+    )
 
 
 _FINISHED = sql_list(FINISHED_STATUSES)
@@ -234,8 +239,13 @@ def claim(db: Database, job_id: uuid.UUID, *, lease: timedelta) -> Delivery | No
         return None
     secret = row.secret or account_secret(db, row.account_id)
     db.commit()
-    job = {"id": str(job_id), "type": row.type, "status": row.status,
-           "finished_at": row.finished_at.isoformat() if row.finished_at else None, "error": row.error}
+    job = {
+        "id": str(job_id),
+        "type": row.type,
+        "status": row.status,
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+        "error": row.error,
+    }
     return Delivery(job_id, row.account_id, row.url, row.attempts, secret, notification(job, now), row.quiet_until)
 
 
@@ -251,9 +261,16 @@ def record(db: Database, delivery: Delivery, outcome: Outcome, *, hung: bool = F
         return
     last = outcome.final or delivery.attempt >= MAX_ATTEMPTS
     retry_at = None if last else now + timedelta(seconds=RETRY_AFTER_SECONDS[delivery.attempt - 1])
-    connection_of(db).execute(_FAILED, {"job_id": delivery.job_id, "next_attempt_at": retry_at,
-                                        "given_up_at": now if last else None, "status": outcome.status,
-                                        "error": (outcome.error or "")[:500]})
+    connection_of(db).execute(
+        _FAILED,
+        {
+            "job_id": delivery.job_id,
+            "next_attempt_at": retry_at,
+            "given_up_at": now if last else None,
+            "status": outcome.status,
+            "error": (outcome.error or "")[:500],
+        },
+    )
 
 
 _RESEND = text(f"""
@@ -271,19 +288,27 @@ def resend(db: Database, job_id: uuid.UUID) -> bool:
     return connection_of(db).execute(_RESEND, {"job_id": job_id}).first() is not None
 
 
-_NEVER = datetime.min.replace(tzinfo=timezone.utc)  # no task was sent before this: "resend none"
+_NEVER = datetime.min.replace(tzinfo=UTC)  # no task was sent before this: "resend none"
 _UNPUBLISHED = text("UPDATE job_callbacks SET published_at = NULL WHERE job_id = :job_id")
 
 
-def due(db: Database, *, unsent_after: timedelta, resend_after: timedelta | None,
-        limit: int = 200) -> list[uuid.UUID]:
+def due(db: Database, *, unsent_after: timedelta, resend_after: timedelta | None, limit: int = 200) -> list[uuid.UUID]:
     """Callbacks to send a task for now, marked sent (see `_DUE`); with `resend_after` None, only those no task
     was sent for yet. The caller commits, then publishes."""
     now = utcnow()
-    return list(connection_of(db).execute(_DUE, {
-        "now": now, "fresh_before": now - unsent_after, "limit": limit,
-        "resend_before": _NEVER if resend_after is None else now - resend_after,
-    }).scalars())
+    return list(
+        connection_of(db)
+        .execute(
+            _DUE,
+            {
+                "now": now,
+                "fresh_before": now - unsent_after,
+                "limit": limit,
+                "resend_before": _NEVER if resend_after is None else now - resend_after,
+            },
+        )
+        .scalars()
+    )
 
 
 def mark_unpublished(db: Database, job_id: uuid.UUID) -> None:
@@ -291,8 +316,7 @@ def mark_unpublished(db: Database, job_id: uuid.UUID) -> None:
     connection_of(db).execute(_UNPUBLISHED, {"job_id": job_id})
 
 
-_PENDING = text(f"SELECT count(*) FROM job_callbacks AS c JOIN jobs AS j ON j.id = c.job_id "
-                f"WHERE {_OPEN_AND_FINISHED}")
+_PENDING = text(f"SELECT count(*) FROM job_callbacks AS c JOIN jobs AS j ON j.id = c.job_id WHERE {_OPEN_AND_FINISHED}")
 _GIVEN_UP = text("SELECT count(*) FROM job_callbacks WHERE given_up_at IS NOT NULL")  # ix_job_callbacks_given_up
 
 
@@ -308,16 +332,23 @@ def view(row: Any) -> dict[str, Any] | None:
     if row is None or row.url is None:
         return None
     status = "delivered" if row.delivered_at else "failed" if row.given_up_at else "pending"
-    return {"url": row.url, "status": status, "attempts": row.callback_attempts, "last_status": row.last_status,
-            "last_error": row.last_error}
+    return {
+        "url": row.url,
+        "status": status,
+        "attempts": row.callback_attempts,
+        "last_status": row.last_status,
+        "last_error": row.last_error,
+    }
 
 
 def pending_view(url: str) -> dict[str, Any]:
     return {"url": url, "status": "pending", "attempts": 0, "last_status": None, "last_error": None}
 
 
-_VIEW = text("SELECT url, attempts AS callback_attempts, delivered_at, given_up_at, last_status, last_error "
-             "FROM job_callbacks WHERE job_id = :job_id")
+_VIEW = text(
+    "SELECT url, attempts AS callback_attempts, delivered_at, given_up_at, last_status, last_error "
+    "FROM job_callbacks WHERE job_id = :job_id"
+)
 
 
 def view_of(db: Database, job_id: uuid.UUID) -> dict[str, Any] | None:

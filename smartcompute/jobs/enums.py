@@ -3,10 +3,11 @@
 The model's CHECK constraints, the API's schemas and the SQL the services write are derived from these, so a
 value cannot be spelled differently in one of them. The values are the database's: changing one needs a migration.
 """
+
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Iterable
+from collections.abc import Iterable
 
 
 class JobStatus(StrEnum):

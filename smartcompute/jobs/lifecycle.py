@@ -6,6 +6,7 @@ conditional UPDATE, so concurrent workers, redeliveries and cancels can race wit
 whoever loses the race changes nothing and learns so from the return value. Claiming and finishing run in
 PostgreSQL functions (`claim_job`, `finish_job`, in migrations/sql/) that this module alone calls.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -14,7 +15,19 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
-    Boolean, Integer, String, Uuid, and_, bindparam, column, delete, exists, or_, select, text, update,
+    Boolean,
+    Integer,
+    String,
+    Uuid,
+    and_,
+    bindparam,
+    column,
+    delete,
+    exists,
+    or_,
+    select,
+    text,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.orm import Session
@@ -28,8 +41,9 @@ from smartcompute.jobs.models import Job, JobCallback
 class JobAlreadyFinished(ValueError):
     def __init__(self, status: str):
         self.status = status
-        super().__init__(f"the job has already {status}" if status != JobStatus.CANCELED
-                         else "the job was already canceled")
+        super().__init__(
+            f"the job has already {status}" if status != JobStatus.CANCELED else "the job was already canceled"
+        )
 
 
 @dataclass(frozen=True)
@@ -46,10 +60,14 @@ class ClaimedJob:
 # Built once, with their parameters apart, and run on the session's connection: building an ORM `update()`
 # per call (and its cache key, which walks the values, a 15 KB result included) cost more than executing it.
 _jobs = Job.__table__
-_PROGRESS = (update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status == JobStatus.RUNNING)
-             .values(progress=bindparam("b_progress"), updated_at=bindparam("b_now")))
+_PROGRESS = (
+    update(_jobs)
+    .where(_jobs.c.id == bindparam("b_id"), _jobs.c.status == JobStatus.RUNNING)
+    .values(progress=bindparam("b_progress"), updated_at=bindparam("b_now"))
+)
 _CANCEL = (
-    update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status.in_(LIVE_STATUSES))
+    update(_jobs)
+    .where(_jobs.c.id == bindparam("b_id"), _jobs.c.status.in_(LIVE_STATUSES))
     .values(status=JobStatus.CANCELED, finished_at=bindparam("b_now"), updated_at=bindparam("b_now"))
     .returning(_jobs.c.id)
 )
@@ -58,14 +76,23 @@ _CANCEL = (
 # Claiming and finishing are PL/pgSQL functions (migrations/sql/): on a worker's autocommit connection each is
 # one round trip and one transaction, and PostgreSQL keeps their plans. In a caller's transaction they simply
 # join it. Their result columns are typed so SQLAlchemy builds each one's result metadata once, not per call.
-_CLAIM = text("SELECT locked, type, account_id, host, attempts, request_id, data "
-              "FROM claim_job(CAST(:job_id AS uuid), :lock_key, :now)").columns(
-    column("locked", Boolean()), column("type", String()), column("account_id", Uuid()), column("host", String()),
-    column("attempts", Integer()), column("request_id", String()), column("data", JSON()))
+_CLAIM = text(
+    "SELECT locked, type, account_id, host, attempts, request_id, data "
+    "FROM claim_job(CAST(:job_id AS uuid), :lock_key, :now)"
+).columns(
+    column("locked", Boolean()),
+    column("type", String()),
+    column("account_id", Uuid()),
+    column("host", String()),
+    column("attempts", Integer()),
+    column("request_id", String()),
+    column("data", JSON()),
+)
 _JSON_OR_NULL = JSON(none_as_null=True)
 _FINISH = (
-    text("SELECT finish_job(CAST(:job_id AS uuid), :succeeded, :result, :error, :baseline, :lock_key, :now) "
-         "AS finished")
+    text(
+        "SELECT finish_job(CAST(:job_id AS uuid), :succeeded, :result, :error, :baseline, :lock_key, :now) AS finished"
+    )
     .bindparams(*(bindparam(name, type_=_JSON_OR_NULL) for name in ("result", "error", "baseline")))
     .columns(column("finished", Boolean()))
 )
@@ -100,11 +127,18 @@ def claim(db: Database, job_id: uuid.UUID, *, max_attempts: int, lock_key: int |
 
 def report_progress(db: Database, job_id: uuid.UUID, progress: float) -> None:
     connection_of(db).execute(
-        _PROGRESS, {"b_id": job_id, "b_progress": min(max(progress, 0.0), 0.99), "b_now": utcnow()})
+        _PROGRESS, {"b_id": job_id, "b_progress": min(max(progress, 0.0), 0.99), "b_now": utcnow()}
+    )
 
 
-def succeed(db: Database, job_id: uuid.UUID, result: dict[str, Any], *, baseline: dict[str, Any] | None = None,
-            unlock_key: int | None = None) -> bool:
+def succeed(
+    db: Database,
+    job_id: uuid.UUID,
+    result: dict[str, Any],
+    *,
+    baseline: dict[str, Any] | None = None,
+    unlock_key: int | None = None,
+) -> bool:
     """Store the result and charge the held cost; with `baseline`, the host's learned state in the same
     transaction. False when the job was canceled meanwhile: the result is then dropped. `unlock_key`: the
     execution lock to give back in that transaction."""
@@ -116,11 +150,25 @@ def fail(db: Database, job_id: uuid.UUID, error: dict[str, Any], *, unlock_key: 
     return _finish(db, job_id, False, error=error, unlock_key=unlock_key)
 
 
-def _finish(db: Database, job_id: uuid.UUID, succeeded: bool, *, result=None, error=None, baseline=None,
-            unlock_key: int | None) -> bool:
-    return bool(connection_of(db).execute(_FINISH, {
-        "job_id": str(job_id), "succeeded": succeeded, "result": result, "error": error, "baseline": baseline,
-        "lock_key": unlock_key, "now": utcnow()}).scalar())
+def _finish(
+    db: Database, job_id: uuid.UUID, succeeded: bool, *, result=None, error=None, baseline=None, unlock_key: int | None
+) -> bool:
+    return bool(
+        connection_of(db)
+        .execute(
+            _FINISH,
+            {
+                "job_id": str(job_id),
+                "succeeded": succeeded,
+                "result": result,
+                "error": error,
+                "baseline": baseline,
+                "lock_key": unlock_key,
+                "now": utcnow(),
+            },
+        )
+        .scalar()
+    )
 
 
 def cancel(session: Session, job_id: uuid.UUID) -> None:
@@ -139,7 +187,11 @@ def mark_unpublished(session: Session, job_id: uuid.UUID) -> None:
 
 
 def due_for_publishing(
-    session: Session, *, unsent_after: timedelta, stale_after: timedelta | None, limit: int = 500,
+    session: Session,
+    *,
+    unsent_after: timedelta,
+    stale_after: timedelta | None,
+    limit: int = 500,
 ) -> list[tuple[uuid.UUID, str, str | None, bool]]:
     """Queued jobs never sent (broker was down) or, unless `stale_after` is None, sent long ago and still not
     started; marks them sent. Each comes as (id, priority, request_id, whether it has a callback).
@@ -154,7 +206,9 @@ def due_for_publishing(
     rows = session.execute(
         select(Job.id, Job.priority, Job.request_id, has_callback)
         .where(Job.status == JobStatus.QUEUED, waiting)
-        .order_by(Job.created_at).limit(limit).with_for_update(of=Job, skip_locked=True)
+        .order_by(Job.created_at)
+        .limit(limit)
+        .with_for_update(of=Job, skip_locked=True)
     ).all()
     if rows:
         session.execute(update(Job).where(Job.id.in_([row.id for row in rows])).values(published_at=now))
@@ -173,17 +227,22 @@ def requeue_abandoned(session: Session, job_id: uuid.UUID, *, claimed_before) ->
     delivery claimed it again since `claimed_before`."""
     now = utcnow()
     done = session.execute(
-        update(Job).where(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.started_at < claimed_before)
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.started_at < claimed_before)
         .values(status=JobStatus.QUEUED, started_at=None, progress=0.0, published_at=None, updated_at=now)
-        .returning(Job.id)).first()
+        .returning(Job.id)
+    ).first()
     return done is not None
 
 
 def purge_expired(session: Session, *, limit: int = 1000) -> int:
     """Delete finished jobs past their expires_at (their results go with them); returns how many."""
     expired = (
-        select(Job.id).where(Job.expires_at < utcnow(), Job.status.in_(FINISHED_STATUSES))
-        .limit(limit).with_for_update(skip_locked=True).scalar_subquery()
+        select(Job.id)
+        .where(Job.expires_at < utcnow(), Job.status.in_(FINISHED_STATUSES))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
     )
     deleted = session.execute(delete(Job).where(Job.id.in_(expired)).returning(Job.id)).all()
     session.commit()

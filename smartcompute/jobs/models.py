@@ -75,8 +75,11 @@ class JobCallback(Base):
 
     __tablename__ = "job_callbacks"
     __table_args__ = (
-        Index("ix_job_callbacks_open", "next_attempt_at",
-              postgresql_where=text("delivered_at IS NULL AND given_up_at IS NULL")),
+        Index(
+            "ix_job_callbacks_open",
+            "next_attempt_at",
+            postgresql_where=text("delivered_at IS NULL AND given_up_at IS NULL"),
+        ),
         Index("ix_job_callbacks_given_up", "given_up_at", postgresql_where=text("given_up_at IS NOT NULL")),
     )
 

@@ -1,8 +1,9 @@
 """The job API's request and response shapes. The same models validate requests and write the OpenAPI document."""
+
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, FailFast, Field, StringConstraints, Strict
 
@@ -12,7 +13,7 @@ from smartcompute.jobs.enums import JobStatus, JobType
 Priority = Literal["low", "normal", "high", "critical"]
 # A JSON number, and only that: a boolean or a numeric string in telemetry is a client's bug, not a value to guess.
 Number = Annotated[float, Strict()]
-Timestamp = Union[str, Number]
+Timestamp = str | Number
 MetricName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_METRIC_NAME_LENGTH)]
 # Lists stop at their first bad item: pydantic otherwise reports every one, and a 10 MB body of two million bad
 # numbers took 18 s and 2.8 GB to refuse.
@@ -36,7 +37,7 @@ class ProcessSample(BaseModel):
     timestamp: Timestamp
     name: str = Field(min_length=1, max_length=255)
     cmdline: str = Field(default="", max_length=8192)
-    user: Optional[str] = Field(default=None, max_length=255)
+    user: str | None = Field(default=None, max_length=255)
     cpu_percent: Number = Field(default=0, ge=0)
     memory_percent: Number = Field(default=0, ge=0)
 
@@ -48,9 +49,9 @@ class Telemetry(BaseModel):
     model_config = _STRICT
     timestamps: list[Timestamp] = Field(min_length=1, fail_fast=True)
     metrics: dict[MetricName, Numbers] = Field(min_length=1, max_length=MAX_METRICS)
-    host: Optional[str] = Field(default=None, min_length=1, max_length=255)
-    connections: Optional[list[Connection]] = Field(default=None, fail_fast=True)
-    processes: Optional[list[ProcessSample]] = Field(default=None, fail_fast=True)
+    host: str | None = Field(default=None, min_length=1, max_length=255)
+    connections: list[Connection] | None = Field(default=None, fail_fast=True)
+    processes: list[ProcessSample] | None = Field(default=None, fail_fast=True)
 
     def document(self) -> dict[str, Any]:
         """What `model_dump(mode="json", exclude_none=True)` gives, without copying the number lists: they are
@@ -71,15 +72,18 @@ class JobRequest(BaseModel):
     type: JobType
     data: Telemetry
     priority: Priority = "normal"
-    callback_url: Optional[str] = Field(
-        default=None, max_length=2048, description="an http(s) URL to POST to when the job finishes, signed "
-        "with the account's callback secret (Standard Webhooks); see GET /v1/account/callback-secret")
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="an http(s) URL to POST to when the job finishes, signed "
+        "with the account's callback secret (Standard Webhooks); see GET /v1/account/callback-secret",
+    )
 
 
 class JobError(BaseModel):
     type: str
     message: str
-    fields: Optional[list[dict[str, str]]] = None
+    fields: list[dict[str, str]] | None = None
 
 
 class JobCallback(BaseModel):
@@ -89,16 +93,16 @@ class JobCallback(BaseModel):
     url: str
     status: Literal["pending", "delivered", "failed"]
     attempts: int
-    last_status: Optional[int]
-    last_error: Optional[str]
+    last_status: int | None
+    last_error: str | None
 
 
 class FinishedJob(BaseModel):
     id: str
     type: JobType
     status: Literal[JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED]
-    finished_at: Optional[datetime]
-    error: Optional[JobError]
+    finished_at: datetime | None
+    error: JobError | None
     url: str = Field(description="the job's path on this API: fetch it, with your credentials, for the result")
 
 
@@ -128,26 +132,28 @@ class JobSummary(BaseModel):
     priority: Priority
     progress: float = Field(ge=0, le=1)
     created_at: datetime
-    started_at: Optional[datetime]
-    finished_at: Optional[datetime]
+    started_at: datetime | None
+    finished_at: datetime | None
     expires_at: datetime
-    error: Optional[JobError]
-    host: Optional[str] = Field(default=None, description="the host its data named")
-    imported: Optional[dict[str, Any]] = Field(
-        default=None, description="where a job that ran before SmartCompute came from (`smartcompute import "
-        "legacy`): source, table and legacy ids; null for submitted jobs")
+    error: JobError | None
+    host: str | None = Field(default=None, description="the host its data named")
+    imported: dict[str, Any] | None = Field(
+        default=None,
+        description="where a job that ran before SmartCompute came from (`smartcompute import "
+        "legacy`): source, table and legacy ids; null for submitted jobs",
+    )
 
 
 class Job(JobSummary):
     """A job with its result (null until it succeeds) and its callback (null when none was given)."""
 
-    result: Optional[dict[str, Any]]
-    callback: Optional[JobCallback] = None
+    result: dict[str, Any] | None
+    callback: JobCallback | None = None
 
 
 class JobList(BaseModel):
     items: list[JobSummary]
-    next_cursor: Optional[str]
+    next_cursor: str | None
 
 
 class TokenRequest(BaseModel):
@@ -168,6 +174,6 @@ class Problem(BaseModel):
     type: str
     title: str
     status: int
-    detail: Optional[str] = None
-    instance: Optional[str] = None
-    errors: Optional[list[dict[str, str]]] = None
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = None

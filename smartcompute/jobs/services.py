@@ -1,4 +1,5 @@
 """Submitting, reading, listing and canceling jobs on behalf of an account."""
+
 from __future__ import annotations
 
 import hashlib
@@ -22,7 +23,6 @@ from smartcompute.jobs import lifecycle
 from smartcompute.jobs.enums import JobStatus
 from smartcompute.jobs.models import Job, JobCallback
 from smartcompute.db import Database, connection_of, utcnow
-
 
 
 class JobNotFound(LookupError):
@@ -76,8 +76,11 @@ def request_fingerprint(body: Any) -> str:
 _SUBMIT_CALL = """submit_job(CAST(:id AS uuid), CAST(:account_id AS uuid), CAST(:user_id AS uuid), :type, :priority,
                       :data, :host, :idempotency_key, :request_hash, :request_id, :now, :expires_at, :cost, :day,
                       :jobs_per_day, :concurrent_jobs)"""
-_SUBMIT = text(f"SELECT {_SUBMIT_CALL} AS submitted").bindparams(
-    bindparam("data", type_=JSON)).columns(column("submitted", NullType()))
+_SUBMIT = (
+    text(f"SELECT {_SUBMIT_CALL} AS submitted")
+    .bindparams(bindparam("data", type_=JSON))
+    .columns(column("submitted", NullType()))
+)
 # With a callback, its outbox row goes in the same statement, and so in the same transaction as the job.
 _SUBMIT_WITH_CALLBACK = text(f"""
     WITH submitted AS (SELECT {_SUBMIT_CALL} AS submitted)
@@ -87,9 +90,18 @@ _INSUFFICIENT_CREDITS, _QUOTA_USED_UP = "SC402", "SC429"
 
 
 def submit_job(
-    db: Database, principal: Principal, *, job_type: str, data: dict, priority: str,
-    retention: timedelta, idempotency_key: str | None = None, request_id: str | None = None,
-    fingerprint: str | None = None, cost: int = 0, admission: limits.Admission | None = None,
+    db: Database,
+    principal: Principal,
+    *,
+    job_type: str,
+    data: dict,
+    priority: str,
+    retention: timedelta,
+    idempotency_key: str | None = None,
+    request_id: str | None = None,
+    fingerprint: str | None = None,
+    cost: int = 0,
+    admission: limits.Admission | None = None,
     callback_url: str | None = None,
 ) -> Submission:
     """Insert a queued job and commit it. Publishing happens after this returns, never before the commit.
@@ -105,15 +117,27 @@ def submit_job(
         if earlier:
             return earlier
     now = utcnow()
-    job = QueuedJob(id=uuid.uuid4(), account_id=principal.account_id, user_id=principal.user_id, type=job_type,
-                    priority=priority, data=data, host=data.get("host"), idempotency_key=idempotency_key,
-                    request_hash=fingerprint, request_id=request_id, created_at=now, expires_at=now + retention)
+    job = QueuedJob(
+        id=uuid.uuid4(),
+        account_id=principal.account_id,
+        user_id=principal.user_id,
+        type=job_type,
+        priority=priority,
+        data=data,
+        host=data.get("host"),
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint,
+        request_id=request_id,
+        created_at=now,
+        expires_at=now + retention,
+    )
     try:
         if callback_url is None:
             connection_of(db).execute(_SUBMIT, _submission_parameters(job, cost, admission))
         else:
-            connection_of(db).execute(_SUBMIT_WITH_CALLBACK,
-                                      {**_submission_parameters(job, cost, admission), "callback_url": callback_url})
+            connection_of(db).execute(
+                _SUBMIT_WITH_CALLBACK, {**_submission_parameters(job, cost, admission), "callback_url": callback_url}
+            )
         db.commit()
     except IntegrityError:
         db.rollback()
@@ -137,12 +161,23 @@ def submit_job(
 def _submission_parameters(job: QueuedJob, cost: int, admission: limits.Admission | None) -> dict[str, Any]:
     plan = admission.plan if admission else None
     return {
-        "id": str(job.id), "account_id": str(job.account_id), "user_id": str(job.user_id) if job.user_id else None,
-        "type": job.type, "priority": job.priority, "data": job.data, "host": job.host,
-        "idempotency_key": job.idempotency_key, "request_hash": job.request_hash, "request_id": job.request_id,
-        "now": job.created_at, "expires_at": job.expires_at, "cost": cost,
+        "id": str(job.id),
+        "account_id": str(job.account_id),
+        "user_id": str(job.user_id) if job.user_id else None,
+        "type": job.type,
+        "priority": job.priority,
+        "data": job.data,
+        "host": job.host,
+        "idempotency_key": job.idempotency_key,
+        "request_hash": job.request_hash,
+        "request_id": job.request_id,
+        "now": job.created_at,
+        "expires_at": job.expires_at,
+        "cost": cost,
         "day": limits.start_of_day(job.created_at).date(),
-        "jobs_per_day": plan.jobs_per_day if plan else None, "concurrent_jobs": plan.concurrent_jobs if plan else None}
+        "jobs_per_day": plan.jobs_per_day if plan else None,
+        "concurrent_jobs": plan.concurrent_jobs if plan else None,
+    }
 
 
 def _refusal(error: DBAPIError, cost: int, admission: limits.Admission | None) -> Exception | None:
@@ -161,9 +196,13 @@ def _refusal(error: DBAPIError, cost: int, admission: limits.Admission | None) -
 def replay_of(db: Database, principal: Principal, key: str, fingerprint: str | None) -> Submission | None:
     """The job an earlier request with this Idempotency-Key created, if any (IdempotencyConflict if that request
     was a different one)."""
-    row = connection_of(db).execute(
-        select(Job.id, Job.request_hash).where(Job.account_id == principal.account_id, Job.idempotency_key == key)
-    ).first()
+    row = (
+        connection_of(db)
+        .execute(
+            select(Job.id, Job.request_hash).where(Job.account_id == principal.account_id, Job.idempotency_key == key)
+        )
+        .first()
+    )
     if row is None:
         return None
     if row.request_hash != fingerprint:
@@ -195,10 +234,12 @@ _jobs = Job.__table__
 # encode them again was most of a poll's cost.
 _callbacks = JobCallback.__table__
 _JOB_WITH_RESULT_TEXT = (
-    select(*(column for column in _jobs.c if column.name not in ("data", "result")),
-           cast(_jobs.c.result, Text).label("result_json"),
-           *(_callbacks.c[name] for name in ("url", "delivered_at", "given_up_at", "last_status", "last_error")),
-           _callbacks.c.attempts.label("callback_attempts"))
+    select(
+        *(column for column in _jobs.c if column.name not in ("data", "result")),
+        cast(_jobs.c.result, Text).label("result_json"),
+        *(_callbacks.c[name] for name in ("url", "delivered_at", "given_up_at", "last_status", "last_error")),
+        _callbacks.c.attempts.label("callback_attempts"),
+    )
     .select_from(_jobs.outerjoin(_callbacks, _callbacks.c.job_id == _jobs.c.id))
     .where(_jobs.c.id == bindparam("b_id"), _jobs.c.account_id == bindparam("b_account"))
 )
@@ -207,16 +248,21 @@ _JOB_WITH_RESULT_TEXT = (
 def get_job_with_result_json(db: Database, principal: Principal, job_id: uuid.UUID):
     """The job's columns (no data), `result_json` (its result as JSON text or None) and its callback's columns
     (`url` None when it has none; `callback_attempts`); JobNotFound otherwise."""
-    row = connection_of(db).execute(
-        _JOB_WITH_RESULT_TEXT, {"b_id": job_id, "b_account": principal.account_id}).first()
+    row = connection_of(db).execute(_JOB_WITH_RESULT_TEXT, {"b_id": job_id, "b_account": principal.account_id}).first()
     if row is None:
         raise JobNotFound(str(job_id))
     return row
 
 
 def list_jobs(
-    session: Session, principal: Principal, *, status: str | None = None, job_type: str | None = None,
-    limit: int = 20, cursor: str | None = None, host: str | None = None,
+    session: Session,
+    principal: Principal,
+    *,
+    status: str | None = None,
+    job_type: str | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+    host: str | None = None,
 ) -> tuple[list[Job], str | None]:
     """Newest first, by keyset on (created_at, id) so pages stay stable while jobs are added."""
     query = select(Job).where(Job.account_id == principal.account_id)

@@ -1,4 +1,5 @@
 """The auth benchmark's baseline app: only bench/ can build an API that serves requests without credentials."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """Billing fixtures: payments opened directly in the domain (as POST /v1/payments does before asking a provider),
 owner keys that may use the billing API, and an API whose payment providers are a local fake."""
+
 from __future__ import annotations
 
 import uuid
@@ -52,24 +53,51 @@ def paying_client(base_env, providers):
     """An API whose Coinbase Commerce, BTCPay and NOWPayments clients talk to the local fake."""
     from web import create_app
 
-    app = create_app({**base_env, "COINBASE_COMMERCE_API_URL": providers.url, "COINBASE_COMMERCE_API_KEY": API_KEY,
-                      "BTCPAY_URL": providers.url, "BTCPAY_API_KEY": API_KEY, "BTCPAY_STORE_ID": STORE_ID,
-                      "NOWPAYMENTS_API_URL": providers.url, "NOWPAYMENTS_API_KEY": API_KEY,
-                      "PUBLIC_BASE_URL": "https://api.smartcompute.example"})
+    app = create_app(
+        {
+            **base_env,
+            "COINBASE_COMMERCE_API_URL": providers.url,
+            "COINBASE_COMMERCE_API_KEY": API_KEY,
+            "BTCPAY_URL": providers.url,
+            "BTCPAY_API_KEY": API_KEY,
+            "BTCPAY_STORE_ID": STORE_ID,
+            "NOWPAYMENTS_API_URL": providers.url,
+            "NOWPAYMENTS_API_KEY": API_KEY,
+            "PUBLIC_BASE_URL": "https://api.smartcompute.example",
+        }
+    )
     return app.test_client()
 
 
-def open_payment(sessions, account, provider: str = "generic", *, pay_amount: str | None = None,
-                 credits: int = 1000, expiry: timedelta = timedelta(hours=1)) -> uuid.UUID:
+def open_payment(
+    sessions,
+    account,
+    provider: str = "generic",
+    *,
+    pay_amount: str | None = None,
+    credits: int = 1000,
+    expiry: timedelta = timedelta(hours=1),
+) -> uuid.UUID:
     """A pending payment the provider has created (it has their id, digits as NOWPayments' are); a negative
     `expiry` makes one already past its deadline."""
     product = Product("pack", "starter", credits, Decimal("10"), "USD")
     with sessions() as session:
-        payment = payments.open_payment(session, account_id=account.account_id, user_id=account.user_id,
-                                        product=product, provider=provider, pay_currency="BTC",
-                                        expiry=expiry)
-        payments.attach_checkout(session, payment.id, payments.Checkout(
-            provider_payment_id=str(uuid.uuid4().int)[:10], pay_amount=Decimal(pay_amount) if pay_amount else None))
+        payment = payments.open_payment(
+            session,
+            account_id=account.account_id,
+            user_id=account.user_id,
+            product=product,
+            provider=provider,
+            pay_currency="BTC",
+            expiry=expiry,
+        )
+        payments.attach_checkout(
+            session,
+            payment.id,
+            payments.Checkout(
+                provider_payment_id=str(uuid.uuid4().int)[:10], pay_amount=Decimal(pay_amount) if pay_amount else None
+            ),
+        )
         return payment.id
 
 
@@ -94,9 +122,11 @@ def _provider_payment_id(client, payment_id) -> str | None:
 def process_all(sessions, payment_id) -> int:
     """Process the payment's stored, unprocessed events (what the payment worker does), oldest first."""
     with sessions() as session:
-        query = (select(WebhookEvent.id).where(WebhookEvent.status == "received",
-                                               WebhookEvent.normalized["payment_id"].astext == str(payment_id))
-                 .order_by(WebhookEvent.received_at))
+        query = (
+            select(WebhookEvent.id)
+            .where(WebhookEvent.status == "received", WebhookEvent.normalized["payment_id"].astext == str(payment_id))
+            .order_by(WebhookEvent.received_at)
+        )
         ids = list(session.scalars(query))
     done = 0
     for event_id in ids:

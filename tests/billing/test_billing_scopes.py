@@ -1,4 +1,5 @@
 """Credits are the owner's: the billing API needs `billing:read` or `billing:write`, which only owners hold."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,13 @@ PURCHASE = {"kind": "pack", "product": "starter", "provider": "btcpay", "currenc
 
 def billing_calls(payment_id) -> list[tuple[str, str, dict | None]]:
     """Every billing endpoint; `payment_id` is the caller's account's own, so a refusal is not a 404 in disguise."""
-    return [("get", "/v1/billing/balance", None), ("get", "/v1/billing/ledger", None), ("get", "/v1/payments", None),
-            ("get", f"/v1/payments/{payment_id}", None), ("post", "/v1/payments", PURCHASE)]
+    return [
+        ("get", "/v1/billing/balance", None),
+        ("get", "/v1/billing/ledger", None),
+        ("get", "/v1/payments", None),
+        ("get", f"/v1/payments/{payment_id}", None),
+        ("post", "/v1/payments", PURCHASE),
+    ]
 
 
 def call(client, method: str, path: str, body: dict | None, headers: dict[str, str]):
@@ -38,8 +44,9 @@ def test_analysts_and_viewers_are_refused_every_billing_endpoint(paying_client, 
 def test_an_owner_signed_in_uses_every_billing_endpoint(paying_client, sessions, account):
     payment_id = open_payment(sessions, account)
     token = bearer(sign_in(paying_client, account)["access_token"])
-    answers = [call(paying_client, method, path, body, token).status_code
-               for method, path, body in billing_calls(payment_id)]
+    answers = [
+        call(paying_client, method, path, body, token).status_code for method, path, body in billing_calls(payment_id)
+    ]
     assert answers == [200, 200, 200, 200, 201]
 
 
@@ -65,8 +72,9 @@ def test_an_analysts_key_holding_billing_scopes_is_cut_down_to_the_role(paying_c
 
 def test_an_owner_can_create_a_key_with_the_billing_scopes(paying_client, account):
     token = bearer(sign_in(paying_client, account)["access_token"])
-    response = paying_client.post("/v1/api-keys", json={"name": "books", "scopes": ["billing:read", "billing:write"]},
-                                  headers=token)
+    response = paying_client.post(
+        "/v1/api-keys", json={"name": "books", "scopes": ["billing:read", "billing:write"]}, headers=token
+    )
     assert response.status_code == 201, response.get_data(as_text=True)
     new_key = {"X-API-Key": response.get_json()["key"]}
     assert paying_client.get("/v1/billing/balance", headers=new_key).status_code == 200

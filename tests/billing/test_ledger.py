@@ -1,4 +1,5 @@
 """The credit ledger: holds, charges and releases with jobs; 402 when short; an append-only, summed ledger."""
+
 from __future__ import annotations
 
 import uuid
@@ -24,8 +25,15 @@ def principal(account) -> Principal:
 
 def submit(sessions, account, cost: int) -> uuid.UUID:
     with sessions() as session:
-        return services.submit_job(session, principal(account), job_type="anomaly_detection", data=telemetry(10),
-                                   priority="normal", retention=timedelta(days=1), cost=cost).job_id
+        return services.submit_job(
+            session,
+            principal(account),
+            job_type="anomaly_detection",
+            data=telemetry(10),
+            priority="normal",
+            retention=timedelta(days=1),
+            cost=cost,
+        ).job_id
 
 
 def grant(sessions, account, amount: int) -> None:
@@ -71,7 +79,9 @@ def test_balance_and_a_paginated_ledger(client, settings, sessions, poor_account
     body = client.get("/v1/billing/balance", headers=headers).get_json()
     assert (body["balance"], body["held"], body["available"]) == (1015, 0, 1015)
     first = client.get("/v1/billing/ledger?limit=2", headers=headers).get_json()
-    assert [item["amount"] for item in first["items"]] == [1000, 5] and first["items"][0]["payment_id"] == str(payment_id)
+    assert [item["amount"] for item in first["items"]] == [1000, 5] and first["items"][0]["payment_id"] == str(
+        payment_id
+    )
     rest = client.get(f"/v1/billing/ledger?limit=2&cursor={first['next_cursor']}", headers=headers).get_json()
     assert [item["amount"] for item in rest["items"]] == [5, 5] and rest["next_cursor"] is None
     assert client.get("/v1/billing/ledger?cursor=zzz", headers=headers).status_code == 422
@@ -84,8 +94,9 @@ def test_the_ledger_is_append_only_and_never_negative(sessions, poor_account):
             ledger.grant(session, poor_account.account_id, -6, f"grant:{uuid.uuid4()}")
         session.rollback()
         with pytest.raises(DBAPIError):
-            session.execute(text("UPDATE credit_ledger SET amount = 500 WHERE account_id = :a"),
-                            {"a": poor_account.account_id})
+            session.execute(
+                text("UPDATE credit_ledger SET amount = 500 WHERE account_id = :a"), {"a": poor_account.account_id}
+            )
         session.rollback()
         with pytest.raises(DBAPIError):
             session.execute(text("DELETE FROM credit_ledger WHERE account_id = :a"), {"a": poor_account.account_id})
@@ -93,16 +104,24 @@ def test_the_ledger_is_append_only_and_never_negative(sessions, poor_account):
     assert balance(sessions, poor_account).balance == 5 == ledger_sum(sessions, poor_account)
 
 
-ACTIONS = st.lists(st.one_of(
-    st.tuples(st.just("pay"), st.integers(1, 500)),
-    st.tuples(st.just("job"), st.integers(1, 120)),
-    st.tuples(st.sampled_from(["succeed", "fail", "cancel"]), st.integers(0, 30)),
-    st.tuples(st.just("refund"), st.integers(0, 30)),
-), min_size=5, max_size=30)
+ACTIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("pay"), st.integers(1, 500)),
+        st.tuples(st.just("job"), st.integers(1, 120)),
+        st.tuples(st.sampled_from(["succeed", "fail", "cancel"]), st.integers(0, 30)),
+        st.tuples(st.just("refund"), st.integers(0, 30)),
+    ),
+    min_size=5,
+    max_size=30,
+)
 
 
-@hypothesis_settings(max_examples=20, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
-                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hypothesis_settings(
+    max_examples=20,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(actions=ACTIONS)
 def test_the_ledger_sum_equals_every_balance_after_a_randomized_run(sessions, actions):
     accounts = [make_account(sessions, credits=0) for _ in range(2)]
@@ -123,15 +142,31 @@ def _step(session, account, action, number, jobs, paid) -> None:
     from tests.billing.conftest import STARTER
 
     if action == "pay":
-        payment = payments.open_payment(session, account_id=account.account_id, user_id=None, product=STARTER,
-                                        provider="generic", pay_currency="BTC", expiry=timedelta(hours=1))
+        payment = payments.open_payment(
+            session,
+            account_id=account.account_id,
+            user_id=None,
+            product=STARTER,
+            provider="generic",
+            pay_currency="BTC",
+            expiry=timedelta(hours=1),
+        )
         payments.apply_event(session, "generic", {"payment_id": str(payment.id), "status": "confirmed"})
         session.commit()
         paid.append(payment.id)
     elif action == "job":
         try:
-            jobs.append(services.submit_job(session, principal(account), job_type="anomaly_detection", data={},
-                                            priority="normal", retention=timedelta(days=1), cost=number).job_id)
+            jobs.append(
+                services.submit_job(
+                    session,
+                    principal(account),
+                    job_type="anomaly_detection",
+                    data={},
+                    priority="normal",
+                    retention=timedelta(days=1),
+                    cost=number,
+                ).job_id
+            )
         except ledger.InsufficientCredits:
             pass
     elif action == "refund" and paid:
@@ -141,8 +176,11 @@ def _step(session, account, action, number, jobs, paid) -> None:
         job_id = jobs[number % len(jobs)]
         lifecycle.claim(session, job_id, max_attempts=3)
         try:
-            {"succeed": lambda: lifecycle.succeed(session, job_id, {}), "fail": lambda: lifecycle.fail(session, job_id, {}),
-             "cancel": lambda: lifecycle.cancel(session, job_id)}[action]()
+            {
+                "succeed": lambda: lifecycle.succeed(session, job_id, {}),
+                "fail": lambda: lifecycle.fail(session, job_id, {}),
+                "cancel": lambda: lifecycle.cancel(session, job_id),
+            }[action]()
         except lifecycle.JobAlreadyFinished:
             pass
         session.commit()

@@ -1,4 +1,5 @@
 """The expiry sweep: pending payments past their deadline become `expired`; nothing else changes."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor

@@ -1,9 +1,10 @@
 """Every provider's webhook: verified over the raw body before parsing, stored once, bad deliveries refused."""
+
 from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pytest
 from coinbase_commerce.webhook import WebhookSignature
@@ -36,11 +37,16 @@ def test_a_delivery_signed_like_the_provider_is_stored_and_normalised(client, se
     response = post(client, provider, body, headers)
     assert response.status_code == 200, response.get_data(as_text=True)
     with sessions() as session:
-        event = session.scalar(select(WebhookEvent).where(WebhookEvent.provider == provider,
-                                                          WebhookEvent.event_id == response.get_json()["event_id"]))
+        event = session.scalar(
+            select(WebhookEvent).where(
+                WebhookEvent.provider == provider, WebhookEvent.event_id == response.get_json()["event_id"]
+            )
+        )
     assert event.raw_body == body
     assert event.normalized["status"] == "confirmed"
-    assert event.normalized["payment_id"] == json.loads(body).get("data", {}).get("payment_id", event.normalized["payment_id"])
+    assert event.normalized["payment_id"] == json.loads(body).get("data", {}).get(
+        "payment_id", event.normalized["payment_id"]
+    )
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -50,8 +56,14 @@ def test_a_replayed_delivery_is_200_and_stored_once(client, settings, sessions, 
     again = post(client, provider, body, headers)
     assert first.get_json()["duplicate"] is False and again.get_json()["duplicate"] is True
     with sessions() as session:
-        assert session.scalar(select(func.count()).where(
-            WebhookEvent.provider == provider, WebhookEvent.event_id == first.get_json()["event_id"])) == 1
+        assert (
+            session.scalar(
+                select(func.count()).where(
+                    WebhookEvent.provider == provider, WebhookEvent.event_id == first.get_json()["event_id"]
+                )
+            )
+            == 1
+        )
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -67,7 +79,11 @@ def test_a_tampered_body_is_401_and_nothing_is_stored(client, settings, sessions
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_wrong_secret_is_401(client, settings, sessions, provider):
     body = body_for(provider, payment_id=str(uuid.uuid4()), status="confirmed")
-    wrong = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=" if provider == "standard-webhooks" else "not-the-secret-at-all"
+    wrong = (
+        "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo="
+        if provider == "standard-webhooks"
+        else "not-the-secret-at-all"
+    )
     before = stored(sessions, provider)
     assert post(client, provider, body, headers_for(provider, wrong, body)).status_code == 401
     assert stored(sessions, provider) == before
@@ -85,19 +101,24 @@ def test_a_missing_signature_header_is_401(client, settings, provider):
 @pytest.mark.parametrize("offset", [timedelta(minutes=-6), timedelta(minutes=6)])
 def test_standard_webhooks_refuses_stale_and_future_timestamps(client, settings, sessions, offset):
     body = body_for("standard-webhooks", payment_id=str(uuid.uuid4()), status="confirmed")
-    headers = headers_for("standard-webhooks", settings.STANDARD_WEBHOOKS_SECRET, body,
-                          timestamp=datetime.now(timezone.utc) + offset)
+    headers = headers_for(
+        "standard-webhooks", settings.STANDARD_WEBHOOKS_SECRET, body, timestamp=datetime.now(UTC) + offset
+    )
     response = post(client, "standard-webhooks", body, headers)
     assert response.status_code == 401 and "timestamp" in response.get_json()["detail"]
 
 
 def test_standard_webhooks_accepts_any_of_several_signatures_while_rotating(client, settings):
     body = body_for("standard-webhooks", payment_id=str(uuid.uuid4()), status="pending")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     old = Webhook("whsec_" + "b2xkLXNlY3JldC1vbGQtc2VjcmV0LW9sZA==").sign("msg_rot", now, body.decode())
     new = Webhook(settings.STANDARD_WEBHOOKS_SECRET).sign("msg_rot", now, body.decode())
-    headers = {"webhook-id": "msg_rot", "webhook-timestamp": str(int(now.timestamp())),
-               "webhook-signature": f"{old} {new}", "Content-Type": "application/json"}
+    headers = {
+        "webhook-id": "msg_rot",
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": f"{old} {new}",
+        "Content-Type": "application/json",
+    }
     assert post(client, "standard-webhooks", body, headers).status_code == 200
 
 
@@ -108,7 +129,9 @@ def test_standard_webhooks_replayed_under_a_new_id_with_the_old_signature_is_401
 
 def test_coinbase_signatures_agree_with_the_coinbase_library(settings):
     body = body_for("coinbase-commerce", payment_id=str(uuid.uuid4()), status="confirmed").decode()
-    signature = headers_for("coinbase-commerce", settings.COINBASE_COMMERCE_WEBHOOK_SECRET, body.encode())["X-CC-Webhook-Signature"]
+    signature = headers_for("coinbase-commerce", settings.COINBASE_COMMERCE_WEBHOOK_SECRET, body.encode())[
+        "X-CC-Webhook-Signature"
+    ]
     assert WebhookSignature.verify_sig_header(body, signature, settings.COINBASE_COMMERCE_WEBHOOK_SECRET)
 
 
@@ -135,23 +158,40 @@ def test_a_provider_without_a_secret_is_404(base_env):
 
     client = create_app({**base_env, "BTCPAY_WEBHOOK_SECRET": ""}).test_client()
     body = body_for("btcpay", payment_id=str(uuid.uuid4()), status="confirmed")
-    assert post(client, "btcpay", body, headers_for("btcpay", base_env["BTCPAY_WEBHOOK_SECRET"], body)).status_code == 404
+    assert (
+        post(client, "btcpay", body, headers_for("btcpay", base_env["BTCPAY_WEBHOOK_SECRET"], body)).status_code == 404
+    )
 
 
 def _stored_event(sessions, provider: str, event_id: str) -> WebhookEvent:
     with sessions() as session:
-        return session.scalar(select(WebhookEvent).where(WebhookEvent.provider == provider,
-                                                         WebhookEvent.event_id == event_id))
+        return session.scalar(
+            select(WebhookEvent).where(WebhookEvent.provider == provider, WebhookEvent.event_id == event_id)
+        )
 
 
-@pytest.mark.parametrize("payments", [[[None]], [{"value": "1 BTC"}], [{"value": {"crypto": {"amount": "NaN", "currency": "BTC"}}}],
-                                      [{"value": {"crypto": {"amount": "1", "currency": ["BTC"]}}}], {"0": {}}])
-def test_a_coinbase_charge_with_payments_of_another_shape_is_stored_without_an_amount(client, settings, sessions,
-                                                                                       payments):
+@pytest.mark.parametrize(
+    "payments",
+    [
+        [[None]],
+        [{"value": "1 BTC"}],
+        [{"value": {"crypto": {"amount": "NaN", "currency": "BTC"}}}],
+        [{"value": {"crypto": {"amount": "1", "currency": ["BTC"]}}}],
+        {"0": {}},
+    ],
+)
+def test_a_coinbase_charge_with_payments_of_another_shape_is_stored_without_an_amount(
+    client, settings, sessions, payments
+):
     body = json.loads(body_for("coinbase-commerce", payment_id=str(uuid.uuid4()), status="confirmed", amount="1"))
     body["event"]["data"]["payments"] = payments
     raw = json.dumps(body).encode()
-    response = post(client, "coinbase-commerce", raw, headers_for("coinbase-commerce", settings.COINBASE_COMMERCE_WEBHOOK_SECRET, raw))
+    response = post(
+        client,
+        "coinbase-commerce",
+        raw,
+        headers_for("coinbase-commerce", settings.COINBASE_COMMERCE_WEBHOOK_SECRET, raw),
+    )
     assert response.status_code == 200
     assert _stored_event(sessions, "coinbase-commerce", body["event"]["id"]).normalized["amount"] is None
 
@@ -166,9 +206,15 @@ def test_a_nowpayments_update_time_no_calendar_holds_is_stored_without_it(client
 
 
 _ANY_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-2**80, max_value=2**80) | st.floats(allow_nan=False)
-    | st.text(max_size=12) | st.sampled_from(["a\x00b", "NaN", "9" * 400]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=6)
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12)
+    | st.sampled_from(["a\x00b", "NaN", "9" * 400]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 def _json_paths(value, prefix=()):
@@ -187,8 +233,9 @@ def _replaced(value, path, new):
 
 @hypothesis_settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(provider=st.sampled_from(PROVIDERS), where=st.integers(min_value=0), new=_ANY_JSON)
-def test_a_signed_delivery_of_any_shape_is_stored_or_refused_never_a_server_error(client, settings, provider, where,
-                                                                                  new):
+def test_a_signed_delivery_of_any_shape_is_stored_or_refused_never_a_server_error(
+    client, settings, provider, where, new
+):
     """Providers' bodies drift from their docs; a signed one is stored (200) or unreadable (400), never a 500."""
     body = json.loads(body_for(provider, payment_id=str(uuid.uuid4()), status="confirmed", amount="1"))
     paths = list(_json_paths(body))
@@ -199,7 +246,8 @@ def test_a_signed_delivery_of_any_shape_is_stored_or_refused_never_a_server_erro
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_body_nested_deeper_than_python_parses_is_refused_with_the_reason_and_nothing_stored(
-        client, settings, sessions, provider):
+    client, settings, sessions, provider
+):
     body, _ = signed(settings, provider)
     deep = body[:-1] + b', "extra": ' + b"[" * 1000 + b"]" * 1000 + b"}"
     if provider == "nowpayments":  # its signature is over the parsed body, which cannot be had
@@ -215,10 +263,17 @@ def test_a_body_nested_deeper_than_python_parses_is_refused_with_the_reason_and_
 
 @pytest.mark.slow  # two hundred examples
 @hypothesis_settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-@given(body=st.recursive(st.none() | st.booleans() | st.integers(min_value=-2**80, max_value=2**80)
-                         | st.floats(allow_nan=False) | st.text(max_size=8),
-                         lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
-                                                                                      max_size=4), max_leaves=20))
+@given(
+    body=st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2**80), max_value=2**80)
+        | st.floats(allow_nan=False)
+        | st.text(max_size=8),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+        max_leaves=20,
+    )
+)
 def test_the_python_form_of_an_ipn_is_what_nowpayments_python_example_signs(body):
     """NOWPayments' Python check signs json.dumps(body, sort_keys=True, separators=(",", ":")); ours is written
     in one pass over the parsed body instead, so it must agree on every shape."""

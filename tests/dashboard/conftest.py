@@ -1,6 +1,7 @@
 """The dashboard in a real browser: Playwright driving Debian's Chromium against the API as the Procfile runs it
 (gunicorn), with real workers where a test needs jobs to finish. One browser for the whole run; each test gets
 a fresh browser context (its own cookies)."""
+
 from __future__ import annotations
 
 import re
@@ -35,8 +36,7 @@ def browser() -> Browser:
     with sync_playwright() as playwright:
         # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start; containers often have a small
         # /dev/shm, which Chromium would otherwise fill.
-        browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                             args=["--no-sandbox", "--disable-dev-shm-usage"])
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
         yield browser
         browser.close()
 

@@ -1,5 +1,6 @@
 """What a person does in the dashboard, in Chromium: sign in, submit a job and watch it finish, see its incident
 on the chart, manage API keys, be refused what their role does not allow, and sign out."""
+
 from __future__ import annotations
 
 import math
@@ -26,13 +27,15 @@ def planted_incident_csv() -> bytes:
 
 
 @pytest.mark.slow  # starts a worker
-def test_a_submitted_csv_goes_from_queued_to_succeeded_and_its_incident_is_shaded(page: Page, owner, dashboard_env,
-                                                                                   tmp_path):
+def test_a_submitted_csv_goes_from_queued_to_succeeded_and_its_incident_is_shaded(
+    page: Page, owner, dashboard_env, tmp_path
+):
     sign_in(page, owner)
     page.goto("/app/submit")
     page.fill("input[name=host]", "web-1")
-    page.set_input_files("input[name=file]", files=[{"name": "web-1.csv", "mimeType": "text/csv",
-                                                     "buffer": planted_incident_csv()}])
+    page.set_input_files(
+        "input[name=file]", files=[{"name": "web-1.csv", "mimeType": "text/csv", "buffer": planted_incident_csv()}]
+    )
     expect(page.locator("#quote")).to_contain_text("this job costs")
     page.click("#submit-job")
     expect(page).to_have_url(re.compile(r"/app/jobs$"))
@@ -97,8 +100,9 @@ def test_a_form_without_its_csrf_token_is_refused(page: Page, owner):
     expect(page.locator("tr", has_text="forged")).to_have_count(0)
 
 
-def test_sign_out_ends_the_session_even_for_a_kept_copy_of_the_cookie(page: Page, context, browser, owner,
-                                                                       dashboard_url):
+def test_sign_out_ends_the_session_even_for_a_kept_copy_of_the_cookie(
+    page: Page, context, browser, owner, dashboard_url
+):
     sign_in(page, owner)
     kept = context.cookies()
     page.click("#sign-out")
@@ -130,12 +134,14 @@ def test_the_dashboard_pages_allow_only_their_own_scripts_and_no_framing(page: P
 
 
 @pytest.mark.slow  # starts a worker
-def test_a_job_page_opened_while_the_job_waits_shows_its_chart_when_it_finishes(page: Page, owner, dashboard_env,
-                                                                                tmp_path):
+def test_a_job_page_opened_while_the_job_waits_shows_its_chart_when_it_finishes(
+    page: Page, owner, dashboard_env, tmp_path
+):
     sign_in(page, owner)
     page.goto("/app/submit")
-    page.set_input_files("input[name=file]", files=[{"name": "web-2.csv", "mimeType": "text/csv",
-                                                     "buffer": planted_incident_csv()}])
+    page.set_input_files(
+        "input[name=file]", files=[{"name": "web-2.csv", "mimeType": "text/csv", "buffer": planted_incident_csv()}]
+    )
     page.click("#submit-job")
     page.locator("tr[data-job-id]").first.locator("a").first.click()
     expect(page.locator("#job [data-field=status]")).to_have_text("queued")

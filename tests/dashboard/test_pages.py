@@ -1,5 +1,6 @@
 """The dashboard's pages through Flask's test client, for what needs no browser: the sign-in limits, problems
 shown beside the submit form, each job type's page, the downloads and where an open incident is drawn."""
+
 from __future__ import annotations
 
 import io
@@ -24,8 +25,10 @@ def _token(client) -> str:
 
 
 def _sign_in(client, account, password: str | None = None):
-    return client.post("/app/sign-in", data={"email": account.email, "password": password or account.password,
-                                             "csrf_token": _token(client)})
+    return client.post(
+        "/app/sign-in",
+        data={"email": account.email, "password": password or account.password, "csrf_token": _token(client)},
+    )
 
 
 @pytest.fixture
@@ -37,8 +40,16 @@ def signed_in(app, account):
 
 def _submit(client, job_type: str, body: bytes, name: str = "telemetry.csv"):
     token = _TOKEN.search(client.get("/app/submit").data).group(1).decode()
-    return client.post("/app/submit", data={"csrf_token": token, "type": job_type, "priority": "normal",
-                                            "host": "web-1", "file": (io.BytesIO(body), name)})
+    return client.post(
+        "/app/submit",
+        data={
+            "csrf_token": token,
+            "type": job_type,
+            "priority": "normal",
+            "host": "web-1",
+            "file": (io.BytesIO(body), name),
+        },
+    )
 
 
 def _run_newest_job(client, sessions) -> str:
@@ -55,8 +66,13 @@ def _run_newest_job(client, sessions) -> str:
 def test_sign_in_from_the_dashboard_shares_the_api_sign_in_limits(base_env, account):
     from web import create_app
 
-    strict = create_app({**base_env, "LOGIN_RATE_LIMIT_PER_EMAIL_AND_ADDRESS": "2/minute",
-                         "RATE_LIMIT_KEY_PREFIX": f"{base_env['RATE_LIMIT_KEY_PREFIX']}-{uuid.uuid4().hex[:8]}"})
+    strict = create_app(
+        {
+            **base_env,
+            "LOGIN_RATE_LIMIT_PER_EMAIL_AND_ADDRESS": "2/minute",
+            "RATE_LIMIT_KEY_PREFIX": f"{base_env['RATE_LIMIT_KEY_PREFIX']}-{uuid.uuid4().hex[:8]}",
+        }
+    )
     client = strict.test_client()
     assert [_sign_in(client, account, "not-the-password").status_code for _ in range(2)] == [401, 401]
     refused = _sign_in(client, account)
@@ -100,8 +116,14 @@ def test_an_anomaly_job_downloads_its_scores_as_csv_and_its_result_as_json(signe
 
 def test_an_open_incident_is_shaded_to_the_right_edge():
     times = np.arange(100, dtype=float) * 60 + 1_796_083_200
-    incident = {"start": "2026-12-01T01:00:00Z", "end": None, "status": "open", "severity": "high",
-                "kind": "level_shift", "metrics": ["cpu_percent"]}
+    incident = {
+        "start": "2026-12-01T01:00:00Z",
+        "end": None,
+        "status": "open",
+        "severity": "high",
+        "kind": "level_shift",
+        "metrics": ["cpu_percent"],
+    }
     chart = metric_chart("cpu_percent", times, np.ones(100), np.zeros(100), [incident])
     [shade] = chart.shades
     assert shade.x == pytest.approx(LEFT + (WIDTH - LEFT - RIGHT) * 60 / 99, abs=0.2)
@@ -115,10 +137,16 @@ def _form_token(client, path: str) -> str:
 def test_an_owner_invites_a_member_and_changes_a_role_from_the_members_page(signed_in, sessions, account):
     viewer = make_account(sessions, role="viewer", account_of=account)
     token = _form_token(signed_in, "/app/members")
-    assert signed_in.post("/app/members/invite", data={"csrf_token": token, "email": "new@example.test",
-                                                      "role": "analyst"}).status_code == 303
-    assert signed_in.post(f"/app/members/{viewer.user_id}/role", data={"csrf_token": token,
-                                                                      "role": "analyst"}).status_code == 303
+    assert (
+        signed_in.post(
+            "/app/members/invite", data={"csrf_token": token, "email": "new@example.test", "role": "analyst"}
+        ).status_code
+        == 303
+    )
+    assert (
+        signed_in.post(f"/app/members/{viewer.user_id}/role", data={"csrf_token": token, "role": "analyst"}).status_code
+        == 303
+    )
     page = signed_in.get("/app/members").data.decode()
     assert re.search(r"<td>new@example.test</td><td>analyst</td>", page)
     with sessions() as session:

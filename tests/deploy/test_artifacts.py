@@ -1,6 +1,7 @@
 """The image, the Compose file, the Kubernetes manifests, the Prometheus rules and the Grafana dashboard, checked
 without a Docker engine or a cluster: by the tools operators would run (docker compose config, hadolint,
 kubernetes-validate, promtool) and against what the service really runs and exports."""
+
 from __future__ import annotations
 
 import base64
@@ -22,9 +23,17 @@ from tests.support import REPO
 DEPLOY = REPO / "deploy"
 BIN = Path(sys.executable).parent
 PROCESSES = {"release", "web", "worker-core", "worker-payments", "flower"}
-COMPOSE_ENV = {"POSTGRES_PASSWORD": "p", "RABBITMQ_PASSWORD": "r", "SECRET_KEY": "s" * 32, "JWT_SECRET_KEY": "j" * 32,
-               "VAULT_TOKEN": "t", "METRICS_BASIC_AUTH": "prometheus:m", "FLOWER_BASIC_AUTH": "ops:f",
-               "METRICS_PASSWORD": "m", "FLOWER_PASSWORD": "f"}
+COMPOSE_ENV = {
+    "POSTGRES_PASSWORD": "p",
+    "RABBITMQ_PASSWORD": "r",
+    "SECRET_KEY": "s" * 32,
+    "JWT_SECRET_KEY": "j" * 32,
+    "VAULT_TOKEN": "t",
+    "METRICS_BASIC_AUTH": "prometheus:m",
+    "FLOWER_BASIC_AUTH": "ops:f",
+    "METRICS_PASSWORD": "m",
+    "FLOWER_PASSWORD": "f",
+}
 
 
 def procfile() -> dict[str, str]:
@@ -38,6 +47,7 @@ def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 # --- the image ----------------------------------------------------------------------------------------------
+
 
 def test_the_dockerfile_passes_hadolint():
     run([str(BIN / "hadolint"), str(REPO / "Dockerfile")])
@@ -58,6 +68,7 @@ def test_the_entry_point_runs_a_procfile_process_by_name_and_anything_else_as_gi
 
 
 # --- Compose ------------------------------------------------------------------------------------------------
+
 
 def compose_command() -> list[str]:
     """`docker compose`, with the compose binary of the test extra as the CLI's plugin; where no docker CLI is
@@ -108,9 +119,14 @@ def test_compose_keeps_the_four_zones_apart(compose):
 
 # --- Kubernetes ----------------------------------------------------------------------------------------------
 
+
 def manifests() -> list[dict]:
-    return [document for path in sorted((DEPLOY / "k8s").glob("*.yaml"))
-            for document in yaml.safe_load_all(path.read_text()) if document]
+    return [
+        document
+        for path in sorted((DEPLOY / "k8s").glob("*.yaml"))
+        for document in yaml.safe_load_all(path.read_text())
+        if document
+    ]
 
 
 def test_the_kubernetes_manifests_validate_against_the_kubernetes_schemas():
@@ -136,14 +152,25 @@ def test_every_process_has_a_deployment_and_release_is_a_job():
     for name in PROCESSES - {"release"}:
         assert found[name]["spec"]["template"]["spec"]["containers"][0]["args"] == [name]
     assert found["scheduler"]["spec"]["replicas"] == 1
-    assert found["scheduler"]["spec"]["template"]["spec"]["containers"][0]["args"][:4] == ["celery", "-A", "workers", "beat"]
+    assert found["scheduler"]["spec"]["template"]["spec"]["containers"][0]["args"][:4] == [
+        "celery",
+        "-A",
+        "workers",
+        "beat",
+    ]
     [job] = [document for document in manifests() if document["kind"] == "Job"]
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["release"]
 
 
 def test_pods_have_resources_probes_and_a_grace_period_longer_than_a_job():
-    hard_limit = Settings.from_mapping({"DATABASE_URL": "postgresql://x/y", "REDIS_URL": "redis://x",
-                                        "SECRET_KEY": "s" * 16, "JWT_SECRET_KEY": "j" * 32}).JOB_HARD_TIME_LIMIT
+    hard_limit = Settings.from_mapping(
+        {
+            "DATABASE_URL": "postgresql://x/y",
+            "REDIS_URL": "redis://x",
+            "SECRET_KEY": "s" * 16,
+            "JWT_SECRET_KEY": "j" * 32,
+        }
+    ).JOB_HARD_TIME_LIMIT
     for name, deployment in deployments().items():
         pod = deployment["spec"]["template"]["spec"]
         container = pod["containers"][0]
@@ -159,16 +186,25 @@ def test_pods_have_resources_probes_and_a_grace_period_longer_than_a_job():
 
 
 def test_every_pod_is_denied_by_default_and_the_payment_worker_reaches_only_its_three_services():
-    policies = {document["metadata"]["name"]: document["spec"] for document in manifests()
-                if document["kind"] == "NetworkPolicy"}
+    policies = {
+        document["metadata"]["name"]: document["spec"]
+        for document in manifests()
+        if document["kind"] == "NetworkPolicy"
+    }
     assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     for name in deployments():
         assert name in policies, f"{name} has no policy of its own"
-    reached = [peer["podSelector"]["matchLabels"]["smartcompute.io/service"]
-               for rule in policies["worker-payments"]["egress"] for peer in rule["to"]]
+    reached = [
+        peer["podSelector"]["matchLabels"]["smartcompute.io/service"]
+        for rule in policies["worker-payments"]["egress"]
+        for peer in rule["to"]
+    ]
     assert sorted(reached) == ["postgres", "rabbitmq", "secret-store"]
-    readers = [peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
-               for rule in policies["secret-store"]["ingress"] for peer in rule["from"]]
+    readers = [
+        peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        for rule in policies["secret-store"]["ingress"]
+        for peer in rule["from"]
+    ]
     assert sorted(readers) == ["web", "worker-payments"]
 
 
@@ -198,7 +234,11 @@ def test_every_alert_has_a_duration_a_severity_and_a_runbook():
     alerts = [rule for group in rules["groups"] for rule in group["rules"] if "alert" in rule]
     assert len(alerts) >= 8
     for alert in alerts:
-        assert "for" in alert and alert["labels"]["severity"] in {"warning", "critical"} and alert["annotations"]["runbook"]
+        assert (
+            "for" in alert
+            and alert["labels"]["severity"] in {"warning", "critical"}
+            and alert["annotations"]["runbook"]
+        )
 
 
 def dashboard_queries() -> list[str]:
@@ -232,15 +272,39 @@ def app_with_metrics(settings):
     return create_app(settings.model_copy(update={"METRICS_BASIC_AUTH": "prometheus:secret"}))
 
 
-PROMQL_WORDS = {"sum", "max", "min", "avg", "by", "without", "rate", "histogram_quantile", "le", "on", "and", "or",
-                "count", "increase", "delta", "absent"}
+PROMQL_WORDS = {
+    "sum",
+    "max",
+    "min",
+    "avg",
+    "by",
+    "without",
+    "rate",
+    "histogram_quantile",
+    "le",
+    "on",
+    "and",
+    "or",
+    "count",
+    "increase",
+    "delta",
+    "absent",
+}
 
 
 def test_every_dashboard_query_is_valid_promql_naming_metrics_the_service_exports(app_with_metrics, tmp_path):
     queries = dashboard_queries()
-    rules = {"groups": [{"name": "dashboard", "rules": [
-        {"record": f"dashboard:query_{index}", "expr": query.replace("$__rate_interval", "5m")}
-        for index, query in enumerate(queries)]}]}
+    rules = {
+        "groups": [
+            {
+                "name": "dashboard",
+                "rules": [
+                    {"record": f"dashboard:query_{index}", "expr": query.replace("$__rate_interval", "5m")}
+                    for index, query in enumerate(queries)
+                ],
+            }
+        ]
+    }
     (tmp_path / "dashboard.yml").write_text(yaml.safe_dump(rules))
     run(["promtool", "check", "rules", str(tmp_path / "dashboard.yml")])
     exported = exported_metrics(app_with_metrics)

@@ -2,6 +2,7 @@
 
 Each attack ends in a prompt refusal or a closed connection, the API keeps answering /health within a second,
 and the API behind never sees a malformed request: its access log shows no request nginx should have refused."""
+
 from __future__ import annotations
 
 import json
@@ -51,11 +52,17 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(base_env, tmp_path_factory):
     directory = tmp_path_factory.mktemp("edge")
-    env = {**base_env, "TRUSTED_PROXY_COUNT": "1", "ANONYMOUS_RATE_LIMIT": f"{ANONYMOUS_LIMIT}/minute",
-           "RATE_LIMIT_KEY_PREFIX": f"{base_env['RATE_LIMIT_KEY_PREFIX']}:edge"}
+    env = {
+        **base_env,
+        "TRUSTED_PROXY_COUNT": "1",
+        "ANONYMOUS_RATE_LIMIT": f"{ANONYMOUS_LIMIT}/minute",
+        "RATE_LIMIT_KEY_PREFIX": f"{base_env['RATE_LIMIT_KEY_PREFIX']}:edge",
+    }
     access_log = directory / "access.log"
-    with gunicorn_server(env, directory, access_log=access_log) as api, \
-            nginx_edge(api.port, NGINX_CLIENT_TIMEOUT=f"{CLIENT_TIMEOUT}s") as edge:
+    with (
+        gunicorn_server(env, directory, access_log=access_log) as api,
+        nginx_edge(api.port, NGINX_CLIENT_TIMEOUT=f"{CLIENT_TIMEOUT}s") as edge,
+    ):
         yield Stack(edge, api.worker_pid(), access_log, api.port)
 
 
@@ -99,9 +106,19 @@ def open_many(stack: ExitStack, edge: Edge, count: int, first_bytes: bytes) -> l
 
 def test_the_template_names_every_setting_it_is_rendered_with():
     assert template_variables() == {
-        "API_UPSTREAM", "FLOWER_UPSTREAM", "NGINX_HTTP_PORT", "NGINX_HTTPS_PORT", "NGINX_FLOWER_PORT",
-        "TLS_CERTIFICATE", "TLS_CERTIFICATE_KEY", "MAX_CONTENT_LENGTH", "NGINX_CLIENT_TIMEOUT",
-        "NGINX_REQUESTS_PER_SECOND", "NGINX_REQUEST_BURST", "NGINX_CONNECTIONS_PER_ADDRESS"}
+        "API_UPSTREAM",
+        "FLOWER_UPSTREAM",
+        "NGINX_HTTP_PORT",
+        "NGINX_HTTPS_PORT",
+        "NGINX_FLOWER_PORT",
+        "TLS_CERTIFICATE",
+        "TLS_CERTIFICATE_KEY",
+        "MAX_CONTENT_LENGTH",
+        "NGINX_CLIENT_TIMEOUT",
+        "NGINX_REQUESTS_PER_SECOND",
+        "NGINX_REQUEST_BURST",
+        "NGINX_CONNECTIONS_PER_ADDRESS",
+    }
 
 
 def test_a_job_goes_through_the_edge_over_tls(stack, account):
@@ -129,14 +146,18 @@ def test_a_client_cannot_choose_the_address_its_limits_count_against(stack):
     assert statuses == [200] * ANONYMOUS_LIMIT + [429, 429]
 
 
-@pytest.mark.parametrize("request_bytes, status", [
-    (b"GET /refused?" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
-    (b"GET /refused HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431),
-    (b"NOT /refused AN HTTP REQUEST\r\n\r\n", 400),
-    (b"GET /refused HTTP/1.1\r\nConnection: close\r\n\r\n", 400),  # HTTP/1.1 without Host
-    (b"GET /refused HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
-    (b"POST /refused HTTP/1.1\r\nHost: x\r\nContent-Length: 10485761\r\nExpect: 100-continue\r\n\r\n", 413),
-], ids=["long request line", "large header field", "not HTTP", "no Host", "two Hosts", "body over the limit"])
+@pytest.mark.parametrize(
+    "request_bytes, status",
+    [
+        (b"GET /refused?" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /refused HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431),
+        (b"NOT /refused AN HTTP REQUEST\r\n\r\n", 400),
+        (b"GET /refused HTTP/1.1\r\nConnection: close\r\n\r\n", 400),  # HTTP/1.1 without Host
+        (b"GET /refused HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        (b"POST /refused HTTP/1.1\r\nHost: x\r\nContent-Length: 10485761\r\nExpect: 100-continue\r\n\r\n", 413),
+    ],
+    ids=["long request line", "large header field", "not HTTP", "no Host", "two Hosts", "body over the limit"],
+)
 def test_what_nginx_refuses_is_problem_json_and_never_reaches_the_api(stack, request_bytes, status):
     started = time.monotonic()
     answered, headers, body = exchange(stack, request_bytes)
@@ -150,25 +171,36 @@ def test_what_nginx_refuses_is_problem_json_and_never_reaches_the_api(stack, req
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
-@pytest.mark.parametrize("framing", [
-    b"Content-Length: 4\r\nTransfer-Encoding: chunked",
-    b"Content-Length: 4\r\nContent-Length: 40",
-    b"Transfer-Encoding: xchunked",
-    b"Transfer-Encoding: chunked, identity",
-    b"Transfer-Encoding: identity\r\nTransfer-Encoding: chunked",
-    b"Transfer-Encoding : chunked",
-    b"Transfer-Encoding:\tchunked\r\nContent-Length: 4",
-], ids=["CL and TE", "two CL", "TE xchunked", "TE chunked, identity", "two TE", "TE with a space", "TE tab and CL"])
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Content-Length: 4\r\nTransfer-Encoding: chunked",
+        b"Content-Length: 4\r\nContent-Length: 40",
+        b"Transfer-Encoding: xchunked",
+        b"Transfer-Encoding: chunked, identity",
+        b"Transfer-Encoding: identity\r\nTransfer-Encoding: chunked",
+        b"Transfer-Encoding : chunked",
+        b"Transfer-Encoding:\tchunked\r\nContent-Length: 4",
+    ],
+    ids=["CL and TE", "two CL", "TE xchunked", "TE chunked, identity", "two TE", "TE with a space", "TE tab and CL"],
+)
 def test_an_ambiguous_body_framing_is_refused_and_nothing_is_smuggled(stack, framing):
-    request = (b"POST /v1/webhooks/payments/generic HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-               + framing + b"\r\n\r\n0\r\n\r\n" + SMUGGLED)
+    request = (
+        b"POST /v1/webhooks/payments/generic HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + framing
+        + b"\r\n\r\n0\r\n\r\n"
+        + SMUGGLED
+    )
     status, headers, _ = exchange(stack, request)
     assert status in {400, 501} and headers["content-type"] == "application/problem+json"
     assert not any("/smuggled" in line or "/v1/webhooks" in line for line in stack.api_saw())
 
 
-@pytest.mark.parametrize("stalled", [b"1" + b";x" * 600, b"2\r\n{}\r\n0\r\nX-Trailer: " + b"a" * 70_000],
-                         ids=["chunk-size line of 1,200 bytes", "trailer of 70 KB"])
+@pytest.mark.parametrize(
+    "stalled",
+    [b"1" + b";x" * 600, b"2\r\n{}\r\n0\r\nX-Trailer: " + b"a" * 70_000],
+    ids=["chunk-size line of 1,200 bytes", "trailer of 70 KB"],
+)
 def test_sixty_clients_stalled_inside_a_chunked_body_leave_the_api_answering(stack, stalled):
     """Each sends a chunked POST whose chunk-size line or trailer never ends; none reaches the API, and each is
     let go once it stops sending."""
@@ -221,8 +253,11 @@ def test_ten_megabyte_bodies_on_health_cost_the_api_nothing(stack):
 def test_twenty_slow_bodies_of_ten_megabytes_hold_neither_the_api_nor_memory(stack, account):
     """Each sends all but the last byte of a 10 MB body and stops: nginx keeps the bodies on disk, the API never
     sees the requests, and the connections are let go when they stop sending."""
-    head = (b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-API-Key: "
-            + account.api_key.encode() + b"\r\nContent-Length: %d\r\n\r\n" % TEN_MB)
+    head = (
+        b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-API-Key: "
+        + account.api_key.encode()
+        + b"\r\nContent-Length: %d\r\n\r\n" % TEN_MB
+    )
 
     def send_all_but_one_byte() -> ssl.SSLSocket:
         connection = stack.edge.connect(timeout=30)
@@ -281,8 +316,10 @@ def test_slowloris_clients_leave_the_api_answering_and_are_let_go(stack):
 
 
 def test_past_its_per_address_request_rate_a_client_gets_429_and_probes_do_not(stack, account):
-    with nginx_edge(stack.edge_upstream_port, NGINX_REQUESTS_PER_SECOND="1", NGINX_REQUEST_BURST="2") as edge, \
-            httpx.Client(base_url=edge.url, verify=edge.tls(), timeout=10) as client:
+    with (
+        nginx_edge(stack.edge_upstream_port, NGINX_REQUESTS_PER_SECOND="1", NGINX_REQUEST_BURST="2") as edge,
+        httpx.Client(base_url=edge.url, verify=edge.tls(), timeout=10) as client,
+    ):
         statuses = [client.get("/v1/jobs", headers=account.headers).status_code for _ in range(6)]
         refused = client.get("/v1/jobs", headers=account.headers)
         probes = [client.get("/health").status_code for _ in range(6)]
@@ -296,18 +333,36 @@ def test_flower_is_reached_through_the_edge_with_its_basic_auth(base_env, tmp_pa
     port = free_port()
     user, _, password = base_env["FLOWER_BASIC_AUTH"].partition(":")
     with open(tmp_path / "flower.log", "wb") as log:
-        flower = subprocess.Popen([str(Path(sys.executable).with_name("celery")), "-A", "workers", "flower",
-                                   "--address=127.0.0.1", f"--port={port}", f"--basic-auth={user}:{password}"],
-                                  cwd=REPO, env={**os.environ, **base_env}, stdout=log, stderr=log,
-                                  start_new_session=True)
+        flower = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("celery")),
+                "-A",
+                "workers",
+                "flower",
+                "--address=127.0.0.1",
+                f"--port={port}",
+                f"--basic-auth={user}:{password}",
+            ],
+            cwd=REPO,
+            env={**os.environ, **base_env},
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
     try:
         wait_until(lambda: flower.poll() is not None or accepts(port), 60, "Flower to listen")
         with nginx_edge(free_port(), flower_port=port) as edge:
             url = f"https://localhost:{edge.flower_port}/api/workers"
             assert httpx.get(url, verify=edge.tls(), timeout=10).status_code == 401
             assert httpx.get(url, verify=edge.tls(), auth=(user, password), timeout=10).status_code == 200
-            assert httpx.get(f"https://localhost:{edge.flower_port}/metrics", verify=edge.tls(),
-                             auth=(user, password), timeout=10).status_code == 404  # Prometheus scrapes it inside
+            assert (
+                httpx.get(
+                    f"https://localhost:{edge.flower_port}/metrics",
+                    verify=edge.tls(),
+                    auth=(user, password),
+                    timeout=10,
+                ).status_code
+                == 404
+            )  # Prometheus scrapes it inside
     finally:
         stop_process_group(flower, grace=10)
-

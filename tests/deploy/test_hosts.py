@@ -1,6 +1,7 @@
 """A deployment across hosts (network namespaces, tests/hosts.py): jobs submitted from the edge host are done by
 core workers on every worker host, a worker host killed outright loses no job and runs none twice, and the zones
 hold, which is shown by trying to cross them."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ from tests.conftest import make_account
 from tests.support import wait_until
 
 NOT_HERE = test_hosts.available()
-pytestmark = pytest.mark.skipif(NOT_HERE is not None and os.environ.get("CI") != "true",
-                                reason=f"multi-host test: {NOT_HERE}")
+pytestmark = pytest.mark.skipif(
+    NOT_HERE is not None and os.environ.get("CI") != "true", reason=f"multi-host test: {NOT_HERE}"
+)
 HOST_SETTINGS = ("SECRET_KEY", "JWT_SECRET_KEY", "PAYMENT_WEBHOOK_SECRET", "LOG_LEVEL", "PLANS")
 
 
@@ -48,10 +50,21 @@ def successes(deployment, host: str) -> list[str]:
 
 def test_crossing_a_zone_is_refused_by_the_network_and_allowed_paths_connect(deployment):
     hosts = deployment.hosts
-    refused = [("payments", "api", 8000), ("payments", "edge", 443), ("core-1", "secrets", 8200),
-               ("core-1", "api", 8000), ("edge", "data", 5432), ("edge", "secrets", 8200)]
-    allowed = [("payments", "secrets", 8200), ("payments", "data", 5432), ("api", "secrets", 8200),
-               ("core-2", "data", 6379), ("edge", "api", 8000)]
+    refused = [
+        ("payments", "api", 8000),
+        ("payments", "edge", 443),
+        ("core-1", "secrets", 8200),
+        ("core-1", "api", 8000),
+        ("edge", "data", 5432),
+        ("edge", "secrets", 8200),
+    ]
+    allowed = [
+        ("payments", "secrets", 8200),
+        ("payments", "data", 5432),
+        ("api", "secrets", 8200),
+        ("core-2", "data", 6379),
+        ("edge", "api", 8000),
+    ]
     assert {attempt: hosts.connect_error(*attempt) for attempt in refused} == dict.fromkeys(refused, "EHOSTUNREACH")
     assert {attempt: hosts.connect_error(*attempt) for attempt in allowed} == dict.fromkeys(allowed, "connected")
 
@@ -88,7 +101,12 @@ def claimed_twice(deployment, ids: set[str]) -> list[str]:
     engine = create_engine(deployment.local_database_url)
     try:
         with engine.connect() as connection:
-            return connection.execute(text("SELECT id::text FROM jobs WHERE id::text = ANY(:ids) AND attempts > 1"),
-                                      {"ids": sorted(ids)}).scalars().all()
+            return (
+                connection.execute(
+                    text("SELECT id::text FROM jobs WHERE id::text = ANY(:ids) AND attempts > 1"), {"ids": sorted(ids)}
+                )
+                .scalars()
+                .all()
+            )
     finally:
         engine.dispose()

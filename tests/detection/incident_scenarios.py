@@ -3,21 +3,23 @@
 Every scenario is built from a fixed seed. Times are seconds after START (Monday 2026-11-23 00:00 UTC); most
 hosts report once a minute, with CPU at 25% +- 2.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import datetime, UTC
+from collections.abc import Callable
 
 import numpy as np
 
-START = datetime(2026, 11, 23, tzinfo=timezone.utc).timestamp()
+START = datetime(2026, 11, 23, tzinfo=UTC).timestamp()
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 
 
 @dataclass(frozen=True)
 class Expected:
     """An incident a user expects: sample indices of its start and end (None: still open), and its kind."""
+
     start: int
     end: int | None
     kinds: tuple[str, ...]
@@ -59,9 +61,10 @@ def saturation(duration: int):
         rng = np.random.default_rng(2)
         cpu = noisy_cpu(rng, 600 + duration)
         if anomalous:
-            cpu[300:300 + duration] = np.clip(95.0 + rng.normal(0, 1, duration), 0, 100)
+            cpu[300 : 300 + duration] = np.clip(95.0 + rng.normal(0, 1, duration), 0, 100)
         expected = [Expected(300, 300 + duration - 1, ("level_shift",))]
         return Host(minutes(cpu.size), {"cpu_percent": cpu}), expected if anomalous else []
+
     return build
 
 
@@ -106,7 +109,7 @@ def peak_at_the_wrong_time(anomalous: bool):
         load[day] = 40 + 25 * daily_cycle(t[day], 12.0) + rng.normal(0, 2, 1440)
     # The day is wrong from midnight, when the load should be near its night peak; where the two curves cross,
     # the values are ordinary again, so the day may read as several incidents.
-    expected = [Expected(8 * 1440, None, ("seasonal",), start_tolerance=60, end_tolerance=10 ** 6)]
+    expected = [Expected(8 * 1440, None, ("seasonal",), start_tolerance=60, end_tolerance=10**6)]
     return Host(t, {"load_percent": load}), expected if anomalous else []
 
 
@@ -155,6 +158,7 @@ def noise(metric_count: int):
         rng = np.random.default_rng(11)
         t = minutes(3 * 1440)
         return Host(t, {f"metric_{i:03d}": 100 + rng.normal(0, 5, t.size) for i in range(metric_count)}), []
+
     return build
 
 

@@ -3,15 +3,16 @@
 Times are seconds after START (Monday 2026-11-23 00:00 UTC). Every injection changes the metrics,
 connections or processes the way the real thing would, so a test can check the evidence it left.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import numpy as np
 
 from smartcompute.detection.telemetry import Connections, Process, Telemetry
 
-START = datetime(2026, 11, 23, tzinfo=timezone.utc).timestamp()
+START = datetime(2026, 11, 23, tzinfo=UTC).timestamp()
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 HOST_IP = "10.0.0.5"
 # A few destinations a web host talks to all day on 443 (CDN, code hosting, cloud APIs, object storage).
@@ -61,32 +62,57 @@ class HostScenario:
         destinations = np.array(USUAL_DESTINATIONS + ("10.0.0.2",), dtype=object)
         dst = destinations[self.rng.integers(0, destinations.size, times.size)]
         dns = dst == "10.0.0.2"
-        self.add_connections(times, dst, np.where(dns, 53, 443), protocol=np.where(dns, "udp", "tcp"),
-                             bytes_out=self.rng.lognormal(7.5, 0.8, times.size),
-                             bytes_in=self.rng.lognormal(10.5, 1.0, times.size))
+        self.add_connections(
+            times,
+            dst,
+            np.where(dns, 53, 443),
+            protocol=np.where(dns, "udp", "tcp"),
+            bytes_out=self.rng.lognormal(7.5, 0.8, times.size),
+            bytes_in=self.rng.lognormal(10.5, 1.0, times.size),
+        )
 
     def _ordinary_processes(self) -> None:
-        for name, cmdline, user in (("nginx", "nginx: worker process", "www-data"),
-                                    ("postgres", "postgres: checkpointer", "postgres"),
-                                    ("python3", "python3 -m gunicorn app:wsgi --workers 4", "app"),
-                                    ("sshd", "/usr/sbin/sshd -D", "root")):
+        for name, cmdline, user in (
+            ("nginx", "nginx: worker process", "www-data"),
+            ("postgres", "postgres: checkpointer", "postgres"),
+            ("python3", "python3 -m gunicorn app:wsgi --workers 4", "app"),
+            ("sshd", "/usr/sbin/sshd -D", "root"),
+        ):
             self.add_process(name, cmdline, 0, self.timestamps[-1] - START, user=user, cpu=5.0)
 
     # ----- building blocks --------------------------------------------------------------------------
     def window(self, start: float, duration: float) -> np.ndarray:
         return (self.timestamps >= at(start)) & (self.timestamps < at(start + duration))
 
-    def add_connections(self, times, dst_ip, dst_port, *, src_ip=HOST_IP, protocol="tcp", bytes_out=500.0,
-                        bytes_in=500.0) -> None:
+    def add_connections(
+        self, times, dst_ip, dst_port, *, src_ip=HOST_IP, protocol="tcp", bytes_out=500.0, bytes_in=500.0
+    ) -> None:
         times = np.asarray(times, dtype=np.float64)
         column = lambda value, dtype: np.broadcast_to(np.asarray(value, dtype=dtype), times.shape).copy()  # noqa: E731
-        self._connections.append({
-            "timestamp": times, "src_ip": column(src_ip, object), "dst_ip": column(dst_ip, object),
-            "dst_port": column(dst_port, np.int64), "protocol": column(protocol, object),
-            "bytes_out": column(bytes_out, np.float64), "bytes_in": column(bytes_in, np.float64)})
+        self._connections.append(
+            {
+                "timestamp": times,
+                "src_ip": column(src_ip, object),
+                "dst_ip": column(dst_ip, object),
+                "dst_port": column(dst_port, np.int64),
+                "protocol": column(protocol, object),
+                "bytes_out": column(bytes_out, np.float64),
+                "bytes_in": column(bytes_in, np.float64),
+            }
+        )
 
-    def add_process(self, name: str, cmdline: str, start: float, duration: float, *, user: str | None = "root",
-                    cpu: float = 1.0, memory: float = 1.0, every: float = 5 * MINUTE) -> None:
+    def add_process(
+        self,
+        name: str,
+        cmdline: str,
+        start: float,
+        duration: float,
+        *,
+        user: str | None = "root",
+        cpu: float = 1.0,
+        memory: float = 1.0,
+        every: float = 5 * MINUTE,
+    ) -> None:
         for moment in np.arange(at(start), at(start + duration) + 1e-6, every):
             self.processes.append(Process(float(moment), name, cmdline, user, cpu, memory))
 
@@ -100,45 +126,74 @@ class HostScenario:
         self.metrics["cpu_percent"][inside] = self.rng.uniform(96, 100, inside.sum())
         cmdline = f"/tmp/.cache/xmrig -o stratum+tcp://{pool[0]}:{pool[1]} -u 44AFFq5k --donate-level 1"
         self.add_process("xmrig", cmdline, start, duration, user="www-data", cpu=95.0)
-        self.add_connections(self.poisson_times(start, duration, 8), pool[0], pool[1],
-                             bytes_out=40_000.0, bytes_in=60_000.0)
+        self.add_connections(
+            self.poisson_times(start, duration, 8), pool[0], pool[1], bytes_out=40_000.0, bytes_in=60_000.0
+        )
 
-    def add_port_scan(self, start: float, ports: int = 1000, src_ip: str = "198.51.100.23",
-                      seconds: float = 120.0) -> None:
+    def add_port_scan(
+        self, start: float, ports: int = 1000, src_ip: str = "198.51.100.23", seconds: float = 120.0
+    ) -> None:
         port_numbers = self.rng.permutation(np.arange(1, ports + 1))
         answered = np.isin(port_numbers, [22, 80, 443])
-        self.add_connections(at(start) + np.linspace(0, seconds, ports), HOST_IP, port_numbers, src_ip=src_ip,
-                             bytes_out=60.0, bytes_in=np.where(answered, 120.0, 0.0))
+        self.add_connections(
+            at(start) + np.linspace(0, seconds, ports),
+            HOST_IP,
+            port_numbers,
+            src_ip=src_ip,
+            bytes_out=60.0,
+            bytes_in=np.where(answered, 120.0, 0.0),
+        )
 
-    def add_beacon(self, start: float, duration: float, interval: float = 60.0, jitter: float = 0.1,
-                   dst_ip: str = "185.220.101.45", dst_port: int = 443) -> None:
+    def add_beacon(
+        self,
+        start: float,
+        duration: float,
+        interval: float = 60.0,
+        jitter: float = 0.1,
+        dst_ip: str = "185.220.101.45",
+        dst_port: int = 443,
+    ) -> None:
         beats = np.arange(0, duration, interval)
         times = at(start) + beats + self.rng.uniform(-jitter, jitter, beats.size) * interval
-        self.add_connections(times, dst_ip, dst_port, bytes_out=self.rng.uniform(300, 500, beats.size),
-                             bytes_in=220.0)
+        self.add_connections(times, dst_ip, dst_port, bytes_out=self.rng.uniform(300, 500, beats.size), bytes_in=220.0)
 
-    def add_exfiltration(self, start: float, duration: float, total_bytes: float = 2e9,
-                         dst_ip: str = "91.234.99.12") -> None:
+    def add_exfiltration(
+        self, start: float, duration: float, total_bytes: float = 2e9, dst_ip: str = "91.234.99.12"
+    ) -> None:
         count = int(duration / 10)
-        self.add_connections(self.poisson_times(start, duration, count), dst_ip, 443,
-                             bytes_out=total_bytes / count, bytes_in=2_000.0)
+        self.add_connections(
+            self.poisson_times(start, duration, count), dst_ip, 443, bytes_out=total_bytes / count, bytes_in=2_000.0
+        )
         self.metrics["net_out"][self.window(start, duration)] += total_bytes / (duration / self.step)
 
-    def add_brute_force(self, start: float, attempts: int = 400, per_minute: float = 10.0,
-                        src_ip: str = "45.155.205.10", port: int = 22) -> None:
+    def add_brute_force(
+        self, start: float, attempts: int = 400, per_minute: float = 10.0, src_ip: str = "45.155.205.10", port: int = 22
+    ) -> None:
         times = self.poisson_times(start, attempts / per_minute * MINUTE, attempts)
-        self.add_connections(times, HOST_IP, port, src_ip=src_ip, bytes_out=self.rng.uniform(1500, 2500, attempts),
-                             bytes_in=self.rng.uniform(2500, 3500, attempts))
+        self.add_connections(
+            times,
+            HOST_IP,
+            port,
+            src_ip=src_ip,
+            bytes_out=self.rng.uniform(1500, 2500, attempts),
+            bytes_in=self.rng.uniform(2500, 3500, attempts),
+        )
 
     def add_dos(self, start: float, duration: float, factor: float = 20.0, sources: int = 500) -> None:
         inside = self.window(start, duration)
         self.metrics["net_in"][inside] *= factor
         self.metrics["requests"][inside] *= factor
         count = 20 * sources
-        self.add_connections(self.poisson_times(start, duration, count), HOST_IP, 80,
-                             src_ip=np.array([f"203.0.{i // 250}.{i % 250 + 1}" for i in
-                                              self.rng.integers(0, sources, count)], dtype=object),
-                             bytes_out=300.0, bytes_in=800.0)
+        self.add_connections(
+            self.poisson_times(start, duration, count),
+            HOST_IP,
+            80,
+            src_ip=np.array(
+                [f"203.0.{i // 250}.{i % 250 + 1}" for i in self.rng.integers(0, sources, count)], dtype=object
+            ),
+            bytes_out=300.0,
+            bytes_in=800.0,
+        )
 
     def add_ransomware(self, start: float, duration: float) -> None:
         inside = self.window(start, duration)
@@ -151,27 +206,38 @@ class HostScenario:
         memory, times = self.metrics["mem_percent"], self.timestamps
         begin = int(np.searchsorted(times, at(start)))
         climbing = np.clip((times[begin:] - at(start)) / (hours_to_full * HOUR), 0, 1)
-        memory[begin:] = np.clip(memory[begin] + climbing * (100 - memory[begin]) - np.abs(
-            self.rng.normal(0, 0.3, climbing.size)), 0, 100)
+        memory[begin:] = np.clip(
+            memory[begin] + climbing * (100 - memory[begin]) - np.abs(self.rng.normal(0, 0.3, climbing.size)), 0, 100
+        )
 
     def add_daily_backup(self, hour: float = 2.0, duration: float = 30 * MINUTE, total_bytes: float = 3e9) -> None:
         """The nightly upload to the usual object store; every day at the same time."""
         for day in range(int(np.ceil((self.timestamps[-1] - START) / DAY))):
             start = day * DAY + hour * HOUR
             count = int(duration / 5)
-            self.add_connections(self.poisson_times(start, duration, count), BACKUP_DESTINATION, 443,
-                                 bytes_out=total_bytes / count, bytes_in=1_000.0)
+            self.add_connections(
+                self.poisson_times(start, duration, count),
+                BACKUP_DESTINATION,
+                443,
+                bytes_out=total_bytes / count,
+                bytes_in=1_000.0,
+            )
             inside = self.window(start, duration)
             self.metrics["net_out"][inside] += total_bytes / (duration / self.step)
             self.metrics["disk_read_bytes"][inside] *= 8
 
     # ----- output -----------------------------------------------------------------------------------
-    def build(self, *, with_connections: bool = True, with_processes: bool = True,
-              metrics: tuple[str, ...] | None = None) -> Telemetry:
+    def build(
+        self, *, with_connections: bool = True, with_processes: bool = True, metrics: tuple[str, ...] | None = None
+    ) -> Telemetry:
         chosen = {k: v.copy() for k, v in self.metrics.items() if metrics is None or k in metrics}
-        return Telemetry(self.timestamps.copy(), chosen, "web-01",
-                         self.connections() if with_connections else None,
-                         tuple(sorted(self.processes, key=lambda p: p.timestamp)) if with_processes else ())
+        return Telemetry(
+            self.timestamps.copy(),
+            chosen,
+            "web-01",
+            self.connections() if with_connections else None,
+            tuple(sorted(self.processes, key=lambda p: p.timestamp)) if with_processes else (),
+        )
 
     def connections(self) -> Connections:
         columns = {key: np.concatenate([part[key] for part in self._connections]) for key in self._connections[0]}

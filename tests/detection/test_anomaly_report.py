@@ -1,4 +1,5 @@
 """The anomaly_detection result: scores, incidents a user can act on, and a baseline that continues."""
+
 import json
 
 import numpy as np
@@ -22,7 +23,7 @@ def quiet(points: int, seed: int) -> np.ndarray:
 
 def saturated(points: int, seed: int, start: int, length: int) -> np.ndarray:
     values = quiet(points, seed)
-    values[start:start + length] = 95 + np.random.default_rng(seed + 1).normal(0, 1, length)
+    values[start : start + length] = 95 + np.random.default_rng(seed + 1).normal(0, 1, length)
     return values
 
 
@@ -110,8 +111,9 @@ def test_jobs_continued_from_a_baseline_find_what_one_long_job_finds():
     whole, _ = analyze_anomalies(telemetry({"cpu": values}), None)
     baseline, found = None, []
     for start in range(0, 3000, 500):
-        part, baseline = analyze_anomalies(telemetry({"cpu": values[start:start + 500]},
-                                                     start=START + start * MINUTE), baseline)
+        part, baseline = analyze_anomalies(
+            telemetry({"cpu": values[start : start + 500]}, start=START + start * MINUTE), baseline
+        )
         found += [(incident["start"], incident["end"]) for incident in part["incidents"] if incident["end"]]
     # The reference is rebuilt where a job starts, so a sample at the edge of the band may be judged a little
     # differently; the incident itself is found the same way.
@@ -158,8 +160,9 @@ def test_result_and_baseline_are_json_serialisable():
 
 def test_metrics_absent_from_the_job_are_kept_in_the_baseline_and_new_ones_start_cold():
     _, baseline = analyze_anomalies(telemetry({"cpu": quiet(300, 13), "mem": quiet(300, 14)}), None)
-    result, later = analyze_anomalies(telemetry({"cpu": quiet(300, 15), "disk": quiet(300, 16)},
-                                                start=START + 300 * MINUTE), baseline)
+    result, later = analyze_anomalies(
+        telemetry({"cpu": quiet(300, 15), "disk": quiet(300, 16)}, start=START + 300 * MINUTE), baseline
+    )
     assert result["summary"]["cold_start_metrics"] == ["disk"]
     assert set(later["metrics"]) == {"cpu", "mem", "disk"}
 
@@ -167,17 +170,24 @@ def test_metrics_absent_from_the_job_are_kept_in_the_baseline_and_new_ones_start
 @pytest.mark.slow
 def test_a_hosts_baseline_keeps_only_its_most_recently_scored_metrics():
     names = [f"m{i}" for i in range(BASELINE_METRICS + 5)]
-    _, baseline = analyze_anomalies(telemetry({name: quiet(40, i) for i, name in enumerate(names[:BASELINE_METRICS])}),
-                                    None)
-    _, later = analyze_anomalies(telemetry({name: quiet(40, i) for i, name in enumerate(names[-5:])},
-                                           start=START + 40 * MINUTE), baseline)
+    _, baseline = analyze_anomalies(
+        telemetry({name: quiet(40, i) for i, name in enumerate(names[:BASELINE_METRICS])}), None
+    )
+    _, later = analyze_anomalies(
+        telemetry({name: quiet(40, i) for i, name in enumerate(names[-5:])}, start=START + 40 * MINUTE), baseline
+    )
     assert len(later["metrics"]) == BASELINE_METRICS
     assert set(names[-5:]) <= set(later["metrics"]) and "m0" not in later["metrics"]
 
 
-@pytest.mark.parametrize("baseline", [{"version": 1, "metrics": {"cpu": {"kind": "smartcompute.anomaly_detector"}}},
-                                      {"version": BASELINE_VERSION, "metrics": {"cpu": {"kind": "something else"}}}],
-                         ids=["older-baseline", "unreadable-state"])
+@pytest.mark.parametrize(
+    "baseline",
+    [
+        {"version": 1, "metrics": {"cpu": {"kind": "smartcompute.anomaly_detector"}}},
+        {"version": BASELINE_VERSION, "metrics": {"cpu": {"kind": "something else"}}},
+    ],
+    ids=["older-baseline", "unreadable-state"],
+)
 def test_a_metric_whose_saved_state_cannot_be_continued_starts_cold_and_is_reported(baseline):
     result, later = analyze_anomalies(telemetry({"cpu": quiet(100, 17)}), baseline)
     assert result["summary"]["cold_start_metrics"] == ["cpu"]

@@ -48,21 +48,28 @@ def test_a_directory_is_searched_recursively_and_its_layout_mirrored(tmp_path):
     assert (tmp_path / "out" / "deep" / "er" / "b.csv").is_file()
 
 
-@pytest.mark.parametrize("stamps", [
-    ["2014-02-14T14:30:00Z", "2014-02-14T14:35:00Z", "2014-02-14T14:40:00+00:00"],
-    ["1392388200", "1392388500", "1392388800.5"],
-], ids=["iso-8601", "epoch-seconds"])
+@pytest.mark.parametrize(
+    "stamps",
+    [
+        ["2014-02-14T14:30:00Z", "2014-02-14T14:35:00Z", "2014-02-14T14:40:00+00:00"],
+        ["1392388200", "1392388500", "1392388800.5"],
+    ],
+    ids=["iso-8601", "epoch-seconds"],
+)
 def test_accepts_iso_8601_and_epoch_timestamps(tmp_path, stamps):
     write_series(tmp_path / "s.csv", stamps, [1, 2, 3])
     assert run(tmp_path / "s.csv", "--output-dir", tmp_path / "out").exit_code == 0
 
 
-@pytest.mark.parametrize("name, header, stamps, values, message", [
-    ("missing.csv", "timestamp,reading", ["2014-01-01 00:00:00"], [1], "line 1: missing column value"),
-    ("text.csv", "timestamp,value", five_minute_stamps(3), [1, "high", 3], "line 3: value 'high' is not a number"),
-    ("empty.csv", "timestamp,value", [], [], "no data rows"),
-    ("badtime.csv", "timestamp,value", ["yesterday"], [1], "line 2: timestamp 'yesterday'"),
-])
+@pytest.mark.parametrize(
+    "name, header, stamps, values, message",
+    [
+        ("missing.csv", "timestamp,reading", ["2014-01-01 00:00:00"], [1], "line 1: missing column value"),
+        ("text.csv", "timestamp,value", five_minute_stamps(3), [1, "high", 3], "line 3: value 'high' is not a number"),
+        ("empty.csv", "timestamp,value", [], [], "no data rows"),
+        ("badtime.csv", "timestamp,value", ["yesterday"], [1], "line 2: timestamp 'yesterday'"),
+    ],
+)
 def test_a_bad_file_gets_a_one_line_error_naming_file_and_row(tmp_path, name, header, stamps, values, message):
     write_series(tmp_path / name, stamps, values, header=header)
     result = run(tmp_path / name, "--output-dir", tmp_path / "out")
@@ -72,12 +79,20 @@ def test_a_bad_file_gets_a_one_line_error_naming_file_and_row(tmp_path, name, he
     assert name in error_lines[0] and message in error_lines[0]
 
 
-@pytest.mark.parametrize("stamps, message", [
-    (["2014-11-02 01:30:00", "2014-11-02 01:35:00", "2014-11-02 01:30:00", "2014-11-02 01:35:00"],
-     "line 4: 1 row(s) are earlier than the row before"),
-    (["2014-01-01 00:00:00", "2014-01-01 00:05:00", "2014-01-01 00:05:00"],
-     "line 4: 1 row(s) repeat the previous row's timestamp"),
-], ids=["a row out of order", "a repeated timestamp"])
+@pytest.mark.parametrize(
+    "stamps, message",
+    [
+        (
+            ["2014-11-02 01:30:00", "2014-11-02 01:35:00", "2014-11-02 01:30:00", "2014-11-02 01:35:00"],
+            "line 4: 1 row(s) are earlier than the row before",
+        ),
+        (
+            ["2014-01-01 00:00:00", "2014-01-01 00:05:00", "2014-01-01 00:05:00"],
+            "line 4: 1 row(s) repeat the previous row's timestamp",
+        ),
+    ],
+    ids=["a row out of order", "a repeated timestamp"],
+)
 def test_rows_out_of_order_or_repeated_are_scored_in_order_with_one_warning_line(tmp_path, stamps, message):
     write_series(tmp_path / "s.csv", stamps, list(range(len(stamps))))
     result = CliRunner().invoke(detect, [str(tmp_path / "s.csv"), "--output-dir", str(tmp_path / "out")])

@@ -1,4 +1,5 @@
 """The scenario table: incidents a user expects to see, and few false ones on the same hosts with nothing wrong."""
+
 import numpy as np
 import pytest
 
@@ -26,7 +27,7 @@ def matches(host, incident: dict, expected) -> bool:
     if incident["kind"] not in expected.kinds or abs(start - expected.start) > expected.start_tolerance:
         return False
     if expected.end is None:
-        return end is None or expected.end_tolerance >= 10 ** 6
+        return end is None or expected.end_tolerance >= 10**6
     return end is not None and abs(end - expected.end) <= expected.end_tolerance
 
 
@@ -40,8 +41,10 @@ def test_the_incidents_a_user_expects_are_found(scenario):
 
 def _clean_host_cases() -> list:
     # The widest host takes seconds to score; the fast run leaves it out.
-    return [pytest.param(name, host, id=name, marks=[pytest.mark.slow] if len(host.metrics) >= 100 else [])
-            for name, host in clean_hosts().items()]
+    return [
+        pytest.param(name, host, id=name, marks=[pytest.mark.slow] if len(host.metrics) >= 100 else [])
+        for name, host in clean_hosts().items()
+    ]
 
 
 @pytest.mark.parametrize("name, host", _clean_host_cases())

@@ -1,5 +1,6 @@
 """Regression floor for the detector's NAB score on the public subset (skipped without the data, which lives
 outside the repository)."""
+
 import pytest
 
 from bench import nab_eval

@@ -3,6 +3,7 @@
 One 100-row file: the probationary period is its first 15 rows, and one
 labelled window spans rows 40..49 (width 10).
 """
+
 import math
 import sys
 from pathlib import Path
@@ -83,8 +84,10 @@ def test_detections_in_the_probationary_period_are_ignored():
 def test_the_threshold_is_chosen_once_for_the_whole_corpus():
     # File a: its window is found at 0.9. File b: 0.9 is also a false positive in a
     # window-less file, so the best single threshold is still 0.9 (gain 1 + 1 > 0.11).
-    a = np.zeros(100); a[40] = 0.9
-    b = np.zeros(100); b[30] = 0.9
+    a = np.zeros(100)
+    a[40] = 0.9
+    b = np.zeros(100)
+    b[30] = 0.9
     result = score_corpus([LabelledSeries("a", a, (WINDOW,)), LabelledSeries("b", b, ())], STANDARD)
     assert result.threshold == 0.9
     assert result.raw_score == pytest.approx(1.0 - 0.11)
@@ -92,7 +95,9 @@ def test_the_threshold_is_chosen_once_for_the_whole_corpus():
 
 
 def test_a_threshold_that_detects_only_false_positives_is_not_chosen():
-    scores = np.zeros(100); scores[20] = 0.9; scores[45] = 0.5
+    scores = np.zeros(100)
+    scores[20] = 0.9
+    scores[45] = 0.5
     result = score_corpus([LabelledSeries("f", scores, (WINDOW,))], STANDARD)
     assert result.threshold == 0.5 and result.false_positives == 1
 

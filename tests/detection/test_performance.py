@@ -1,4 +1,5 @@
 """Performance analysis: every figure is computed from the data and checked against a known answer."""
+
 import json
 
 import numpy as np
@@ -33,20 +34,28 @@ def test_stats_match_numpy_on_known_data():
 
 def test_a_cpu_saturation_episode_has_the_right_start_end_and_duration():
     cpu = np.full(24 * 60, 50.0)
-    cpu[600:642] = 97.0          # 10:00 to 10:41 inclusive: 42 one-minute samples
-    cpu[900:910] = 99.0          # ten minutes is too short to count
+    cpu[600:642] = 97.0  # 10:00 to 10:41 inclusive: 42 one-minute samples
+    cpu[900:910] = 99.0  # ten minutes is too short to count
     report = analyze_performance(telemetry({"cpu_percent": cpu}))
 
-    assert report["saturation_episodes"] == [{
-        "metric": "cpu_percent", "start": iso8601(START + 10 * HOUR), "end": iso8601(START + 10 * HOUR + 42 * MINUTE),
-        "duration_minutes": 42.0, "peak": 97.0, "mean": 97.0, "threshold_percent": 90.0}]
+    assert report["saturation_episodes"] == [
+        {
+            "metric": "cpu_percent",
+            "start": iso8601(START + 10 * HOUR),
+            "end": iso8601(START + 10 * HOUR + 42 * MINUTE),
+            "duration_minutes": 42.0,
+            "peak": 97.0,
+            "mean": 97.0,
+            "threshold_percent": 90.0,
+        }
+    ]
     assert report["metrics"]["cpu_percent"]["saturation"]["minutes_total"] == 42.0
 
 
 def test_a_rising_memory_trend_gives_slope_per_day_and_time_to_saturation():
     rng = np.random.default_rng(11)
     t = days_of_minutes(5)
-    memory = 40 + 5.0 * t / DAY + rng.normal(0, 1.0, t.size)      # +5 points a day, ends near 65%
+    memory = 40 + 5.0 * t / DAY + rng.normal(0, 1.0, t.size)  # +5 points a day, ends near 65%
     stats = analyze_performance(telemetry({"mem_percent": memory}))["metrics"]["mem_percent"]
 
     assert stats["trend"]["direction"] == "rising"
@@ -67,7 +76,7 @@ def test_white_noise_has_no_trend_and_no_daily_seasonality():
 def test_a_sine_with_a_24_hour_period_is_daily_seasonality_with_its_peak_hour():
     rng = np.random.default_rng(11)
     t = days_of_minutes(4)
-    load = 100 + 40 * np.sin(2 * np.pi * (t / HOUR - 9.5) / 24) + rng.normal(0, 5, t.size)   # peaks at 15:30
+    load = 100 + 40 * np.sin(2 * np.pi * (t / HOUR - 9.5) / 24) + rng.normal(0, 5, t.size)  # peaks at 15:30
     stats = analyze_performance(telemetry({"requests": load}))["metrics"]["requests"]
     seasonality = stats["seasonality"]
     assert seasonality["detected"] is True
@@ -90,7 +99,7 @@ def test_recommendations_cite_the_numbers_they_rest_on():
     rng = np.random.default_rng(11)
     t = days_of_minutes(3)
     cpu = np.clip(70 + 15 * np.sin(2 * np.pi * (t / HOUR - 8) / 24) + rng.normal(0, 2, t.size), 0, 100)
-    cpu[int(DAY / 60) + 600: int(DAY / 60) + 630] = 98.0
+    cpu[int(DAY / 60) + 600 : int(DAY / 60) + 630] = 98.0
     memory = np.clip(50 + 8.0 * t / DAY + rng.normal(0, 0.5, t.size), 0, 100)
     report = analyze_performance(telemetry({"cpu_percent": cpu, "mem_percent": memory}))
     advice = {(r["metric"], r["kind"]): r for r in report["recommendations"]}
@@ -125,8 +134,10 @@ def test_a_single_point_and_a_constant_series_do_not_crash():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.floats(min_value=0, max_value=100, allow_nan=False), min_size=1, max_size=300),
-       st.sampled_from([1.0, 60.0, 3600.0]))
+@given(
+    st.lists(st.floats(min_value=0, max_value=100, allow_nan=False), min_size=1, max_size=300),
+    st.sampled_from([1.0, 60.0, 3600.0]),
+)
 def test_any_finite_percentage_series_gives_a_json_report_with_numpy_percentiles(values, step):
     report = analyze_performance(telemetry({"cpu_percent": values}, step=step))
     assert json.loads(json.dumps(report, allow_nan=False)) == report
@@ -138,7 +149,7 @@ def test_metrics_named_as_percentages_get_headroom_and_others_do_not():
     assert report["metrics"]["CPU_Usage"]["unit"] == "percent"
     assert report["metrics"]["CPU_Usage"]["headroom"]["percent_at_p95"] == pytest.approx(100 - 59.5)
     assert report["metrics"]["CPU_Usage"]["canonical"] == "cpu"
-    assert "headroom" not in report["metrics"]["memory"]          # bare "memory" in bytes is not a percentage
+    assert "headroom" not in report["metrics"]["memory"]  # bare "memory" in bytes is not a percentage
     assert report["metrics"]["disk_write"]["unit"] is None
 
 

@@ -1,4 +1,5 @@
 """The telemetry parser every job's data goes through, whether it came from the API or not."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Host threats: cryptomining, ransomware-like I/O and resource exhaustion, seen through the metrics."""
+
 from datetime import datetime
 
 import pytest
@@ -25,13 +26,15 @@ def test_a_miner_pinning_the_cpu_and_talking_to_a_pool_is_cryptomining_with_all_
     mining = report["findings"][0]
     assert mining["severity"] == "high"
     assert moment(mining["start"]) == pytest.approx(at(10 * HOUR), abs=MINUTE)
-    assert mining["end"] == "2026-11-23T12:00:00Z"   # the last process sample
+    assert mining["end"] == "2026-11-23T12:00:00Z"  # the last process sample
     evidence = mining["evidence"]
     assert evidence["signals"] == ["miner_process", "pool_connections", "sustained_cpu"]
     assert evidence["miner_processes"][0]["name"] == "xmrig"
     assert "stratum+tcp://45.9.148.117:3333" in evidence["miner_processes"][0]["cmdline"]
     assert (evidence["pool_connections"][0]["dst_ip"], evidence["pool_connections"][0]["dst_port"]) == (
-        "45.9.148.117", 3333)
+        "45.9.148.117",
+        3333,
+    )
     assert evidence["cpu"]["mean_during"] > 95
     assert evidence["cpu"]["minutes_at_or_above_80"] == pytest.approx(120, abs=2)
 
@@ -110,8 +113,9 @@ def test_metric_names_are_recognised_case_insensitively_through_the_alias_table(
 def test_a_missing_metric_disables_only_the_detectors_that_need_it():
     host = HostScenario()
     host.add_ransomware(3 * HOUR, 20 * MINUTE)
-    report = analyze_threats(host.build(metrics=("disk_write_bytes", "net_in"), with_connections=False,
-                                        with_processes=False))
+    report = analyze_threats(
+        host.build(metrics=("disk_write_bytes", "net_in"), with_connections=False, with_processes=False)
+    )
     assert report["findings"] == []
     skipped = report["summary"]["detectors_skipped"]
     assert skipped["ransomware_io"] == "needs disk_write and cpu metrics"

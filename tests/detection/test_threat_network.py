@@ -1,4 +1,5 @@
 """Network threats: each attack is injected into a busy-but-normal host and must be found with its evidence."""
+
 from datetime import datetime
 
 import pytest

@@ -1,4 +1,5 @@
 """The threat report: its shape, how findings combine into score and severity, and awkward inputs."""
+
 import json
 
 import numpy as np
@@ -33,7 +34,8 @@ def test_the_score_compounds_confidence_times_severity_weight():
     assert threat_score([finding("critical", 1.0)]) == 1.0
     assert threat_score([finding("high", 0.8)]) == pytest.approx(0.8 * 0.85)
     assert threat_score([finding("high", 0.8), finding("medium", 0.5)]) == pytest.approx(
-        1 - (1 - 0.8 * 0.85) * (1 - 0.5 * 0.6))
+        1 - (1 - 0.8 * 0.85) * (1 - 0.5 * 0.6)
+    )
     assert overall_severity([finding("low", 0.9), finding("high", 0.2)]) == "high"
 
 
@@ -50,7 +52,11 @@ def test_a_host_under_several_attacks_gets_every_finding_ordered_by_severity_and
     assert report["severity"] == "critical"
     assert report["threat_score"] > 0.95
     assert sorted(report["summary"]["findings_by_category"]) == [
-        "brute_force", "data_exfiltration", "port_scan", "suspicious_process"]
+        "brute_force",
+        "data_exfiltration",
+        "port_scan",
+        "suspicious_process",
+    ]
     ranks = ["low", "medium", "high", "critical"]
     severities = [ranks.index(f["severity"]) for f in report["findings"]]
     assert severities == sorted(severities, reverse=True)
@@ -73,8 +79,9 @@ def test_constant_series_raise_nothing():
 def test_a_percentage_above_100_is_invalid_telemetry_naming_the_field():
     with pytest.raises(InvalidTelemetry) as raised:
         analyze_threats(telemetry({"cpu_percent": [50.0, 140.0, 20.0]}))
-    assert raised.value.errors == [("data.metrics.cpu_percent[1]", "cpu is a percentage and must be at most 100 "
-                                                                   "(got 140)")]
+    assert raised.value.errors == [
+        ("data.metrics.cpu_percent[1]", "cpu is a percentage and must be at most 100 (got 140)")
+    ]
 
 
 def test_a_negative_byte_count_is_invalid_telemetry():

@@ -1,4 +1,5 @@
 """The API as gunicorn runs it, for streams that last: quick heartbeats, so a closed client frees its slot soon."""
+
 from __future__ import annotations
 
 import httpx

@@ -1,5 +1,6 @@
 """A server-sent events client for the tests, reading as a browser's EventSource does, and the jobs that cause
 events."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,15 @@ class EventSource:
     """Reads one stream in a thread. Like a browser, it remembers the last id it was sent and, with `reconnect`,
     opens the stream again with it as Last-Event-ID when the server ends the stream."""
 
-    def __init__(self, url: str, headers: dict[str, str], *, last_event_id: str | None = None,
-                 reconnect: bool = False, read_timeout: float = 5):
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str],
+        *,
+        last_event_id: str | None = None,
+        reconnect: bool = False,
+        read_timeout: float = 5,
+    ):
         self.url, self.headers, self.last_event_id, self.reconnect = url, headers, last_event_id, reconnect
         self.read_timeout = read_timeout  # a stream silent for longer (no heartbeat) counts as ended
         self.events: list[dict] = []
@@ -78,8 +86,9 @@ class EventSource:
         if "id" in fields:
             self.last_event_id = fields["id"]
         if "data" in fields:
-            self.events.append({"id": fields.get("id"), "event": fields.get("event", "message"),
-                                "data": json.loads(fields["data"])})
+            self.events.append(
+                {"id": fields.get("id"), "event": fields.get("event", "message"), "data": json.loads(fields["data"])}
+            )
 
 
 def of_job(events: list[dict], job_id: str, name: str = "job.status") -> list[dict]:
@@ -97,6 +106,11 @@ def job_with_incidents(host: str = "web-1") -> dict:
     cpu = [round(25 + 3 * math.sin(i / 7) + i * 37 % 11 / 4, 1) for i in range(300)]
     cpu[180:210] = [95.0] * 30
     cpu[285:] = [95.0] * 15
-    return {"type": "anomaly_detection",
-            "data": {"host": host, "timestamps": [(start + timedelta(minutes=i)).isoformat() for i in range(300)],
-                     "metrics": {"cpu_percent": cpu}}}
+    return {
+        "type": "anomaly_detection",
+        "data": {
+            "host": host,
+            "timestamps": [(start + timedelta(minutes=i)).isoformat() for i in range(300)],
+            "metrics": {"cpu_percent": cpu},
+        },
+    }

@@ -1,5 +1,6 @@
 """Streams are authenticated and scoped like the rest of the API: no credentials, no stream; another account's
 jobs, and their events, are never seen."""
+
 from __future__ import annotations
 
 import uuid

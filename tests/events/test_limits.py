@@ -1,5 +1,6 @@
 """Streams cannot take every request thread: a bounded number per process, 503 with Retry-After beyond it; a
 quiet stream sends heartbeats, and ends after its lifetime so that its client reconnects."""
+
 from __future__ import annotations
 
 import httpx

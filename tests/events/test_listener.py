@@ -1,5 +1,6 @@
 """The one listening connection per API process comes back when the database ends it, and streams are woken by
 it again: nothing waits for a heartbeat."""
+
 from __future__ import annotations
 
 import pytest
@@ -27,11 +28,15 @@ def test_streams_are_woken_again_once_the_listener_reconnects(slow_heartbeat_api
     name = make_url(database_url).database
     try:
         with EventSource(f"{slow_heartbeat_api}/v1/events", account.headers) as stream, admin.connect() as connection:
-            [cut] = wait_until(lambda: connection.execute(_LISTENERS, {"name": name}).scalars().all(), 30,
-                               "the API process to listen")
+            [cut] = wait_until(
+                lambda: connection.execute(_LISTENERS, {"name": name}).scalars().all(), 30, "the API process to listen"
+            )
             connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": cut})
-            wait_until(lambda: set(connection.execute(_LISTENERS, {"name": name}).scalars().all()) - {cut}, 30,
-                       "the API process to listen again")
+            wait_until(
+                lambda: set(connection.execute(_LISTENERS, {"name": name}).scalars().all()) - {cut},
+                30,
+                "the API process to listen again",
+            )
             job = submit(slow_heartbeat_api, account.headers, job_body(points=50))
             stream.wait_for(lambda events: of_job(events, job), 20, "the job's event, well before a heartbeat")
     finally:

@@ -1,5 +1,6 @@
 """A client reconnecting with Last-Event-ID gets every later event of its account that is still kept, in order;
 one whose id is too old, or not this API's, is told to fetch the jobs again."""
+
 from __future__ import annotations
 
 from datetime import timedelta

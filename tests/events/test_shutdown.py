@@ -1,4 +1,5 @@
 """An API process told to stop ends its streams at once, rather than waiting out its graceful timeout for them."""
+
 from __future__ import annotations
 
 import os

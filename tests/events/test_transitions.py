@@ -1,5 +1,6 @@
 """Every change of a job's status is an event, wherever it is made: a worker's claim and finish (SQL functions),
 a requeue by the maintenance round, a cancel through the API."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,5 @@
 """The API stack the ingest clients talk to: gunicorn and a core worker on a broker namespace of their own."""
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,13 @@ SMARTCOMPUTE = str(Path(sys.executable).with_name("smartcompute"))
 def ingest_env(base_env) -> dict[str, str]:
     # Its scheduler lives for the whole run and re-sends the callbacks of every test's jobs in the run's database,
     # whose receivers listen on 127.0.0.1: its worker must be allowed to reach them, as every test worker is.
-    return {**base_env, **LOCAL_CALLBACKS, "BROKER_KEY_PREFIX": f"{base_env['BROKER_KEY_PREFIX']}ingest:",
-            "REPUBLISH_INTERVAL": "1", "REPUBLISH_UNSENT_AFTER": "1"}
+    return {
+        **base_env,
+        **LOCAL_CALLBACKS,
+        "BROKER_KEY_PREFIX": f"{base_env['BROKER_KEY_PREFIX']}ingest:",
+        "REPUBLISH_INTERVAL": "1",
+        "REPUBLISH_UNSENT_AFTER": "1",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +44,13 @@ def ingest_api(ingest_env, ingest_worker, tmp_path_factory) -> str:
 
 def client_env(url: str, api_key: str, **settings: str) -> dict[str, str]:
     """What a machine running the clients has: no service settings, only the API's URL and key."""
-    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "SMARTCOMPUTE_URL": url,
-            "SMARTCOMPUTE_API_KEY": api_key, **settings}
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "SMARTCOMPUTE_URL": url,
+        "SMARTCOMPUTE_API_KEY": api_key,
+        **settings,
+    }
 
 
 def smartcompute(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
@@ -48,6 +59,7 @@ def smartcompute(args: list[str], env: dict[str, str], timeout: float = 120) -> 
 
 def finished_jobs(url: str, api_key: str, job_ids: list[str], timeout: float = 60) -> list[dict]:
     """The jobs, once every one has finished."""
+
     def all_finished():
         jobs = [httpx.get(f"{url}/v1/jobs/{job_id}", headers={"X-API-Key": api_key}).json() for job_id in job_ids]
         return jobs if all(job["status"] in ("succeeded", "failed", "canceled") for job in jobs) else None
@@ -59,8 +71,11 @@ def all_jobs(url: str, api_key: str) -> list[dict]:
     """Every job of the account, through the API's pages."""
     jobs, cursor = [], None
     while True:
-        page = httpx.get(f"{url}/v1/jobs", params={"limit": 100, **({"cursor": cursor} if cursor else {})},
-                         headers={"X-API-Key": api_key}).json()
+        page = httpx.get(
+            f"{url}/v1/jobs",
+            params={"limit": 100, **({"cursor": cursor} if cursor else {})},
+            headers={"X-API-Key": api_key},
+        ).json()
         jobs += page["items"]
         cursor = page["next_cursor"]
         if cursor is None:

@@ -1,9 +1,10 @@
 """`smartcompute import legacy`: the old SmartCompute's database and JSON files become hosts, baselines and
 finished jobs, seen through the public API; bad rows are named and left out; importing again adds nothing."""
+
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import httpx
 import numpy as np
@@ -51,8 +52,12 @@ def test_detections_and_alerts_become_a_finished_imported_job_per_host_and_day(b
     assert len(jobs) == len(legacy_db.hosts) * legacy_db.days
     assert {job["status"] for job in jobs} == {"succeeded"}
     assert {job["imported"]["table"] for job in jobs} == {"anomaly_detections"}
-    first_day = next(job for job in jobs if job["host"] == legacy_db.hosts[0] and job["imported"]["day"] == "2025-03-01")
-    assert first_day["created_at"].startswith("2025-03-01T00:00") and first_day["finished_at"].startswith("2025-03-01T23:59")
+    first_day = next(
+        job for job in jobs if job["host"] == legacy_db.hosts[0] and job["imported"]["day"] == "2025-03-01"
+    )
+    assert first_day["created_at"].startswith("2025-03-01T00:00") and first_day["finished_at"].startswith(
+        "2025-03-01T23:59"
+    )
     result = client.get(f"/v1/jobs/{first_day['id']}", headers=account.headers).get_json()["result"]
     assert result["summary"]["points"] == legacy_db.samples_per_host // legacy_db.days
     [incident] = result["incidents"]
@@ -79,7 +84,10 @@ def test_importing_again_adds_nothing(base_env, client, account, legacy_db):
     before = jobs_of(client, account)
     again = import_legacy(base_env, account, legacy_db.path)
     assert again.returncode == 0
-    assert "hosts: 0 new, 2 already there" in again.stdout and "baselines: 0 seeded, 2 hosts already had one" in again.stdout
+    assert (
+        "hosts: 0 new, 2 already there" in again.stdout
+        and "baselines: 0 seeded, 2 hosts already had one" in again.stdout
+    )
     assert "anomaly_detection jobs: 0 new, 4 imported before" in again.stdout
     assert sorted(job["id"] for job in jobs_of(client, account)) == sorted(job["id"] for job in before)
 
@@ -92,8 +100,10 @@ def test_bad_rows_are_reported_by_table_and_id_and_the_rest_goes_in(base_env, cl
         line = next(line for line in printed.stdout.splitlines() if line.startswith(f"  {table} {row_id}: "))
         assert word in line
     jobs = jobs_of(client, account, type="anomaly_detection")
-    assert sum(client.get(f"/v1/jobs/{job['id']}", headers=account.headers).get_json()["result"]["summary"]["points"]
-               for job in jobs) == messy_db.samples_per_host * len(messy_db.hosts)
+    assert sum(
+        client.get(f"/v1/jobs/{job['id']}", headers=account.headers).get_json()["result"]["summary"]["points"]
+        for job in jobs
+    ) == messy_db.samples_per_host * len(messy_db.hosts)
 
 
 def test_the_optimizers_data_is_counted_and_not_imported(base_env, account, legacy_db, tmp_path):
@@ -112,8 +122,10 @@ def test_json_files_bring_baselines_and_metric_exports(base_env, client, account
     assert "  data/desk-1_metrics_history.json 180: timestamp 'not a time' is not a timestamp" in printed
     hosts = {host["name"]: host for host in client.get("/v1/hosts", headers=account.headers).get_json()["items"]}
     assert set(hosts) == {"desk-1", "desk-2"} and hosts["desk-1"]["imported"]["baseline"]["cpu_mean"] == 12.0
-    points = {job["host"]: client.get(f"/v1/jobs/{job['id']}", headers=account.headers).get_json()["result"]["summary"]
-              for job in jobs_of(client, account)}
+    points = {
+        job["host"]: client.get(f"/v1/jobs/{job['id']}", headers=account.headers).get_json()["result"]["summary"]
+        for job in jobs_of(client, account)
+    }
     assert points["desk-1"]["points"] == counts["samples"] and points["desk-1"]["metrics"] == 3
     assert points["desk-2"]["points"] == counts["unnamed_samples"]
 
@@ -139,15 +151,21 @@ def test_an_unknown_account_is_a_one_line_error(base_env, legacy_db):
     assert failed.returncode == 1 and failed.stderr == "Error: no user with email nobody@example.test\n"
 
 
-def test_a_seeded_baseline_judges_the_hosts_first_new_job_from_its_first_sample(base_env, ingest_api, account, legacy_db):
+def test_a_seeded_baseline_judges_the_hosts_first_new_job_from_its_first_sample(
+    base_env, ingest_api, account, legacy_db
+):
     import_legacy(base_env, account, legacy_db.path)
     rng = np.random.default_rng(3)  # the host as its legacy baseline knew it (CPU 30 +- 6, memory 55 +- 3)
     cpu, memory = (30 + 6 * rng.standard_normal(60)).round(2), (55 + 3 * rng.standard_normal(60)).round(2)
     cpu[45] = 99.0
-    data = {"timestamps": [1_767_225_600 + 60 * i for i in range(60)], "host": legacy_db.hosts[0],
-            "metrics": {"cpu_percent": cpu.tolist(), "memory_percent": memory.tolist()}}
-    submitted = httpx.post(f"{ingest_api}/v1/jobs", json={"type": "anomaly_detection", "data": data},
-                           headers=account.headers).json()
+    data = {
+        "timestamps": [1_767_225_600 + 60 * i for i in range(60)],
+        "host": legacy_db.hosts[0],
+        "metrics": {"cpu_percent": cpu.tolist(), "memory_percent": memory.tolist()},
+    }
+    submitted = httpx.post(
+        f"{ingest_api}/v1/jobs", json={"type": "anomaly_detection", "data": data}, headers=account.headers
+    ).json()
     [job] = finished_jobs(ingest_api, account.api_key, [submitted["id"]])
     assert job["status"] == "succeeded" and job["result"]["summary"]["cold_start_metrics"] == []
     [incident] = job["result"]["incidents"]
@@ -156,4 +174,4 @@ def test_a_seeded_baseline_judges_the_hosts_first_new_job_from_its_first_sample(
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,5 +1,6 @@
 """What the agent reads from this machine: its metrics, its sockets, and the connections and processes a
 threat job gets."""
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,17 @@ def test_a_sample_has_the_host_totals_threat_analysis_recognises_and_labelled_de
     sampler = HostSampler()
     time.sleep(0.2)
     sample = sampler.sample(time.time())
-    assert {"cpu_percent", "memory_percent", "disk_percent", "disk_read_bps", "network_in", "network_out",
-            "load1", "swap_percent", "connections"} <= set(sample)
+    assert {
+        "cpu_percent",
+        "memory_percent",
+        "disk_percent",
+        "disk_read_bps",
+        "network_in",
+        "network_out",
+        "load1",
+        "swap_percent",
+        "connections",
+    } <= set(sample)
     assert 'cpu_percent{core="0"}' in sample and 'disk_used_percent{mount="/"}' in sample
     assert {f'connections{{state="{state}"}}' for state in CONNECTION_STATES} <= set(sample)
     assert all(math.isfinite(value) for value in sample.values()) and 0 <= sample["cpu_percent"] <= 100
@@ -30,8 +40,11 @@ def test_a_sample_has_the_host_totals_threat_analysis_recognises_and_labelled_de
 
 def test_the_socket_table_is_psutils_without_the_processes():
     listening = {(item.protocol, item.local) for item in internet_sockets() if item.state == psutil.CONN_LISTEN}
-    expected = {("udp" if item.type == socket.SOCK_DGRAM else "tcp", (item.laddr.ip, item.laddr.port))
-                for item in psutil.net_connections("inet") if item.status == psutil.CONN_LISTEN}
+    expected = {
+        ("udp" if item.type == socket.SOCK_DGRAM else "tcp", (item.laddr.ip, item.laddr.port))
+        for item in psutil.net_connections("inet")
+        if item.status == psutil.CONN_LISTEN
+    }
     assert listening == expected and listening
 
 
@@ -45,7 +58,8 @@ def test_a_connection_is_recorded_once_from_each_end_however_long_it_lasts():
     records = [record for record in watch.take()[0] if record["dst_port"] == port]
     assert len(records) == 2  # the client's connection out, and the server's connection in, each once
     assert {(record["src_ip"], record["dst_ip"], record["protocol"]) for record in records} == {
-        ("127.0.0.1", "127.0.0.1", "tcp")}
+        ("127.0.0.1", "127.0.0.1", "tcp")
+    }
 
 
 @pytest.mark.slow  # samples twice, a fraction of a second apart

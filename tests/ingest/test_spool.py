@@ -1,8 +1,9 @@
 """The agent's spool and its waits: bounded, ordered, durable across restarts, and patient as the API asks."""
+
 from __future__ import annotations
 
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from smartcompute.ingest.api_client import parse_retry_after
 from smartcompute.ingest.backoff import Backoff
@@ -57,6 +58,6 @@ def test_backoff_grows_with_each_failure_and_is_never_shorter_than_retry_after()
 
 def test_retry_after_is_read_as_seconds_or_as_a_date():
     assert parse_retry_after("5") == 5.0
-    now = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
     assert parse_retry_after(format_datetime(now + timedelta(seconds=90), usegmt=True), now=now.timestamp()) == 90.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None

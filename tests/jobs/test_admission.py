@@ -1,6 +1,7 @@
 """Admission control: a new job is refused while the queued jobs are too many, or the oldest has waited too long,
 for its priority (lower priorities at a smaller share of the limits); a refusal says when to come back, from the
 rate jobs finished at over the last minute."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -24,11 +25,24 @@ def queue(own_database):
 
     def add(count: int, priority: str, ago: float = 0.0, status: str = "queued") -> None:
         with own_database.sessions() as session:
-            ids = [services.submit_job(session, principal, job_type="anomaly_detection", data=telemetry(10),
-                                       priority=priority, retention=timedelta(days=1)).job_id for _ in range(count)]
-            session.execute(text("UPDATE jobs SET created_at = now() - make_interval(secs => :ago), status = :status, "
-                                 "finished_at = CASE WHEN :status = 'succeeded' THEN now() END WHERE id = ANY(:ids)"),
-                            {"ago": ago, "status": status, "ids": ids})
+            ids = [
+                services.submit_job(
+                    session,
+                    principal,
+                    job_type="anomaly_detection",
+                    data=telemetry(10),
+                    priority=priority,
+                    retention=timedelta(days=1),
+                ).job_id
+                for _ in range(count)
+            ]
+            session.execute(
+                text(
+                    "UPDATE jobs SET created_at = now() - make_interval(secs => :ago), status = :status, "
+                    "finished_at = CASE WHEN :status = 'succeeded' THEN now() END WHERE id = ANY(:ids)"
+                ),
+                {"ago": ago, "status": status, "ids": ids},
+            )
             session.commit()
 
     return add
@@ -62,8 +76,9 @@ def test_a_few_jobs_stuck_for_long_do_not_stop_intake(own_database, queue):
     assert not any(refused(own_database).values())
 
 
-def test_retry_after_is_the_time_to_drain_the_excess_at_the_rate_jobs_finished_over_the_last_minute(own_database,
-                                                                                                      queue):
+def test_retry_after_is_the_time_to_drain_the_excess_at_the_rate_jobs_finished_over_the_last_minute(
+    own_database, queue
+):
     queue(30, "normal", status="succeeded")  # half a job a second
     queue(22, "normal")  # three past the critical limit of 20: the 20th, 21st and 22nd go before a 23rd comes in
     assert refused(own_database)["critical"].retry_after == 6

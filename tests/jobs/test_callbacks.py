@@ -1,4 +1,5 @@
 """Job callbacks: which URLs we send to, how a notification is signed and sent, and the outbox's schedule."""
+
 from __future__ import annotations
 
 import json
@@ -22,42 +23,51 @@ from tests.support import telemetry
 LEASE = timedelta(seconds=60)
 
 
-@pytest.mark.parametrize("url", [
-    "https://hooks.example.com/smartcompute", "http://hooks.example.com:8080/a/b?c=d", "https://93.184.215.14/x",
-    "https://[2606:4700::1111]/x",
-    "https://[64:ff9b::808:808]/x", "https://[2002:808:808::1]/x",  # NAT64 and 6to4 of a public address
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com/smartcompute",
+        "http://hooks.example.com:8080/a/b?c=d",
+        "https://93.184.215.14/x",
+        "https://[2606:4700::1111]/x",
+        "https://[64:ff9b::808:808]/x",
+        "https://[2002:808:808::1]/x",  # NAT64 and 6to4 of a public address
+    ],
+)
 def test_public_http_and_https_urls_are_accepted(url):
     assert callbacks.checked_url(url, allow_private=False) == url
 
 
-@pytest.mark.parametrize("url, reason", [
-    ("ftp://example.com/x", "absolute http or https"),
-    ("/relative/path", "absolute http or https"),
-    ("https://", "absolute http or https"),
-    ("https://user:pass@example.com/x", "user name or password"),
-    ("https://example.com/x#frag", "fragment"),
-    ("https://example.com/a b", "spaces or control characters"),
-    ("https://example.com:99999/x", "not a valid URL"),
-    ("https://example.com/" + "a" * 2048, "at most 2048"),
-    ("http://127.0.0.1:8000/x", "private, loopback or link-local"),
-    ("http://localhost/x", "private, loopback or link-local"),
-    ("http://169.254.169.254/latest/meta-data/", "private, loopback or link-local"),
-    ("http://10.1.2.3/x", "private, loopback or link-local"),
-    ("http://[::1]/x", "private, loopback or link-local"),
-    ("http://[::ffff:127.0.0.1]/x", "private, loopback or link-local"),
-    ("http://[::127.0.0.1]/x", "private, loopback or link-local"),  # IPv4-compatible: deprecated, always refused
-    ("http://[::8.8.8.8]/x", "private, loopback or link-local"),
-    ("http://[::ffff:0:10.0.0.1]/x", "private, loopback or link-local"),  # SIIT-translated: obsolete
-    ("http://[64:ff9b::127.0.0.1]/x", "private, loopback or link-local"),  # NAT64 to loopback
-    ("http://[64:ff9b::a9fe:a9fe]/x", "private, loopback or link-local"),  # NAT64 to 169.254.169.254
-    ("http://[64:ff9b:1::808:808]/x", "private, loopback or link-local"),  # local-use NAT64
-    ("http://[2002:c0a8:101::1]/x", "private, loopback or link-local"),  # 6to4 of 192.168.1.1
-    ("http://[2002:7f00:1::]/x", "private, loopback or link-local"),  # 6to4 of 127.0.0.1
-    ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/x", "private, loopback or link-local"),  # Teredo
-    ("http://0.0.0.0/x", "private, loopback or link-local"),
-    ("http://metadata.google.internal/x", "private, loopback or link-local"),
-])
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("ftp://example.com/x", "absolute http or https"),
+        ("/relative/path", "absolute http or https"),
+        ("https://", "absolute http or https"),
+        ("https://user:pass@example.com/x", "user name or password"),
+        ("https://example.com/x#frag", "fragment"),
+        ("https://example.com/a b", "spaces or control characters"),
+        ("https://example.com:99999/x", "not a valid URL"),
+        ("https://example.com/" + "a" * 2048, "at most 2048"),
+        ("http://127.0.0.1:8000/x", "private, loopback or link-local"),
+        ("http://localhost/x", "private, loopback or link-local"),
+        ("http://169.254.169.254/latest/meta-data/", "private, loopback or link-local"),
+        ("http://10.1.2.3/x", "private, loopback or link-local"),
+        ("http://[::1]/x", "private, loopback or link-local"),
+        ("http://[::ffff:127.0.0.1]/x", "private, loopback or link-local"),
+        ("http://[::127.0.0.1]/x", "private, loopback or link-local"),  # IPv4-compatible: deprecated, always refused
+        ("http://[::8.8.8.8]/x", "private, loopback or link-local"),
+        ("http://[::ffff:0:10.0.0.1]/x", "private, loopback or link-local"),  # SIIT-translated: obsolete
+        ("http://[64:ff9b::127.0.0.1]/x", "private, loopback or link-local"),  # NAT64 to loopback
+        ("http://[64:ff9b::a9fe:a9fe]/x", "private, loopback or link-local"),  # NAT64 to 169.254.169.254
+        ("http://[64:ff9b:1::808:808]/x", "private, loopback or link-local"),  # local-use NAT64
+        ("http://[2002:c0a8:101::1]/x", "private, loopback or link-local"),  # 6to4 of 192.168.1.1
+        ("http://[2002:7f00:1::]/x", "private, loopback or link-local"),  # 6to4 of 127.0.0.1
+        ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/x", "private, loopback or link-local"),  # Teredo
+        ("http://0.0.0.0/x", "private, loopback or link-local"),
+        ("http://metadata.google.internal/x", "private, loopback or link-local"),
+    ],
+)
 def test_unusable_urls_are_refused_with_the_reason(url, reason):
     with pytest.raises(callbacks.CallbackUrlError, match=reason):
         callbacks.checked_url(url, allow_private=False)
@@ -95,12 +105,24 @@ def test_a_private_address_is_never_contacted_unless_allowed():
     assert receiver.received == []
 
 
-@pytest.mark.parametrize("answers", [["10.0.0.5"], ["93.184.215.14", "127.0.0.1"], ["::ffff:169.254.169.254"],
-                                     ["64:ff9b::a00:5"], ["2002:a00:5::1"], ["::10.0.0.5"]])
+@pytest.mark.parametrize(
+    "answers",
+    [
+        ["10.0.0.5"],
+        ["93.184.215.14", "127.0.0.1"],
+        ["::ffff:169.254.169.254"],
+        ["64:ff9b::a00:5"],
+        ["2002:a00:5::1"],
+        ["::10.0.0.5"],
+    ],
+)
 def test_a_name_that_resolves_to_any_private_address_is_refused_before_connecting(monkeypatch, answers):
     """What a DNS rebinding attack looks like from here: a public-looking name whose answer is internal."""
+
     def resolve(host, port, *args, **kwargs):
-        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in answers]
+        return [
+            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in answers
+        ]
 
     monkeypatch.setattr(socket, "getaddrinfo", resolve)
     with pytest.raises(callback_http.Refused, match="resolves to a private"):
@@ -111,8 +133,11 @@ def test_a_name_that_resolves_to_any_private_address_is_refused_before_connectin
 def test_the_connection_goes_to_the_address_that_was_checked(monkeypatch):
     with Receiver() as receiver:
         port = int(receiver.url.split(":")[2].split("/")[0])
-        monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: [
-            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))])
+        monkeypatch.setattr(
+            socket,
+            "getaddrinfo",
+            lambda host, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))],
+        )
         outcome = _post(f"http://hooks.example.com:{port}/x")
     assert outcome.delivered and receiver.received[0].headers["host"] == f"hooks.example.com:{port}"
 
@@ -145,9 +170,15 @@ def test_an_unresolvable_host_is_an_error():
 def _submit(sessions, account) -> uuid.UUID:
     principal = Principal(account.user_id, account.account_id, "owner", ("jobs:read", "jobs:write"))
     with sessions() as session:
-        return services.submit_job(session, principal, job_type="anomaly_detection", data=telemetry(10),
-                                   priority="normal", retention=timedelta(days=1),
-                                   callback_url="https://hooks.example.com/x").job_id
+        return services.submit_job(
+            session,
+            principal,
+            job_type="anomaly_detection",
+            data=telemetry(10),
+            priority="normal",
+            retention=timedelta(days=1),
+            callback_url="https://hooks.example.com/x",
+        ).job_id
 
 
 @pytest.fixture
@@ -260,8 +291,11 @@ def test_a_first_attempt_whose_task_was_lost_becomes_due(sessions, submitted):
 
 def _move_retry_to_now(sessions, job_id) -> None:
     with sessions() as session:
-        session.execute(update(JobCallback).where(JobCallback.job_id == job_id, JobCallback.next_attempt_at.is_not(None))
-                        .values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+        session.execute(
+            update(JobCallback)
+            .where(JobCallback.job_id == job_id, JobCallback.next_attempt_at.is_not(None))
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
         session.commit()
 
 
@@ -283,15 +317,21 @@ def tls_receiver(tmp_path):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks.test")])
     now = utcnow()
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
-                   .not_valid_after(now + timedelta(hours=1))
-                   .add_extension(x509.SubjectAlternativeName([x509.DNSName("hooks.test")]), critical=False)
-                   .sign(key, hashes.SHA256()))
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("hooks.test")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     (tmp_path / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                         serialization.PrivateFormat.PKCS8,
-                                                         serialization.NoEncryption()))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
     with Receiver(tls=context) as receiver:
@@ -299,8 +339,11 @@ def tls_receiver(tmp_path):
 
 
 def _resolve_everything_to_localhost(monkeypatch) -> None:
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **k: [
-        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))])
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, port, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))],
+    )
 
 
 def test_https_checks_the_certificate_against_the_name_in_the_url(monkeypatch, tls_receiver):
@@ -308,7 +351,9 @@ def test_https_checks_the_certificate_against_the_name_in_the_url(monkeypatch, t
     _resolve_everything_to_localhost(monkeypatch)
     url = f"https://hooks.test:{receiver.port}/x"
     untrusted = _post(url)
-    assert not untrusted.delivered and "TLS failed" in untrusted.error and "certificate verify failed" in untrusted.error
+    assert (
+        not untrusted.delivered and "TLS failed" in untrusted.error and "certificate verify failed" in untrusted.error
+    )
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
     assert _post(url).delivered
     wrong_name = _post(f"https://other.test:{receiver.port}/x")
@@ -316,8 +361,7 @@ def test_https_checks_the_certificate_against_the_name_in_the_url(monkeypatch, t
     assert len(receiver.received) == 1
 
 
-def test_after_an_attempt_left_hanging_every_worker_leaves_the_account_alone_for_a_minute(sessions, submitted,
-                                                                                           account):
+def test_after_an_attempt_left_hanging_every_worker_leaves_the_account_alone_for_a_minute(sessions, submitted, account):
     _hang(sessions, submitted)
     later = _submit(sessions, account)
     _finish(sessions, later)

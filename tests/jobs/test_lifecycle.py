@@ -1,4 +1,5 @@
 """The job lifecycle: each transition happens once, whoever races for it."""
+
 from __future__ import annotations
 
 import uuid
@@ -18,8 +19,14 @@ from tests.support import telemetry
 def job_id(sessions, account) -> uuid.UUID:
     principal = Principal(account.user_id, account.account_id, "owner", ("jobs:read", "jobs:write"))
     with sessions() as session:
-        return services.submit_job(session, principal, job_type="anomaly_detection", data=telemetry(10),
-                                   priority="normal", retention=timedelta(days=1)).job_id
+        return services.submit_job(
+            session,
+            principal,
+            job_type="anomaly_detection",
+            data=telemetry(10),
+            priority="normal",
+            retention=timedelta(days=1),
+        ).job_id
 
 
 def status(sessions, job_id) -> str:
@@ -103,9 +110,18 @@ def test_a_job_due_for_publishing_says_whether_it_has_a_callback(sessions, accou
     principal = Principal(account.user_id, account.account_id, "owner", ("jobs:read", "jobs:write"))
     window = {"unsent_after": timedelta(seconds=1), "stale_after": timedelta(hours=1)}
     with sessions() as session:
-        with_callback, without = (services.submit_job(
-            session, principal, job_type="anomaly_detection", data=telemetry(10), priority="normal",
-            retention=timedelta(days=1), callback_url=url).job_id for url in ("https://hooks.example.com/x", None))
+        with_callback, without = (
+            services.submit_job(
+                session,
+                principal,
+                job_type="anomaly_detection",
+                data=telemetry(10),
+                priority="normal",
+                retention=timedelta(days=1),
+                callback_url=url,
+            ).job_id
+            for url in ("https://hooks.example.com/x", None)
+        )
         for job_id in (with_callback, without):
             lifecycle.mark_unpublished(session, job_id)
             session.execute(update(Job).where(Job.id == job_id).values(created_at=utcnow() - timedelta(minutes=1)))
@@ -117,10 +133,18 @@ def test_a_job_due_for_publishing_says_whether_it_has_a_callback(sessions, accou
 def test_expired_finished_jobs_are_purged_and_unfinished_ones_kept(sessions, job_id, account):
     principal = Principal(account.user_id, account.account_id, "owner", ("jobs:write",))
     with sessions() as session:
-        waiting = services.submit_job(session, principal, job_type="anomaly_detection", data=telemetry(10),
-                                      priority="low", retention=timedelta(days=1)).job_id
+        waiting = services.submit_job(
+            session,
+            principal,
+            job_type="anomaly_detection",
+            data=telemetry(10),
+            priority="low",
+            retention=timedelta(days=1),
+        ).job_id
         lifecycle.cancel(session, job_id)
-        session.execute(update(Job).where(Job.id.in_([job_id, waiting])).values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.execute(
+            update(Job).where(Job.id.in_([job_id, waiting])).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
         session.commit()
         assert lifecycle.purge_expired(session) >= 1
     assert status(sessions, job_id) is None
@@ -139,7 +163,13 @@ def _synchronous_commit_after(sessions, statement, params) -> str:
 def test_only_the_claim_commits_without_waiting_for_its_wal_flush(sessions, job_id):
     # A crash may undo a claim (the job is queued again and its message redelivered); never a result.
     now = utcnow()
-    assert _synchronous_commit_after(
-        sessions, "SELECT * FROM claim_job(:id, NULL, :now)", {"id": job_id, "now": now}) == "off"
-    assert _synchronous_commit_after(
-        sessions, "SELECT finish_job(:id, true, '{}', NULL, NULL, NULL, :now)", {"id": job_id, "now": now}) == "on"
+    assert (
+        _synchronous_commit_after(sessions, "SELECT * FROM claim_job(:id, NULL, :now)", {"id": job_id, "now": now})
+        == "off"
+    )
+    assert (
+        _synchronous_commit_after(
+            sessions, "SELECT finish_job(:id, true, '{}', NULL, NULL, NULL, :now)", {"id": job_id, "now": now}
+        )
+        == "on"
+    )

@@ -1,5 +1,6 @@
 """Fixtures for the OWASP API Top 10 tests: apps with their own limits, signed-in users, staff, and a real SMTP
 server (aiosmtpd) for the mail that password resets and invitations send."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """API1 Broken Object Level Authorization: another account's objects are 404, whatever the id."""
+
 from __future__ import annotations
 
 from tests.security.conftest import bearer, sign_in
@@ -42,8 +43,9 @@ def test_an_analyst_cannot_touch_a_colleagues_key(client, account, member):
 
 def test_another_accounts_member_cannot_be_changed(client, account, other_account):
     attacker = sign_in(client, other_account)["access_token"]
-    response = client.patch(f"/v1/account/members/{account.user_id}", json={"is_active": False},
-                            headers=bearer(attacker))
+    response = client.patch(
+        f"/v1/account/members/{account.user_id}", json={"is_active": False}, headers=bearer(attacker)
+    )
     assert response.status_code == 404
     assert client.get("/v1/jobs", headers=account.headers).status_code == 200
 

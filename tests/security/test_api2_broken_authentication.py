@@ -1,4 +1,5 @@
 """API2 Broken Authentication: forged, expired, revoked, rotated and replayed credentials all fail."""
+
 from __future__ import annotations
 
 import base64
@@ -44,8 +45,11 @@ def test_an_expired_access_token_is_rejected(app, client, account):
 
 def test_an_access_token_without_a_sign_in_session_is_rejected(client, settings, account):
     now = int(time.time())
-    sessionless = pyjwt.encode({"sub": str(account.user_id), "type": "access", "iat": now, "exp": now + 600},
-                               settings.JWT_SECRET_KEY, algorithm="HS256")
+    sessionless = pyjwt.encode(
+        {"sub": str(account.user_id), "type": "access", "iat": now, "exp": now + 600},
+        settings.JWT_SECRET_KEY,
+        algorithm="HS256",
+    )
     assert client.get("/v1/jobs", headers=bearer(sessionless)).status_code == 401
 
 
@@ -150,7 +154,10 @@ def test_sign_in_answers_the_same_for_unknown_emails_and_wrong_passwords(client,
 def test_failed_sign_ins_are_rate_limited_per_email_and_address(make_app, account):
     client = make_app(LOGIN_RATE_LIMIT_PER_EMAIL_AND_ADDRESS="3/minute").test_client()
     for _ in range(3):
-        assert client.post("/v1/auth/token", json={"email": account.email, "password": "wrong-password!"}).status_code == 401
+        assert (
+            client.post("/v1/auth/token", json={"email": account.email, "password": "wrong-password!"}).status_code
+            == 401
+        )
     blocked = client.post("/v1/auth/token", json={"email": account.email, "password": account.password})
     assert blocked.status_code == 429 and blocked.mimetype == "application/problem+json"
     assert int(blocked.headers["Retry-After"]) > 0
@@ -161,18 +168,27 @@ def test_failed_sign_ins_are_rate_limited_per_email_and_address(make_app, accoun
 
 def test_failed_sign_ins_are_rate_limited_per_address_across_emails(make_app):
     client = make_app(LOGIN_RATE_LIMIT_PER_ADDRESS="4/minute").test_client()
-    statuses = [client.post("/v1/auth/token", json={"email": f"guess{i}@example.test", "password": "wrong-password!"},
-                            environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code for i in range(6)]
+    statuses = [
+        client.post(
+            "/v1/auth/token",
+            json={"email": f"guess{i}@example.test", "password": "wrong-password!"},
+            environ_base={"REMOTE_ADDR": "203.0.113.9"},
+        ).status_code
+        for i in range(6)
+    ]
     assert statuses == [401, 401, 401, 401, 429, 429]
-    other = client.post("/v1/auth/token", json={"email": "guess@example.test", "password": "wrong-password!"},
-                        environ_base={"REMOTE_ADDR": "203.0.113.10"})
+    other = client.post(
+        "/v1/auth/token",
+        json={"email": "guess@example.test", "password": "wrong-password!"},
+        environ_base={"REMOTE_ADDR": "203.0.113.10"},
+    )
     assert other.status_code == 401
 
 
-
 def _sign_in_from(client, address: str, email: str, password: str) -> int:
-    return client.post("/v1/auth/token", json={"email": email, "password": password},
-                       environ_base={"REMOTE_ADDR": address}).status_code
+    return client.post(
+        "/v1/auth/token", json={"email": email, "password": password}, environ_base={"REMOTE_ADDR": address}
+    ).status_code
 
 
 def test_an_attacker_elsewhere_cannot_lock_a_user_out(make_app, account):
@@ -187,13 +203,15 @@ def test_an_attacker_elsewhere_cannot_lock_a_user_out(make_app, account):
 def test_an_address_that_keeps_guessing_waits_longer_each_time(make_app, account):
     client = make_app(LOGIN_RATE_LIMIT_PER_EMAIL_AND_ADDRESS="2/second;3/hour").test_client()
     assert [_sign_in_from(client, "203.0.113.6", account.email, "wrong-password!") for _ in range(3)] == [401, 401, 429]
-    short = client.post("/v1/auth/token", json={"email": account.email, "password": "x"},
-                        environ_base={"REMOTE_ADDR": "203.0.113.6"})
+    short = client.post(
+        "/v1/auth/token", json={"email": account.email, "password": "x"}, environ_base={"REMOTE_ADDR": "203.0.113.6"}
+    )
     assert short.status_code == 429 and int(short.headers["Retry-After"]) <= 2
     time.sleep(1.1)
     assert _sign_in_from(client, "203.0.113.6", account.email, "wrong-password!") == 401  # the third of the hour
-    long = client.post("/v1/auth/token", json={"email": account.email, "password": "x"},
-                       environ_base={"REMOTE_ADDR": "203.0.113.6"})
+    long = client.post(
+        "/v1/auth/token", json={"email": account.email, "password": "x"}, environ_base={"REMOTE_ADDR": "203.0.113.6"}
+    )
     assert long.status_code == 429 and int(long.headers["Retry-After"]) > 60
 
 

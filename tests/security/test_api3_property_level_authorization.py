@@ -1,5 +1,6 @@
 """API3 Broken Object Property Level Authorization: no body sets a role, account, plan or credits
 (mass assignment), and no response exposes a secret it should not."""
+
 from __future__ import annotations
 
 import uuid
@@ -10,8 +11,14 @@ from smartcompute.accounts.models import Account, User
 from tests.security.conftest import bearer, sign_in
 from tests.support import job_body
 
-PRIVILEGED = {"role": "owner", "account_id": "00000000-0000-0000-0000-000000000001", "plan": "enterprise",
-              "credits": 10**9, "is_staff": True, "user_id": "00000000-0000-0000-0000-000000000002"}
+PRIVILEGED = {
+    "role": "owner",
+    "account_id": "00000000-0000-0000-0000-000000000001",
+    "plan": "enterprise",
+    "credits": 10**9,
+    "is_staff": True,
+    "user_id": "00000000-0000-0000-0000-000000000002",
+}
 
 
 def _refused(response) -> None:
@@ -43,8 +50,11 @@ def test_a_member_update_cannot_move_or_promote_to_staff(client, sessions, accou
     viewer = member("viewer", account_of=account)
     token = bearer(sign_in(client, account)["access_token"])
     for field in ("is_staff", "account_id", "email", "password_hash"):
-        _refused(client.patch(f"/v1/account/members/{viewer.user_id}", json={field: PRIVILEGED.get(field, "x")},
-                              headers=token))
+        _refused(
+            client.patch(
+                f"/v1/account/members/{viewer.user_id}", json={field: PRIVILEGED.get(field, "x")}, headers=token
+            )
+        )
     with sessions() as session:
         user = session.get(User, viewer.user_id)
         assert (user.is_staff, user.account_id, user.role) == (False, account.account_id, "viewer")
@@ -52,22 +62,27 @@ def test_a_member_update_cannot_move_or_promote_to_staff(client, sessions, accou
 
 def test_an_owner_cannot_change_their_own_plan(client, sessions, account):
     token = bearer(sign_in(client, account)["access_token"])
-    assert client.patch(f"/v1/admin/accounts/{account.account_id}", json={"plan": "enterprise"},
-                        headers=token).status_code == 403
+    assert (
+        client.patch(f"/v1/admin/accounts/{account.account_id}", json={"plan": "enterprise"}, headers=token).status_code
+        == 403
+    )
     assert client.patch("/v1/account", json={"plan": "enterprise"}, headers=token).status_code == 405
     with sessions() as session:
         assert session.get(Account, account.account_id).plan == "free"
 
 
 def test_sign_in_and_refresh_bodies_forbid_extra_fields(client, account):
-    _refused(client.post("/v1/auth/token", json={"email": account.email, "password": account.password,
-                                                "role": "owner"}))
+    _refused(
+        client.post("/v1/auth/token", json={"email": account.email, "password": account.password, "role": "owner"})
+    )
     _refused(client.post("/v1/auth/refresh", json={"refresh_token": "x", "sub": str(account.user_id)}))
 
 
 def test_responses_never_expose_hashes_or_secrets(client, account):
     token = bearer(sign_in(client, account)["access_token"])
-    bodies = [client.get(path, headers=token).get_data(as_text=True)
-              for path in ("/v1/api-keys", "/v1/account", "/v1/account/members", "/v1/account/audit-events")]
+    bodies = [
+        client.get(path, headers=token).get_data(as_text=True)
+        for path in ("/v1/api-keys", "/v1/account", "/v1/account/members", "/v1/account/audit-events")
+    ]
     for body in bodies:
         assert "password" not in body and "key_hash" not in body and account.api_key not in body

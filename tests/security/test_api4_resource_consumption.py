@@ -1,4 +1,5 @@
 """API4 Unrestricted Resource Consumption: per-plan rate limits (Redis), job quotas, size limits."""
+
 from __future__ import annotations
 
 import logging
@@ -46,8 +47,10 @@ def test_more_keys_and_sign_ins_do_not_multiply_the_plans_rate(make_app, session
         keys = [services.create_api_key(session, account.user_id, name=f"k{index}")[1] for index in range(4)]
         session.commit()
     colleague = member("analyst", account_of=account)
-    callers = [{"X-API-Key": key} for key in keys] + [bearer(sign_in(client, account)["access_token"]),
-                                                      colleague.headers]
+    callers = [{"X-API-Key": key} for key in keys] + [
+        bearer(sign_in(client, account)["access_token"]),
+        colleague.headers,
+    ]
     statuses = [client.get("/v1/jobs", headers=callers[index % len(callers)]).status_code for index in range(30)]
     assert statuses.count(200) == 10 and set(statuses[10:]) == {429}
 
@@ -155,8 +158,9 @@ def test_points_per_job_beyond_the_plan_is_422(make_app, account):
 
 def test_jobs_per_day_quota_is_429_until_tomorrow(make_app, account):
     client = make_app(PLANS="free:jobs_per_day=2,concurrent_jobs=100").test_client()
-    assert [client.post("/v1/jobs", json=job_body(points=10), headers=account.headers).status_code
-            for _ in range(2)] == [202, 202]
+    assert [
+        client.post("/v1/jobs", json=job_body(points=10), headers=account.headers).status_code for _ in range(2)
+    ] == [202, 202]
     response = client.post("/v1/jobs", json=job_body(points=10), headers=account.headers)
     assert response.status_code == 429 and response.get_json()["type"] == "/problems/quota-exceeded"
     assert 0 < int(response.headers["Retry-After"]) <= 86400
@@ -186,8 +190,12 @@ def test_concurrent_submissions_cannot_both_take_the_last_slot(make_app, session
     assert statuses == [202] * 3 + [429] * 9
     with sessions() as session:  # refused submissions leave no job and no held credits behind
         assert session.scalar(select(func.count()).select_from(Job).where(Job.account_id == account.account_id)) == 3
-        assert session.scalar(select(func.count()).select_from(CreditHold).where(
-            CreditHold.account_id == account.account_id)) == 3
+        assert (
+            session.scalar(
+                select(func.count()).select_from(CreditHold).where(CreditHold.account_id == account.account_id)
+            )
+            == 3
+        )
 
 
 def test_concurrent_jobs_quota_frees_up_when_a_job_finishes(make_app, account):
@@ -214,8 +222,9 @@ def _bad_numbers_body(count: int) -> bytes:
 
 
 def test_a_list_of_millions_of_bad_numbers_is_refused_naming_the_first(client, account):
-    response = client.post("/v1/jobs", data=_bad_numbers_body(1_900_000), headers=account.headers,
-                           content_type="application/json")
+    response = client.post(
+        "/v1/jobs", data=_bad_numbers_body(1_900_000), headers=account.headers, content_type="application/json"
+    )
     assert response.status_code == 422
     assert [error["field"] for error in response.get_json()["errors"]] == ["data.metrics.cpu[0]"]
 
@@ -225,7 +234,8 @@ def test_an_object_with_more_members_than_any_request_has_is_refused_before_vali
     response = client.post("/v1/auth/token", json=crowded)
     assert response.status_code == 422
     assert response.get_json()["errors"] == [
-        {"field": "(body)", "message": "has 300000 members; no object in a request may have more than 1000"}]
+        {"field": "(body)", "message": "has 300000 members; no object in a request may have more than 1000"}
+    ]
 
 
 def test_a_job_with_too_many_metrics_is_refused_naming_the_crowded_object(client, account):
@@ -287,8 +297,12 @@ def test_a_junk_signed_ipn_larger_than_any_real_one_is_413_before_it_is_read(cli
     just_under = client.post("/v1/webhooks/payments/nowpayments", data=_junk_signed_ipn(16 * 1024), headers=headers)
     assert just_under.status_code == 401  # read, canonicalised once in linear time, and refused
     with sessions() as session:
-        assert session.query(WebhookEvent).filter(WebhookEvent.provider == "nowpayments",
-                                                  WebhookEvent.raw_body.like(b"%12345678901234567890%")).count() == 0
+        assert (
+            session.query(WebhookEvent)
+            .filter(WebhookEvent.provider == "nowpayments", WebhookEvent.raw_body.like(b"%12345678901234567890%"))
+            .count()
+            == 0
+        )
 
 
 def test_every_provider_refuses_a_body_over_its_limit_with_413(client, settings):
@@ -305,14 +319,25 @@ def test_webhook_deliveries_are_limited_per_address_and_a_flood_does_not_stop_th
 
     client = make_app(WEBHOOK_RATE_LIMIT_PER_ADDRESS="5/minute", ANONYMOUS_RATE_LIMIT="1/minute").test_client()
     junk = {"Content-Type": "application/json", "x-nowpayments-sig": "0" * 128}
-    flood = [client.post("/v1/webhooks/payments/nowpayments", data=_junk_signed_ipn(16 * 1024), headers=junk,
-                         environ_base={"REMOTE_ADDR": "203.0.113.66"}) for _ in range(7)]
+    flood = [
+        client.post(
+            "/v1/webhooks/payments/nowpayments",
+            data=_junk_signed_ipn(16 * 1024),
+            headers=junk,
+            environ_base={"REMOTE_ADDR": "203.0.113.66"},
+        )
+        for _ in range(7)
+    ]
     assert [response.status_code for response in flood] == [401] * 5 + [429] * 2
     _assert_rate_limited(flood[-1])
     assert flood[0].headers["RateLimit-Policy"] == '"webhook";q=5;w=60'
     # The provider, at its own address, is neither limited by the flood nor by the anonymous limit.
     for _ in range(3):
         body = body_for("generic", payment_id="p-1", status="pending")
-        delivered = client.post("/v1/webhooks/payments/generic", data=body, environ_base={"REMOTE_ADDR": "198.51.100.7"},
-                                headers=headers_for("generic", settings.PAYMENT_WEBHOOK_SECRET, body))
+        delivered = client.post(
+            "/v1/webhooks/payments/generic",
+            data=body,
+            environ_base={"REMOTE_ADDR": "198.51.100.7"},
+            headers=headers_for("generic", settings.PAYMENT_WEBHOOK_SECRET, body),
+        )
         assert delivered.status_code == 200

@@ -1,5 +1,6 @@
 """API5 Broken Function Level Authorization: each role reaches only its functions; staff powers need staff
 signed in with a JWT; a key can never grant more than its creator holds."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,17 +8,27 @@ import pytest
 from tests.security.conftest import bearer, sign_in
 from tests.support import job_body
 
-ADMIN_CALLS = [("get", "/v1/admin/accounts", None), ("get", "/v1/admin/users", None),
-               ("get", "/v1/admin/audit-events", None),
-               ("patch", "/v1/admin/users/00000000-0000-0000-0000-000000000000", {"is_active": False}),
-               ("patch", "/v1/admin/accounts/00000000-0000-0000-0000-000000000000", {"plan": "pro"})]
-OWNER_CALLS = [("get", "/v1/account/members", None), ("post", "/v1/account/members", {"email": "x@example.test"}),
-               ("get", "/v1/account/audit-events", None),
-               ("patch", "/v1/account/members/00000000-0000-0000-0000-000000000000", {"role": "owner"})]
+ADMIN_CALLS = [
+    ("get", "/v1/admin/accounts", None),
+    ("get", "/v1/admin/users", None),
+    ("get", "/v1/admin/audit-events", None),
+    ("patch", "/v1/admin/users/00000000-0000-0000-0000-000000000000", {"is_active": False}),
+    ("patch", "/v1/admin/accounts/00000000-0000-0000-0000-000000000000", {"plan": "pro"}),
+]
+OWNER_CALLS = [
+    ("get", "/v1/account/members", None),
+    ("post", "/v1/account/members", {"email": "x@example.test"}),
+    ("get", "/v1/account/audit-events", None),
+    ("patch", "/v1/account/members/00000000-0000-0000-0000-000000000000", {"role": "owner"}),
+]
 
 
 def _call(client, method, path, body, headers):
-    return getattr(client, method)(path, json=body, headers=headers) if body else getattr(client, method)(path, headers=headers)
+    return (
+        getattr(client, method)(path, json=body, headers=headers)
+        if body
+        else getattr(client, method)(path, headers=headers)
+    )
 
 
 @pytest.mark.parametrize("role", ["owner", "analyst", "viewer"])
@@ -67,7 +78,10 @@ def test_a_demoted_owners_key_loses_owner_scopes_at_once(client, sessions, accou
     audit_key = client.post("/v1/api-keys", json={"name": "audit", "scopes": ["audit:read"]}, headers=token).get_json()
     assert client.get("/v1/account/audit-events", headers={"X-API-Key": audit_key["key"]}).status_code == 200
     other = bearer(sign_in(client, second_owner)["access_token"])
-    assert client.patch(f"/v1/account/members/{account.user_id}", json={"role": "analyst"}, headers=other).status_code == 200
+    assert (
+        client.patch(f"/v1/account/members/{account.user_id}", json={"role": "analyst"}, headers=other).status_code
+        == 200
+    )
     assert client.get("/v1/account/audit-events", headers={"X-API-Key": audit_key["key"]}).status_code == 403
 
 

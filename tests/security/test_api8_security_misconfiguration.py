@@ -1,4 +1,5 @@
 """API8 Security Misconfiguration: security headers everywhere, CORS closed by default, no debug output."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,15 +18,17 @@ def test_every_response_carries_the_security_headers(client, path):
 def test_cors_is_closed_unless_configured(client):
     response = client.get("/v1/openapi.json", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in response.headers
-    preflight = client.options("/v1/jobs", headers={"Origin": "https://evil.example",
-                                                    "Access-Control-Request-Method": "POST"})
+    preflight = client.options(
+        "/v1/jobs", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    )
     assert "Access-Control-Allow-Origin" not in preflight.headers
 
 
 def test_cors_allows_only_the_configured_origins(make_app):
     client = make_app(CORS_ORIGINS="https://app.example.com").test_client()
-    allowed = client.options("/v1/jobs", headers={"Origin": "https://app.example.com",
-                                                  "Access-Control-Request-Method": "POST"})
+    allowed = client.options(
+        "/v1/jobs", headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"}
+    )
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
     assert "X-API-Key" in allowed.headers["Access-Control-Allow-Headers"]
     assert "Origin" in allowed.headers["Vary"]
@@ -61,6 +64,13 @@ def test_trace_and_unknown_methods_are_refused(client):
 def test_the_openapi_document_declares_both_security_schemes_and_every_new_path(client):
     spec = client.get("/v1/openapi.json").get_json()
     assert set(spec["components"]["securitySchemes"]) == {"ApiKey", "Bearer"}
-    assert {"/v1/auth/refresh", "/v1/auth/logout", "/v1/api-keys", "/v1/api-keys/{key_id}/rotate",
-            "/v1/account/members", "/v1/admin/users", "/v1/admin/audit-events"} <= set(spec["paths"])
+    assert {
+        "/v1/auth/refresh",
+        "/v1/auth/logout",
+        "/v1/api-keys",
+        "/v1/api-keys/{key_id}/rotate",
+        "/v1/account/members",
+        "/v1/admin/users",
+        "/v1/admin/audit-events",
+    } <= set(spec["paths"])
     assert spec["paths"]["/v1/admin/users"]["get"]["security"] == [{"Bearer": []}]

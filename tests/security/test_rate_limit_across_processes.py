@@ -1,4 +1,5 @@
 """The rate limit holds across processes: two gunicorn workers share one Redis counter."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,16 @@ LIMIT = 12
 
 def _start(env: dict, tmp_path: Path, port: int) -> tuple[subprocess.Popen, Path]:
     access_log, error_log = tmp_path / "access.log", tmp_path / "gunicorn.log"
-    args = [GUNICORN, "--config", "python:web.gunicorn_conf", "--access-logfile", str(access_log),
-            "--access-logformat", "%(p)s %(s)s", "web:create_app()"]
+    args = [
+        GUNICORN,
+        "--config",
+        "python:web.gunicorn_conf",
+        "--access-logfile",
+        str(access_log),
+        "--access-logformat",
+        "%(p)s %(s)s",
+        "web:create_app()",
+    ]
     with open(error_log, "wb") as log_file:
         process = subprocess.Popen(args, cwd=REPO, env=env, stdout=log_file, stderr=log_file, start_new_session=True)
     return process, access_log
@@ -32,11 +41,19 @@ def _get(port: int, key: str) -> int:
 
 def test_two_gunicorn_workers_share_the_limit(base_env, account, tmp_path):
     port = free_port()
-    env = {**os.environ, **base_env, "WEB_CONCURRENCY": "2", "WEB_THREADS": "4", "PORT": str(port),
-           "BIND_ADDRESS": "127.0.0.1", "RATE_LIMIT_KEY_PREFIX": f"{base_env['RATE_LIMIT_KEY_PREFIX']}:{uuid.uuid4().hex}",
-           "PLANS": f"free:requests={LIMIT}/minute"}
+    env = {
+        **os.environ,
+        **base_env,
+        "WEB_CONCURRENCY": "2",
+        "WEB_THREADS": "4",
+        "PORT": str(port),
+        "BIND_ADDRESS": "127.0.0.1",
+        "RATE_LIMIT_KEY_PREFIX": f"{base_env['RATE_LIMIT_KEY_PREFIX']}:{uuid.uuid4().hex}",
+        "PLANS": f"free:requests={LIMIT}/minute",
+    }
     process, access_log = _start(env, tmp_path, port)
     try:
+
         def ready():
             try:
                 return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200

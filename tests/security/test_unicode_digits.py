@@ -1,6 +1,7 @@
 """The fuzzing case that found `?limit=²` answering 500: text of Unicode digits (superscripts, other scripts,
 circled and fraction forms), which `str.isdigit()` and `int()` each accept in part, sent wherever the API reads a
 number. Every one is refused with a 4xx problem, never a server error."""
+
 from __future__ import annotations
 
 import uuid
@@ -13,8 +14,9 @@ from tests.billing.signing import body_for, headers_for
 
 # Decimal digits of every script (Nd, which int() reads), superscripts and circled digits (No, which isdigit()
 # accepts), Roman numerals (Nl), with ASCII digits mixed in so that half-valid text is tried too.
-DIGIT_LIKE = st.text(st.characters(categories=("Nd", "No", "Nl")) | st.sampled_from("0123456789"),
-                     min_size=1, max_size=6).filter(lambda text: not text.isascii())
+DIGIT_LIKE = st.text(
+    st.characters(categories=("Nd", "No", "Nl")) | st.sampled_from("0123456789"), min_size=1, max_size=6
+).filter(lambda text: not text.isascii())
 
 
 def _integer_query_parameters(client) -> list[tuple[str, str]]:
@@ -24,8 +26,12 @@ def _integer_query_parameters(client) -> list[tuple[str, str]]:
     for path, operations in client.get("/v1/openapi.json").get_json()["paths"].items():
         for method, operation in operations.items():
             for parameter in operation.get("parameters", []):
-                if method == "get" and "{" not in path and parameter["in"] == "query" \
-                        and parameter["schema"].get("type") == "integer":
+                if (
+                    method == "get"
+                    and "{" not in path
+                    and parameter["in"] == "query"
+                    and parameter["schema"].get("type") == "integer"
+                ):
                     found.append((path, parameter["name"]))
     return found
 

@@ -1,4 +1,5 @@
 """Publishing waits until the response is sent: the client never waits on the broker."""
+
 from __future__ import annotations
 
 import logging
@@ -50,8 +51,9 @@ def test_a_job_is_answered_before_its_broker_is_tried(rabbitmq_env, account, ses
     from web import create_app
 
     unreachable = create_app({**rabbitmq_env, "BROKER_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}//"})
-    response = FlaskClient(unreachable).post("/v1/jobs", json=job_body(points=50), headers=account.headers,
-                                             buffered=False)
+    response = FlaskClient(unreachable).post(
+        "/v1/jobs", json=job_body(points=50), headers=account.headers, buffered=False
+    )
     assert response.status_code == 202
     job_id = response.get_json()["id"]
     with sessions() as session:

@@ -1,4 +1,5 @@
 """Credentials: API keys and JWTs from /v1/auth/token, and the attacks they must withstand."""
+
 from __future__ import annotations
 
 import base64
@@ -93,8 +94,9 @@ def test_a_viewer_can_read_but_not_submit(client, sessions):
     assert client.post("/v1/jobs", json=job_body(), headers=bearer(token)).status_code == 403
 
 
-@pytest.mark.parametrize("key, warned", [("j" * 20, True), (secrets.token_urlsafe(32), False)],
-                         ids=["20-bytes", "43-bytes"])
+@pytest.mark.parametrize(
+    "key, warned", [("j" * 20, True), (secrets.token_urlsafe(32), False)], ids=["20-bytes", "43-bytes"]
+)
 def test_the_api_warns_at_start_when_the_jwt_key_is_shorter_than_its_hash(settings, capsys, key, warned):
     """16 characters are accepted, as always; RFC 7518 asks for 32 bytes for HS256, and the operator is told."""
 

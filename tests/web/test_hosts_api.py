@@ -1,4 +1,5 @@
 """GET /v1/hosts and /v1/hosts/{name}: an account's hosts by name, a page at a time, and no one else's."""
+
 from __future__ import annotations
 
 from smartcompute.hosts.models import Host
@@ -22,8 +23,14 @@ def test_a_host_shows_its_attributes_and_no_open_incidents_before_any_job(client
     add_hosts(sessions, account, "rack-7/node 3")
     host = client.get("/v1/hosts/rack-7%2Fnode%203", headers=account.headers)
     assert host.status_code == 200
-    assert host.get_json() == {"name": "rack-7/node 3", "attributes": {"cpu_cores": 4}, "imported": None,
-                               "baseline_updated_at": None, "last_job": None, "open_incidents": []}
+    assert host.get_json() == {
+        "name": "rack-7/node 3",
+        "attributes": {"cpu_cores": 4},
+        "imported": None,
+        "baseline_updated_at": None,
+        "last_job": None,
+        "open_incidents": [],
+    }
 
 
 def test_another_accounts_host_is_not_found(client, sessions, account, other_account):

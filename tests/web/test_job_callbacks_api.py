@@ -1,4 +1,5 @@
 """Job callbacks through the API: registering one with a job, seeing how it went, and the signing secret."""
+
 from __future__ import annotations
 
 from sqlalchemy import update
@@ -37,8 +38,11 @@ def test_an_idempotent_replay_shows_the_callback_and_another_url_is_another_requ
     again = submit(client, account, **{"Idempotency-Key": "cb-1"})
     assert again.status_code == 202 and again.get_json()["id"] == first["id"]
     assert again.get_json()["callback"]["url"] == HOOK
-    other = client.post("/v1/jobs", json={**job_body(), "callback_url": HOOK + "&x=1"},
-                        headers={**account.headers, "Idempotency-Key": "cb-1"})
+    other = client.post(
+        "/v1/jobs",
+        json={**job_body(), "callback_url": HOOK + "&x=1"},
+        headers={**account.headers, "Idempotency-Key": "cb-1"},
+    )
     assert other.status_code == 422 and other.get_json()["type"].endswith("idempotency-conflict")
 
 
@@ -49,11 +53,13 @@ def test_canceling_a_job_with_a_callback_answers_with_it(client, account):
 
 
 def test_a_malformed_callback_url_is_a_422_naming_the_field(client, account):
-    response = client.post("/v1/jobs", json={**job_body(), "callback_url": "ftp://example.com/x"},
-                           headers=account.headers)
+    response = client.post(
+        "/v1/jobs", json={**job_body(), "callback_url": "ftp://example.com/x"}, headers=account.headers
+    )
     assert response.status_code == 422
-    assert response.get_json()["errors"] == [{"field": "callback_url",
-                                              "message": "must be an absolute http or https URL"}]
+    assert response.get_json()["errors"] == [
+        {"field": "callback_url", "message": "must be an absolute http or https URL"}
+    ]
 
 
 def test_the_callback_secret_is_made_once_and_shown_to_whoever_may_submit_jobs(client, account):
@@ -110,14 +116,22 @@ def test_a_given_up_callback_can_be_started_over(client, account, sessions):
     job = submit(client, account).get_json()
     client.post(f"/v1/jobs/{job['id']}/cancel", headers=account.headers)
     with sessions() as session:
-        session.execute(update(JobCallback).where(JobCallback.job_id == job["id"]).values(
-            attempts=callbacks.MAX_ATTEMPTS, given_up_at=utcnow(), last_error="no answer: refused"))
+        session.execute(
+            update(JobCallback)
+            .where(JobCallback.job_id == job["id"])
+            .values(attempts=callbacks.MAX_ATTEMPTS, given_up_at=utcnow(), last_error="no answer: refused")
+        )
         session.commit()
     assert client.get(f"/v1/jobs/{job['id']}", headers=account.headers).get_json()["callback"]["status"] == "failed"
     response = resend(client, account, job["id"])
     assert response.status_code == 202
-    assert response.get_json()["callback"] == {"url": HOOK, "status": "pending", "attempts": 0, "last_status": None,
-                                               "last_error": None}
+    assert response.get_json()["callback"] == {
+        "url": HOOK,
+        "status": "pending",
+        "attempts": 0,
+        "last_status": None,
+        "last_error": None,
+    }
 
 
 def test_a_callback_is_not_resent_before_its_job_finishes_nor_for_a_job_without_one(client, account):

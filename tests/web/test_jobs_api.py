@@ -1,4 +1,5 @@
 """The job API as a customer sees it, without a worker: submit, poll, list, cancel, idempotency, isolation."""
+
 from __future__ import annotations
 
 import uuid
@@ -17,8 +18,22 @@ def test_submitting_a_job_answers_202_with_location_and_retry_after(client, acco
     assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
     assert int(response.headers["Retry-After"]) >= 1
     assert job["status"] == "queued" and job["priority"] == "normal" and job["progress"] == 0
-    assert set(job) == {"id", "type", "status", "priority", "progress", "created_at", "started_at",
-                        "finished_at", "expires_at", "result", "error", "callback", "host", "imported"}
+    assert set(job) == {
+        "id",
+        "type",
+        "status",
+        "priority",
+        "progress",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "expires_at",
+        "result",
+        "error",
+        "callback",
+        "host",
+        "imported",
+    }
     assert job["callback"] is None
 
 

@@ -1,6 +1,7 @@
 """`POST /v1/jobs` under a backlog past the limits: 503 with Retry-After, lower priorities first, counted in
 /metrics; a request repeated with its Idempotency-Key still gets the job it created. With LOAD_SHED_QUEUED_JOBS=4,
 three queued jobs refuse low, normal and high jobs (their limits are 2, 3 and 3) and admit critical ones."""
+
 from __future__ import annotations
 
 import secrets
@@ -21,8 +22,14 @@ def queued(own_database, count: int):
     principal = Principal(account.user_id, account.account_id, "owner", ("jobs:read", "jobs:write"))
     with own_database.sessions() as session:
         for _ in range(count):
-            services.submit_job(session, principal, job_type="anomaly_detection", data=telemetry(10),
-                                priority="normal", retention=timedelta(days=1))
+            services.submit_job(
+                session,
+                principal,
+                job_type="anomaly_detection",
+                data=telemetry(10),
+                priority="normal",
+                retention=timedelta(days=1),
+            )
     return account
 
 

@@ -1,4 +1,5 @@
 """`/metrics`: the operator's gauges for Prometheus, from PostgreSQL, behind basic auth."""
+
 from __future__ import annotations
 
 import base64
@@ -35,17 +36,25 @@ def basic(credentials: str) -> dict[str, str]:
 
 
 def samples(response) -> dict[tuple[str, tuple], float]:
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(response.get_data(as_text=True))
-            for sample in family.samples}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.get_data(as_text=True))
+        for sample in family.samples
+    }
 
 
 def queued_job(sessions, account) -> None:
     """A job left queued: submitted but never sent to a broker, so no worker of the run can start it."""
     principal = Principal(account.user_id, account.account_id, "owner", ("jobs:write",))
     with sessions() as session:
-        services.submit_job(session, principal, job_type="threat_analysis", data=telemetry(10), priority="low",
-                            retention=timedelta(days=1))
+        services.submit_job(
+            session,
+            principal,
+            job_type="threat_analysis",
+            data=telemetry(10),
+            priority="low",
+            retention=timedelta(days=1),
+        )
 
 
 def test_metrics_are_off_unless_credentials_are_configured(client):
@@ -82,9 +91,11 @@ def test_metrics_say_how_long_ago_each_scheduled_round_finished(base_env, metric
         maintenance.record_finished(session, maintenance.REPUBLISH_JOBS)
         session.execute(text("UPDATE maintenance_rounds SET finished_at = now() - interval '90 seconds'"))
         session.commit()
-    ages = {dict(labels)["round"]: value for (name, labels), value in
-            samples(client.get("/metrics", headers=basic(metrics_auth))).items()
-            if name == "smartcompute_maintenance_round_age_seconds"}
+    ages = {
+        dict(labels)["round"]: value
+        for (name, labels), value in samples(client.get("/metrics", headers=basic(metrics_auth))).items()
+        if name == "smartcompute_maintenance_round_age_seconds"
+    }
     assert set(ages) == set(maintenance.ROUNDS)
     assert 90 <= ages[maintenance.REPUBLISH_JOBS] < 120
     assert ages[maintenance.EXPIRE_PAYMENTS] == math.inf
@@ -93,24 +104,35 @@ def test_metrics_say_how_long_ago_each_scheduled_round_finished(base_env, metric
 def test_every_gauge_has_help_and_a_type(metrics_client, metrics_auth):
     text = metrics_client.get("/metrics", headers=basic(metrics_auth)).get_data(as_text=True)
     names = set(re.findall(r"^# TYPE (\S+) gauge$", text, re.M))
-    assert names == {"smartcompute_jobs", "smartcompute_oldest_queued_job_age_seconds", "smartcompute_job_callbacks",
-                     "smartcompute_dead_payment_events", "smartcompute_payments_in_review",
-                     "smartcompute_maintenance_round_age_seconds"}
+    assert names == {
+        "smartcompute_jobs",
+        "smartcompute_oldest_queued_job_age_seconds",
+        "smartcompute_job_callbacks",
+        "smartcompute_dead_payment_events",
+        "smartcompute_payments_in_review",
+        "smartcompute_maintenance_round_age_seconds",
+    }
     assert all(f"# HELP {name} " in text for name in names)
 
 
 def test_requests_are_counted_by_route_template_and_status(metrics_client, metrics_auth, account):
-    job_id = metrics_client.post("/v1/jobs", json={"type": "threat_analysis", "data": telemetry(10)},
-                                 headers={"X-API-Key": account.api_key}).get_json()["id"]
+    job_id = metrics_client.post(
+        "/v1/jobs", json={"type": "threat_analysis", "data": telemetry(10)}, headers={"X-API-Key": account.api_key}
+    ).get_json()["id"]
     metrics_client.get(f"/v1/jobs/{job_id}", headers={"X-API-Key": account.api_key})
     metrics_client.get("/no/such/page")
     after = samples(metrics_client.get("/metrics", headers=basic(metrics_auth)))
-    assert after[("smartcompute_http_requests_total",
-                  (("method", "POST"), ("route", "/v1/jobs"), ("status", "202")))] == 1
-    assert after[("smartcompute_http_requests_total",
-                  (("method", "GET"), ("route", "/v1/jobs/<job_id>"), ("status", "200")))] == 1
-    assert after[("smartcompute_http_requests_total",
-                  (("method", "GET"), ("route", "unmatched"), ("status", "404")))] == 1
-    assert after[("smartcompute_http_request_duration_seconds_count",
-                  (("method", "POST"), ("route", "/v1/jobs")))] == 1
+    assert (
+        after[("smartcompute_http_requests_total", (("method", "POST"), ("route", "/v1/jobs"), ("status", "202")))] == 1
+    )
+    assert (
+        after[
+            ("smartcompute_http_requests_total", (("method", "GET"), ("route", "/v1/jobs/<job_id>"), ("status", "200")))
+        ]
+        == 1
+    )
+    assert (
+        after[("smartcompute_http_requests_total", (("method", "GET"), ("route", "unmatched"), ("status", "404")))] == 1
+    )
+    assert after[("smartcompute_http_request_duration_seconds_count", (("method", "POST"), ("route", "/v1/jobs")))] == 1
     assert not any(job_id in str(labels) for _, labels in after)

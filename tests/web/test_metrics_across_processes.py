@@ -1,4 +1,5 @@
 """`/metrics` under gunicorn: whichever API process a scrape reaches, it reports every process's requests."""
+
 from __future__ import annotations
 
 import base64
@@ -27,8 +28,11 @@ def _health_counts(port: int, credentials: str) -> float:
     families = list(text_string_to_metric_families(response.text))
     names = [family.name for family in families]
     assert len(names) == len(set(names)), "a family twice makes Prometheus reject the whole scrape"
-    samples = {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-               for family in families for sample in family.samples}
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in families
+        for sample in family.samples
+    }
     assert not any("pid" in dict(labels) for _, labels in samples), "each process's copy of a value"
     assert ("smartcompute_oldest_queued_job_age_seconds", ()) in samples
     return samples.get(HEALTH_OK, 0)
@@ -48,16 +52,37 @@ def _serves(port: int) -> bool:
 
 def test_every_scrape_counts_the_requests_of_every_api_process(base_env, tmp_path):
     port, credentials = free_port(), f"prometheus:{secrets.token_urlsafe(12)}"
-    env = {**os.environ, **base_env, "WEB_CONCURRENCY": "2", "WEB_THREADS": "2", "PORT": str(port),
-           "BIND_ADDRESS": "127.0.0.1", "METRICS_BASIC_AUTH": credentials, "TMPDIR": str(tmp_path / "tmp")}
+    env = {
+        **os.environ,
+        **base_env,
+        "WEB_CONCURRENCY": "2",
+        "WEB_THREADS": "2",
+        "PORT": str(port),
+        "BIND_ADDRESS": "127.0.0.1",
+        "METRICS_BASIC_AUTH": credentials,
+        "TMPDIR": str(tmp_path / "tmp"),
+    }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     (tmp_path / "tmp").mkdir()
     access_log = tmp_path / "access.log"
     with open(tmp_path / "gunicorn.log", "wb") as log_file:
         process = subprocess.Popen(
-            [GUNICORN, "--config", "python:web.gunicorn_conf", "--access-logfile", str(access_log),
-             "--access-logformat", "%(p)s %(U)s", "web:create_app()"],
-            cwd=REPO, env=env, stdout=log_file, stderr=log_file, start_new_session=True)
+            [
+                GUNICORN,
+                "--config",
+                "python:web.gunicorn_conf",
+                "--access-logfile",
+                str(access_log),
+                "--access-logformat",
+                "%(p)s %(U)s",
+                "web:create_app()",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log_file,
+            stderr=log_file,
+            start_new_session=True,
+        )
     try:
         wait_until(lambda: _serves(port), 60, "gunicorn to serve")
         sent = 0

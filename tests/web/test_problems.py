@@ -1,4 +1,5 @@
 """Every error is RFC 9457 problem+json with the right status, and never a stack trace."""
+
 from __future__ import annotations
 
 import json
@@ -25,11 +26,15 @@ def test_malformed_json_is_400(client, account):
     assert_problem(response, 400)
 
 
-@pytest.mark.parametrize("body, reason", [
-    ('{"type": "anomaly_detection", "data": {', "EOF while parsing an object at line 1 column 39"),
-    ("[" * 1000 + "]" * 1000, "recursion limit exceeded"),
-    (" " * (70 * 1024) + "{]", "at line 1 column 71682"),  # large enough for the member check, which lets it by
-], ids=["cut short", "nested too deeply", "large"])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        ('{"type": "anomaly_detection", "data": {', "EOF while parsing an object at line 1 column 39"),
+        ("[" * 1000 + "]" * 1000, "recursion limit exceeded"),
+        (" " * (70 * 1024) + "{]", "at line 1 column 71682"),  # large enough for the member check, which lets it by
+    ],
+    ids=["cut short", "nested too deeply", "large"],
+)
 def test_a_body_that_does_not_parse_is_400_saying_where_and_why(client, account, body, reason):
     response = client.post("/v1/jobs", data=body, content_type="application/json", headers=account.headers)
     detail = assert_problem(response, 400)["detail"]
@@ -47,11 +52,14 @@ def test_a_missing_field_is_422_naming_it(client, account):
     assert {"field": "type", "message": "Field required"} in body["errors"]
 
 
-@pytest.mark.parametrize("field, value, expected_field", [
-    ("type", "magic", "type"),
-    ("priority", "urgent", "priority"),
-    ("extra", 1, "extra"),
-])
+@pytest.mark.parametrize(
+    "field, value, expected_field",
+    [
+        ("type", "magic", "type"),
+        ("priority", "urgent", "priority"),
+        ("extra", 1, "extra"),
+    ],
+)
 def test_schema_violations_are_422_naming_the_field(client, account, field, value, expected_field):
     body = {**job_body(), field: value}
     problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
@@ -70,8 +78,10 @@ def test_repeated_or_out_of_order_timestamps_are_accepted(client, account):
     """Real telemetry has both (a clock change, a late delivery): the engine scores them in order and says so."""
     body = job_body(points=20)
     body["data"]["timestamps"][5] = body["data"]["timestamps"][4]
-    body["data"]["timestamps"][9], body["data"]["timestamps"][10] = (body["data"]["timestamps"][10],
-                                                                       body["data"]["timestamps"][9])
+    body["data"]["timestamps"][9], body["data"]["timestamps"][10] = (
+        body["data"]["timestamps"][10],
+        body["data"]["timestamps"][9],
+    )
     assert client.post("/v1/jobs", json=body, headers=account.headers).status_code == 202
 
 
@@ -84,8 +94,10 @@ def test_nan_values_are_422(client, account):
 
 def test_too_many_points_is_422(app, client, account):
     limit = app.extensions["smartcompute"].settings.MAX_POINTS_PER_JOB
-    body = {"type": "anomaly_detection", "data": {"timestamps": list(range(limit + 1)),
-                                                  "metrics": {"cpu": [1.0] * (limit + 1)}}}
+    body = {
+        "type": "anomaly_detection",
+        "data": {"timestamps": list(range(limit + 1)), "metrics": {"cpu": [1.0] * (limit + 1)}},
+    }
     problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
     assert problem["errors"][0]["field"] == "data.timestamps"
 
@@ -101,14 +113,16 @@ def test_a_metric_name_over_255_characters_is_422_naming_it(client, account):
     body = job_body(points=2)
     body["data"]["metrics"] = {"m" * 256: [1.0, 2.0]}
     problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
-    assert problem["errors"] == [{"field": f"data.metrics.{'m' * 256}[key]",
-                                  "message": "String should have at most 255 characters"}]
+    assert problem["errors"] == [
+        {"field": f"data.metrics.{'m' * 256}[key]", "message": "String should have at most 255 characters"}
+    ]
 
 
 def test_a_body_over_the_limit_is_413(app, client, account):
     limit = app.extensions["smartcompute"].settings.MAX_CONTENT_LENGTH
-    response = client.post("/v1/jobs", data=b"[" + b"1," * (limit // 2) + b"1]", content_type="application/json",
-                           headers=account.headers)
+    response = client.post(
+        "/v1/jobs", data=b"[" + b"1," * (limit // 2) + b"1]", content_type="application/json", headers=account.headers
+    )
     assert_problem(response, 413)
 
 
@@ -154,8 +168,16 @@ def test_a_nul_character_in_a_job_is_422_naming_the_field_and_nothing_is_stored(
 def test_every_nul_in_a_body_is_named_metric_names_and_nested_text_included(client, account):
     body = job_body(job_type="threat_analysis", points=10)
     body["data"]["metrics"]["disk\x00io"] = body["data"]["metrics"]["cpu_percent"]
-    body["data"]["processes"] = [{"timestamp": body["data"]["timestamps"][0], "name": "bash",
-                                  "cmdline": "bash\x00-i", "user": "root", "cpu_percent": 1.0, "memory_percent": 1.0}]
+    body["data"]["processes"] = [
+        {
+            "timestamp": body["data"]["timestamps"][0],
+            "name": "bash",
+            "cmdline": "bash\x00-i",
+            "user": "root",
+            "cpu_percent": 1.0,
+            "memory_percent": 1.0,
+        }
+    ]
     problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
     assert sorted(error["field"] for error in problem["errors"]) == ["data.metrics", "data.processes[0].cmdline"]
 
@@ -183,7 +205,10 @@ def test_a_timestamp_no_result_could_name_is_422_before_the_job_is_queued(client
     body = job_body(points=10)
     body["data"]["timestamps"][0] = timestamp
     problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
-    assert problem["errors"][0] == {"field": "data.timestamps[0]", "message": "must be a time from year 1 to 9999 (UTC)"}
+    assert problem["errors"][0] == {
+        "field": "data.timestamps[0]",
+        "message": "must be a time from year 1 to 9999 (UTC)",
+    }
     assert _jobs_of(sessions, account) == 0
 
 
@@ -192,7 +217,9 @@ def test_a_value_a_metric_cannot_have_is_422_before_a_threat_or_performance_job_
         body = job_body(job_type=job_type, points=10)
         body["data"]["metrics"]["cpu_percent"][3] = -1.0
         problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
-        assert problem["errors"] == [{"field": "data.metrics.cpu_percent[3]", "message": "cpu cannot be negative (got -1)"}]
+        assert problem["errors"] == [
+            {"field": "data.metrics.cpu_percent[3]", "message": "cpu cannot be negative (got -1)"}
+        ]
     assert _jobs_of(sessions, account) == 0
 
 
@@ -215,18 +242,22 @@ def test_a_key_expiry_with_any_utc_offset_is_kept_in_utc(client, account):
     assert created.get_json()["expires_at"] == "2029-12-31T03:55:00+00:00"
 
 
-@pytest.mark.parametrize("expires_at, message", [
-    ("2030-01-01T00:00:00", "Input should have timezone info"),
-    ("9999-12-31T23:59:59-15:00", "Value error, must be a time from year 1 to 9999 in UTC"),
-    ("2000-01-01T00:00:00Z", "expires_at must be in the future"),
-])
+@pytest.mark.parametrize(
+    "expires_at, message",
+    [
+        ("2030-01-01T00:00:00", "Input should have timezone info"),
+        ("9999-12-31T23:59:59-15:00", "Value error, must be a time from year 1 to 9999 in UTC"),
+        ("2000-01-01T00:00:00Z", "expires_at must be in the future"),
+    ],
+)
 def test_a_key_expiry_that_cannot_be_kept_is_422_naming_it(client, account, expires_at, message):
     problem = assert_problem(_new_key(client, account, expires_at), 422)
     assert problem["errors"] == [{"field": "expires_at", "message": message}]
 
 
-def test_a_request_stuck_behind_a_database_lock_is_503_once_the_statement_timeout_passes(settings, account,
-                                                                                          database_url):
+def test_a_request_stuck_behind_a_database_lock_is_503_once_the_statement_timeout_passes(
+    settings, account, database_url
+):
     """A migration or a stuck transaction holds a lock the request needs: it is answered, not left hanging until
     gunicorn kills the process with every request on it, and nothing of it is stored."""
     import threading
@@ -240,10 +271,14 @@ def test_a_request_stuck_behind_a_database_lock_is_503_once_the_statement_timeou
     answered = {}
     try:
         with engine.connect() as holder:  # the account's credit row, which a submission updates
-            holder.execute(text("SELECT 1 FROM credit_balances WHERE account_id = :id FOR UPDATE"),
-                           {"id": account.account_id})
-            submitting = threading.Thread(target=lambda: answered.update(
-                response=client.post("/v1/jobs", json=job_body(), headers=account.headers)))
+            holder.execute(
+                text("SELECT 1 FROM credit_balances WHERE account_id = :id FOR UPDATE"), {"id": account.account_id}
+            )
+            submitting = threading.Thread(
+                target=lambda: answered.update(
+                    response=client.post("/v1/jobs", json=job_body(), headers=account.headers)
+                )
+            )
             submitting.start()
             submitting.join(10)
             holder.rollback()
@@ -293,7 +328,11 @@ def test_a_metric_value_that_is_not_a_json_number_is_422_naming_it(client, accou
 
 def test_an_unnamed_metric_is_422_naming_it(client, account):
     # A fuzzer's case: an unnamed metric with no values against one timestamp, once let through to the engine.
-    body = {"type": "threat_analysis", "priority": "normal", "callback_url": None,
-            "data": {"host": None, "timestamps": [0.0], "metrics": {"": []}, "connections": None, "processes": None}}
+    body = {
+        "type": "threat_analysis",
+        "priority": "normal",
+        "callback_url": None,
+        "data": {"host": None, "timestamps": [0.0], "metrics": {"": []}, "connections": None, "processes": None},
+    }
     problem = assert_problem(client.post("/v1/jobs", json=body, headers=account.headers), 422)
     assert [error["field"] for error in problem["errors"]] == ["data.metrics.[key]"]

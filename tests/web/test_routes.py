@@ -1,5 +1,6 @@
 """Each operation is declared once (web/routes.py): the view runs with what its declaration reads, answers only
 what it declares, and the OpenAPI document says the same."""
+
 from __future__ import annotations
 
 import uuid
@@ -39,8 +40,9 @@ def test_a_view_answering_another_model_than_declared_is_an_error_not_a_response
 def test_a_declared_body_reaches_the_view_validated_and_its_answer_is_the_model_as_json():
     scratch = Blueprint("scratch", __name__)
 
-    @operation(scratch, "POST", "/echo", "echo", "Echo", access=PUBLIC, body=Echo,
-               responses={201: Reply("The echo", Echo)})
+    @operation(
+        scratch, "POST", "/echo", "echo", "Echo", access=PUBLIC, body=Echo, responses={201: Reply("The echo", Echo)}
+    )
     def echo(body: Echo) -> Echo:
         return Echo(text=body.text.upper())
 
@@ -52,8 +54,15 @@ def test_a_declared_body_reaches_the_view_validated_and_its_answer_is_the_model_
 
 def test_every_path_variable_must_have_a_declared_type():
     with pytest.raises(TypeError, match="path variable"):
-        operation(Blueprint("scratch", __name__), "GET", "/things/<thing_id>", "getThing", "A thing", access=PUBLIC,
-                  responses={200: Reply("The thing", Echo)})
+        operation(
+            Blueprint("scratch", __name__),
+            "GET",
+            "/things/<thing_id>",
+            "getThing",
+            "A thing",
+            access=PUBLIC,
+            responses={200: Reply("The thing", Echo)},
+        )
 
 
 def test_a_bad_query_parameter_is_a_422_problem_naming_it(client, account):
@@ -65,8 +74,11 @@ def test_a_bad_query_parameter_is_a_422_problem_naming_it(client, account):
 def test_an_idempotency_key_longer_than_documented_is_a_422_naming_the_header(client, account):
     from tests.support import job_body
 
-    documented = next(parameter for parameter in client.get("/v1/openapi.json").get_json()["paths"]["/v1/jobs"]
-                      ["post"]["parameters"] if parameter["name"] == "Idempotency-Key")
+    documented = next(
+        parameter
+        for parameter in client.get("/v1/openapi.json").get_json()["paths"]["/v1/jobs"]["post"]["parameters"]
+        if parameter["name"] == "Idempotency-Key"
+    )
     too_long = "k" * (documented["schema"]["maxLength"] + 1)
     response = client.post("/v1/jobs", json=job_body(), headers={**account.headers, "Idempotency-Key": too_long})
     assert response.status_code == 422
@@ -95,7 +107,10 @@ def test_a_staff_plan_change_answers_the_account_as_documented_with_its_members(
         session.commit()
     spec = client.get("/v1/openapi.json").get_json()
     documented = spec["components"]["schemas"]["AccountSummary"]["required"]
-    response = client.patch(f"/v1/admin/accounts/{account.account_id}", json={"plan": "pro"},
-                            headers=bearer(sign_in(client, staff)["access_token"]))
+    response = client.patch(
+        f"/v1/admin/accounts/{account.account_id}",
+        json={"plan": "pro"},
+        headers=bearer(sign_in(client, staff)["access_token"]),
+    )
     assert response.status_code == 200 and set(documented) <= set(response.get_json())
     assert response.get_json()["members"] == 1 and uuid.UUID(response.get_json()["id"]) == account.account_id

@@ -1,4 +1,5 @@
 """Health checks, the OpenAPI document and the docs page."""
+
 from __future__ import annotations
 
 
@@ -21,8 +22,9 @@ def test_ready_checks_database_broker_and_redis(client):
 
 
 def test_ready_is_503_naming_what_is_down(settings):
-    broken = settings.model_copy(update={"REDIS_URL": "redis://127.0.0.1:1/0",
-                                          "BROKER_URL": "amqp://guest:guest@127.0.0.1:1//"})
+    broken = settings.model_copy(
+        update={"REDIS_URL": "redis://127.0.0.1:1/0", "BROKER_URL": "amqp://guest:guest@127.0.0.1:1//"}
+    )
     response = create_app(broken).test_client().get("/health/ready")
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"
@@ -47,8 +49,9 @@ def test_ready_on_a_database_a_newer_release_has_migrated(settings, empty_databa
     migrate(empty_database_url, "head")
     engine = create_engine(empty_database_url)
     with engine.begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = :newer"),
-                           {"newer": f"{int(SCHEMA_REVISION) + 1:04d}"})
+        connection.execute(
+            text("UPDATE alembic_version SET version_num = :newer"), {"newer": f"{int(SCHEMA_REVISION) + 1:04d}"}
+        )
     engine.dispose()
     empty = settings.model_copy(update={"DATABASE_URL": empty_database_url})
     response = create_app(empty).test_client().get("/health/ready")
@@ -120,8 +123,11 @@ def test_the_docs_page_lists_every_operation(client):
 def test_the_api_keeps_no_cookie_session(app, client, account):
     from flask import session
 
-    submitted = client.post("/v1/jobs", json={"type": "anomaly_detection", "data": {
-        "timestamps": [1, 2, 3], "metrics": {"cpu": [1.0, 2.0, 3.0]}}}, headers=account.headers)
+    submitted = client.post(
+        "/v1/jobs",
+        json={"type": "anomaly_detection", "data": {"timestamps": [1, 2, 3], "metrics": {"cpu": [1.0, 2.0, 3.0]}}},
+        headers=account.headers,
+    )
     assert submitted.status_code == 202
     assert "Set-Cookie" not in submitted.headers
     with app.test_request_context("/health"), pytest.raises(RuntimeError):

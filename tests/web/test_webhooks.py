@@ -1,4 +1,5 @@
 """The generic payment webhook: verified over the raw body, stored once, answered fast."""
+
 from __future__ import annotations
 
 import hashlib
@@ -19,8 +20,13 @@ def signed(secret: str, body: bytes) -> dict[str, str]:
 
 
 def event_body(event_id: str | None = None) -> bytes:
-    return json.dumps({"id": event_id or f"evt_{uuid.uuid4().hex}", "type": "payment.confirmed",
-                       "data": {"amount": "10.00", "currency": "USDC"}}).encode()
+    return json.dumps(
+        {
+            "id": event_id or f"evt_{uuid.uuid4().hex}",
+            "type": "payment.confirmed",
+            "data": {"amount": "10.00", "currency": "USDC"},
+        }
+    ).encode()
 
 
 def stored(sessions, event_id: str) -> int:
@@ -68,7 +74,12 @@ def test_a_missing_signature_is_401(client, sessions):
 
 def test_an_unknown_provider_is_404(client, settings):
     body = event_body()
-    assert client.post("/v1/webhooks/payments/acme", data=body, headers=signed(settings.PAYMENT_WEBHOOK_SECRET, body)).status_code == 404
+    assert (
+        client.post(
+            "/v1/webhooks/payments/acme", data=body, headers=signed(settings.PAYMENT_WEBHOOK_SECRET, body)
+        ).status_code
+        == 404
+    )
 
 
 def test_a_signed_body_without_an_event_id_is_400(client, settings):
@@ -78,8 +89,13 @@ def test_a_signed_body_without_an_event_id_is_400(client, settings):
 
 def test_a_signed_event_with_nul_characters_is_stored_once_with_its_bytes_as_sent(client, settings, sessions):
     """PostgreSQL cannot store U+0000 in text or jsonb; a verified event must be kept all the same."""
-    body = json.dumps({"id": "evt_nul\x00", "type": "payment.confirmed\x00",
-                       "data": {"payment_id": "pay\x00", "note": {"a\x00": "b\x00"}}}).encode()
+    body = json.dumps(
+        {
+            "id": "evt_nul\x00",
+            "type": "payment.confirmed\x00",
+            "data": {"payment_id": "pay\x00", "note": {"a\x00": "b\x00"}},
+        }
+    ).encode()
     headers = signed(settings.PAYMENT_WEBHOOK_SECRET, body)
     first, again = client.post(URL, data=body, headers=headers), client.post(URL, data=body, headers=headers)
     assert first.status_code == 200 and first.get_json()["duplicate"] is False
@@ -93,7 +109,7 @@ def test_a_signed_event_with_nul_characters_is_stored_once_with_its_bytes_as_sen
 
 
 def test_a_signed_event_with_an_integer_beyond_64_bits_is_stored(client, settings, sessions):
-    body = json.dumps({"id": "evt_big", "type": "payment.confirmed", "data": {"amount": -2**63 - 1}}).encode()
+    body = json.dumps({"id": "evt_big", "type": "payment.confirmed", "data": {"amount": -(2**63) - 1}}).encode()
     response = client.post(URL, data=body, headers=signed(settings.PAYMENT_WEBHOOK_SECRET, body))
     assert response.status_code == 200
     with sessions() as session:

@@ -1,4 +1,5 @@
 """Fixtures for tests that need real workers: each runs against Redis and against RabbitMQ."""
+
 from __future__ import annotations
 
 import subprocess
@@ -31,8 +32,11 @@ def private_env(request, base_env):
         return
     vhost = f"smartcompute_test_{uuid.uuid4().hex[:10]}"
     subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True, capture_output=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+        check=True,
+        capture_output=True,
+    )
     yield {**env, "BROKER_URL": f"{RABBITMQ_URL}/{vhost}"}
     subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True)
 
@@ -62,5 +66,8 @@ def job_row(sessions, job_id) -> Job:
 
 
 def wait_for_status(sessions, job_id, statuses: tuple[str, ...], timeout: float = 30) -> Job:
-    return wait_until(lambda: (row := job_row(sessions, job_id)) is not None and row.status in statuses and row,
-                      timeout, f"job {job_id} to reach {statuses}")
+    return wait_until(
+        lambda: (row := job_row(sessions, job_id)) is not None and row.status in statuses and row,
+        timeout,
+        f"job {job_id} to reach {statuses}",
+    )

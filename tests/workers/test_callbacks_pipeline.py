@@ -1,4 +1,5 @@
 """Being told a job finished: API -> worker -> the customer's receiver, signed, once, retried until it answers."""
+
 from __future__ import annotations
 
 import json
@@ -16,15 +17,23 @@ from workers.publishing import publish_job
 
 
 def submit(client, account, url: str, body: dict | None = None, **headers) -> dict:
-    response = client.post("/v1/jobs", json={**(body or job_body(points=100)), "callback_url": url},
-                           headers={**account.headers, **headers})
+    response = client.post(
+        "/v1/jobs", json={**(body or job_body(points=100)), "callback_url": url}, headers={**account.headers, **headers}
+    )
     assert response.status_code == 202, response.get_data(as_text=True)
     return response.get_json()
 
 
 def callback_when(client, account, job_id: str, status: str, timeout: float = 30) -> dict:
-    return wait_until(lambda: (job := client.get(f"/v1/jobs/{job_id}", headers=account.headers).get_json())
-                      ["callback"]["status"] == status and job, timeout, f"the callback of {job_id} to be {status}")
+    return wait_until(
+        lambda: (
+            (job := client.get(f"/v1/jobs/{job_id}", headers=account.headers).get_json())["callback"]["status"]
+            == status
+            and job
+        ),
+        timeout,
+        f"the callback of {job_id} to be {status}",
+    )
 
 
 def verified(client, account, received) -> dict:
@@ -46,8 +55,7 @@ def test_a_finished_job_is_told_to_the_receiver_once_signed(broker_client, share
     assert received.path == "/hooks/jobs?team=7"
     # Sent by the worker that finished the job (it carries the request's id), not found later by the re-publisher.
     logged = [json.loads(line) for line in shared_worker.log().splitlines() if line.startswith("{")]
-    assert any(line.get("message") == "callback delivered" and line.get("request_id") == request_id
-               for line in logged)
+    assert any(line.get("message") == "callback delivered" and line.get("request_id") == request_id for line in logged)
 
 
 def test_a_receiver_that_fails_is_tried_again_until_it_answers(broker_client, shared_worker, account):
@@ -62,9 +70,15 @@ def test_a_canceled_job_is_told_too(broker_app, broker_client, shared_worker, ac
     principal = Principal(account.user_id, account.account_id, "owner", ("jobs:write",))
     with Receiver() as receiver:
         with sessions() as session:  # queued but never sent to the broker, so no worker can start it first
-            job_id = services.submit_job(session, principal, job_type="anomaly_detection", data=job_body()["data"],
-                                         priority="normal", retention=timedelta(days=1),
-                                         callback_url=receiver.url).job_id
+            job_id = services.submit_job(
+                session,
+                principal,
+                job_type="anomaly_detection",
+                data=job_body()["data"],
+                priority="normal",
+                retention=timedelta(days=1),
+                callback_url=receiver.url,
+            ).job_id
         canceled = broker_client.post(f"/v1/jobs/{job_id}/cancel", headers=account.headers)
         assert canceled.status_code == 200
         callback_when(broker_client, account, str(job_id), "delivered")
@@ -77,9 +91,15 @@ def test_a_job_that_fails_is_told_with_its_error(broker_app, broker_client, shar
     principal = Principal(account.user_id, account.account_id, "owner", ("jobs:write",))
     with Receiver() as receiver:
         with sessions() as session:
-            job_id = services.submit_job(session, principal, job_type="performance_analysis", data=data,
-                                         priority="normal", retention=timedelta(days=1),
-                                         callback_url=receiver.url).job_id
+            job_id = services.submit_job(
+                session,
+                principal,
+                job_type="performance_analysis",
+                data=data,
+                priority="normal",
+                retention=timedelta(days=1),
+                callback_url=receiver.url,
+            ).job_id
         with broker_app.app_context():  # sent without saying it has a callback: the re-publisher finds it due
             publish_job(web_runtime().celery, job_id, "normal", None)
         callback_when(broker_client, account, str(job_id), "delivered")
@@ -100,9 +120,15 @@ def test_a_delivered_callback_is_sent_again_when_asked(broker_client, shared_wor
 
 
 def _attempted(client, account, job_id: str) -> dict:
-    return wait_until(lambda: (job := client.get(f"/v1/jobs/{job_id}", headers=account.headers).get_json())
-                      ["callback"]["attempts"] >= 1 and job["callback"]["last_error"] and job, 30,
-                      f"the first attempt at the callback of {job_id}")
+    return wait_until(
+        lambda: (
+            (job := client.get(f"/v1/jobs/{job_id}", headers=account.headers).get_json())["callback"]["attempts"] >= 1
+            and job["callback"]["last_error"]
+            and job
+        ),
+        30,
+        f"the first attempt at the callback of {job_id}",
+    )
 
 
 def test_a_receiver_that_hangs_is_left_alone_for_a_while_its_callbacks_kept(broker_client, shared_worker, account):

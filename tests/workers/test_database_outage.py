@@ -1,6 +1,7 @@
 """A PostgreSQL restart or failover fails no job: workers wait the database out and run again what they had
 claimed. Each test has a database of its own, whose connections it cuts (as a restart or failover does to its
 clients) or refuses for a while, so the run's shared database is never touched."""
+
 from __future__ import annotations
 
 import time
@@ -22,7 +23,8 @@ def host_lock(own_database):
 
 
 def test_a_running_job_whose_database_connection_is_cut_is_claimed_again_and_finishes(
-        private_env, own_database, host_lock, tmp_path):
+    private_env, own_database, host_lock, tmp_path
+):
     env = {**private_env, "DATABASE_URL": own_database.url}
     account = make_account(own_database.sessions)
     host_lock.hold(account.account_id, "db-host")  # the job waits on it, running, until the cut frees it
@@ -40,7 +42,8 @@ def test_a_running_job_whose_database_connection_is_cut_is_claimed_again_and_fin
 
 @pytest.mark.parametrize("private_env", ["rabbitmq"], indirect=True)  # the retries are Celery's, on either broker
 def test_jobs_wait_out_a_database_that_refuses_connections_for_longer_than_a_minute_of_retries(
-        private_env, own_database, host_lock, tmp_path):
+    private_env, own_database, host_lock, tmp_path
+):
     env = {**private_env, "DATABASE_URL": own_database.url}
     account = make_account(own_database.sessions)
     host_lock.hold(account.account_id, "db-host")
@@ -51,7 +54,10 @@ def test_jobs_wait_out_a_database_that_refuses_connections_for_longer_than_a_min
         waiting = submit(client, account, job_body(points=120))  # the worker's only process is busy with the first
         with own_database.refusing_connections():
             time.sleep(35)  # longer than every retry of the earlier policy (five, at most 31 s in all)
-        finished = [wait_for_status(own_database.sessions, job_id, ("succeeded", "failed"), timeout=60)
-                    for job_id in (running, waiting)]
-    assert [(job.status, job.attempts) for job in finished] == [("succeeded", 2), ("succeeded", 1)], \
-        worker.log()[-3000:]
+        finished = [
+            wait_for_status(own_database.sessions, job_id, ("succeeded", "failed"), timeout=60)
+            for job_id in (running, waiting)
+        ]
+    assert [(job.status, job.attempts) for job in finished] == [("succeeded", 2), ("succeeded", 1)], worker.log()[
+        -3000:
+    ]

@@ -1,4 +1,5 @@
 """Payment events travel on their own queue to their own worker, and are processed once."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,8 +17,11 @@ from workers.celery_app import REDIS_PRIORITY_STEPS
 def deliver(client, secret: str, event_id: str):
     body = json.dumps({"id": event_id, "type": "payment.confirmed"}).encode()
     signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return client.post("/v1/webhooks/payments/generic", data=body,
-                       headers={"X-Webhook-Signature": signature, "Content-Type": "application/json"})
+    return client.post(
+        "/v1/webhooks/payments/generic",
+        data=body,
+        headers={"X-Webhook-Signature": signature, "Content-Type": "application/json"},
+    )
 
 
 def event_row(sessions, event_id: str) -> WebhookEvent | None:
@@ -34,8 +38,11 @@ def test_a_stored_event_is_processed_once_by_the_payment_worker(broker_env, brok
         client = create_app(env).test_client()
         assert deliver(client, env["PAYMENT_WEBHOOK_SECRET"], event_id).status_code == 200
         assert deliver(client, env["PAYMENT_WEBHOOK_SECRET"], event_id).get_json()["duplicate"] is True
-        processed = wait_until(lambda: (row := event_row(sessions, event_id)) and row.status == "processed" and row,
-                               30, "the payment event to be processed")
+        processed = wait_until(
+            lambda: (row := event_row(sessions, event_id)) and row.status == "processed" and row,
+            30,
+            "the payment event to be processed",
+        )
     assert processed.attempts == 1 and processed.processed_at is not None
     assert worker.log().count("payment event processed") == 1
 
@@ -60,8 +67,11 @@ def waiting_messages(env: dict[str, str], queue: str) -> int:
 
         client = redis.Redis.from_url(env["BROKER_URL"])
         prefix = env["BROKER_KEY_PREFIX"] + queue
-        return sum(client.llen(key) for key in client.scan_iter(match=f"{prefix}*") if key.decode() in
-                   {prefix, *(f"{prefix}:{step}" for step in REDIS_PRIORITY_STEPS)})
+        return sum(
+            client.llen(key)
+            for key in client.scan_iter(match=f"{prefix}*")
+            if key.decode() in {prefix, *(f"{prefix}:{step}" for step in REDIS_PRIORITY_STEPS)}
+        )
     from kombu import Connection
 
     with Connection(env["BROKER_URL"]) as connection:

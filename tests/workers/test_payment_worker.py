@@ -1,5 +1,6 @@
 """The payment worker: isolated from the core worker, credits once across a SIGKILL (on Redis and RabbitMQ),
 dead-letters what keeps failing for staff to replay over HTTP, and expires overdue payments on its schedule."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,13 @@ PAYMENT_APP = "workers.payment_worker"
 
 @pytest.fixture
 def payment_env(base_env):
-    return {**base_env, "BROKER_KEY_PREFIX": f"{base_env['BROKER_KEY_PREFIX']}pw{uuid.uuid4().hex[:6]}:",
-            "BROKER_VISIBILITY_TIMEOUT": "3", "REPUBLISH_INTERVAL": "1", "REPUBLISH_UNSENT_AFTER": "1"}
+    return {
+        **base_env,
+        "BROKER_KEY_PREFIX": f"{base_env['BROKER_KEY_PREFIX']}pw{uuid.uuid4().hex[:6]}:",
+        "BROKER_VISIBILITY_TIMEOUT": "3",
+        "REPUBLISH_INTERVAL": "1",
+        "REPUBLISH_UNSENT_AFTER": "1",
+    }
 
 
 def api(env):
@@ -38,13 +44,21 @@ def api(env):
 
 
 def test_the_core_worker_has_no_payment_tasks_queue_or_secrets(base_env):
-    probe = ("import json, workers; from workers.celery_app import app_settings; s = app_settings(workers.app); "
-             "workers.app.loader.import_default_modules(); "  # the task modules, as the worker imports them
-             "print(json.dumps({'tasks': sorted(workers.app.tasks), 'queues': [q.name for q in workers.app.conf.task_queues], "
-             "'secrets': [getattr(s, n) for n in ('PAYMENT_WEBHOOK_SECRET', 'COINBASE_COMMERCE_WEBHOOK_SECRET', "
-             "'BTCPAY_WEBHOOK_SECRET', 'NOWPAYMENTS_IPN_SECRET', 'STANDARD_WEBHOOKS_SECRET')]}))")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env={**os.environ, **base_env},
-                         capture_output=True, text=True, check=True).stdout
+    probe = (
+        "import json, workers; from workers.celery_app import app_settings; s = app_settings(workers.app); "
+        "workers.app.loader.import_default_modules(); "  # the task modules, as the worker imports them
+        "print(json.dumps({'tasks': sorted(workers.app.tasks), 'queues': [q.name for q in workers.app.conf.task_queues], "
+        "'secrets': [getattr(s, n) for n in ('PAYMENT_WEBHOOK_SECRET', 'COINBASE_COMMERCE_WEBHOOK_SECRET', "
+        "'BTCPAY_WEBHOOK_SECRET', 'NOWPAYMENTS_IPN_SECRET', 'STANDARD_WEBHOOKS_SECRET')]}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPO,
+        env={**os.environ, **base_env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     found = json.loads(out.strip().splitlines()[-1])
     assert PROCESS_PAYMENT_EVENT not in found["tasks"] and not any("payment" in name for name in found["tasks"])
     assert found["queues"] == ["core-analysis"]
@@ -63,7 +77,9 @@ class RowLock:
     def __init__(self, database_url, account_id):
         self.engine = create_engine(database_url)
         self.connection = self.engine.connect()
-        self.connection.execute(text("SELECT 1 FROM credit_balances WHERE account_id = :a FOR UPDATE"), {"a": account_id})
+        self.connection.execute(
+            text("SELECT 1 FROM credit_balances WHERE account_id = :a FOR UPDATE"), {"a": account_id}
+        )
 
     def release(self):
         self.connection.rollback()
@@ -73,8 +89,12 @@ class RowLock:
 
 def waiting_on_a_lock(sessions) -> int:
     with sessions() as session:
-        return session.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                   "AND wait_event_type = 'Lock' AND application_name = 'smartcompute'"))
+        return session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND application_name = 'smartcompute'"
+            )
+        )
 
 
 def test_a_worker_sigkilled_mid_credit_credits_once_after_redelivery(private_env, database_url, sessions, tmp_path):
@@ -83,8 +103,12 @@ def test_a_worker_sigkilled_mid_credit_credits_once_after_redelivery(private_env
     web = api(private_env)
     lock = RowLock(database_url, account.account_id)
     try:
-        assert deliver(web.test_client(), web.extensions["smartcompute"].settings,
-                       "generic", payment_id, "confirmed").status_code == 200
+        assert (
+            deliver(
+                web.test_client(), web.extensions["smartcompute"].settings, "generic", payment_id, "confirmed"
+            ).status_code
+            == 200
+        )
         with celery_worker(private_env, tmp_path, queues="payment-webhook", app=PAYMENT_APP, name="doomed") as doomed:
             wait_until(lambda: waiting_on_a_lock(sessions) >= 1, 30, "the worker to block mid-credit")
             os.killpg(doomed.process.pid, signal.SIGKILL)
@@ -108,10 +132,14 @@ def test_an_event_that_keeps_failing_is_dead_lettered(payment_env, sessions, tmp
 
     def event():
         with sessions() as session:
-            return session.scalar(select(WebhookEvent).where(WebhookEvent.normalized["payment_id"].astext == str(unknown)))
+            return session.scalar(
+                select(WebhookEvent).where(WebhookEvent.normalized["payment_id"].astext == str(unknown))
+            )
 
     with celery_worker(env, tmp_path, queues="payment-webhook", app=PAYMENT_APP) as worker:
-        dead = wait_until(lambda: (row := event()) and row.status == "dead" and row, 30, "the event to be dead-lettered")
+        dead = wait_until(
+            lambda: (row := event()) and row.status == "dead" and row, 30, "the event to be dead-lettered"
+        )
     assert dead.attempts == 2 and "PaymentNotFound" in dead.error
     assert "payment event dead-lettered" in worker.log()
 
@@ -130,8 +158,9 @@ def staff_token(client, sessions) -> dict[str, str]:
 
 def listed_dead_event(client, headers, provider_payment_id: str) -> str | None:
     items = client.get(f"{DEAD_EVENTS}/dead?limit=100", headers=headers).get_json()["items"]
-    return next((item["id"] for item in items if item["normalized"]["provider_payment_id"] == provider_payment_id),
-                None)
+    return next(
+        (item["id"] for item in items if item["normalized"]["provider_payment_id"] == provider_payment_id), None
+    )
 
 
 def open_payment_known_to_provider(sessions, account, provider_payment_id: str) -> uuid.UUID:

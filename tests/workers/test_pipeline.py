@@ -1,4 +1,5 @@
 """A job end to end through a real broker and worker: API -> broker -> worker -> PostgreSQL -> poll."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,14 @@ def submit(client, account, body, **headers):
 
 def poll(client, account, job_id, timeout=30):
     return wait_until(
-        lambda: (job := client.get(f"/v1/jobs/{job_id}", headers=account.headers).get_json())["status"]
-        not in ("queued", "running") and job, timeout, f"job {job_id} to finish")
+        lambda: (
+            (job := client.get(f"/v1/jobs/{job_id}", headers=account.headers).get_json())["status"]
+            not in ("queued", "running")
+            and job
+        ),
+        timeout,
+        f"job {job_id} to finish",
+    )
 
 
 @pytest.mark.parametrize("job_type", ["anomaly_detection", "threat_analysis", "performance_analysis"])
@@ -51,7 +58,9 @@ def test_the_task_id_is_the_job_id_and_the_request_id_reaches_the_worker_log(bro
     assert started and started[0]["request_id"] == request_id
 
 
-def test_a_job_for_a_host_leaves_a_baseline_the_next_job_continues_from(broker_client, shared_worker, account, sessions):
+def test_a_job_for_a_host_leaves_a_baseline_the_next_job_continues_from(
+    broker_client, shared_worker, account, sessions
+):
     host = f"host-{uuid.uuid4().hex[:6]}"
     first = submit(broker_client, account, job_body(points=200, host=host))
     poll(broker_client, account, first["id"])
@@ -75,8 +84,14 @@ def test_a_queued_job_with_data_the_engine_refuses_fails_with_the_field(broker_a
     data["metrics"]["cpu_percent"][7] = 250.0
     principal = Principal(account.user_id, account.account_id, "owner", ("jobs:write",))
     with sessions() as session:
-        job_id = services.submit_job(session, principal, job_type="performance_analysis", data=data,
-                                     priority="normal", retention=timedelta(days=1)).job_id
+        job_id = services.submit_job(
+            session,
+            principal,
+            job_type="performance_analysis",
+            data=data,
+            priority="normal",
+            retention=timedelta(days=1),
+        ).job_id
     with broker_app.app_context():
         publish_job(web_runtime().celery, job_id, "normal", None)
     failed = wait_for_status(sessions, job_id, ("failed", "succeeded"))

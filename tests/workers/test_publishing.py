@@ -1,5 +1,6 @@
 """Publishing keeps one producer and broker connection per thread, drops it when a publish fails, and sends a
 message again at once when the broker has closed the kept connection."""
+
 from __future__ import annotations
 
 import subprocess
@@ -8,6 +9,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from kombu.exceptions import OperationalError
 
 from config import Settings
 from tests.support import free_port
@@ -40,8 +42,12 @@ def test_each_thread_publishes_on_a_connection_of_its_own(private_env):
     celery = create_celery_app(Settings.from_mapping(private_env))
     publishing.publish_payment_event(celery, uuid.uuid4(), None)
     other = []
-    thread = threading.Thread(target=lambda: (publishing.publish_payment_event(celery, uuid.uuid4(), None),
-                                              other.append(publishing._kept_producer(celery))))
+    thread = threading.Thread(
+        target=lambda: (
+            publishing.publish_payment_event(celery, uuid.uuid4(), None),
+            other.append(publishing._kept_producer(celery)),
+        )
+    )
     thread.start()
     thread.join()
 
@@ -53,7 +59,7 @@ def test_each_thread_publishes_on_a_connection_of_its_own(private_env):
 def test_a_failed_publish_raises_and_leaves_no_producer_behind(base_env, scheme):
     url = f"redis://127.0.0.1:{free_port()}/0" if scheme == "redis" else f"amqp://guest:guest@127.0.0.1:{free_port()}//"
     celery = create_celery_app(Settings.from_mapping({**base_env, "BROKER_URL": url}))
-    with pytest.raises(Exception):
+    with pytest.raises(OperationalError):
         publishing.publish_payment_event(celery, uuid.uuid4(), None)
 
     assert celery not in publishing._kept.by_app  # the next publish starts on a new connection
@@ -61,8 +67,9 @@ def test_a_failed_publish_raises_and_leaves_no_producer_behind(base_env, scheme)
 
 def close_rabbitmq_connections(vhost: str) -> None:
     """As a broker restart would: RabbitMQ closes every client connection of the vhost."""
-    for line in subprocess.run(["rabbitmqctl", "-q", "list_connections", "pid", "vhost"], check=True,
-                               capture_output=True, text=True).stdout.splitlines():
+    for line in subprocess.run(
+        ["rabbitmqctl", "-q", "list_connections", "pid", "vhost"], check=True, capture_output=True, text=True
+    ).stdout.splitlines():
         pid, _, on = line.partition("\t")
         if on.strip() == vhost:
             subprocess.run(["rabbitmqctl", "-q", "close_connection", pid, "test"], check=True, capture_output=True)

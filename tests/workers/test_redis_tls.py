@@ -1,5 +1,6 @@
 """A rediss:// broker and Redis are spoken over TLS, with the server's certificate verified unless the URL says
 otherwise: managed Redis (a PaaS's REDIS_URL) is often TLS only. Runs a private TLS-only redis-server."""
+
 from __future__ import annotations
 
 import subprocess
@@ -12,7 +13,12 @@ from kombu import Exchange, Producer, Queue
 from config import Settings
 from tests.conftest import make_account
 from tests.support import (
-    celery_worker, free_port, job_body, redis_server_command, stop_process_group, wait_until,
+    celery_worker,
+    free_port,
+    job_body,
+    redis_server_command,
+    stop_process_group,
+    wait_until,
 )
 from tests.workers.conftest import wait_for_status
 from web import create_app
@@ -24,15 +30,49 @@ def tls_redis(tmp_path_factory) -> tuple[int, Path]:
     """A redis-server listening only for TLS on a free port, with a self-signed certificate for 127.0.0.1."""
     directory = tmp_path_factory.mktemp("tls-redis")
     certificate, key = directory / "certificate.pem", directory / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(certificate)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(certificate),
+        ],
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
     server = subprocess.Popen(
-        redis_server_command(directory, "--port", "0", "--tls-port", str(port), "--tls-cert-file", str(certificate),
-                             "--tls-key-file", str(key), "--tls-ca-cert-file", str(certificate),
-                             "--tls-auth-clients", "no"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        redis_server_command(
+            directory,
+            "--port",
+            "0",
+            "--tls-port",
+            str(port),
+            "--tls-cert-file",
+            str(certificate),
+            "--tls-key-file",
+            str(key),
+            "--tls-ca-cert-file",
+            str(certificate),
+            "--tls-auth-clients",
+            "no",
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_until(lambda: _accepts(port) or server.poll() is not None, 10, "the TLS redis-server to listen")
         assert server.poll() is None, "redis-server exited: is it built with TLS?"
@@ -60,8 +100,9 @@ def _round_trip(env: dict[str, str]) -> dict:
     name = f"test-tls-{uuid.uuid4().hex}"
     queue = Queue(name, Exchange(name, type="direct"), routing_key=name, auto_delete=True)
     with celery.connection_for_write() as connection:
-        Producer(connection.default_channel).publish({"over": "tls"}, exchange=queue.exchange, routing_key=name,
-                                                     declare=[queue])
+        Producer(connection.default_channel).publish(
+            {"over": "tls"}, exchange=queue.exchange, routing_key=name, declare=[queue]
+        )
         return queue(connection.default_channel).get(no_ack=True).payload
 
 

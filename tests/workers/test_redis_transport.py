@@ -1,5 +1,6 @@
 """On Redis, the broker connection keeps one redis-py client per channel for kombu's own commands, and records
 deliveries until they are acknowledged. A worker warns at start when its Redis may evict queued messages."""
+
 from __future__ import annotations
 
 import subprocess
@@ -52,8 +53,13 @@ def redis_server(tmp_path):
 
     def start(*options: str) -> str:
         port = free_port()
-        servers.append(subprocess.Popen(redis_server_command(tmp_path, "--port", str(port), *options),
-                                        stdout=subprocess.DEVNULL, start_new_session=True))
+        servers.append(
+            subprocess.Popen(
+                redis_server_command(tmp_path, "--port", str(port), *options),
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
         client = Redis(port=port)
         wait_until(lambda: _answers(client), 10, "the private redis-server to start")
         return f"redis://127.0.0.1:{port}/0"
@@ -70,12 +76,15 @@ def _answers(client: Redis) -> bool:
         return False
 
 
-@pytest.mark.parametrize("options, warned", [
-    (("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"), True),
-    (("--maxmemory", "64mb", "--maxmemory-policy", "volatile-lru"), False),  # kombu's queues have no TTL
-    (("--maxmemory-policy", "noeviction"), False),
-    (("--maxmemory-policy", "allkeys-lru", "--rename-command", "CONFIG", '""'), False),  # a managed Redis
-])
+@pytest.mark.parametrize(
+    "options, warned",
+    [
+        (("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"), True),
+        (("--maxmemory", "64mb", "--maxmemory-policy", "volatile-lru"), False),  # kombu's queues have no TTL
+        (("--maxmemory-policy", "noeviction"), False),
+        (("--maxmemory-policy", "allkeys-lru", "--rename-command", "CONFIG", '""'), False),  # a managed Redis
+    ],
+)
 def test_a_redis_that_may_evict_queued_messages_is_named(redis_server, options, warned):
     risk = eviction_policy_risk(Redis.from_url(redis_server(*options)))
     assert (risk is not None) == warned

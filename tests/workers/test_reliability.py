@@ -4,6 +4,7 @@ cancellation.
 Each test gets a broker namespace of its own (a fresh Redis key prefix or RabbitMQ vhost) so no other
 worker of the run can take its messages.
 """
+
 from __future__ import annotations
 
 import os
@@ -60,7 +61,8 @@ def host_lock(database_url):
 
 
 def test_a_worker_killed_mid_job_leaves_a_job_that_is_redelivered_and_finishes_once(
-        private_env, account, sessions, host_lock, tmp_path):
+    private_env, account, sessions, host_lock, tmp_path
+):
     host = f"host-{uuid.uuid4().hex[:6]}"
     host_lock.hold(account.account_id, host)
     job_id = submit(api(private_env), account, job_body(points=120, host=host))
@@ -112,8 +114,11 @@ def private_redis(tmp_path):
 
     def start():
         state["process"] = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).returncode == 0,
-                   10, "private redis to start")
+        wait_until(
+            lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).returncode == 0,
+            10,
+            "private redis to start",
+        )
 
     def stop():
         state["process"].terminate()
@@ -126,10 +131,15 @@ def private_redis(tmp_path):
 
 
 def test_a_job_accepted_while_the_redis_broker_is_down_runs_once_it_is_back(
-        base_env, private_redis, account, sessions, tmp_path):
+    base_env, private_redis, account, sessions, tmp_path
+):
     port, start, stop = private_redis
-    env = {**base_env, **FAST_REPUBLISH, "REDIS_URL": f"redis://127.0.0.1:{port}/0",
-           "BROKER_URL": f"redis://127.0.0.1:{port}/0"}
+    env = {
+        **base_env,
+        **FAST_REPUBLISH,
+        "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "BROKER_URL": f"redis://127.0.0.1:{port}/0",
+    }
     client = api(env)
     stop()
     ready = client.get("/health/ready")
@@ -142,8 +152,7 @@ def test_a_job_accepted_while_the_redis_broker_is_down_runs_once_it_is_back(
     assert done.attempts == 1
 
 
-def test_a_job_accepted_while_rabbitmq_is_unreachable_runs_once_it_is_back(
-        rabbitmq_env, account, sessions, tmp_path):
+def test_a_job_accepted_while_rabbitmq_is_unreachable_runs_once_it_is_back(rabbitmq_env, account, sessions, tmp_path):
     unreachable = {**rabbitmq_env, "BROKER_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}//"}
     job_id = submit(api(unreachable), account, job_body(points=80))
     assert job_row(sessions, job_id).status == "queued"
@@ -158,10 +167,16 @@ def waiting_jobs(env) -> int:
 
 
 def test_a_job_whose_message_a_restarted_redis_lost_runs_once_a_worker_finds_the_queue_empty(
-        base_env, private_redis, account, sessions, tmp_path):
+    base_env, private_redis, account, sessions, tmp_path
+):
     port, start, stop = private_redis
-    env = {**base_env, **FAST_REPUBLISH, "REPUBLISH_MISSING_AFTER": "1", "REDIS_URL": f"redis://127.0.0.1:{port}/0",
-           "BROKER_URL": f"redis://127.0.0.1:{port}/0"}
+    env = {
+        **base_env,
+        **FAST_REPUBLISH,
+        "REPUBLISH_MISSING_AFTER": "1",
+        "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "BROKER_URL": f"redis://127.0.0.1:{port}/0",
+    }
     job_id = submit(api(env), account, job_body(points=80))
     wait_until(lambda: waiting_jobs(env) == 1, 10, "the job's message in Redis")
     stop()
@@ -174,7 +189,8 @@ def test_a_job_whose_message_a_restarted_redis_lost_runs_once_a_worker_finds_the
 
 @pytest.mark.parametrize("private_env", ["rabbitmq"], indirect=True)
 def test_a_job_whose_message_rabbitmq_lost_runs_once_a_worker_finds_the_queue_empty(
-        private_env, account, sessions, tmp_path):
+    private_env, account, sessions, tmp_path
+):
     env = {**private_env, "REPUBLISH_MISSING_AFTER": "1"}
     job_id = submit(api(env), account, job_body(points=80))
     wait_until(lambda: waiting_jobs(env) == 1, 10, "the job's message in RabbitMQ")
@@ -186,7 +202,8 @@ def test_a_job_whose_message_rabbitmq_lost_runs_once_a_worker_finds_the_queue_em
 
 
 def test_two_jobs_for_one_host_never_interleave_their_baseline_updates(
-        private_env, account, sessions, host_lock, tmp_path):
+    private_env, account, sessions, host_lock, tmp_path
+):
     """Both jobs start together and wait on the host; each then learns on top of the other's baseline."""
     host = f"host-{uuid.uuid4().hex[:6]}"
     host_lock.hold(account.account_id, host)

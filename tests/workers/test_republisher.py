@@ -1,6 +1,7 @@
 """The re-publisher's round: after a broker outage every job it never got goes out at once, batch after batch;
 jobs sent long ago and still waiting (they may be in the broker's queue) go one batch a round. The same round
 deletes every finished job past its retention, batch after batch."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -39,10 +40,21 @@ def queued_jobs(sessions, count: int, *, published: str, callback_url: str | Non
     principal = Principal(account.user_id, account.account_id, "owner", ("jobs:read", "jobs:write"))
     with sessions() as session:
         for _ in range(count):
-            services.submit_job(session, principal, job_type="anomaly_detection", data=telemetry(10),
-                                priority="normal", retention=timedelta(days=1), callback_url=callback_url)
-        session.execute(text("UPDATE jobs SET created_at = now() - interval '1 minute', published_at = "
-                             + ("NULL" if published == "never" else f"now() - interval '{published}'")))
+            services.submit_job(
+                session,
+                principal,
+                job_type="anomaly_detection",
+                data=telemetry(10),
+                priority="normal",
+                retention=timedelta(days=1),
+                callback_url=callback_url,
+            )
+        session.execute(
+            text(
+                "UPDATE jobs SET created_at = now() - interval '1 minute', published_at = "
+                + ("NULL" if published == "never" else f"now() - interval '{published}'")
+            )
+        )
         session.commit()
 
 
@@ -71,8 +83,9 @@ def test_after_an_outage_every_never_sent_job_goes_out_in_one_round(private_env,
     assert never_sent(own_sessions) == 0
 
 
-def test_after_an_outage_every_finished_jobs_callback_is_sent_in_one_round(private_env, own_sessions,
-                                                                           empty_database_url):
+def test_after_an_outage_every_finished_jobs_callback_is_sent_in_one_round(
+    private_env, own_sessions, empty_database_url
+):
     """Their workers could not send the callbacks' tasks as the jobs finished: the broker was down."""
     count = publishing.RESEND_BATCH + 70
     queued_jobs(own_sessions, count, published="10 minutes", callback_url="https://receiver.example/hook")
@@ -80,14 +93,14 @@ def test_after_an_outage_every_finished_jobs_callback_is_sent_in_one_round(priva
         session.execute(text("UPDATE jobs SET status = 'succeeded', finished_at = now() - interval '1 minute'"))
         session.commit()
 
-    sent, waiting = one_round({**private_env, "DATABASE_URL": empty_database_url}, own_sessions,
-                              publish=publish_due_callbacks)
+    sent, waiting = one_round(
+        {**private_env, "DATABASE_URL": empty_database_url}, own_sessions, publish=publish_due_callbacks
+    )
 
     assert sent == waiting == count
 
 
-def test_jobs_sent_long_ago_and_still_queued_go_again_one_batch_a_round(private_env, own_sessions,
-                                                                        empty_database_url):
+def test_jobs_sent_long_ago_and_still_queued_go_again_one_batch_a_round(private_env, own_sessions, empty_database_url):
     queued_jobs(own_sessions, publishing.RESEND_BATCH + 100, published="2 hours")
 
     sent, waiting = one_round({**private_env, "DATABASE_URL": empty_database_url}, own_sessions)
@@ -110,7 +123,9 @@ def test_a_running_job_whose_delivery_is_gone_is_queued_again_and_sent(private_e
     worker holds the other's lock."""
     queued_jobs(own_sessions, 2, published="1 hour")
     with own_sessions() as session:
-        session.execute(text("UPDATE jobs SET status = 'running', attempts = 1, started_at = now() - interval '1 hour'"))
+        session.execute(
+            text("UPDATE jobs SET status = 'running', attempts = 1, started_at = now() - interval '1 hour'")
+        )
         session.commit()
         abandoned, held = session.scalars(select(Job.id).order_by(Job.id)).all()
     worker = make_engine(empty_database_url).connect()
@@ -140,8 +155,12 @@ def test_a_round_that_cannot_reach_the_database_says_so_and_blames_no_broker(bas
 def test_a_round_deletes_every_finished_job_past_its_retention(own_sessions):
     queued_jobs(own_sessions, 2345, published="never")
     with own_sessions() as session:
-        session.execute(text("UPDATE jobs SET status = 'succeeded', finished_at = now() - interval '2 days', "
-                             "expires_at = now() - interval '1 day' WHERE id IN (SELECT id FROM jobs LIMIT 2300)"))
+        session.execute(
+            text(
+                "UPDATE jobs SET status = 'succeeded', finished_at = now() - interval '2 days', "
+                "expires_at = now() - interval '1 day' WHERE id IN (SELECT id FROM jobs LIMIT 2300)"
+            )
+        )
         session.commit()
 
     assert purge_expired_jobs(own_sessions) == 2300

@@ -4,6 +4,7 @@ a scheduler runs again.
 
 Each test has a database and a Redis key prefix of its own, so no other scheduler of the run sends its jobs.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,12 @@ SENT = "Scheduler: Sending due task"
 
 @pytest.fixture
 def env(base_env, own_database) -> dict[str, str]:
-    return {**base_env, **FAST_REPUBLISH, "DATABASE_URL": own_database.url,
-            "BROKER_KEY_PREFIX": f"{base_env['BROKER_KEY_PREFIX']}{uuid.uuid4().hex[:8]}:"}
+    return {
+        **base_env,
+        **FAST_REPUBLISH,
+        "DATABASE_URL": own_database.url,
+        "BROKER_KEY_PREFIX": f"{base_env['BROKER_KEY_PREFIX']}{uuid.uuid4().hex[:8]}:",
+    }
 
 
 def statuses(sessions) -> list[str]:
@@ -73,10 +78,15 @@ def test_jobs_the_broker_never_got_are_sent_once_a_killed_scheduler_is_replaced(
 
 
 def test_of_two_schedulers_one_sends_the_schedule_and_the_other_takes_over_when_it_dies(env, tmp_path):
-    with celery_scheduler(env, tmp_path, name="first") as first, \
-            celery_scheduler(env, tmp_path, name="second") as second:
-        leader = wait_until(lambda: next((each for each in (first, second) if each.log().count(SENT) >= 3), None), 30,
-                            "one scheduler to send three rounds")
+    with (
+        celery_scheduler(env, tmp_path, name="first") as first,
+        celery_scheduler(env, tmp_path, name="second") as second,
+    ):
+        leader = wait_until(
+            lambda: next((each for each in (first, second) if each.log().count(SENT) >= 3), None),
+            30,
+            "one scheduler to send three rounds",
+        )
         standby = second if leader is first else first
         assert SENT not in standby.log()
         assert "standing by to take over" in standby.log()
@@ -101,6 +111,7 @@ def private_rabbitmq():
 def test_the_rounds_go_on_after_rabbitmq_restarts(env, own_database, private_rabbitmq, tmp_path):
     """The scheduler's connection broke with the restart: it sends on a new one, rather than failing every round
     until it is restarted itself, which is what the chaos harness found it doing."""
+
     def round_age() -> float | None:
         with own_database.sessions() as session:
             return maintenance.seconds_since_finished(session)[maintenance.REPUBLISH_JOBS]
@@ -130,9 +141,12 @@ def test_a_round_started_while_another_runs_is_skipped_and_only_a_finished_round
             assert ours is True
         with engine.connect() as connection:
             assert maintenance.seconds_since_finished(connection)[maintenance.REPUBLISH_JOBS] < 5
-            locked = connection.execute(text(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"))
+            locked = connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+            )
             assert locked.scalar() == 0  # the round gave its lock back
     finally:
         other.close()

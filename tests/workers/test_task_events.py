@@ -1,4 +1,5 @@
 """Monitors (Flower) hear of every task from the worker: received, started and succeeded, batched but prompt."""
+
 from __future__ import annotations
 
 import threading
@@ -18,7 +19,7 @@ class EventListener:
         self._celery, self._stop, self._ready = celery, threading.Event(), threading.Event()
         self._thread = threading.Thread(target=self._listen, daemon=True)
 
-    def __enter__(self) -> "EventListener":
+    def __enter__(self) -> EventListener:
         self._thread.start()
         assert self._ready.wait(15), "the event receiver did not subscribe"
         return self
@@ -30,7 +31,8 @@ class EventListener:
     def _listen(self) -> None:
         with self._celery.connection_for_read() as connection:
             receiver = self._celery.events.Receiver(
-                connection, handlers={"*": lambda event: self.events.append((time.monotonic(), event))})
+                connection, handlers={"*": lambda event: self.events.append((time.monotonic(), event))}
+            )
             for _ in receiver.itercapture(limit=None, timeout=None, wakeup=False):
                 self._ready.set()  # the first turn comes once the receiver's queue is bound
                 if self._stop.is_set():
@@ -40,8 +42,9 @@ class EventListener:
         return {event["type"]: seen for seen, event in self.events if event.get("uuid") == task_id}
 
     def received(self, task_id: str) -> dict:
-        return next(event for _, event in self.events if event.get("uuid") == task_id
-                    and event["type"] == "task-received")
+        return next(
+            event for _, event in self.events if event.get("uuid") == task_id and event["type"] == "task-received"
+        )
 
 
 def test_monitors_see_each_task_received_started_and_succeeded(broker_app, broker_client, shared_worker, account):
@@ -49,13 +52,17 @@ def test_monitors_see_each_task_received_started_and_succeeded(broker_app, broke
         job = submit(broker_client, account, job_body(points=100))
         poll(broker_client, account, job["id"])
         finished = time.monotonic()
-        seen = wait_until(lambda: TASK_STATES <= set(listener.of_task(job["id"])) and listener.of_task(job["id"]),
-                          10, "the job's task events")
+        seen = wait_until(
+            lambda: TASK_STATES <= set(listener.of_task(job["id"])) and listener.of_task(job["id"]),
+            10,
+            "the job's task events",
+        )
     assert seen["task-succeeded"] - finished < 2  # batched, but not held back
 
 
-def test_monitors_show_the_job_id_and_request_id_a_task_was_sent_with(broker_app, broker_client, shared_worker,
-                                                                       account):
+def test_monitors_show_the_job_id_and_request_id_a_task_was_sent_with(
+    broker_app, broker_client, shared_worker, account
+):
     with EventListener(broker_app.extensions["smartcompute"].celery) as listener:
         job = submit(broker_client, account, job_body(points=100), **{"X-Request-ID": "req-shown-1"})
         wait_until(lambda: "task-received" in listener.of_task(job["id"]), 10, "the job's task-received event")

@@ -1,4 +1,5 @@
 """A job stuck past its hard time limit fails as soon as its worker kills it, whatever it was stuck in."""
+
 from __future__ import annotations
 
 from tests.support import celery_worker, job_body
@@ -7,7 +8,8 @@ from tests.workers.test_reliability import api, host_lock, submit  # noqa: F401 
 
 
 def test_a_job_stuck_past_the_hard_time_limit_fails_when_its_process_is_killed(
-        private_env, account, sessions, host_lock, tmp_path):
+    private_env, account, sessions, host_lock, tmp_path
+):
     env = {**private_env, "JOB_SOFT_TIME_LIMIT": "1", "JOB_HARD_TIME_LIMIT": "3"}
     host_lock.hold(account.account_id, "stuck-host")  # a wait on a lock, which the soft limit cannot interrupt
     client = api(env)

@@ -1,4 +1,5 @@
 """What a worker tells the operator as it starts: a database the release step has not migrated yet."""
+
 from __future__ import annotations
 
 from smartcompute.db import SCHEMA_REVISION

@@ -3,6 +3,7 @@
 `init_dashboard(app)` registers it; the pages live in this package's modules, their templates and static files
 beside them. The API itself stays cookieless (web/dashboard/cookies.py).
 """
+
 from __future__ import annotations
 
 from datetime import timedelta

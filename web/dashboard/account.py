@@ -1,5 +1,6 @@
 """Hosts, billing (balance, ledger, buying credits, payment status), the audit log and, for staff, the
 dead-lettered payment events, each read and changed through the API operation that does the same."""
+
 from __future__ import annotations
 
 import uuid
@@ -46,8 +47,7 @@ def host(name: str) -> str:
     found = api(hosts_api.show, name=name)
     check_access(jobs_api.index)
     recent, _ = job_services.list_jobs(db(), principal(), host=found.name, limit=10)
-    return page("host.html", host=found, jobs=recent,
-                learned=_learned(found.last_job.id if found.last_job else None))
+    return page("host.html", host=found, jobs=recent, learned=_learned(found.last_job.id if found.last_job else None))
 
 
 @dashboard.get("/billing")
@@ -56,15 +56,29 @@ def billing() -> str:
     ledger = api(billing_api.entries, query=validated(Page, _cursor()))
     payments = api(payments_api.index, query=Page(limit=10))
     providers = sorted(current_app.extensions["smartcompute_payment_clients"])
-    return page("billing.html", balance=balance, ledger=ledger.items, next_cursor=ledger.next_cursor,
-                payments=payments.items, providers=providers, currencies=CURRENCIES)
+    return page(
+        "billing.html",
+        balance=balance,
+        ledger=ledger.items,
+        next_cursor=ledger.next_cursor,
+        payments=payments.items,
+        providers=providers,
+        currencies=CURRENCIES,
+    )
 
 
 @dashboard.post("/billing/payments")
 def buy_credits() -> Response:
     kind, _, product = request.form.get("product", "").partition(":")
-    body = validated(PaymentRequest, {"kind": kind, "product": product, "provider": request.form.get("provider"),
-                                       "currency": request.form.get("currency")})
+    body = validated(
+        PaymentRequest,
+        {
+            "kind": kind,
+            "product": product,
+            "provider": request.form.get("provider"),
+            "currency": request.form.get("currency"),
+        },
+    )
     payment = api(payments_api.create, body=body)
     return back("dashboard.payment", payment_id=payment.id)
 

@@ -6,6 +6,7 @@ charting library and nothing fetched: the page is the picture. Points past `_MOS
 n-th one (keeping the largest score of each stretch, so a spike is never thinned away); hover markers carry
 each shown point's time, value and score in an SVG <title>.
 """
+
 from __future__ import annotations
 
 import math
@@ -106,8 +107,10 @@ def _value_ticks(axis: _Axis) -> list[tuple[float, str]]:
 def _time_ticks(axis: _Axis) -> list[tuple[float, str, str]]:
     """(x, label, text-anchor) at whole minutes, hours or days, at most `_TICKS` of them."""
     span = axis.t1 - axis.t0
-    step = next((each for each in _TICK_STEPS if span / each <= _TICKS), _TICK_STEPS[-1] * math.ceil(
-        span / _TICK_STEPS[-1] / _TICKS))
+    step = next(
+        (each for each in _TICK_STEPS if span / each <= _TICKS),
+        _TICK_STEPS[-1] * math.ceil(span / _TICK_STEPS[-1] / _TICKS),
+    )
     same_day = iso8601(axis.t0)[:10] == iso8601(axis.t1)[:10]
     ticks = []
     for epoch in np.arange(math.ceil(axis.t0 / step) * step, axis.t1 + 1e-6, step):
@@ -134,25 +137,41 @@ def _shades(metric: str, incidents: list[dict[str, Any]], axis: _Axis) -> list[S
         if start is None or end is None:
             continue
         left, right = axis.x(start), axis.x(end)
-        label = (f"{incident.get('severity', '')} {incident.get('kind', '')} {incident.get('status', '')}: "
-                 f"{incident.get('start')} to {incident.get('end') or 'now (open)'}")
-        shades.append(Shade(left, max(right - left, 2.0), str(incident.get("severity", "")),
-                            str(incident.get("status", "")), label))
+        label = (
+            f"{incident.get('severity', '')} {incident.get('kind', '')} {incident.get('status', '')}: "
+            f"{incident.get('start')} to {incident.get('end') or 'now (open)'}"
+        )
+        shades.append(
+            Shade(
+                left, max(right - left, 2.0), str(incident.get("severity", "")), str(incident.get("status", "")), label
+            )
+        )
     return shades
 
 
-def metric_chart(metric: str, times: np.ndarray, values: np.ndarray, scores: np.ndarray,
-                 incidents: list[dict[str, Any]]) -> Chart:
+def metric_chart(
+    metric: str, times: np.ndarray, values: np.ndarray, scores: np.ndarray, incidents: list[dict[str, Any]]
+) -> Chart:
     order = np.argsort(times, kind="stable")
     drawn = _thinned(order, scores)
     axis = _Axis(times, values)
-    chart = Chart(metric, _path([(axis.x(times[i]), axis.y(values[i])) for i in drawn]),
-                  _path([(axis.x(times[i]), _score_y(scores[i])) for i in drawn]),
-                  _shades(metric, incidents, axis), value_ticks=_value_ticks(axis), time_ticks=_time_ticks(axis))
+    chart = Chart(
+        metric,
+        _path([(axis.x(times[i]), axis.y(values[i])) for i in drawn]),
+        _path([(axis.x(times[i]), _score_y(scores[i])) for i in drawn]),
+        _shades(metric, incidents, axis),
+        value_ticks=_value_ticks(axis),
+        time_ticks=_time_ticks(axis),
+    )
     step = max(1, math.ceil(len(drawn) / _MOST_MARKERS))
-    chart.markers = [Marker(axis.x(times[i]), axis.y(values[i]),
-                            f"{iso8601(float(times[i]))}  {metric} {_number(values[i])}  score {scores[i]:.3f}")
-                     for i in drawn[::step]]
+    chart.markers = [
+        Marker(
+            axis.x(times[i]),
+            axis.y(values[i]),
+            f"{iso8601(float(times[i]))}  {metric} {_number(values[i])}  score {scores[i]:.3f}",
+        )
+        for i in drawn[::step]
+    ]
     return chart
 
 

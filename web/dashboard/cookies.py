@@ -5,6 +5,7 @@ request came over TLS (directly or through the trusted proxy). It holds the sign
 request re-reads that sign-in from PostgreSQL (web/auth.py), so signing out, a disabled user or a new role take
 effect at once, whatever copy of the cookie is replayed.
 """
+
 from __future__ import annotations
 
 import hmac

@@ -1,7 +1,8 @@
 """How the pages write times, durations and ages."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from flask import Flask
 
@@ -13,7 +14,7 @@ def _moment(value: datetime | str) -> datetime | None:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def when(value: datetime | str | None) -> str:
@@ -21,7 +22,7 @@ def when(value: datetime | str | None) -> str:
     if value is None or value == "":
         return ""
     moment = _moment(value)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else str(value)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else str(value)
 
 
 def duration(seconds: float | None) -> str:
@@ -42,7 +43,7 @@ def age(value: datetime | str | None) -> str:
     moment = _moment(value) if value else None
     if moment is None:
         return "never"
-    return f"{duration((datetime.now(timezone.utc) - moment).total_seconds())} ago"
+    return f"{duration((datetime.now(UTC) - moment).total_seconds())} ago"
 
 
 def register_filters(app: Flask) -> None:

@@ -1,5 +1,6 @@
 """The jobs pages: the list with its filters and pages, one job with its charts or findings, its cancel and
 resend-callback buttons, and its result as JSON and its scores as CSV."""
+
 from __future__ import annotations
 
 import csv
@@ -34,8 +35,14 @@ def _filters() -> dict[str, str]:
 def jobs() -> str:
     filters = _filters()
     listed = api(jobs_api.index, query=validated(jobs_api.JobFilters, {**filters, "limit": 25}))
-    return page("jobs.html", jobs=listed.items, next_cursor=listed.next_cursor, filters=filters,
-                statuses=STATUSES, job_types=JOB_TYPES)
+    return page(
+        "jobs.html",
+        jobs=listed.items,
+        next_cursor=listed.next_cursor,
+        filters=filters,
+        statuses=STATUSES,
+        job_types=JOB_TYPES,
+    )
 
 
 def _job(job_id: str, *, with_result: bool = True) -> JobRow:
@@ -58,8 +65,15 @@ def job(job_id: str) -> str:
     row = _job(job_id)
     result = row.result or {}
     charts = job_charts(row.data or {}, result) if row.type == "anomaly_detection" and row.result else []
-    return page("job.html", job=row, result=result, charts=charts, findings=_findings_by_category(result),
-                finished=lifecycle.is_finished(row.status), callback=callbacks.view_of(db(), row.id))
+    return page(
+        "job.html",
+        job=row,
+        result=result,
+        charts=charts,
+        findings=_findings_by_category(result),
+        finished=lifecycle.is_finished(row.status),
+        callback=callbacks.view_of(db(), row.id),
+    )
 
 
 @dashboard.post("/jobs/<job_id>/cancel")

@@ -1,5 +1,6 @@
 """Live updates for the dashboard's pages: the account's events, or one job's, as server-sent events for the
 cookie's sign-in, through the API's own stream operations (web/events.py), with their scope check and bound."""
+
 from __future__ import annotations
 
 from flask import request

@@ -5,9 +5,11 @@ Each action calls the API operation that does the same thing (its access check f
 dashboard and the API cannot disagree on a rule, an audit record or a limit: a Problem the operation raises is
 shown to the person as a page or beside the form.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask_limiter import RateLimitExceeded
@@ -19,11 +21,19 @@ from web.dashboard.cookies import CSRF_FIELD, csrf_is_valid, csrf_token, signed_
 from web.problems import Problem
 from web.routes import Answer, operation_of
 
-dashboard = Blueprint("dashboard", __name__, url_prefix="/app", template_folder="templates",
-                      static_folder="static", static_url_path="/static")
+dashboard = Blueprint(
+    "dashboard",
+    __name__,
+    url_prefix="/app",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
 # Dashboard pages load their own scripts, styles and inline SVG, and post forms to themselves; nothing else.
-CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                           "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 _OPEN_ENDPOINTS = {"dashboard.static", "dashboard.sign_in_form", "dashboard.sign_in"}
 _UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -43,7 +53,7 @@ def check_access(view: Callable) -> None:
 def api(view: Callable, **given: Any) -> Any:
     """Run an API operation's access check and view, returning its model (the body of an Answer)."""
     check_access(view)
-    result = getattr(view, "__wrapped__")(**given)  # the view itself, inside its operation's wrapper
+    result = view.__wrapped__(**given)  # the view itself, inside its operation's wrapper
     return result.body if isinstance(result, Answer) else result
 
 
@@ -60,8 +70,11 @@ def back(endpoint: str, **values: Any) -> Response:
 def _signed_in_and_same_origin() -> Response | None:
     """Every page needs the cookie's sign-in; every state-changing request its CSRF token."""
     if request.method in _UNSAFE_METHODS and not csrf_is_valid():
-        raise Problem(403, "the form's security token is missing or out of date; reload the page and try again",
-                      kind="csrf-token-invalid")
+        raise Problem(
+            403,
+            "the form's security token is missing or out of date; reload the page and try again",
+            kind="csrf-token-invalid",
+        )
     if request.endpoint in _OPEN_ENDPOINTS:
         return None
     ids = signed_in_ids()
@@ -104,8 +117,14 @@ def _refused(problem: Problem) -> tuple[str, int, dict[str, str]]:
 def _too_many(error: RateLimitExceeded) -> tuple[str, int, dict[str, str]]:
     """The API's limits, answered as a page; the wait is at most the limit's window."""
     window = error.limit.limit.get_expiry()
-    return _refused(Problem(429, f"too many requests ({error.limit.limit}); try again within {window} seconds",
-                            kind="rate-limited", headers={"Retry-After": str(window)}))
+    return _refused(
+        Problem(
+            429,
+            f"too many requests ({error.limit.limit}); try again within {window} seconds",
+            kind="rate-limited",
+            headers={"Retry-After": str(window)},
+        )
+    )
 
 
 dashboard.register_error_handler(Problem, _refused)

@@ -1,5 +1,6 @@
 """API keys (create with scopes, shown once; rotate; revoke) and members (invite, change role, remove), each
 through the API operation that does the same, so the roles that may and the audit records are the API's."""
+
 from __future__ import annotations
 
 from typing import get_args
@@ -29,8 +30,9 @@ def keys() -> str:
 
 @dashboard.post("/keys")
 def create_key() -> str:
-    body = validated(ApiKeyRequest, {"name": request.form.get("name", ""),
-                                      "scopes": request.form.getlist("scopes") or ["jobs:read"]})
+    body = validated(
+        ApiKeyRequest, {"name": request.form.get("name", ""), "scopes": request.form.getlist("scopes") or ["jobs:read"]}
+    )
     return _keys_page(new_key=api(keys_api.create, body=body))
 
 
@@ -50,22 +52,25 @@ def revoke_key(key_id: str) -> Response:
 def members() -> str:
     listed = api(account_api.members, query=account_api.MemberSearch())
     invitations = api(invitations_api.open_invitations)
-    return page("members.html", members=listed.items, invitations=invitations.items, roles=ROLES,
-                me=principal().user_id)
+    return page(
+        "members.html", members=listed.items, invitations=invitations.items, roles=ROLES, me=principal().user_id
+    )
 
 
 @dashboard.post("/members/invite")
 def invite_member() -> Response:
-    body = validated(MemberRequest, {"email": request.form.get("email", ""),
-                                      "role": request.form.get("role", "viewer")})
+    body = validated(
+        MemberRequest, {"email": request.form.get("email", ""), "role": request.form.get("role", "viewer")}
+    )
     api(invitations_api.invite, body=body)
     return back("dashboard.members")
 
 
 @dashboard.post("/members/<user_id>/role")
 def change_role(user_id: str) -> Response:
-    api(account_api.update_member, user_id=user_id,
-        body=validated(MemberUpdate, {"role": request.form.get("role", "")}))
+    api(
+        account_api.update_member, user_id=user_id, body=validated(MemberUpdate, {"role": request.form.get("role", "")})
+    )
     return back("dashboard.members")
 
 

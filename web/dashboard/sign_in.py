@@ -4,6 +4,7 @@ The sign-in is the API's own (`web.tokens.sign_in`): the same password check, au
 (web/sign_in_limits.py guards `dashboard.sign_in` as it guards `POST /v1/auth/token`). Signing out ends that
 sign-in in PostgreSQL, so the cookie is worthless afterwards even if a copy of it was kept.
 """
+
 from __future__ import annotations
 
 from flask import redirect, request, url_for
@@ -18,8 +19,9 @@ from web.problems import Problem
 def _next_page() -> str:
     """Where to go after signing in: a dashboard path only, never another site."""
     wanted = request.values.get("next", "")
-    return wanted if is_dashboard_path(wanted.split("?")[0]) and not wanted.startswith("//") else url_for(
-        "dashboard.jobs")
+    return (
+        wanted if is_dashboard_path(wanted.split("?")[0]) and not wanted.startswith("//") else url_for("dashboard.jobs")
+    )
 
 
 @dashboard.get("/sign-in")

@@ -2,6 +2,7 @@
 and a priority. The file becomes the API's own job request and goes through `POST /v1/jobs`'s view, so its
 checks, price, quotas and admission are the API's; its problems are shown beside the form, field by field.
 """
+
 from __future__ import annotations
 
 import csv
@@ -88,8 +89,14 @@ def _telemetry() -> dict[str, Any]:
 
 
 def _job_request() -> JobRequest:
-    return validated(JobRequest, {"type": request.form.get("type", ""), "data": _telemetry(),
-                                   "priority": request.form.get("priority") or "normal"})
+    return validated(
+        JobRequest,
+        {
+            "type": request.form.get("type", ""),
+            "data": _telemetry(),
+            "priority": request.form.get("priority") or "normal",
+        },
+    )
 
 
 def _form(problem: Problem | None = None) -> str:

@@ -3,6 +3,7 @@
 Each client's base URL comes from settings, so tests (and staging) point it at a local server that speaks the
 provider's documented API. Only configured providers (API key set) get a client.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,12 @@ class PaymentClient(Protocol):
 
 
 def post_json(url: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", "Accept": "application/json", **headers})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json", **headers},
+    )
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
             answer = json.loads(response.read() or b"{}")
@@ -52,7 +57,9 @@ def configured_clients(settings: Settings) -> dict[str, PaymentClient]:
 
     clients: dict[str, PaymentClient] = {}
     if settings.COINBASE_COMMERCE_API_KEY:
-        clients["coinbase-commerce"] = CoinbaseCommerceClient(settings.COINBASE_COMMERCE_API_URL, settings.COINBASE_COMMERCE_API_KEY)
+        clients["coinbase-commerce"] = CoinbaseCommerceClient(
+            settings.COINBASE_COMMERCE_API_URL, settings.COINBASE_COMMERCE_API_KEY
+        )
     if settings.BTCPAY_URL and settings.BTCPAY_API_KEY and settings.BTCPAY_STORE_ID:
         clients["btcpay"] = BTCPayClient(settings.BTCPAY_URL, settings.BTCPAY_API_KEY, settings.BTCPAY_STORE_ID)
     if settings.NOWPAYMENTS_API_KEY:

@@ -1,5 +1,6 @@
 """NOWPayments: `POST /v1/payment` (`x-api-key`) creates a payment and answers the address and the exact
 crypto amount to send. Our payment id travels as `order_id`; IPNs go to `ipn_callback_url`."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -20,9 +21,11 @@ class NowPaymentsClient:
 
     def create(self, payment: Payment, *, callback_url: str | None) -> Checkout:
         body = {
-            "price_amount": float(payment.price_amount), "price_currency": payment.price_currency.lower(),
+            "price_amount": float(payment.price_amount),
+            "price_currency": payment.price_currency.lower(),
             "pay_currency": _CODES.get(payment.pay_currency, payment.pay_currency.lower()),
-            "order_id": str(payment.id), "order_description": f"{payment.credits} analysis credits",
+            "order_id": str(payment.id),
+            "order_description": f"{payment.credits} analysis credits",
         }
         if callback_url:
             body["ipn_callback_url"] = callback_url
@@ -34,6 +37,8 @@ class NowPaymentsClient:
             raise ProviderApiError("the provider's answer has no payment_id, pay_address or pay_amount") from None
         expires = answer.get("expiration_estimate_date")
         return Checkout(
-            provider_payment_id=provider_id, pay_address=address, pay_amount=pay_amount,
+            provider_payment_id=provider_id,
+            pay_address=address,
+            pay_amount=pay_amount,
             expires_at=datetime.fromisoformat(expires.replace("Z", "+00:00")) if isinstance(expires, str) else None,
         )

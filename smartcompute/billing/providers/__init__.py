@@ -10,13 +10,15 @@ and the one provider whose signature is over a parsed body (NOWPayments) parses 
 Provider names are the operator contract: `generic`, `coinbase-commerce`, `btcpay`, `nowpayments`,
 `standard-webhooks`. A provider whose secret is not configured is not offered at all (its URL is 404).
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
+from collections.abc import Callable, Mapping
 
 from smartcompute import jsoncodec
 
@@ -104,7 +106,7 @@ class HexHmacSha256Provider:
     def verify(self, headers: Mapping[str, str], raw_body: bytes) -> None:
         given = required_header(headers, self.header)
         # Hex digits are case-insensitive; compare_digest (in same) runs in constant time.
-        if not same(given[:len(self.prefix)] + given[len(self.prefix):].lower(), self.sign(raw_body)):
+        if not same(given[: len(self.prefix)] + given[len(self.prefix) :].lower(), self.sign(raw_body)):
             raise InvalidSignature(f"the {self.header} header does not match the body")
 
 
@@ -173,7 +175,9 @@ def configured_providers(secrets: Mapping[str, str | None], *, tolerance: int = 
     from smartcompute.billing.providers.standard_webhooks import StandardWebhooksProvider
 
     factories: dict[str, Callable[[str], WebhookProvider]] = {
-        "generic": GenericProvider, "coinbase-commerce": CoinbaseCommerceProvider, "btcpay": BTCPayProvider,
+        "generic": GenericProvider,
+        "coinbase-commerce": CoinbaseCommerceProvider,
+        "btcpay": BTCPayProvider,
         "nowpayments": NowPaymentsProvider,
         "standard-webhooks": lambda secret: StandardWebhooksProvider(secret, tolerance=tolerance),
     }

@@ -4,19 +4,31 @@ The body is `{"id": ..., "scheduled_for": ..., "event": {"id", "type": "charge:<
 "data": <charge>}}`; the charge carries our payment id in `metadata.payment_id` (we set it when creating it),
 its payments in `payments[].value.crypto` and its own id in `id`.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from smartcompute.billing.providers import (
-    HexHmacSha256Provider, InvalidEvent, ProviderEvent, as_object, event_id_of, json_object, text,
+    HexHmacSha256Provider,
+    InvalidEvent,
+    ProviderEvent,
+    as_object,
+    event_id_of,
+    json_object,
+    text,
 )
 
 # charge:delayed is a payment accepted after the charge expired; charge:resolved a manually settled one.
 STATUSES = {
-    "charge:created": "pending", "charge:pending": "pending", "charge:confirmed": "confirmed",
-    "charge:resolved": "confirmed", "charge:delayed": "confirmed", "charge:failed": "failed",
+    "charge:created": "pending",
+    "charge:pending": "pending",
+    "charge:confirmed": "confirmed",
+    "charge:resolved": "confirmed",
+    "charge:delayed": "confirmed",
+    "charge:failed": "failed",
 }
 
 
@@ -34,9 +46,15 @@ class CoinbaseCommerceProvider(HexHmacSha256Provider):
         event_type = text(event.get("type"), 100)
         amount, currency = _paid(charge)
         return ProviderEvent(
-            provider=self.name, event_id=event_id_of(event.get("id")), event_type=event_type, payload=payload,
-            status=STATUSES.get(event_type or ""), payment_id=text(metadata.get("payment_id")),
-            provider_payment_id=text(charge.get("id")), amount=amount, currency=currency,
+            provider=self.name,
+            event_id=event_id_of(event.get("id")),
+            event_type=event_type,
+            payload=payload,
+            status=STATUSES.get(event_type or ""),
+            payment_id=text(metadata.get("payment_id")),
+            provider_payment_id=text(charge.get("id")),
+            amount=amount,
+            currency=currency,
             occurred_at=text(event.get("created_at"), 64),
         )
 

@@ -10,6 +10,7 @@ field is interpreted), and the HMAC compared in constant time; only then is the 
 An IPN has no event id; ours is `<payment_id>:<payment_status>:<digest of the canonical body>`, so a repeated
 IPN is recognised and a changed one (more paid while confirming) is a new event.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,20 +18,34 @@ import hmac
 import json
 import math
 import re
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import datetime, UTC
+from typing import Any
+from collections.abc import Mapping
 
 from smartcompute.billing.providers import (
-    InvalidEvent, InvalidSignature, ProviderEvent, TooDeeplyNested, load_json, required_header, same, text,
+    InvalidEvent,
+    InvalidSignature,
+    ProviderEvent,
+    TooDeeplyNested,
+    load_json,
+    required_header,
+    same,
+    text,
 )
 
 STATUSES = {
-    "waiting": "pending", "confirming": "pending", "confirmed": "pending", "sending": "pending",
-    "partially_paid": "confirmed", "finished": "confirmed", "failed": "failed", "refunded": "refunded",
+    "waiting": "pending",
+    "confirming": "pending",
+    "confirmed": "pending",
+    "sending": "pending",
+    "partially_paid": "confirmed",
+    "finished": "confirmed",
+    "failed": "failed",
+    "refunded": "refunded",
     "expired": "expired",
 }
 _INDEX = re.compile(r"^(0|[1-9][0-9]{0,8})$")
-_EXACT_INTEGERS = 2 ** 53
+_EXACT_INTEGERS = 2**53
 
 
 def _read(raw_body: bytes) -> Any:
@@ -170,9 +185,15 @@ class NowPaymentsProvider:
             raise InvalidEvent("the IPN has no payment_id or payment_status")
         digest = hashlib.sha256(js_form.encode()).hexdigest()[:16]
         return ProviderEvent(
-            provider=self.name, event_id=f"{payment_id}:{state}:{digest}", event_type=state, payload=body,
-            status=STATUSES.get(state), payment_id=text(body.get("order_id")), provider_payment_id=payment_id,
-            amount=text(body.get("actually_paid"), 64), currency=(text(body.get("pay_currency"), 16) or "").upper() or None,
+            provider=self.name,
+            event_id=f"{payment_id}:{state}:{digest}",
+            event_type=state,
+            payload=body,
+            status=STATUSES.get(state),
+            payment_id=text(body.get("order_id")),
+            provider_payment_id=payment_id,
+            amount=text(body.get("actually_paid"), 64),
+            currency=(text(body.get("pay_currency"), 16) or "").upper() or None,
             occurred_at=_millis(body.get("updated_at")),
         )
 
@@ -180,7 +201,7 @@ class NowPaymentsProvider:
 def _millis(value: Any) -> str | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
-            return datetime.fromtimestamp(value / 1000, timezone.utc).isoformat()
+            return datetime.fromtimestamp(value / 1000, UTC).isoformat()
         except (OverflowError, OSError, ValueError):  # no time a result could name: the event still counts
             return None
     return None

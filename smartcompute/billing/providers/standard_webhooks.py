@@ -7,16 +7,25 @@ than the tolerance in the past or future are refused, so a captured delivery can
 Body: `{"type": "payment.<status>", "timestamp": ISO-8601, "data": {"payment_id", "status", "amount",
 "currency", "provider_payment_id"}}`; the event id is the `webhook-id` header.
 """
+
 from __future__ import annotations
 
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 from smartcompute import standard_webhooks
 from smartcompute.numbers import is_whole_number
 from smartcompute.billing.providers import (
-    DEFAULT_MAX_BODY_BYTES, PAYMENT_STATUSES, InvalidSignature, ProviderEvent, as_object, event_id_of, json_object,
-    required_header, same, text,
+    DEFAULT_MAX_BODY_BYTES,
+    PAYMENT_STATUSES,
+    InvalidSignature,
+    ProviderEvent,
+    as_object,
+    event_id_of,
+    json_object,
+    required_header,
+    same,
+    text,
 )
 
 
@@ -54,9 +63,14 @@ class StandardWebhooksProvider:
         data = as_object(payload.get("data"))
         status = data.get("status") or (event_type or "").rpartition(".")[2]
         return ProviderEvent(
-            provider=self.name, event_id=event_id_of(headers.get("webhook-id")), event_type=event_type,
-            payload=payload, status=status if status in PAYMENT_STATUSES else None,
-            payment_id=text(data.get("payment_id")), provider_payment_id=text(data.get("provider_payment_id")),
-            amount=text(data.get("amount"), 64), currency=(text(data.get("currency"), 16) or "").upper() or None,
+            provider=self.name,
+            event_id=event_id_of(headers.get("webhook-id")),
+            event_type=event_type,
+            payload=payload,
+            status=status if status in PAYMENT_STATUSES else None,
+            payment_id=text(data.get("payment_id")),
+            provider_payment_id=text(data.get("provider_payment_id")),
+            amount=text(data.get("amount"), 64),
+            currency=(text(data.get("currency"), 16) or "").upper() or None,
             occurred_at=text(payload.get("timestamp"), 64),
         )

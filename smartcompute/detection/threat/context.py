@@ -1,4 +1,5 @@
 """What every detector reads: the host's metrics by canonical name and its connections as integer codes."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -11,9 +12,20 @@ from smartcompute.detection.telemetry import Connections, Process, Telemetry
 from smartcompute.detection.threat.metric_names import HostMetric, recognise_metrics
 
 # Destinations inside the organisation; periodic traffic to them is usually a monitoring agent.
-_INTERNAL_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
-    "100.64.0.0/10", "::1/128", "fc00::/7", "fe80::/10"))
+_INTERNAL_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "100.64.0.0/10",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -57,7 +69,7 @@ class Groups:
     bounds: np.ndarray
 
     def rows_of(self, index: int) -> np.ndarray:
-        return self.order[self.bounds[index]:self.bounds[index + 1]]
+        return self.order[self.bounds[index] : self.bounds[index + 1]]
 
     @property
     def sizes(self) -> np.ndarray:
@@ -76,10 +88,16 @@ def index_connections(connections: Connections) -> ConnectionIndex:
     dst_names, dst = np.unique(connections.dst_ip, return_inverse=True)
     protocol_names, protocol = np.unique(connections.protocol, return_inverse=True)
     return ConnectionIndex(
-        timestamp=connections.timestamp, src=src.astype(np.int64), dst=dst.astype(np.int64),
-        dst_port=connections.dst_port.astype(np.int64), protocol=protocol.astype(np.int64),
-        bytes_out=connections.bytes_out, bytes_in=connections.bytes_in,
-        src_names=src_names, dst_names=dst_names, protocol_names=protocol_names,
+        timestamp=connections.timestamp,
+        src=src.astype(np.int64),
+        dst=dst.astype(np.int64),
+        dst_port=connections.dst_port.astype(np.int64),
+        protocol=protocol.astype(np.int64),
+        bytes_out=connections.bytes_out,
+        bytes_in=connections.bytes_in,
+        src_names=src_names,
+        dst_names=dst_names,
+        protocol_names=protocol_names,
     )
 
 

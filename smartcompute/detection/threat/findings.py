@@ -1,4 +1,5 @@
 """The Finding every detector returns, and how findings combine into one threat score."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

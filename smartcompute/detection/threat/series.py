@@ -1,4 +1,5 @@
 """Time-series building blocks shared by the metric detectors: baselines, runs and surges."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
     smoothed = np.empty(count)
     for first in range(0, count, _CHUNK_ROWS):
         last = min(first + _CHUNK_ROWS, count)
-        windows = sliding_window_view(padded[first:last + 2 * half], window)
+        windows = sliding_window_view(padded[first : last + 2 * half], window)
         smoothed[first:last] = np.median(windows, axis=1)
     return smoothed
 
@@ -77,7 +78,7 @@ def true_runs(mask: np.ndarray, timestamps: np.ndarray, max_gap_seconds: float) 
     firsts, lasts = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
     runs: list[Run] = []
     for first, last in zip(firsts.tolist(), lasts.tolist(), strict=True):
-        cuts = first + np.flatnonzero(breaks[first + 1:last + 1]) + 1
+        cuts = first + np.flatnonzero(breaks[first + 1 : last + 1]) + 1
         bounds = [first, *cuts.tolist(), last + 1]
         runs.extend(Run(a, b - 1) for a, b in zip(bounds[:-1], bounds[1:], strict=True))
     return runs
@@ -99,8 +100,9 @@ def run_duration(run: Run, timestamps: np.ndarray, interval: float) -> float:
     return float(timestamps[run.last] - timestamps[run.first] + interval)
 
 
-def find_surges(timestamps: np.ndarray, values: np.ndarray, *, min_ratio: float, min_sigmas: float,
-                min_duration_seconds: float) -> list[Surge]:
+def find_surges(
+    timestamps: np.ndarray, values: np.ndarray, *, min_ratio: float, min_sigmas: float, min_duration_seconds: float
+) -> list[Surge]:
     """Stretches far above the local baseline: at least min_ratio times it and min_sigmas above it."""
     interval = sample_interval(timestamps)
     window = int(np.clip(round(BASELINE_WINDOW_SECONDS / interval), 5, 721)) | 1
@@ -117,14 +119,29 @@ def find_surges(timestamps: np.ndarray, values: np.ndarray, *, min_ratio: float,
             continue
         span = slice(run.first, run.last + 1)
         peak_index = run.first + int(np.argmax(values[span]))
-        surges.append(Surge(run, float(timestamps[run.first]), float(timestamps[run.last]), duration,
-                            float(values[peak_index]), float(timestamps[peak_index]),
-                            float(np.mean(values[span])), float(np.median(floor[span]))))
+        surges.append(
+            Surge(
+                run,
+                float(timestamps[run.first]),
+                float(timestamps[run.last]),
+                duration,
+                float(values[peak_index]),
+                float(timestamps[peak_index]),
+                float(np.mean(values[span])),
+                float(np.median(floor[span])),
+            )
+        )
     return surges
 
 
-def daily_recurrences(timestamps: np.ndarray, values: np.ndarray, start: float, end: float,
-                      level: float, tolerance_seconds: float = 3600.0) -> list[int]:
+def daily_recurrences(
+    timestamps: np.ndarray,
+    values: np.ndarray,
+    start: float,
+    end: float,
+    level: float,
+    tolerance_seconds: float = 3600.0,
+) -> list[int]:
     """Day offsets (e.g. -1, +2) on which the series also reached `level` at the same time of day."""
     if timestamps.size == 0:
         return []

@@ -1,9 +1,10 @@
 """The import as one operation: read every path, plan, write in one transaction, report."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
@@ -22,12 +23,19 @@ def read_sources(paths: list[Path], *, json_host: str | None) -> list[LegacySour
     return [read_directory(path, json_host) if path.is_dir() else read_database(path) for path in paths]
 
 
-def import_legacy(sessions: Callable[[], Session], paths: list[Path], *, email: str, json_host: str | None,
-                  keep_days: int, dry_run: bool) -> list[str]:
+def import_legacy(
+    sessions: Callable[[], Session],
+    paths: list[Path],
+    *,
+    email: str,
+    json_host: str | None,
+    keep_days: int,
+    dry_run: bool,
+) -> list[str]:
     """Import into the account of the user `email`; returns the report's lines. All of it commits, or (on any
     error, or a dry run) none of it."""
     sources = read_sources(paths, json_host=json_host)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     plan = plan_import(sources, now=now.timestamp())
     with sessions() as session:
         user = session.get_one(User, find_user_id(session, email))

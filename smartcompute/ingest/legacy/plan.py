@@ -1,11 +1,12 @@
 """What an import of legacy sources will write: hosts, seeded baselines and finished jobs, each with a key
 derived from its source and legacy ids, so that importing again adds nothing."""
+
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 from smartcompute.detection.anomaly_report import LearnedSummary, seeded_baseline
@@ -63,8 +64,14 @@ def plan_import(sources: list[LegacySource], *, now: float) -> ImportPlan:
     plan = ImportPlan()
     for source in sources:
         for profile in source.profiles.values():
-            plan.hosts.setdefault(profile.name, PlannedHost(profile.name, profile.attributes, {
-                "from": ORIGIN, "source": source.name, "table": "system_profiles", "id": profile.id}))
+            plan.hosts.setdefault(
+                profile.name,
+                PlannedHost(
+                    profile.name,
+                    profile.attributes,
+                    {"from": ORIGIN, "source": source.name, "table": "system_profiles", "id": profile.id},
+                ),
+            )
         for host in sorted({sample.host for sample in source.samples} | {b.host for b in source.baselines}):
             plan.hosts.setdefault(host, PlannedHost(host, {}, {"from": ORIGIN, "source": source.name}))
         plan.jobs += _anomaly_jobs(source)
@@ -77,8 +84,9 @@ def plan_import(sources: list[LegacySource], *, now: float) -> ImportPlan:
 def _chosen_baselines(baselines: list[tuple[Baseline, LegacySource]]) -> dict[str, tuple[Baseline, LegacySource]]:
     """Each host's active baseline, the latest when it has several."""
     chosen: dict[str, tuple[Baseline, LegacySource]] = {}
-    for baseline, source in sorted(baselines, key=lambda pair: (pair[0].active, pair[0].created_at or 0.0,
-                                                                str(pair[0].id))):
+    for baseline, source in sorted(
+        baselines, key=lambda pair: (pair[0].active, pair[0].created_at or 0.0, str(pair[0].id))
+    ):
         chosen[baseline.host] = (baseline, source)
     return chosen
 
@@ -87,13 +95,26 @@ def _seed(baseline: Baseline, source: LegacySource, now: float) -> PlannedBaseli
     span = baseline.duration_seconds or 0.0
     summaries = {
         "cpu_percent": LearnedSummary(baseline.cpu_mean, baseline.cpu_stdev, baseline.sample_count, span, 0.0, 100.0),
-        "memory_percent": LearnedSummary(baseline.memory_mean, baseline.memory_stdev, baseline.sample_count, span,
-                                         0.0, 100.0)}
-    return PlannedBaseline(baseline.host, seeded_baseline(summaries, now), {
-        "from": ORIGIN, "source": source.name, "table": "performance_baselines", "id": baseline.id,
-        "name": baseline.name, "cpu_mean": baseline.cpu_mean, "cpu_stdev": baseline.cpu_stdev,
-        "memory_mean": baseline.memory_mean, "memory_stdev": baseline.memory_stdev,
-        "sample_count": baseline.sample_count})
+        "memory_percent": LearnedSummary(
+            baseline.memory_mean, baseline.memory_stdev, baseline.sample_count, span, 0.0, 100.0
+        ),
+    }
+    return PlannedBaseline(
+        baseline.host,
+        seeded_baseline(summaries, now),
+        {
+            "from": ORIGIN,
+            "source": source.name,
+            "table": "performance_baselines",
+            "id": baseline.id,
+            "name": baseline.name,
+            "cpu_mean": baseline.cpu_mean,
+            "cpu_stdev": baseline.cpu_stdev,
+            "memory_mean": baseline.memory_mean,
+            "memory_stdev": baseline.memory_stdev,
+            "sample_count": baseline.sample_count,
+        },
+    )
 
 
 def _anomaly_jobs(source: LegacySource) -> list[PlannedJob]:
@@ -115,46 +136,91 @@ def _anomaly_jobs(source: LegacySource) -> list[PlannedJob]:
         days: dict[str, list[Sample]] = defaultdict(list)
         for sample in samples:
             days[_day(sample.time)].append(sample)
-        jobs += [_day_job(source, table, host, day, day_samples, incidents_by_day.get(day, []))
-                 for day, day_samples in sorted(days.items())]
+        jobs += [
+            _day_job(source, table, host, day, day_samples, incidents_by_day.get(day, []))
+            for day, day_samples in sorted(days.items())
+        ]
     return jobs
 
 
-def _day_job(source: LegacySource, table: str, host: str, day: str, samples: list[Sample],
-             incidents: list[dict]) -> PlannedJob:
+def _day_job(
+    source: LegacySource, table: str, host: str, day: str, samples: list[Sample], incidents: list[dict]
+) -> PlannedJob:
     names = sorted(set.intersection(*(set(sample.metrics) for sample in samples)))
-    data = {"timestamps": [sample.time for sample in samples], "host": host,
-            "metrics": {name: [sample.metrics[name] for sample in samples] for name in names}}
+    data = {
+        "timestamps": [sample.time for sample in samples],
+        "host": host,
+        "metrics": {name: [sample.metrics[name] for sample in samples] for name in names},
+    }
     scored = any(sample.score is not None for sample in samples)
     result = {
         "incidents": incidents,
-        "summary": {"host": host, "points": len(samples), "metrics": len(names), "incidents": len(incidents),
-                    "open_incidents": 0, "imported": True,
-                    "scored_by": "the legacy SmartCompute (z-scores against its baseline)" if scored else None},
+        "summary": {
+            "host": host,
+            "points": len(samples),
+            "metrics": len(names),
+            "incidents": len(incidents),
+            "open_incidents": 0,
+            "imported": True,
+            "scored_by": "the legacy SmartCompute (z-scores against its baseline)" if scored else None,
+        },
     }
     if scored:
-        result["legacy"] = {"anomaly_score": [sample.score for sample in samples],
-                            "severity": [sample.severity for sample in samples],
-                            "cpu_zscore": [sample.cpu_zscore for sample in samples],
-                            "memory_zscore": [sample.memory_zscore for sample in samples]}
-    imported = {"from": ORIGIN, "source": source.name, "table": table, "day": day, "rows": len(samples),
-                "first_id": samples[0].id, "last_id": samples[-1].id}
-    return PlannedJob(_key(source, table, host, day), JobType.ANOMALY_DETECTION, host, data, result, imported,
-                      samples[0].time, samples[-1].time)
+        result["legacy"] = {
+            "anomaly_score": [sample.score for sample in samples],
+            "severity": [sample.severity for sample in samples],
+            "cpu_zscore": [sample.cpu_zscore for sample in samples],
+            "memory_zscore": [sample.memory_zscore for sample in samples],
+        }
+    imported = {
+        "from": ORIGIN,
+        "source": source.name,
+        "table": table,
+        "day": day,
+        "rows": len(samples),
+        "first_id": samples[0].id,
+        "last_id": samples[-1].id,
+    }
+    return PlannedJob(
+        _key(source, table, host, day),
+        JobType.ANOMALY_DETECTION,
+        host,
+        data,
+        result,
+        imported,
+        samples[0].time,
+        samples[-1].time,
+    )
 
 
 def _report_job(report: Report, source: LegacySource) -> PlannedJob:
-    result = {"report": {"type": report.report_type, "title": report.title, "summary": report.summary,
-                         "data": report.data, "recommendations": report.recommendations,
-                         "generated_at": iso8601(report.generated_at), "generated_by": report.generated_by},
-              "summary": {"host": report.host, "imported": True}}
+    result = {
+        "report": {
+            "type": report.report_type,
+            "title": report.title,
+            "summary": report.summary,
+            "data": report.data,
+            "recommendations": report.recommendations,
+            "generated_at": iso8601(report.generated_at),
+            "generated_by": report.generated_by,
+        },
+        "summary": {"host": report.host, "imported": True},
+    }
     imported = {"from": ORIGIN, "source": source.name, "table": "performance_reports", "id": report.id}
-    return PlannedJob(_key(source, "performance_reports", report.id), JobType.PERFORMANCE_ANALYSIS, report.host,
-                      {"host": report.host}, result, imported, report.generated_at, report.generated_at)
+    return PlannedJob(
+        _key(source, "performance_reports", report.id),
+        JobType.PERFORMANCE_ANALYSIS,
+        report.host,
+        {"host": report.host},
+        result,
+        imported,
+        report.generated_at,
+        report.generated_at,
+    )
 
 
 def _day(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).date().isoformat()
+    return datetime.fromtimestamp(epoch, tz=UTC).date().isoformat()
 
 
 def _key(source: LegacySource, *parts: Any) -> str:

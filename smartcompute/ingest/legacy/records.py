@@ -1,11 +1,12 @@
 """The legacy data as read: each row checked and typed, each bad row named by table and id, and each thing
 without a counterpart counted."""
+
 from __future__ import annotations
 
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any, Literal, overload
 
 
@@ -130,7 +131,7 @@ def timestamp(value: Any, column: str, *, required: bool = True) -> float | None
         raise BadValue(f"{column} {str(value)[:40]!r} is not a timestamp") from None
     if not 1 <= moment.year <= 9998:
         raise BadValue(f"{column} {str(value)[:40]!r} is out of range")
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 @overload
@@ -139,8 +140,9 @@ def number(value: Any, column: str, *, required: Literal[True] = ..., low: float
 def number(value: Any, column: str, *, required: bool, low: float = ..., high: float = ...) -> float | None: ...
 
 
-def number(value: Any, column: str, *, required: bool = True, low: float = -math.inf,
-           high: float = math.inf) -> float | None:
+def number(
+    value: Any, column: str, *, required: bool = True, low: float = -math.inf, high: float = math.inf
+) -> float | None:
     if value is None or value == "":
         if required:
             raise BadValue(f"{column} is missing")

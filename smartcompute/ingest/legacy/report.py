@@ -1,4 +1,5 @@
 """What an import read, wrote and left out, as the lines `smartcompute import legacy` prints."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -20,10 +21,15 @@ def report_lines(sources: list[LegacySource], outcome: Outcome, *, dry_run: bool
     lines.append(f"  hosts: {outcome.hosts_new} new, {outcome.hosts_known} already there")
     lines.append(f"  baselines: {outcome.baselines_seeded} seeded, {outcome.baselines_kept} hosts already had one")
     for job_type in sorted(set(outcome.jobs_new) | set(outcome.jobs_known)):
-        extra = (f" ({outcome.samples_new} samples, {outcome.incidents_new} incidents)"
-                 if job_type == JobType.ANOMALY_DETECTION and outcome.jobs_new[job_type] else "")
-        lines.append(f"  {job_type} jobs: {outcome.jobs_new[job_type]} new{extra}, "
-                     f"{outcome.jobs_known[job_type]} imported before")
+        extra = (
+            f" ({outcome.samples_new} samples, {outcome.incidents_new} incidents)"
+            if job_type == JobType.ANOMALY_DETECTION and outcome.jobs_new[job_type]
+            else ""
+        )
+        lines.append(
+            f"  {job_type} jobs: {outcome.jobs_new[job_type]} new{extra}, "
+            f"{outcome.jobs_known[job_type]} imported before"
+        )
     not_imported = [item for source in sources for item in source.not_imported]
     if not_imported:
         lines.append("not imported (no counterpart in SmartCompute):")
@@ -36,8 +42,9 @@ def report_lines(sources: list[LegacySource], outcome: Outcome, *, dry_run: bool
             shown[row.table] += 1
             if shown[row.table] <= BAD_ROWS_SHOWN:
                 lines.append(f"  {row.table} {row.id if row.id is not None else '-'}: {row.reason}")
-        lines += [f"  {table}: {count - BAD_ROWS_SHOWN} more" for table, count in shown.items()
-                  if count > BAD_ROWS_SHOWN]
+        lines += [
+            f"  {table}: {count - BAD_ROWS_SHOWN} more" for table, count in shown.items() if count > BAD_ROWS_SHOWN
+        ]
     if dry_run:
         lines.append("dry run: nothing was written")
     return lines
