@@ -178,7 +178,10 @@ class Moment(click.ParamType):
 @click.option("--follow", is_flag=True, help="Keep going: submit each new span of --every as it arrives.")
 @click.option("--every", type=Duration(), default="5m", show_default=True, help="With --follow, how often.")
 @click.option(
-    "--job-type", type=click.Choice(sorted(JobType)), default=JobType.ANOMALY_DETECTION.value, show_default=True
+    "--job-type",
+    type=click.Choice(sorted(job_type.value for job_type in JobType)),
+    default=JobType.ANOMALY_DETECTION.value,
+    show_default=True,
 )
 @click.option("--max-points", type=click.IntRange(1), help="Points per job; default: the account's plan limit.")
 @click.option("--allow-partial", is_flag=True, help="Import answers Prometheus warns may be incomplete.")
