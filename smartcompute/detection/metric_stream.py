@@ -365,7 +365,8 @@ class MetricStream:
                 self._samples(ACTIVITY_SPAN, *ACTIVITY_SAMPLES),
                 self._samples(LEVEL_SPAN, *LEVEL_SAMPLES),
             )
-            self._fresh_for = int(np.clip(self.values.size * REFRESH_FRACTION, *SEGMENT_SAMPLES))
+            least, most = SEGMENT_SAMPLES
+            self._fresh_for = int(min(max(self.values.size * REFRESH_FRACTION, least), most))
         return self._reference
 
     def expected_by(self, name: str, times: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -389,7 +390,7 @@ class MetricStream:
 
     def _samples(self, span: float, least: int, most: int) -> int:
         """How many samples cover `span` at this metric's sampling interval, within [least, most]."""
-        return int(np.clip(round(span / (self.step or span)), least, most))
+        return min(max(round(span / (self.step or span)), least), most)
 
     def _update_step(self, times: np.ndarray) -> None:
         gaps = np.diff(np.concatenate([self.context_times[-1:], times]))

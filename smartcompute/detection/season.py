@@ -75,6 +75,8 @@ class SeasonProfile:
         """For each sample, the closest of the bin means at its time in earlier periods (NaN where none)."""
         reach = self._reach(step)
         absolute = np.floor(times / self.period.bin_seconds).astype(np.int64)
+        if times.size == 0 or not self._holds_a_period_before(int(absolute.max()) + reach):
+            return np.full(times.size, np.nan)  # a metric's first period: nothing earlier to look up
         offsets = np.array([-k * self.period.bins + j for k in range(1, CYCLES + 1) for j in range(-reach, reach + 1)])
         candidates = absolute[:, None] + offsets[None, :]
         cycle, position = np.divmod(candidates, self.period.bins)
@@ -87,6 +89,11 @@ class SeasonProfile:
         distance = np.where(usable, np.abs(means - values[:, None]), np.inf)
         best = np.argmin(distance, axis=1)
         return means[np.arange(times.size), best]
+
+    def _holds_a_period_before(self, last_bin: int) -> bool:
+        """Whether any slot holds a period earlier than the one `last_bin` (an absolute bin) falls in."""
+        held = self.cycle[self.cycle >= 0]
+        return held.size > 0 and int(held.min()) < last_bin // self.period.bins
 
     def _reach(self, step: float) -> int:
         """Neighbouring bins a lookup spans: the tolerance, and at least one sampling interval."""
