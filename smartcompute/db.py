@@ -80,6 +80,17 @@ def storable(value: Any) -> Any:
     return value
 
 
+# libpq parameters for a long-lived connection that must notice a network that stopped answering within about
+# 10 s (a scheduler's lock, an API process's event listener), where the kernel's defaults take hours.
+DEAD_PEER_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
+
+
 def make_engine(
     database_url: str,
     *,

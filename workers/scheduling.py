@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from smartcompute import maintenance
-from smartcompute.db import driver_reason, make_engine
+from smartcompute.db import DEAD_PEER_KEEPALIVES, driver_reason, make_engine
 from workers.celery_app import app_settings
 from workers.runtime import round_lock_key, schedule_lock_key
 
@@ -35,13 +35,6 @@ _UNLOCK = text("SELECT pg_advisory_unlock(:key)")
 _ALIVE = text("SELECT 1")
 # The holder's connection notices a network that stopped answering within about 10 s, on both ends: the client
 # fails its next look, and the server ends the session, which frees the lock for a scheduler that can reach it.
-_KEEPALIVES = {
-    "keepalives": 1,
-    "keepalives_idle": 5,
-    "keepalives_interval": 2,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 10_000,
-}
 _SERVER_KEEPALIVES = {
     "tcp_keepalives_idle": "5",
     "tcp_keepalives_interval": "2",
@@ -57,7 +50,11 @@ class ScheduleLock:
 
     def __init__(self, database_url: str, key: int):
         self._engine = make_engine(
-            database_url, pool_size=1, autocommit=True, session_settings=_SERVER_KEEPALIVES, connect_args=_KEEPALIVES
+            database_url,
+            pool_size=1,
+            autocommit=True,
+            session_settings=_SERVER_KEEPALIVES,
+            connect_args=DEAD_PEER_KEEPALIVES,
         )
         self._key = key
         self._connection: Connection | None = None

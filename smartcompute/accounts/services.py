@@ -11,7 +11,7 @@ import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeEngine
 
 from smartcompute.accounts.models import ROLES, Account, ApiKey, User
+from smartcompute.accounts.schemas import Scope
 from smartcompute.db import Database, connection_of, utcnow
 
 API_KEY_PREFIX = "sck_"
@@ -44,18 +45,7 @@ DEFAULT_SCOPES = ("jobs:read", "jobs:write")
 # user narrows their keys at once. Credits are the account's money, so only owners see or buy them; the
 # callback secret is the whole account's, so only owners replace it (callbacks:write).
 ROLE_SCOPES = {
-    "owner": (
-        "jobs:read",
-        "jobs:write",
-        "keys:read",
-        "keys:write",
-        "members:read",
-        "members:write",
-        "audit:read",
-        "billing:read",
-        "billing:write",
-        "callbacks:write",
-    ),
+    "owner": get_args(Scope),
     "analyst": ("jobs:read", "jobs:write", "keys:read", "keys:write"),
     "viewer": ("jobs:read",),
 }

@@ -19,20 +19,12 @@ from contextlib import contextmanager
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from smartcompute.db import driver_reason, make_engine
+from smartcompute.db import DEAD_PEER_KEEPALIVES, driver_reason, make_engine
 from smartcompute.events.log import CHANNEL
 
 log = logging.getLogger("smartcompute.events")
 RECONNECT_SECONDS = 2.0
 _IDLE_CHECK_SECONDS = 5.0
-# A network that stopped answering is noticed within about 10 s, as for the scheduler's lock (workers/scheduling.py).
-_KEEPALIVES = {
-    "keepalives": 1,
-    "keepalives_idle": 5,
-    "keepalives_interval": 2,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 10_000,
-}
 
 
 class EventHub:
@@ -74,7 +66,7 @@ class EventHub:
         if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
             return
         self._pid = os.getpid()
-        self._engine = make_engine(self._database_url, pool_size=1, autocommit=True, connect_args=_KEEPALIVES)
+        self._engine = make_engine(self._database_url, pool_size=1, autocommit=True, connect_args=DEAD_PEER_KEEPALIVES)
         self._thread = threading.Thread(target=self._run, name="event-listener", daemon=True)
         self._thread.start()
 
