@@ -38,6 +38,7 @@ GRID = {
     "RECORD_SPAN": (3600.0, 6 * 3600.0),
     "CLOSE_AFTER": (15 * 60.0, 30 * 60.0),
     "TAIL_FRACTION": (0.01, 0.03),
+    "TAIL_SHAPE_MARGIN": (0.0, 0.5, 1.0),
 }
 QUICK_GRID = {"FALSE_INCIDENTS_PER_DAY": (0.1, 0.3), "CLOSE_AFTER": (15 * 60.0, 30 * 60.0)}
 STANDARD = PROFILES["standard"]

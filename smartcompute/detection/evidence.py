@@ -40,12 +40,23 @@ class Evidence:
         self.run_length = run_lengths(all_values, stream.run_length, context)[context:]
         self.repeats = self.run_length > 1
         self.flat = self._flatline()
-        self.activity = self._activity(stream.recent_surprises)
+        self._judge_activity(np.minimum(self.point, ACTIVITY_CAP))
+
+    def _judge_activity(self, contributions: np.ndarray) -> None:
+        """The activity channel from each sample's contribution to it, and the totals that depend on it."""
+        self.activity = self._activity(self.stream.recent_surprises, contributions)
         self.total = np.maximum.reduce([self.point, self.settled, self.flat, self.activity, self.level])
-        earlier = stream.recent_totals
+        earlier = self.stream.recent_totals
         self.record = self.total > trailing_max(
-            np.concatenate([earlier, self.total]), stream.record_samples(), earlier.size
+            np.concatenate([earlier, self.total]), self.stream.record_samples(), earlier.size
         )
+
+    def forget_incident(self, clean: np.ndarray, stop: int) -> None:
+        """After an incident closes at `stop`, the samples it held leave the activity average of the samples
+        after it, as they leave the stream's (an incident's samples are its own news, so its end opens no other)."""
+        contributions = np.minimum(self.point, ACTIVITY_CAP)
+        contributions[:stop][~clean[:stop]] = 0.0
+        self._judge_activity(contributions)
 
     def _channels(self, times, values, context):
         """Slow, fast and level surprises of every sample (context included), and where the season judged."""
@@ -80,12 +91,12 @@ class Evidence:
         longer = self.run_length > reference.longest_run
         return np.where(longer, (self.run_length - 1) * -np.log10(reference.repeat_rate), 0.0)
 
-    def _activity(self, recent: np.ndarray) -> np.ndarray:
+    def _activity(self, recent: np.ndarray, contributions: np.ndarray) -> np.ndarray:
         if self.reference.activity is None:
             return np.zeros(self.size)
         samples = self.reference.activity_samples
         before = recent[len(recent) - (samples - 1) :] if samples > 1 else recent[:0]
-        averages = trailing_mean_partial(np.concatenate([before, np.minimum(self.point, ACTIVITY_CAP)]), samples)
+        averages = trailing_mean_partial(np.concatenate([before, contributions]), samples)
         return self.reference.activity.surprise(averages[before.size :])
 
     def belongs(self, threshold: float) -> np.ndarray:

@@ -33,6 +33,7 @@ from smartcompute.detection.parameters import (
     LEVEL_SAMPLES,
     LEVEL_SPAN,
     MIN_HISTORY,
+    NOISY_REPEAT_RATE,
     RECORD_SPAN,
     RECURRING,
     REFRESH_FRACTION,
@@ -135,6 +136,8 @@ class MetricStream:
                 index = self._find_onset(evidence, index, threshold, clean, outcome, start)
             else:
                 index, rebuilt = self._follow_incident(evidence, index, threshold, clean, outcome, start)
+                if self.incident is None and not rebuilt:
+                    evidence.forget_incident(clean, index)
         done = index if rebuilt else seg_t.size
         self._absorb(seg_t[:done], seg_x[:done], clean[:done], evidence)
         self._fresh_for -= done
@@ -250,6 +253,8 @@ class MetricStream:
         """Whether the open incident's level has stopped moving: the medians of its last two quarter-days differ by
         less than its reference band is wide (a disk still filling up is not the new normal)."""
         times, values = self.incident_times, self.incident_values
+        if self._stuck():
+            return False
         latest = times.max()
         recent = values[times >= latest - ACCEPT_AFTER / 4]
         before = values[(times < latest - ACCEPT_AFTER / 4) & (times >= latest - ACCEPT_AFTER / 2)]
@@ -257,6 +262,14 @@ class MetricStream:
             return True
         low, high = self._open_incident()["reference"]["band"]
         return abs(float(np.median(recent)) - float(np.median(before))) <= high - low
+
+    def _stuck(self) -> bool:
+        """Whether the open incident mostly repeats one value on a metric whose clean history rarely does: a stuck
+        sensor is never the new normal, however long it lasts."""
+        held, history = self.incident_values, self.values
+        if held.size < 2 or history.size < 2:
+            return False
+        return float(np.mean(history[1:] == history[:-1])) <= NOISY_REPEAT_RATE < float(np.mean(held[1:] == held[:-1]))
 
     def _accept_incident(self, outcome) -> None:
         self._new_normal = (self.incident_times, self.incident_values, self.incident_surprises)

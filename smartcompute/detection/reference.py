@@ -40,7 +40,9 @@ def fast_residuals(slow: np.ndarray) -> np.ndarray:
     if slow.size > 3:
         before = median3(slow[:-3], slow[1:-2], slow[2:-1])
         current = slow[3:]
-        fast[3:] = np.where(np.abs(current) >= np.abs(before), current - before, 0.0)
+        away = np.abs(current) >= np.abs(before)
+        crossed = np.sign(current) != np.sign(before)
+        fast[3:] = np.where(away, np.where(crossed, current, current - before), 0.0)
     return fast
 
 
@@ -151,9 +153,11 @@ def build_reference(
     if season is not None:
         seasonal_scale = seasonal_form(values, seasonal[season])
         residuals = seasonal_residuals(values, seasonal[season], seasonal_scale)
-        seasonal_slow = channel_tails(residuals, floor)
-        seasonal_fast = channel_tails(fast_residuals(residuals), floor)
-        seasonal_level = channel_tails(trailing_mean(residuals, level_samples), floor)
+        # Relative residuals are in units of the metric's typical magnitude, and so is their floor.
+        seasonal_floor = floor if seasonal_scale is None else floor / seasonal_scale
+        seasonal_slow = channel_tails(residuals, seasonal_floor)
+        seasonal_fast = channel_tails(fast_residuals(residuals), seasonal_floor)
+        seasonal_level = channel_tails(trailing_mean(residuals, level_samples), seasonal_floor)
         if seasonal_slow is None or seasonal_fast is None:
             season, seasonal_slow, seasonal_fast, seasonal_level = None, None, None, None
     slow, fast = channel_tails(plain, floor), channel_tails(fast_residuals(plain), floor)

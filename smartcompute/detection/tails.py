@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from smartcompute.detection.parameters import TAIL_FRACTION
+from smartcompute.detection.parameters import TAIL_FRACTION, TAIL_SHAPE_MARGIN
 
 MIN_EXCEEDANCES = 5  # the tail's share of a short history is raised so it rests on at least this many ...
 MAX_FRACTION = 0.25  # ... up to this share, beyond the upper quartile
@@ -83,5 +83,8 @@ def fit_sorted(ordered: np.ndarray, scale_floor: float) -> Tail:
     # tail's is larger.
     variance = ((excess**2).sum() + PRIOR_WEIGHT * 2 * prior**2) / count - mean**2
     shape = min(max(0.5 * (1 - mean**2 / variance), 0.0), MAX_SHAPE) if variance > mean**2 else 0.0
-    scale = 0.5 * mean * (1 + mean**2 / variance) if shape > 0 else mean
+    # A tail fitted on few excesses may be heavier than it looks: its shape is taken TAIL_SHAPE_MARGIN standard
+    # errors above the estimate (about 1/sqrt(n) near the exponential), with the scale that keeps the mean.
+    shape = min(shape + TAIL_SHAPE_MARGIN / np.sqrt(count), MAX_SHAPE)
+    scale = mean * (1 - shape)
     return Tail(ordered, float(threshold), max(excess.size, 0.5) / size, float(max(scale, scale_floor)), float(shape))

@@ -212,3 +212,21 @@ def test_the_result_of_ten_metrics_by_ten_thousand_points_stays_small_enough_to_
     metrics = {f"metric_{i}": quiet(10_000, i) for i in range(10)}
     result, _ = analyze_anomalies(telemetry(metrics), None)
     assert len(json.dumps(result)) < 2_000_000  # docs/detection.md gives the measured size
+
+
+def test_a_noisy_metric_stuck_for_days_stays_an_incident_and_is_never_the_new_normal():
+    values = quiet(5 * 1440, 12)
+    values[1440:] = 31.0  # a sensor stuck for four days: longer than an incident takes to become the new normal
+    result, _ = analyze_anomalies(telemetry({"temperature": values}), None)
+    [incident] = result["incidents"]
+    assert incident["start"] in (at(1440), at(1441))  # the value itself is ordinary: its repeat is the news
+    assert incident["kind"] == "flatline" and incident["status"] == "open"
+
+
+def test_the_end_of_a_burst_opens_no_second_incident():
+    values = quiet(3 * 1440, 13)
+    values[2 * 1440 : 2 * 1440 + 30] *= 20  # half an hour at twenty times the level, on a day-old history
+    result, _ = analyze_anomalies(telemetry({"net": values}), None)
+    assert [(incident["start"], incident["end"]) for incident in result["incidents"]] == [
+        (at(2 * 1440), at(2 * 1440 + 29))
+    ]
