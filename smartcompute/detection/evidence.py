@@ -46,10 +46,16 @@ class Evidence:
         """The activity channel from each sample's contribution to it, and the totals that depend on it."""
         self.activity = self._activity(self.stream.recent_surprises, contributions)
         self.total = np.maximum.reduce([self.point, self.settled, self.flat, self.activity, self.level])
+        # A record is a total above every one of the record span before it; a run of them is one excursion
+        # rising, and only its first scores. `recent_totals` keeps one more than the span for the sample before.
         earlier = self.stream.recent_totals
-        self.record = self.total > trailing_max(
-            np.concatenate([earlier, self.total]), self.stream.record_samples(), earlier.size
-        )
+        first = max(earlier.size - 1, 0)
+        totals = np.concatenate([earlier, self.total])
+        records = totals[first:] > trailing_max(totals, self.stream.record_samples(), first)
+        if earlier.size:
+            self.record = records[1:] & ~records[:-1]
+        else:
+            self.record = records & ~np.concatenate([[False], records[:-1]])
 
     def forget_incident(self, clean: np.ndarray, stop: int) -> None:
         """After an incident closes at `stop`, the samples it held leave the activity average of the samples

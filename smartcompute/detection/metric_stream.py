@@ -337,7 +337,7 @@ class MetricStream:
         ]
         if evidence is not None:
             self.recent_totals = np.concatenate([self.recent_totals, evidence.total[: times.size]])[
-                -self.record_samples() :
+                -(self.record_samples() + 1) :
             ]
             self.run_length = int(evidence.run_length[times.size - 1])
             self.outside_since = evidence.outside_since_after(times.size - 1)

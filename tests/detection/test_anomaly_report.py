@@ -230,3 +230,12 @@ def test_the_end_of_a_burst_opens_no_second_incident():
     assert [(incident["start"], incident["end"]) for incident in result["incidents"]] == [
         (at(2 * 1440), at(2 * 1440 + 29))
     ]
+
+
+def test_an_excursion_below_the_onset_threshold_scores_once_at_its_first_record():
+    values = quiet(1000, 15)
+    values[900:903] = [32.0, 32.5, 33.0]  # each higher than anything in the last six hours, none an incident
+    result, _ = analyze_anomalies(telemetry({"cpu": values}), None)
+    scores = np.array(result["scores"]["cpu"][900:903])
+    assert result["incidents"] == []
+    assert 0 < scores[0] < 0.5 and list(scores[1:]) == [0.0, 0.0]
