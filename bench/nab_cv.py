@@ -35,7 +35,7 @@ from smartcompute.detection.telemetry import Telemetry
 
 GRID = {
     "FALSE_INCIDENTS_PER_DAY": (0.03, 0.1, 0.3),
-    "RECORD_SPAN": (3600.0, 6 * 3600.0),
+    "HISTORY_SPAN": (7 * 86_400.0, 28 * 86_400.0),
     "CLOSE_AFTER": (15 * 60.0, 30 * 60.0),
     "TAIL_FRACTION": (0.01, 0.03),
     "TAIL_SHAPE_MARGIN": (0.0, 0.5, 1.0),
