@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import click
@@ -22,7 +24,14 @@ from smartcompute.detection.telemetry import order_warnings
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the scored copies are written, mirroring the inputs' layout.",
 )
-def detect(inputs: tuple[Path, ...], output_dir: Path) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=os.cpu_count() or 1,
+    show_default="the number of CPUs",
+    help="Files scored at once, each in its own process.",
+)
+def detect(inputs: tuple[Path, ...], output_dir: Path, workers: int) -> None:
     """Score each INPUT (a timestamp,value CSV file, or a directory searched for *.csv).
 
     Writes OUTPUT_DIR/<path relative to the directory given>/<name> with columns
@@ -31,20 +40,37 @@ def detect(inputs: tuple[Path, ...], output_dir: Path) -> None:
     with one warning line per file on stderr. A bad file is reported on stderr
     and skipped; the exit status is 1 if any file failed.
     """
-    jobs = list(_find_jobs(inputs))
+    jobs = [(source, output_dir / relative) for source, relative in _find_jobs(inputs)]
     failures = points = 0
-    with _progress(jobs) as bar:
-        for source, relative in jobs:
-            try:
-                points += _score_file(source, output_dir / relative)
-            except (BadSeriesFile, OSError, UnicodeDecodeError) as error:
-                failures += 1
-                message = str(error) if isinstance(error, BadSeriesFile) else f"{source}: {error}"
-                click.echo(f"error: {message}", err=True)
+    with _progress(jobs) as bar, _pool(workers, len(jobs)) as pool:
+        for (source, _), (scored, messages) in zip(jobs, pool.map(_score_file, *zip(*jobs))):
+            for message in messages:
+                click.echo(message, err=True)
+            failures += scored is None
+            points += scored or 0
             bar.update(_size(source), f"{source.name}, {points:,} points scored")
     if failures:
         click.echo(f"{failures} of {len(jobs)} files failed", err=True)
         sys.exit(1)
+
+
+def _pool(workers: int, files: int):
+    """Processes that score files side by side (the detector is single-threaded numpy work), or this process
+    alone when there is one file or one worker."""
+    if min(workers, files) <= 1:
+        return _InProcess()
+    return ProcessPoolExecutor(max_workers=min(workers, files))
+
+
+class _InProcess:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def map(self, function, *iterables):
+        return map(function, *iterables)
 
 
 def _find_jobs(inputs: tuple[Path, ...]):
@@ -57,14 +83,22 @@ def _find_jobs(inputs: tuple[Path, ...]):
             yield given, Path(given.name)
 
 
-def _score_file(source: Path, destination: Path) -> int:
+def _score_file(source: Path, destination: Path) -> tuple[int | None, list[str]]:
+    """Score one file: (points scored, or None if it failed; the lines to report on stderr)."""
+    try:
+        return _write_scores(source, destination)
+    except (BadSeriesFile, OSError, UnicodeDecodeError) as error:
+        message = str(error) if isinstance(error, BadSeriesFile) else f"{source}: {error}"
+        return None, [f"error: {message}"]
+
+
+def _write_scores(source: Path, destination: Path) -> tuple[int, list[str]]:
     series = read_series(source)
-    for warning in order_warnings(series.timestamps):
-        click.echo(
-            f"warning: {source}: line {series.lines[warning['first_row']]}: {warning['count']} row(s) "
-            f"{_ORDER_PROBLEMS[warning['code']]}; scored in the order given",
-            err=True,
-        )
+    messages = [
+        f"warning: {source}: line {series.lines[warning['first_row']]}: {warning['count']} row(s) "
+        f"{_ORDER_PROBLEMS[warning['code']]}; scored in the order given"
+        for warning in order_warnings(series.timestamps)
+    ]
     gaps = np.diff(series.timestamps)
     step = float(np.median(gaps[gaps > 0])) if np.any(gaps > 0) else 60.0
     scores = MetricStream().process(series.timestamps, series.values, onset_threshold(step, 1)).scores
@@ -73,7 +107,7 @@ def _score_file(source: Path, destination: Path) -> int:
         writer = csv.writer(handle)
         writer.writerow(["timestamp", "value", "anomaly_score"])
         writer.writerows(zip(series.timestamp_text, series.value_text, (f"{score:.4f}" for score in scores)))
-    return len(scores)
+    return len(scores), messages
 
 
 _ORDER_PROBLEMS = {

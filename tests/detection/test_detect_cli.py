@@ -115,3 +115,20 @@ def test_other_files_are_still_processed_when_one_is_bad(tmp_path):
 def test_output_dir_is_required(tmp_path):
     write_series(tmp_path / "s.csv", five_minute_stamps(3), [1, 2, 3])
     assert run(tmp_path / "s.csv").exit_code == 2
+
+
+def test_files_scored_side_by_side_get_the_scores_and_messages_of_one_at_a_time(tmp_path):
+    rng = np.random.default_rng(3)
+    for index in range(4):
+        values = list(np.round(50 + rng.normal(0, 1, 600), 3))
+        values[500] = 90.0
+        write_series(tmp_path / "in" / f"m{index}.csv", five_minute_stamps(600), values)
+    write_series(tmp_path / "in" / "late.csv", five_minute_stamps(3)[::-1], [1, 2, 3])
+    alone = run(tmp_path / "in", "--output-dir", tmp_path / "alone", "--workers", 1)
+    together = run(tmp_path / "in", "--output-dir", tmp_path / "together", "--workers", 3)
+    assert alone.exit_code == together.exit_code == 0
+    assert together.stderr.replace("together", "alone") == alone.stderr
+    for index in range(4):
+        name = f"m{index}.csv"
+        assert read_rows(tmp_path / "together" / name) == read_rows(tmp_path / "alone" / name)
+        assert float(read_rows(tmp_path / "alone" / name)[501][2]) >= 0.5
