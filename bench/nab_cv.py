@@ -191,7 +191,7 @@ def clean_scenarios() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=default_data_path())
-    parser.add_argument("--quick", action="store_true", help="a grid of four sets instead of twenty-four")
+    parser.add_argument("--quick", action="store_true", help="a grid of four sets instead of seventy-two")
     parser.add_argument("--no-peers", action="store_true", help="skip the peers (HalfSpaceTrees takes ten minutes)")
     args = parser.parse_args(argv)
     corpus = load_corpus(args.data)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # How much a host may be wrongly alarmed: the onset threshold shares this among every test of every metric
 # of a host over a day of samples (so 100 metrics alarm no more often than one).
-FALSE_INCIDENTS_PER_DAY = 0.1
+FALSE_INCIDENTS_PER_DAY = 0.03
 TESTS_PER_SAMPLE = 8  # fast, slow and level channels, each up and down; the repeated-value run; the activity
 
 # The clean history every sample is judged against.
