@@ -82,7 +82,7 @@ class Reference:
     season: str | None  # "daily", "weekly" or None
     slow: ChannelTails  # plain residuals (value - center)
     fast: ChannelTails
-    seasonal_scale: float | None  # None: seasonal residuals are absolute; else relative to |expected| + this
+    seasonal_scale: float | None  # seasonal residuals are relative to |expected| + this (None without a season)
     seasonal_slow: ChannelTails | None  # residuals against the season, when it is used
     seasonal_fast: ChannelTails | None
     level: ChannelTails | None  # plain residuals averaged over level_samples (once there are enough)
@@ -95,7 +95,8 @@ class Reference:
     points: int
 
     def seasonal_residuals(self, values: np.ndarray, expected: np.ndarray) -> np.ndarray:
-        """Values against what the season expected of them, in the form this reference was built in."""
+        """Values against what the season expected of them, on this reference's scale."""
+        assert self.seasonal_scale is not None, "the reference follows no season"
         return seasonal_residuals(values, expected, self.seasonal_scale)
 
     def describe(self) -> dict:
@@ -108,31 +109,18 @@ class Reference:
         }
 
 
-def seasonal_residuals(values: np.ndarray, expected: np.ndarray, scale: float | None) -> np.ndarray:
-    """Absolute residuals, or (with a scale) residuals relative to the expected value's magnitude plus `scale`."""
-    residuals = values - expected
-    return residuals if scale is None else residuals / (np.abs(expected) + scale)
+def seasonal_residuals(values: np.ndarray, expected: np.ndarray, scale: float) -> np.ndarray:
+    """Residuals relative to the expected value's magnitude plus `scale`, the metric's typical magnitude: at a
+    time when the metric is ten times busier (a nightly backup) its swings are about ten times larger, and where
+    its level hardly moves over the period these are its absolute residuals in other units. (Choosing between
+    this and absolute residuals by the history's tails failed on the few busy samples that matter.)"""
+    return (values - expected) / (np.abs(expected) + scale)
 
 
-def seasonal_form(values: np.ndarray, expected: np.ndarray) -> float | None:
-    """Which form of seasonal residual suits the metric: relative when its swings grow with its level (a nightly
-    backup moving ten times the bytes, ten times as unevenly), which makes their spread the more even of the two;
-    absolute when its noise is the same at any level. Returns the relative form's scale, or None."""
+def typical_magnitude(values: np.ndarray, expected: np.ndarray) -> float:
+    """The mean magnitude of the values the season had an expectation for: the scale of seasonal residuals."""
     known = np.isfinite(expected)
-    if known.sum() < MIN_HISTORY:
-        return None
-    scale = float(np.mean(np.abs(values[known]))) + ABSOLUTE_FLOOR
-    absolute = _tail_weight(values[known] - expected[known])
-    relative = _tail_weight(seasonal_residuals(values[known], expected[known], scale))
-    return scale if relative < absolute else None
-
-
-def _tail_weight(residuals: np.ndarray) -> float:
-    """How heavy a distribution's tails are, whatever its scale: its 99th percentile distance from the median
-    over its 75th."""
-    deviation = np.abs(residuals - np.median(residuals))
-    upper, quartile = quantiles(deviation, (0.99, 0.75))
-    return upper / quartile if quartile > 0 else np.inf
+    return float(np.mean(np.abs(values[known] if known.any() else values))) + ABSOLUTE_FLOOR
 
 
 def build_reference(
@@ -151,10 +139,9 @@ def build_reference(
     plain = values - center
     seasonal_slow = seasonal_fast = seasonal_level = seasonal_scale = None
     if season is not None:
-        seasonal_scale = seasonal_form(values, seasonal[season])
+        seasonal_scale = typical_magnitude(values, seasonal[season])
         residuals = seasonal_residuals(values, seasonal[season], seasonal_scale)
-        # Relative residuals are in units of the metric's typical magnitude, and so is their floor.
-        seasonal_floor = floor if seasonal_scale is None else floor / seasonal_scale
+        seasonal_floor = floor / seasonal_scale  # in the residuals' units
         seasonal_slow = channel_tails(residuals, seasonal_floor)
         seasonal_fast = channel_tails(fast_residuals(residuals), seasonal_floor)
         seasonal_level = channel_tails(trailing_mean(residuals, level_samples), seasonal_floor)

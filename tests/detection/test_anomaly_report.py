@@ -239,3 +239,16 @@ def test_an_excursion_below_the_onset_threshold_scores_once_at_its_first_record(
     scores = np.array(result["scores"]["cpu"][900:903])
     assert result["incidents"] == []
     assert 0 < scores[0] < 0.5 and list(scores[1:]) == [0.0, 0.0]
+
+
+def test_a_weekly_job_on_an_hourly_metric_is_learned_and_stops_alarming():
+    hour, week = 3600.0, 7 * 86_400.0
+    timestamps = week * 2800 + hour * np.arange(8 * 7 * 24)  # eight weeks from a Thursday, hourly
+    values = 40 + np.random.default_rng(16).normal(0, 2, timestamps.size)
+    hour_of_week = (timestamps % week) // hour
+    values[(hour_of_week >= 50) & (hour_of_week < 52)] *= 6  # two busy hours every Saturday night
+    telemetry_ = Telemetry(timestamps=timestamps, metrics={"disk_io": values}, host="db-1")
+    result, _ = analyze_anomalies(telemetry_, None)
+    late = [incident for incident in result["incidents"] if incident["start"] >= iso8601(timestamps[0] + 3 * week)]
+    assert late == []
+    assert result["summary"]["seasons"] == {"disk_io": "weekly"}
