@@ -47,11 +47,15 @@ def fast_residuals(slow: np.ndarray) -> np.ndarray:
 
 
 def trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
-    """Mean of the `window` values ending at each index (NaN until there are that many; NaN in, NaN out)."""
+    """Mean of the `window` values ending at each index: NaN until there are that many, and where the window
+    holds a NaN (a running sum would carry one NaN to every later index)."""
     means = np.full(values.shape, np.nan)
     if values.size >= window:
-        sums = np.cumsum(np.concatenate([[0.0], values]))
-        means[window - 1 :] = (sums[window:] - sums[:-window]) / window
+        known = np.isfinite(values)
+        sums = np.cumsum(np.concatenate([[0.0], np.where(known, values, 0.0)]))
+        unknown = np.cumsum(np.concatenate([[0], ~known]))
+        complete = unknown[window:] == unknown[:-window]
+        means[window - 1 :] = np.where(complete, (sums[window:] - sums[:-window]) / window, np.nan)
     return means
 
 
