@@ -328,13 +328,15 @@ class MetricStream:
             profile.learn(times, values)
         self.times = np.concatenate([self.times, times[clean]])
         self.values = np.concatenate([self.values, values[clean]])
-        point = evidence.point[: times.size] if evidence is not None else np.zeros(times.size)
+        # Samples taken in without being judged (while learning) have no surprise: NaN keeps them out of the
+        # activity channel's tail, where zeros would make the first ordinary hour look like a storm.
+        point = evidence.point[: times.size] if evidence is not None else np.full(times.size, np.nan)
         self.surprises = np.concatenate([self.surprises, point[clean]])
         # An incident's samples are its own news: they leave the activity average, so closing it does not
         # open another.
-        self.recent_surprises = np.concatenate([self.recent_surprises, np.where(clean, point, 0.0)])[
-            -ACTIVITY_SAMPLES[1] :
-        ]
+        self.recent_surprises = np.concatenate(
+            [self.recent_surprises, np.where(clean & np.isfinite(point), point, 0.0)]
+        )[-ACTIVITY_SAMPLES[1] :]
         if evidence is not None:
             self.recent_totals = np.concatenate([self.recent_totals, evidence.total[: times.size]])[
                 -(self.record_samples() + 1) :

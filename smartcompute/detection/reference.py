@@ -158,10 +158,10 @@ def build_reference(
     repeats = values[1:] == values[:-1]
     # Averages over disjoint blocks: overlapping windows would look like far more evidence than they are.
     blocks = surprises.size // activity_samples
-    activity = None
-    if blocks >= ACTIVITY_MIN_BLOCKS:
-        capped = np.minimum(surprises[surprises.size - blocks * activity_samples :], ACTIVITY_CAP)
-        activity = fit_tail(capped.reshape(blocks, -1).mean(axis=1), ACTIVITY_FLOOR)
+    capped = np.minimum(surprises[surprises.size - blocks * activity_samples :], ACTIVITY_CAP)
+    averages = capped.reshape(blocks, activity_samples).mean(axis=1)
+    averages = averages[np.isfinite(averages)]  # blocks holding an unjudged sample say nothing
+    activity = fit_tail(averages, ACTIVITY_FLOOR) if averages.size >= ACTIVITY_MIN_BLOCKS else None
     return Reference(
         center=center,
         low=low,

@@ -252,3 +252,9 @@ def test_a_weekly_job_on_an_hourly_metric_is_learned_and_stops_alarming():
     late = [incident for incident in result["incidents"] if incident["start"] >= iso8601(timestamps[0] + 3 * week)]
     assert late == []
     assert result["summary"]["seasons"] == {"disk_io": "weekly"}
+
+
+def test_a_new_hosts_first_days_of_hourly_noise_raise_no_incident():
+    timestamps = START + 3600.0 * np.arange(5 * 24)
+    result, _ = analyze_anomalies(Telemetry(timestamps, {"disk_io": quiet(timestamps.size, 16)}, "db-1"), None)
+    assert result["incidents"] == []
