@@ -27,8 +27,8 @@ from smartcompute.detection.telemetry import order_warnings
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
-    default=os.cpu_count() or 1,
-    show_default="the number of CPUs",
+    default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
+    show_default="the CPUs this process may run on",
     help="Files scored at once, each in its own process.",
 )
 def detect(inputs: tuple[Path, ...], output_dir: Path, workers: int) -> None:
