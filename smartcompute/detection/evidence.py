@@ -90,12 +90,19 @@ class Evidence:
 
     def _flatline(self) -> np.ndarray:
         """On a noisy metric, a run of one value longer than any in its history is as surprising as that many
-        repeats at the history's repeat rate."""
+        repeats, each as likely as the history repeats a value or holds this one (a count of 3 comes round far
+        more often than a count of 80, and may well come twice)."""
         reference = self.reference
         if reference.repeat_rate > NOISY_REPEAT_RATE:
             return np.zeros(self.size)
         longer = self.run_length > reference.longest_run
-        return np.where(longer, (self.run_length - 1) * -np.log10(reference.repeat_rate), 0.0)
+        if not longer.any():
+            return np.zeros(self.size)
+        ordered = reference.slow.up.ordered  # the history's values less its median, sorted
+        residuals = self.values - reference.center
+        held = np.searchsorted(ordered, residuals, side="right") - np.searchsorted(ordered, residuals, side="left")
+        chance = np.maximum(reference.repeat_rate, held / ordered.size)
+        return np.where(longer, (self.run_length - 1) * -np.log10(chance), 0.0)
 
     def _activity(self, recent: np.ndarray, contributions: np.ndarray) -> np.ndarray:
         if self.reference.activity is None:
@@ -128,10 +135,13 @@ class Evidence:
         value, reference = float(self.values[index]), self.reference
         since = self.outside_since_after(index)  # None exactly when the sample is inside the band
         start = since if since is not None else float(self.times[index])
+        kind = self._kind(index, threshold, start)
+        if kind == "flatline":  # it began with the first sample of the run
+            start = self._run_start(index)
         return {
             "start": start,
             "detected_at": float(self.times[index]),
-            "kind": self._kind(index, threshold, start),
+            "kind": kind,
             "direction": "up" if value >= reference.center else "down",
             "peak_surprise": float(self.total[index]),
             "peak_at": float(self.times[index]),
@@ -144,6 +154,14 @@ class Evidence:
             "last_belonging": float(self.times[index]),
             "reference": reference.describe(),
         }
+
+    def _run_start(self, index: int) -> float:
+        """When the run of one value that sample `index` ends began (counted back in sampling intervals where it
+        began before the samples at hand)."""
+        first = index - int(self.run_length[index]) + 1
+        if first >= 0:
+            return float(self.times[first])
+        return float(self.times[0]) + first * (self.stream.step or 0.0)
 
     def _kind(self, index: int, threshold: float, start: float) -> str:
         value, reference = float(self.values[index]), self.reference

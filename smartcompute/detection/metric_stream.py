@@ -166,13 +166,13 @@ class MetricStream:
         """Extend the open incident over the segment from `index`; returns (next index, reference rebuilt)."""
         incident = self._open_incident()
         times = evidence.times[index:]
+        member = evidence.belongs(threshold)[index:]
         if incident["kind"] == "flatline":
-            member = evidence.repeats[index:]
-            quiet = ~member
-        else:
-            member = evidence.belongs(threshold)[index:]
-            last_belonging = np.maximum.accumulate(np.where(member, times, incident["last_belonging"]))
-            quiet = times - last_belonging >= quiet_gap(self.step or 0.0)
+            member = member | evidence.repeats[index:]
+        # Every incident ends only after a quiet gap, so the averaging channels (level, activity) have left its
+        # samples behind by then and its end opens no other.
+        last_belonging = np.maximum.accumulate(np.where(member, times, incident["last_belonging"]))
+        quiet = times - last_belonging >= quiet_gap(self.step or 0.0)
         accepted = times >= incident["review_at"]
         ends = np.flatnonzero(quiet | accepted)
         stop = ends[0] if ends.size else times.size

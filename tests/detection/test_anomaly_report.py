@@ -258,3 +258,24 @@ def test_a_new_hosts_first_days_of_hourly_noise_raise_no_incident():
     timestamps = START + 3600.0 * np.arange(5 * 24)
     result, _ = analyze_anomalies(Telemetry(timestamps, {"disk_io": quiet(timestamps.size, 16)}, "db-1"), None)
     assert result["incidents"] == []
+
+
+def request_counts(points: int, seed: int) -> np.ndarray:
+    """Requests a minute: a few hundred, and a quiet 3 (health checks only) one minute in ten."""
+    values = np.round(np.random.default_rng(seed).lognormal(5, 0.3, points))
+    values[::10] = 3.0
+    return values
+
+
+def test_a_common_value_coming_a_few_times_running_is_no_flatline():
+    values = request_counts(3000, 17)
+    values[2800:2804] = 3.0  # four quiet minutes in a row
+    result, _ = analyze_anomalies(telemetry({"requests": values}), None)
+    assert result["incidents"] == []
+
+
+def test_a_common_value_held_for_long_is_a_flatline():
+    values = request_counts(3000, 17)
+    values[2800:2830] = 3.0  # half an hour of health checks only: the service behind stopped answering
+    result, _ = analyze_anomalies(telemetry({"requests": values}), None)
+    assert [(incident["kind"], incident["start"]) for incident in result["incidents"]][:1] == [("flatline", at(2800))]
