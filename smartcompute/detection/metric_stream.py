@@ -22,6 +22,7 @@ import numpy as np
 
 from smartcompute.detection import stream_state
 from smartcompute.detection.evidence import Evidence, run_lengths
+from smartcompute.detection.incident_course import moving_away, settled
 from smartcompute.detection.incidents import quiet_gap, score
 from smartcompute.detection.parameters import (
     ACCEPT_AFTER,
@@ -33,7 +34,6 @@ from smartcompute.detection.parameters import (
     LEVEL_SAMPLES,
     LEVEL_SPAN,
     MIN_HISTORY,
-    NOISY_REPEAT_RATE,
     RECORD_SPAN,
     RECURRING,
     REFRESH_FRACTION,
@@ -192,7 +192,7 @@ class MetricStream:
         if stop == times.size:
             return evidence.size, False
         if accepted[stop] and not quiet[stop]:
-            if self._settled_incident():
+            if settled(self.incident_times, self.incident_values, incident["reference"], self.values):
                 self._accept_incident(outcome)
                 return index + stop, True
             incident["review_at"] = float(times[stop]) + ACCEPT_AFTER / 4
@@ -221,7 +221,9 @@ class MetricStream:
         incident["min_value"] = min(incident["min_value"], float(values.min()))
         if incident["kind"] == "spike" and incident["last_member"] - incident["start"] > SPIKE_DURATION:
             incident["kind"] = "level_shift"
-        if incident["kind"] == "level_shift" and self._still_moving():
+        if incident["kind"] == "level_shift" and moving_away(
+            self.incident_times, self.incident_values, incident["reference"]
+        ):
             incident["kind"] = "drift"
 
     def _open_incident(self) -> dict:
@@ -235,41 +237,6 @@ class MetricStream:
         self.incident = None
         self._remember_once(incident["peak_at"], incident["peak_value"])
         self.incident_times, self.incident_values, self.incident_surprises = np.empty(0), np.empty(0), np.empty(0)
-
-    def _still_moving(self) -> bool:
-        """Whether the open incident is a trend rather than a step: over at least two level spans, its level has
-        moved further from the reference by more than the reference band is wide (a leak, a disk filling up)."""
-        times, values = self.incident_times, self.incident_values
-        if times.size < 8 or times.max() - times.min() < 2 * LEVEL_SPAN:
-            return False
-        quarter = times.size // 4
-        first, last = float(np.median(values[:quarter])), float(np.median(values[-quarter:]))
-        reference = self._open_incident()["reference"]
-        low, high = reference["band"]
-        center = reference["median"]
-        return abs(last - center) - abs(first - center) > high - low
-
-    def _settled_incident(self) -> bool:
-        """Whether the open incident's level has stopped moving: the medians of its last two quarter-days differ by
-        less than its reference band is wide (a disk still filling up is not the new normal)."""
-        times, values = self.incident_times, self.incident_values
-        if self._stuck():
-            return False
-        latest = times.max()
-        recent = values[times >= latest - ACCEPT_AFTER / 4]
-        before = values[(times < latest - ACCEPT_AFTER / 4) & (times >= latest - ACCEPT_AFTER / 2)]
-        if recent.size == 0 or before.size == 0:
-            return True
-        low, high = self._open_incident()["reference"]["band"]
-        return abs(float(np.median(recent)) - float(np.median(before))) <= high - low
-
-    def _stuck(self) -> bool:
-        """Whether the open incident mostly repeats one value on a metric whose clean history rarely does: a stuck
-        sensor is never the new normal, however long it lasts."""
-        held, history = self.incident_values, self.values
-        if held.size < 2 or history.size < 2:
-            return False
-        return float(np.mean(history[1:] == history[:-1])) <= NOISY_REPEAT_RATE < float(np.mean(held[1:] == held[:-1]))
 
     def _accept_incident(self, outcome) -> None:
         self._new_normal = (self.incident_times, self.incident_values, self.incident_surprises)
