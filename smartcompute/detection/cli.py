@@ -63,6 +63,8 @@ def _pool(workers: int, files: int):
 
 
 class _InProcess:
+    """The pool's `map`, run here: one file needs no second process."""
+
     def __enter__(self):
         return self
 
