@@ -13,11 +13,11 @@ FALSE_INCIDENTS_PER_DAY = 0.03
 TESTS_PER_SAMPLE = 8  # fast, slow and level channels, each up and down; the repeated-value run; the activity
 
 # The clean history every sample is judged against.
-HISTORY_SPAN = 7 * 86_400.0  # how far back it reaches ...
+HISTORY_SPAN = 28 * 86_400.0  # how far back it reaches ...
 HISTORY_POINTS = 2016  # ... in at most this many samples (a week at 5-minute sampling), to bound memory
 MIN_HISTORY = 30  # samples before anything is judged: enough for a median and a rough tail
 TAIL_FRACTION = 0.01  # the share of the history beyond a tail's threshold (the Pareto part)
-TAIL_SHAPE_MARGIN = 0.5  # standard errors added to a tail's fitted shape: few excesses may hide a heavier tail
+TAIL_SHAPE_MARGIN = 0.25  # standard errors added to a tail's fitted shape: few excesses may hide a heavier tail
 RECURRING = 3  # closed incidents within the history's span after which such events are normal
 
 # The channels (see reference.py).

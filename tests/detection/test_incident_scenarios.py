@@ -1,34 +1,10 @@
 """The scenario table: incidents a user expects to see, and few false ones on the same hosts with nothing wrong."""
 
-import numpy as np
 import pytest
 
-from smartcompute.detection.anomaly_report import analyze_anomalies
-from smartcompute.detection.telemetry import Telemetry
-from tests.detection.incident_scenarios import DAY, SCENARIOS, clean_hosts
+from tests.detection.incident_scenarios import DAY, SCENARIOS, clean_hosts, incidents_of, index_of, matches
 
 FALSE_INCIDENTS_PER_HOST_PER_DAY = 1.0
-
-
-def incidents_of(host):
-    result, _ = analyze_anomalies(Telemetry(host.timestamps, host.metrics, "scenario"), None)
-    return result["incidents"]
-
-
-def index_of(host, text: str | None) -> int | None:
-    if text is None:
-        return None
-    moment = np.datetime64(text.rstrip("Z")).astype("datetime64[ms]").astype(np.int64) / 1000.0
-    return int(np.argmin(np.abs(host.timestamps - moment)))
-
-
-def matches(host, incident: dict, expected) -> bool:
-    start, end = index_of(host, incident["start"]), index_of(host, incident["end"])
-    if incident["kind"] not in expected.kinds or abs(start - expected.start) > expected.start_tolerance:
-        return False
-    if expected.end is None:
-        return end is None or expected.end_tolerance >= 10**6
-    return end is not None and abs(end - expected.end) <= expected.end_tolerance
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[scenario.name for scenario in SCENARIOS])
