@@ -6,7 +6,9 @@ import csv
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
+from types import SimpleNamespace
 
 import click
 import numpy as np
@@ -40,10 +42,12 @@ def detect(inputs: tuple[Path, ...], output_dir: Path, workers: int) -> None:
     with one warning line per file on stderr. A bad file is reported on stderr
     and skipped; the exit status is 1 if any file failed.
     """
-    jobs = [(source, output_dir / relative) for source, relative in _find_jobs(inputs)]
+    jobs = list(_find_jobs(inputs))
+    sources = [source for source, _ in jobs]
+    destinations = [output_dir / relative for _, relative in jobs]
     failures = points = 0
     with _progress(jobs) as bar, _pool(workers, len(jobs)) as pool:
-        for (source, _), (scored, messages) in zip(jobs, pool.map(_score_file, *zip(*jobs))):
+        for source, (scored, messages) in zip(sources, pool.map(_score_file, sources, destinations)):
             for message in messages:
                 click.echo(message, err=True)
             failures += scored is None
@@ -56,23 +60,10 @@ def detect(inputs: tuple[Path, ...], output_dir: Path, workers: int) -> None:
 
 def _pool(workers: int, files: int):
     """Processes that score files side by side (the detector is single-threaded numpy work), or this process
-    alone when there is one file or one worker."""
+    alone (the built-in `map`) when there is at most one file or one worker."""
     if min(workers, files) <= 1:
-        return _InProcess()
+        return nullcontext(SimpleNamespace(map=map))
     return ProcessPoolExecutor(max_workers=min(workers, files))
-
-
-class _InProcess:
-    """The pool's `map`, run here: one file needs no second process."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        return False
-
-    def map(self, function, *iterables):
-        return map(function, *iterables)
 
 
 def _find_jobs(inputs: tuple[Path, ...]):

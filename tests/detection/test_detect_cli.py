@@ -132,3 +132,9 @@ def test_files_scored_side_by_side_get_the_scores_and_messages_of_one_at_a_time(
         name = f"m{index}.csv"
         assert read_rows(tmp_path / "together" / name) == read_rows(tmp_path / "alone" / name)
         assert float(read_rows(tmp_path / "alone" / name)[501][2]) >= 0.5
+
+
+def test_a_directory_without_series_scores_nothing_and_succeeds(tmp_path):
+    (tmp_path / "in").mkdir()
+    result = run(tmp_path / "in", "--output-dir", tmp_path / "out")
+    assert result.exit_code == 0, result.output
