@@ -107,11 +107,15 @@ def cross_validate(corpus: list[Series], grid: dict) -> None:
         _print_production(scored[combos.index(production)], [s.name for s in corpus if not s.windows])
 
 
+def _scenario_table():
+    """tests/detection/incident_scenarios.py, the scenario table the tests and this benchmark share."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    return importlib.import_module("tests.detection.incident_scenarios")
+
+
 def _score_grid(corpus: list[Series], combos: list[dict]):
     """Per set: each public file's scores, the synthetic hosts' NAB score, and whether the scenario table passes."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.detection.incident_scenarios import failing_scenarios
-
+    failing_scenarios = _scenario_table().failing_scenarios
     hosts = synthetic_hosts.corpus((1, 2, 3))
     scored, synthetic_scores, passing = [], [], []
     for combo in combos:
@@ -210,9 +214,7 @@ def synthetic() -> None:
 
 
 def clean_scenarios() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.detection.incident_scenarios import clean_hosts
-
+    clean_hosts = _scenario_table().clean_hosts
     print("false incidents per day on clean hosts:")
     for name, host in clean_hosts().items():
         result, _ = analyze_anomalies(Telemetry(host.timestamps, host.metrics, "bench"), None)

@@ -52,10 +52,9 @@ class Evidence:
         first = max(earlier.size - 1, 0)
         totals = np.concatenate([earlier, self.total])
         records = totals[first:] > trailing_max(totals, self.stream.record_samples(), first)
-        if earlier.size:
-            self.record = records[1:] & ~records[:-1]
-        else:
-            self.record = records & ~np.concatenate([[False], records[:-1]])
+        if not earlier.size:  # nothing came before this segment, so nothing before its first sample scored
+            records = np.concatenate([[False], records])
+        self.record = records[1:] & ~records[:-1]
 
     def forget_incident(self, clean: np.ndarray, stop: int) -> None:
         """After an incident closes at `stop`, the samples it held leave the activity average of the samples
