@@ -10,30 +10,17 @@ from hypothesis import HealthCheck, Phase, given, settings as hypothesis_setting
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from smartcompute.accounts.services import Principal
 from smartcompute.billing import ledger, prices
 from smartcompute.billing.models import CreditBalance
-from smartcompute.jobs import lifecycle, services
+from smartcompute.jobs import lifecycle
 from tests.billing.conftest import balance, billing_headers, deliver, ledger_sum, open_payment, process_all
 from tests.conftest import make_account
-from tests.support import job_body, telemetry
-
-
-def principal(account) -> Principal:
-    return Principal(account.user_id, account.account_id, "owner", ("jobs:read", "jobs:write"))
+from tests.support import job_body, submit_directly, telemetry
 
 
 def submit(sessions, account, cost: int) -> uuid.UUID:
     with sessions() as session:
-        return services.submit_job(
-            session,
-            principal(account),
-            job_type="anomaly_detection",
-            data=telemetry(10),
-            priority="normal",
-            retention=timedelta(days=1),
-            cost=cost,
-        ).job_id
+        return submit_directly(session, account, cost=cost)
 
 
 def grant(sessions, account, amount: int) -> None:
@@ -156,17 +143,7 @@ def _step(session, account, action, number, jobs, paid) -> None:
         paid.append(payment.id)
     elif action == "job":
         try:
-            jobs.append(
-                services.submit_job(
-                    session,
-                    principal(account),
-                    job_type="anomaly_detection",
-                    data={},
-                    priority="normal",
-                    retention=timedelta(days=1),
-                    cost=number,
-                ).job_id
-            )
+            jobs.append(submit_directly(session, account, data={}, cost=number))
         except ledger.InsufficientCredits:
             pass
     elif action == "refund" and paid:

@@ -154,26 +154,13 @@ def test_under_and_over_payment_are_explicit(client, settings, sessions, poor_ac
 
 
 def test_a_refund_takes_back_what_is_still_spendable(client, settings, sessions, poor_account):
-    from datetime import timedelta
-
-    from smartcompute.accounts.services import Principal
-    from smartcompute.jobs import services
-    from tests.support import telemetry
+    from tests.support import submit_directly
 
     payment_id = open_payment(sessions, poor_account, "nowpayments")
     deliver(client, settings, "nowpayments", payment_id, "confirmed")
     process_all(sessions, payment_id)
-    principal = Principal(poor_account.user_id, poor_account.account_id, "owner", ("jobs:write",))
     with sessions() as session:  # a job waiting to run holds 300
-        services.submit_job(
-            session,
-            principal,
-            job_type="anomaly_detection",
-            data=telemetry(10),
-            priority="normal",
-            retention=timedelta(days=1),
-            cost=300,
-        )
+        submit_directly(session, poor_account, scopes=("jobs:write",), cost=300)
     deliver(client, settings, "nowpayments", payment_id, "refunded")
     process_all(sessions, payment_id)
     row = payment_row(sessions, payment_id)

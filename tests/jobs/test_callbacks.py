@@ -12,13 +12,12 @@ import pytest
 import standardwebhooks
 from sqlalchemy import select, update
 
-from smartcompute.accounts.services import Principal
 from smartcompute.db import utcnow
-from smartcompute.jobs import callback_http, callbacks, lifecycle, services
+from smartcompute.jobs import callback_http, callbacks, lifecycle
 from smartcompute.jobs.models import JobCallback
 from smartcompute.jobs.schemas import JobFinished
 from tests.receiver import Receiver
-from tests.support import telemetry
+from tests.support import submit_directly
 
 LEASE = timedelta(seconds=60)
 
@@ -168,17 +167,8 @@ def test_an_unresolvable_host_is_an_error():
 
 
 def _submit(sessions, account) -> uuid.UUID:
-    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:read", "jobs:write"))
     with sessions() as session:
-        return services.submit_job(
-            session,
-            principal,
-            job_type="anomaly_detection",
-            data=telemetry(10),
-            priority="normal",
-            retention=timedelta(days=1),
-            callback_url="https://hooks.example.com/x",
-        ).job_id
+        return submit_directly(session, account, callback_url="https://hooks.example.com/x")
 
 
 @pytest.fixture

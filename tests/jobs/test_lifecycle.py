@@ -8,12 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text, update
 
-from smartcompute.accounts.services import Principal
 from smartcompute.db import utcnow
-from smartcompute.jobs import lifecycle, services
+from smartcompute.jobs import lifecycle
 from smartcompute.jobs.models import Job
 from tests.conftest import Account, make_account
-from tests.support import telemetry
+from tests.support import submit_directly
 
 
 @pytest.fixture
@@ -22,16 +21,8 @@ def job_id(sessions, account) -> uuid.UUID:
 
 
 def submit(sessions, account: Account) -> uuid.UUID:
-    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:read", "jobs:write"))
     with sessions() as session:
-        return services.submit_job(
-            session,
-            principal,
-            job_type="anomaly_detection",
-            data=telemetry(10),
-            priority="normal",
-            retention=timedelta(days=1),
-        ).job_id
+        return submit_directly(session, account)
 
 
 def status(sessions, job_id) -> str:
@@ -122,20 +113,10 @@ def test_an_unsent_job_is_due_for_publishing_once(quiet_sessions):
 
 def test_a_job_due_for_publishing_says_whether_it_has_a_callback(quiet_sessions):
     sessions, account = quiet_sessions, make_account(quiet_sessions)
-    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:read", "jobs:write"))
     window = {"unsent_after": timedelta(seconds=1), "stale_after": timedelta(hours=1)}
     with sessions() as session:
         with_callback, without = (
-            services.submit_job(
-                session,
-                principal,
-                job_type="anomaly_detection",
-                data=telemetry(10),
-                priority="normal",
-                retention=timedelta(days=1),
-                callback_url=url,
-            ).job_id
-            for url in ("https://hooks.example.com/x", None)
+            submit_directly(session, account, callback_url=url) for url in ("https://hooks.example.com/x", None)
         )
         for job_id in (with_callback, without):
             lifecycle.mark_unpublished(session, job_id)
@@ -146,16 +127,8 @@ def test_a_job_due_for_publishing_says_whether_it_has_a_callback(quiet_sessions)
 
 
 def test_expired_finished_jobs_are_purged_and_unfinished_ones_kept(sessions, job_id, account):
-    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:write",))
     with sessions() as session:
-        waiting = services.submit_job(
-            session,
-            principal,
-            job_type="anomaly_detection",
-            data=telemetry(10),
-            priority="low",
-            retention=timedelta(days=1),
-        ).job_id
+        waiting = submit_directly(session, account, scopes=("jobs:write",), priority="low")
         lifecycle.cancel(session, job_id)
         session.execute(
             update(Job).where(Job.id.in_([job_id, waiting])).values(expires_at=utcnow() - timedelta(seconds=1))

@@ -5,31 +5,20 @@ three queued jobs refuse low, normal and high jobs (their limits are 2, 3 and 3)
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
 
 import pytest
 
-from smartcompute.accounts.services import Principal
-from smartcompute.jobs import services
 from tests.conftest import make_account
-from tests.support import job_body, telemetry
+from tests.support import job_body, submit_directly
 from tests.web.test_metrics import basic, samples
 
 
 def queued(own_database, count: int):
     """`count` queued `normal` jobs of a new account; the account."""
     account = make_account(own_database.sessions)
-    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:read", "jobs:write"))
     with own_database.sessions() as session:
         for _ in range(count):
-            services.submit_job(
-                session,
-                principal,
-                job_type="anomaly_detection",
-                data=telemetry(10),
-                priority="normal",
-                retention=timedelta(days=1),
-            )
+            submit_directly(session, account)
     return account
 
 

@@ -6,7 +6,6 @@ import base64
 import math
 import re
 import secrets
-from datetime import timedelta
 
 import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -14,9 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from smartcompute import maintenance
-from smartcompute.accounts.services import Principal
-from smartcompute.jobs import services
-from tests.support import telemetry
+from tests.support import submit_directly, telemetry
 
 
 @pytest.fixture
@@ -45,16 +42,8 @@ def samples(response) -> dict[tuple[str, tuple], float]:
 
 def queued_job(sessions, account) -> None:
     """A job left queued: submitted but never sent to a broker, so no worker of the run can start it."""
-    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:write",))
     with sessions() as session:
-        services.submit_job(
-            session,
-            principal,
-            job_type="threat_analysis",
-            data=telemetry(10),
-            priority="low",
-            retention=timedelta(days=1),
-        )
+        submit_directly(session, account, scopes=("jobs:write",), job_type="threat_analysis", priority="low")
 
 
 def test_metrics_are_off_unless_credentials_are_configured(client):

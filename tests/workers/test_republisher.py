@@ -11,12 +11,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
 from config import Settings
-from smartcompute.accounts.services import Principal
 from smartcompute.db import make_engine, make_session_factory
-from smartcompute.jobs import services
 from smartcompute.jobs.models import Job
 from tests.conftest import make_account
-from tests.support import free_port, migrate, telemetry
+from tests.support import free_port, migrate, submit_directly
 from workers import publishing
 from workers.celery_app import CORE_QUEUE, create_celery_app
 from workers.callback_tasks import publish_due_callbacks
@@ -37,18 +35,9 @@ def queued_jobs(sessions, count: int, *, published: str, callback_url: str | Non
     """`count` queued jobs, as the API leaves them, then dated: never sent (`published_at` NULL), or sent at
     `published` ago; each was created a minute ago, past the never-sent window."""
     account = make_account(sessions)
-    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:read", "jobs:write"))
     with sessions() as session:
         for _ in range(count):
-            services.submit_job(
-                session,
-                principal,
-                job_type="anomaly_detection",
-                data=telemetry(10),
-                priority="normal",
-                retention=timedelta(days=1),
-                callback_url=callback_url,
-            )
+            submit_directly(session, account, callback_url=callback_url)
         session.execute(
             text(
                 "UPDATE jobs SET created_at = now() - interval '1 minute', published_at = "
