@@ -166,6 +166,27 @@ def event_id_of(value: Any) -> str:
     return found
 
 
+def payment_event(
+    provider: str, payload: dict[str, Any], *, event_id: str, event_type: str | None, occurred_at: Any
+) -> ProviderEvent:
+    """The event of a body in our own shape (the generic scheme's and Standard Webhooks'): `data` holds the
+    payment's fields, and `data.status` wins over the suffix of the event's type."""
+    data = as_object(payload.get("data"))
+    status = data.get("status") or (event_type or "").rpartition(".")[2]
+    return ProviderEvent(
+        provider=provider,
+        event_id=event_id,
+        event_type=event_type,
+        payload=payload,
+        status=status if status in PAYMENT_STATUSES else None,
+        payment_id=text(data.get("payment_id")),
+        provider_payment_id=text(data.get("provider_payment_id")),
+        amount=text(data.get("amount"), 64),
+        currency=(text(data.get("currency"), 16) or "").upper() or None,
+        occurred_at=text(occurred_at, 64),
+    )
+
+
 def configured_providers(secrets: Mapping[str, str | None], *, tolerance: int = 300) -> dict[str, WebhookProvider]:
     """Providers whose secret is set, by their URL name. `secrets` maps URL names to resolved secrets."""
     from smartcompute.billing.providers.btcpay import BTCPayProvider

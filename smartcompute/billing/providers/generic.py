@@ -11,12 +11,10 @@ from collections.abc import Mapping
 
 from smartcompute.billing.providers import (
     HexHmacSha256Provider,
-    PAYMENT_STATUSES,
     ProviderEvent,
-    as_object,
     event_id_of,
     json_object,
-    text,
+    payment_event,
 )
 
 
@@ -27,18 +25,10 @@ class GenericProvider(HexHmacSha256Provider):
 
     def parse(self, headers: Mapping[str, str], raw_body: bytes) -> ProviderEvent:
         payload = json_object(raw_body)
-        event_type = payload.get("type") if isinstance(payload.get("type"), str) else None
-        data = as_object(payload.get("data"))
-        status = data.get("status") or (event_type or "").rpartition(".")[2]
-        return ProviderEvent(
-            provider=self.name,
+        return payment_event(
+            self.name,
+            payload,
             event_id=event_id_of(payload.get("id")),
-            event_type=event_type,
-            payload=payload,
-            status=status if status in PAYMENT_STATUSES else None,
-            payment_id=text(data.get("payment_id")),
-            provider_payment_id=text(data.get("provider_payment_id")),
-            amount=text(data.get("amount"), 64),
-            currency=(text(data.get("currency"), 16) or "").upper() or None,
-            occurred_at=text(payload.get("created_at"), 64),
+            event_type=payload.get("type") if isinstance(payload.get("type"), str) else None,
+            occurred_at=payload.get("created_at"),
         )

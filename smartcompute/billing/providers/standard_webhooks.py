@@ -17,12 +17,11 @@ from smartcompute import standard_webhooks
 from smartcompute.numbers import is_whole_number
 from smartcompute.billing.providers import (
     DEFAULT_MAX_BODY_BYTES,
-    PAYMENT_STATUSES,
     InvalidSignature,
     ProviderEvent,
-    as_object,
     event_id_of,
     json_object,
+    payment_event,
     required_header,
     same,
     text,
@@ -59,18 +58,10 @@ class StandardWebhooksProvider:
 
     def parse(self, headers: Mapping[str, str], raw_body: bytes) -> ProviderEvent:
         payload = json_object(raw_body)
-        event_type = text(payload.get("type"), 100)
-        data = as_object(payload.get("data"))
-        status = data.get("status") or (event_type or "").rpartition(".")[2]
-        return ProviderEvent(
-            provider=self.name,
+        return payment_event(
+            self.name,
+            payload,
             event_id=event_id_of(headers.get("webhook-id")),
-            event_type=event_type,
-            payload=payload,
-            status=status if status in PAYMENT_STATUSES else None,
-            payment_id=text(data.get("payment_id")),
-            provider_payment_id=text(data.get("provider_payment_id")),
-            amount=text(data.get("amount"), 64),
-            currency=(text(data.get("currency"), 16) or "").upper() or None,
-            occurred_at=text(payload.get("timestamp"), 64),
+            event_type=text(payload.get("type"), 100),
+            occurred_at=payload.get("timestamp"),
         )
