@@ -4,15 +4,13 @@ rate jobs finished at over the last minute."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 
-from smartcompute.accounts.services import Principal
-from smartcompute.jobs import admission, services
+from smartcompute.jobs import admission
 from tests.conftest import make_account
-from tests.support import telemetry
+from tests.support import submit_directly
 
 LIMITS = admission.Limits(max_queued=20, max_wait_seconds=60)  # low 10, normal 15, high 18, critical 20 jobs
 
@@ -21,21 +19,10 @@ LIMITS = admission.Limits(max_queued=20, max_wait_seconds=60)  # low 10, normal 
 def queue(own_database):
     """Adds jobs of a priority, as the API leaves them, created `ago` seconds back (and finished, if so)."""
     account = make_account(own_database.sessions)
-    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:read", "jobs:write"))
 
     def add(count: int, priority: str, ago: float = 0.0, status: str = "queued") -> None:
         with own_database.sessions() as session:
-            ids = [
-                services.submit_job(
-                    session,
-                    principal,
-                    job_type="anomaly_detection",
-                    data=telemetry(10),
-                    priority=priority,
-                    retention=timedelta(days=1),
-                ).job_id
-                for _ in range(count)
-            ]
+            ids = [submit_directly(session, account, priority=priority) for _ in range(count)]
             session.execute(
                 text(
                     "UPDATE jobs SET created_at = now() - make_interval(secs => :ago), status = :status, "

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
 
 import standardwebhooks
 
-from smartcompute.accounts.services import Principal
-from smartcompute.jobs import services
 from tests.receiver import Receiver
-from tests.support import job_body, wait_until
+from tests.support import job_body, submit_directly, wait_until
 from web.runtime import web_runtime
 from workers.publishing import publish_job
 
@@ -67,18 +64,11 @@ def test_a_receiver_that_fails_is_tried_again_until_it_answers(broker_client, sh
 
 
 def test_a_canceled_job_is_told_too(broker_app, broker_client, shared_worker, account, sessions):
-    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:write",))
     with Receiver() as receiver:
         with sessions() as session:  # queued but never sent to the broker, so no worker can start it first
-            job_id = services.submit_job(
-                session,
-                principal,
-                job_type="anomaly_detection",
-                data=job_body()["data"],
-                priority="normal",
-                retention=timedelta(days=1),
-                callback_url=receiver.url,
-            ).job_id
+            job_id = submit_directly(
+                session, account, scopes=("jobs:write",), data=job_body()["data"], callback_url=receiver.url
+            )
         canceled = broker_client.post(f"/v1/jobs/{job_id}/cancel", headers=account.headers)
         assert canceled.status_code == 200
         callback_when(broker_client, account, str(job_id), "delivered")
@@ -88,18 +78,16 @@ def test_a_canceled_job_is_told_too(broker_app, broker_client, shared_worker, ac
 def test_a_job_that_fails_is_told_with_its_error(broker_app, broker_client, shared_worker, account, sessions):
     data = job_body("performance_analysis", points=60)["data"]
     data["metrics"]["cpu_percent"][7] = 250.0  # refused by the API; queued here past it
-    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:write",))
     with Receiver() as receiver:
         with sessions() as session:
-            job_id = services.submit_job(
+            job_id = submit_directly(
                 session,
-                principal,
+                account,
+                scopes=("jobs:write",),
                 job_type="performance_analysis",
                 data=data,
-                priority="normal",
-                retention=timedelta(days=1),
                 callback_url=receiver.url,
-            ).job_id
+            )
         with broker_app.app_context():  # sent without saying it has a callback: the re-publisher finds it due
             publish_job(web_runtime().celery, job_id, "normal", None)
         callback_when(broker_client, account, str(job_id), "delivered")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from smartcompute.jobs.models import HostBaseline
-from tests.support import job_body, wait_until
+from tests.support import job_body, submit_directly, wait_until
 from tests.workers.conftest import wait_for_status
 
 
@@ -75,23 +74,13 @@ def test_a_job_for_a_host_leaves_a_baseline_the_next_job_continues_from(
 def test_a_queued_job_with_data_the_engine_refuses_fails_with_the_field(broker_app, shared_worker, account, sessions):
     """The API refuses a percentage over 100 before queueing; a job that holds one anyway (queued by an older
     API, or written by another tool) fails with the engine's field-level message, never a crash."""
-    from smartcompute.accounts.services import Principal
-    from smartcompute.jobs import services
     from web.runtime import web_runtime
     from workers.publishing import publish_job
 
     data = job_body("performance_analysis", points=60)["data"]
     data["metrics"]["cpu_percent"][7] = 250.0
-    principal = Principal(account.user_id, account.account_id, "owner", ("jobs:write",))
     with sessions() as session:
-        job_id = services.submit_job(
-            session,
-            principal,
-            job_type="performance_analysis",
-            data=data,
-            priority="normal",
-            retention=timedelta(days=1),
-        ).job_id
+        job_id = submit_directly(session, account, scopes=("jobs:write",), job_type="performance_analysis", data=data)
     with broker_app.app_context():
         publish_job(web_runtime().celery, job_id, "normal", None)
     failed = wait_for_status(sessions, job_id, ("failed", "succeeded"))
